@@ -1,0 +1,53 @@
+# Taperoom: `make run` installs on first use and serves every app; `make test` runs all checks.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CORPUS ?= ../shared/corpus
+SAMPLE := $(CORPUS)/scanner/real_music_tagged/06 - John Garner - Partita No. 1 in B minor: Tempo di Borea (BWV1002).wav
+
+.PHONY: run test lint typecheck pytest browser bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[ephemeral]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+# First run: give the ephemeral app a real recording to serve.
+audio/.seeded:
+	mkdir -p audio metadata data
+	if [ -f "$(SAMPLE)" ] && [ -z "$$(ls audio/*.wav 2>/dev/null)" ]; then \
+		cp "$(SAMPLE)" "audio/John Garner - Tempo di Borea (BWV1002).wav"; fi
+	touch $@
+
+run: $(VENV)/.installed audio/.seeded
+	$(BIN)/taperoom serve
+
+# Browser tests drive Debian's Chromium through Playwright; install it when missing.
+browser:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-dev browser
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/ephemeral.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""Shared audio primitives."""
+
+from __future__ import annotations

@@ -1,0 +1,181 @@
+"""The ``taperoom`` command line (Typer).
+
+``taperoom serve`` runs every app, each on its own port; ``taperoom <app> ...``
+holds each app's own commands. :class:`~taperoom.errors.TaperoomError` is mapped
+to an exit code here, in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from taperoom.apps import APPS, AppSpec
+from taperoom.config import setup_logging
+from taperoom.ephemeral.service import EphemeralService
+from taperoom.ephemeral.settings import EphemeralSettings
+from taperoom.errors import TaperoomError
+
+app = typer.Typer(help="Taperoom: self-hosted audio server for DJs and sound artists.",
+                  no_args_is_help=True)
+ephemeral_app = typer.Typer(help="WAV files that wear out as they are played.",
+                            no_args_is_help=True)
+app.add_typer(ephemeral_app, name="ephemeral")
+console = Console(stderr=True)
+
+HostOpt = Annotated[str | None, typer.Option(help="Interface to listen on [env HOST].")]
+PortOpt = Annotated[int | None, typer.Option(help="TCP port [env PORT].")]
+WorkersOpt = Annotated[int, typer.Option(min=1, max=64,
+                                         help="Worker processes (uvicorn --workers).")]
+
+
+def _run_uvicorn(spec: AppSpec, host: str, port: int, workers: int) -> None:
+    setup_logging()
+    uvicorn.run(spec.factory, factory=True, host=host, port=port, workers=workers,
+                log_level=os.environ.get("LOG_LEVEL", "info").lower(), timeout_keep_alive=30)
+
+
+def _host(host: str | None) -> str:
+    return host or os.environ.get("HOST") or "127.0.0.1"
+
+
+def _port(spec: AppSpec, port: int | None, alone: bool) -> int:
+    if port is not None:
+        return port
+    env = os.environ.get(f"{spec.name.upper()}_PORT") or (os.environ.get("PORT") if alone else None)
+    return int(env) if env else spec.default_port
+
+
+@app.command()
+def serve(
+    host: HostOpt = None,
+    port: Annotated[int | None, typer.Option(
+        help="Port, only when a single app is selected with --app.")] = None,
+    workers: WorkersOpt = 1,
+    only: Annotated[list[str] | None, typer.Option(
+        "--app", help="Run only these apps (repeatable); default: all.")] = None,
+) -> None:
+    """Run every app, each on its own port (<APP>_PORT or its default).
+
+    With one worker, all apps share this process; with more, each app gets its own
+    uvicorn supervisor process with N workers.
+    """
+    names = only or list(APPS)
+    unknown = [n for n in names if n not in APPS]
+    if unknown:
+        raise typer.BadParameter(f"unknown app(s): {', '.join(unknown)}; known: {', '.join(APPS)}")
+    if port is not None and len(names) != 1:
+        raise typer.BadParameter("--port needs exactly one --app; use <APP>_PORT variables")
+    specs = [APPS[n] for n in names]
+    h = _host(host)
+    if len(specs) == 1:
+        _run_uvicorn(specs[0], h, _port(specs[0], port, True), workers)
+        return
+    if workers == 1:
+        setup_logging()
+
+        async def run_all() -> None:
+            servers = [uvicorn.Server(uvicorn.Config(s.factory, factory=True, host=h,
+                                                     port=_port(s, None, False)))
+                       for s in specs]
+            await asyncio.gather(*(srv.serve() for srv in servers))
+
+        asyncio.run(run_all())
+        return
+    procs = [subprocess.Popen([sys.executable, "-m", "taperoom", "serve", "--app", s.name,
+                               "--host", h, "--port", str(_port(s, None, False)),
+                               "--workers", str(workers)]) for s in specs]
+
+    def stop(*_: object) -> None:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    codes = [p.wait() for p in procs]
+    raise typer.Exit(max(codes))
+
+
+@ephemeral_app.command("serve")
+def ephemeral_serve(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = 1) -> None:
+    """Serve the ephemeral API (default port 5000)."""
+    spec = APPS["ephemeral"]
+    _run_uvicorn(spec, _host(host), _port(spec, port, True), workers)
+
+
+def _service() -> EphemeralService:
+    return EphemeralService(EphemeralSettings())
+
+
+@ephemeral_app.command("scan")
+def ephemeral_scan() -> None:
+    """Create metadata and waveforms for every WAV file in AUDIO_DIR."""
+    service = _service()
+    names = service.store.list_filenames()
+    ok = 0
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("scanning", total=len(names))
+        for name in names:
+            progress.update(task, description=name[:40])
+            if service.store.try_info(name) is not None:
+                service.store.ensure_meta(name)
+                service.waveform(name)
+                ok += 1
+            progress.advance(task)
+    console.print(f"{ok} track(s) ready, {len(names) - ok} skipped")
+
+
+@ephemeral_app.command("stats")
+def ephemeral_stats(
+    filename: Annotated[str | None, typer.Argument(help="One track; all when omitted.")] = None,
+) -> None:
+    """Show wear per track (or per segment of one track)."""
+    service = _service()
+    out = Console()
+    if filename:
+        s = service.stats(filename)
+        out.print(f"{s['filename']}: {s['duration']:.2f} s, {s['total_segments']} segments, "
+                  f"{s['overall_degradation']:.2f} % worn, {s['total_streams']} streams")
+        out.print("play counts: " + " ".join(str(c) for c in s["segment_play_counts"]))
+        return
+    table = Table("track", "duration (s)", "worn %", "streams")
+    for t in service.tracks():
+        table.add_row(t["filename"], f"{t['duration']:.2f}", f"{t['overall_degradation']:.2f}",
+                      str(t["total_streams"]))
+    out.print(table)
+
+
+@ephemeral_app.command("reset")
+def ephemeral_reset(filename: str) -> None:
+    """Restore a track from its pristine copy (KEEP_ORIGINALS) and zero its counts."""
+    s = _service().reset(filename)
+    console.print(f"{s['filename']} restored; {s['total_segments']} segments at 0 plays")
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning Taperoom errors into messages and exit codes."""
+    try:
+        app(standalone_mode=False)
+    except TaperoomError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,108 @@
+"""HTTP routes of the ephemeral app (contracts/ephemeral.md); thin over the service."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from taperoom import __version__
+from taperoom.ephemeral.service import EphemeralService, parse_segment_index
+from taperoom.ephemeral.settings import EphemeralSettings
+from taperoom.web.cors import install_cors
+from taperoom.web.errors import install_error_handlers
+from taperoom.web.ratelimit import ClientRateLimit
+
+HERE = Path(__file__).parent
+NO_CACHE = {"Cache-Control": "no-cache"}
+
+
+def build_router(service: EphemeralService, limit: ClientRateLimit) -> APIRouter:
+    """Routes of the contract, plus the seed-001 worn stream, reset and player."""
+    r = APIRouter()
+
+    @r.get("/")
+    def status() -> dict[str, object]:
+        return service.status()
+
+    @r.get("/tracks")
+    def tracks() -> list[dict[str, object]]:
+        return service.tracks()
+
+    @r.api_route("/stream/{filename}", methods=["GET", "HEAD"], response_model=None)
+    async def stream(request: Request, filename: str, start: float | None = None,
+                     degrade: bool = False) -> Response:
+        if degrade:
+            plan = await run_in_threadpool(service.plan_worn_stream, filename, start or 0.0)
+            if request.method == "GET":
+                await run_in_threadpool(service.count_stream, filename)
+            body = service.worn_stream(filename, plan) if request.method == "GET" else iter(())
+            return StreamingResponse(body, media_type="audio/wav", headers={
+                **NO_CACHE, "Content-Length": str(plan.content_length)})
+        path = await run_in_threadpool(service.stream_path, filename)
+        rng = request.headers.get("range", "").replace(" ", "")
+        if request.method == "GET" and (not rng or rng.startswith("bytes=0-")):
+            await run_in_threadpool(service.count_stream, filename)
+        return FileResponse(path, media_type="audio/wav", headers=NO_CACHE)
+
+    @r.get("/stream/{filename}/chunk/{chunk_index}")
+    def chunk(filename: str, chunk_index: int) -> Response:
+        return Response(service.chunk(filename, chunk_index), media_type="audio/wav",
+                        headers={**NO_CACHE, "Accept-Ranges": "bytes"})
+
+    @r.get("/waveform/{filename}")
+    def waveform(filename: str) -> list[dict[str, float]]:
+        return service.waveform(filename)
+
+    @r.post("/degrade/{filename}")
+    async def degrade(request: Request, filename: str) -> dict[str, object]:
+        limit.hit(request.client.host if request.client else "unknown")
+        index = parse_segment_index(await request.body())
+        return await run_in_threadpool(service.degrade, filename, index)
+
+    @r.get("/stats/{filename}")
+    def stats(filename: str) -> dict[str, object]:
+        return service.stats(filename)
+
+    @r.post("/reset/{filename}")
+    def reset(request: Request, filename: str) -> dict[str, object]:
+        service.check_admin(request.headers.get("authorization"))
+        return service.reset(filename)
+
+    @r.get("/player", response_class=HTMLResponse)
+    def player() -> HTMLResponse:
+        html = (HERE / "templates" / "player.html").read_text(encoding="utf-8")
+        return HTMLResponse(html.replace("{{version}}", __version__))
+
+    return r
+
+
+def create_app(settings: EphemeralSettings | None = None) -> FastAPI:
+    """Build the ephemeral ASGI app.
+
+    Parameters
+    ----------
+    settings : EphemeralSettings, optional
+        Read from the environment when omitted.
+    """
+    settings = settings or EphemeralSettings()
+    service = EphemeralService(settings)
+    app = FastAPI(title="Taperoom ephemeral", version=__version__)
+    app.state.service = service
+    install_error_handlers(app)
+    install_cors(app, settings.cors_origin)
+    app.include_router(build_router(service, ClientRateLimit(settings.degrade_rate_limit,
+                                                             "degrade")))
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (worker processes read the environment)."""
+    from taperoom.config import setup_logging
+
+    setup_logging()
+    return create_app()

@@ -1,0 +1,88 @@
+"""Wear models: how a segment loses samples each time it is played (pure DSP).
+
+A wear model turns the samples of one segment and its play count so far into
+the worn samples. Models are registered by name in :data:`WEAR_MODELS` and
+chosen with the ``WEAR_MODEL`` setting; :class:`Dropout` is the original model
+of the ephemeral-audio seeds.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+def dropout_rate(play_count: int, *, rate_percent: float) -> float:
+    """Fraction of frames dropped on the next play of a segment.
+
+    ``min(play_count * rate_percent / 100, 1)``, as in the seeds (``DEGRADATION_RATE``
+    percent per play, so the first play drops nothing and, at 1 %, play 101 drops
+    everything).
+
+    Parameters
+    ----------
+    play_count : int >= 0
+        Plays of the segment before this one.
+    rate_percent : float >= 0, keyword-only
+        Dropout added per play, in percent.
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    if play_count < 0:
+        raise ValueError("play_count must be >= 0")
+    return min(play_count * rate_percent / 100.0, 1.0)
+
+
+class WearModel(Protocol):
+    """Interface of a wear model."""
+
+    name: str
+
+    def apply(self, y: np.ndarray, *, play_count: int, rate_percent: float,
+              rng: np.random.Generator) -> np.ndarray:
+        """Return the worn copy of segment `y`.
+
+        Parameters
+        ----------
+        y : np.ndarray, shape=(n_frames, n_channels), float64 in [-1, 1]
+            The segment as it is now.
+        play_count : int, keyword-only
+            Plays of this segment before this one.
+        rate_percent : float, keyword-only
+            ``DEGRADATION_RATE`` setting, percent per play.
+        rng : np.random.Generator, keyword-only
+            Source of randomness.
+
+        Returns
+        -------
+        np.ndarray, same shape as `y`
+        """
+        ...
+
+
+class Dropout:
+    """Zero a random subset of frames: every channel of a dropped frame together.
+
+    The fraction dropped is :func:`dropout_rate`. One mask is drawn per frame and
+    applied to all channels, so a stereo image stays stereo (the original
+    implementation mixed to mono). Dropped frames stay dropped: wear accumulates.
+    """
+
+    name = "dropout"
+
+    def apply(self, y: np.ndarray, *, play_count: int, rate_percent: float,
+              rng: np.random.Generator) -> np.ndarray:
+        """See :meth:`WearModel.apply`."""
+        rate = dropout_rate(play_count, rate_percent=rate_percent)
+        out = np.array(y, dtype=np.float64, copy=True)
+        if rate <= 0.0 or out.shape[0] == 0:
+            return out
+        mask = rng.random(out.shape[0]) < rate
+        out[mask, :] = 0.0
+        return out
+
+
+WEAR_MODELS: dict[str, WearModel] = {m.name: m for m in (Dropout(),)}

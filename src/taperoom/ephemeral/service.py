@@ -1,0 +1,337 @@
+"""Use cases of the ephemeral app, between the HTTP router and the disk store."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from taperoom.audio import wav
+from taperoom.audio.waveform import minmax_peaks, normalise_peaks
+from taperoom.ephemeral.settings import EphemeralSettings
+from taperoom.ephemeral.store import EphemeralStore, Meta
+from taperoom.errors import Busy, Forbidden, InvalidInput, NotFound, TaperoomError, Unauthorized
+
+log = logging.getLogger(__name__)
+
+#: Length of one ``/stream/<f>/chunk/<i>`` chunk, in seconds (the newer original's CHUNK).
+CHUNK_SECONDS = 5.0
+
+
+def overall_degradation(counts: list[int], rate_percent: float) -> float:
+    """``min(mean(play counts) * DEGRADATION_RATE, 100)`` in percent (the contract's formula)."""
+    if not counts:
+        return 0.0
+    return min(sum(counts) / len(counts) * rate_percent, 100.0)
+
+
+def parse_segment_index(body: bytes) -> int:
+    """Read ``{"segment_index": int}`` from a ``/degrade`` request body.
+
+    Raises
+    ------
+    InvalidInput
+        Not a JSON object, no ``segment_index`` ("segment_index required"), or not an
+        integer ("Invalid segment index").
+    """
+    try:
+        data = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("Request body must be JSON: {\"segment_index\": <int>}") from None
+    if not isinstance(data, dict) or data.get("segment_index") is None:
+        raise InvalidInput("segment_index required")
+    index = data["segment_index"]
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise InvalidInput("Invalid segment index")
+    return index
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """What ``GET /stream/<f>?degrade=1`` will send.
+
+    Attributes
+    ----------
+    info : WavInfo
+        Layout of the track.
+    start_frame : int
+        First frame sent.
+    first_segment : int
+        Segment holding `start_frame`.
+    header : bytes
+        WAV header for the frames from `start_frame` to the end.
+    """
+
+    info: wav.WavInfo
+    start_frame: int
+    first_segment: int
+    header: bytes
+
+    @property
+    def content_length(self) -> int:
+        """Bytes of the whole response (header, frames, pad byte)."""
+        data = (self.info.n_frames - self.start_frame) * self.info.block_align
+        return len(self.header) + data + (data & 1)
+
+
+class EphemeralService:
+    """The ephemeral app's operations.
+
+    Parameters
+    ----------
+    settings : EphemeralSettings
+    """
+
+    def __init__(self, settings: EphemeralSettings) -> None:
+        self.settings = settings
+        self.store = EphemeralStore(settings)
+
+    # -- catalogue -------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Body of ``GET /``."""
+        return {
+            "status": "running",
+            "service": "Ephemeral Audio Decay System",
+            "audio_dir": str(self.settings.audio_dir),
+            "metadata_dir": str(self.settings.metadata_dir),
+            "degradation_rate": self.settings.degradation_rate,
+        }
+
+    def scan(self) -> list[str]:
+        """Create metadata for every readable WAV file; return their names (sorted)."""
+        names = []
+        for name in self.store.list_filenames():
+            if self.store.try_info(name) is None:
+                continue
+            try:
+                self.store.ensure_meta(name)
+            except TaperoomError as exc:
+                log.warning("skipping %s: %s", name, exc)
+                continue
+            names.append(name)
+        return names
+
+    def tracks(self) -> list[dict[str, Any]]:
+        """Body of ``GET /tracks``: every readable track, sorted by file name.
+
+        Files dropped into ``AUDIO_DIR`` appear at the next call; removed ones
+        disappear; unreadable ones are logged once and left out.
+        """
+        out = []
+        for name in self.scan():
+            meta = self.store.load_meta(name)
+            if meta is None:
+                continue
+            out.append({
+                "filename": name,
+                "title": meta["title"],
+                "duration": meta["duration"],
+                "overall_degradation": overall_degradation(meta["segment_play_counts"],
+                                                           self.settings.degradation_rate),
+                "total_streams": meta.get("total_streams", 0),
+                "total_chunks": math.ceil(meta["duration"] / CHUNK_SECONDS),
+            })
+        return out
+
+    def _meta(self, filename: str) -> Meta:
+        try:
+            self.store.path_of(filename)
+        except NotFound:
+            raise NotFound("Track not found") from None
+        if self.store.try_info(filename) is None:
+            raise NotFound("Track not found")
+        return self.store.ensure_meta(filename)
+
+    def stats(self, filename: str) -> dict[str, Any]:
+        """Body of ``GET /stats/<f>``."""
+        meta = self._meta(filename)
+        counts = meta["segment_play_counts"]
+        return {
+            "filename": meta["filename"],
+            "title": meta["title"],
+            "duration": meta["duration"],
+            "total_segments": meta["total_segments"],
+            "segment_duration": meta["segment_duration"],
+            "segment_play_counts": counts,
+            "overall_degradation": overall_degradation(counts, self.settings.degradation_rate),
+            "total_streams": meta.get("total_streams", 0),
+            "created_at": meta.get("created_at"),
+        }
+
+    # -- wear ------------------------------------------------------------
+
+    def degrade(self, filename: str, index: int) -> dict[str, Any]:
+        """Body of ``POST /degrade/<f>``: wear segment `index` once."""
+        self._meta(filename)
+        count = self.store.degrade(filename, index)
+        return {"success": True, "segment_index": index, "play_count": count}
+
+    def check_admin(self, authorization: str | None) -> None:
+        """Accept only ``Authorization: Bearer <ADMIN_TOKEN>``.
+
+        Raises
+        ------
+        Forbidden
+            No ``ADMIN_TOKEN`` is configured, so admin routes are off.
+        Unauthorized
+            The header is missing or the token is wrong.
+        """
+        token = self.settings.admin_token
+        if not token:
+            raise Forbidden("Admin routes are disabled: set ADMIN_TOKEN")
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+            raise Unauthorized("Missing or wrong admin token")
+
+    def reset(self, filename: str) -> dict[str, Any]:
+        """Restore a track from its pristine copy; return its new stats."""
+        self._meta(filename)
+        self.store.reset(filename)
+        return self.stats(filename)
+
+    # -- audio out -------------------------------------------------------
+
+    def stream_path(self, filename: str) -> os.PathLike[str]:
+        """Path of the file served by ``GET /stream/<f>`` (404 when missing)."""
+        return self.store.path_of(filename)
+
+    def count_stream(self, filename: str) -> None:
+        """Count one stream start of `filename`, if it is a readable track."""
+        if self.store.try_info(filename) is not None:
+            self.store.add_stream(filename)
+
+    def chunk(self, filename: str, index: int) -> bytes:
+        """``CHUNK_SECONDS`` of audio from chunk `index`, as a complete WAV file.
+
+        Raises
+        ------
+        NotFound
+            No such track.
+        InvalidInput
+            `index` outside ``[0, total_chunks)``.
+        """
+        self.store.path_of(filename)
+        info = self.store.info(filename)
+        total = math.ceil(info.duration / CHUNK_SECONDS)
+        if not 0 <= index < total:
+            raise InvalidInput("Invalid chunk index")
+        per = int(CHUNK_SECONDS * info.sample_rate)
+        fd = os.open(self.store.path_of(filename), os.O_RDONLY)
+        try:
+            raw = wav.read_raw(fd, info, index * per, per)
+        finally:
+            os.close(fd)
+        n = len(raw) // info.block_align
+        return wav.header_for(info, n) + raw + (b"\x00" if len(raw) & 1 else b"")
+
+    def waveform(self, filename: str) -> list[dict[str, float]]:
+        """``WAVEFORM_POINTS`` ``{"min", "max"}`` peaks of the mono mix, normalised.
+
+        Cached in ``METADATA_DIR/<filename>.waveform.json``; the cache is dropped
+        when the track's metadata is recreated.
+        """
+        self.store.path_of(filename)
+        info = self.store.info(filename)
+        self.store.ensure_meta(filename)
+        cache = self.store.waveform_path(filename)
+        try:
+            cached = json.loads(cache.read_bytes())
+            if isinstance(cached, list):
+                return cached
+        except (OSError, ValueError):
+            pass
+        points = self._compute_peaks(filename, info)
+        from taperoom.fslock import atomic_write
+
+        atomic_write(cache, json.dumps(points).encode(), fsync=False)
+        return points
+
+    def _compute_peaks(self, filename: str, info: wav.WavInfo) -> list[dict[str, float]]:
+        import numpy as np
+
+        n_points = self.settings.waveform_points
+        spp = max(1, info.n_frames // n_points)
+        total = min(n_points, info.n_frames // spp)
+        batch = max(1, (1 << 20) // spp)  # points per read, about a million frames
+        mins: list[np.ndarray] = []
+        maxs: list[np.ndarray] = []
+        fd = os.open(self.store.path_of(filename), os.O_RDONLY)
+        try:
+            for first in range(0, total, batch):
+                k = min(batch, total - first)
+                y = wav.read_frames(fd, info, first * spp, k * spp)
+                lo, hi = minmax_peaks(y, n_points=k)
+                mins.append(lo)
+                maxs.append(hi)
+        finally:
+            os.close(fd)
+        lo_all, hi_all = normalise_peaks(np.concatenate(mins), np.concatenate(maxs))
+        return [{"min": float(a), "max": float(b)} for a, b in zip(lo_all, hi_all, strict=True)]
+
+    def plan_worn_stream(self, filename: str, start_seconds: float) -> StreamPlan:
+        """Prepare ``GET /stream/<f>?start=<s>&degrade=1``.
+
+        Raises
+        ------
+        NotFound
+            No such track.
+        InvalidInput
+            `start_seconds` negative or past the end.
+        """
+        self._meta(filename)
+        info = self.store.info(filename)
+        if not math.isfinite(start_seconds) or start_seconds < 0:
+            raise InvalidInput("start must be a number of seconds >= 0")
+        start_frame = math.floor(start_seconds * info.sample_rate)
+        if start_frame >= info.n_frames:
+            raise InvalidInput(f"start is past the end of the track ({info.duration:.3f} s)")
+        return StreamPlan(info, start_frame, self.store.segment_of_frame(info, start_frame),
+                          wav.header_for(info, info.n_frames - start_frame))
+
+    async def worn_stream(self, filename: str, plan: StreamPlan) -> AsyncIterator[bytes]:
+        """Send a track from a position at real time, wearing each segment once sent.
+
+        Yields the WAV header, then one segment at a time in its current state.
+        Segment ``k`` (counting from the first sent) is not sent before
+        ``t0 + (audio seconds sent so far) - STREAM_PREBUFFER``, so a client that
+        reads faster than real time still wears at most real time plus the
+        prebuffer. A segment is worn only after it was handed to the connection; a
+        client that disconnects stops the generator and so the wear. A segment
+        whose lock cannot be had is sent without wear (logged), as the seed says.
+        """
+        info = plan.info
+        yield plan.header
+        t0 = time.monotonic()
+        sent_seconds = 0.0
+        total = self.store.total_segments(info)
+        path = self.store.path_of(filename)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            for index in range(plan.first_segment, total):
+                due = t0 + sent_seconds - self.settings.stream_prebuffer
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                start, end = self.store.segment_frames(info, index)
+                start = max(start, plan.start_frame)
+                raw = await run_in_threadpool(wav.read_raw, fd, info, start, end - start)
+                if index == total - 1 and len(raw) & 1:
+                    raw += b"\x00"
+                yield raw
+                sent_seconds += (end - start) / info.sample_rate
+                try:
+                    await run_in_threadpool(self.store.degrade, filename, index)
+                except Busy as exc:
+                    log.warning("stream of %s: segment %d not worn: %s", filename, index, exc)
+        finally:
+            os.close(fd)

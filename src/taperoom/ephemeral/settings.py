@@ -1,0 +1,51 @@
+"""Settings of the ephemeral app (environment names from contracts/ephemeral.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from taperoom.config import AppSettings
+
+
+class EphemeralSettings(AppSettings):
+    """Environment of the ephemeral app.
+
+    Contract variables: ``AUDIO_DIR``, ``METADATA_DIR``, ``SEGMENT_DURATION``,
+    ``DEGRADATION_RATE`` (percent dropout per play), ``CORS_ORIGIN``, ``PORT``.
+    Additions: ``HOST``, ``WEAR_MODEL``, ``KEEP_ORIGINALS``, ``ADMIN_TOKEN``,
+    ``DEGRADE_RATE_LIMIT`` (``limits`` notation, empty to disable), ``LOCK_TIMEOUT``,
+    ``FSYNC`` (fsync metadata and audio writes), ``STREAM_PREBUFFER`` (seconds a
+    ``?degrade=1`` stream may run ahead of real time).
+    """
+
+    audio_dir: Path = Path("./audio")
+    metadata_dir: Path = Path("./metadata")
+    segment_duration: float = Field(0.5, gt=0, le=60)
+    degradation_rate: float = Field(1.0, ge=0, le=100)
+    cors_origin: str = "*"
+    host: str = "127.0.0.1"
+    port: int = 5000
+    wear_model: str = "dropout"
+    keep_originals: bool = False
+    admin_token: str = ""
+    degrade_rate_limit: str = "20/second;600/minute"
+    lock_timeout: float = Field(5.0, gt=0)
+    fsync: bool = True
+    stream_prebuffer: float = Field(2.0, ge=0)
+    waveform_points: int = Field(1000, ge=10, le=100_000)
+
+    @field_validator("wear_model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        from taperoom.ephemeral.degrade import WEAR_MODELS
+
+        if value not in WEAR_MODELS:
+            raise ValueError(f"unknown wear model {value!r}; known: {sorted(WEAR_MODELS)}")
+        return value
+
+    @property
+    def originals_dir(self) -> Path:
+        """Folder of pristine copies kept when ``KEEP_ORIGINALS`` is on."""
+        return self.metadata_dir / "originals"

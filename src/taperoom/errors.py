@@ -1,0 +1,146 @@
+"""Error hierarchy shared by every Taperoom app.
+
+Every error raised on purpose by Taperoom code derives from :class:`TaperoomError`.
+Each subclass also inherits the matching built-in exception (as attrs does), so
+callers that only know Python's built-ins still catch them. The HTTP status of each
+class is its ``status`` attribute, read in one place (:mod:`taperoom.web.errors`);
+the CLI exit code is its ``exit_code`` attribute, read in :mod:`taperoom.cli`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class TaperoomError(Exception):
+    """Base of every deliberate Taperoom error.
+
+    Parameters
+    ----------
+    message : str
+        Human-readable explanation, shown to API clients and CLI users.
+    """
+
+    status: int = 500
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(TaperoomError, ValueError):
+    """The client sent something malformed (HTTP 400)."""
+
+    status = 400
+    exit_code = 2
+
+
+class Unauthorized(TaperoomError, PermissionError):
+    """Credentials are missing or wrong (HTTP 401)."""
+
+    status = 401
+    exit_code = 3
+
+
+class Forbidden(TaperoomError, PermissionError):
+    """The action is not allowed, whoever asks (HTTP 403)."""
+
+    status = 403
+    exit_code = 3
+
+
+class NotFound(TaperoomError, LookupError):
+    """The named resource does not exist (HTTP 404)."""
+
+    status = 404
+    exit_code = 4
+
+
+class Conflict(TaperoomError, RuntimeError):
+    """The request conflicts with the current state (HTTP 409)."""
+
+    status = 409
+    exit_code = 5
+
+
+class TooLarge(TaperoomError, ValueError):
+    """The request body or an uploaded file is too large (HTTP 413)."""
+
+    status = 413
+    exit_code = 2
+
+
+class RangeNotSatisfiable(TaperoomError, ValueError):
+    """A byte range lies outside the resource (HTTP 416).
+
+    Parameters
+    ----------
+    message : str
+        Explanation.
+    size : int
+        Size of the resource in bytes, sent back as ``Content-Range: bytes */size``.
+    """
+
+    status = 416
+    exit_code = 2
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+class Unprocessable(TaperoomError, ValueError):
+    """The request is well-formed but its content cannot be processed (HTTP 422)."""
+
+    status = 422
+    exit_code = 2
+
+
+class RateLimited(TaperoomError, RuntimeError):
+    """The client sent too many requests (HTTP 429).
+
+    Parameters
+    ----------
+    message : str
+        Explanation.
+    retry_after : float
+        Seconds until the client may try again.
+    """
+
+    status = 429
+    exit_code = 6
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Busy(TaperoomError, TimeoutError):
+    """A lock or resource could not be had in time (HTTP 503)."""
+
+    status = 503
+    exit_code = 7
+
+
+class MediaError(TaperoomError, ValueError):
+    """An audio file cannot be read or written.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file concerned.
+    reason : str
+        What is wrong with it.
+    """
+
+    status = 422
+    exit_code = 8
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{Path(path).name}: {reason}")
+        self.path = Path(path)
+        self.reason = reason

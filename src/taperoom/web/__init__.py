@@ -1,0 +1,3 @@
+"""Web helpers shared by the apps: error mapping, CORS."""
+
+from __future__ import annotations

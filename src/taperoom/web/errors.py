@@ -1,0 +1,74 @@
+"""The one mapping from :class:`~taperoom.errors.TaperoomError` to HTTP responses.
+
+Each app chooses only the JSON *body* shape (the ephemeral contract answers
+``{"error": "..."}``; the library contract wraps it in an envelope); the status
+code always comes from the error class (``TaperoomError.status``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from taperoom.errors import RangeNotSatisfiable, RateLimited, TaperoomError
+
+log = logging.getLogger(__name__)
+
+BodyRenderer = Callable[[int, str], dict[str, Any]]
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """Default body: ``{"error": message}``."""
+    return {"error": message}
+
+
+def install_error_handlers(app: FastAPI, render: BodyRenderer = error_body) -> None:
+    """Register the exception handlers of `app`.
+
+    Parameters
+    ----------
+    app : FastAPI
+        The application.
+    render : callable(status, message) -> dict
+        Builds the JSON body of an error response.
+    """
+
+    async def taperoom_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, TaperoomError)
+        headers: dict[str, str] = {}
+        if isinstance(exc, RangeNotSatisfiable):
+            headers["Content-Range"] = f"bytes */{exc.size}"
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        if exc.status >= 500:
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse(render(exc.status, exc.message), status_code=exc.status,
+                            headers=headers)
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
+        return JSONResponse(render(400, "; ".join(parts) or "invalid request"), status_code=400)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return JSONResponse(render(exc.status_code, str(exc.detail)),
+                            status_code=exc.status_code, headers=exc.headers)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(render(500, "internal error"), status_code=500)
+
+    app.add_exception_handler(TaperoomError, taperoom_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,143 @@
+"""Shared fixtures: settings on tmp_path, real servers on 127.0.0.1, the corpus."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from taperoom.ephemeral.settings import EphemeralSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = (ROOT.parent / "shared" / "corpus").resolve()
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The shared test corpus (see its README); fails clearly when missing."""
+    if not (CORPUS / "README.md").is_file():
+        pytest.fail(f"test corpus not found at {CORPUS}: tests need ../shared/corpus beside "
+                    "the repository")
+    return CORPUS
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def eph_settings(tmp_path: Path) -> Callable[..., EphemeralSettings]:
+    """Factory of ephemeral settings on tmp_path (keyword overrides allowed)."""
+
+    def make(**overrides: Any) -> EphemeralSettings:
+        values: dict[str, Any] = {
+            "audio_dir": tmp_path / "audio",
+            "metadata_dir": tmp_path / "metadata",
+            "fsync": False,
+        }
+        values.update(overrides)
+        return EphemeralSettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+class LiveServer:
+    """A uvicorn server running an ASGI app in a thread on 127.0.0.1."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def live_server() -> Iterator[Callable[[Any], LiveServer]]:
+    """Start ASGI apps on real sockets; all are stopped at the end of the test."""
+    started: list[LiveServer] = []
+
+    def start(app: Any) -> LiveServer:
+        srv = LiveServer(app).__enter__()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.__exit__()
+
+
+class ServerProcess:
+    """``taperoom <args>`` in a subprocess, listening on 127.0.0.1:port."""
+
+    def __init__(self, args: list[str], env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        full_env = {**os.environ, **env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "taperoom", *args], env=full_env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(self.url + "/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    out = self.proc.stdout.read().decode() if self.proc.stdout else ""
+                    self.stop()
+                    raise RuntimeError(f"server did not start: {out}") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def server_process() -> Iterator[Callable[[list[str], dict[str, str]], ServerProcess]]:
+    """Start ``taperoom`` servers as real processes (stopped after the test).
+
+    Call with the CLI arguments (without ``--port``) and extra environment.
+    """
+    procs: list[ServerProcess] = []
+
+    def start(args: list[str], env: dict[str, str]) -> ServerProcess:
+        port = free_port()
+        p = ServerProcess([*args, "--host", "127.0.0.1", "--port", str(port)], env, port)
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        p.stop()

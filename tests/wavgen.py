@@ -22,7 +22,7 @@ GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
 def tone(seconds: float, rate: int, channels: int, *, freq: float = 440.0,
          amp: float = 0.5) -> np.ndarray:
     """A sine per channel (channel c at freq * (c + 1)), shape (n_frames, channels)."""
-    n = int(round(seconds * rate))
+    n = round(seconds * rate)
     t = np.arange(n) / rate
     return np.stack([amp * np.sin(2 * np.pi * freq * (c + 1) * t) for c in range(channels)],
                     axis=1)

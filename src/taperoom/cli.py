@@ -45,6 +45,11 @@ def _run_uvicorn(spec: AppSpec, host: str, port: int, workers: int) -> None:
                 log_level=os.environ.get("LOG_LEVEL", "info").lower(), timeout_keep_alive=30)
 
 
+def _usage(message: str) -> None:
+    console.print(f"[red]usage error:[/red] {message}")
+    raise typer.Exit(2)
+
+
 def _host(host: str | None) -> str:
     return host or os.environ.get("HOST") or "127.0.0.1"
 
@@ -73,9 +78,9 @@ def serve(
     names = only or list(APPS)
     unknown = [n for n in names if n not in APPS]
     if unknown:
-        raise typer.BadParameter(f"unknown app(s): {', '.join(unknown)}; known: {', '.join(APPS)}")
+        _usage(f"unknown app(s): {', '.join(unknown)}; known: {', '.join(APPS)}")
     if port is not None and len(names) != 1:
-        raise typer.BadParameter("--port needs exactly one --app; use <APP>_PORT variables")
+        _usage("--port needs exactly one --app; use <APP>_PORT variables")
     specs = [APPS[n] for n in names]
     h = _host(host)
     if len(specs) == 1:
@@ -166,7 +171,7 @@ def ephemeral_reset(filename: str) -> None:
 def main() -> None:
     """Entry point: run the CLI, turning Taperoom errors into messages and exit codes."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except TaperoomError as exc:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(exc.exit_code)
@@ -179,3 +184,4 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

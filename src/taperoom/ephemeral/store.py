@@ -78,6 +78,20 @@ class EphemeralStore:
         self.model = WEAR_MODELS[settings.wear_model]
         self._info_cache: dict[str, tuple[tuple[int, int, int], wav.WavInfo]] = {}
         self._bad: dict[str, tuple[int, int, int]] = {}
+        self._sweep_temp_files()
+
+    def _sweep_temp_files(self, older_than: float = 60.0) -> None:
+        """Remove temp files left by a process killed in the middle of a write."""
+        import time
+
+        limit = time.time() - older_than
+        for folder in (self.metadata_dir, self.originals_dir):
+            for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+                try:
+                    if tmp.stat().st_mtime < limit:
+                        tmp.unlink()
+                except OSError:
+                    pass
 
     # -- names and paths -------------------------------------------------
 
@@ -197,7 +211,10 @@ class EphemeralStore:
 
     def segment_of_frame(self, info: wav.WavInfo, frame: int) -> int:
         """Index of the segment holding frame `frame`."""
-        idx = math.floor(frame / (self.settings.segment_duration * info.sample_rate) + 1e-9)
+        seg = self.settings.segment_duration * info.sample_rate
+        idx = math.floor(frame / seg + 1e-9)
+        if math.floor((idx + 1) * seg + 1e-9) <= frame:  # fractional size: next one starts here
+            idx += 1
         return max(0, min(idx, self.total_segments(info) - 1))
 
     # -- metadata --------------------------------------------------------
@@ -223,9 +240,11 @@ class EphemeralStore:
             return False
         counts = meta.get("segment_play_counts")
         n = self.total_segments(info)
+        duration = meta.get("duration")
         return (meta.get("filename") == filename and isinstance(counts, list)
                 and len(counts) == n and meta.get("total_segments") == n
-                and all(isinstance(c, int) and c >= 0 for c in counts))
+                and isinstance(duration, int | float)
+                and math.isclose(duration, info.duration, rel_tol=0, abs_tol=1e-6))
 
     def ensure_meta(self, filename: str) -> Meta:
         """Metadata of `filename`, created at first sight.
@@ -300,11 +319,13 @@ class EphemeralStore:
 
     def degrade(self, filename: str, index: int, *, rng: np.random.Generator | None = None
                 ) -> int:
-        """Play segment `index` once: wear its samples on disk and count the play.
+        """Play segment `index` once: count the play and wear its samples on disk.
 
         The wear is computed from the play count *before* this play (so the first
-        play changes nothing with the dropout model), written in place over the
-        segment's frames, and then the count is incremented.
+        play changes nothing with the dropout model) and written in place over the
+        segment's frames. Both happen under the segment's byte-range lock; the
+        count is saved first, so a crash in between never loses a counted play
+        (the audio then just misses one wear step).
 
         Parameters
         ----------
@@ -329,33 +350,34 @@ class EphemeralStore:
         Busy
             The segment lock was not granted within ``LOCK_TIMEOUT`` seconds.
         """
-        meta = self.ensure_meta(filename)
-        if not 0 <= index < int(meta["total_segments"]):
-            raise InvalidInput("Invalid segment index")
         fd, info = self._open_current(filename)
         try:
+            meta = self.load_meta(filename)
+            if not self._fits(meta, info, filename):
+                meta = self.ensure_meta(filename)
+            assert meta is not None
+            if not 0 <= index < int(meta["total_segments"]):
+                raise InvalidInput("Invalid segment index")
             start, end = self.segment_frames(info, index)
             nbytes = (end - start) * info.block_align
             with range_lock(fd, info.frame_offset(start), nbytes,
                             timeout=self.settings.lock_timeout):
-                current = self.load_meta(filename) or meta
-                before = int(current["segment_play_counts"][index])
+                with self.meta_lock(filename):
+                    meta = self.load_meta(filename)
+                    if meta is None:
+                        raise NotFound("Track not found")
+                    counts = meta["segment_play_counts"]
+                    before = int(counts[index])
+                    counts[index] = before + 1
+                    self._write_meta(filename, meta)
                 raw = wav.read_raw(fd, info, start, end - start)
                 y = wav.decode(raw, info)
                 worn = self.model.apply(y, play_count=before,
                                         rate_percent=self.settings.degradation_rate,
                                         rng=rng or np.random.default_rng())
-                new_raw = wav.encode(worn, info)
-                if new_raw != raw:
-                    os.pwrite(fd, new_raw, info.frame_offset(start))
-                result: list[int] = []
-
-                def bump(m: Meta) -> None:
-                    m["segment_play_counts"][index] = int(m["segment_play_counts"][index]) + 1
-                    result.append(m["segment_play_counts"][index])
-
-                self.update_meta(filename, bump)
-                return result[0]
+                if not np.array_equal(worn, y):
+                    os.pwrite(fd, wav.encode(worn, info), info.frame_offset(start))
+                return before + 1
         finally:
             os.close(fd)
 

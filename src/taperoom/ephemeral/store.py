@@ -241,10 +241,14 @@ class EphemeralStore:
         counts = meta.get("segment_play_counts")
         n = self.total_segments(info)
         duration = meta.get("duration")
+        streams = meta.get("total_streams", 0)
         return (meta.get("filename") == filename and isinstance(counts, list)
                 and len(counts) == n and meta.get("total_segments") == n
                 and isinstance(duration, int | float)
-                and math.isclose(duration, info.duration, rel_tol=0, abs_tol=1e-6))
+                and math.isclose(duration, info.duration, rel_tol=0, abs_tol=1e-6)
+                and isinstance(meta.get("title"), str)
+                and isinstance(streams, int) and streams >= 0
+                and all(isinstance(c, int) and c >= 0 for c in counts))
 
     def ensure_meta(self, filename: str) -> Meta:
         """Metadata of `filename`, created at first sight.

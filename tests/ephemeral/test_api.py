@@ -1,0 +1,828 @@
+"""The ephemeral HTTP API on a real server on 127.0.0.1, against real files on disk."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import itertools
+import json
+import math
+import os
+import shutil
+import struct
+import time
+import wave
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import numpy as np
+import pytest
+
+from taperoom.audio import wav
+from taperoom.ephemeral.api import create_app
+from taperoom.ephemeral.settings import EphemeralSettings
+from tests.wavgen import BEXT, ID3, LIST_INFO, tone, write_wav
+
+JOHN_GARNER = "06 - John Garner - Partita No. 1 in B minor: Tempo di Borea (BWV1002).wav"
+
+
+@dataclass
+class Api:
+    """A running ephemeral server and what it serves."""
+
+    url: str
+    client: httpx.Client
+    settings: EphemeralSettings
+
+    @property
+    def audio(self) -> Path:
+        return self.settings.audio_dir
+
+    @property
+    def meta(self) -> Path:
+        return self.settings.metadata_dir
+
+    def raw(self, method: str, path: str, body: bytes | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        """Send `path` byte for byte (no client-side normalisation of dots or escapes)."""
+        host, port = self.url.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def counts(self, name: str) -> list[int]:
+        r = self.client.get(f"/stats/{quote(name)}")
+        assert r.status_code == 200
+        return r.json()["segment_play_counts"]
+
+    def streams(self, name: str) -> int:
+        return self.client.get(f"/stats/{quote(name)}").json()["total_streams"]
+
+    def degrade(self, name: str, index: Any) -> httpx.Response:
+        return self.client.post(f"/degrade/{quote(name)}", json={"segment_index": index})
+
+
+@pytest.fixture
+def api(eph_settings: Callable[..., EphemeralSettings],
+        live_server: Callable[[Any], Any]) -> Iterator[Callable[..., Api]]:
+    """Start an ephemeral server with settings overrides (degrade rate limit off by default)."""
+    clients: list[httpx.Client] = []
+
+    def start(**overrides: Any) -> Api:
+        settings = eph_settings(**{"degrade_rate_limit": "off", **overrides})
+        srv = live_server(create_app(settings))
+        client = httpx.Client(base_url=srv.url, timeout=10)
+        clients.append(client)
+        return Api(srv.url, client, settings)
+
+    yield start
+    for c in clients:
+        c.close()
+
+
+def _noise(seconds: float, rate: int, channels: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n = round(seconds * rate)
+    return rng.uniform(0.2, 0.9, (n, channels)) * rng.choice([-1.0, 1.0], (n, channels))
+
+
+def _chunks(data: bytes) -> dict[bytes, bytes]:
+    """Bodies of the top-level RIFF chunks of a file, by id."""
+    out = {}
+    pos = 12
+    while pos + 8 <= len(data):
+        cid, size = struct.unpack("<4sI", data[pos:pos + 8])
+        out[cid] = data[pos + 8:pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    return out
+
+
+# -- catalogue -------------------------------------------------------------------
+
+
+def test_root_reports_service_status(api: Callable[..., Api]) -> None:
+    """GET / answers the contract's status body."""
+    a = api(degradation_rate=2.5)
+    r = a.client.get("/")
+    assert r.status_code == 200
+    assert r.json() == {"status": "running", "service": "Ephemeral Audio Decay System",
+                        "audio_dir": str(a.settings.audio_dir),
+                        "metadata_dir": str(a.settings.metadata_dir),
+                        "degradation_rate": 2.5}
+
+
+def test_player_page_is_html(api: Callable[..., Api]) -> None:
+    """GET /player answers an HTML page."""
+    r = api().client.get("/player")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/html")
+    assert "<html" in r.text.lower() or "<!doctype html" in r.text.lower()
+
+
+def test_tracks_sorted_with_contract_fields(api: Callable[..., Api]) -> None:
+    """GET /tracks lists tracks sorted by filename with the contract's fields and values."""
+    a = api()
+    for name, seconds in (("c.wav", 12.0), ("a.wav", 5.2), ("b.wav", 5.0)):
+        write_wav(a.audio / name, tone(seconds, 8000, 2), rate=8000)
+    r = a.client.get("/tracks")
+    assert r.status_code == 200
+    assert r.json() == [
+        {"filename": "a.wav", "title": "a", "duration": 5.2, "overall_degradation": 0.0,
+         "total_streams": 0, "total_chunks": 2},
+        {"filename": "b.wav", "title": "b", "duration": 5.0, "overall_degradation": 0.0,
+         "total_streams": 0, "total_chunks": 1},
+        {"filename": "c.wav", "title": "c", "duration": 12.0, "overall_degradation": 0.0,
+         "total_streams": 0, "total_chunks": 3},
+    ]
+
+
+def test_tracks_overall_degradation_and_streams(api: Callable[..., Api]) -> None:
+    """overall_degradation = min(mean(play counts) * DEGRADATION_RATE, 100); streams counted."""
+    a = api(degradation_rate=30.0)
+    write_wav(a.audio / "a.wav", tone(5.2, 8000, 1), rate=8000)  # 11 segments
+    write_wav(a.audio / "tiny.wav", tone(0.4, 8000, 1), rate=8000)  # 1 segment
+    for index in (0, 0, 0, 5):
+        assert a.degrade("a.wav", index).status_code == 200
+    for _ in range(4):
+        assert a.degrade("tiny.wav", 0).status_code == 200
+    for _ in range(2):
+        assert a.client.get("/stream/a.wav").status_code == 200
+    tracks = {t["filename"]: t for t in a.client.get("/tracks").json()}
+    assert tracks["a.wav"]["overall_degradation"] == pytest.approx(4 / 11 * 30.0)
+    assert tracks["a.wav"]["total_streams"] == 2
+    assert tracks["tiny.wav"]["overall_degradation"] == 100.0  # 4 * 30 capped
+    assert tracks["tiny.wav"]["total_streams"] == 0
+
+
+def test_new_file_appears_and_removed_file_disappears(api: Callable[..., Api]) -> None:
+    """Files dropped into AUDIO_DIR show up at the next request; deleted ones vanish."""
+    a = api()
+    write_wav(a.audio / "one.wav", tone(1.0, 8000, 1), rate=8000)
+    assert [t["filename"] for t in a.client.get("/tracks").json()] == ["one.wav"]
+    write_wav(a.audio / "two.wav", tone(1.0, 8000, 1), rate=8000)
+    assert [t["filename"] for t in a.client.get("/tracks").json()] == ["one.wav", "two.wav"]
+    (a.audio / "one.wav").unlink()
+    assert [t["filename"] for t in a.client.get("/tracks").json()] == ["two.wav"]
+    assert a.client.get("/stream/one.wav").status_code == 404
+
+
+def test_corrupt_and_non_wav_files_do_not_break_tracks(api: Callable[..., Api],
+                                                       tmp_path: Path) -> None:
+    """Corrupt, empty, frameless, non-WAV and escaping files are left out; /tracks stays 200."""
+    a = api()
+    write_wav(a.audio / "good.wav", tone(1.0, 8000, 1), rate=8000)
+    (a.audio / "junk.wav").write_bytes(b"definitely not a wav file" * 20)
+    (a.audio / "empty.wav").write_bytes(b"")
+    write_wav(a.audio / "noframes.wav", np.zeros((0, 1)), rate=8000)
+    (a.audio / "notes.txt").write_text("hello")
+    (a.audio / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 100)
+    (a.audio / "folder.wav").mkdir()
+    write_wav(tmp_path / "outside.wav", tone(1.0, 8000, 1), rate=8000)
+    os.symlink(tmp_path / "outside.wav", a.audio / "link.wav")
+    for _ in range(2):
+        r = a.client.get("/tracks")
+        assert r.status_code == 200
+        assert [t["filename"] for t in r.json()] == ["good.wav"]
+
+
+def test_broken_metadata_file_is_recreated(api: Callable[..., Api]) -> None:
+    """Garbage or damaged metadata JSON breaks no route: it is rebuilt in the contract format."""
+    a = api()
+    write_wav(a.audio / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    write_wav(a.audio / "b.wav", tone(1.0, 8000, 1), rate=8000)
+    assert a.client.get("/tracks").status_code == 200
+    good = json.loads((a.meta / "a.json").read_text())
+    for damaged in ("[1, 2", json.dumps({k: v for k, v in good.items() if k != "title"}),
+                    json.dumps({**good, "total_streams": "many"})):
+        (a.meta / "a.json").write_text(damaged)
+        r = a.client.get("/tracks")
+        assert r.status_code == 200
+        assert [t["filename"] for t in r.json()] == ["a.wav", "b.wav"]
+        assert r.json()[0]["title"] == "a"
+        (a.meta / "a.json").write_text(damaged)
+        assert a.client.get("/stream/a.wav").status_code == 200
+        (a.meta / "a.json").write_text(damaged)
+        assert a.client.get("/stats/a.wav").status_code == 200
+        assert a.degrade("a.wav", 1).status_code == 200
+        meta = json.loads((a.meta / "a.json").read_text())
+        assert meta["segment_play_counts"] == [0, 1]
+        assert meta["title"] == "a"
+
+
+def test_stats_body(api: Callable[..., Api]) -> None:
+    """GET /stats/<f> answers counts, duration, degradation, streams and created_at."""
+    a = api(degradation_rate=10.0)
+    write_wav(a.audio / "a.wav", tone(2.0, 8000, 1), rate=8000)
+    a.degrade("a.wav", 3)
+    a.degrade("a.wav", 3)
+    body = a.client.get("/stats/a.wav").json()
+    meta = json.loads((a.meta / "a.json").read_text())
+    assert body == {"filename": "a.wav", "title": "a", "duration": 2.0, "total_segments": 4,
+                    "segment_duration": 0.5, "segment_play_counts": [0, 0, 0, 2],
+                    "overall_degradation": 5.0, "total_streams": 0,
+                    "created_at": meta["created_at"]}
+
+
+# -- /stream ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(api: Callable[..., Api]) -> tuple[Api, bytes]:
+    """A server with a.wav (extra chunks around data) and its bytes."""
+    a = api()
+    path = write_wav(a.audio / "a.wav", _noise(1.0, 8000, 2), rate=8000,
+                     before=[LIST_INFO, BEXT], after=[ID3])
+    return a, path.read_bytes()
+
+
+def test_stream_sends_exact_file_bytes(served: tuple[Api, bytes]) -> None:
+    """GET /stream/<f> answers 200 audio/wav with the file's bytes and the contract headers."""
+    a, data = served
+    r = a.client.get("/stream/a.wav")
+    assert r.status_code == 200
+    assert r.content == data
+    assert r.headers["content-type"] == "audio/wav"
+    assert r.headers["content-length"] == str(len(data))
+    assert r.headers["accept-ranges"] == "bytes"
+    assert r.headers["cache-control"] == "no-cache"
+
+
+RANGES = [
+    ("bytes=10-99", 10, 100),
+    ("bytes=0-0", 0, 1),
+    ("bytes=100-", 100, None),
+    ("bytes=-100", -100, None),
+    ("bytes=-1", -1, None),
+    ("bytes=-999999999", 0, None),      # suffix longer than the file: the whole file
+    ("bytes=20-999999999", 20, None),   # end past the file: clamped to the last byte
+]
+
+
+def test_stream_ranges(served: tuple[Api, bytes]) -> None:
+    """Single, open and suffix ranges answer 206 with exactly those bytes (suffix = last N)."""
+    a, data = served
+    size = len(data)
+    for header, start, stop in RANGES:
+        expected = data[start:stop]
+        first = start % size if start < 0 else start
+        r = a.client.get("/stream/a.wav", headers={"Range": header})
+        assert r.status_code == 206, header
+        assert r.content == expected, header
+        assert r.headers["content-range"] == \
+            f"bytes {first}-{first + len(expected) - 1}/{size}", header
+        assert r.headers["content-length"] == str(len(expected)), header
+        assert r.headers["accept-ranges"] == "bytes"
+        assert r.headers["cache-control"] == "no-cache"
+        assert r.headers["content-type"] == "audio/wav"
+
+
+def test_suffix_range_is_the_last_bytes_not_the_first(served: tuple[Api, bytes]) -> None:
+    """Range bytes=-100 gives the last 100 bytes (the original wrongly sent bytes 0-100)."""
+    a, data = served
+    r = a.client.get("/stream/a.wav", headers={"Range": "bytes=-100"})
+    assert r.status_code == 206
+    assert len(r.content) == 100
+    assert r.content == data[-100:]
+    assert r.content != data[:100]
+    assert r.headers["content-range"] == f"bytes {len(data) - 100}-{len(data) - 1}/{len(data)}"
+
+
+def test_unsatisfiable_range_is_416(served: tuple[Api, bytes]) -> None:
+    """A range starting at or past the end answers 416 with Content-Range: bytes */size."""
+    a, data = served
+    size = len(data)
+    for header in (f"bytes={size}-", f"bytes={size}-{size + 10}", f"bytes={size + 5}-",
+                   "bytes=-0"):
+        r = a.client.get("/stream/a.wav", headers={"Range": header})
+        assert r.status_code == 416, header
+        assert r.headers["content-range"] == f"bytes */{size}", header
+    assert a.streams("a.wav") == 0
+
+
+def test_head_sends_headers_without_body(served: tuple[Api, bytes]) -> None:
+    """HEAD /stream/<f> answers the GET headers, no body, and counts no stream."""
+    a, data = served
+    status, headers, body = a.raw("HEAD", "/stream/a.wav")
+    assert status == 200
+    assert body == b""
+    assert headers["content-length"] == str(len(data))
+    assert headers["content-type"] == "audio/wav"
+    assert headers["accept-ranges"] == "bytes"
+    assert headers["cache-control"] == "no-cache"
+    assert a.streams("a.wav") == 0
+
+
+def test_total_streams_counts_plain_gets_only(served: tuple[Api, bytes]) -> None:
+    """Each plain GET counts one stream; HEAD, mid-file ranges and 404s count none."""
+    a, _ = served
+    assert a.client.get("/stream/a.wav").status_code == 200
+    assert a.client.get("/stream/a.wav").status_code == 200
+    assert a.raw("HEAD", "/stream/a.wav")[0] == 200
+    assert a.client.get("/stream/a.wav", headers={"Range": "bytes=100-200"}).status_code == 206
+    assert a.client.get("/stream/a.wav", headers={"Range": "bytes=-10"}).status_code == 206
+    assert a.client.get("/stream/b.wav").status_code == 404
+    assert a.streams("a.wav") == 2
+    assert json.loads((a.meta / "a.json").read_text())["total_streams"] == 2
+
+
+def test_range_from_byte_zero_counts_as_a_stream_start(served: tuple[Api, bytes]) -> None:
+    """A player's first request (Range: bytes=0-) counts one stream; its later ranges do not."""
+    a, _ = served
+    assert a.client.get("/stream/a.wav", headers={"Range": "bytes=0-"}).status_code == 206
+    assert a.client.get("/stream/a.wav", headers={"Range": "bytes=5000-"}).status_code == 206
+    assert a.streams("a.wav") == 1
+
+
+def test_stream_serves_the_worn_state(api: Callable[..., Api]) -> None:
+    """After wear on disk, /stream sends the file as it is now."""
+    a = api(degradation_rate=100.0)
+    path = write_wav(a.audio / "a.wav", _noise(1.0, 8000, 1), rate=8000)
+    a.degrade("a.wav", 0)
+    a.degrade("a.wav", 0)
+    r = a.client.get("/stream/a.wav")
+    assert r.content == path.read_bytes()
+    info = wav.read_info(path)
+    assert r.content[info.data_offset:info.frame_offset(4000)] == bytes(4000 * 2)
+
+
+ODD_NAMES = ["ünïcödé ☆ 日本語.wav", "with space.wav", "100% mix.wav", "a#b.wav",
+             "track: one (live).wav", "semi;colon.wav", "UPPER.WAV", "a+b&c=d.wav"]
+
+
+def test_odd_file_names_stream_and_degrade(api: Callable[..., Api]) -> None:
+    """Names with non-ASCII, spaces, %, #, colons and upper-case extensions work on every route."""
+    a = api()
+    for name in ODD_NAMES:
+        write_wav(a.audio / name, tone(1.0, 8000, 1), rate=8000)
+    listed = [t["filename"] for t in a.client.get("/tracks").json()]
+    assert listed == sorted(ODD_NAMES)
+    for name in ODD_NAMES:
+        q = quote(name)
+        r = a.client.get(f"/stream/{q}")
+        assert r.status_code == 200, name
+        assert r.content == (a.audio / name).read_bytes(), name
+        assert a.degrade(name, 1).json() == {"success": True, "segment_index": 1,
+                                             "play_count": 1}, name
+        assert a.client.get(f"/stream/{q}/chunk/0").status_code == 200, name
+        assert len(a.client.get(f"/waveform/{q}").json()) == 1000, name
+        assert a.counts(name) == [0, 1], name
+        assert a.streams(name) == 1, name
+
+
+# -- /stream/<f>/chunk/<i> -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fmt", "channels", "rate"), [("pcm16", 2, 8000), ("pcm24", 1, 11025),
+                                                       ("float32", 2, 8000)])
+def test_chunk_is_a_wav_of_the_right_five_seconds(api: Callable[..., Api], fmt: str,
+                                                  channels: int, rate: int) -> None:
+    """Chunk i is a complete WAV holding exactly source frames [5*i*rate, 5*(i+1)*rate)."""
+    a = api()
+    path = write_wav(a.audio / "a.wav", _noise(12.0, rate, channels), rate=rate, fmt=fmt,
+                     before=[LIST_INFO], after=[ID3])
+    info = wav.read_info(path)
+    source = path.read_bytes()
+    per = 5 * rate
+    for i, frames in ((0, per), (1, per), (2, info.n_frames - 2 * per)):
+        r = a.client.get(f"/stream/a.wav/chunk/{i}")
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "audio/wav"
+        assert r.headers["cache-control"] == "no-cache"
+        assert r.headers["content-length"] == str(len(r.content))
+        out = Path(a.settings.metadata_dir) / f"chunk{i}.bin"
+        out.write_bytes(r.content)
+        got = wav.read_info(out)
+        assert (got.format_tag, got.channels, got.sample_rate, got.bits_per_sample) == \
+            (info.format_tag, channels, rate, info.bits_per_sample)
+        assert got.n_frames == frames
+        expected = source[info.frame_offset(i * per):info.frame_offset(i * per + frames)]
+        assert r.content[got.data_offset:got.data_offset + got.data_size] == expected
+        if fmt.startswith("pcm"):
+            with wave.open(io.BytesIO(r.content)) as w:
+                assert w.getnframes() == frames
+                assert w.readframes(frames) == expected
+    assert a.streams("a.wav") == 0
+    assert a.counts("a.wav") == [0] * 24
+
+
+def test_chunk_index_out_of_range_is_400(api: Callable[..., Api]) -> None:
+    """A chunk index outside [0, total_chunks) or not an integer answers 400."""
+    a = api()
+    write_wav(a.audio / "a.wav", tone(12.0, 8000, 1), rate=8000)
+    for index in ("3", "-1", "99999999999999999999", "abc", "1.5"):
+        r = a.client.get(f"/stream/a.wav/chunk/{index}")
+        assert r.status_code == 400, index
+        assert isinstance(r.json()["error"], str)
+    assert a.client.get("/stream/a.wav/chunk/2").status_code == 200
+
+
+def test_chunk_of_unknown_track_is_404(api: Callable[..., Api]) -> None:
+    """A chunk of a missing track answers 404 JSON."""
+    r = api().client.get("/stream/nope.wav/chunk/0")
+    assert r.status_code == 404
+    assert r.json() == {"error": "Audio file not found"}
+
+
+# -- /waveform -------------------------------------------------------------------
+
+
+def test_waveform_peaks_and_cache(api: Callable[..., Api]) -> None:
+    """/waveform answers ~1000 {min, max} pairs in [-1, 1] and caches them in METADATA_DIR."""
+    a = api()
+    write_wav(a.audio / "a.wav", tone(10.0, 8000, 2, amp=0.3), rate=8000)
+    r = a.client.get("/waveform/a.wav")
+    assert r.status_code == 200
+    peaks = r.json()
+    assert len(peaks) == 1000
+    assert all(set(p) == {"min", "max"} for p in peaks)
+    lo = np.array([p["min"] for p in peaks])
+    hi = np.array([p["max"] for p in peaks])
+    assert (lo <= hi).all()
+    assert lo.min() >= -1.0
+    assert hi.max() <= 1.0
+    assert max(-lo.min(), hi.max()) == 1.0  # normalised
+    cache = a.meta / "a.wav.waveform.json"
+    assert cache.is_file()
+    assert json.loads(cache.read_text()) == peaks
+    assert a.client.get("/waveform/a.wav").json() == peaks
+
+
+def test_waveform_is_recomputed_when_the_file_is_replaced(api: Callable[..., Api]) -> None:
+    """A track replaced by a file of another length gets fresh peaks, not the stale cache."""
+    a = api()
+    path = write_wav(a.audio / "a.wav", tone(10.0, 8000, 1), rate=8000)
+    first = a.client.get("/waveform/a.wav").json()
+    y = np.zeros((6 * 8000, 1))
+    y[: 3 * 8000] = 0.5  # loud first half, silent second half
+    write_wav(path, y, rate=8000)
+    second = a.client.get("/waveform/a.wav").json()
+    assert second != first
+    assert len(second) == 1000
+    assert all(p == {"min": 1.0, "max": 1.0} for p in second[:500])
+    assert all(p == {"min": 0.0, "max": 0.0} for p in second[500:])
+    assert json.loads((a.meta / "a.wav.waveform.json").read_text()) == second
+
+
+def test_waveform_of_unknown_track_is_404(api: Callable[..., Api]) -> None:
+    """/waveform of a missing track answers 404 JSON."""
+    r = api().client.get("/waveform/nope.wav")
+    assert r.status_code == 404
+    assert r.json() == {"error": "Audio file not found"}
+
+
+# -- /degrade --------------------------------------------------------------------
+
+
+def test_degrade_success_body_and_exact_counts(api: Callable[..., Api]) -> None:
+    """POST /degrade answers {success, segment_index, play_count} and counts every play."""
+    a = api()
+    write_wav(a.audio / "a.wav", tone(2.0, 8000, 1), rate=8000)
+    r = a.degrade("a.wav", 3)
+    assert r.status_code == 200
+    assert r.json() == {"success": True, "segment_index": 3, "play_count": 1}
+    for expected in range(2, 8):
+        assert a.degrade("a.wav", 3).json()["play_count"] == expected
+    assert a.degrade("a.wav", 0).json() == {"success": True, "segment_index": 0,
+                                             "play_count": 1}
+    assert a.counts("a.wav") == [1, 0, 0, 7]
+
+
+def test_degrade_wears_audio_from_the_second_play(api: Callable[..., Api]) -> None:
+    """The first play of a segment leaves the file intact; the second wears its frames only."""
+    a = api(degradation_rate=50.0)
+    path = write_wav(a.audio / "a.wav", _noise(2.0, 8000, 2), rate=8000, after=[ID3])
+    info = wav.read_info(path)
+    original = path.read_bytes()
+    a.degrade("a.wav", 1)
+    assert path.read_bytes() == original
+    a.degrade("a.wav", 1)
+    after = path.read_bytes()
+    lo, hi = info.frame_offset(4000), info.frame_offset(8000)
+    assert after[:lo] == original[:lo]
+    assert after[hi:] == original[hi:]
+    assert after[lo:hi] != original[lo:hi]
+
+
+BAD_BODIES = [
+    (b"{}", "segment_index required"),
+    (b'{"segment_index": null}', "segment_index required"),
+    (b'{"index": 1}', "segment_index required"),
+    (b"", "segment_index required"),
+    (b"[1]", "segment_index required"),
+    (b'"segment_index"', "segment_index required"),
+    (b"hello", None),
+    (b"\xff\xfe\x00", None),
+    (b'{"segment_index": -1}', "Invalid segment index"),
+    (b'{"segment_index": 4}', "Invalid segment index"),
+    (b'{"segment_index": 99999999999999999999999}', "Invalid segment index"),
+    (b'{"segment_index": true}', "Invalid segment index"),
+    (b'{"segment_index": false}', "Invalid segment index"),
+    (b'{"segment_index": 1.5}', "Invalid segment index"),
+    (b'{"segment_index": 1.0}', "Invalid segment index"),
+    (b'{"segment_index": 1e400}', "Invalid segment index"),
+    (b'{"segment_index": "1"}', "Invalid segment index"),
+    (b'{"segment_index": [1]}', "Invalid segment index"),
+    (b'{"segment_index": ' + b"9" * 5000 + b"}", None),
+]
+
+
+def test_degrade_bad_body_or_index_is_400(api: Callable[..., Api]) -> None:
+    """Missing, non-JSON, negative, too large, bool, float or string indexes answer 400."""
+    a = api()
+    path = write_wav(a.audio / "a.wav", tone(2.0, 8000, 1), rate=8000)
+    original = path.read_bytes()
+    for body, message in BAD_BODIES:
+        r = a.client.post("/degrade/a.wav", content=body,
+                          headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, body[:40]
+        if message is not None:
+            assert r.json() == {"error": message}, body[:40]
+        else:
+            assert isinstance(r.json()["error"], str), body[:40]
+    assert a.counts("a.wav") == [0, 0, 0, 0]
+    assert path.read_bytes() == original
+
+
+def test_degrade_accepts_json_without_content_type(api: Callable[..., Api]) -> None:
+    """A JSON body sent as text/plain is read like the original client's fetch() sends it."""
+    a = api()
+    write_wav(a.audio / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    r = a.client.post("/degrade/a.wav", content=b'{"segment_index": 1}',
+                      headers={"Content-Type": "text/plain"})
+    assert r.status_code == 200
+    assert r.json()["play_count"] == 1
+
+
+def test_degrade_unknown_track_is_404(api: Callable[..., Api]) -> None:
+    """Degrading a missing, corrupt, non-WAV or folder name answers 404 Track not found."""
+    a = api()
+    (a.audio / "junk.wav").write_bytes(b"junk" * 50)
+    (a.audio / "notes.txt").write_text("x")
+    (a.audio / "folder.wav").mkdir()
+    for name in ("nope.wav", "junk.wav", "notes.txt", "folder.wav"):
+        r = a.degrade(name, 0)
+        assert r.status_code == 404, name
+        assert r.json() == {"error": "Track not found"}, name
+
+
+TRAVERSALS = [
+    "..%2F..%2Fetc%2Fpasswd",
+    "..%2Fsecret.wav",
+    "%2e%2e%2Fsecret.wav",
+    "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+    "%2e%2e",
+    "..",
+    "%2Fetc%2Fpasswd",
+    "%2F" + "tmp%2Fsecret.wav",
+    "..%5Csecret.wav",
+    "link.wav",
+]
+
+
+def test_path_traversal_is_404_on_every_route(api: Callable[..., Api], tmp_path: Path) -> None:
+    """Names that leave AUDIO_DIR answer 404 on every route and never leak the file."""
+    a = api(admin_token="t0k", keep_originals=True)
+    secret = write_wav(tmp_path / "secret.wav", _noise(1.0, 8000, 1), rate=8000).read_bytes()
+    os.symlink(tmp_path / "secret.wav", a.audio / "link.wav")
+    write_wav(a.audio / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    body = json.dumps({"segment_index": 0}).encode()
+    auth = {"Authorization": "Bearer t0k"}
+    for name, (method, path, data, headers) in itertools.product(TRAVERSALS, (
+            ("GET", "/stream/{name}", None, {}),
+            ("HEAD", "/stream/{name}", None, {}),
+            ("GET", "/stream/{name}?degrade=1", None, {}),
+            ("GET", "/stream/{name}/chunk/0", None, {}),
+            ("GET", "/waveform/{name}", None, {}),
+            ("GET", "/stats/{name}", None, {}),
+            ("POST", "/degrade/{name}", body, {"Content-Type": "application/json"}),
+            ("POST", "/reset/{name}", None, auth))):
+        path = path.format(name=name)
+        status, _, content = a.raw(method, path, data, headers)
+        assert status == 404, (method, path)
+        assert secret[44:200] not in content
+        assert b"root:" not in content
+
+
+# -- rate limit and CORS ---------------------------------------------------------
+
+
+def test_degrade_rate_limit_answers_429_with_retry_after(api: Callable[..., Api]) -> None:
+    """With DEGRADE_RATE_LIMIT=5/second the 6th quick call answers 429 with Retry-After."""
+    a = api(degrade_rate_limit="5/second")
+    write_wav(a.audio / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    a.client.get("/tracks")  # metadata made before the timed burst
+    t0 = time.monotonic()
+    codes = [a.degrade("a.wav", 0).status_code for _ in range(5)]
+    r = a.degrade("a.wav", 0)
+    if time.monotonic() - t0 >= 1.0:
+        pytest.fail("six requests took a second or more; the window was not exercised")
+    assert codes == [200] * 5
+    assert r.status_code == 429
+    assert int(r.headers["retry-after"]) >= 1
+    assert "error" in r.json()
+    assert a.counts("a.wav") == [5, 0]
+
+
+def test_cors_preflight_on_degrade_allows_any_origin_by_default(
+        api: Callable[..., Api]) -> None:
+    """OPTIONS /degrade/<f> from any origin is allowed when CORS_ORIGIN is *."""
+    a = api()
+    r = a.client.request("OPTIONS", "/degrade/a.wav", headers={
+        "Origin": "https://player.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "POST" in r.headers["access-control-allow-methods"]
+    assert "content-type" in r.headers["access-control-allow-headers"].lower()
+    g = a.client.get("/tracks", headers={"Origin": "https://player.example"})
+    assert g.headers["access-control-allow-origin"] == "*"
+
+
+def test_cors_restricted_origin(api: Callable[..., Api]) -> None:
+    """With CORS_ORIGIN=https://a.example only that origin is allowed, preflight or not."""
+    a = api(cors_origin="https://a.example")
+    pre = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers":
+           "content-type"}
+    ok = a.client.request("OPTIONS", "/degrade/a.wav",
+                          headers={"Origin": "https://a.example", **pre})
+    assert ok.status_code == 200
+    assert ok.headers["access-control-allow-origin"] == "https://a.example"
+    bad = a.client.request("OPTIONS", "/degrade/a.wav",
+                           headers={"Origin": "https://b.example", **pre})
+    assert bad.status_code == 400
+    assert "access-control-allow-origin" not in bad.headers
+    g = a.client.get("/tracks", headers={"Origin": "https://b.example"})
+    assert g.status_code == 200
+    assert "access-control-allow-origin" not in g.headers
+    g = a.client.get("/tracks", headers={"Origin": "https://a.example"})
+    assert g.headers["access-control-allow-origin"] == "https://a.example"
+
+
+# -- /reset ----------------------------------------------------------------------
+
+
+def test_reset_is_403_without_admin_token(api: Callable[..., Api]) -> None:
+    """POST /reset answers 403 when no ADMIN_TOKEN is configured, whatever is sent."""
+    a = api(keep_originals=True)
+    write_wav(a.audio / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Bearer x"}):
+        r = a.client.post("/reset/a.wav", headers=headers)
+        assert r.status_code == 403
+        assert "error" in r.json()
+
+
+def test_reset_is_401_with_wrong_token(api: Callable[..., Api]) -> None:
+    """POST /reset answers 401 for a missing, malformed or wrong bearer token."""
+    a = api(keep_originals=True, admin_token="secret")
+    write_wav(a.audio / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    a.degrade("a.wav", 0)
+    for authorization in (None, "Bearer wrong", "Basic c2VjcmV0", "secret", "Bearer secret2",
+                          "Bearer", "bearer secre"):
+        headers = {} if authorization is None else {"Authorization": authorization}
+        r = a.client.post("/reset/a.wav", headers=headers)
+        assert r.status_code == 401, authorization
+        assert isinstance(r.json()["error"], str)
+    assert a.counts("a.wav") == [1, 0]
+
+
+def test_reset_restores_bytes_and_zeroes_counts(api: Callable[..., Api]) -> None:
+    """With the right token, reset restores the pristine bytes and zeroes counts and streams."""
+    a = api(keep_originals=True, admin_token="secret", degradation_rate=60.0)
+    path = write_wav(a.audio / "a.wav", _noise(2.0, 8000, 2), rate=8000,
+                     before=[LIST_INFO], after=[ID3])
+    pristine = path.read_bytes()
+    for _ in range(3):
+        for i in range(4):
+            assert a.degrade("a.wav", i).status_code == 200
+    a.client.get("/stream/a.wav")
+    assert path.read_bytes() != pristine
+    r = a.client.post("/reset/a.wav", headers={"Authorization": "Bearer secret"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["segment_play_counts"] == [0, 0, 0, 0]
+    assert body["total_streams"] == 0
+    assert body["overall_degradation"] == 0.0
+    assert path.read_bytes() == pristine
+    assert a.client.get("/stream/a.wav").content == pristine
+
+
+def test_reset_without_pristine_copy_is_404(api: Callable[..., Api]) -> None:
+    """With the right token but no pristine copy (KEEP_ORIGINALS off), reset answers 404."""
+    a = api(admin_token="secret")
+    write_wav(a.audio / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    a.degrade("a.wav", 0)
+    r = a.client.post("/reset/a.wav", headers={"Authorization": "Bearer secret"})
+    assert r.status_code == 404
+    assert "error" in r.json()
+    assert a.counts("a.wav") == [1, 0]
+    r = a.client.post("/reset/nope.wav", headers={"Authorization": "Bearer secret"})
+    assert r.status_code == 404
+
+
+# -- a real recording ------------------------------------------------------------
+
+
+def test_degrade_real_corpus_wav_keeps_it_valid(api: Callable[..., Api],
+                                                corpus: Path) -> None:
+    """Wearing a real tagged WAV keeps it parseable with its LIST and id3 chunks unchanged."""
+    a = api(degradation_rate=100.0)
+    src = corpus / "scanner" / "real_music_tagged" / JOHN_GARNER
+    path = Path(shutil.copyfile(src, a.audio / JOHN_GARNER))
+    original = path.read_bytes()
+    info = wav.read_info(path)
+    tracks = a.client.get("/tracks").json()
+    assert [t["filename"] for t in tracks] == [JOHN_GARNER]
+    assert tracks[0]["title"] == JOHN_GARNER[:-4]
+    assert tracks[0]["duration"] == pytest.approx(30.0, abs=0.01)
+    assert tracks[0]["total_chunks"] == math.ceil(info.duration / 5.0)
+    assert a.degrade(JOHN_GARNER, 10).json()["play_count"] == 1
+    assert path.read_bytes() == original
+    assert a.degrade(JOHN_GARNER, 10).json()["play_count"] == 2
+    after = path.read_bytes()
+    assert wav.read_info(path) == info
+    before_chunks, after_chunks = _chunks(original), _chunks(after)
+    assert after_chunks[b"LIST"] == before_chunks[b"LIST"]
+    assert after_chunks[b"id3 "] == before_chunks[b"id3 "]
+    lo, hi = info.frame_offset(5 * 44100), info.frame_offset(int(5.5 * 44100))
+    assert after[lo:hi] == bytes(hi - lo)  # 100 %/play: the 2nd play silences it
+    assert after[:lo] == original[:lo]
+    assert after[hi:] == original[hi:]
+    r = a.client.get(f"/stream/{quote(JOHN_GARNER)}")
+    assert r.status_code == 200
+    assert r.content == after
+
+
+# -- no 500 for bad input ---------------------------------------------------------
+
+
+BAD_REQUESTS = [
+    ("GET", "/stream/missing.wav", None, {}, 404),
+    ("GET", "/stream/notes.txt", None, {}, 404),
+    ("GET", "/stream/folder.wav", None, {}, 404),
+    ("GET", "/stream/" + "a" * 300 + ".wav", None, {}, 404),
+    ("GET", "/stream/a%00.wav", None, {}, 404),
+    ("GET", "/stream/junk.wav", None, {}, 200),
+    ("GET", "/stream/empty.wav", None, {}, 200),
+    ("GET", "/stream/a.wav", None, {"Range": "bytes=abc"}, 400),
+    ("GET", "/stream/a.wav", None, {"Range": "bytes=50-10"}, 400),
+    ("GET", "/stream/a.wav", None, {"Range": "items=0-10"}, 400),
+    ("GET", "/stream/empty.wav", None, {"Range": "bytes=0-"}, 416),
+    ("GET", "/stream/a.wav?degrade=maybe", None, {}, 400),
+    ("GET", "/stream/a.wav?degrade=1&start=-1", None, {}, 400),
+    ("GET", "/stream/a.wav?degrade=1&start=abc", None, {}, 400),
+    ("GET", "/stream/a.wav?degrade=1&start=nan", None, {}, 400),
+    ("GET", "/stream/a.wav?degrade=1&start=inf", None, {}, 400),
+    ("GET", "/stream/a.wav?degrade=1&start=3600", None, {}, 400),
+    ("GET", "/stream/missing.wav?degrade=1", None, {}, 404),
+    ("GET", "/stream/junk.wav?degrade=1", None, {}, 404),
+    ("GET", "/stream/a.wav/chunk/x", None, {}, 400),
+    ("GET", "/stream/a.wav/chunk/-5", None, {}, 400),
+    ("GET", "/stream/missing.wav/chunk/0", None, {}, 404),
+    ("GET", "/stream/junk.wav/chunk/0", None, {}, 422),
+    ("GET", "/stream/empty.wav/chunk/0", None, {}, 422),
+    ("GET", "/waveform/missing.wav", None, {}, 404),
+    ("GET", "/waveform/junk.wav", None, {}, 422),
+    ("GET", "/waveform/noframes.wav", None, {}, 422),
+    ("GET", "/stats/missing.wav", None, {}, 404),
+    ("GET", "/stats/junk.wav", None, {}, 404),
+    ("GET", "/stats/notes.txt", None, {}, 404),
+    ("POST", "/degrade/missing.wav", b'{"segment_index": 0}', {}, 404),
+    ("POST", "/degrade/junk.wav", b'{"segment_index": 0}', {}, 404),
+    ("POST", "/degrade/empty.wav", b'{"segment_index": 0}', {}, 404),
+    ("POST", "/degrade/a.wav", b"{", {"Content-Type": "application/json"}, 400),
+    ("POST", "/degrade/a.wav", b'{"segment_index": {"a": 1}}', {}, 400),
+    ("POST", "/reset/junk.wav", None, {"Authorization": "Bearer s"}, 404),
+    ("POST", "/reset/missing.wav", None, {"Authorization": "Bearer s"}, 404),
+    ("GET", "/degrade/a.wav", None, {}, 405),
+    ("PUT", "/tracks", None, {}, 405),
+    ("DELETE", "/stream/a.wav", None, {}, 405),
+    ("GET", "/no/such/route", None, {}, 404),
+]
+
+
+def test_bad_inputs_never_answer_500(api: Callable[..., Api]) -> None:
+    """A sweep of malformed requests on every route answers the exact expected 4xx (or 200)."""
+    a = api(admin_token="s", keep_originals=True)
+    write_wav(a.audio / "a.wav", tone(2.0, 8000, 1), rate=8000)
+    (a.audio / "junk.wav").write_bytes(b"not a wav" * 30)
+    (a.audio / "empty.wav").write_bytes(b"")
+    write_wav(a.audio / "noframes.wav", np.zeros((0, 1)), rate=8000)
+    (a.audio / "notes.txt").write_text("x")
+    (a.audio / "folder.wav").mkdir()
+    failures = []
+    for method, path, body, headers, expected in BAD_REQUESTS:
+        status, resp_headers, content = a.raw(method, path, body, headers)
+        if status != expected:
+            failures.append((method, path, headers, status, content[:200]))
+        if status >= 400 and resp_headers.get("content-type") == "application/json":
+            assert "error" in json.loads(content)
+    assert failures == []
+    assert a.client.get("/tracks").status_code == 200

@@ -141,3 +141,39 @@ def server_process() -> Iterator[Callable[[list[str], dict[str, str]], ServerPro
     yield start
     for p in procs:
         p.stop()
+
+
+@pytest.fixture
+def lib_settings(tmp_path: Path) -> Callable[..., Any]:
+    """Factory of library settings on tmp_path (no startup scan, no watcher by default)."""
+    from taperoom.library.settings import LibrarySettings
+
+    def make(**overrides: Any) -> LibrarySettings:
+        values: dict[str, Any] = {
+            "database_path": tmp_path / "data" / "library.db",
+            "scan_on_startup": False,
+            "file_watcher_enabled": False,
+            "file_watcher_debounce": 200,
+        }
+        values.update(overrides)
+        return LibrarySettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+def lib_ctx(lib_settings: Callable[..., Any]) -> Iterator[Any]:
+    """An open library context on a fresh, migrated SQLite database in tmp_path."""
+    from taperoom.library.context import open_context
+
+    ctx = open_context(lib_settings())
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def lib_server(lib_ctx: Any, live_server: Callable[[Any], LiveServer]) -> LiveServer:
+    """The library app on a real socket, on the `lib_ctx` database."""
+    from taperoom.library.app import create_app
+
+    return live_server(create_app(ctx=lib_ctx))

@@ -26,4 +26,5 @@ class AppSpec:
 
 APPS: dict[str, AppSpec] = {
     "ephemeral": AppSpec("ephemeral", "taperoom.ephemeral.api:app_from_env", 5000),
+    "library": AppSpec("library", "taperoom.library.app:app_from_env", 12047),
 }

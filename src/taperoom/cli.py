@@ -31,6 +31,8 @@ app = typer.Typer(help="Taperoom: self-hosted audio server for DJs and sound art
 ephemeral_app = typer.Typer(help="WAV files that wear out as they are played.",
                             no_args_is_help=True)
 app.add_typer(ephemeral_app, name="ephemeral")
+library_app = typer.Typer(help="A DJ's music library backend.", no_args_is_help=True)
+app.add_typer(library_app, name="library")
 console = Console(stderr=True)
 
 HostOpt = Annotated[str | None, typer.Option(help="Interface to listen on [env HOST].")]
@@ -115,6 +117,14 @@ def serve(
 def ephemeral_serve(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = 1) -> None:
     """Serve the ephemeral API (default port 5000)."""
     spec = APPS["ephemeral"]
+    _run_uvicorn(spec, _host(host), _port(spec, port, True), workers)
+
+
+@library_app.command("serve")
+def library_serve(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = 1) -> None:
+    """Serve the library API (default port 12047). Use one worker: scans and the
+    watcher run inside the server process."""
+    spec = APPS["library"]
     _run_uvicorn(spec, _host(host), _port(spec, port, True), workers)
 
 

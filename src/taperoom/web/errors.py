@@ -20,11 +20,15 @@ from taperoom.errors import RangeNotSatisfiable, RateLimited, TaperoomError
 
 log = logging.getLogger(__name__)
 
-BodyRenderer = Callable[[int, str], dict[str, Any]]
+BodyRenderer = Callable[[int, str, list[dict[str, str]] | None], dict[str, Any]]
 
 
-def error_body(status: int, message: str) -> dict[str, Any]:
-    """Default body: ``{"error": message}``."""
+def error_body(status: int, message: str, details: list[dict[str, str]] | None = None
+               ) -> dict[str, Any]:
+    """Default body: ``{"error": message}`` (field details folded into the message)."""
+    if details:
+        message = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"]
+                            for d in details)
     return {"error": message}
 
 
@@ -35,8 +39,9 @@ def install_error_handlers(app: FastAPI, render: BodyRenderer = error_body) -> N
     ----------
     app : FastAPI
         The application.
-    render : callable(status, message) -> dict
-        Builds the JSON body of an error response.
+    render : callable(status, message, details) -> dict
+        Builds the JSON body of an error response; `details` lists
+        ``{"field", "message"}`` for request validation errors, else None.
     """
 
     async def taperoom_error(request: Request, exc: Exception) -> JSONResponse:
@@ -48,25 +53,25 @@ def install_error_handlers(app: FastAPI, render: BodyRenderer = error_body) -> N
             headers["Retry-After"] = str(max(1, round(exc.retry_after)))
         if exc.status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse(render(exc.status, exc.message), status_code=exc.status,
+        return JSONResponse(render(exc.status, exc.message, None), status_code=exc.status,
                             headers=headers)
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        parts = []
+        details = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-        return JSONResponse(render(400, "; ".join(parts) or "invalid request"), status_code=400)
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+            details.append({"field": ".".join(loc), "message": str(err.get("msg"))})
+        return JSONResponse(render(400, "Validation failed", details), status_code=400)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return JSONResponse(render(exc.status_code, str(exc.detail)),
+        return JSONResponse(render(exc.status_code, str(exc.detail), None),
                             status_code=exc.status_code, headers=exc.headers)
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(render(500, "internal error"), status_code=500)
+        return JSONResponse(render(500, "Internal server error", None), status_code=500)
 
     app.add_exception_handler(TaperoomError, taperoom_error)
     app.add_exception_handler(RequestValidationError, validation_error)

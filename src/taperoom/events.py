@@ -1,0 +1,77 @@
+"""Typed event names and payloads, and an in-process event bus.
+
+Services call :meth:`EventBus.send`; subscribers (the WebSocket hub, the engine
+link, tests) receive ``(name, data)``. Names are those of the library contract
+(section 5) and the seed's phase 6 list.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class Event(StrEnum):
+    """Every event the library sends to frontends."""
+
+    TRACK_ADDED = "track:added"
+    TRACK_UPDATED = "track:updated"
+    TRACK_DELETED = "track:deleted"
+    TRACK_MOVED = "track:moved"
+    TRACK_MISSING = "track:missing"
+    TRACK_RESTORED = "track:restored"
+    DIRECTORY_ADDED = "library:directory:added"
+    DIRECTORY_UPDATED = "library:directory:updated"
+    DIRECTORY_REMOVED = "library:directory:removed"
+    SCAN_STARTED = "library:directory:scan:started"
+    SCAN_PROGRESS = "library:directory:scan:progress"
+    SCAN_COMPLETE = "library:directory:scan:complete"
+    MEDIA_CONNECTED = "library:media:connected"
+    MEDIA_DISCONNECTED = "library:media:disconnected"
+    DUPLICATE_DETECTED = "duplicate:detected"
+    DUPLICATE_RESOLVED = "duplicate:resolved"
+    FILE_OP_STARTED = "file_operation:started"
+    FILE_OP_PROGRESS = "file_operation:progress"
+    FILE_OP_COMPLETE = "file_operation:complete"
+    FILE_OP_FAILED = "file_operation:failed"
+
+
+Subscriber = Callable[[str, dict[str, Any]], None]
+
+
+class EventBus:
+    """Synchronous fan-out of events to subscribers; safe to call from any thread.
+
+    A subscriber that raises is logged and skipped; it never breaks the sender.
+    """
+
+    def __init__(self) -> None:
+        self._subs: list[Subscriber] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Add `fn`; returns a function that removes it again."""
+        with self._lock:
+            self._subs.append(fn)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if fn in self._subs:
+                    self._subs.remove(fn)
+
+        return unsubscribe
+
+    def send(self, name: Event | str, data: dict[str, Any]) -> None:
+        """Deliver event `name` with payload `data` to every subscriber."""
+        with self._lock:
+            subs = list(self._subs)
+        for fn in subs:
+            try:
+                fn(str(name), data)
+            except Exception:  # a broken subscriber must not break the sender
+                log.exception("event subscriber failed on %s", name)

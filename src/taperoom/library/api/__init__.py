@@ -1,0 +1,3 @@
+"""HTTP routers of the library app, one module per resource."""
+
+from __future__ import annotations

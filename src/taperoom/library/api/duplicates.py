@@ -1,0 +1,12 @@
+"""Routes of /api/... for duplicates (see contracts/library.md)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from taperoom.library.context import LibraryContext
+
+
+def build_router(ctx: LibraryContext) -> APIRouter:
+    """Router of the duplicates routes."""
+    return APIRouter()

@@ -1,0 +1,48 @@
+"""Settings of the library app (environment names from contracts/library.md §0)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from taperoom.config import AppSettings
+from taperoom.db import sqlite_url
+
+DEFAULT_EXTENSIONS = ".mp3,.flac,.wav,.m4a,.aac,.ogg,.wma,.aif,.aiff,.opus,.alac"
+
+
+class LibrarySettings(AppSettings):
+    """Environment of the library app.
+
+    ``DATABASE_PATH`` (SQLite file, default ``./data/library.db``) or
+    ``DATABASE_URL`` (any SQLAlchemy URL, e.g. PostgreSQL), ``PORT`` (12047),
+    ``HOST``, ``CORS_ORIGIN``, ``AUDIO_FILE_EXTENSIONS``, ``FILE_WATCHER_ENABLED``,
+    ``FILE_WATCHER_DEBOUNCE`` (ms), ``MAX_CONCURRENT_SCANS``, ``SCAN_ON_STARTUP``,
+    ``SCAN_WORKERS`` (threads reading tags and hashing).
+    """
+
+    database_path: Path = Path("./data/library.db")
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 12047
+    cors_origin: str = "*"
+    audio_file_extensions: str = DEFAULT_EXTENSIONS
+    file_watcher_enabled: bool = True
+    file_watcher_debounce: int = Field(1000, ge=0, le=60_000)
+    max_concurrent_scans: int = Field(2, ge=1, le=16)
+    scan_on_startup: bool = True
+    scan_workers: int = Field(2, ge=1, le=32)
+    availability_poll_seconds: float = Field(5.0, gt=0)
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the database."""
+        return self.database_url or sqlite_url(self.database_path)
+
+    @property
+    def extensions(self) -> frozenset[str]:
+        """Lower-case audio file extensions, with their dots."""
+        return frozenset(
+            e.strip().lower() if e.strip().startswith(".") else "." + e.strip().lower()
+            for e in self.audio_file_extensions.split(",") if e.strip())

@@ -12,7 +12,10 @@ Two kinds are used by the apps:
   read-modify-write of a file that is replaced by rename.
 
 Both poll with a non-blocking request until a timeout, then raise
-:class:`~taperoom.errors.Busy`.
+:class:`~taperoom.errors.Busy`. Threads of one process first queue on an
+in-process lock for the same key, so only one thread per process polls the
+kernel lock: waiting threads are woken at once instead of sleeping through
+back-off, and the kernel lock still excludes the other worker processes.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import os
 import struct
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -51,14 +55,49 @@ def _try_range(fd: int, kind: int, start: int, length: int) -> bool:
     return True
 
 
-def _poll(attempt: object, timeout: float, what: str) -> None:
+class _LocalLock:
+    """A threading lock that can live in a WeakValueDictionary."""
+
+    __slots__ = ("__weakref__", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+
+_local_locks: weakref.WeakValueDictionary[Hashable, _LocalLock] = weakref.WeakValueDictionary()
+_registry = threading.Lock()
+
+
+def _local(key: Hashable) -> _LocalLock:
+    with _registry:
+        lk = _local_locks.get(key)
+        if lk is None:
+            lk = _LocalLock()
+            _local_locks[key] = lk
+        return lk
+
+
+@contextmanager
+def _held(key: Hashable, attempt: Callable[[], bool], release: Callable[[], object],
+          timeout: float, what: str) -> Iterator[None]:
+    """Take the in-process lock of `key`, then poll `attempt` for the kernel lock."""
     deadline = time.monotonic() + timeout
-    delay = 0.0005
-    while not attempt():  # type: ignore[operator]
-        if time.monotonic() >= deadline:
-            raise Busy(f"Could not acquire lock on {what} within {timeout:g} s")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.02)
+    local = _local(key)
+    if not local.lock.acquire(timeout=timeout):
+        raise Busy(f"Could not acquire lock on {what} within {timeout:g} s")
+    try:
+        delay = 0.0002
+        while not attempt():
+            if time.monotonic() >= deadline:
+                raise Busy(f"Could not acquire lock on {what} within {timeout:g} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.005)
+        try:
+            yield
+        finally:
+            release()
+    finally:
+        local.lock.release()
 
 
 @contextmanager
@@ -83,11 +122,12 @@ def range_lock(fd: int, start: int, length: int, *, timeout: float = 5.0,
         The lock was not granted within `timeout` seconds.
     """
     kind = fcntl.F_RDLCK if shared else fcntl.F_WRLCK
-    _poll(lambda: _try_range(fd, kind, start, length), timeout, f"bytes {start}+{length}")
-    try:
+    st = os.fstat(fd)
+    with _held(("range", st.st_dev, st.st_ino, start, length, shared),
+               lambda: _try_range(fd, kind, start, length),
+               lambda: _try_range(fd, fcntl.F_UNLCK, start, length),
+               timeout, f"bytes {start}+{length}"):
         yield
-    finally:
-        _try_range(fd, fcntl.F_UNLCK, start, length)
 
 
 @contextmanager
@@ -108,11 +148,9 @@ def file_lock(path: str | Path, *, timeout: float = 5.0) -> Iterator[None]:
                 return False
             return True
 
-        _poll(attempt, timeout, Path(path).name)
-        try:
+        with _held(("flock", os.path.abspath(path)), attempt,
+                   lambda: fcntl.flock(fd, fcntl.LOCK_UN), timeout, Path(path).name):
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
 

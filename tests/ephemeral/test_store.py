@@ -446,3 +446,32 @@ def test_real_corpus_wav_degrades_in_place(eph_settings: Settings, corpus: Path)
     assert after[:lo] == before[:lo]
     assert after[hi:] == before[hi:]
     assert wav.read_info(path) == info
+
+
+def test_raw_dropout_path_matches_decoded_path(tmp_path: Path) -> None:
+    """Silencing frames in raw bytes gives exactly the bytes of encode(Dropout.apply(decode))."""
+    from taperoom.ephemeral.degrade import Dropout
+    from tests.wavgen import FORMATS, tone, write_wav
+
+    wavmod = wav
+
+    for fmt in FORMATS:
+        audio = tmp_path / fmt / "audio"
+        audio.mkdir(parents=True)
+        path = write_wav(audio / "t.wav", tone(1.0, 8000, 2), rate=8000, fmt=fmt)
+        info = wavmod.read_info(path)
+        raw = path.read_bytes()[info.data_offset: info.data_offset + info.data_size]
+        expected = wavmod.encode(Dropout().apply(wavmod.decode(raw, info), play_count=40,
+                                                 rate_percent=1.0,
+                                                 rng=np.random.default_rng(5)), info)
+        store = EphemeralStore(EphemeralSettings(_env_file=None,  # type: ignore[call-arg]
+                                                 audio_dir=audio,
+                                                 metadata_dir=tmp_path / fmt / "meta"))
+        fd = os.open(path, os.O_RDWR)
+        try:
+            store._wear(fd, info, 0, info.n_frames, 40, np.random.default_rng(5))
+        finally:
+            os.close(fd)
+        got = path.read_bytes()[info.data_offset: info.data_offset + info.data_size]
+        assert got == expected, fmt
+        assert got != raw

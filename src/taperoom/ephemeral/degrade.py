@@ -73,15 +73,32 @@ class Dropout:
 
     name = "dropout"
 
+    def frame_mask(self, n_frames: int, *, play_count: int, rate_percent: float,
+                   rng: np.random.Generator) -> np.ndarray | None:
+        """Frames to silence on this play.
+
+        Lets the store zero frames in the raw bytes without decoding the segment
+        (:meth:`apply` gives the same result on decoded samples for the same `rng`
+        state).
+
+        Returns
+        -------
+        np.ndarray, shape=(n_frames,), bool, or None
+            True for dropped frames; None when nothing is dropped.
+        """
+        rate = dropout_rate(play_count, rate_percent=rate_percent)
+        if rate <= 0.0 or n_frames == 0:
+            return None
+        return rng.random(n_frames) < rate
+
     def apply(self, y: np.ndarray, *, play_count: int, rate_percent: float,
               rng: np.random.Generator) -> np.ndarray:
         """See :meth:`WearModel.apply`."""
-        rate = dropout_rate(play_count, rate_percent=rate_percent)
         out = np.array(y, dtype=np.float64, copy=True)
-        if rate <= 0.0 or out.shape[0] == 0:
-            return out
-        mask = rng.random(out.shape[0]) < rate
-        out[mask, :] = 0.0
+        mask = self.frame_mask(out.shape[0], play_count=play_count, rate_percent=rate_percent,
+                               rng=rng)
+        if mask is not None:
+            out[mask, :] = 0.0
         return out
 
 

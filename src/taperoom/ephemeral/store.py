@@ -374,16 +374,37 @@ class EphemeralStore:
                     before = int(counts[index])
                     counts[index] = before + 1
                     self._write_meta(filename, meta)
-                raw = wav.read_raw(fd, info, start, end - start)
-                y = wav.decode(raw, info)
-                worn = self.model.apply(y, play_count=before,
-                                        rate_percent=self.settings.degradation_rate,
-                                        rng=rng or np.random.default_rng())
-                if not np.array_equal(worn, y):
-                    os.pwrite(fd, wav.encode(worn, info), info.frame_offset(start))
+                self._wear(fd, info, start, end, before, rng or np.random.default_rng())
                 return before + 1
         finally:
             os.close(fd)
+
+    def _wear(self, fd: int, info: wav.WavInfo, start: int, end: int, before: int,
+              rng: np.random.Generator) -> None:
+        """Apply the wear model to frames ``[start, end)`` in place.
+
+        Models with a ``frame_mask`` method (dropout) silence whole frames in the
+        raw bytes, with no decode/encode round trip; the bytes are the same as
+        encoding the decoded result (0x80 is silence for unsigned 8-bit PCM, all
+        zero bytes for the other formats).
+        """
+        raw = wav.read_raw(fd, info, start, end - start)
+        n = len(raw) // info.block_align
+        frame_mask = getattr(self.model, "frame_mask", None)
+        if frame_mask is not None:
+            mask = frame_mask(n, play_count=before, rate_percent=self.settings.degradation_rate,
+                              rng=rng)
+            if mask is None or not mask.any():
+                return
+            frames = np.frombuffer(raw, dtype=np.uint8).reshape(n, info.block_align).copy()
+            frames[mask] = 0x80 if info.bits_per_sample == 8 else 0
+            os.pwrite(fd, frames.tobytes(), info.frame_offset(start))
+            return
+        y = wav.decode(raw, info)
+        worn = self.model.apply(y, play_count=before, rate_percent=self.settings.degradation_rate,
+                                rng=rng)
+        if not np.array_equal(worn, y):
+            os.pwrite(fd, wav.encode(worn, info), info.frame_offset(start))
 
     # -- originals -------------------------------------------------------
 

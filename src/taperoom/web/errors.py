@@ -60,7 +60,9 @@ def install_error_handlers(app: FastAPI, render: BodyRenderer = error_body) -> N
         assert isinstance(exc, RequestValidationError)
         details = []
         for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+            loc = [str(p) for p in err.get("loc", ())]
+            if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+                loc = loc[1:]
             details.append({"field": ".".join(loc), "message": str(err.get("msg"))})
         return JSONResponse(render(400, "Validation failed", details), status_code=400)
 

@@ -8,6 +8,7 @@ to an exit code here, in one place.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -33,6 +34,10 @@ ephemeral_app = typer.Typer(help="WAV files that wear out as they are played.",
 app.add_typer(ephemeral_app, name="ephemeral")
 library_app = typer.Typer(help="A DJ's music library backend.", no_args_is_help=True)
 app.add_typer(library_app, name="library")
+with contextlib.suppress(ImportError):  # the library commands need the 'library' extra
+    from taperoom.library import cli as library_cli
+
+    library_app.command("scan")(library_cli.scan)
 console = Console(stderr=True)
 
 HostOpt = Annotated[str | None, typer.Option(help="Interface to listen on [env HOST].")]
@@ -77,7 +82,7 @@ def serve(
     With one worker, all apps share this process; with more, each app gets its own
     uvicorn supervisor process with N workers.
     """
-    names = only or list(APPS)
+    names = only or [n for n, spec in APPS.items() if spec.installed]
     unknown = [n for n in names if n not in APPS]
     if unknown:
         _usage(f"unknown app(s): {', '.join(unknown)}; known: {', '.join(APPS)}")

@@ -18,6 +18,7 @@ from taperoom.library.api import (
     tracks,
     watcher,
 )
+from taperoom.library.api import fileops as fileops_api
 from taperoom.library.api import settings as settings_api
 from taperoom.library.context import LibraryContext, open_context
 from taperoom.library.schemas import error_envelope
@@ -70,6 +71,7 @@ def create_app(settings: LibrarySettings | None = None,
     app.include_router(scan.build_router(ctx), prefix="/api/scan")
     app.include_router(watcher.build_router(ctx), prefix="/api/watcher")
     app.include_router(hot_cues.build_router(ctx), prefix="/api/tracks")
+    app.include_router(fileops_api.build_router(ctx), prefix="/api/tracks")
     app.include_router(tracks.build_router(ctx), prefix="/api/tracks")
     app.include_router(duplicates.build_router(ctx), prefix="/api/duplicates")
     return app

@@ -1,18 +1,810 @@
-"""Safe file operations on tracks (placeholder)."""
+"""Safe file operations on tracks: move, rename and delete, one at a time per file.
+
+Every operation follows the same steps, so that the database and the disk never
+disagree:
+
+1. validate the request against the database and the disk (404 unknown track,
+   400 bad destination or name, 409 taken path, missing file or no free space);
+2. take the per-file locks (:class:`PathLocks`) of the source and the target and
+   re-read the track (a concurrent operation may just have moved it);
+3. log a ``pending`` row in ``file_operations`` and send ``file_operation:started``;
+4. change the disk in a way that can be undone: a rename (or hard link + unlink)
+   inside one filesystem; across filesystems a copy to a hidden temporary file,
+   ``fsync``, size check, then publishing it under its final name while the
+   source is kept; a delete renames the file to a hidden name beside it;
+5. update the database in one transaction (track location, directory counts,
+   log row ``completed``), retried on a busy database;
+6. if that fails, undo step 4 (move back, remove the copy, restore the name),
+   mark the log row ``failed`` with the error and send ``file_operation:failed``;
+   otherwise finish step 4 (unlink the source of a cross-device copy, unlink the
+   hidden deleted file) and send ``file_operation:complete`` and ``track:moved``
+   or ``track:deleted``.
+
+Requests are answered synchronously with the result: a move inside one drive is
+a rename, and even a cross-drive copy of a long WAV takes seconds, which HTTP
+clients wait for (cross-drive copies also send ``file_operation:progress``).
+The "queue" of the original design is the lock map: operations on the same file
+wait for each other in arrival order; operations on different files run in parallel.
+
+Decisions where the contract is silent (as DJ software does it):
+
+* ``destination_path`` of a move is a **folder** (the file keeps its name), as in
+  rekordbox, Serato and Mixxx. For compatibility with clients of the original
+  API, a path that ends in the track's own extension and is not an existing
+  folder is taken as the full new file path. A relative path is taken inside
+  the target library folder (``library_directory_id``, else the track's own).
+  Missing sub-folders are created; the target must lie inside a library folder
+  once symlinks are resolved, and ``..`` is refused.
+* Nothing is ever overwritten (409). Too little free space for a cross-device
+  copy is a 409 (:class:`InsufficientSpace`), checked before copying.
+* ``new_name`` of a rename is a file name without folder. When it does not end
+  in the track's extension, the extension is appended (``"Mr. Oizo - Flat Beat"``
+  keeps its dot); another audio extension is refused (a rename does not convert).
+  Changing only the letter case works, also on case-insensitive filesystems.
+* Deleting a track whose file is already gone still removes the track (as
+  rekordbox does), with a ``warning`` in the result.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import errno
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from taperoom.db import transaction
+from taperoom.errors import Busy, Conflict, InvalidInput, NotFound, TaperoomError
+from taperoom.events import Event
+from taperoom.library import models
+from taperoom.library.repository import fileops as repo
+from taperoom.library.schemas import row_dict, track_dict
 
 if TYPE_CHECKING:
     from taperoom.library.context import LibraryContext
 
+log = logging.getLogger(__name__)
+
+#: Bytes kept free on the target drive beyond the file itself.
+SPACE_RESERVE = 4 * 1024 * 1024
+#: Chunk size of cross-device copies (bytes).
+COPY_CHUNK = 1024 * 1024
+#: Seconds between ``file_operation:progress`` events of a copy.
+PROGRESS_INTERVAL = 0.25
+#: Attempts of the database step when the database is busy.
+DB_ATTEMPTS = 3
+#: Longest file name in bytes (NAME_MAX of Linux, macOS and Windows filesystems).
+NAME_MAX = 255
+#: Suffixes of the hidden temporary files (not audio extensions, so scanners skip them).
+PART_SUFFIX = ".taperoom-part"
+DELETE_SUFFIX = ".taperoom-delete"
+
+
+class InsufficientSpace(Conflict):
+    """The target drive lacks the free space for a copy (HTTP 409)."""
+
+
+def lock_key(path: str | os.PathLike[str]) -> str:
+    """Key of a file in :class:`PathLocks`: its resolved path, case-folded.
+
+    Case-folding makes ``Song.mp3`` and ``song.mp3`` share a lock, which is
+    required on case-insensitive filesystems and harmless elsewhere.
+    """
+    return os.path.realpath(os.fspath(path)).casefold()
+
+
+class PathLocks:
+    """A map of per-file locks, guarded by one lock; entries live while in use.
+
+    ``with locks.hold(a, b):`` waits until no other thread holds `a` or `b`. Keys
+    are taken in sorted order, so two threads asking for overlapping sets cannot
+    deadlock.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, list[Any]] = {}  # key -> [Lock, users]
+
+    @contextmanager
+    def hold(self, *keys: str) -> Iterator[None]:
+        """Hold the locks of `keys` (duplicates allowed) for the ``with`` block."""
+        wanted = sorted(set(keys))
+        with self._guard:
+            entries = []
+            for k in wanted:
+                entry = self._locks.setdefault(k, [threading.Lock(), 0])
+                entry[1] += 1
+                entries.append(entry)
+        taken: list[threading.Lock] = []
+        try:
+            for entry in entries:
+                entry[0].acquire()
+                taken.append(entry[0])
+            yield
+        finally:
+            for lock in reversed(taken):
+                lock.release()
+            with self._guard:
+                for k, entry in zip(wanted, entries, strict=True):
+                    entry[1] -= 1
+                    if entry[1] == 0 and self._locks.get(k) is entry:
+                        del self._locks[k]
+
+    def __len__(self) -> int:
+        """Number of keys currently held or waited for."""
+        with self._guard:
+            return len(self._locks)
+
+    def busy(self, key: str) -> bool:
+        """True while `key` is held or waited for."""
+        with self._guard:
+            return key in self._locks
+
+
+@dataclass
+class _Plan:
+    """A validated move or rename, ready to run."""
+
+    kind: str
+    track_id: str
+    src: Path                   # current file path, as stored
+    dst: Path                   # new file path, as it will be stored
+    old_dir_id: str | None
+    new_dir_id: str | None
+    relative_path: str | None
+    root: Path | None = None    # resolved library folder the target must stay in
+    created: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class _Relocation:
+    """How to finish or undo a file relocation."""
+
+    undo: Callable[[], None]
+    finish: Callable[[], str | None] = lambda: None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or path.is_relative_to(root)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _same_file_other_case(src: Path, dst: Path) -> bool:
+    """True when `dst` names `src` itself, differing only in letter case."""
+    return (src.name != dst.name and src.name.casefold() == dst.name.casefold()
+            and os.path.lexists(dst) and os.path.samefile(src, dst))
+
+
+def _os_error(exc: OSError, what: str) -> TaperoomError:
+    """The API error for a failed file-system call."""
+    where = exc.filename or ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientSpace(f"{what} failed: no space left on the target drive")
+    if exc.errno == errno.EEXIST:
+        return Conflict(f"{what} failed: destination already exists: {where}")
+    if exc.errno == errno.ENOENT:
+        return Conflict(f"{what} failed: file not found: {where}")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return Conflict(f"{what} failed: permission denied: {where}")
+    if exc.errno == errno.ENAMETOOLONG:
+        return InvalidInput(f"{what} failed: file name too long")
+    return Conflict(f"{what} failed: {exc.strerror or exc}")
+
+
+def _db_error(exc: SQLAlchemyError, undone: str) -> TaperoomError:
+    """The API error for a failed database step (after the disk change was undone)."""
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    if isinstance(exc, IntegrityError):
+        return Conflict(f"The database refused the change ({reason}); {undone}")
+    if isinstance(exc, OperationalError):
+        return Busy(f"The database is busy ({reason}); {undone}")
+    return Conflict(f"Database update failed ({reason}); {undone}")
+
+
+def check_file_name(name: str) -> str:
+    """Validate a new file name (no folder) and return it without surrounding blanks.
+
+    Raises
+    ------
+    InvalidInput
+        Empty, ``.``/``..``, hidden (leading dot), containing ``/``, ``\\`` or NUL,
+        or longer than :data:`NAME_MAX` bytes in UTF-8.
+    """
+    name = name.strip()
+    if not name or name in (".", ".."):
+        raise InvalidInput("new_name must be a file name")
+    if "/" in name or "\\" in name or "\x00" in name:
+        raise InvalidInput("new_name must be a file name without folder separators")
+    if name.startswith("."):
+        raise InvalidInput("new_name must not start with '.' (hidden files are not scanned)")
+    if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        raise InvalidInput(f"new_name is longer than {NAME_MAX} bytes")
+    return name
+
 
 class FileOperations:
-    """Move, rename and delete track files one at a time per file."""
+    """Move, rename and delete track files one at a time per file.
+
+    Parameters
+    ----------
+    ctx : LibraryContext
+        Database sessions, settings (audio extensions) and the event bus.
+    """
 
     def __init__(self, ctx: LibraryContext) -> None:
         self.ctx = ctx
+        self.locks = PathLocks()
+        self._cond = threading.Condition()
+        self._running = 0
+        self._closing = False
 
-    def shutdown(self) -> None:
-        """Finish queued operations."""
+    # ------------------------------------------------------------------ lifecycle
+
+    @contextmanager
+    def _active(self, what: str) -> Iterator[None]:
+        """Count a running operation; map stray disk and database errors to API errors.
+
+        Errors of the disk change and of the final database step are handled
+        (and undone) where they happen; what reaches this point failed before
+        anything changed (a file vanishing while being checked, a busy database).
+        """
+        with self._cond:
+            if self._closing:
+                raise Busy("File operations are shutting down")
+            self._running += 1
+        try:
+            yield
+        except OSError as exc:
+            raise _os_error(exc, what) from exc
+        except SQLAlchemyError as exc:
+            raise _db_error(exc, "nothing was changed") from exc
+        finally:
+            with self._cond:
+                self._running -= 1
+                self._cond.notify_all()
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Refuse new operations and wait (up to `timeout` s) for running ones to finish."""
+        with self._cond:
+            self._closing = True
+            self._cond.wait_for(lambda: self._running == 0, timeout)
+
+    # ------------------------------------------------------------------ public API
+
+    def in_progress(self, path: str | os.PathLike[str]) -> bool:
+        """True while an operation moves, renames or deletes the file at `path` (or
+        moves a file to it); a file watcher can ignore such paths' events."""
+        return self.locks.busy(lock_key(path))
+
+    def move(self, track_id: str, destination_path: str,
+             library_directory_id: str | None = None) -> dict[str, Any]:
+        """Move a track's file into a (sub)folder of a library folder.
+
+        Parameters
+        ----------
+        track_id : str
+            Track UUID.
+        destination_path : str
+            Target folder (absolute, or relative to the target library folder); or,
+            for compatibility, the full new file path ending in the track's extension.
+        library_directory_id : str, optional
+            Target library folder; by default the one containing an absolute
+            `destination_path`, or the track's own for a relative one.
+
+        Returns
+        -------
+        dict
+            ``track`` (track object after the move), ``operation`` (log row, or
+            None when the track already was there) and ``warning`` (str or None).
+
+        Raises
+        ------
+        NotFound
+            Unknown track or library folder.
+        InvalidInput
+            Destination outside every library folder, ``..``, another file type.
+        Conflict
+            Target exists or belongs to another track, source file missing,
+            library folder unavailable, no free space, or a failed disk/database
+            step (then nothing was changed).
+        """
+        if "\x00" in destination_path:
+            raise InvalidInput("destination_path contains a NUL character")
+        if ".." in Path(destination_path).parts:
+            raise InvalidInput("destination_path must not contain '..'")
+        return self._run_locked(
+            "Move", track_id, lambda s: self._plan_move(s, track_id, destination_path,
+                                                        library_directory_id))
+
+    def rename(self, track_id: str, new_name: str) -> dict[str, Any]:
+        """Rename a track's file inside its folder.
+
+        Parameters
+        ----------
+        track_id : str
+            Track UUID.
+        new_name : str
+            New file name; the track's extension is appended when missing.
+
+        Returns
+        -------
+        dict
+            As :meth:`move`.
+
+        Raises
+        ------
+        NotFound, InvalidInput, Conflict
+            As :meth:`move` (400 also for a bad name, see :func:`check_file_name`).
+        """
+        name = check_file_name(new_name)
+        return self._run_locked("Rename", track_id,
+                                lambda s: self._plan_rename(s, track_id, name))
+
+    def delete(self, track_id: str, *, confirm: bool) -> dict[str, Any]:
+        """Delete a track's file and remove the track (its playlist entries and hot cues too).
+
+        Parameters
+        ----------
+        track_id : str
+            Track UUID.
+        confirm : bool
+            Must be True.
+
+        Returns
+        -------
+        dict
+            ``trackId``, ``filePath``, ``fileDeleted`` (False when the file was
+            already gone), ``operationId``, ``playlistEntriesRemoved``,
+            ``hotCuesRemoved`` and ``warning`` (str or None).
+
+        Raises
+        ------
+        InvalidInput
+            `confirm` is not True.
+        NotFound
+            Unknown track.
+        Conflict
+            The file cannot be removed (nothing was changed).
+        """
+        if confirm is not True:
+            raise InvalidInput('Deletion must be confirmed with {"confirm": true}')
+        with self._active("Delete"):
+            while True:
+                with self.ctx.sessions() as s:
+                    track = repo.get_track(s, track_id)
+                    if track is None:
+                        raise NotFound("Track not found")
+                    src = Path(track.file_path)
+                with self.locks.hold(lock_key(src)):
+                    with self.ctx.sessions() as s:
+                        track = repo.get_track(s, track_id)
+                        if track is None:
+                            raise NotFound("Track not found")
+                        if Path(track.file_path) != src:
+                            continue
+                        dir_id = track.library_directory_id
+                    return self._delete_locked(track_id, src, dir_id)
+
+    # ------------------------------------------------------------------ planning
+
+    def _track(self, s: Any, track_id: str) -> models.Track:
+        track = repo.get_track(s, track_id)
+        if track is None:
+            raise NotFound("Track not found")
+        return track
+
+    def _library_containing(self, s: Any, path: Path) -> models.LibraryDirectory | None:
+        real = Path(os.path.realpath(path))
+        best: tuple[int, models.LibraryDirectory] | None = None
+        for d in repo.list_directories(s):
+            root = Path(os.path.realpath(d.path))
+            if _inside(real, root) and (best is None or len(root.parts) > best[0]):
+                best = (len(root.parts), d)
+        return best[1] if best else None
+
+    def _plan_move(self, s: Any, track_id: str, destination_path: str,
+                   library_directory_id: str | None) -> _Plan | None:
+        track = self._track(s, track_id)
+        src = Path(track.file_path)
+        lib: models.LibraryDirectory | None = None
+        if library_directory_id:
+            lib = repo.get_directory(s, library_directory_id)
+            if lib is None:
+                raise NotFound("Library directory not found")
+        dest = Path(destination_path)
+        if dest.is_absolute():
+            lib = lib or self._library_containing(s, dest)
+            if lib is None:
+                raise InvalidInput("destination_path must be inside a library folder")
+            candidate = dest
+        else:
+            if lib is None and track.library_directory_id:
+                lib = repo.get_directory(s, track.library_directory_id)
+            if lib is None:
+                raise InvalidInput("A relative destination_path needs library_directory_id")
+            candidate = Path(lib.path) / dest
+        root = Path(lib.path)
+        if not lib.is_available or not root.is_dir():
+            raise Conflict(f"Library folder is not available: {lib.path}")
+        real_root = Path(os.path.realpath(root))
+        real_candidate = Path(os.path.realpath(candidate))
+        if not _inside(real_candidate, real_root):
+            raise InvalidInput(f"destination_path must be inside the library folder {lib.path}")
+
+        as_folder = (destination_path.endswith(("/", os.sep)) or real_candidate.is_dir()
+                     or candidate.suffix.lower() not in self.ctx.settings.extensions)
+        if as_folder:
+            target = real_candidate / src.name
+        else:
+            if candidate.suffix.lower() != src.suffix.lower():
+                raise InvalidInput(f"A move cannot change the file type ({src.suffix} -> "
+                                   f"{candidate.suffix}); give a folder")
+            target = real_candidate
+        if target == real_root:
+            raise InvalidInput("destination_path must name a folder or a file")
+        rel = target.relative_to(real_root)
+        dst = root / rel
+        plan = _Plan("move", track.id, src, dst, track.library_directory_id, lib.id,
+                     str(rel), root=real_root)
+        if Path(os.path.realpath(src)) == target:
+            return None
+        return plan
+
+    def _plan_rename(self, s: Any, track_id: str, name: str) -> _Plan | None:
+        track = self._track(s, track_id)
+        src = Path(track.file_path)
+        ext = src.suffix
+        suffix = Path(name).suffix.lower()
+        if ext and suffix == ext.lower():
+            final = name
+        elif suffix in self.ctx.settings.extensions:
+            raise InvalidInput(f"A rename cannot change the file type ({ext} -> {suffix})")
+        else:
+            final = name + ext
+        if len(final.encode("utf-8", "surrogateescape")) > NAME_MAX:
+            raise InvalidInput(f"new_name is longer than {NAME_MAX} bytes")
+        if final == src.name:
+            return None
+        dst = src.with_name(final)
+        relative: str | None = None
+        if track.relative_path:
+            parent = Path(track.relative_path).parent
+            relative = str(parent / final) if str(parent) != "." else final
+        return _Plan("rename", track.id, src, dst, track.library_directory_id,
+                     track.library_directory_id, relative)
+
+    def _check_target(self, s: Any, plan: _Plan) -> None:
+        if not plan.src.is_file():
+            raise Conflict(f"Track file is missing on disk: {plan.src}")
+        if plan.dst != plan.src and os.path.lexists(plan.dst) \
+                and not _same_file_other_case(plan.src, plan.dst):
+            raise Conflict(f"Destination file already exists: {plan.dst}")
+        other = repo.track_at_path(s, str(plan.dst), exclude_id=plan.track_id)
+        if other:
+            raise Conflict(f"Another track already uses this path: {plan.dst}")
+
+    def _check_space(self, src: Path, target: Path) -> None:
+        probe = target.parent
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if os.stat(probe).st_dev == os.stat(src).st_dev:
+            return
+        need = os.stat(src).st_size + SPACE_RESERVE
+        free = shutil.disk_usage(probe).free
+        if free < need:
+            raise InsufficientSpace(f"Not enough free space on the target drive: need {need} "
+                                    f"bytes, {free} free")
+
+    def _run_locked(self, kind: str, track_id: str, make_plan: Callable[[Any], _Plan | None]
+                    ) -> dict[str, Any]:
+        """Plan, take the locks of source and target, plan again under them, check, run.
+
+        The first plan only finds the paths to lock (the disk may be changing
+        under another operation). Under the locks the plan is made again; when a
+        concurrent operation moved the track in between, its paths differ and
+        the loop starts over from the new location. Otherwise the disk and the
+        database are checked (source present, target free, path unused, space),
+        and the checks hold while the operation runs.
+        """
+        with self._active(kind):
+            while True:
+                with self.ctx.sessions() as s:
+                    plan = make_plan(s)
+                if plan is None:
+                    return self._unchanged(track_id)
+                keys = (lock_key(plan.src), lock_key(plan.dst))
+                with self.locks.hold(*keys):
+                    with self.ctx.sessions() as s:
+                        plan = make_plan(s)
+                        if plan is None:
+                            return self._unchanged(track_id)
+                        if (lock_key(plan.src), lock_key(plan.dst)) != keys:
+                            continue
+                        self._check_target(s, plan)
+                    if plan.kind == "move":
+                        self._check_space(plan.src, plan.dst)
+                    return self._relocate_track(plan)
+
+    def _unchanged(self, track_id: str) -> dict[str, Any]:
+        with self.ctx.sessions() as s:
+            return {"track": track_dict(self._track(s, track_id)), "operation": None,
+                    "warning": None}
+
+    # ------------------------------------------------------------------ execution
+
+    def _log_start(self, kind: str, track_id: str, old_path: str, new_path: str | None,
+                   old_dir: str | None, new_dir: str | None) -> tuple[int, dict[str, Any]]:
+        with transaction(self.ctx.sessions) as s:
+            op = repo.start_operation(s, operation_type=kind, track_id=track_id,
+                                      old_path=old_path, new_path=new_path,
+                                      old_directory_id=old_dir, new_directory_id=new_dir)
+            op_id = int(op.id)
+        payload = {"operationId": op_id, "type": kind, "trackId": track_id,
+                   "oldPath": old_path, "newPath": new_path}
+        self.ctx.bus.send(Event.FILE_OP_STARTED, payload)
+        return op_id, payload
+
+    def _log_failure(self, op_id: int, payload: dict[str, Any], message: str) -> None:
+        try:
+            with transaction(self.ctx.sessions) as s:
+                repo.finish_operation(s, op_id, "failed", message)
+        except SQLAlchemyError:
+            log.exception("could not mark file operation %s failed", op_id)
+        self.ctx.bus.send(Event.FILE_OP_FAILED, {**payload, "status": "failed", "error": message})
+
+    def _operation(self, op_id: int) -> dict[str, Any]:
+        try:
+            with self.ctx.sessions() as s:
+                op = repo.get_operation(s, op_id)
+                if op is not None:
+                    return row_dict(op)
+        except SQLAlchemyError:
+            log.exception("could not read file operation %s", op_id)
+        return {"id": op_id, "status": "completed"}
+
+    def _relocate_track(self, plan: _Plan) -> dict[str, Any]:
+        op_id, payload = self._log_start(plan.kind, plan.track_id, str(plan.src), str(plan.dst),
+                                         plan.old_dir_id, plan.new_dir_id)
+        try:
+            if plan.root is not None:
+                self._make_parents(plan)
+            relocation = self._relocate(plan.src, plan.dst, payload)
+        except (OSError, TaperoomError) as exc:
+            self._remove_created(plan)
+            err = _os_error(exc, plan.kind.capitalize()) if isinstance(exc, OSError) else exc
+            self._log_failure(op_id, payload, err.message)
+            raise err from exc
+        try:
+            track = self._commit_location(plan, op_id)
+        except (SQLAlchemyError, NotFound, OSError) as exc:
+            undone = "the file was put back"
+            try:
+                relocation.undo()
+            except OSError as undo_exc:
+                undone = f"putting the file back failed too: {undo_exc}"
+                log.critical("%s of track %s: database update failed and the file could not "
+                             "be put back (%s -> %s): %s", plan.kind, plan.track_id, plan.dst,
+                             plan.src, undo_exc)
+            self._remove_created(plan)
+            if isinstance(exc, SQLAlchemyError):
+                err = _db_error(exc, undone)
+            elif isinstance(exc, OSError):
+                err = Conflict(f"{plan.kind.capitalize()} failed: {exc}; {undone}")
+            else:
+                err = NotFound(f"Track not found; {undone}")
+            self._log_failure(op_id, payload, err.message)
+            raise err from exc
+        warning = relocation.finish()
+        operation = self._operation(op_id)
+        self.ctx.bus.send(Event.FILE_OP_COMPLETE, {**payload, "status": "completed",
+                                                   "warning": warning})
+        self.ctx.bus.send(Event.TRACK_MOVED, {
+            "trackId": plan.track_id, "oldPath": str(plan.src), "newPath": str(plan.dst),
+            "libraryDirectoryId": plan.new_dir_id})
+        return {"track": track, "operation": operation, "warning": warning}
+
+    def _make_parents(self, plan: _Plan) -> None:
+        """Create the missing folders of the target, checking each stays in the library."""
+        assert plan.root is not None
+        missing: list[Path] = []
+        parent = plan.dst.parent
+        while not parent.exists():
+            missing.append(parent)
+            parent = parent.parent
+        for folder in reversed(missing):
+            folder.mkdir()
+            plan.created.append(folder)
+            if not _inside(Path(os.path.realpath(folder)), plan.root):
+                raise InvalidInput("destination_path must be inside the library folder")
+        if not _inside(Path(os.path.realpath(plan.dst.parent)), plan.root):
+            raise InvalidInput("destination_path must be inside the library folder")
+
+    def _remove_created(self, plan: _Plan) -> None:
+        for folder in reversed(plan.created):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        plan.created.clear()
+
+    def _relocate(self, src: Path, dst: Path, payload: dict[str, Any]) -> _Relocation:
+        """Give the file at `src` the name `dst` without overwriting anything.
+
+        Inside one filesystem: a hard link then unlink (atomic refusal to
+        overwrite), or a rename where hard links are unsupported or only the
+        letter case changes. Across filesystems: see :meth:`_copy_across`.
+        """
+        if src == dst:
+            return _Relocation(undo=lambda: None)
+        if _same_file_other_case(src, dst):
+            os.rename(src, dst)
+            return _Relocation(undo=lambda: os.rename(dst, src))
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except FileExistsError:
+            raise Conflict(f"Destination file already exists: {dst}") from None
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                return self._copy_across(src, dst, payload)
+            if os.path.lexists(dst):  # filesystems without hard links (FAT, SMB)
+                raise Conflict(f"Destination file already exists: {dst}") from None
+            os.rename(src, dst)
+        else:
+            try:
+                os.unlink(src)
+            except OSError:
+                os.unlink(dst)
+                raise
+        _fsync_dir(dst.parent)
+        if src.parent != dst.parent:
+            _fsync_dir(src.parent)
+        return _Relocation(undo=lambda: os.rename(dst, src))
+
+    def _copy_across(self, src: Path, dst: Path, payload: dict[str, Any]) -> _Relocation:
+        """Copy to a hidden file beside `dst`, fsync, verify the size, publish as `dst`.
+
+        The source is unlinked only by ``finish`` (after the database step);
+        ``undo`` removes the copy.
+        """
+        total = os.stat(src).st_size
+        tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}{PART_SUFFIX}")
+        try:
+            copied = 0
+            last = time.monotonic()
+            with open(src, "rb") as fin, open(tmp, "xb") as fout:
+                while chunk := fin.read(COPY_CHUNK):
+                    fout.write(chunk)
+                    copied += len(chunk)
+                    now = time.monotonic()
+                    if now - last >= PROGRESS_INTERVAL:
+                        last = now
+                        self.ctx.bus.send(Event.FILE_OP_PROGRESS, {
+                            **payload, "bytesCopied": copied, "totalBytes": total,
+                            "progress": round(100 * copied / total, 1) if total else 100.0})
+                fout.flush()
+                os.fsync(fout.fileno())
+            shutil.copystat(src, tmp)
+            if os.stat(tmp).st_size != total:
+                raise Conflict(f"Copy verification failed: {dst} has a different size")
+            try:
+                os.link(tmp, dst)
+            except FileExistsError:
+                raise Conflict(f"Destination file already exists: {dst}") from None
+            except OSError:
+                if os.path.lexists(dst):
+                    raise Conflict(f"Destination file already exists: {dst}") from None
+                os.rename(tmp, dst)
+            _fsync_dir(dst.parent)
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+
+        def finish() -> str | None:
+            try:
+                os.unlink(src)
+                _fsync_dir(src.parent)
+            except OSError as exc:
+                log.warning("moved %s across drives but could not remove the source: %s",
+                            src, exc)
+                return f"The copy is in place but the original could not be removed: {exc}"
+            return None
+
+        return _Relocation(undo=lambda: os.unlink(dst), finish=finish)
+
+    def _commit_location(self, plan: _Plan, op_id: int) -> dict[str, Any]:
+        st = os.stat(plan.dst)
+        modified = datetime.fromtimestamp(st.st_mtime, UTC).replace(tzinfo=None)
+        for attempt in range(DB_ATTEMPTS):
+            try:
+                with transaction(self.ctx.sessions) as s:
+                    n = repo.set_track_location(
+                        s, plan.track_id, file_path=str(plan.dst),
+                        library_directory_id=plan.new_dir_id, relative_path=plan.relative_path,
+                        file_modified=modified, file_mtime_ns=st.st_mtime_ns)
+                    if n != 1:
+                        raise NotFound("Track not found")
+                    repo.finish_operation(s, op_id, "completed")
+                    repo.refresh_directory_counts(s, {plan.old_dir_id, plan.new_dir_id})
+                    track = repo.get_track(s, plan.track_id)
+                    assert track is not None
+                    return track_dict(track)
+            except OperationalError:
+                if attempt == DB_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    def _delete_locked(self, track_id: str, src: Path, dir_id: str | None) -> dict[str, Any]:
+        op_id, payload = self._log_start("delete", track_id, str(src), None, dir_id, None)
+        hidden: Path | None = None
+        if os.path.lexists(src):
+            if src.is_dir():
+                err: TaperoomError = Conflict(f"Track path is a folder: {src}")
+                self._log_failure(op_id, payload, err.message)
+                raise err
+            hidden = src.with_name(f".{src.name}.{uuid.uuid4().hex[:8]}{DELETE_SUFFIX}")
+            try:
+                os.rename(src, hidden)
+            except OSError as exc:
+                err = _os_error(exc, "Delete")
+                self._log_failure(op_id, payload, err.message)
+                raise err from exc
+        try:
+            with transaction(self.ctx.sessions) as s:
+                removed = repo.remove_tracks(s, [track_id])
+                if removed["tracksRemoved"] != 1:
+                    raise NotFound("Track not found")
+                repo.finish_operation(s, op_id, "completed")
+        except (SQLAlchemyError, NotFound) as exc:
+            undone = "the file was kept"
+            if hidden is not None:
+                try:
+                    os.rename(hidden, src)
+                except OSError as undo_exc:
+                    undone = f"restoring the file failed too: {undo_exc}"
+                    log.critical("delete of track %s: database update failed and %s could not "
+                                 "be restored from %s: %s", track_id, src, hidden, undo_exc)
+            err = (_db_error(exc, undone) if isinstance(exc, SQLAlchemyError)
+                   else NotFound(f"Track not found; {undone}"))
+            self._log_failure(op_id, payload, err.message)
+            raise err from exc
+        warning: str | None = None
+        if hidden is None:
+            warning = "The file was already missing; the track was removed from the library"
+        else:
+            try:
+                os.unlink(hidden)
+                _fsync_dir(src.parent)
+            except OSError as exc:
+                warning = f"The track was removed but its file could not be deleted: {exc}"
+                log.error("could not unlink %s: %s", hidden, exc)
+        self.ctx.bus.send(Event.FILE_OP_COMPLETE, {**payload, "status": "completed",
+                                                   "warning": warning})
+        self.ctx.bus.send(Event.TRACK_DELETED, {"trackId": track_id, "filePath": str(src),
+                                                "fileDeleted": hidden is not None})
+        return {"trackId": track_id, "filePath": str(src), "fileDeleted": hidden is not None,
+                "operationId": op_id,
+                "playlistEntriesRemoved": removed["playlistEntriesRemoved"],
+                "hotCuesRemoved": removed["hotCuesRemoved"], "warning": warning}

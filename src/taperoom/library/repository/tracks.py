@@ -1,0 +1,343 @@
+"""SQL of tracks, their hot cues, waveforms and the counters that depend on them.
+
+Listing and searching share one query builder (:func:`list_tracks`): filters
+become WHERE clauses, full-text search uses the SQLite FTS5 index ``tracks_fts``
+(see the first library migration) ranked by ``bm25``, and other databases fall
+back to case-insensitive ``LIKE`` over the same five columns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, defer
+from sqlalchemy.sql.elements import ColumnElement
+
+from taperoom.library import models
+
+T = models.Track
+
+#: Values of the ``sort`` query parameter, and the column each sorts by.
+SORT_COLUMNS: dict[str, Any] = {
+    "date_added": T.date_added,
+    "artist": T.artist,
+    "title": T.title,
+    "album": T.album,
+    "bpm": T.bpm,
+    "musical_key": T.musical_key,
+    "play_count": T.play_count,
+    "duration_seconds": T.duration_seconds,
+    "year": T.year,
+    "genre": T.genre,
+    "rating": T.rating,
+    "last_played": T.last_played,
+}
+#: Sorts compared case-insensitively.
+TEXT_SORTS = frozenset({"artist", "title", "album", "genre"})
+#: Columns of the full-text index, in its order.
+FTS_COLUMNS = ("title", "artist", "album", "genre", "comment")
+#: bm25 weight of each FTS column (a title hit outranks a comment hit).
+FTS_WEIGHTS = (10.0, 8.0, 4.0, 2.0, 1.0)
+
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+@dataclass(frozen=True)
+class TrackFilters:
+    """Filters of a track listing; None means "not filtered".
+
+    Attributes
+    ----------
+    artist, genre, album : str or None
+        Case-insensitive substring of the column.
+    bpm_min, bpm_max : float or None
+        Inclusive tempo range, beats per minute.
+    key : int or None
+        Musical key, pitch class 0-11 (C = 0).
+    mode : int or None
+        0 minor, 1 major.
+    library_id : str or None
+        Library directory UUID.
+    is_missing : bool or None
+    duplicate_group_id : int or None
+    year_min, year_max : int or None
+        Inclusive release-year range.
+    rating_min : int or None
+        Minimum rating, 0-5.
+    has_file_hash : bool or None
+        Whether the audio-content hash is known.
+    search : str or None
+        Free text, see :func:`fts_match_query`.
+    """
+
+    artist: str | None = None
+    genre: str | None = None
+    album: str | None = None
+    bpm_min: float | None = None
+    bpm_max: float | None = None
+    key: int | None = None
+    mode: int | None = None
+    library_id: str | None = None
+    is_missing: bool | None = None
+    duplicate_group_id: int | None = None
+    year_min: int | None = None
+    year_max: int | None = None
+    rating_min: int | None = None
+    has_file_hash: bool | None = None
+    search: str | None = None
+
+
+def search_terms(text: str) -> list[str]:
+    """Words of a search text: runs of letters and digits, in order.
+
+    Mirrors what the ``unicode61`` tokenizer of the index treats as token
+    characters, so punctuation (quotes, ``*``, ``-``, ``:``, parentheses) only
+    separates words and never reaches the FTS query syntax.
+    """
+    return _TOKEN.findall(text)
+
+
+def fts_match_query(text: str) -> str | None:
+    """FTS5 MATCH expression for free text, or None when it has no words.
+
+    Every word is a quoted string (implicit AND), and the last one is a prefix
+    query, so ``daft pu`` becomes ``"daft" "pu"*`` and finds "Daft Punk" while
+    the user is still typing. Diacritics are folded by the index's tokenizer
+    (``remove_diacritics 2``), for the query as for the rows.
+    """
+    words = search_terms(text)
+    if not words:
+        return None
+    quoted = ['"' + w.replace('"', '""') + '"' for w in words]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+def _like_any_column(term: str) -> ColumnElement[bool]:
+    cols = [getattr(T, c) for c in FTS_COLUMNS]
+    return sa.or_(*(c.icontains(term, autoescape=True) for c in cols))
+
+
+def _filter_clauses(f: TrackFilters) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if f.artist:
+        where.append(T.artist.icontains(f.artist, autoescape=True))
+    if f.genre:
+        where.append(T.genre.icontains(f.genre, autoescape=True))
+    if f.album:
+        where.append(T.album.icontains(f.album, autoescape=True))
+    if f.bpm_min is not None:
+        where.append(T.bpm >= f.bpm_min)
+    if f.bpm_max is not None:
+        where.append(T.bpm <= f.bpm_max)
+    if f.key is not None:
+        where.append(T.musical_key == f.key)
+    if f.mode is not None:
+        where.append(T.mode == f.mode)
+    if f.library_id is not None:
+        where.append(T.library_directory_id == f.library_id)
+    if f.is_missing is not None:
+        where.append(T.is_missing == f.is_missing)
+    if f.duplicate_group_id is not None:
+        where.append(T.duplicate_group_id == f.duplicate_group_id)
+    if f.year_min is not None:
+        where.append(T.year >= f.year_min)
+    if f.year_max is not None:
+        where.append(T.year <= f.year_max)
+    if f.rating_min is not None:
+        where.append(T.rating >= f.rating_min)
+    if f.has_file_hash is not None:
+        where.append(T.file_hash.is_not(None) if f.has_file_hash else T.file_hash.is_(None))
+    return where
+
+
+def list_tracks(session: Session, filters: TrackFilters, *, sort: str | None = None,
+                descending: bool = True, page: int = 1, limit: int = 50
+                ) -> tuple[list[models.Track], int]:
+    """One page of tracks matching `filters`, and the total number of matches.
+
+    Parameters
+    ----------
+    session : Session
+    filters : TrackFilters
+    sort : str or None
+        A key of :data:`SORT_COLUMNS`; None sorts by search relevance when
+        ``filters.search`` is set, else by ``date_added``. Text columns sort
+        case-insensitively, NULLs always last; ties are broken by id, so pages
+        never overlap.
+    descending : bool
+        Direction of `sort` (relevance is always best first).
+    page : int
+        1-based page number.
+    limit : int
+        Page size.
+
+    Returns
+    -------
+    tracks : list of Track
+    total : int
+        Number of matching tracks over all pages (0 when none).
+    """
+    where = _filter_clauses(filters)
+    stmt = sa.select(T).options(defer(T.beats_data), defer(T.downbeats_data))
+    count = sa.select(sa.func.count(T.id)).select_from(T)
+    rank: Any = None
+    text = (filters.search or "").strip()
+    if text:
+        match = fts_match_query(text)
+        if match is not None and session.get_bind().dialect.name == "sqlite":
+            fts = sa.table("tracks_fts", sa.column("rowid"))
+            weights = ", ".join(str(w) for w in FTS_WEIGHTS)
+            hits = (sa.select(fts.c.rowid.label("rowid"),
+                              sa.literal_column(f"bm25(tracks_fts, {weights})").label("rank"))
+                    .select_from(fts)
+                    .where(sa.literal_column("tracks_fts").op("MATCH")(match))
+                    .subquery("fts_hits"))
+            on = sa.literal_column("tracks.rowid") == hits.c.rowid
+            stmt = stmt.join(hits, on)
+            count = count.join(hits, on)
+            rank = hits.c.rank
+        else:
+            terms = search_terms(text) or [text]
+            where.extend(_like_any_column(t) for t in terms)
+    stmt = stmt.where(*where)
+    total = session.scalar(count.where(*where)) or 0
+
+    order: list[Any] = []
+    if sort is None and rank is not None:
+        order.append(rank.asc())
+    else:
+        key = sort or "date_added"
+        col: Any = SORT_COLUMNS[key]
+        if key in TEXT_SORTS:
+            col = sa.func.lower(col)
+        order.append((col.desc() if descending else col.asc()).nulls_last())
+    order.append(T.id.desc() if descending else T.id.asc())
+    rows = session.scalars(stmt.order_by(*order).offset((page - 1) * limit).limit(limit)).all()
+    return list(rows), int(total)
+
+
+def get_track(session: Session, track_id: str) -> models.Track | None:
+    """The track with id `track_id`, or None."""
+    return session.get(T, track_id)
+
+
+def get_track_by_path(session: Session, file_path: str) -> models.Track | None:
+    """The track whose ``file_path`` is exactly `file_path`, or None."""
+    return session.scalars(sa.select(T).where(T.file_path == file_path)).first()
+
+
+def track_stats(session: Session) -> dict[str, Any]:
+    """Library-wide counters.
+
+    Returns
+    -------
+    dict
+        ``total`` tracks, ``missing`` (file gone), ``analyzed`` (has
+        ``date_analyzed``), ``duplicates`` (tracks in a duplicate group),
+        ``total_size`` (bytes) and ``avg_duration`` (seconds; 0 when unknown).
+    """
+    row = session.execute(sa.select(
+        sa.func.count(T.id),
+        sa.func.coalesce(sa.func.sum(sa.case((T.is_missing.is_(True), 1), else_=0)), 0),
+        sa.func.count(T.date_analyzed),
+        sa.func.count(T.duplicate_group_id),
+        sa.func.coalesce(sa.func.sum(T.file_size), 0),
+        sa.func.coalesce(sa.func.avg(T.duration_seconds), 0.0),
+    )).one()
+    return {"total": int(row[0]), "missing": int(row[1]), "analyzed": int(row[2]),
+            "duplicates": int(row[3]), "total_size": int(row[4]),
+            "avg_duration": float(row[5])}
+
+
+def all_directories(session: Session) -> Sequence[models.LibraryDirectory]:
+    """Every library directory, longest path first (innermost match wins)."""
+    rows = session.scalars(sa.select(models.LibraryDirectory)).all()
+    return sorted(rows, key=lambda d: len(d.path), reverse=True)
+
+
+def get_directory(session: Session, directory_id: str) -> models.LibraryDirectory | None:
+    """The library directory `directory_id`, or None."""
+    return session.get(models.LibraryDirectory, directory_id)
+
+
+def refresh_duplicate_group(session: Session, group_id: int | None) -> None:
+    """Recompute ``total_duplicates`` of a duplicate group after a member left it."""
+    if group_id is None:
+        return
+    count = sa.select(sa.func.count(T.id)).where(
+        T.duplicate_group_id == group_id).scalar_subquery()
+    session.execute(sa.update(models.DuplicateGroup)
+                    .where(models.DuplicateGroup.id == group_id)
+                    .values(total_duplicates=count))
+
+
+def delete_track(session: Session, track: models.Track) -> None:
+    """Delete a track row; its hot cues and playlist entries go with it (FK cascade)."""
+    session.execute(sa.delete(models.HotCue).where(models.HotCue.track_id == track.id))
+    session.execute(sa.delete(models.PlaylistTrack)
+                    .where(models.PlaylistTrack.track_id == track.id))
+    session.delete(track)
+    session.flush()
+
+
+def get_waveforms(session: Session, file_hash: str, *, stems: bool = False,
+                  zoom: int | None = None) -> Sequence[models.Waveform]:
+    """Stored waveforms of an audio hash, by zoom level (one level when `zoom` is given)."""
+    stmt = (sa.select(models.Waveform)
+            .where(models.Waveform.file_hash == file_hash,
+                   models.Waveform.is_stems.is_(stems))
+            .order_by(models.Waveform.zoom_level))
+    if zoom is not None:
+        stmt = stmt.where(models.Waveform.zoom_level == zoom)
+    return session.scalars(stmt).all()
+
+
+# --- hot cues -------------------------------------------------------------------------
+
+H = models.HotCue
+
+
+def list_hot_cues(session: Session, track_id: str, source: str | None = None
+                  ) -> Sequence[models.HotCue]:
+    """Hot cues of a track (of one source when given), by source then index."""
+    stmt = sa.select(H).where(H.track_id == track_id).order_by(H.source, H.cue_index)
+    if source is not None:
+        stmt = stmt.where(H.source == source)
+    return session.scalars(stmt).all()
+
+
+def get_hot_cue(session: Session, track_id: str, index: int, source: str
+                ) -> models.HotCue | None:
+    """The hot cue of a track at `index` from `source`, or None."""
+    return session.scalars(sa.select(H).where(
+        H.track_id == track_id, H.cue_index == index, H.source == source)).first()
+
+
+def save_hot_cue(session: Session, track_id: str, index: int, source: str,
+                 values: dict[str, Any]) -> models.HotCue:
+    """Create or replace the hot cue (track, index, source) with `values` (ORM attributes)."""
+    cue = get_hot_cue(session, track_id, index, source)
+    if cue is None:
+        cue = H(track_id=track_id, cue_index=index, source=source)
+        session.add(cue)
+    for name, value in values.items():
+        setattr(cue, name, value)
+    session.flush()
+    return cue
+
+
+def delete_hot_cues(session: Session, track_id: str, *, index: int | None = None,
+                    source: str | None = None) -> int:
+    """Delete a track's hot cues (one index and/or one source when given); returns the count."""
+    stmt = sa.delete(H).where(H.track_id == track_id)
+    if index is not None:
+        stmt = stmt.where(H.cue_index == index)
+    if source is not None:
+        stmt = stmt.where(H.source == source)
+    result = session.execute(stmt)
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -86,12 +86,12 @@ def _held(key: Hashable, attempt: Callable[[], bool], release: Callable[[], obje
     if not local.lock.acquire(timeout=timeout):
         raise Busy(f"Could not acquire lock on {what} within {timeout:g} s")
     try:
-        delay = 0.0002
+        delay = 0.0001
         while not attempt():
             if time.monotonic() >= deadline:
                 raise Busy(f"Could not acquire lock on {what} within {timeout:g} s")
             time.sleep(delay)
-            delay = min(delay * 2, 0.005)
+            delay = min(delay * 2, 0.001)
         try:
             yield
         finally:

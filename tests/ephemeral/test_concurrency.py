@@ -142,3 +142,21 @@ def test_kill_9_at_any_instant_leaves_valid_wav_and_json(tmp_path: Path) -> None
         assert total >= last_total
         last_total = total
     assert last_total > 0
+
+
+def test_threads_of_one_process_batch_their_plays_without_loss(tmp_path: Path) -> None:
+    """32 threads wearing 32 segments of one track 10 times each give exactly 10 plays each."""
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    write_wav(audio / "t.wav", tone(16.0, 8000, 2), rate=8000)
+    store = EphemeralStore(EphemeralSettings(_env_file=None, audio_dir=audio,  # type: ignore[call-arg]
+                                             metadata_dir=tmp_path / "meta", fsync=False))
+
+    def play(segment: int) -> list[int]:
+        return [store.degrade("t.wav", segment) for _ in range(10)]
+
+    with ThreadPoolExecutor(32) as pool:
+        results = list(pool.map(play, range(32)))
+    assert all(r == list(range(1, 11)) for r in results)
+    data = json.loads((tmp_path / "meta" / "t.json").read_text())
+    assert data["segment_play_counts"] == [10] * 32

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -90,7 +93,12 @@ def create_app(settings: EphemeralSettings | None = None) -> FastAPI:
     """
     settings = settings or EphemeralSettings()
     service = EphemeralService(settings)
-    app = FastAPI(title="Taperoom ephemeral", version=__version__)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
+        yield
+
+    app = FastAPI(title="Taperoom ephemeral", version=__version__, lifespan=lifespan)
     app.state.service = service
     install_error_handlers(app)
     install_cors(app, settings.cors_origin)

@@ -17,7 +17,9 @@ class EphemeralSettings(AppSettings):
     Additions: ``HOST``, ``WEAR_MODEL``, ``KEEP_ORIGINALS``, ``ADMIN_TOKEN``,
     ``DEGRADE_RATE_LIMIT`` (``limits`` notation, empty to disable), ``LOCK_TIMEOUT``,
     ``FSYNC`` (fsync metadata and audio writes), ``STREAM_PREBUFFER`` (seconds a
-    ``?degrade=1`` stream may run ahead of real time).
+    ``?degrade=1`` stream may run ahead of real time), ``THREADS`` (worker threads
+    per process for file I/O and wear; each real-time listener uses one now and
+    then).
     """
 
     audio_dir: Path = Path("./audio")
@@ -35,6 +37,7 @@ class EphemeralSettings(AppSettings):
     fsync: bool = True
     stream_prebuffer: float = Field(2.0, ge=0)
     waveform_points: int = Field(1000, ge=10, le=100_000)
+    threads: int = Field(128, ge=4, le=1024)
 
     @field_validator("wear_model")
     @classmethod

@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +58,27 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class _Ticket:
+    """One queued play-count increment."""
+
+    __slots__ = ("before", "done", "error", "index")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.before = 0
+        self.done = False
+        self.error: Exception | None = None
+
+
+class _CountBatcher:
+    """Queue of play-count increments of one track in this process."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.pending: list[_Ticket] = []
+        self.leading = False
+
+
 class EphemeralStore:
     """Tracks on disk and their metadata.
 
@@ -78,6 +100,8 @@ class EphemeralStore:
         self.model = WEAR_MODELS[settings.wear_model]
         self._info_cache: dict[str, tuple[tuple[int, int, int], wav.WavInfo]] = {}
         self._bad: dict[str, tuple[int, int, int]] = {}
+        self._batchers: dict[str, _CountBatcher] = {}
+        self._batchers_lock = threading.Lock()
         self._sweep_temp_files()
 
     def _sweep_temp_files(self, older_than: float = 60.0) -> None:
@@ -248,7 +272,7 @@ class EphemeralStore:
                 and math.isclose(duration, info.duration, rel_tol=0, abs_tol=1e-6)
                 and isinstance(meta.get("title"), str)
                 and isinstance(streams, int) and streams >= 0
-                and all(isinstance(c, int) and c >= 0 for c in counts))
+                and set(map(type, counts)) <= {int} and min(counts, default=0) >= 0)
 
     def ensure_meta(self, filename: str) -> Meta:
         """Metadata of `filename`, created at first sight.
@@ -366,18 +390,60 @@ class EphemeralStore:
             nbytes = (end - start) * info.block_align
             with range_lock(fd, info.frame_offset(start), nbytes,
                             timeout=self.settings.lock_timeout):
-                with self.meta_lock(filename):
-                    meta = self.load_meta(filename)
-                    if meta is None:
-                        raise NotFound("Track not found")
-                    counts = meta["segment_play_counts"]
-                    before = int(counts[index])
-                    counts[index] = before + 1
-                    self._write_meta(filename, meta)
+                before = self._count_play(filename, index)
                 self._wear(fd, info, start, end, before, rng or np.random.default_rng())
                 return before + 1
         finally:
             os.close(fd)
+
+    def _count_play(self, filename: str, index: int) -> int:
+        """Add one play to segment `index`; return the count before it.
+
+        Group commit: threads of this process that count plays of the same track
+        at the same time queue their increments; one of them (the leader) takes
+        the track's metadata lock, applies every queued increment, and writes the
+        JSON once for all of them. Each caller holds its segment's range lock, so a
+        batch never holds the same segment twice.
+        """
+        with self._batchers_lock:
+            batcher = self._batchers.setdefault(filename, _CountBatcher())
+        ticket = _Ticket(index)
+        with batcher.cond:
+            batcher.pending.append(ticket)
+            while not ticket.done:
+                if batcher.leading:
+                    batcher.cond.wait(0.5)
+                    continue
+                batcher.leading = True
+                batch, batcher.pending = batcher.pending, []
+                batcher.cond.release()
+                try:
+                    self._commit_plays(filename, batch)
+                finally:
+                    batcher.cond.acquire()
+                    batcher.leading = False
+                    batcher.cond.notify_all()
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.before
+
+    def _commit_plays(self, filename: str, batch: list[_Ticket]) -> None:
+        try:
+            with self.meta_lock(filename):
+                meta = self.load_meta(filename)
+                if meta is None:
+                    raise NotFound("Track not found")
+                counts = meta["segment_play_counts"]
+                for ticket in batch:
+                    ticket.before = int(counts[ticket.index])
+                    counts[ticket.index] = ticket.before + 1
+                self._write_meta(filename, meta)
+        except Exception as exc:
+            for ticket in batch:
+                ticket.error = exc
+        finally:
+            for ticket in batch:
+                ticket.done = True
 
     def _wear(self, fd: int, info: wav.WavInfo, start: int, end: int, before: int,
               rng: np.random.Generator) -> None:

@@ -19,7 +19,15 @@ from taperoom.audio import wav
 from taperoom.audio.waveform import minmax_peaks, normalise_peaks
 from taperoom.ephemeral.settings import EphemeralSettings
 from taperoom.ephemeral.store import EphemeralStore, Meta
-from taperoom.errors import Busy, Forbidden, InvalidInput, NotFound, TaperoomError, Unauthorized
+from taperoom.errors import (
+    Busy,
+    Forbidden,
+    InvalidInput,
+    MediaError,
+    NotFound,
+    TaperoomError,
+    Unauthorized,
+)
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +179,14 @@ class EphemeralService:
     # -- wear ------------------------------------------------------------
 
     def degrade(self, filename: str, index: int) -> dict[str, Any]:
-        """Body of ``POST /degrade/<f>``: wear segment `index` once."""
-        self._meta(filename)
-        count = self.store.degrade(filename, index)
+        """Body of ``POST /degrade/<f>``: wear segment `index` once.
+
+        An unknown or unreadable track is 404 "Track not found", as in the contract.
+        """
+        try:
+            count = self.store.degrade(filename, index)
+        except (NotFound, MediaError):
+            raise NotFound("Track not found") from None
         return {"success": True, "segment_index": index, "play_count": count}
 
     def check_admin(self, authorization: str | None) -> None:

@@ -579,3 +579,29 @@ def test_first_beat_offset(api, lib_ctx, tmp_path) -> None:
     r = api.post(f"/api/tracks/{uuid.uuid4()}/first-beat-offset",
                    json={"first_beat_offset": 1})
     assert r.status_code == 404
+
+
+def test_delete_closes_playlist_gaps_and_dissolves_duplicate_group(api, lib_ctx) -> None:
+    """DELETE /api/tracks/:id keeps playlist positions contiguous and dissolves a 2-copy group."""
+    a, b, c = add_tracks(lib_ctx, [{"file_path": f"/x/{n}.mp3", "file_hash": h, "title": n}
+                                   for n, h in (("a", "h1"), ("b", "h1"), ("c", "h2"))])
+    with transaction(lib_ctx.sessions) as s:
+        group = models.DuplicateGroup(file_hash="h1", canonical_track_id=a, total_duplicates=2)
+        s.add(group)
+        s.flush()
+        for tid in (a, b):
+            s.get(models.Track, tid).duplicate_group_id = group.id
+        pl = models.Playlist(name="set")
+        s.add(pl)
+        s.flush()
+        for pos, tid in enumerate((a, b, c)):
+            s.add(models.PlaylistTrack(playlist_id=pl.id, track_id=tid, position=pos))
+        pl_id, group_id = pl.id, group.id
+    r = api.delete(f"/api/tracks/{b}")
+    assert r.status_code == 200 and r.json()["success"] is True
+    with lib_ctx.sessions() as s:
+        rows = s.query(models.PlaylistTrack).filter_by(playlist_id=pl_id).order_by(
+            models.PlaylistTrack.position).all()
+        assert [(p.track_id, p.position) for p in rows] == [(a, 0), (c, 1)]
+        assert s.get(models.DuplicateGroup, group_id) is None
+        assert s.get(models.Track, a).duplicate_group_id is None

@@ -39,6 +39,7 @@ from taperoom.events import Event
 from taperoom.library import models
 from taperoom.library.context import LibraryContext
 from taperoom.library.repository import directories as dir_repo
+from taperoom.library.repository import fileops as fileops_repo
 from taperoom.library.repository import tracks as repo
 from taperoom.library.scanner import tag_columns
 from taperoom.library.schemas import hot_cue_dict, track_dict
@@ -480,15 +481,15 @@ class TrackService:
         return out
 
     def delete(self, track_id: str) -> None:
-        """Remove a track from the database (its file stays); sends ``track:deleted``."""
+        """Remove a track from the database (its file stays); sends ``track:deleted``.
+
+        Its hot cues and playlist entries go too (playlist positions close up), its
+        duplicate group is recounted or dissolved and its folder's counts refreshed.
+        """
         with transaction(self.ctx.sessions) as s:
             track = self._track(s, track_id)
-            tid, dir_id, group = track.id, track.library_directory_id, track.duplicate_group_id
-            path = track.file_path
-            repo.delete_track(s, track)
-            if dir_id:
-                dir_repo.refresh_stats(s, [dir_id])
-            repo.refresh_duplicate_group(s, group)
+            tid, path = track.id, track.file_path
+            fileops_repo.remove_tracks(s, [tid])
         self._send(Event.TRACK_DELETED, {"trackId": tid, "path": path})
 
     def verify(self, track_id: str) -> dict[str, Any]:

@@ -265,26 +265,6 @@ def get_directory(session: Session, directory_id: str) -> models.LibraryDirector
     return session.get(models.LibraryDirectory, directory_id)
 
 
-def refresh_duplicate_group(session: Session, group_id: int | None) -> None:
-    """Recompute ``total_duplicates`` of a duplicate group after a member left it."""
-    if group_id is None:
-        return
-    count = sa.select(sa.func.count(T.id)).where(
-        T.duplicate_group_id == group_id).scalar_subquery()
-    session.execute(sa.update(models.DuplicateGroup)
-                    .where(models.DuplicateGroup.id == group_id)
-                    .values(total_duplicates=count))
-
-
-def delete_track(session: Session, track: models.Track) -> None:
-    """Delete a track row; its hot cues and playlist entries go with it (FK cascade)."""
-    session.execute(sa.delete(models.HotCue).where(models.HotCue.track_id == track.id))
-    session.execute(sa.delete(models.PlaylistTrack)
-                    .where(models.PlaylistTrack.track_id == track.id))
-    session.delete(track)
-    session.flush()
-
-
 def get_waveforms(session: Session, file_hash: str, *, stems: bool = False,
                   zoom: int | None = None) -> Sequence[models.Waveform]:
     """Stored waveforms of an audio hash, by zoom level (one level when `zoom` is given)."""

@@ -23,6 +23,7 @@ from sqlalchemy import case, delete, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from taperoom.library.models import DuplicateGroup, LibraryDirectory, Track, utcnow
+from taperoom.library.repository.duplicates import rank_order
 
 #: Values per ``IN (...)`` list.
 CHUNK = 500
@@ -316,9 +317,10 @@ def assign_duplicate_groups(session: Session, hashes: Iterable[str]) -> list[dic
 
     For each audio hash shared by more than one track (present or missing) a
     group exists with ``total_duplicates`` = that count, its canonical track is
-    kept if it still has the hash (else the earliest added track becomes
-    canonical), and every track with the hash points at the group. A hash now
-    held by one track or none loses its group (the track's
+    kept if it still has the hash (else the best copy by
+    :func:`taperoom.library.repository.duplicates.rank_order` becomes canonical,
+    as ``POST /api/duplicates/scan`` chooses it), and every track with the hash
+    points at the group. A hash now held by one track or none loses its group (the track's
     ``duplicate_group_id`` is cleared and the group row deleted).
 
     Parameters
@@ -361,7 +363,7 @@ def assign_duplicate_groups(session: Session, hashes: Iterable[str]) -> list[dic
                                 .execution_options(synchronize_session=False))
             continue
         ids = list(session.scalars(select(Track.id).where(Track.file_hash == h)
-                                   .order_by(Track.date_added, Track.id)))
+                                   .order_by(*rank_order(Track.__table__))))
         grown = group is None or n > (group.total_duplicates or 0)
         if group is None:
             group = DuplicateGroup(file_hash=h, canonical_track_id=ids[0], total_duplicates=n,

@@ -34,6 +34,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -97,6 +99,8 @@ class Track(Base):
         CheckConstraint("rating >= 0 AND rating <= 5", name="rating_range"),
         CheckConstraint("energy_level >= 0 AND energy_level <= 10", name="energy_level_range"),
         Index("ix_tracks_dir_missing", "library_directory_id", "is_missing"),
+        *(Index(f"ix_tracks_lower_{c}", func.lower(text(c)), "id")
+          for c in ("artist", "title", "album", "genre")),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

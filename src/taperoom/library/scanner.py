@@ -12,8 +12,9 @@ beets' importer stages):
    and gone files. An unchanged file costs one ``stat`` and nothing else.
 3. **read** — tags (:func:`taperoom.audio.tags.read_tags`) and the audio-content
    hash (:func:`taperoom.audio.hashing.audio_hash`) of the files the strategy
-   asks for, in a pool of ``scan_workers`` threads; a file that cannot be read
-   is recorded with its ``scan_error`` and never stops the scan.
+   asks for, in ``scan_workers`` processes (one thread for small batches); a
+   file that cannot be read is recorded with its ``scan_error`` and never stops
+   the scan.
 4. **upsert** — per batch of :data:`BATCH_SIZE` files, one ``executemany``
    insert and one bulk update, in one transaction; a new file whose content
    matches a track whose file is gone (same audio hash, or same size and quick
@@ -51,12 +52,13 @@ Progress events (``library:directory:scan:progress``, at most every
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -517,6 +519,24 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+#: Files to read below which a scan reads in one thread instead of starting processes.
+PROCESS_POOL_MIN_FILES = 64
+
+
+def _reader_pool(workers: int, n_files: int) -> Executor:
+    """Executor for the read phase (tags + audio hash).
+
+    Hashing loops over demuxed packets in Python (PyAV), so reader *threads* fight
+    over the GIL: measured on 400 files, 1 thread read 77 files/s, 2 threads 42
+    and 2 processes 112. Big reads therefore run in ``workers`` processes (started
+    by ``forkserver``, since the server has threads running); small ones (watcher
+    batches, rescans of a few changed files) in one thread, which starts at once.
+    """
+    if workers > 1 and n_files >= PROCESS_POOL_MIN_FILES:
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+    return ThreadPoolExecutor(1, thread_name_prefix="scan-read")
+
+
 def read_file(path: str) -> FileRead:
     """Read tags, audio hash and quick hash of one file; never raises.
 
@@ -820,8 +840,8 @@ class _Scan:
         # phases 3 and 4: read and upsert, batch by batch (moves matched per batch)
         self.progress("read")
         gone = _GoneIndex(plan.gone)
-        workers = max(1, self.ctx.settings.scan_workers)
-        with ThreadPoolExecutor(workers, thread_name_prefix="scan-read") as pool:
+        with _reader_pool(self.ctx.settings.scan_workers,
+                          sum(1 for w in plan.work if w.read)) as pool:
             for start in range(0, len(plan.work), BATCH_SIZE):
                 self.check_cancel()
                 self.batch(plan.work[start:start + BATCH_SIZE], gone, pool)
@@ -852,12 +872,12 @@ class _Scan:
             self.send(Event.TRACK_RESTORED, {"trackId": r.id, "path": r.file_path,
                                              "directoryId": self.directory_id})
 
-    def batch(self, items: list[WorkItem], gone: _GoneIndex, pool: ThreadPoolExecutor) -> None:
+    def batch(self, items: list[WorkItem], gone: _GoneIndex, pool: Executor) -> None:
         st = self.state
         to_read = [w for w in items if w.read]
         reads: dict[str, FileRead] = {}
-        for w, fr in zip(to_read, pool.map(read_file, [w.file.path for w in to_read]),
-                         strict=True):
+        for w, fr in zip(to_read, pool.map(read_file, [w.file.path for w in to_read],
+                                           chunksize=8), strict=True):
             reads[w.file.path] = fr
             if fr.error:
                 st.errors.append({"path": w.file.path, "error": fr.error})

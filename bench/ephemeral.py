@@ -36,13 +36,11 @@ import datetime as dt
 import http.client
 import multiprocessing
 import os
-import platform
 import random
 import resource
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,8 +55,20 @@ from typing import Any
 import httpx
 import numpy as np
 
+from common import (
+    BENCHMARKS,
+    cpu_seconds,
+    descendants,
+    free_port,
+    loadavg,
+    machine_cpu,
+    md_table,
+    ms,
+    pct,
+    write_section,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-BENCHMARKS = ROOT / "BENCHMARKS.md"
 CORPUS = ROOT.parent / "shared" / "corpus" / "scanner" / "real_music_tagged"
 
 RATE = 44100
@@ -68,20 +78,6 @@ BYTES_PER_SECOND = RATE * CHANNELS * WIDTH  # 176,400
 SEGMENT_SECONDS = 0.5
 SEGMENT_BYTES = int(RATE * SEGMENT_SECONDS) * CHANNELS * WIDTH
 HEADER_BYTES = 44  # canonical header written by the ``wave`` module
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-HEADER = """# Benchmarks
-
-Figures in this file come from the scripts in `bench/`, run against a real server
-process (uvicorn, as `taperoom ... serve` starts it) on loopback. Absolute times
-depend on the machine, so every figure is shown next to a reference measured in
-the same run on the same server (a trivial JSON route) and as a ratio to it.
-
-Machine: {cores} CPU cores ({cpu}), {mem} GB RAM, Linux {kernel}, Python {python}; a
-virtual machine whose cores are shared with other programs and with the hypervisor
-(steal). The load generator runs on the same cores as the server; the CPU time of
-the server, of the load generator and of the whole machine is reported.
-"""
 
 
 # -- tracks ----------------------------------------------------------------
@@ -129,52 +125,7 @@ def write_track(path: Path, frames: bytes) -> None:
 # -- server ----------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
-
-def descendants(pid: int) -> list[int]:
-    """`pid` and every process below it (from ``/proc/*/stat``)."""
-    parent_of: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        parent_of[int(entry)] = int(fields[1])
-    found = [pid]
-    frontier = [pid]
-    while frontier:
-        p = frontier.pop()
-        kids = [c for c, pp in parent_of.items() if pp == p]
-        found += kids
-        frontier += kids
-    return found
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of `pids` (``/proc/<pid>/stat``)."""
-    total = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLK_TCK
-
-
-def machine_cpu() -> tuple[float, float]:
-    """Busy and stolen CPU seconds of the whole machine since boot (``/proc/stat``)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
-    return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK
 
 
 class Server:
@@ -252,25 +203,7 @@ class Server:
 # -- statistics ------------------------------------------------------------
 
 
-def pct(values: list[float], p: float) -> float:
-    """Percentile `p` (0-100) of `values`, nearest rank; NaN when empty."""
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, int(np.ceil(p / 100 * len(s))) - 1))
-    return s[k]
 
-
-def ms(x: float) -> str:
-    if x != x:  # NaN
-        return "-"
-    return f"{x * 1000:.2f}" if x < 0.1 else f"{x * 1000:.0f}"
-
-
-def md_table(head: list[str], rows: list[list[str]]) -> str:
-    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(out)
 
 
 # -- 1. time to first byte -------------------------------------------------
@@ -656,43 +589,6 @@ def run_step(server: Server, pool: concurrent.futures.Executor, procs: int, n: i
 # -- report ----------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
-    cpu = platform.processor() or "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem = "?"
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f"{kb / 1024 / 1024:.0f}"
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "mem": mem, "kernel": platform.release(),
-            "python": platform.python_version()}
-
-
-def write_section(section: str) -> None:
-    """Replace the ``## ephemeral`` section of BENCHMARKS.md (header kept up to date)."""
-    header = HEADER.format(**machine())
-    text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else ""
-    sections: list[tuple[str, str]] = []
-    current: list[str] | None = None
-    title = ""
-    for line in text.splitlines():
-        if line.startswith("## "):
-            if current is not None:
-                sections.append((title, "\n".join(current).strip()))
-            title, current = line[3:].strip(), [line]
-        elif current is not None:
-            current.append(line)
-    if current is not None:
-        sections.append((title, "\n".join(current).strip()))
-    sections = [(t, s) for t, s in sections if t.split()[0].lower() != "ephemeral"]
-    sections.append(("ephemeral", section.strip()))
-    sections.sort(key=lambda ts: ts[0].lower())
-    body = header.strip() + "\n\n" + "\n\n".join(s for _, s in sections) + "\n"
-    BENCHMARKS.write_text(body, encoding="utf-8")
-
 
 # -- main ------------------------------------------------------------------
 
@@ -784,12 +680,6 @@ def run_listener_steps(server: Server, tracks: list[str], total_segments: int,
                     refines_left -= 1
             time.sleep(1.0)
     return steps
-
-
-def loadavg() -> str:
-    with contextlib.suppress(OSError):
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    return "?"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -935,7 +825,7 @@ def main(argv: list[str] | None = None) -> None:
         emit(f"**Largest passing step: {max(passed) if passed else 'none'} concurrent "
              f"real-time listeners** with `--workers {args.workers}`{tail}.")
     if args.write:
-        write_section("\n".join(out))
+        write_section("ephemeral", "\n".join(out))
         print(f"\nwrote {BENCHMARKS}")
 
 

@@ -1,0 +1,141 @@
+"""Helpers shared by the benchmark scripts: ports, process CPU, percentiles, BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import platform
+import socket
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+HEADER = """# Benchmarks
+
+Figures in this file come from the scripts in `bench/`, run against a real server
+process (uvicorn, as `taperoom ... serve` starts it) on loopback. Absolute times
+depend on the machine, so every figure is shown next to a reference measured in
+the same run on the same server (a trivial JSON route) and as a ratio to it.
+
+Machine: {cores} CPU cores ({cpu}), {mem} GB RAM, Linux {kernel}, Python {python}; a
+virtual machine whose cores are shared with other programs and with the hypervisor
+(steal). The load generator runs on the same cores as the server; the CPU time of
+the server, of the load generator and of the whole machine is reported.
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (from ``/proc/*/stat``)."""
+    parent_of: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        parent_of[int(entry)] = int(fields[1])
+    found = [pid]
+    frontier = [pid]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parent_of.items() if pp == p]
+        found += kids
+        frontier += kids
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of `pids` (``/proc/<pid>/stat``)."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLK_TCK
+
+
+def machine_cpu() -> tuple[float, float]:
+    """Busy and stolen CPU seconds of the whole machine since boot (``/proc/stat``)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK
+
+
+def ms(x: float) -> str:
+    if x != x:  # NaN
+        return "-"
+    return f"{x * 1000:.2f}" if x < 0.1 else f"{x * 1000:.0f}"
+
+
+def md_table(head: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.0f}"
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "mem": mem, "kernel": platform.release(),
+            "python": platform.python_version()}
+
+
+def pct(values: list[float], p: float) -> float:
+    """Percentile `p` (0-100) of `values`, nearest rank; NaN when empty."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, math.ceil(p / 100 * len(s)) - 1))
+    return s[k]
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def write_section(name: str, section: str) -> None:
+    """Replace the ``## <name>`` section of BENCHMARKS.md, keeping the header and the others."""
+    text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else ""
+    head, _, _ = text.partition("\n## ")
+    header = head.strip() if text.startswith("# ") else HEADER.format(**machine()).strip()
+    sections: list[tuple[str, str]] = []
+    current: list[str] | None = None
+    title = ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            if current is not None:
+                sections.append((title, "\n".join(current).strip()))
+            title, current = line[3:].strip(), [line]
+        elif current is not None:
+            current.append(line)
+    if current is not None:
+        sections.append((title, "\n".join(current).strip()))
+    sections = [(t, s) for t, s in sections if t.split()[0].lower() != name]
+    sections.append((name, section.strip()))
+    sections.sort(key=lambda ts: ts[0].lower())
+    body = header + "\n\n" + "\n\n".join(s for _, s in sections) + "\n"
+    BENCHMARKS.write_text(body, encoding="utf-8")

@@ -47,7 +47,9 @@ pytest: $(VENV)/.installed-dev browser
 test: lint typecheck pytest
 
 bench: $(VENV)/.installed-dev
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/ephemeral.py
+	$(BIN)/python bench/library_scan.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

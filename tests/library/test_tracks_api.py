@@ -605,3 +605,19 @@ def test_delete_closes_playlist_gaps_and_dissolves_duplicate_group(api, lib_ctx)
         assert [(p.track_id, p.position) for p in rows] == [(a, 0), (c, 1)]
         assert s.get(models.DuplicateGroup, group_id) is None
         assert s.get(models.Track, a).duplicate_group_id is None
+
+
+def test_list_rows_equal_the_single_track_object(api, lib_ctx) -> None:
+    """A track in GET /api/tracks is the same object as GET /api/tracks/:id (minus hotCues)."""
+    (tid,) = add_tracks(lib_ctx, [{
+        "file_path": "/x/full.flac", "file_hash": "h", "title": "T", "artist": "A",
+        "is_missing": True, "has_artwork": True, "bpm": 128.5, "musical_key": 9, "mode": 0,
+        "missing_since": models.utcnow(), "last_played": models.utcnow(),
+        "beats_data": b"[0.5, 1.0]", "rating": 4}])
+    listed = [t for t in api.get("/api/tracks", params={"limit": 1000}).json()["data"]
+              if t["id"] == tid]
+    single = api.get(f"/api/tracks/{tid}").json()["data"]
+    single.pop("hotCues")
+    assert listed == [single]
+    assert single["is_missing"] == 1 and single["has_artwork"] == 1
+    assert single["missing_since"].endswith("Z") and "beats_data" not in single

@@ -8,8 +8,11 @@ watcher, settings, duplicates and hot-cue routes; errors are
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy import DateTime
 
 from taperoom.library import models
 
@@ -44,6 +47,25 @@ def track_dict(track: models.Track) -> dict[str, Any]:
         if col.key in TRACK_INT_BOOLS:
             value = int(bool(value))
         out[col.key] = _plain(value)
+    return out
+
+
+#: Columns of the track object, in table order (what list queries select).
+TRACK_API_COLUMNS = tuple(c for c in models.Track.__table__.columns if c.key not in TRACK_HIDDEN)
+_TRACK_DATETIMES = tuple(c.key for c in TRACK_API_COLUMNS if isinstance(c.type, DateTime))
+
+
+def track_row_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """Track object of the contract from a row of :data:`TRACK_API_COLUMNS`.
+
+    Gives the same dict as :func:`track_dict` on the ORM object, without building
+    one (list pages select plain columns: about half the time per row).
+    """
+    out = dict(row)
+    for key in _TRACK_DATETIMES:
+        out[key] = iso(out[key])
+    for key in TRACK_INT_BOOLS:
+        out[key] = int(bool(out[key]))
     return out
 
 

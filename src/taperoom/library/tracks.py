@@ -42,7 +42,7 @@ from taperoom.library.repository import directories as dir_repo
 from taperoom.library.repository import fileops as fileops_repo
 from taperoom.library.repository import tracks as repo
 from taperoom.library.scanner import tag_columns
-from taperoom.library.schemas import hot_cue_dict, track_dict
+from taperoom.library.schemas import hot_cue_dict, track_dict, track_row_dict
 
 log = logging.getLogger(__name__)
 
@@ -366,7 +366,7 @@ class TrackService:
             rows, total = repo.list_tracks(
                 s, query.filters(), sort=query.sort, descending=query.order == "desc",
                 page=query.page, limit=query.limit)
-            return [track_dict(t) for t in rows], total
+            return [track_row_dict(r) for r in rows], total
 
     def stats(self) -> dict[str, Any]:
         """``{total, missing, analyzed, duplicates, total_size (bytes), avg_duration (s)}``."""

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from taperoom.library import models
+from taperoom.library.schemas import TRACK_API_COLUMNS
 
 T = models.Track
 
@@ -157,7 +159,7 @@ def _filter_clauses(f: TrackFilters) -> list[ColumnElement[bool]]:
 
 def list_tracks(session: Session, filters: TrackFilters, *, sort: str | None = None,
                 descending: bool = True, page: int = 1, limit: int = 50
-                ) -> tuple[list[models.Track], int]:
+                ) -> tuple[list[RowMapping], int]:
     """One page of tracks matching `filters`, and the total number of matches.
 
     Parameters
@@ -178,12 +180,14 @@ def list_tracks(session: Session, filters: TrackFilters, *, sort: str | None = N
 
     Returns
     -------
-    tracks : list of Track
+    tracks : list of RowMapping
+        The columns of :data:`taperoom.library.schemas.TRACK_API_COLUMNS` per track
+        (plain rows, no ORM objects: list pages are the hot path).
     total : int
         Number of matching tracks over all pages (0 when none).
     """
     where = _filter_clauses(filters)
-    stmt = sa.select(T).options(defer(T.beats_data), defer(T.downbeats_data))
+    stmt = sa.select(*TRACK_API_COLUMNS)
     count = sa.select(sa.func.count(T.id)).select_from(T)
     rank: Any = None
     text = (filters.search or "").strip()
@@ -217,8 +221,8 @@ def list_tracks(session: Session, filters: TrackFilters, *, sort: str | None = N
             col = sa.func.lower(col)
         order.append((col.desc() if descending else col.asc()).nulls_last())
     order.append(T.id.desc() if descending else T.id.asc())
-    rows = session.scalars(stmt.order_by(*order).offset((page - 1) * limit).limit(limit)).all()
-    return list(rows), int(total)
+    rows = session.execute(stmt.order_by(*order).offset((page - 1) * limit).limit(limit))
+    return list(rows.mappings()), int(total)
 
 
 def get_track(session: Session, track_id: str) -> models.Track | None:

@@ -346,6 +346,7 @@ def assign_duplicate_groups(session: Session, hashes: Iterable[str]) -> list[dic
             select(DuplicateGroup).where(DuplicateGroup.file_hash.in_(chunk))))
     detected: list[dict[str, Any]] = []
     now = utcnow()
+    singles: list[str] = []
     for h in wanted:
         n = counts.get(h, 0)
         group = groups.get(h)
@@ -357,10 +358,7 @@ def assign_duplicate_groups(session: Session, hashes: Iterable[str]) -> list[dic
                 session.execute(delete(DuplicateGroup).where(DuplicateGroup.id == group.id)
                                 .execution_options(synchronize_session=False))
             elif n == 1:
-                session.execute(update(Track)
-                                .where(Track.file_hash == h, Track.duplicate_group_id.is_not(None))
-                                .values(duplicate_group_id=None)
-                                .execution_options(synchronize_session=False))
+                singles.append(h)
             continue
         ids = list(session.scalars(select(Track.id).where(Track.file_hash == h)
                                    .order_by(*rank_order(Track.__table__))))
@@ -386,4 +384,10 @@ def assign_duplicate_groups(session: Session, hashes: Iterable[str]) -> list[dic
         if grown:
             detected.append({"groupId": group.id, "fileHash": h, "trackIds": ids,
                              "totalDuplicates": n})
+    # hashes held by one track and no group: clear stray group ids, one UPDATE per chunk
+    for chunk in _chunks(singles):
+        session.execute(update(Track)
+                        .where(Track.file_hash.in_(chunk), Track.duplicate_group_id.is_not(None))
+                        .values(duplicate_group_id=None)
+                        .execution_options(synchronize_session=False))
     return detected

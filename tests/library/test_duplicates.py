@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ from sqlalchemy import select
 from taperoom.audio.hashing import audio_hash
 from taperoom.db import transaction
 from taperoom.library import duplicates, models
+from tests.library.busevents import Events
 
 TAGGED = ("scanner", "real_music_tagged")
 MP3 = "01 - Muldjord - Armygeddon.mp3"
@@ -85,21 +85,6 @@ def entries(ctx: Any, playlist_id: str) -> list[tuple[str, int]]:
         return [(r[0], r[1]) for r in rows]
 
 
-class Events:
-    """Collects the events sent on a context's bus."""
-
-    def __init__(self, ctx: Any) -> None:
-        self.items: list[tuple[str, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-        ctx.bus.subscribe(self._add)
-
-    def _add(self, name: str, data: dict[str, Any]) -> None:
-        with self._lock:
-            self.items.append((name, data))
-
-    def of(self, name: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [d for n, d in self.items if n == name]
 
 
 @pytest.fixture

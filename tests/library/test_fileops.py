@@ -22,9 +22,9 @@ from taperoom.audio.hashing import audio_hash
 from taperoom.db import transaction
 from taperoom.errors import Busy
 from taperoom.library import models
-from taperoom.library.api import fileops as fileops_api
 from taperoom.library.app import create_app
 from taperoom.library.fileops import PathLocks
+from tests.library.busevents import Events
 
 TAGGED = ("scanner", "real_music_tagged")
 MP3 = "01 - Muldjord - Armygeddon.mp3"
@@ -76,34 +76,13 @@ def operations(ctx: Any) -> list[models.FileOperation]:
         return list(s.scalars(select(models.FileOperation).order_by(models.FileOperation.id)))
 
 
-class Events:
-    """Collects the events sent on a context's bus."""
-
-    def __init__(self, ctx: Any) -> None:
-        self.items: list[tuple[str, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-        ctx.bus.subscribe(self._add)
-
-    def _add(self, name: str, data: dict[str, Any]) -> None:
-        with self._lock:
-            self.items.append((name, data))
-
-    def names(self) -> list[str]:
-        with self._lock:
-            return [n for n, _ in self.items]
-
-    def of(self, name: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [d for n, d in self.items if n == name]
 
 
 @pytest.fixture
 def api(lib_ctx: Any, live_server: Callable[[Any], Any]) -> Iterator[httpx.Client]:
-    """HTTP client of the library app (real server) with the file routes under /api/tracks."""
-    app = create_app(ctx=lib_ctx)
-    if not any(getattr(r, "path", "") == "/api/tracks/{track_id}/move" for r in app.routes):
-        app.include_router(fileops_api.build_router(lib_ctx), prefix="/api/tracks")
-    with httpx.Client(base_url=str(live_server(app).url), timeout=30) as client:
+    """HTTP client of the library app on a real socket."""
+    with httpx.Client(base_url=str(live_server(create_app(ctx=lib_ctx)).url),
+                      timeout=30) as client:
         yield client
 
 

@@ -69,6 +69,7 @@ from taperoom.events import Event
 from taperoom.library import schemas
 from taperoom.library.models import LibraryDirectory, Track, new_id, utcnow
 from taperoom.library.repository import directories as repo
+from taperoom.library.repository import scan as scan_repo
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -425,8 +426,8 @@ def _verify_tracks(ctx: LibraryContext, directory_id: str) -> tuple[int, int]:
     gone = [tid for tid, path in present if not os.path.isfile(path)]
     back = [tid for tid, path in missing if os.path.isfile(path)]
     with transaction(ctx.sessions) as session:
-        marked = repo.mark_missing(session, gone, utcnow())
-        restored = repo.restore(session, back)
+        marked = scan_repo.mark_missing(session, gone, utcnow())
+        restored = scan_repo.restore_tracks(session, back)
         repo.refresh_stats(session, [directory_id])
     return marked, restored
 
@@ -650,7 +651,7 @@ def _sync_availability(ctx: LibraryContext, directory_id: str, *,
         row = _load(session, directory.id)
         was = row.is_available
         marked = repo.mark_all_missing(session, row.id, utcnow()) if was and not available else 0
-        restored = repo.restore(session, found)
+        restored = scan_repo.restore_tracks(session, found)
         if was != available:
             repo.update_fields(session, row, {"is_available": available})
         repo.refresh_stats(session, [row.id])

@@ -235,30 +235,6 @@ def mark_all_missing(session: Session, directory_id: str, now: datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def mark_missing(session: Session, track_ids: Sequence[str], now: datetime) -> int:
-    """Mark these tracks missing since `now` (present ones only); returns the count."""
-    total = 0
-    for chunk in _chunks(track_ids):
-        result = session.execute(
-            update(Track).where(Track.id.in_(chunk), Track.is_missing.is_(False))
-            .values(is_missing=True, missing_since=now)
-            .execution_options(synchronize_session=False))
-        total += int(result.rowcount or 0)  # type: ignore[attr-defined]
-    return total
-
-
-def restore(session: Session, track_ids: Sequence[str]) -> int:
-    """Clear ``is_missing``/``missing_since`` of these tracks; returns the count."""
-    total = 0
-    for chunk in _chunks(track_ids):
-        result = session.execute(
-            update(Track).where(Track.id.in_(chunk), Track.is_missing.is_(True))
-            .values(is_missing=False, missing_since=None)
-            .execution_options(synchronize_session=False))
-        total += int(result.rowcount or 0)  # type: ignore[attr-defined]
-    return total
-
-
 def track_paths(session: Session, directory_id: str, *,
                 missing: bool | None = None) -> list[tuple[str, str]]:
     """``(id, file_path)`` of the directory's tracks, optionally only (not) missing."""

@@ -297,16 +297,6 @@ def restore_tracks(session: Session, track_ids: Sequence[str]) -> int:
     return total
 
 
-def mark_directory_missing(session: Session, directory_id: str, now: datetime) -> int:
-    """Mark every present track of a directory missing since `now` (one UPDATE).
-
-    Used when a removable drive disappears; returns the number of tracks marked.
-    """
-    return _rowcount(session.execute(
-        update(Track)
-        .where(Track.library_directory_id == directory_id, Track.is_missing.is_(False))
-        .values(is_missing=True, missing_since=now)
-        .execution_options(synchronize_session=False)))
 
 
 # --------------------------------------------------------------------------- duplicates

@@ -152,13 +152,11 @@ class TrackSearchQuery(TrackListQuery):
         return dataclasses.replace(super().filters(), search=self.q)
 
 
-class TrackCreate(BaseModel):
-    """Body of ``POST /api/tracks``; tags given here win over the file's own."""
+class TrackTagFields(BaseModel):
+    """The tag fields a client may set on a track (shared by create and update)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    file_path: str = Field(min_length=1, max_length=4096)
-    library_directory_id: uuid.UUID | None = None
     title: Text | None = None
     artist: Text | None = None
     album: Text | None = None
@@ -167,25 +165,22 @@ class TrackCreate(BaseModel):
     year: int | None = Field(None, ge=1900, le=2100)
     track_number: int | None = Field(None, ge=0, le=9999)
     comment: Text | None = None
+
+
+class TrackCreate(TrackTagFields):
+    """Body of ``POST /api/tracks``; tags given here win over the file's own."""
+
+    file_path: str = Field(min_length=1, max_length=4096)
+    library_directory_id: uuid.UUID | None = None
     duration_seconds: float | None = Field(None, ge=0, allow_inf_nan=False)
     sample_rate: int | None = Field(None, ge=1)
     bit_rate: int | None = Field(None, ge=0)
     channels: int | None = Field(None, ge=1, le=8)
 
 
-class TrackUpdate(BaseModel):
+class TrackUpdate(TrackTagFields):
     """Body of ``PUT /api/tracks/:id``: at least one field; null clears a field (not rating)."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    title: Text | None = None
-    artist: Text | None = None
-    album: Text | None = None
-    album_artist: Text | None = None
-    genre: Text | None = None
-    year: int | None = Field(None, ge=1900, le=2100)
-    track_number: int | None = Field(None, ge=0, le=9999)
-    comment: Text | None = None
     rating: int | None = Field(None, ge=0, le=5)
     color_tag: str | None = Field(None, pattern=COLOR_TAG)
     energy_level: int | None = Field(None, ge=0, le=10)

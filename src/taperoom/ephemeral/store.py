@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import shutil
+import stat
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -56,6 +57,17 @@ def is_wav_name(name: str) -> bool:
 def now_iso() -> str:
     """Current UTC time as ``2025-11-09T12:00:00.123456Z`` (the contract's format)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_rng_local = threading.local()
+
+
+def _thread_rng() -> np.random.Generator:
+    """This thread's random generator (seeded once from OS entropy)."""
+    rng: np.random.Generator | None = getattr(_rng_local, "rng", None)
+    if rng is None:
+        rng = _rng_local.rng = np.random.default_rng()
+    return rng
 
 
 class _Ticket:
@@ -102,6 +114,7 @@ class EphemeralStore:
         self._bad: dict[str, tuple[int, int, int]] = {}
         self._batchers: dict[str, _CountBatcher] = {}
         self._batchers_lock = threading.Lock()
+        self._meta_ok: dict[str, tuple[int, int, int]] = {}
         self._sweep_temp_files()
 
     def _sweep_temp_files(self, older_than: float = 60.0) -> None:
@@ -138,6 +151,12 @@ class EphemeralStore:
             raise NotFound("Audio file not found")
         path = self.audio_dir / filename
         try:
+            st = os.lstat(path)
+        except OSError:
+            raise NotFound("Audio file not found") from None
+        if stat.S_ISREG(st.st_mode):  # a plain file directly in AUDIO_DIR: confined
+            return path
+        try:  # a symlink: confined only if it resolves to a file in AUDIO_DIR
             real = path.resolve(strict=True)
         except OSError:
             raise NotFound("Audio file not found") from None
@@ -174,7 +193,8 @@ class EphemeralStore:
             return []
         return sorted(e.name for e in entries if is_wav_name(e.name) and e.is_file())
 
-    def info(self, filename: str, fd: int | None = None) -> wav.WavInfo:
+    def info(self, filename: str, fd: int | None = None, path: Path | None = None
+             ) -> wav.WavInfo:
         """Parsed header of `filename`, cached while the file keeps its inode and size.
 
         Raises
@@ -184,7 +204,7 @@ class EphemeralStore:
         MediaError
             Not a WAV file this app can wear.
         """
-        path = self.path_of(filename)
+        path = path or self.path_of(filename)
         st = os.fstat(fd) if fd is not None else os.stat(path)
         key = (st.st_dev, st.st_ino, st.st_size)
         cached = self._info_cache.get(filename)
@@ -340,7 +360,7 @@ class EphemeralStore:
         path = self.path_of(filename)
         fd = os.open(path, os.O_RDWR)
         try:
-            return fd, self.info(filename, fd)
+            return fd, self.info(filename, fd, path)
         except BaseException:
             os.close(fd)
             raise
@@ -380,21 +400,30 @@ class EphemeralStore:
         """
         fd, info = self._open_current(filename)
         try:
-            meta = self.load_meta(filename)
-            if not self._fits(meta, info, filename):
-                meta = self.ensure_meta(filename)
-            assert meta is not None
-            if not 0 <= index < int(meta["total_segments"]):
+            self._ensure_fitting_meta(filename, info)
+            if not 0 <= index < self.total_segments(info):
                 raise InvalidInput("Invalid segment index")
             start, end = self.segment_frames(info, index)
             nbytes = (end - start) * info.block_align
             with range_lock(fd, info.frame_offset(start), nbytes,
                             timeout=self.settings.lock_timeout):
                 before = self._count_play(filename, index)
-                self._wear(fd, info, start, end, before, rng or np.random.default_rng())
+                self._wear(fd, info, start, end, before, rng or _thread_rng())
                 return before + 1
         finally:
             os.close(fd)
+
+    def _ensure_fitting_meta(self, filename: str, info: wav.WavInfo) -> None:
+        """Make sure the metadata of `filename` matches `info` (checked once per
+        file version in this process; the JSON is read again under the lock when
+        counts change)."""
+        key = self._info_cache.get(filename, ((0, 0, 0), info))[0]
+        if self._meta_ok.get(filename) == key:
+            return
+        meta = self.load_meta(filename)
+        if not self._fits(meta, info, filename):
+            self.ensure_meta(filename)
+        self._meta_ok[filename] = key
 
     def _count_play(self, filename: str, index: int) -> int:
         """Add one play to segment `index`; return the count before it.
@@ -462,9 +491,10 @@ class EphemeralStore:
                               rng=rng)
             if mask is None or not mask.any():
                 return
-            frames = np.frombuffer(raw, dtype=np.uint8).reshape(n, info.block_align).copy()
+            buf = bytearray(raw)
+            frames = np.frombuffer(buf, dtype=np.uint8).reshape(n, info.block_align)
             frames[mask] = 0x80 if info.bits_per_sample == 8 else 0
-            os.pwrite(fd, frames.tobytes(), info.frame_offset(start))
+            os.pwrite(fd, buf, info.frame_offset(start))
             return
         y = wav.decode(raw, info)
         worn = self.model.apply(y, play_count=before, rate_percent=self.settings.degradation_rate,

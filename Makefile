@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[ephemeral,library]'
+	$(BIN)/pip install --quiet -e '.[ephemeral,library,recorder]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python

@@ -37,4 +37,5 @@ class AppSpec:
 APPS: dict[str, AppSpec] = {
     "ephemeral": AppSpec("ephemeral", "taperoom.ephemeral.api:app_from_env", 5000, "limits"),
     "library": AppSpec("library", "taperoom.library.app:app_from_env", 12047, "sqlalchemy"),
+    "recorder": AppSpec("recorder", "taperoom.recorder.app:app_from_env", 8666, "apscheduler"),
 }

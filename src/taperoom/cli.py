@@ -38,6 +38,15 @@ with contextlib.suppress(ImportError):  # the library commands need the 'library
     from taperoom.library import cli as library_cli
 
     library_app.command("scan")(library_cli.scan)
+recorder_app = typer.Typer(help="Scheduled internet-radio recording.", no_args_is_help=True)
+app.add_typer(recorder_app, name="recorder")
+with contextlib.suppress(ImportError):  # the recorder commands need the 'recorder' extra
+    from taperoom.recorder import cli as recorder_cli
+
+    recorder_app.command("record")(recorder_cli.record)
+    recorder_app.command("stations")(recorder_cli.stations)
+    recorder_app.command("sessions")(recorder_cli.sessions)
+    app.command("worker")(recorder_cli.worker)
 console = Console(stderr=True)
 
 HostOpt = Annotated[str | None, typer.Option(help="Interface to listen on [env HOST].")]
@@ -48,6 +57,8 @@ WorkersOpt = Annotated[int, typer.Option(min=1, max=64,
 
 def _run_uvicorn(spec: AppSpec, host: str, port: int, workers: int) -> None:
     setup_logging()
+    if spec.name == "recorder":  # its scheduler and recordings live in one process
+        workers = 1
     uvicorn.run(spec.factory, factory=True, host=host, port=port, workers=workers,
                 log_level=os.environ.get("LOG_LEVEL", "info").lower(), timeout_keep_alive=30)
 
@@ -131,6 +142,24 @@ def library_serve(host: HostOpt = None, port: PortOpt = None, workers: WorkersOp
     watcher run inside the server process."""
     spec = APPS["library"]
     _run_uvicorn(spec, _host(host), _port(spec, port, True), workers)
+
+
+@recorder_app.command("serve")
+def recorder_serve(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = 1) -> None:
+    """Serve the recorder API and dashboard (default port 8666). The scheduler and
+    recordings run inside the server process, so it always runs one worker."""
+    if workers > 1:
+        console.print("[yellow]the recorder runs one worker process (its scheduler and "
+                      "recordings live in it); ignoring --workers[/yellow]")
+    spec = APPS["recorder"]
+    _run_uvicorn(spec, _host(host) if host or not os.environ.get("WEB_HOST")
+                 else os.environ["WEB_HOST"], _recorder_port(spec, port), 1)
+
+
+def _recorder_port(spec: AppSpec, port: int | None) -> int:
+    if port is None and os.environ.get("WEB_PORT"):
+        return int(os.environ["WEB_PORT"])
+    return _port(spec, port, True)
 
 
 def _service() -> EphemeralService:

@@ -126,6 +126,13 @@ class Busy(TaperoomError, TimeoutError):
     exit_code = 7
 
 
+class InsufficientStorage(TaperoomError, OSError):
+    """Not enough free disk space to start the work (HTTP 507)."""
+
+    status = 507
+    exit_code = 9
+
+
 class MediaError(TaperoomError, ValueError):
     """An audio file cannot be read or written.
 

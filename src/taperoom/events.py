@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class Event(StrEnum):
-    """Every event the library sends to frontends."""
+    """Every event the library and the recorder send to frontends."""
 
     TRACK_ADDED = "track:added"
     TRACK_UPDATED = "track:updated"
@@ -39,6 +39,13 @@ class Event(StrEnum):
     FILE_OP_PROGRESS = "file_operation:progress"
     FILE_OP_COMPLETE = "file_operation:complete"
     FILE_OP_FAILED = "file_operation:failed"
+    # recorder (its dashboard listens on its own /ws)
+    RECORDING_STARTED = "recording:started"
+    RECORDING_PROGRESS = "recording:progress"
+    RECORDING_STATUS = "recording:status"
+    TRANSFER_STATUS = "transfer:status"
+    STATION_CHANGED = "station:changed"
+    SCHEDULE_CHANGED = "schedule:changed"
 
 
 Subscriber = Callable[[str, dict[str, Any]], None]

@@ -105,8 +105,9 @@ def pagination(page: int, limit: int, total: int) -> dict[str, int]:
 
 def error_envelope(status: int, message: str, details: list[dict[str, str]] | None = None
                    ) -> dict[str, Any]:
-    """Error body of the library routes: ``{"success": false, "error", "details"?}``."""
+    """Error body of the library routes: ``{"success": false, "error", "details"?}``,
+    each detail ``{field, message}`` as in the contract."""
     body: dict[str, Any] = {"success": False, "error": message}
     if details:
-        body["details"] = details
+        body["details"] = [{"field": d["field"], "message": d["message"]} for d in details]
     return body

@@ -63,7 +63,8 @@ def install_error_handlers(app: FastAPI, render: BodyRenderer = error_body) -> N
             loc = [str(p) for p in err.get("loc", ())]
             if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
                 loc = loc[1:]
-            details.append({"field": ".".join(loc), "message": str(err.get("msg"))})
+            details.append({"field": ".".join(loc), "message": str(err.get("msg")),
+                            "type": str(err.get("type", ""))})
         return JSONResponse(render(400, "Validation failed", details), status_code=400)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,538 @@
+"""Server-rendered dashboard of the recorder (HTML pages, mounted without prefix).
+
+Pages render their first view from the repository and the services (so they
+work without JavaScript and never wait on a second request); actions (save,
+delete, record, stop, retry, backup) and live status go through the ``/api/...``
+endpoints and the ``/ws`` WebSocket from small vanilla scripts in
+``recorder/web/static`` (served by the app at ``/static``). Every time shown is
+in the configured zone (``TZ``), which the footer names.
+
+Routes
+------
+``/`` dashboard; ``/streams``, ``/streams/new``, ``/streams/{id}/edit``,
+``/streams/{id}/artwork`` (the stored cover image, for previews);
+``/schedules``, ``/schedules/new``, ``/schedules/{id}/edit``; ``/sessions``;
+``/logs``; ``/settings``; ``/backup``. An unknown or malformed id answers a 404
+HTML page, never a JSON error or a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from taperoom import __version__
+from taperoom.errors import NotFound
+from taperoom.recorder import repository as repo
+from taperoom.recorder import stations as station_service
+from taperoom.recorder.context import RecorderContext
+from taperoom.recorder.logs import LEVELS as LOG_LEVELS
+from taperoom.recorder.logs import OPERATION_TYPES as LOG_OPERATIONS
+from taperoom.recorder.models import SessionStatus
+from taperoom.recorder.scheduler import describe
+from taperoom.recorder.schemas import PATTERN_FIELDS, schedule_dict, session_dict, station_dict
+from taperoom.recorder.settings import RecorderSettings
+
+log = logging.getLogger(__name__)
+
+WEB = Path(__file__).resolve().parent.parent / "web"
+TEMPLATES = WEB / "templates"
+
+#: Main navigation: (key, href, label).
+NAV: tuple[tuple[str, str, str], ...] = (
+    ("dashboard", "/", "Dashboard"),
+    ("streams", "/streams", "Stations"),
+    ("schedules", "/schedules", "Schedules"),
+    ("sessions", "/sessions", "Sessions"),
+    ("logs", "/logs", "Logs"),
+    ("settings", "/settings", "Settings"),
+    ("backup", "/backup", "Backup"),
+)
+
+#: Cron presets offered by the schedule form: (label, expression).
+CRON_PRESETS: tuple[tuple[str, str], ...] = (
+    ("every day 21:00", "0 21 * * *"),
+    ("weekdays 21:00", "0 21 * * 1-5"),
+    ("weekends 10:00", "0 10 * * 0,6"),
+    ("Mondays 18:30", "30 18 * * 1"),
+    ("every hour", "0 * * * *"),
+    ("1st of the month 12:00", "0 12 1 * *"),
+)
+
+#: Sessions listed per page of ``/sessions``.
+SESSIONS_PER_PAGE = 50
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECRET_NAME = re.compile(r"secret|password|passwd|token|api_?key|private", re.I)
+
+
+# -- formatting (pure) ---------------------------------------------------------------------
+
+
+def to_local(value: datetime | str | None, zone: tzinfo) -> datetime | None:
+    """An instant in `zone`.
+
+    Parameters
+    ----------
+    value : datetime, str or None
+        A stored naive-UTC datetime, an aware datetime, or an ISO 8601 string
+        (with offset, as the API sends; without one it is taken as UTC).
+    zone : tzinfo
+        Target zone.
+
+    Returns
+    -------
+    datetime or None
+        Aware datetime in `zone`; None for None, an empty or unparsable string.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(zone)
+
+
+def format_time(value: datetime | str | None, zone: tzinfo, *, seconds: bool = False) -> str:
+    """``YYYY-MM-DD HH:MM[:SS]`` wall-clock time in `zone`; ``—`` when unknown."""
+    local = to_local(value, zone)
+    if local is None:
+        return "—"
+    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def format_bytes(n: float | None) -> str:
+    """Size in binary units (``1.5 MiB``; IEC 80000-13 prefixes); ``—`` for None."""
+    if n is None:
+        return "—"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"  # pragma: no cover - loop always returns
+
+
+def format_duration(seconds: float | None) -> str:
+    """``H:MM:SS`` (or ``M:SS`` under an hour) of a length in seconds; ``—`` for None."""
+    if seconds is None:
+        return "—"
+    total = max(0, round(float(seconds)))
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def gap_summary(gaps: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
+    """Count and total length of a session's gaps.
+
+    Parameters
+    ----------
+    gaps : iterable of mapping, or None
+        The session's ``gaps`` (``{at_seconds, started_at, length_seconds, reason}``).
+
+    Returns
+    -------
+    dict
+        ``{"count": int, "total_seconds": float (s, 3 decimals), "entries": list}``.
+    """
+    items = list(gaps or [])
+    total = sum(float(g.get("length_seconds") or 0.0) for g in items)
+    return {"count": len(items), "total_seconds": round(total, 3), "entries": items}
+
+
+def redact_url(url: str) -> str:
+    """A URL with the password of its user-info replaced by ``***``."""
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def effective_settings(settings: RecorderSettings) -> list[dict[str, str]]:
+    """The recorder's effective settings for display, secrets hidden.
+
+    Returns
+    -------
+    list of dict
+        ``{"name": field, "env": environment variable, "value": shown text}``,
+        in field order. Fields whose name suggests a secret show ``hidden``;
+        URLs show no password; nothing is ever read from the key files.
+    """
+    out = []
+    for name, info in type(settings).model_fields.items():
+        alias = info.validation_alias
+        choices = getattr(alias, "choices", None)
+        env = str(choices[0]) if choices else (str(alias) if alias else name).upper()
+        value = getattr(settings, name)
+        if _SECRET_NAME.search(name):
+            shown = "hidden" if value else ""
+        elif name.endswith("_url"):
+            shown = redact_url(str(value or ""))
+        elif isinstance(value, Path):
+            shown = str(value.resolve())
+        else:
+            shown = str(value)
+        out.append({"name": name, "env": env.upper(), "value": shown})
+    return out
+
+
+def ssh_key_files(folder: Path) -> list[str]:
+    """Names of the private keys and ``known_hosts`` in ``SSH_CONFIG_DIR`` (never contents)."""
+    if not folder.is_dir():
+        return []
+    names = []
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and ((p.name.startswith("id_") and not p.name.endswith(".pub"))
+                            or p.name in ("known_hosts", "config")):
+            names.append(p.name)
+    return names
+
+
+def system_health(settings: RecorderSettings) -> dict[str, Any]:
+    """Disk (recordings and data folders), memory and CPU figures from psutil.
+
+    Returns
+    -------
+    dict
+        ``disks``: list of ``{label, path, total, used, free, percent}`` (bytes,
+        percent used); ``memory``: ``{total, used, percent}``; ``cpu_percent``
+        (since the previous call in this process; 0.0 on the first);
+        ``cpu_count``; ``load``: 1/5/15 min load averages or None.
+    """
+    import psutil
+
+    disks = []
+    seen: set[int] = set()
+    for label, path in (("Recordings", settings.recordings_dir), ("Data", settings.data_dir)):
+        try:
+            dev = os.stat(path).st_dev
+            usage = shutil.disk_usage(path)
+        except OSError:
+            continue
+        if dev in seen:
+            continue
+        seen.add(dev)
+        disks.append({"label": label, "path": str(path), "total": usage.total,
+                      "used": usage.used, "free": usage.free,
+                      "percent": round(100.0 * usage.used / usage.total, 1)
+                      if usage.total else 0.0})
+    mem = psutil.virtual_memory()
+    try:
+        load: tuple[float, ...] | None = tuple(round(x, 2) for x in psutil.getloadavg())
+    except (AttributeError, OSError):
+        load = None
+    return {"disks": disks,
+            "memory": {"total": mem.total, "used": mem.total - mem.available,
+                       "percent": round(float(mem.percent), 1)},
+            "cpu_percent": round(float(psutil.cpu_percent(interval=None)), 1),
+            "cpu_count": psutil.cpu_count() or 1, "load": load}
+
+
+def parse_id(raw: str) -> int:
+    """A positive integer id from a path segment; NotFound otherwise (the page is a 404)."""
+    if not raw.isdigit() or len(raw) > 18 or int(raw) <= 0:
+        raise NotFound(f"no such id {raw!r}")
+    return int(raw)
+
+
+def _int_or_none(raw: str | None, *, lo: int = 0) -> int | None:
+    if raw is None or not raw.strip().isdigit():
+        return None
+    value = int(raw.strip())
+    return value if value >= lo else None
+
+
+def make_environment() -> Environment:
+    """The Jinja2 environment of the dashboard.
+
+    Templates come from :data:`TEMPLATES` and are autoescaped; the filters
+    ``bytes`` and ``duration`` and the globals ``NAV`` and ``version`` are set.
+    The zone-dependent ``localtime`` filter is added by :class:`Pages`.
+    """
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
+                      autoescape=select_autoescape(["html"]), trim_blocks=True,
+                      lstrip_blocks=True)
+    env.filters["bytes"] = format_bytes
+    env.filters["duration"] = format_duration
+    env.globals["NAV"] = NAV
+    env.globals["version"] = __version__
+    return env
+
+
+# -- page data (read through repository and services) ------------------------------------
+
+
+class Pages:
+    """Renders the dashboard's pages from one recorder context.
+
+    Parameters
+    ----------
+    ctx : RecorderContext
+        The app's context; pages only read through its repository session
+        factory and services.
+    """
+
+    def __init__(self, ctx: RecorderContext) -> None:
+        self.ctx = ctx
+        self.env = make_environment()
+        zone = ctx.settings.zone
+        self.env.filters["localtime"] = lambda v, seconds=False: format_time(
+            v, zone, seconds=seconds)
+
+    @property
+    def zone(self) -> tzinfo:
+        """Zone of every time shown (``TZ``)."""
+        return self.ctx.settings.zone
+
+    def render(self, template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
+        """Render `template` (with ``zone_name`` added) as an HTML response.
+
+        Parameters
+        ----------
+        template : str
+            File name in :data:`TEMPLATES`.
+        status_code : int
+            HTTP status of the response.
+        **values
+            Template variables; the layout expects ``title``, ``active`` (nav
+            key) and ``page`` (``data-page`` of the body).
+        """
+        html = self.env.get_template(template).render(
+            zone_name=self.ctx.settings.zone_name, **values)
+        return HTMLResponse(html, status_code=status_code)
+
+    def not_found(self, message: str) -> HTMLResponse:
+        """The 404 page."""
+        return self.render("404.html", status_code=404, title="Not found", active="",
+                           page="error", message=message)
+
+    # -- shared reads --
+
+    def stations(self) -> list[dict[str, Any]]:
+        """Every station (``station_dict``), by name."""
+        with self.ctx.sessions() as db:
+            return [station_dict(r, self.zone) for r in repo.list_stations(db, limit=10_000)]
+
+    def schedules(self, stations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every schedule with ``station_name``, ``description`` and the live next run."""
+        names = {s["id"]: s["name"] for s in stations}
+        with self.ctx.sessions() as db:
+            rows = [schedule_dict(r, self.zone) for r in repo.list_schedules(db, limit=10_000)]
+        for s in rows:
+            s["station_name"] = names.get(s["stream_config_id"], f"#{s['stream_config_id']}")
+            s["description"] = describe(s["cron_expression"])
+            live = None
+            if s["is_active"] and self.ctx.scheduler.running:
+                try:
+                    live = self.ctx.scheduler.next_run(s["id"])
+                except Exception:  # a broken job store must not take the page down
+                    log.exception("next run of schedule %s", s["id"])
+            if live is not None:
+                s["next_run_time"] = live.isoformat()
+            elif not s["is_active"]:
+                s["next_run_time"] = None
+        return rows
+
+    def active_sessions(self) -> list[dict[str, Any]]:
+        """Sessions being recorded or processed, with live ``progress``."""
+        sessions = self.ctx.recordings.active()
+        for s in sessions:
+            s.setdefault("progress", None)
+        return sessions
+
+    def session_rows(self, **filters: Any) -> list[dict[str, Any]]:
+        """Sessions (newest first) with their gap summary, for the tables."""
+        with self.ctx.sessions() as db:
+            rows = [session_dict(r, self.zone) for r in repo.list_sessions(db, **filters)]
+        for s in rows:
+            s["gap_summary"] = gap_summary(s.get("gaps"))
+            s["file_name"] = Path(s["output_file_path"]).name if s["output_file_path"] else None
+        return rows
+
+
+def build_router(ctx: RecorderContext) -> APIRouter:
+    """The HTML pages of the recorder dashboard.
+
+    Parameters
+    ----------
+    ctx : RecorderContext
+        The app's context.
+
+    Returns
+    -------
+    APIRouter
+        To include without prefix; it expects the app to serve
+        ``recorder/web/static`` at ``/static`` and the WebSocket hub at ``/ws``.
+    """
+    pages = Pages(ctx)
+    r = APIRouter(include_in_schema=False)
+    settings = ctx.settings
+
+    @r.get("/", response_class=HTMLResponse)
+    def dashboard() -> HTMLResponse:
+        stations = pages.stations()
+        schedules = sorted(pages.schedules(stations),
+                           key=lambda s: (not s["is_active"], s["next_run_time"] is None,
+                                          to_local(s["next_run_time"], UTC) or _EPOCH, s["id"]))
+        stats = ctx.recordings.statistics()
+        return pages.render(
+            "dashboard.html", title="Dashboard", active="dashboard", page="dashboard",
+            stations=stations, schedules=schedules, live=pages.active_sessions(),
+            recent=pages.session_rows(limit=10), stats=stats,
+            disk=ctx.recordings.disk_status(), health=system_health(settings),
+            active_schedules=sum(1 for s in schedules if s["is_active"]),
+            max_concurrent=settings.max_concurrent_recordings)
+
+    # -- stations --
+
+    @r.get("/streams", response_class=HTMLResponse)
+    def streams() -> HTMLResponse:
+        stations = pages.stations()
+        counts: dict[int, int] = {}
+        for s in pages.schedules(stations):
+            counts[s["stream_config_id"]] = counts.get(s["stream_config_id"], 0) + 1
+        return pages.render("streams.html", title="Stations", active="streams",
+                            page="streams", stations=stations, schedule_counts=counts)
+
+    def station_form(station: dict[str, Any] | None) -> HTMLResponse:
+        return pages.render(
+            "stream_form.html", title="Edit station" if station else "New station",
+            active="streams", page="stream-form", station=station,
+            pattern_fields=sorted(PATTERN_FIELDS), max_artwork_bytes=settings.max_artwork_bytes,
+            default_bitrate=settings.mp3_bitrate_kbps)
+
+    @r.get("/streams/new", response_class=HTMLResponse)
+    def stream_new() -> HTMLResponse:
+        return station_form(None)
+
+    @r.get("/streams/{station_id}/edit", response_class=HTMLResponse)
+    def stream_edit(station_id: str) -> HTMLResponse:
+        try:
+            with ctx.sessions() as db:
+                station = station_dict(repo.get_station(db, parse_id(station_id)), pages.zone)
+        except NotFound as exc:
+            return pages.not_found(str(exc))
+        return station_form(station)
+
+    @r.get("/streams/{station_id}/artwork")
+    def stream_artwork(station_id: str) -> Response:
+        try:
+            with ctx.sessions() as db:
+                stored = repo.get_station(db, parse_id(station_id)).artwork_path
+        except NotFound as exc:
+            return pages.not_found(str(exc))
+        path = station_service.artwork_file(ctx, stored)
+        if path is None or not path.is_file():
+            return pages.not_found("this station has no artwork")
+        return FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+    # -- schedules --
+
+    @r.get("/schedules", response_class=HTMLResponse)
+    def schedules_page() -> HTMLResponse:
+        stations = pages.stations()
+        return pages.render("schedules.html", title="Schedules", active="schedules",
+                            page="schedules", schedules=pages.schedules(stations),
+                            stations=stations)
+
+    def schedule_form(schedule: dict[str, Any] | None, station_id: int | None
+                      ) -> HTMLResponse:
+        stations = pages.stations()
+        return pages.render(
+            "schedule_form.html", title="Edit schedule" if schedule else "New schedule",
+            active="schedules", page="schedule-form", schedule=schedule, stations=stations,
+            presets=CRON_PRESETS, selected_station=(schedule or {}).get("stream_config_id")
+            or station_id, default_max_retries=settings.default_max_retries)
+
+    @r.get("/schedules/new", response_class=HTMLResponse)
+    def schedule_new(request: Request) -> HTMLResponse:
+        return schedule_form(None, _int_or_none(request.query_params.get("station"), lo=1))
+
+    @r.get("/schedules/{schedule_id}/edit", response_class=HTMLResponse)
+    def schedule_edit(schedule_id: str) -> HTMLResponse:
+        try:
+            with ctx.sessions() as db:
+                row = schedule_dict(repo.get_schedule(db, parse_id(schedule_id)), pages.zone)
+        except NotFound as exc:
+            return pages.not_found(str(exc))
+        row["description"] = describe(row["cron_expression"])
+        return schedule_form(row, None)
+
+    # -- sessions --
+
+    @r.get("/sessions", response_class=HTMLResponse)
+    def sessions_page(request: Request) -> HTMLResponse:
+        q = request.query_params
+        status = q.get("status") or None
+        if status not in {s.value for s in SessionStatus}:
+            status = None
+        station_id = _int_or_none(q.get("station"), lo=1)
+        page_no = _int_or_none(q.get("page"), lo=1) or 1
+        rows = pages.session_rows(status=status, stream_config_id=station_id,
+                                  skip=(page_no - 1) * SESSIONS_PER_PAGE,
+                                  limit=SESSIONS_PER_PAGE + 1)
+        more = len(rows) > SESSIONS_PER_PAGE
+        rows = rows[:SESSIONS_PER_PAGE]
+        base = {k: v for k, v in (("status", status), ("station", station_id)) if v}
+
+        def link(n: int) -> str:
+            return "/sessions?" + urlencode({**base, "page": n})
+
+        return pages.render(
+            "sessions.html", title="Sessions", active="sessions", page="sessions",
+            sessions=rows, stations=pages.stations(), status=status, station_id=station_id,
+            statuses=[s.value for s in SessionStatus],
+            page_no=page_no, prev_link=link(page_no - 1) if page_no > 1 else None,
+            next_link=link(page_no + 1) if more else None,
+            stats=ctx.recordings.statistics())
+
+    # -- operations --
+
+    @r.get("/logs", response_class=HTMLResponse)
+    def logs_page(request: Request) -> HTMLResponse:
+        q = request.query_params
+        op = q.get("operation_type") if q.get("operation_type") in LOG_OPERATIONS else ""
+        level = (q.get("level") or "").upper()
+        return pages.render("logs.html", title="Logs", active="logs", page="logs",
+                            operations=LOG_OPERATIONS, levels=LOG_LEVELS, operation=op,
+                            level=level if level in LOG_LEVELS else "",
+                            log_dir=str(settings.log_dir.resolve()))
+
+    @r.get("/settings", response_class=HTMLResponse)
+    def settings_page() -> HTMLResponse:
+        return pages.render("settings.html", title="Settings", active="settings",
+                            page="settings", settings_rows=effective_settings(settings),
+                            health=system_health(settings), disk=ctx.recordings.disk_status(),
+                            ssh_keys=ssh_key_files(settings.ssh_config_dir),
+                            ssh_dir=str(settings.ssh_config_dir.resolve()))
+
+    @r.get("/backup", response_class=HTMLResponse)
+    def backup_page() -> HTMLResponse:
+        return pages.render("backup.html", title="Backup", active="backup", page="backup",
+                            backups_dir=str(settings.backups_dir.resolve()))
+
+    return r

@@ -1,0 +1,1100 @@
+"""Capture of an internet radio stream into one MP3 file, through drops and stalls.
+
+:func:`record_stream` records a stream for a span of wall-clock time. It runs a
+supervisor loop in the calling thread; each connection attempt runs in a daemon
+*source* thread that pushes events (connected, whole MP3 frames, decoded audio
+frames, ICY titles, end) into a queue of its own, so the supervisor can notice a
+stall, the end time or a stop request at once, whatever the network is doing, and
+simply abandon a source that hangs (the thread ends by itself at its read timeout).
+
+Sources
+-------
+* ``http``/``https`` (Icecast, SHOUTcast 1 and 2, plain HTTP audio) through httpx,
+  with ``Icy-MetaData: 1``; the interleaved metadata is removed and every
+  ``StreamTitle`` change becomes a :class:`CueEntry` at its audio offset. The
+  content is sniffed, not trusted to the ``Content-Type``: a chain of Layer III
+  frame headers means MP3 (kept byte for byte), two ADTS headers in a row mean
+  AAC; anything else is handed to FFmpeg (through PyAV, reading from the same
+  connection). Station playlists (``.pls``, ``.m3u``) are followed to the first
+  stream they name; HLS playlists go to PyAV.
+* HLS (``.m3u8``), RTMP, RTSP and other FFmpeg protocols through ``av.open(url,
+  timeout=...)``; an MP3 elementary stream is still copied, other codecs are
+  decoded.
+
+Output
+------
+When the source is MP3, only whole frames are written (no ICY bytes, no ID3 tag
+from the stream start, no Xing frame, no partial frame at a join: each connection
+starts with a fresh :class:`~taperoom.recorder.encode.FrameSync`), so the joined
+file is one valid MP3 stream. Otherwise (or when a later connection's MP3 has a
+different sample rate or channel count) the audio is decoded and re-encoded by one
+:class:`~taperoom.recorder.encode.Mp3Encoder` that lives for the whole recording;
+from then on every connection goes through it, so the file stays gapless.
+
+Interruptions
+-------------
+A dropped connection, an HTTP error, a connection failure or a stall (no byte for
+``stall_timeout`` seconds; for HLS at least two target durations plus one second,
+since segments arrive in bursts) ends the connection, and the capture reconnects
+until the end time: at once after a connection that delivered audio, then after
+``backoff_initial`` seconds, doubling up to ``backoff_max`` (FFmpeg's HTTP
+reconnect schedule is the same 0, 1, 3, 7... shape). Each stretch of wall time
+without audio becomes one :class:`Gap` at its position in the output audio, with
+the reason that started it; a failed first connection opens a gap at 0 s, and a
+gap still open at the end time is closed there. Audio is not padded over a gap: a
+real-time stream gives as many seconds of audio as it was connected (plus the
+server's burst-on-connect).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+import av
+import httpx
+
+from taperoom import __version__
+from taperoom.errors import InvalidInput, MediaError
+from taperoom.recorder.encode import FrameSync, Mp3Encoder, SyncedFrame, valid_bitrates
+from taperoom.recorder.icy import (
+    PLAYLIST_TYPES,
+    IcyDemuxer,
+    IcyMetadata,
+    hls_best_variant,
+    hls_target_duration,
+    http_client,
+    is_hls_playlist,
+    parse_playlist,
+)
+
+log = logging.getLogger(__name__)
+
+#: URL schemes read with httpx (everything else goes to FFmpeg through PyAV).
+HTTP_SCHEMES = frozenset({"http", "https"})
+#: URL schemes handed to FFmpeg.
+FFMPEG_SCHEMES = frozenset({"rtmp", "rtmps", "rtmpt", "rtmpe", "rtsp", "rtsps", "mms", "mmsh",
+                            "mmst", "hls", "srt", "udp", "rtp"})
+#: Bytes read from an HTTP stream (after a leading ID3 tag) before giving up on
+#: recognising MP3 or ADTS frames and handing the stream to FFmpeg's probe.
+SNIFF_BYTES = 16 * 1024
+#: Largest playlist body read (bytes).
+PLAYLIST_MAX_BYTES = 256 * 1024
+#: Playlist files followed before the stream itself (a .pls naming a .m3u ...).
+MAX_PLAYLIST_HOPS = 4
+
+_CODEC_BY_TYPE = {
+    "audio/mpeg": "mp3", "audio/mp3": "mp3", "audio/mpeg3": "mp3", "audio/x-mpeg": "mp3",
+    "audio/aac": "aac", "audio/aacp": "aac", "audio/x-aac": "aac", "audio/mp4": "aac",
+    "audio/ogg": "ogg", "application/ogg": "ogg", "audio/opus": "opus", "audio/flac": "flac",
+}
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    """How a stream is captured.
+
+    Attributes
+    ----------
+    bitrate_kbps : int
+        libmp3lame constant bit rate (kbit/s) when the stream is re-encoded.
+    stall_timeout : float
+        Seconds without any byte from the server after which the connection is
+        treated as dropped.
+    connect_timeout : float
+        Seconds to connect and get the response headers.
+    backoff_initial : float
+        Seconds before a reconnection attempt that follows a failed one; doubles
+        after each further failure. The first attempt after a connection that
+        delivered audio (and the first retry of the recording) is immediate.
+    backoff_max : float
+        Upper bound of the reconnection delay, in seconds.
+    user_agent : str
+        ``User-Agent`` sent to the server.
+    progress_interval : float
+        Seconds between two progress reports.
+    """
+
+    bitrate_kbps: int = 192
+    stall_timeout: float = 10.0
+    connect_timeout: float = 10.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+    user_agent: str = f"Taperoom/{__version__}"
+    progress_interval: float = 0.5
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch of wall time during which no audio was received.
+
+    Attributes
+    ----------
+    at_seconds : float
+        Position in the output audio (seconds) where the audio before and after
+        the gap are joined.
+    started_at : datetime
+        Aware UTC wall-clock time when audio stopped (or when the recording started,
+        for a gap at 0 s).
+    length_seconds : float
+        Wall-clock length of the gap in seconds.
+    reason : str
+        What started it: ``"dropped"``, ``"stalled"``, ``"http 503"``,
+        ``"connect failed: ..."``, ...
+    """
+
+    at_seconds: float
+    started_at: datetime
+    length_seconds: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class CueEntry:
+    """One ICY ``StreamTitle`` change.
+
+    Attributes
+    ----------
+    offset_seconds : float
+        Position in the output audio (seconds) from which the title applies; the
+        first title of a connection applies from the connection's first audio.
+    title : str
+        The ``StreamTitle`` text (usually ``"Artist - Title"``).
+    wall_time : datetime
+        Aware UTC time when the title arrived.
+    """
+
+    offset_seconds: float
+    title: str
+    wall_time: datetime
+
+
+@dataclass
+class CaptureProgress:
+    """A snapshot of a running capture, reported every ``progress_interval`` seconds.
+
+    Attributes
+    ----------
+    elapsed_seconds : float
+        Wall-clock seconds since the capture started.
+    audio_seconds : float
+        Seconds of audio written so far.
+    bytes_written : int
+        Bytes written to the output file.
+    reconnects : int
+        Connection attempts after the first one.
+    connected : bool
+        Whether audio is currently flowing.
+    title : str or None
+        The current ICY title.
+    """
+
+    elapsed_seconds: float
+    audio_seconds: float
+    bytes_written: int
+    reconnects: int
+    connected: bool
+    title: str | None
+
+
+@dataclass
+class CaptureResult:
+    """What :func:`record_stream` produced.
+
+    Attributes
+    ----------
+    path : Path
+        The MP3 file written.
+    duration_seconds : float
+        Audio duration of the file (frames x samples per frame / rate).
+    bytes_written : int
+        Size of the file in bytes.
+    source_codec : str
+        Codec of the (first) source: ``"mp3"``, ``"aac"``, or FFmpeg's codec name.
+    stream_copy : bool
+        True when every frame of the file is a frame of the source (no re-encoding).
+    gaps : list of Gap
+        Every interruption, in order.
+    cues : list of CueEntry
+        Every ICY title change, in order.
+    reconnects : int
+        Connection attempts after the first one.
+    stopped : bool
+        True when the capture ended early because `stop` was set.
+    """
+
+    path: Path
+    duration_seconds: float
+    bytes_written: int
+    source_codec: str
+    stream_copy: bool
+    gaps: list[Gap] = field(default_factory=list)
+    cues: list[CueEntry] = field(default_factory=list)
+    reconnects: int = 0
+    stopped: bool = False
+
+
+# -- events from a source thread ---------------------------------------------------------
+
+
+@dataclass
+class _Connected:
+    codec: str
+    content_type: str | None = None
+    stall_timeout: float | None = None  # a longer stall timeout this source needs (HLS)
+
+
+@dataclass
+class _Mp3:
+    frames: list[SyncedFrame]
+
+
+@dataclass
+class _Pcm:
+    frame: av.AudioFrame
+
+
+@dataclass
+class _Title:
+    title: str
+
+
+@dataclass
+class _Ended:
+    reason: str
+
+
+class _Cancelled(Exception):
+    """The supervisor no longer listens: the source thread ends quietly."""
+
+
+class _SourceError(Exception):
+    """A connection ended for a reason worth reporting as is (``http 503`` ...)."""
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason for a failed or ended connection."""
+    if isinstance(exc, _SourceError):
+        return str(exc)
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connect timed out"
+    if isinstance(exc, httpx.ReadTimeout):
+        return "stalled"
+    if isinstance(exc, httpx.ConnectError):
+        return f"connect failed: {exc}"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return "dropped"
+    if isinstance(exc, av.error.TimeoutError | av.error.ExitError):
+        return "stalled"
+    if isinstance(exc, av.error.HTTPError):
+        return f"http error: {exc}"
+    if isinstance(exc, av.error.FFmpegError):
+        return f"ffmpeg: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _is_playlist(url: str, ctype: str | None) -> bool:
+    """Whether an HTTP answer is a playlist: by content type, or by name unless typed as media."""
+    if ctype in PLAYLIST_TYPES:
+        return True
+    media = ctype is not None and ctype.startswith(("audio/", "video/"))
+    return not media and urlsplit(url).path.lower().endswith((".m3u8", ".m3u", ".pls"))
+
+
+def _is_adts(data: bytes) -> bool:
+    """True when two ADTS frame headers follow each other in `data` (ISO/IEC 13818-7 6.2)."""
+    pos = data.find(b"\xff")
+    while pos >= 0 and pos + 7 <= len(data):
+        b1 = data[pos + 1]
+        if (b1 & 0xF6) == 0xF0:
+            length = ((data[pos + 3] & 0x03) << 11) | (data[pos + 4] << 3) | (data[pos + 5] >> 5)
+            nxt = pos + length
+            if length >= 7 and nxt + 2 <= len(data) and data[nxt] == 0xFF \
+                    and (data[nxt + 1] & 0xF6) == 0xF0:
+                return True
+        pos = data.find(b"\xff", pos + 1)
+    return False
+
+
+class _ItemReader:
+    """A file-like ``read()`` over audio bytes for PyAV, collecting ICY metadata aside."""
+
+    def __init__(self, items: Iterator[bytes | IcyMetadata],
+                 on_meta: Callable[[IcyMetadata], None]) -> None:
+        self._items = items
+        self._on_meta = on_meta
+        self._buf = bytearray()
+        self._eof = False
+
+    def read(self, n: int) -> bytes:
+        while not self._buf and not self._eof:
+            item = next(self._items, None)
+            if item is None:
+                self._eof = True
+            elif isinstance(item, IcyMetadata):
+                self._on_meta(item)
+            else:
+                self._buf += item
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+
+class _Source(threading.Thread):
+    """One connection attempt, run in a daemon thread, reporting to a queue."""
+
+    def __init__(self, url: str, options: CaptureOptions, events: queue.Queue[Any],
+                 cancel: threading.Event) -> None:
+        super().__init__(name="capture-source", daemon=True)
+        self.url = url
+        self.options = options
+        self.events = events
+        self.cancel = cancel
+        self.last_data = time.monotonic()
+        self.first_data: float | None = None  # when the first audio bytes arrived
+
+    # -- plumbing --
+
+    def put(self, event: Any) -> None:
+        while True:
+            if self.cancel.is_set():
+                raise _Cancelled
+            try:
+                self.events.put(event, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def run(self) -> None:
+        try:
+            self._run()
+            self.put(_Ended("end of stream"))
+        except _Cancelled:
+            pass
+        except Exception as exc:
+            with contextlib.suppress(_Cancelled):
+                self.put(_Ended(_describe(exc)))
+
+    def _run(self) -> None:
+        url = self.url
+        for _ in range(MAX_PLAYLIST_HOPS):
+            if urlsplit(url).scheme.lower() not in HTTP_SCHEMES:
+                self._ffmpeg(url)
+                return
+            follow = self._http(url)
+            if follow is None:
+                return
+            kind, url, stall = follow
+            if kind == "hls":
+                self._ffmpeg(url, stall_timeout=stall)
+                return
+        raise _SourceError("too many nested playlists")
+
+    # -- HTTP (Icecast/SHOUTcast) --
+
+    def _http(self, url: str) -> tuple[str, str, float | None] | None:
+        opts = self.options
+        with http_client(user_agent=opts.user_agent, connect_timeout=opts.connect_timeout,
+                         read_timeout=opts.stall_timeout + 2.0) as client, \
+                client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp:
+            if resp.status_code >= 400:
+                raise _SourceError(f"http {resp.status_code}")
+            self.last_data = time.monotonic()
+            ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower() or None
+            raw = resp.iter_raw()
+            if _is_playlist(str(resp.url), ctype):
+                body = bytearray()
+                for chunk in raw:
+                    body += chunk
+                    if len(body) > PLAYLIST_MAX_BYTES:
+                        break
+                text = body.decode("utf-8", "replace")
+                if is_hls_playlist(text):
+                    return self._hls(client, text, str(resp.url))
+                urls = parse_playlist(text, str(resp.url))
+                if urls:
+                    return "url", urls[0], None
+                if len(body) > PLAYLIST_MAX_BYTES or not text.strip():
+                    raise _SourceError("the playlist names no stream")
+                if ctype in PLAYLIST_TYPES:
+                    raise _SourceError("the playlist names no stream")
+            try:
+                metaint = int(resp.headers.get("icy-metaint", "0") or 0)
+            except ValueError:
+                metaint = 0
+            demux = IcyDemuxer(metaint if metaint > 0 else None)
+
+            def items() -> Iterator[bytes | IcyMetadata]:
+                for chunk in raw:
+                    if self.cancel.is_set():
+                        raise _Cancelled
+                    self.last_data = time.monotonic()
+                    if self.first_data is None:
+                        self.first_data = self.last_data
+                    yield from demux.feed(chunk)
+
+            self._http_audio(items(), ctype)
+        raise _SourceError("dropped")  # the server ended the body: radio never ends
+
+    def _hls(self, client: httpx.Client, text: str, url: str) -> tuple[str, str, float | None]:
+        """Pick the best variant of a master playlist; derive the stall timeout of HLS."""
+        variant = hls_best_variant(text, url)
+        if variant is not None:
+            url = variant
+            text = client.get(variant).text
+        target = hls_target_duration(text)
+        return "hls", url, (2 * target + 1.0 if target else None)
+
+    def _http_audio(self, items: Iterator[bytes | IcyMetadata], ctype: str | None) -> None:
+        """Sniff the codec from the first bytes, then copy MP3 or decode the rest."""
+        seen: list[bytes | IcyMetadata] = []
+        probe = FrameSync()
+        head = bytearray()
+        codec = None
+        for item in items:
+            seen.append(item)
+            if isinstance(item, IcyMetadata):
+                continue
+            head += item
+            if probe.feed(item):
+                codec = "mp3"
+                break
+            if _is_adts(bytes(head[-(SNIFF_BYTES + 8192):])):
+                codec = "aac"
+                break
+            if probe.bytes_in - probe.skipped_tag_bytes >= SNIFF_BYTES:
+                break
+        replay = _chain(seen, items)
+        if codec == "mp3":
+            self._copy_mp3(replay, ctype)
+            return
+        if not head:
+            raise _SourceError("no audio data")
+        self._decode(replay, "aac" if codec == "aac" else None, ctype)
+
+    def _copy_mp3(self, items: Iterator[bytes | IcyMetadata], ctype: str | None) -> None:
+        self.put(_Connected("mp3", ctype))
+        sync = FrameSync()
+        for item in items:
+            if isinstance(item, IcyMetadata):
+                if item.title:
+                    self.put(_Title(item.title))
+                continue
+            frames = sync.feed(item)
+            if frames:
+                self.put(_Mp3(frames))
+        tail = sync.flush()
+        if tail:
+            self.put(_Mp3(tail))
+
+    def _decode(self, items: Iterator[bytes | IcyMetadata], fmt: str | None,
+                ctype: str | None) -> None:
+        pending: list[tuple[int, str]] = []
+
+        def on_meta(meta: IcyMetadata) -> None:
+            if meta.title:
+                pending.append((meta.audio_offset, meta.title))
+
+        reader = _ItemReader(items, on_meta)
+        # Small probe: the data arrives in real time, and every byte FFmpeg waits
+        # for before the first packet is latency.
+        probe = ({"probesize": "32", "analyzeduration": "0"} if fmt
+                 else {"probesize": "16384", "analyzeduration": "200000"})
+        container = av.open(reader, "r", format=fmt, options=probe)
+        try:
+            if not container.streams.audio:
+                raise _SourceError("no audio stream in the data")
+            stream = container.streams.audio[0]
+            self.put(_Connected(stream.codec_context.name, ctype))
+            for packet in container.demux(stream):
+                if self.cancel.is_set():
+                    raise _Cancelled
+                pos = packet.pos if packet.pos is not None else -1
+                while pending and (pos < 0 or pending[0][0] <= pos):
+                    self.put(_Title(pending.pop(0)[1]))
+                self._decode_packet(packet)
+            for _, title in pending:
+                self.put(_Title(title))
+        finally:
+            container.close()
+
+    def _decode_packet(self, packet: av.Packet) -> None:
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            return  # a damaged frame: skip it, as players do
+        for frame in frames:
+            if isinstance(frame, av.AudioFrame):
+                self.put(_Pcm(frame))
+
+    # -- FFmpeg protocols and HLS --
+
+    def _ffmpeg(self, url: str, stall_timeout: float | None = None) -> None:
+        opts = self.options
+        stall = max(opts.stall_timeout, stall_timeout or 0.0)
+        options = {"user_agent": opts.user_agent, "rw_timeout": str(int((stall + 2) * 1e6)),
+                   "live_start_index": "-1", "icy": "0"}
+        container = av.open(url, "r", options=options,
+                            timeout=(opts.connect_timeout, stall + 2.0))
+        try:
+            if not container.streams.audio:
+                raise _SourceError("no audio stream")
+            stream = container.streams.audio[0]
+            codec = stream.codec_context.name
+            copy = codec in ("mp3", "mp3float")
+            self.put(_Connected("mp3" if copy else codec, container.format.name, stall_timeout))
+            sync = FrameSync()
+            self.last_data = time.monotonic()
+            for packet in container.demux(stream):
+                if self.cancel.is_set():
+                    raise _Cancelled
+                self.last_data = time.monotonic()
+                if self.first_data is None:
+                    self.first_data = self.last_data
+                if not copy:
+                    self._decode_packet(packet)  # the last, empty packets flush the decoder
+                elif packet.size:
+                    frames = sync.feed(bytes(packet))
+                    if frames:
+                        self.put(_Mp3(frames))
+            tail = sync.flush()
+            if tail:
+                self.put(_Mp3(tail))
+        finally:
+            container.close()
+
+
+def _chain(first: list[bytes | IcyMetadata],
+           rest: Iterator[bytes | IcyMetadata]) -> Iterator[bytes | IcyMetadata]:
+    yield from first
+    yield from rest
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+class _Output:
+    """The output file: copies MP3 frames, or encodes once anything needs encoding."""
+
+    def __init__(self, fh: BinaryIO, bitrate_kbps: int) -> None:
+        self.fh = fh
+        self.bitrate_kbps = bitrate_kbps
+        self.copy_signature: tuple[str, int, int] | None = None
+        self.copy_seconds = 0.0
+        self.copy_bytes = 0
+        self.encoder: Mp3Encoder | None = None
+        self._mp3_decoder: av.AudioCodecContext | None = None
+
+    @property
+    def stream_copy(self) -> bool:
+        return self.encoder is None
+
+    @property
+    def audio_seconds(self) -> float:
+        return self.copy_seconds + (self.encoder.seconds_in if self.encoder else 0.0)
+
+    @property
+    def bytes_written(self) -> int:
+        return self.copy_bytes + (self.encoder.bytes_written if self.encoder else 0)
+
+    def new_connection(self) -> None:
+        self._mp3_decoder = None  # the bit reservoir must not span a join
+
+    def write_mp3(self, frames: list[SyncedFrame]) -> None:
+        for f in frames:
+            if self.encoder is None and self.copy_signature is None:
+                self.copy_signature = f.header.signature
+            if self.encoder is None and f.header.signature == self.copy_signature:
+                self.fh.write(f.data)
+                self.copy_seconds += f.header.duration
+                self.copy_bytes += len(f.data)
+                continue
+            if self._mp3_decoder is None:
+                ctx = av.CodecContext.create("mp3", "r")
+                assert isinstance(ctx, av.AudioCodecContext)
+                self._mp3_decoder = ctx
+            try:
+                decoded = self._mp3_decoder.decode(av.Packet(f.data))
+            except av.error.FFmpegError:
+                continue
+            for frame in decoded:
+                self.write_pcm(frame)
+
+    def write_pcm(self, frame: av.AudioFrame) -> None:
+        if self.encoder is None:
+            rate, channels = 44100, 2
+            if self.copy_signature is not None:  # continue the copied stream's format
+                _, rate, channels = self.copy_signature
+                log.info("re-encoding from here on: the source format changed")
+            allowed = valid_bitrates(rate)
+            bitrate = min(allowed, key=lambda b: (abs(b - self.bitrate_kbps), b))
+            self.encoder = Mp3Encoder(self.fh, bitrate_kbps=bitrate, sample_rate=rate,
+                                      channels=channels)
+        self.encoder.encode(frame)
+
+    def close(self) -> float:
+        """Flush; return the audio duration of the file in seconds."""
+        if self.encoder is None:
+            return self.copy_seconds
+        self.encoder.close()
+        return self.copy_seconds + self.encoder.seconds_out
+
+
+# -- the supervisor -----------------------------------------------------------------------
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in HTTP_SCHEMES | FFMPEG_SCHEMES:
+        raise InvalidInput(f"unsupported stream URL scheme {scheme or '(none)'!r}: {url}")
+    if scheme in HTTP_SCHEMES and not parts.hostname:
+        raise InvalidInput(f"stream URL has no host: {url}")
+    return url.strip()
+
+
+@dataclass
+class _Link:
+    """The supervisor's view of one connection attempt."""
+
+    source: _Source
+    events: queue.Queue[Any]
+    stall: float
+    last_event: float
+    join_offset: float  # audio position where this connection's audio starts
+    connected: bool = False
+    got_audio: bool = False
+    first_title: bool = True
+
+
+@dataclass
+class _OpenGap:
+    started_mono: float
+    started_at: datetime
+    reason: str
+
+
+class _Capture:
+    """State of one :func:`record_stream` call."""
+
+    def __init__(self, url: str, out_path: Path, duration: float, options: CaptureOptions,
+                 stop: threading.Event, progress: Callable[[CaptureProgress], None] | None
+                 ) -> None:
+        self.url = url
+        self.out_path = out_path
+        self.options = options
+        self.stop = stop
+        self.progress = progress
+        self.start_mono = time.monotonic()
+        self.start_wall = datetime.now(UTC)
+        self.deadline = self.start_mono + duration
+        self.gaps: list[Gap] = []
+        self.cues: list[CueEntry] = []
+        self.reconnects = 0
+        self.source_codec: str | None = None
+        self.title: str | None = None
+        self.connected = False
+        self.last_reason = "no audio received"
+        self.open_gap: _OpenGap | None = None
+        self._last_progress = 0.0
+        self.output: _Output | None = None
+
+    def wall(self, mono: float) -> datetime:
+        return self.start_wall + timedelta(seconds=mono - self.start_mono)
+
+    def run(self) -> CaptureResult:
+        try:
+            fh = open(self.out_path, "wb")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            raise MediaError(self.out_path, f"cannot write: {exc.strerror or exc}") from exc
+        with fh:
+            out = _Output(fh, self.options.bitrate_kbps)
+            self.output = out
+            try:
+                stopped = self._loop(out)
+            finally:
+                duration = out.close()
+        end = time.monotonic()
+        if self.open_gap is not None:
+            self._close_gap(min(end, self.deadline), out.audio_seconds)
+        size = out.bytes_written
+        if size == 0:
+            with contextlib.suppress(OSError):
+                self.out_path.unlink()
+            raise MediaError(self.out_path, f"nothing could be recorded from {self.url}: "
+                                            f"{self.last_reason}")
+        self._report(force=True)
+        return CaptureResult(path=self.out_path, duration_seconds=duration, bytes_written=size,
+                             source_codec=self.source_codec or "unknown",
+                             stream_copy=out.stream_copy, gaps=self.gaps, cues=self.cues,
+                             reconnects=self.reconnects, stopped=stopped)
+
+    def _loop(self, out: _Output) -> bool:
+        opts = self.options
+        delay = 0.0
+        attempt = 0
+        while True:
+            if self.stop.is_set():
+                return True
+            if time.monotonic() >= self.deadline:
+                return False
+            if attempt:
+                self.reconnects += 1
+            attempt += 1
+            got_audio, ended = self._connection(out)
+            if ended == "stop":
+                return True
+            if ended == "deadline":
+                return False
+            self.last_reason = ended
+            log.info("stream %s: %s", self.url, ended)
+            if got_audio:
+                delay = 0.0
+            if delay > 0:
+                self._report(force=True)
+                if self.stop.wait(max(0.0, min(delay, self.deadline - time.monotonic()))):
+                    return True
+            delay = opts.backoff_initial if delay == 0 else min(delay * 2, opts.backoff_max)
+
+    def _connection(self, out: _Output) -> tuple[bool, str]:
+        """One connection attempt; returns (audio received, how it ended)."""
+        opts = self.options
+        events: queue.Queue[Any] = queue.Queue(maxsize=256)
+        cancel = threading.Event()
+        link = _Link(_Source(self.url, opts, events, cancel), events, opts.stall_timeout,
+                     time.monotonic(), out.audio_seconds)
+        out.new_connection()
+        link.source.start()
+        try:
+            while True:
+                now = time.monotonic()
+                if self.stop.is_set() or now >= self.deadline:
+                    self._drain(link, out)  # what arrived before the end is kept
+                    return link.got_audio, "stop" if self.stop.is_set() else "deadline"
+                heard = max(link.source.last_data, link.last_event)
+                limit = link.stall if link.connected else opts.connect_timeout + link.stall
+                if now - heard > limit:  # audio stopped when the data did
+                    self._begin_gap(heard if link.got_audio else self.start_mono, "stalled")
+                    return link.got_audio, "stalled"
+                self._report()
+                try:
+                    event = events.get(timeout=max(0.01, min(0.1, self.deadline - now)))
+                except queue.Empty:
+                    continue
+                ended = self._handle(link, out, event)
+                if ended is not None:
+                    return link.got_audio, ended
+        finally:
+            cancel.set()
+            self.connected = False
+
+    def _drain(self, link: _Link, out: _Output) -> None:
+        while True:
+            try:
+                event = link.events.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(event, _Ended):
+                return
+            self._handle(link, out, event)
+
+    def _handle(self, link: _Link, out: _Output, event: Any) -> str | None:
+        """Apply one source event; return the reason when the connection ended."""
+        now = link.last_event = time.monotonic()
+        if isinstance(event, _Connected):
+            link.connected = True
+            if event.stall_timeout:
+                link.stall = max(link.stall, event.stall_timeout)
+            if self.source_codec is None:
+                self.source_codec = event.codec
+        elif isinstance(event, _Mp3 | _Pcm):
+            if not link.got_audio:
+                link.got_audio = self.connected = True
+                link.join_offset = out.audio_seconds
+                first = link.source.first_data
+                self._close_gap(first if first is not None and first <= now else now,
+                                link.join_offset)
+            if isinstance(event, _Mp3):
+                out.write_mp3(event.frames)
+            else:
+                out.write_pcm(event.frame)
+        elif isinstance(event, _Title):
+            offset = link.join_offset if link.first_title else out.audio_seconds
+            link.first_title = False
+            if event.title != self.title:
+                self.title = event.title
+                self.cues.append(CueEntry(round(offset, 3), event.title, datetime.now(UTC)))
+        elif isinstance(event, _Ended):
+            self._begin_gap(now if link.got_audio else self.start_mono, event.reason)
+            return event.reason
+        return None
+
+    def _begin_gap(self, mono: float, reason: str) -> None:
+        if self.open_gap is None:
+            self.open_gap = _OpenGap(mono, self.wall(mono), reason)
+
+    def _close_gap(self, mono: float, at_seconds: float) -> None:
+        gap = self.open_gap
+        if gap is None:
+            return
+        self.open_gap = None
+        self.gaps.append(Gap(at_seconds=round(at_seconds, 3), started_at=gap.started_at,
+                             length_seconds=round(max(0.0, mono - gap.started_mono), 3),
+                             reason=gap.reason))
+
+    def _report(self, *, force: bool = False) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_progress < self.options.progress_interval:
+            return
+        self._last_progress = now
+        out = self.output
+        try:
+            self.progress(CaptureProgress(
+                elapsed_seconds=min(now, self.deadline) - self.start_mono,
+                audio_seconds=out.audio_seconds if out else 0.0,
+                bytes_written=out.bytes_written if out else 0,
+                reconnects=self.reconnects, connected=self.connected, title=self.title))
+        except Exception:
+            log.exception("capture progress callback failed")
+
+
+def record_stream(url: str, out_path: Path, duration_seconds: float, *,
+                  options: CaptureOptions = CaptureOptions(),
+                  stop: threading.Event | None = None,
+                  progress: Callable[[CaptureProgress], None] | None = None) -> CaptureResult:
+    """Record a stream into one MP3 file for a span of wall-clock time.
+
+    Blocks until ``duration_seconds`` of wall time have passed since the call (however
+    many reconnections that takes) or `stop` is set. Meant to run in a worker thread.
+
+    Parameters
+    ----------
+    url : str
+        ``http``/``https`` (Icecast, SHOUTcast, HLS ``.m3u8``, ``.pls``/``.m3u``
+        station playlists), ``rtmp``/``rtmps``, ``rtsp`` or another FFmpeg protocol.
+    out_path : Path
+        File written directly (created or truncated); the caller renames it after.
+    duration_seconds : float
+        Wall-clock length of the recording, in seconds (> 0).
+    options : CaptureOptions
+        Bit rate, timeouts and reconnection backoff.
+    stop : threading.Event, optional
+        Set it to end the recording early; what was recorded is kept.
+    progress : callable, optional
+        Called with a :class:`CaptureProgress` about every
+        ``options.progress_interval`` seconds, from the calling thread; its
+        exceptions are logged and ignored.
+
+    Returns
+    -------
+    CaptureResult
+        The file, its audio duration, codec facts, gaps, cues and reconnections.
+
+    Raises
+    ------
+    InvalidInput
+        Unsupported URL scheme, a non-positive duration or an invalid bit rate.
+    MediaError
+        No audio at all could be recorded (the file is removed); the message gives
+        the last reason (``http 404``, ``connect failed: ...``).
+    """
+    if not duration_seconds or duration_seconds <= 0:
+        raise InvalidInput(f"recording duration must be positive, got {duration_seconds}")
+    if options.bitrate_kbps not in valid_bitrates(44100):
+        raise InvalidInput(f"{options.bitrate_kbps} kbit/s is not an MP3 bit rate")
+    clean = _check_url(url)
+    capture = _Capture(clean, Path(out_path), float(duration_seconds), options,
+                       stop or threading.Event(), progress)
+    log.info("recording %s for %.0f s into %s", clean, duration_seconds, Path(out_path).name)
+    result = capture.run()
+    log.info("recorded %s: %.1f s of audio, %d gaps, %d reconnects%s", clean,
+             result.duration_seconds, len(result.gaps), result.reconnects,
+             " (stopped)" if result.stopped else "")
+    return result
+
+
+# -- URL test -------------------------------------------------------------------------------
+
+
+def probe_stream_url(url: str, *, timeout: float = 10.0,
+                     user_agent: str = CaptureOptions.user_agent) -> dict[str, Any]:
+    """Connect to a stream briefly and say what it carries (the contract's URL test).
+
+    Parameters
+    ----------
+    url : str
+        Stream URL (any scheme :func:`record_stream` accepts).
+    timeout : float
+        Seconds allowed for the whole probe.
+    user_agent : str
+        ``User-Agent`` sent.
+
+    Returns
+    -------
+    dict
+        ``success`` (bool: audio was recognised), ``message`` (human-readable),
+        ``content_type``, ``codec`` (``"mp3"``, ``"aac"``, FFmpeg's name or None),
+        ``bitrate`` (kbit/s or None), ``sample_rate`` (Hz or None), ``channels``,
+        ``icy_name``, ``status_code`` (HTTP status or None) and ``stream_url`` (the
+        URL finally read, after playlists). Network errors never raise: they give
+        ``success: False`` and the reason in ``message``.
+    """
+    info: dict[str, Any] = {"success": False, "message": "", "content_type": None,
+                            "codec": None, "bitrate": None, "sample_rate": None,
+                            "channels": None, "icy_name": None, "status_code": None,
+                            "stream_url": url}
+    try:
+        clean = _check_url(url)
+    except InvalidInput as exc:
+        info["message"] = str(exc)
+        return info
+    deadline = time.monotonic() + timeout
+    try:
+        target = clean
+        for _ in range(MAX_PLAYLIST_HOPS):
+            info["stream_url"] = target
+            if urlsplit(target).scheme.lower() in HTTP_SCHEMES:
+                nxt = _probe_http(target, info, deadline, user_agent)
+                if nxt is None:
+                    break
+                target = nxt
+                if target.startswith("hls+"):
+                    target = target[4:]
+                    info["stream_url"] = target
+                    _probe_ffmpeg(target, info, deadline, user_agent)
+                    break
+            else:
+                _probe_ffmpeg(target, info, deadline, user_agent)
+                break
+    except httpx.TimeoutException:
+        info["message"] = f"timed out after {timeout:g} s"
+    except httpx.HTTPError as exc:
+        info["message"] = f"connection failed: {exc}"
+    except av.error.FFmpegError as exc:
+        info["message"] = f"cannot open the stream: {exc.strerror or exc}"
+    except Exception as exc:  # the probe never raises for what a server does
+        info["message"] = f"{type(exc).__name__}: {exc}"
+    if info["success"] and not info["message"]:
+        parts = [str(info["codec"]).upper()]
+        if info["bitrate"]:
+            parts.append(f"{info['bitrate']} kbit/s")
+        if info["sample_rate"]:
+            parts.append(f"{info['sample_rate'] / 1000:g} kHz")
+        if info["channels"]:
+            parts.append({1: "mono", 2: "stereo"}.get(info["channels"],
+                                                     f"{info['channels']} channels"))
+        name = f" ({info['icy_name']})" if info["icy_name"] else ""
+        info["message"] = "Stream is reachable: " + " ".join(parts) + name
+    elif not info["success"] and not info["message"]:
+        info["message"] = "no audio recognised in the stream"
+    return info
+
+
+def _probe_http(url: str, info: dict[str, Any], deadline: float,
+                user_agent: str) -> str | None:
+    """Probe one HTTP URL; return the next URL to probe (a playlist entry) or None."""
+    left = max(0.5, deadline - time.monotonic())
+    with http_client(user_agent=user_agent, connect_timeout=left, read_timeout=left) as client, \
+            client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp:
+        info["status_code"] = resp.status_code
+        ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower() or None
+        info["content_type"] = ctype
+        info["icy_name"] = resp.headers.get("icy-name")
+        with contextlib.suppress(ValueError):
+            br = resp.headers.get("icy-br", "").split(",")[0]
+            info["bitrate"] = int(br) if br else None
+        if resp.status_code >= 400:
+            info["message"] = f"HTTP {resp.status_code} {resp.reason_phrase}".strip()
+            return None
+        try:
+            metaint = int(resp.headers.get("icy-metaint", "0") or 0)
+        except ValueError:
+            metaint = 0
+        demux = IcyDemuxer(metaint if metaint > 0 else None)
+        data = bytearray()
+        limit = PLAYLIST_MAX_BYTES
+        for chunk in resp.iter_raw():
+            for item in demux.feed(chunk):
+                if isinstance(item, bytes):
+                    data += item
+            if _sniffed(bytes(data), info) or len(data) >= limit \
+                    or time.monotonic() > deadline:
+                break
+        if not info["success"] and _is_playlist(str(resp.url), ctype):
+            text = bytes(data).decode("utf-8", "replace")
+            if is_hls_playlist(text):
+                return "hls+" + str(resp.url)
+            urls = parse_playlist(text, str(resp.url))
+            if urls:
+                return urls[0]
+            info["message"] = "the playlist names no stream"
+            return None
+        if not info["success"] and data:
+            _probe_bytes(bytes(data), info)
+    return None
+
+
+def _sniffed(data: bytes, info: dict[str, Any]) -> bool:
+    frames = FrameSync().feed(data)
+    if frames:
+        h = frames[0].header
+        info.update(success=True, codec="mp3", sample_rate=h.sample_rate, channels=h.channels)
+        info["bitrate"] = info["bitrate"] or h.bitrate_kbps
+        return True
+    if _is_adts(data):
+        pos = 0
+        while data[pos] != 0xFF or (data[pos + 1] & 0xF6) != 0xF0:
+            pos += 1
+        rates = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000,
+                 11025, 8000, 7350)
+        sr_index = (data[pos + 2] >> 2) & 0x0F
+        channels = ((data[pos + 2] & 0x01) << 2) | (data[pos + 3] >> 6)
+        info.update(success=True, codec="aac",
+                    sample_rate=rates[sr_index] if sr_index < len(rates) else None,
+                    channels=channels or None)
+        return True
+    return False
+
+
+def _probe_bytes(data: bytes, info: dict[str, Any]) -> None:
+    """Let FFmpeg identify a stream from its first bytes."""
+    import io
+
+    try:
+        with av.open(io.BytesIO(data), "r") as c:
+            if c.streams.audio:
+                s = c.streams.audio[0]
+                info.update(success=True, codec=s.codec_context.name, sample_rate=s.rate,
+                            channels=s.channels)
+                if s.bit_rate and not info["bitrate"]:
+                    info["bitrate"] = s.bit_rate // 1000
+    except av.error.FFmpegError:
+        info["codec"] = _CODEC_BY_TYPE.get(info["content_type"] or "")
+
+
+def _probe_ffmpeg(url: str, info: dict[str, Any], deadline: float, user_agent: str) -> None:
+    left = max(1.0, deadline - time.monotonic())
+    with av.open(url, "r", options={"user_agent": user_agent,
+                                    "rw_timeout": str(int(left * 1e6))},
+                 timeout=(left, left)) as c:
+        info["content_type"] = info["content_type"] or c.format.name
+        if not c.streams.audio:
+            info["message"] = "no audio stream"
+            return
+        s = c.streams.audio[0]
+        info.update(success=True, codec=s.codec_context.name, sample_rate=s.rate,
+                    channels=s.channels)
+        br = s.bit_rate or c.bit_rate
+        if br and not info["bitrate"]:
+            info["bitrate"] = int(br) // 1000

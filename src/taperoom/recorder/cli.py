@@ -1,0 +1,159 @@
+"""Recorder commands of the command line: ``taperoom recorder record|stations|sessions``.
+
+The root CLI (:mod:`taperoom.cli`) mounts these and turns
+:class:`~taperoom.errors.TaperoomError` into exit codes.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from taperoom.db import transaction
+from taperoom.events import Event
+from taperoom.recorder import repository as repo
+from taperoom.recorder.context import RecorderContext, open_context
+
+console = Console(stderr=True)
+#: Upload states after which ``record`` stops waiting.
+_TRANSFER_DONE = {"completed", "failed", "skipped"}
+
+
+def _station_id(ctx: RecorderContext, ref: str) -> tuple[int, str]:
+    with ctx.sessions() as db:
+        st = repo.find_station(db, ref)
+        return st.id, st.name
+
+
+def record(
+    station: Annotated[str, typer.Argument(help="Station id or name.")],
+    duration: Annotated[float, typer.Option("--duration", "-d", min=1,
+                                            help="Length in seconds.")],
+    wait_upload: Annotated[float, typer.Option(
+        help="Seconds to wait for the upload after recording (0: leave it to the queue).")
+    ] = 600.0,
+) -> None:
+    """Record a station now, through the same pipeline as a scheduled recording
+    (MP3, tags, cover art, cue sheet, upload), with a progress bar."""
+    ctx = open_context()
+    done = threading.Event()
+    state: dict[str, Any] = {}
+
+    def on_event(name: str, data: dict[str, Any]) -> None:
+        sid = data.get("session_id", data.get("id"))
+        if sid != state.get("id"):
+            return
+        if name == Event.RECORDING_PROGRESS:
+            state["progress"] = data
+        elif name == Event.RECORDING_STATUS:
+            state["session"] = data
+            if data["status"] in ("completed", "failed"):
+                done.set()
+
+    ctx.bus.subscribe(on_event)
+    if ctx.consumer is not None:
+        ctx.consumer.start()
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        station_id, name = _station_id(ctx, station)
+        session = ctx.recordings.record(station_id, duration, trigger="manual")
+        state["id"] = session["id"]
+        signal.signal(signal.SIGINT, lambda *_: ctx.recordings.stop(session["id"]))
+        with Progress(TextColumn("{task.description}"), BarColumn(),
+                      TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                      console=console) as bar:
+            task = bar.add_task(f"recording {name}", total=duration, info="connecting")
+            while not done.wait(0.25):
+                p = state.get("progress") or {}
+                info = (f"{p.get('audio_seconds', 0):.0f} s audio, "
+                        f"{p.get('bytes_written', 0) / 1e6:.1f} MB, "
+                        f"{p.get('reconnects', 0)} reconnects"
+                        + (f" — {p['title']}" if p.get("title") else ""))
+                bar.update(task, completed=min(duration, p.get("elapsed_seconds", 0.0)),
+                           info=info)
+            bar.update(task, completed=duration)
+        signal.signal(signal.SIGINT, previous)
+        final = state["session"]
+        if final["status"] == "failed":
+            console.print(f"[red]failed:[/red] {final['error_message']}")
+            raise typer.Exit(1)
+        console.print(f"recorded {final['output_file_path']} "
+                      f"({final['duration_seconds']:.1f} s, {len(final['gaps'])} gaps)")
+        _wait_upload(ctx, session["id"], wait_upload)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        ctx.close()
+
+
+def _wait_upload(ctx: RecorderContext, session_id: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    status = ""
+    while True:
+        with ctx.sessions() as db:
+            row = repo.get_session(db, session_id)
+            status, remote, err = row.transfer_status, row.remote_path, row.transfer_error_message
+        if status in _TRANSFER_DONE or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    if status == "completed":
+        console.print(f"uploaded to {remote}")
+    elif status == "skipped":
+        console.print("no upload destination: kept locally")
+    elif status == "failed":
+        console.print(f"[red]upload failed:[/red] {err}")
+    else:
+        console.print(f"upload {status}; the queue keeps retrying ({err or 'no error yet'})")
+
+
+def stations() -> None:
+    """List the stations."""
+    ctx = open_context()
+    try:
+        table = Table("id", "name", "stream URL", "destination")
+        with ctx.sessions() as db:
+            for st in repo.list_stations(db, limit=10_000):
+                table.add_row(str(st.id), st.name, st.stream_url, st.scp_destination or "-")
+        Console().print(table)
+    finally:
+        ctx.close()
+
+
+def sessions(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
+    """List the most recent recording sessions."""
+    ctx = open_context()
+    try:
+        table = Table("id", "station", "start", "status", "seconds", "gaps", "upload")
+        with transaction(ctx.sessions) as db:
+            for s in repo.list_sessions(db, limit=limit):
+                table.add_row(str(s.id), s.station_name, s.start_time.isoformat(" ", "seconds"),
+                              s.status, f"{s.duration_seconds or 0:.0f}", str(len(s.gaps or [])),
+                              s.transfer_status)
+        Console().print(table)
+    finally:
+        ctx.close()
+
+
+def worker() -> None:
+    """Run the recorder's upload queue consumer in the foreground (for a machine
+    that uploads while another records; QUEUE_URL must point at the same queue)."""
+    ctx = open_context()
+    if ctx.consumer is None:
+        from taperoom.jobs import EmbeddedConsumer
+
+        ctx.consumer = EmbeddedConsumer(ctx.huey)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    ctx.consumer.start()
+    console.print("upload worker running; Ctrl+C stops it")
+    try:
+        stop.wait()
+    finally:
+        ctx.close()

@@ -1,0 +1,724 @@
+"""The recording pipeline: capture -> process (name, tags, cue sheet) -> upload.
+
+:class:`RecordingService` starts recordings (now, or when a schedule fires),
+runs each in its own thread, tracks live progress, stops them on request, turns
+the captured stream into a tagged MP3 in ``RECORDINGS_DIR`` and hands it to the
+upload queue. A recording is written under ``RECORDINGS_DIR/.partial`` and only
+renamed to its final name once it is complete, so a crash never leaves a
+half-written file under a final name; on the next start, interrupted sessions
+are marked failed and what they captured is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from taperoom.db import transaction
+from taperoom.errors import Conflict, InsufficientStorage, InvalidInput, NotFound, TaperoomError
+from taperoom.events import Event
+from taperoom.recorder import repository as repo
+from taperoom.recorder.models import SessionStatus, TransferStatus, utcnow
+from taperoom.recorder.scheduler import repeated_wall_clock
+from taperoom.recorder.schemas import session_dict
+
+if TYPE_CHECKING:
+    from taperoom.recorder.capture import CaptureProgress, CaptureResult
+    from taperoom.recorder.context import RecorderContext
+    from taperoom.recorder.transfer import SshCredentials, UploadResult
+
+log = logging.getLogger(__name__)
+
+#: Minimum interval between two ``recording:progress`` events of one session (s).
+PROGRESS_INTERVAL = 0.5
+#: Folder (inside ``RECORDINGS_DIR``) of recordings still being captured.
+PARTIAL_DIR = ".partial"
+_UNSAFE = re.compile(r"[\x00-\x1f/\\]+")
+
+
+def _op(operation_type: str, session_id: int | None = None) -> dict[str, Any]:
+    """``extra`` of a structured log record (see :mod:`taperoom.recorder.logs`)."""
+    return {"operation_type": operation_type, "session_id": session_id}
+
+
+def render_filename(pattern: str, *, station: str, artist: str, album: str,
+                    started_local: datetime) -> str:
+    """The file name of a recording from a station's ``output_filename_pattern``.
+
+    Parameters
+    ----------
+    pattern : str
+        Pattern with ``{date}`` (``YYYY-MM-DD``), ``{name}`` (station name),
+        ``{timestamp}`` (``YYYYMMDD_HHMMSS``), ``{artist}`` and ``{album}``,
+        validated by :func:`taperoom.recorder.schemas.check_pattern`.
+    station, artist, album : str
+        Values of the placeholders; path separators and control characters in
+        them become ``_``, so the name never leaves ``RECORDINGS_DIR``.
+    started_local : datetime
+        Start of the recording in the configured zone.
+
+    Returns
+    -------
+    str
+        A bare file name ending in ``.mp3``.
+    """
+    def clean(value: str) -> str:
+        return _UNSAFE.sub("_", value).strip() or "_"
+
+    name = pattern.format(date=started_local.strftime("%Y-%m-%d"), name=clean(station),
+                          timestamp=started_local.strftime("%Y%m%d_%H%M%S"),
+                          artist=clean(artist), album=clean(album))
+    name = clean(name).lstrip(".") or "recording.mp3"
+    if not name.lower().endswith(".mp3"):
+        name += ".mp3"
+    return name[:240]
+
+
+def unique_path(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``folder/<stem> (2).mp3`` and so on when it exists."""
+    path = folder / name
+    stem, suffix = path.stem, path.suffix
+    n = 2
+    while path.exists():
+        path = folder / f"{stem} ({n}){suffix}"
+        n += 1
+    return path
+
+
+@dataclass
+class _Running:
+    session_id: int
+    station: dict[str, Any]
+    duration: float
+    schedule_id: int | None
+    trigger: str
+    started_utc: datetime
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    progress: dict[str, Any] = field(default_factory=dict)
+    last_event: float = 0.0
+    stop_reason: str = ""
+
+
+class RecordingService:
+    """Starts, tracks and stops recordings and hands finished files to the upload queue.
+
+    Parameters
+    ----------
+    ctx : RecorderContext
+        The app context (settings, database, bus, scheduler, upload queue).
+    """
+
+    def __init__(self, ctx: RecorderContext) -> None:
+        self.ctx = ctx
+        self._running: dict[int, _Running] = {}
+        self._lock = threading.Lock()
+        self._timers: list[threading.Timer] = []
+        self._closing = False
+
+    # -- public API ------------------------------------------------------------------
+
+    def record(self, station_id: int, duration_seconds: float, *,
+               schedule_id: int | None = None, trigger: str = "manual") -> dict[str, Any]:
+        """Start recording a station now, through the whole pipeline.
+
+        Parameters
+        ----------
+        station_id : int
+            Station to record.
+        duration_seconds : float
+            Wall-clock length of the recording (s), however often the stream drops.
+        schedule_id : int, optional
+            Schedule that fired, if any.
+        trigger : {"manual", "schedule", "retry"}
+            What started it (shown in the session).
+
+        Returns
+        -------
+        dict
+            The new session (``session_dict``), status ``recording``.
+
+        Raises
+        ------
+        NotFound
+            Unknown station.
+        Conflict
+            ``MAX_CONCURRENT_RECORDINGS`` recordings already run.
+        InsufficientStorage
+            Free space on ``RECORDINGS_DIR`` is below ``MIN_FREE_DISK_MB``.
+        """
+        if duration_seconds <= 0:
+            raise InvalidInput("duration_seconds must be positive")
+        settings = self.ctx.settings
+        with self._lock:
+            if self._closing:
+                raise Conflict("the recorder is shutting down")
+            with transaction(self.ctx.sessions) as db:
+                st = repo.get_station(db, station_id)
+                station = {c: getattr(st, c) for c in (
+                    "id", "name", "stream_url", "artist", "album", "album_artist",
+                    "artwork_path", "output_filename_pattern", "scp_destination",
+                    "bitrate_kbps", "split_tracks")}
+            if len(self._running) >= settings.max_concurrent_recordings:
+                raise Conflict(f"{len(self._running)} recordings are running "
+                               f"(MAX_CONCURRENT_RECORDINGS={settings.max_concurrent_recordings})")
+            self.check_disk()
+            started = utcnow()
+            with transaction(self.ctx.sessions) as db:
+                row = repo.create_session(db, {
+                    "schedule_id": schedule_id, "stream_config_id": station_id,
+                    "station_name": station["name"], "trigger": trigger,
+                    "start_time": started, "planned_duration_seconds": float(duration_seconds),
+                    "status": SessionStatus.RECORDING.value,
+                    "transfer_status": TransferStatus.PENDING.value,
+                })
+                data = session_dict(row, settings.zone)
+            run = _Running(row.id, station, float(duration_seconds), schedule_id, trigger,
+                           started)
+            run.progress = {"session_id": row.id, "elapsed_seconds": 0.0, "audio_seconds": 0.0,
+                            "bytes_written": 0, "reconnects": 0, "connected": False,
+                            "title": None, "percent": 0.0}
+            run.thread = threading.Thread(target=self._run, args=(run,), daemon=True,
+                                          name=f"recording-{row.id}")
+            self._running[row.id] = run
+            run.thread.start()
+        log.info("recording %s started: %s for %.0f s (%s)", row.id, station["name"],
+                 duration_seconds, trigger, extra=_op("recording", row.id))
+        self.ctx.bus.send(Event.RECORDING_STARTED, data)
+        return data
+
+    def stop(self, session_id: int) -> dict[str, Any]:
+        """Stop a running recording early; what was captured is processed and kept.
+
+        Raises
+        ------
+        NotFound
+            Unknown session.
+        Conflict
+            The session is not recording.
+        """
+        with self._lock:
+            run = self._running.get(session_id)
+        if run is None:
+            with self.ctx.sessions() as db:
+                row = repo.get_session(db, session_id)
+                raise Conflict(f"recording session {session_id} is not running "
+                               f"(status {row.status})")
+        run.stop_reason = "stopped on request"
+        run.stop.set()
+        log.info("recording %s: stop requested", session_id, extra=_op("recording", session_id))
+        return {"message": f"Recording session {session_id} is stopping",
+                "session_id": session_id}
+
+    def active(self) -> list[dict[str, Any]]:
+        """Sessions being recorded or processed, each with its live ``progress``."""
+        with self._lock:
+            progress = {sid: dict(r.progress) for sid, r in self._running.items()}
+        with self.ctx.sessions() as db:
+            rows = repo.active_sessions(db)
+            out = []
+            for row in rows:
+                d = session_dict(row, self.ctx.settings.zone)
+                d["progress"] = progress.get(row.id)
+                out.append(d)
+        return out
+
+    def is_running(self, session_id: int) -> bool:
+        """True while `session_id` is being captured or processed in this process."""
+        with self._lock:
+            return session_id in self._running
+
+    def statistics(self) -> dict[str, Any]:
+        """``{total_sessions, completed_sessions, failed_sessions, active_sessions,
+        success_rate}``; success rate in percent of finished sessions."""
+        with self.ctx.sessions() as db:
+            c = repo.session_statistics(db)
+        finished = c["completed"] + c["failed"]
+        rate = round(100.0 * c["completed"] / finished, 1) if finished else 0.0
+        return {"total_sessions": c["total"], "completed_sessions": c["completed"],
+                "failed_sessions": c["failed"], "active_sessions": c["active"],
+                "success_rate": rate}
+
+    def retry_transfer(self, session_id: int) -> dict[str, Any]:
+        """Queue the upload of a completed session again (after a final failure).
+
+        Raises
+        ------
+        NotFound
+            Unknown session.
+        Conflict
+            The session is not completed, has no destination, its upload is
+            already queued or done, or its local file is gone.
+        """
+        with transaction(self.ctx.sessions) as db:
+            row = repo.get_session(db, session_id)
+            if row.status != SessionStatus.COMPLETED.value:
+                raise Conflict(f"session {session_id} is {row.status}, not completed")
+            if row.transfer_status not in (TransferStatus.FAILED.value,):
+                raise Conflict(f"upload of session {session_id} is {row.transfer_status}")
+            dest = self._destination_of(db, row.stream_config_id)
+            if not dest:
+                raise Conflict("the station has no upload destination")
+            if not row.output_file_path or not Path(row.output_file_path).is_file():
+                raise Conflict("the local recording is gone")
+            row = repo.update_session(db, session_id, {
+                "transfer_status": TransferStatus.PENDING.value,
+                "transfer_error_message": None})
+            path = Path(row.output_file_path)  # type: ignore[arg-type]
+            data = session_dict(row, self.ctx.settings.zone)
+        self.ctx.uploads.enqueue(session_id, path, dest)
+        self.ctx.bus.send(Event.TRANSFER_STATUS, {"session_id": session_id,
+                                                  "transfer_status": "pending"})
+        return data
+
+    def check_disk(self) -> dict[str, Any]:
+        """Raise InsufficientStorage when ``RECORDINGS_DIR`` is too full to record."""
+        status = self.disk_status()
+        if status["free_bytes"] < status["min_free_bytes"]:
+            raise InsufficientStorage(
+                f"only {status['free_bytes'] / 2**20:.0f} MB free in the recordings folder "
+                f"(MIN_FREE_DISK_MB={self.ctx.settings.min_free_disk_mb:g})")
+        return status
+
+    def disk_status(self) -> dict[str, Any]:
+        """Free and total bytes of the file system holding ``RECORDINGS_DIR``."""
+        usage = shutil.disk_usage(self.ctx.settings.recordings_dir)
+        return {"path": str(self.ctx.settings.recordings_dir), "free_bytes": usage.free,
+                "total_bytes": usage.total, "used_bytes": usage.used,
+                "min_free_bytes": int(self.ctx.settings.min_free_disk_mb * 2**20)}
+
+    # -- schedules ---------------------------------------------------------------------
+
+    def fire_schedule(self, schedule_id: int) -> None:
+        """Scheduler callback: record the schedule's station for its duration.
+
+        A schedule that cannot start (concurrency limit, disk guard) gets a
+        failed session saying why, so the miss shows in the history.
+        """
+        with transaction(self.ctx.sessions) as db:
+            try:
+                sched = repo.get_schedule(db, schedule_id)
+            except NotFound:
+                self.ctx.scheduler.remove(schedule_id)
+                return
+            if not sched.is_active:
+                return
+            now = utcnow()
+            if sched.last_run_time is not None and repeated_wall_clock(
+                    sched.last_run_time.replace(tzinfo=UTC), now.replace(tzinfo=UTC),
+                    self.ctx.settings.zone):
+                log.info("schedule %s: skipping the repeated local time", schedule_id,
+                         extra=_op("scheduling"))
+                return
+            station_id, duration = sched.stream_config_id, sched.duration_minutes * 60.0
+            sched.last_run_time = now
+            nxt = self.ctx.scheduler.next_run(schedule_id)
+            sched.next_run_time = (nxt.astimezone(UTC).replace(tzinfo=None)
+                                   if nxt is not None else None)
+        log.info("schedule %s fired", schedule_id, extra=_op("scheduling"))
+        self._start_or_record_failure(station_id, duration, schedule_id, "schedule")
+
+    def _start_or_record_failure(self, station_id: int, duration: float,
+                                 schedule_id: int | None, trigger: str) -> None:
+        try:
+            self.record(station_id, duration, schedule_id=schedule_id, trigger=trigger)
+        except (Conflict, InsufficientStorage) as exc:
+            log.error("schedule %s could not start: %s", schedule_id, exc,
+                      extra=_op("scheduling"))
+            with transaction(self.ctx.sessions) as db:
+                station = repo.get_station(db, station_id)
+                row = repo.create_session(db, {
+                    "schedule_id": schedule_id, "stream_config_id": station_id,
+                    "station_name": station.name, "trigger": trigger, "start_time": utcnow(),
+                    "end_time": utcnow(), "planned_duration_seconds": duration,
+                    "status": SessionStatus.FAILED.value, "error_message": str(exc),
+                    "transfer_status": TransferStatus.SKIPPED.value})
+                data = session_dict(row, self.ctx.settings.zone)
+            self.ctx.bus.send(Event.RECORDING_STATUS, data)
+
+    def reconcile_schedules(self) -> None:
+        """Make the scheduler's jobs match the schedules table and store next run times."""
+        with transaction(self.ctx.sessions) as db:
+            rows = repo.all_schedules(db)
+            nexts = self.ctx.scheduler.reconcile(
+                [(r.id, r.cron_expression, bool(r.is_active)) for r in rows])
+            for sid, nxt in nexts.items():
+                repo.set_next_run(db, sid, nxt.astimezone(UTC).replace(tzinfo=None)
+                                  if nxt is not None else None)
+
+    # -- upload queue hooks ------------------------------------------------------------
+
+    def ssh_credentials(self) -> SshCredentials:
+        """Key files and ``known_hosts`` from ``SSH_CONFIG_DIR``."""
+        from taperoom.recorder.transfer import SshCredentials
+
+        return SshCredentials.from_config_dir(self.ctx.settings.ssh_config_dir)
+
+    def transfer_reporter(self) -> _TransferReporter:
+        """The reporter the upload queue tells about each transfer's progress."""
+        return _TransferReporter(self)
+
+    # -- start-up and shut-down ------------------------------------------------------
+
+    def recover(self) -> None:
+        """After a restart: mark sessions a previous process left running as failed,
+        keep (rename and tag) what they captured, and queue uploads that were cut off."""
+        partial_dir = self.ctx.settings.recordings_dir / PARTIAL_DIR
+        with transaction(self.ctx.sessions) as db:
+            rows = [r for r in repo.active_sessions(db)]
+            left = [(r.id, r.stream_config_id, r.start_time) for r in rows]
+            ids = repo.fail_interrupted_sessions(
+                db, "interrupted: the recorder stopped during this session")
+        for sid, station_id, started in left:
+            partial = partial_dir / f"session-{sid}.mp3"
+            if sid in ids and partial.is_file() and partial.stat().st_size > 0:
+                try:
+                    self._salvage(sid, station_id, started, partial)
+                except Exception:
+                    log.exception("could not keep the partial recording of session %s", sid)
+        with transaction(self.ctx.sessions) as db:
+            cut = [r for r in repo.pending_transfers(db)
+                   if r.transfer_status == TransferStatus.IN_PROGRESS.value]
+            requeue = []
+            for r in cut:
+                dest = self._destination_of(db, r.stream_config_id)
+                if dest and r.output_file_path and Path(r.output_file_path).is_file():
+                    r.transfer_status = TransferStatus.PENDING.value
+                    requeue.append((r.id, Path(r.output_file_path), dest))
+        for sid, path, dest in requeue:
+            self.ctx.uploads.enqueue(sid, path, dest)
+
+    def _salvage(self, session_id: int, station_id: int | None, started: datetime,
+                 partial: Path) -> None:
+        with self.ctx.sessions() as db:
+            st = repo.get_station(db, station_id) if station_id is not None else None
+            station = {c: getattr(st, c) for c in (
+                "name", "artist", "album", "album_artist", "artwork_path",
+                "output_filename_pattern")} if st is not None else None
+        if station is None:
+            return
+        final = self._final_path(station, started)
+        os.replace(partial, final)
+        with contextlib.suppress(TaperoomError):
+            self._tag(final, station, started)
+        from taperoom.recorder.encode import mp3_duration
+
+        with transaction(self.ctx.sessions) as db:
+            repo.update_session(db, session_id, {
+                "output_file_path": str(final), "file_size_bytes": final.stat().st_size,
+                "duration_seconds": mp3_duration(final),
+                "error_message": "interrupted: the recorder stopped during this session; "
+                                 "the part recorded until then is kept",
+                "transfer_status": TransferStatus.SKIPPED.value})
+
+    def shutdown(self, timeout: float = 20.0) -> None:
+        """Stop every running recording; each keeps and processes what it captured."""
+        with self._lock:
+            self._closing = True
+            runs = list(self._running.values())
+            for t in self._timers:
+                t.cancel()
+        for run in runs:
+            run.stop_reason = "stopped at recorder shutdown"
+            run.stop.set()
+        deadline = time.monotonic() + timeout
+        for run in runs:
+            if run.thread is not None:
+                run.thread.join(max(0.1, deadline - time.monotonic()))
+
+    # -- the pipeline ----------------------------------------------------------------
+
+    def _run(self, run: _Running) -> None:
+        from taperoom.recorder.capture import CaptureOptions, record_stream
+
+        settings = self.ctx.settings
+        sid, station = run.session_id, run.station
+        partial_dir = settings.recordings_dir / PARTIAL_DIR
+        partial_dir.mkdir(parents=True, exist_ok=True)
+        partial = partial_dir / f"session-{sid}.mp3"
+        options = CaptureOptions(
+            bitrate_kbps=station["bitrate_kbps"] or settings.mp3_bitrate_kbps,
+            stall_timeout=settings.stall_timeout_seconds,
+            backoff_max=settings.reconnect_backoff_max_seconds)
+        try:
+            try:
+                result = record_stream(station["stream_url"], partial, run.duration,
+                                       options=options, stop=run.stop,
+                                       progress=lambda p: self._on_progress(run, p))
+            except Exception as exc:
+                self._fail(run, f"capture failed: {exc}", capture_failed=True)
+                with contextlib.suppress(OSError):
+                    partial.unlink()
+                return
+            self._set_status(sid, SessionStatus.PROCESSING, {"end_time": utcnow()})
+            try:
+                self._process(run, result, partial)
+            except Exception as exc:
+                log.exception("recording %s: processing failed", sid,
+                              extra=_op("processing", sid))
+                self._fail(run, f"processing failed: {exc}")
+        finally:
+            with self._lock:
+                self._running.pop(sid, None)
+            with contextlib.suppress(Exception):
+                self.apply_retention()
+
+    def _process(self, run: _Running, result: CaptureResult, partial: Path) -> None:
+        from taperoom.recorder.tagging import recording_title, write_cue_sheet
+
+        settings, station, sid = self.ctx.settings, run.station, run.session_id
+        final = self._final_path(station, run.started_utc)
+        os.replace(partial, final)
+        self._tag(final, station, run.started_utc)
+        started_local = run.started_utc.replace(tzinfo=UTC).astimezone(settings.zone)
+        cue_path: Path | None = None
+        if result.cues:
+            cue_path = write_cue_sheet(final, result.cues, performer=station["artist"],
+                                       title=recording_title(started_local, station["name"]))
+            if station["split_tracks"] and len(result.cues) > 1:
+                self._split(final, result)
+        gaps = [{"at_seconds": round(g.at_seconds, 3),
+                 "started_at": g.started_at.astimezone(settings.zone).isoformat(),
+                 "length_seconds": round(g.length_seconds, 3), "reason": g.reason}
+                for g in result.gaps]
+        note = None
+        if result.stopped:
+            note = (f"{run.stop_reason or 'stopped early'} after "
+                    f"{result.duration_seconds:.0f} s of {run.duration:.0f} s")
+        dest = station["scp_destination"] or ""
+        values: dict[str, Any] = {
+            "status": SessionStatus.COMPLETED.value, "end_time": utcnow(),
+            "output_file_path": str(final), "file_size_bytes": final.stat().st_size,
+            "duration_seconds": round(result.duration_seconds, 3),
+            "reconnects": result.reconnects, "gaps": gaps,
+            "cue_sheet_path": str(cue_path) if cue_path else None,
+            "stream_copy": result.stream_copy, "source_codec": result.source_codec,
+            "error_message": note,
+            "transfer_status": (TransferStatus.PENDING if dest else TransferStatus.SKIPPED).value,
+        }
+        with transaction(self.ctx.sessions) as db:
+            row = repo.update_session(db, sid, values)
+            if run.schedule_id is not None:
+                with contextlib.suppress(NotFound):
+                    repo.update_schedule(db, run.schedule_id, {"retry_count": 0})
+            data = session_dict(row, settings.zone)
+        log.info("recording %s completed: %s (%.1f s, %d gaps, %s)", sid, final.name,
+                 result.duration_seconds, len(gaps),
+                 "stream copy" if result.stream_copy else "re-encoded",
+                 extra=_op("processing", sid))
+        self.ctx.bus.send(Event.RECORDING_STATUS, data)
+        if dest:
+            self.ctx.uploads.enqueue(sid, final, dest)
+
+    def _split(self, final: Path, result: CaptureResult) -> None:
+        from taperoom.recorder.encode import split_mp3
+
+        cues = sorted(result.cues, key=lambda c: c.offset_seconds)
+        points = [c.offset_seconds for c in cues[1:] if c.offset_seconds > 0]
+        starts = [0.0, *points]
+        names = []
+        for i, start in enumerate(starts):
+            title = next((c.title for c in cues if c.offset_seconds <= start + 1e-6),
+                         cues[0].title)
+            names.append(_UNSAFE.sub("_", f"{i + 1:02d} - {title}")[:200] + ".mp3")
+        out_dir = final.with_name(final.stem + " - tracks")
+        out_dir.mkdir(exist_ok=True)
+        split_mp3(final, points, out_dir, names)
+
+    def _tag(self, final: Path, station: dict[str, Any], started_utc: datetime) -> None:
+        from taperoom.recorder.tagging import tag_recording
+
+        settings = self.ctx.settings
+        artwork = None
+        if station.get("artwork_path"):
+            art = Path(station["artwork_path"])
+            if not art.is_absolute():
+                art = settings.artwork_dir / art.name
+            artwork = art if art.is_file() else None
+        tag_recording(final, station_name=station["name"], artist=station["artist"],
+                      album=station["album"], album_artist=station["album_artist"],
+                      started_at=started_utc.replace(tzinfo=UTC).astimezone(settings.zone),
+                      artwork=artwork, max_artwork_bytes=settings.max_artwork_bytes)
+
+    def _final_path(self, station: dict[str, Any], started_utc: datetime) -> Path:
+        settings = self.ctx.settings
+        started_local = started_utc.replace(tzinfo=UTC).astimezone(settings.zone)
+        name = render_filename(station["output_filename_pattern"], station=station["name"],
+                               artist=station["artist"], album=station["album"],
+                               started_local=started_local)
+        return unique_path(settings.recordings_dir, name)
+
+    def _on_progress(self, run: _Running, p: CaptureProgress) -> None:
+        percent = min(100.0, 100.0 * p.elapsed_seconds / run.duration) if run.duration else 0.0
+        run.progress = {"session_id": run.session_id,
+                        "elapsed_seconds": round(p.elapsed_seconds, 2),
+                        "audio_seconds": round(p.audio_seconds, 2),
+                        "bytes_written": p.bytes_written, "reconnects": p.reconnects,
+                        "connected": p.connected, "title": p.title,
+                        "percent": round(percent, 1)}
+        now = time.monotonic()
+        if now - run.last_event >= PROGRESS_INTERVAL:
+            run.last_event = now
+            self.ctx.bus.send(Event.RECORDING_PROGRESS, dict(run.progress))
+
+    def _set_status(self, session_id: int, status: SessionStatus,
+                    values: dict[str, Any] | None = None) -> None:
+        with transaction(self.ctx.sessions) as db:
+            row = repo.update_session(db, session_id, {"status": status.value, **(values or {})})
+            data = session_dict(row, self.ctx.settings.zone)
+        self.ctx.bus.send(Event.RECORDING_STATUS, data)
+
+    def _fail(self, run: _Running, message: str, *, capture_failed: bool = False) -> None:
+        log.error("recording %s failed: %s", run.session_id, message,
+                  extra=_op("recording" if capture_failed else "processing", run.session_id))
+        self._set_status(run.session_id, SessionStatus.FAILED,
+                         {"error_message": message, "end_time": utcnow(),
+                          "transfer_status": TransferStatus.SKIPPED.value})
+        if run.schedule_id is not None and capture_failed and not run.stop.is_set():
+            self._maybe_retry(run)
+
+    def _maybe_retry(self, run: _Running) -> None:
+        """Retry a failed scheduled recording for the rest of its slot, up to
+        the schedule's ``max_retries``, after ``RETRY_DELAY_SECONDS``."""
+        delay = self.ctx.settings.retry_delay_seconds
+        end = run.started_utc + timedelta(seconds=run.duration)
+        remaining = (end - utcnow()).total_seconds() - delay
+        if remaining < 10:
+            return
+        with transaction(self.ctx.sessions) as db:
+            try:
+                sched = repo.get_schedule(db, run.schedule_id)  # type: ignore[arg-type]
+            except NotFound:
+                return
+            if sched.retry_count >= sched.max_retries:
+                return
+            sched.retry_count += 1
+            attempt = sched.retry_count
+        log.info("schedule %s: retry %d in %.0f s for the remaining %.0f s", run.schedule_id,
+                 attempt, delay, remaining, extra=_op("scheduling", run.session_id))
+        station_id = int(run.station["id"])
+        timer = threading.Timer(delay, self._start_or_record_failure,
+                                args=(station_id, remaining, run.schedule_id, "retry"))
+        timer.daemon = True
+        with self._lock:
+            if self._closing:
+                return
+            self._timers = [t for t in self._timers if t.is_alive()] + [timer]
+        timer.start()
+
+    def apply_retention(self) -> list[int]:
+        """Delete the oldest local recordings beyond ``RETENTION_DAYS`` / ``RETENTION_MAX_GB``.
+
+        Only recordings that are safe elsewhere (uploaded) or never meant to be
+        uploaded (no destination) are deleted; a pending or failed upload keeps
+        its file. Returns the ids of the sessions whose files were deleted.
+        """
+        settings = self.ctx.settings
+        if not settings.retention_days and not settings.retention_max_gb:
+            return []
+        deletable = {TransferStatus.COMPLETED.value, TransferStatus.SKIPPED.value}
+        with self.ctx.sessions() as db:
+            rows = [(r.id, Path(r.output_file_path), r.start_time, r.transfer_status,
+                     r.cue_sheet_path)
+                    for r in repo.local_recordings(db) if r.output_file_path]
+        present = [r for r in rows if r[1].is_file()]
+        total = sum(r[1].stat().st_size for r in present)
+        cutoff = utcnow() - timedelta(days=settings.retention_days)
+        limit = settings.retention_max_gb * 2**30
+        deleted: list[int] = []
+        for sid, path, started, transfer, cue in present:  # oldest first
+            too_old = bool(settings.retention_days) and started < cutoff
+            too_big = bool(settings.retention_max_gb) and total > limit
+            if not (too_old or too_big) or transfer not in deletable:
+                continue
+            size = path.stat().st_size
+            path.unlink(missing_ok=True)
+            if cue:
+                Path(cue).unlink(missing_ok=True)
+            total -= size
+            deleted.append(sid)
+            log.info("retention: deleted %s", path.name, extra=_op("system", sid))
+        gone = [r[0] for r in rows if not r[1].is_file()]
+        with transaction(self.ctx.sessions) as db:
+            repo.mark_local_deleted(db, [*deleted, *gone])
+        return deleted
+
+    def _destination_of(self, db: Any, station_id: int | None) -> str:
+        if station_id is None:
+            return ""
+        try:
+            return repo.get_station(db, station_id).scp_destination or ""
+        except NotFound:
+            return ""
+
+
+class _TransferReporter:
+    """Writes the upload queue's reports into the sessions table and onto the bus."""
+
+    def __init__(self, service: RecordingService) -> None:
+        self.service = service
+        self._last: dict[int, float] = {}
+
+    def _update(self, session_id: int, values: dict[str, Any]) -> None:
+        ctx = self.service.ctx
+        try:
+            with transaction(ctx.sessions) as db:
+                row = repo.update_session(db, session_id, values)
+                status = row.transfer_status
+        except NotFound:
+            return
+        ctx.bus.send(Event.TRANSFER_STATUS, {"session_id": session_id,
+                                             "transfer_status": status, **{
+                                                 k: v for k, v in values.items()
+                                                 if isinstance(v, str | int | float)}})
+
+    def started(self, session_id: int, attempt: int) -> None:
+        """An upload attempt begins."""
+        self._update(session_id, {"transfer_status": TransferStatus.IN_PROGRESS.value,
+                                  "transfer_attempts": attempt})
+
+    def progress(self, session_id: int, sent: int, total: int) -> None:
+        """Bytes sent so far (events at most twice a second)."""
+        now = time.monotonic()
+        if now - self._last.get(session_id, 0.0) < PROGRESS_INTERVAL and sent < total:
+            return
+        self._last[session_id] = now
+        self.service.ctx.bus.send(Event.TRANSFER_STATUS, {
+            "session_id": session_id, "transfer_status": "in_progress",
+            "bytes_sent": sent, "bytes_total": total})
+
+    def succeeded(self, session_id: int, result: UploadResult) -> None:
+        """The upload is complete and verified."""
+        with self.service.ctx.sessions() as db:
+            try:
+                path = repo.get_session(db, session_id).output_file_path
+            except NotFound:
+                return
+        self._update(session_id, {
+            "transfer_status": TransferStatus.COMPLETED.value, "remote_path": result.remote_path,
+            "transferred_at": utcnow(), "transfer_error_message": None,
+            "local_deleted": bool(path) and not Path(path or "").exists()})
+        log.info("upload of session %s done: %s (%d bytes)", session_id, result.remote_path,
+                 result.bytes, extra=_op("transfer", session_id))
+
+    def failed(self, session_id: int, error: str, *, attempt: int, will_retry: bool,
+               next_attempt_at: datetime | None) -> None:
+        """An attempt failed; `will_retry` tells whether another one is queued."""
+        msg = error if not will_retry or next_attempt_at is None else (
+            f"{error} (attempt {attempt}; next attempt at {next_attempt_at.isoformat()})")
+        self._update(session_id, {
+            "transfer_status": (TransferStatus.PENDING if will_retry
+                                else TransferStatus.FAILED).value,
+            "transfer_error_message": msg, "transfer_attempts": attempt})
+        log.warning("upload of session %s failed (attempt %d): %s", session_id, attempt, error,
+                    extra=_op("transfer", session_id))
+

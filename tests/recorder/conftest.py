@@ -1,0 +1,57 @@
+"""Fixtures of the recorder tests: settings on tmp_path, an opened context, a real server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from taperoom.recorder.settings import RecorderSettings
+from tests.conftest import LiveServer
+
+# the real protocol peers of the recorder tests, as fixtures of every test module
+from tests.recorder.sshserver import sftp_server  # noqa: F401
+from tests.recorder.streamserver import stream_media, stream_server  # noqa: F401
+
+
+@pytest.fixture
+def rec_settings(tmp_path: Path) -> Callable[..., RecorderSettings]:
+    """Factory of recorder settings with every folder under tmp_path (keyword overrides)."""
+
+    def make(**overrides: Any) -> RecorderSettings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "recordings_dir": tmp_path / "recordings",
+            "artwork_dir": tmp_path / "artwork",
+            "ssh_config_dir": tmp_path / "config",
+            "log_dir": tmp_path / "logs",
+            "tz": "America/Denver",
+            "min_free_disk_mb": 1.0,
+            "metrics_interval_seconds": 0.5,
+        }
+        values.update(overrides)
+        return RecorderSettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+@pytest.fixture
+def rec_ctx(rec_settings: Callable[..., RecorderSettings]) -> Iterator[Any]:
+    """An opened recorder context on tmp_path (not started; the server starts it)."""
+    from taperoom.recorder.context import open_context
+
+    ctx = open_context(rec_settings())
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@pytest.fixture
+def rec_server(rec_ctx: Any, live_server: Callable[[Any], LiveServer]) -> LiveServer:
+    """The recorder app on a real uvicorn on 127.0.0.1 (``.url``), on `rec_ctx`."""
+    from taperoom.recorder.app import create_app
+
+    return live_server(create_app(ctx=rec_ctx))

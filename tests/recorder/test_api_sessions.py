@@ -1,0 +1,230 @@
+"""/api/sessions on a real server: history filters, statistics, active sessions, stop and
+retry-transfer; sessions are inserted through the repository (test setup) or recorded
+for real from an MP3 stream served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from taperoom.db import transaction
+from taperoom.recorder import repository as repo
+from taperoom.recorder.models import utcnow
+from tests.conftest import free_port
+
+http = httpx.Client(timeout=30)
+STATION = {"name": "Test FM", "stream_url": "http://127.0.0.1:9/live", "artist": "Test",
+           "album": "Shows", "album_artist": "Test FM"}
+SESSION_KEYS = {"id", "schedule_id", "start_time", "end_time", "status", "output_file_path",
+                "error_message", "file_size_bytes", "transfer_status"}
+
+
+def assert_error(resp: httpx.Response, status: int) -> dict[str, Any]:
+    """The response has `status` and the contract's error body."""
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert body["status_code"] == status and "error" in body and "message" in body
+    return body
+
+
+def add_session(ctx: Any, station_id: int | None, status: str, *, age_days: float = 0.0,
+                schedule_id: int | None = None, transfer: str = "pending",
+                path: str | None = None) -> int:
+    """Insert one session row (test setup through the repository); returns its id."""
+    start = utcnow() - timedelta(days=age_days)
+    with transaction(ctx.sessions) as db:
+        row = repo.create_session(db, {
+            "stream_config_id": station_id, "schedule_id": schedule_id,
+            "station_name": "Test FM", "trigger": "schedule", "start_time": start,
+            "end_time": start + timedelta(hours=1) if status in ("completed", "failed") else None,
+            "planned_duration_seconds": 3600.0, "status": status,
+            "transfer_status": transfer, "output_file_path": path,
+            "file_size_bytes": 1000 if path else None})
+        return row.id
+
+
+@pytest.fixture
+def base(rec_server: Any) -> str:
+    """Base URL of the server."""
+    return rec_server.url
+
+
+@pytest.fixture
+def station(base: str) -> dict[str, Any]:
+    """One station without an upload destination."""
+    return http.post(f"{base}/api/streams", json=STATION).json()
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def test_list_filters_and_shape(base: str, station: dict[str, Any], rec_ctx: Any) -> None:
+    """Sessions list newest first with status, schedule, station and recent_days filters."""
+    other = http.post(f"{base}/api/streams", json={**STATION, "name": "Other"}).json()
+    sched = http.post(f"{base}/api/schedules", json={
+        "stream_config_id": station["id"], "cron_expression": "0 21 * * *",
+        "duration_minutes": 60, "is_active": False}).json()
+    old = add_session(rec_ctx, station["id"], "completed", age_days=10)
+    mid = add_session(rec_ctx, station["id"], "failed", age_days=2, schedule_id=sched["id"])
+    new = add_session(rec_ctx, other["id"], "completed", age_days=0.1)
+
+    url = f"{base}/api/sessions"
+    rows = http.get(url).json()
+    assert [r["id"] for r in rows] == [new, mid, old]
+    assert set(rows[0]) >= SESSION_KEYS
+    assert rows[0]["start_time"][-6] in "+-" and rows[0]["end_time"][-6] in "+-"
+    ids = lambda **p: [r["id"] for r in http.get(url, params=p).json()]  # noqa: E731
+    assert ids(status="completed") == [new, old]
+    assert ids(status="failed") == [mid]
+    assert ids(schedule_id=sched["id"]) == [mid]
+    assert ids(stream_config_id=station["id"]) == [mid, old]
+    assert ids(recent_days=5) == [new, mid]
+    assert ids(limit=1, skip=1) == [mid]
+    got = http.get(f"{url}/{mid}").json()
+    assert got["id"] == mid and got["status"] == "failed" and got["schedule_id"] == sched["id"]
+
+
+@pytest.mark.parametrize("params", [{"status": "bad"}, {"status": "COMPLETED"},
+                                    {"limit": 0}, {"limit": 5000}, {"skip": -1},
+                                    {"schedule_id": "x"}, {"stream_config_id": 0},
+                                    {"recent_days": 0}, {"recent_days": "soon"}])
+def test_bad_list_params_are_400(base: str, params: dict[str, Any]) -> None:
+    """Unknown statuses and malformed filters are 400 (never a 500)."""
+    assert_error(http.get(f"{base}/api/sessions", params=params), 400)
+
+
+def test_statistics(base: str, station: dict[str, Any], rec_ctx: Any) -> None:
+    """Statistics count sessions by status; success rate is of finished sessions."""
+    assert http.get(f"{base}/api/sessions/statistics").json() == {
+        "total_sessions": 0, "completed_sessions": 0, "failed_sessions": 0,
+        "active_sessions": 0, "success_rate": 0.0}
+    for status in ("completed", "completed", "completed", "failed", "processing"):
+        add_session(rec_ctx, station["id"], status)
+    assert http.get(f"{base}/api/sessions/statistics").json() == {
+        "total_sessions": 5, "completed_sessions": 3, "failed_sessions": 1,
+        "active_sessions": 1, "success_rate": 75.0}
+
+
+@pytest.mark.parametrize("path", ["999", "0", "99999999999999999999"])
+def test_unknown_session_ids_are_404(base: str, path: str) -> None:
+    """get, stop and retry-transfer answer 404 for unknown ids."""
+    assert_error(http.get(f"{base}/api/sessions/{path}"), 404)
+    assert_error(http.post(f"{base}/api/sessions/{path}/stop"), 404)
+    assert_error(http.post(f"{base}/api/sessions/{path}/retry-transfer"), 404)
+    assert_error(http.get(f"{base}/api/sessions/abc"), 404)
+
+
+def test_stop_and_retry_conflicts(base: str, station: dict[str, Any], rec_ctx: Any,
+                                  tmp_path: Path) -> None:
+    """Stopping a session that is not running, or retrying an upload that did not fail, is 409."""
+    done = add_session(rec_ctx, station["id"], "completed", transfer="completed")
+    assert_error(http.post(f"{base}/api/sessions/{done}/stop"), 409)
+    assert_error(http.post(f"{base}/api/sessions/{done}/retry-transfer"), 409)
+    failed = add_session(rec_ctx, station["id"], "failed", transfer="failed")
+    assert_error(http.post(f"{base}/api/sessions/{failed}/retry-transfer"), 409)
+    mp3 = tmp_path / "x.mp3"
+    mp3.write_bytes(b"\xff\xfb" * 10)
+    no_dest = add_session(rec_ctx, station["id"], "completed", transfer="failed",
+                          path=str(mp3))
+    body = assert_error(http.post(f"{base}/api/sessions/{no_dest}/retry-transfer"), 409)
+    assert "destination" in body["message"]
+
+
+def test_active_empty(base: str) -> None:
+    """With nothing recording, active sessions are an empty list with count 0."""
+    assert http.get(f"{base}/api/sessions/active").json() == {"active_sessions": [],
+                                                              "count": 0}
+
+
+# --------------------------------------------------------------------------- real recording
+
+
+class _Mp3Stream(BaseHTTPRequestHandler):
+    mp3: bytes = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "audio/mpeg")
+        self.send_header("icy-name", "Test FM")
+        self.end_headers()
+        data, pos, chunk = self.mp3, 0, 4096
+        rate = 64_000  # bytes/s: twice a 256 kb/s stream, so the capture never starves
+        t0 = time.monotonic()
+        try:
+            while True:
+                self.wfile.write(data[pos:pos + chunk])
+                pos = (pos + chunk) % len(data)
+                sent_time = (time.monotonic() - t0)
+                if sent_time < pos / rate:
+                    time.sleep(min(0.05, pos / rate - sent_time))
+        except OSError:
+            pass
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def stream_url(corpus: Path) -> Iterator[str]:
+    """An endless MP3 stream (a real corpus MP3 in a loop) on 127.0.0.1."""
+    _Mp3Stream.mp3 = (corpus / "scanner" / "real_music_tagged" / "09 - Maxstack - Aberrations.mp3"
+                      ).read_bytes()
+    srv = ThreadingHTTPServer(("127.0.0.1", free_port()), _Mp3Stream)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}/live"
+    srv.shutdown()
+    srv.server_close()
+
+
+def wait_for(check: Any, timeout: float = 20.0) -> Any:
+    """Poll `check()` until it returns something truthy; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def test_record_now_active_and_stop(base: str, stream_url: str) -> None:
+    """Record-now answers 202 with a recording session; it shows in active with progress;
+    stop ends it early and the session leaves the active list."""
+    st = http.post(f"{base}/api/streams", json={**STATION, "stream_url": stream_url}).json()
+    resp = http.post(f"{base}/api/streams/{st['id']}/record", json={"duration_seconds": 120})
+    assert resp.status_code == 202, resp.text
+    session = resp.json()
+    assert session["status"] == "recording" and session["stream_config_id"] == st["id"]
+    sid = session["id"]
+
+    def progressing() -> Any:
+        active = http.get(f"{base}/api/sessions/active").json()
+        found = [s for s in active["active_sessions"] if s["id"] == sid]
+        ok = found and (found[0].get("progress") or {}).get("bytes_written", 0) > 0
+        return active if ok else None
+
+    active = wait_for(progressing)
+    assert active["count"] == 1
+    assert http.get(f"{base}/api/sessions/{sid}").json()["progress"]["bytes_written"] > 0
+
+    resp = http.post(f"{base}/api/sessions/{sid}/stop")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["session_id"] == sid and isinstance(resp.json()["message"], str)
+    done = wait_for(lambda: (lambda s: s if s["status"] in ("completed", "failed") else None)(
+        http.get(f"{base}/api/sessions/{sid}").json()))
+    assert done["status"] == "completed", done
+    assert done["end_time"] is not None
+    assert datetime.fromisoformat(done["end_time"]) - datetime.fromisoformat(
+        done["start_time"]) < timedelta(seconds=60)
+    assert http.get(f"{base}/api/sessions/active").json()["count"] == 0
+    assert_error(http.post(f"{base}/api/sessions/{sid}/stop"), 409)

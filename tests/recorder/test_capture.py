@@ -1,0 +1,302 @@
+"""Stream capture against a real Icecast-like server on 127.0.0.1 (taperoom.recorder.capture)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from taperoom.errors import InvalidInput, MediaError
+from taperoom.recorder.capture import (
+    CaptureOptions,
+    CaptureProgress,
+    probe_stream_url,
+    record_stream,
+)
+from taperoom.recorder.encode import parse_header
+from tests.conftest import free_port
+from tests.recorder.streamserver import Plan, StreamMedia, StreamServer
+
+# the stream server's fixtures
+
+FAST = CaptureOptions(bitrate_kbps=128, stall_timeout=2.0, connect_timeout=2.0,
+                      backoff_initial=0.5, backoff_max=2.0)
+
+
+def _packets(path: Path) -> list[bytes]:
+    """Frames of an MP3 file as FFmpeg's demuxer splits them (independent of our parser)."""
+    with av.open(str(path), format="mp3") as c:
+        return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """Decode an MP3 file with PyAV (raises on any undecodable frame): (samples, rate)."""
+    chunks, rate = [], 0
+    with av.open(str(path), format="mp3") as c:
+        for f in c.decode(audio=0):
+            rate = f.sample_rate
+            chunks.append(f.to_ndarray().reshape(f.layout.nb_channels, -1).T)
+    return np.concatenate(chunks), rate
+
+
+def _sent_run(media: StreamMedia, first: int, last: int) -> bytes:
+    """The bytes of the source frames first..last (global indexes, the material loops)."""
+    n = len(media.mp3_frames)
+    return b"".join(media.mp3_frames[k % n] for k in range(first, last + 1))
+
+
+def test_mp3_stream_is_copied_frame_for_frame(stream_server: StreamServer,
+                                              stream_media: StreamMedia,
+                                              tmp_path: Path) -> None:
+    """An MP3 stream is kept byte for byte (ID3 start tag and ICY blocks removed), ~3 s long."""
+    stream_server.mount("/live.mp3", id3_prefix=True, metaint=1000, titles=[(0, "A - One")])
+    out = tmp_path / "rec.mp3"
+    result = record_stream(stream_server.url("/live.mp3"), out, 3.0, options=FAST)
+    assert result.stream_copy and result.source_codec == "mp3"
+    assert result.gaps == [] and result.reconnects == 0 and not result.stopped
+    assert result.bytes_written == out.stat().st_size
+    req = stream_server.requests_for("/live.mp3")[0]
+    # audio flows from the moment the request reaches the server until the end
+    assert abs(result.duration_seconds - (3.0 - req.station_time)) < 0.25
+    assert req.headers["icy-metadata"] == "1"
+    assert req.headers["user-agent"].startswith("Taperoom/")
+    data = out.read_bytes()
+    assert data[:3] != b"ID3"
+    source = set(stream_media.mp3_frames)
+    packets = _packets(out)
+    assert all(p in source for p in packets)
+    assert sum(map(len, packets)) == len(data)
+    assert req.first_frame is not None and req.last_frame is not None
+    assert _sent_run(stream_media, req.first_frame, req.last_frame - 8) in data
+    pcm, rate = _decode(out)
+    assert rate == 44100 and abs(len(pcm) / rate - result.duration_seconds) < 0.03
+
+
+def test_icy_title_changes_become_cues_at_their_audio_offsets(
+        stream_server: StreamServer, stream_media: StreamMedia, tmp_path: Path) -> None:
+    """StreamTitle changes give cues at the audio offset of the change (within ~0.2 s)."""
+    stream_server.mount("/live.mp3", metaint=1024,
+                        titles=[(0, "Artist A - First"), (1.2, "Artist B - Second's"),
+                                (2.4, "Artist C - Third")])
+    result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 3.3,
+                           options=FAST)
+    assert [c.title for c in result.cues] == ["Artist A - First", "Artist B - Second's",
+                                              "Artist C - Third"]
+    start = stream_server.requests_for("/live.mp3")[0].audio_start
+    assert start is not None
+    assert result.cues[0].offset_seconds == 0.0
+    for cue, at in zip(result.cues[1:], (1.2, 2.4), strict=True):
+        # a block follows every 1024 bytes (64 ms at 128 kbit/s) after the change
+        assert -0.05 < cue.offset_seconds - (at - start) < 0.2
+        assert cue.wall_time.tzinfo is not None
+    assert all(p in set(stream_media.mp3_frames) for p in _packets(result.path))
+
+
+def test_drops_reconnect_into_one_valid_file_with_gap_records(
+        stream_server: StreamServer, stream_media: StreamMedia, tmp_path: Path) -> None:
+    """Two drops (FIN, then RST), each new connection starting mid-frame: one valid file, 2 gaps."""
+    stream_server.mount("/live.mp3", start_offset_bytes=150,
+                        plans=[Plan(drop_after=1.0), Plan(drop_after=1.0, reset=True)])
+    out = tmp_path / "rec.mp3"
+    t0 = time.monotonic()
+    result = record_stream(stream_server.url("/live.mp3"), out, 4.0, options=FAST)
+    assert time.monotonic() - t0 < 4.6
+    assert result.stream_copy and result.reconnects == 2
+    assert [g.reason for g in result.gaps] == ["dropped", "dropped"]
+    assert all(0.0 <= g.length_seconds < 0.6 for g in result.gaps)
+    assert result.gaps[0].at_seconds == pytest.approx(1.0, abs=0.2)
+    assert result.gaps[1].at_seconds == pytest.approx(2.0, abs=0.35)
+    assert result.gaps[0].started_at < result.gaps[1].started_at
+    lost = sum(g.length_seconds for g in result.gaps)
+    late = stream_server.requests_for("/live.mp3")[0].station_time
+    assert abs(result.duration_seconds + lost - (4.0 - late)) < 0.35
+    packets = _packets(out)
+    assert sum(map(len, packets)) == out.stat().st_size  # no partial frame anywhere
+    assert all(p in set(stream_media.mp3_frames) for p in packets)
+    data = out.read_bytes()
+    for req in stream_server.requests_for("/live.mp3")[:2]:
+        assert req.first_frame is not None and req.last_frame is not None
+        assert _sent_run(stream_media, req.first_frame, req.last_frame) in data
+    pcm, _ = _decode(out)
+    assert len(pcm) > 0
+
+
+def test_stall_is_detected_and_reconnected(stream_server: StreamServer,
+                                           tmp_path: Path) -> None:
+    """No data for stall_timeout seconds: the capture reconnects and records a 'stalled' gap."""
+    stream_server.mount("/live.mp3", plans=[Plan(stall_after=1.0, stall_for=30.0)])
+    options = CaptureOptions(bitrate_kbps=128, stall_timeout=1.0, connect_timeout=2.0)
+    result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 3.5,
+                           options=options)
+    assert result.reconnects == 1
+    assert [g.reason for g in result.gaps] == ["stalled"]
+    gap = result.gaps[0]
+    assert gap.at_seconds == pytest.approx(1.0, abs=0.2)
+    assert 1.0 <= gap.length_seconds < 1.6
+    reqs = stream_server.requests_for("/live.mp3")
+    assert len(reqs) == 2
+    assert abs(result.duration_seconds + gap.length_seconds - (3.5 - reqs[0].station_time)) < 0.35
+
+
+def test_short_stall_below_timeout_is_tolerated(stream_server: StreamServer,
+                                                tmp_path: Path) -> None:
+    """A pause shorter than stall_timeout neither reconnects nor records a gap."""
+    stream_server.mount("/live.mp3", plans=[Plan(stall_after=0.8, stall_for=0.6)])
+    result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 2.5,
+                           options=FAST)
+    assert result.reconnects == 0 and result.gaps == []
+    assert len(stream_server.requests_for("/live.mp3")) == 1
+
+
+def test_http_503_then_recovery_opens_a_gap_at_zero(stream_server: StreamServer,
+                                                    tmp_path: Path) -> None:
+    """503 answers at the start back off, then the stream is recorded after a gap at 0 s."""
+    stream_server.mount("/live.mp3", refuse_for=1.2)
+    result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 3.5,
+                           options=FAST)
+    reqs = stream_server.requests_for("/live.mp3")
+    statuses = [r.status for r in reqs]
+    assert statuses[-1] == 200 and set(statuses[:-1]) == {503}
+    assert result.reconnects == len(reqs) - 1 >= 2
+    gap = result.gaps[0]
+    assert len(result.gaps) == 1 and gap.reason == "http 503" and gap.at_seconds == 0.0
+    assert gap.length_seconds == pytest.approx(reqs[-1].station_time - reqs[0].station_time,
+                                               abs=0.3)
+    assert abs(result.duration_seconds + gap.length_seconds - 3.5) < 0.35
+
+
+def test_aac_stream_is_reencoded_to_mp3_at_the_chosen_bitrate(
+        stream_server: StreamServer, tmp_path: Path) -> None:
+    """An AAC (ADTS) stream becomes a 96 kbit/s 44.1 kHz stereo MP3 of the same length."""
+    stream_server.mount("/live.aac", kind="aac", metaint=2000,
+                        titles=[(0, "AAC - One"), (1.5, "AAC - Two")])
+    options = CaptureOptions(bitrate_kbps=96, stall_timeout=2.0)
+    result = record_stream(stream_server.url("/live.aac"), tmp_path / "rec.mp3", 3.0,
+                           options=options)
+    assert not result.stream_copy and result.source_codec == "aac"
+    late = stream_server.requests_for("/live.aac")[0].station_time
+    assert abs(result.duration_seconds - (3.0 - late)) < 0.3
+    headers = [parse_header(p) for p in _packets(result.path)]
+    assert all(h is not None and h.bitrate_kbps == 96 and h.sample_rate == 44100
+               and h.channels == 2 for h in headers)
+    assert [c.title for c in result.cues] == ["AAC - One", "AAC - Two"]
+    assert result.cues[1].offset_seconds == pytest.approx(1.5, abs=0.4)
+    pcm, rate = _decode(result.path)
+    assert rate == 44100 and float(np.sqrt(np.mean(pcm ** 2))) > 0.01  # music, not silence
+
+
+def test_hls_master_playlist_best_variant_is_recorded(stream_server: StreamServer,
+                                                      tmp_path: Path) -> None:
+    """An HLS master playlist: its highest-bandwidth live variant is read and re-encoded."""
+    stream_server.mount("/live.m3u8", kind="hls", hls_master=True)
+    result = record_stream(stream_server.url("/live.m3u8"), tmp_path / "rec.mp3", 3.0,
+                           options=FAST)
+    assert result.source_codec == "aac" and not result.stream_copy
+    assert 2.6 < result.duration_seconds < 4.4  # at most one segment of burst on join
+    paths = [r.path for r in stream_server.requests]
+    assert "/live.m3u8.v2.m3u8" in paths
+    assert not any(p.endswith((".v1.m3u8", ".v3.m3u8")) for p in paths)
+    assert sum(p.endswith(".ts") for p in paths) >= 2
+    pcm, rate = _decode(result.path)
+    assert rate == 44100 and len(pcm) > 2 * rate
+
+
+def test_stop_event_ends_early_and_keeps_the_audio(stream_server: StreamServer,
+                                                   tmp_path: Path) -> None:
+    """Setting `stop` ends a 60 s recording at once; the 1.5 s recorded are kept."""
+    stream_server.mount("/live.mp3")
+    stop = threading.Event()
+    seen: list[CaptureProgress] = []
+    threading.Timer(1.5, stop.set).start()
+    t0 = time.monotonic()
+    result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 60.0,
+                           options=FAST, stop=stop, progress=seen.append)
+    assert time.monotonic() - t0 < 2.2
+    late = stream_server.requests_for("/live.mp3")[0].station_time
+    assert result.stopped and abs(result.duration_seconds - (1.5 - late)) < 0.3
+    assert len(seen) >= 2 and seen[-1].bytes_written == result.bytes_written
+    assert any(p.connected for p in seen)
+    audio = [p.audio_seconds for p in seen]
+    assert audio == sorted(audio) and audio[-1] > 1.0
+
+
+@pytest.mark.parametrize("case", ["404", "refused"])
+def test_nothing_recordable_raises_media_error(stream_server: StreamServer, tmp_path: Path,
+                                               case: str) -> None:
+    """A mount that answers 404 throughout, or a closed port: MediaError, no file left."""
+    stream_server.mount("/gone.mp3", refuse_for=60, refuse_status=404)
+    url = (stream_server.url("/gone.mp3") if case == "404"
+           else f"http://127.0.0.1:{free_port()}/x.mp3")
+    out = tmp_path / "rec.mp3"
+    with pytest.raises(MediaError, match="http 404" if case == "404" else "connect failed"):
+        record_stream(url, out, 1.5, options=FAST)
+    assert not out.exists()
+
+
+def test_invalid_requests_are_refused_before_connecting(tmp_path: Path) -> None:
+    """Unknown URL schemes, a zero duration or an impossible bit rate raise InvalidInput."""
+    with pytest.raises(InvalidInput):
+        record_stream("ftp://example.org/a.mp3", tmp_path / "a.mp3", 5)
+    with pytest.raises(InvalidInput):
+        record_stream("http://127.0.0.1/a.mp3", tmp_path / "a.mp3", 0)
+    with pytest.raises(InvalidInput):
+        record_stream("http://127.0.0.1/a.mp3", tmp_path / "a.mp3", 5,
+                      options=CaptureOptions(bitrate_kbps=100))
+
+
+def test_shoutcast_status_line_and_pls_playlist(stream_server: StreamServer,
+                                                tmp_path: Path) -> None:
+    """A .pls naming a SHOUTcast 1 stream ('ICY 200 OK') is followed and recorded."""
+    stream_server.mount("/listen.pls", kind="pls", target="/sc")
+    stream_server.mount("/sc", icy_status_line=True, metaint=4096, titles=[(0, "SC - Song")])
+    result = record_stream(stream_server.url("/listen.pls"), tmp_path / "rec.mp3", 1.5,
+                           options=FAST)
+    assert [r.path for r in stream_server.requests][:2] == ["/listen.pls", "/sc"]
+    assert result.stream_copy and result.duration_seconds > 1.0
+    assert [c.title for c in result.cues] == ["SC - Song"]
+
+
+def test_probe_stream_url_describes_streams_and_never_raises(
+        stream_server: StreamServer) -> None:
+    """The URL test names codec, bit rate and station, and reports failures in `message`."""
+    stream_server.mount("/live.mp3", name="Probe FM")
+    stream_server.mount("/live.aac", kind="aac")
+    stream_server.mount("/busy", refuse_for=60)
+    ok = probe_stream_url(stream_server.url("/live.mp3"), timeout=5)
+    assert ok["success"] and ok["codec"] == "mp3" and ok["bitrate"] == 128
+    assert ok["icy_name"] == "Probe FM" and ok["status_code"] == 200
+    assert ok["sample_rate"] == 44100 and "MP3" in ok["message"]
+    aac = probe_stream_url(stream_server.url("/live.aac"), timeout=5)
+    assert aac["success"] and aac["codec"] == "aac" and aac["sample_rate"] == 48000
+    busy = probe_stream_url(stream_server.url("/busy"), timeout=5)
+    assert not busy["success"] and busy["status_code"] == 503 and "503" in busy["message"]
+    closed = probe_stream_url(f"http://127.0.0.1:{free_port()}/", timeout=2)
+    assert not closed["success"] and closed["message"]
+    bad = probe_stream_url("gopher://x/", timeout=2)
+    assert not bad["success"] and "scheme" in bad["message"]
+
+
+def test_codec_change_across_reconnect_switches_to_encoding(
+        stream_server: StreamServer, tmp_path: Path) -> None:
+    """MP3 then AAC after a reconnect: one MP3 file, copied then encoded at the copy's format."""
+    stream_server.mount("/live", plans=[Plan(drop_after=1.0)])
+
+    def switch() -> None:
+        stream_server.mount("/live", kind="aac")
+
+    threading.Timer(0.7, switch).start()
+    result = record_stream(stream_server.url("/live"), tmp_path / "rec.mp3", 2.5,
+                           options=FAST)
+    assert result.source_codec == "mp3" and not result.stream_copy
+    assert len(result.gaps) == 1
+    headers = [parse_header(p) for p in _packets(result.path)]
+    assert all(h is not None and h.sample_rate == 44100 for h in headers)
+    assert {h.bitrate_kbps for h in headers if h is not None} == {128}
+    late = stream_server.requests_for("/live")[0].station_time
+    assert abs(result.duration_seconds + result.gaps[0].length_seconds - (2.5 - late)) < 0.4
+    pcm, _ = _decode(result.path)
+    assert len(pcm) > 0

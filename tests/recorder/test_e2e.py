@@ -1,0 +1,272 @@
+"""End to end: a station on a real Icecast-like server, recorded through the whole
+pipeline (capture, MP3, tags, cover art, cue sheet, gaps) and uploaded to a real
+SFTP server, started by hand, by the scheduler and from the command line."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import av
+import httpx
+import pytest
+from mutagen.id3 import ID3
+from PIL import Image
+
+from taperoom.recorder.settings import RecorderSettings
+from tests.conftest import LiveServer
+from tests.recorder.sshserver import SshTestServer
+from tests.recorder.streamserver import Plan, StreamServer
+
+DENVER = ZoneInfo("America/Denver")
+
+
+def _png(path: Path, size: int = 1200) -> Path:
+    Image.new("RGB", (size, size // 2), (200, 40, 90)).save(path, "PNG")
+    return path
+
+
+def _wait(fn: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _mp3_seconds(path: Path) -> float:
+    with av.open(str(path)) as f:
+        stream = f.streams.audio[0]
+        n = sum(fr.samples for fr in f.decode(stream))
+        return n / stream.rate
+
+
+def _station(client: httpx.Client, stream_url: str, dest: str = "") -> dict[str, Any]:
+    r = client.post("/api/streams", json={
+        "name": "KTPR Night Jazz", "stream_url": stream_url, "artist": "KTPR",
+        "album": "Night Jazz", "album_artist": "KTPR 88.1",
+        "output_filename_pattern": "{date}_{name}_{artist}.mp3", "scp_destination": dest})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+@pytest.fixture
+def server_for(rec_settings: Callable[..., RecorderSettings],
+               live_server: Callable[[Any], LiveServer]) -> Any:
+    """Start a recorder on real uvicorn with settings overrides; closes it after."""
+    from taperoom.recorder.app import create_app
+    from taperoom.recorder.context import open_context
+
+    opened: list[Any] = []
+
+    def start(**overrides: Any) -> tuple[LiveServer, Any]:
+        ctx = open_context(rec_settings(**overrides))
+        opened.append(ctx)
+        return live_server(create_app(ctx=ctx)), ctx
+
+    yield start
+    for ctx in opened:
+        ctx.close()
+
+
+def test_record_now_with_drop_icy_titles_artwork_and_upload(
+        server_for: Any, stream_server: StreamServer, sftp_server: SshTestServer,
+        tmp_path: Path) -> None:
+    """A 7 s recording across a dropped connection becomes one tagged MP3 with its gap,
+    a cue sheet of the ICY titles, cover art, and a verified upload (local copy removed)."""
+    stream_server.mount("/jazz.mp3", titles=[(0.0, "Miles Davis - So What"),
+                                             (2.5, "Bill Evans - Peace Piece")],
+                        plans=[Plan(drop_after=3.0)])
+    server, _ctx = server_for(ssh_config_dir=sftp_server.config_dir, retry_delay_seconds=1.0)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        st = _station(client, stream_server.url("/jazz.mp3"), sftp_server.destination("/shows/"))
+        r = client.post(f"/api/streams/{st['id']}/artwork",
+                        files={"artwork": ("cover.png", _png(tmp_path / "c.png").read_bytes(),
+                                           "image/png")})
+        assert r.status_code == 200, r.text
+        r = client.post(f"/api/streams/{st['id']}/record", json={"duration_seconds": 7})
+        assert r.status_code == 202, r.text
+        sid = r.json()["id"]
+        active = client.get("/api/sessions/active").json()
+        assert [s["id"] for s in active["active_sessions"]] == [sid]
+
+        def done() -> dict[str, Any] | None:
+            s = client.get(f"/api/sessions/{sid}").json()
+            return s if s["transfer_status"] in ("completed", "failed") else None
+
+        session = _wait(done, 60, "recording and upload")
+    assert session["status"] == "completed", session
+    assert session["transfer_status"] == "completed", session
+    assert session["reconnects"] >= 1
+    assert len(session["gaps"]) >= 1
+    gap = session["gaps"][0]
+    assert 2.0 < gap["at_seconds"] < 4.5 and gap["length_seconds"] >= 0
+    assert session["stream_copy"] is True
+    # the uploaded copy is the recording, byte for byte in size; the local one is gone
+    started = datetime.fromisoformat(session["start_time"]).astimezone(DENVER)
+    name = f"{started:%Y-%m-%d}_KTPR Night Jazz_KTPR.mp3"
+    remote = sftp_server.root / "shows" / name
+    assert remote.is_file()
+    assert session["remote_path"] == f"/shows/{name}"
+    assert remote.stat().st_size == session["file_size_bytes"]
+    assert not Path(session["output_file_path"]).exists()
+    assert session["local_deleted"] is True
+    # audio: one gapless, decodable file about as long as the time connected
+    seconds = _mp3_seconds(remote)
+    assert 4.0 < seconds < 7.5, seconds
+    # ID3v2.4 tags as the contract says
+    tags = ID3(remote)
+    assert tags.version[:2] == (2, 4)
+    assert str(tags["TIT2"]) == f"{started:%Y-%m-%d} KTPR Night Jazz"
+    assert str(tags["TPE1"]) == "KTPR" and str(tags["TALB"]) == "Night Jazz"
+    assert str(tags["TPE2"]) == "KTPR 88.1"
+    assert str(tags["TRCK"]) == str((started.date() - date(2020, 1, 1)).days + 1)
+    assert str(tags["TDRC"]) == str(started.year)
+    apic = tags.getall("APIC")[0]
+    assert apic.type == 3 and apic.desc == "Cover"
+    assert apic.mime == "image/png"  # small enough in bytes: embedded as uploaded
+    assert Image.open(io.BytesIO(apic.data)).size == (1200, 600)
+    # the cue sheet travelled with it and lists both titles
+    cue = (remote.with_suffix(".cue")).read_text()
+    assert "So What" in cue and "Peace Piece" in cue and f'FILE "{name}" MP3' in cue
+
+
+def test_scheduled_run_goes_through_the_same_pipeline(
+        server_for: Any, stream_server: StreamServer) -> None:
+    """A schedule fired by APScheduler records its duration, tags the file and, with no
+    destination, keeps it locally (transfer skipped); last_run_time is set."""
+    stream_server.mount("/news.mp3", metaint=None)
+    server, ctx = server_for()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        st = _station(client, stream_server.url("/news.mp3"))
+        r = client.post("/api/schedules", json={"stream_config_id": st["id"],
+                                                "cron_expression": "0 21 * * *",
+                                                "duration_minutes": 1})
+        assert r.status_code == 201, r.text
+        sched = r.json()
+        assert datetime.fromisoformat(sched["next_run_time"]).astimezone(DENVER).hour == 21
+        ctx.scheduler.run_now(sched["id"])
+        session = _wait(lambda: (client.get("/api/sessions", params={"schedule_id": sched["id"]})
+                                 .json() or [None])[0], 10, "the scheduled session")
+        assert session["status"] == "recording" and session["trigger"] == "schedule"
+
+        def audio_seconds() -> float:
+            active = client.get("/api/sessions/active").json()["active_sessions"]
+            return float(((active or [{}])[0].get("progress") or {}).get("audio_seconds", 0))
+
+        _wait(lambda: audio_seconds() > 1.5, 15, "audio")
+        client.post(f"/api/sessions/{session['id']}/stop")
+        final = _wait(lambda: (lambda s: s if s["status"] in ("completed", "failed") else None)(
+            client.get(f"/api/sessions/{session['id']}").json()), 30, "processing")
+        assert final["status"] == "completed", final
+        assert final["transfer_status"] == "skipped"
+        assert "stopped on request" in (final["error_message"] or "")
+        assert Path(final["output_file_path"]).is_file()
+        assert ID3(final["output_file_path"])["TIT2"]
+        again = client.get(f"/api/schedules/{sched['id']}").json()
+        assert again["last_run_time"] is not None
+        assert datetime.fromisoformat(again["next_run_time"]).astimezone(DENVER).hour == 21
+
+
+def test_concurrency_limit_and_disk_guard(server_for: Any,
+                                          stream_server: StreamServer) -> None:
+    """Beyond MAX_CONCURRENT_RECORDINGS a record request is 409; below the free-space
+    threshold it is 507; neither leaves a running session behind."""
+    stream_server.mount("/a.mp3", metaint=None)
+    server, ctx = server_for(max_concurrent_recordings=1)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        st = _station(client, stream_server.url("/a.mp3"))
+        first = client.post(f"/api/streams/{st['id']}/record", json={"duration_seconds": 30})
+        assert first.status_code == 202
+        second = client.post(f"/api/streams/{st['id']}/record", json={"duration_seconds": 5})
+        assert second.status_code == 409 and "MAX_CONCURRENT_RECORDINGS" in second.json()["message"]
+        client.post(f"/api/sessions/{first.json()['id']}/stop")
+        _wait(lambda: not ctx.recordings.is_running(first.json()["id"]), 20, "stop")
+        ctx.settings.min_free_disk_mb = 1e12
+        full = client.post(f"/api/streams/{st['id']}/record", json={"duration_seconds": 5})
+        assert full.status_code == 507, full.text
+        assert client.get("/api/sessions/active").json()["count"] == 0
+        bad = client.post(f"/api/streams/{st['id']}/record", json={"duration_seconds": -1})
+        assert bad.status_code == 400
+        assert client.post("/api/streams/999/record",
+                           json={"duration_seconds": 5}).status_code == 404
+
+
+def test_restart_keeps_an_interrupted_recording(
+        rec_settings: Callable[..., RecorderSettings], stream_server: StreamServer) -> None:
+    """A session left 'recording' by a killed process is failed at the next start and
+    the part it captured is renamed to its final name, tagged and kept."""
+    from taperoom.db import transaction
+    from taperoom.recorder import repository as repo
+    from taperoom.recorder.context import open_context
+
+    stream_server.mount("/k.mp3", metaint=None)
+    settings = rec_settings()
+    ctx = open_context(settings)
+    try:
+        with transaction(ctx.sessions) as db:
+            st = repo.create_station(db, {
+                "name": "K", "stream_url": stream_server.url("/k.mp3"), "artist": "A",
+                "album": "B", "album_artist": "C", "output_filename_pattern": "{name}.mp3",
+                "scp_destination": ""})
+            row = repo.create_session(db, {"stream_config_id": st.id, "station_name": "K",
+                                           "start_time": datetime.now(UTC).replace(tzinfo=None),
+                                           "status": "recording"})
+            sid = row.id
+        partial = settings.recordings_dir / ".partial" / f"session-{sid}.mp3"
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(b"".join(stream_server.media.mp3_frames[:200]))  # ~5 s of MP3
+        ctx.start()
+        with ctx.sessions() as db:
+            row = repo.get_session(db, sid)
+            assert row.status == "failed" and "interrupted" in (row.error_message or "")
+            kept = Path(row.output_file_path or "")
+        assert kept == settings.recordings_dir / "K.mp3" and kept.is_file()
+        assert not partial.exists()
+        assert str(ID3(kept)["TPE1"]) == "A"
+    finally:
+        ctx.close()
+
+
+def test_cli_record_runs_the_pipeline(rec_settings: Callable[..., RecorderSettings],
+                                      stream_server: StreamServer, tmp_path: Path) -> None:
+    """`taperoom recorder record <station> --duration 3` records, tags and reports."""
+    from taperoom.db import transaction
+    from taperoom.recorder import repository as repo
+    from taperoom.recorder.context import open_context
+
+    stream_server.mount("/cli.mp3", metaint=None)
+    settings = rec_settings()
+    ctx = open_context(settings)
+    with transaction(ctx.sessions) as db:
+        repo.create_station(db, {"name": "CLI FM", "stream_url": stream_server.url("/cli.mp3"),
+                                 "artist": "A", "album": "B", "album_artist": "C",
+                                 "output_filename_pattern": "{name}_{date}.mp3",
+                                 "scp_destination": ""})
+    ctx.close()
+    env = {**os.environ, "DATA_DIR": str(settings.data_dir),
+           "RECORDINGS_DIR": str(settings.recordings_dir), "ARTWORK_DIR": str(settings.artwork_dir),
+           "SSH_CONFIG_DIR": str(settings.ssh_config_dir), "LOG_DIR": str(settings.log_dir),
+           "TZ": "America/Denver", "MIN_FREE_DISK_MB": "1"}
+    proc = subprocess.run([sys.executable, "-m", "taperoom", "recorder", "record", "cli fm",
+                           "--duration", "3"], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "kept locally" in proc.stderr
+    files = list(settings.recordings_dir.glob("CLI FM_*.mp3"))
+    assert len(files) == 1
+    assert 1.5 < _mp3_seconds(files[0]) < 4.0
+    missing = subprocess.run([sys.executable, "-m", "taperoom", "recorder", "record", "nope",
+                              "--duration", "3"], env=env, capture_output=True, text=True,
+                             timeout=60, cwd=tmp_path)
+    assert missing.returncode == 4 and "no station" in missing.stderr

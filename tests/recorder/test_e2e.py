@@ -270,3 +270,27 @@ def test_cli_record_runs_the_pipeline(rec_settings: Callable[..., RecorderSettin
                               "--duration", "3"], env=env, capture_output=True, text=True,
                              timeout=60, cwd=tmp_path)
     assert missing.returncode == 4 and "no station" in missing.stderr
+
+
+def test_upload_retries_until_the_server_is_back(
+        server_for: Any, stream_server: StreamServer, sftp_server: SshTestServer) -> None:
+    """With the SFTP server down, the session shows the failed attempt and its next
+    try; once the server is back the queued retry uploads the file."""
+    stream_server.mount("/r.mp3", metaint=None)
+    sftp_server.stop()
+    server, _ctx = server_for(ssh_config_dir=sftp_server.config_dir, retry_delay_seconds=0.5,
+                              transfer_backoff_max_seconds=1.0)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        st = _station(client, stream_server.url("/r.mp3"), sftp_server.destination("/in/"))
+        sid = client.post(f"/api/streams/{st['id']}/record",
+                          json={"duration_seconds": 2}).json()["id"]
+        failed_once = _wait(lambda: (lambda s: s if s["transfer_attempts"] >= 2 else None)(
+            client.get(f"/api/sessions/{sid}").json()), 40, "failed upload attempts")
+        assert failed_once["status"] == "completed"
+        assert failed_once["transfer_status"] in ("pending", "in_progress")
+        assert "next attempt" in (failed_once["transfer_error_message"] or "")
+        sftp_server.start()
+        done = _wait(lambda: (lambda s: s if s["transfer_status"] == "completed" else None)(
+            client.get(f"/api/sessions/{sid}").json()), 40, "upload after restart")
+    assert (sftp_server.root / "in" / Path(done["remote_path"]).name).stat().st_size \
+        == done["file_size_bytes"]

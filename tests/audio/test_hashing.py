@@ -19,7 +19,15 @@ from mutagen.flac import FLAC, Picture
 from mutagen.id3 import APIC, COMM, ID3, TIT2, TPE1
 from mutagen.mp4 import MP4, MP4Cover
 
-from taperoom.audio.hashing import QUICK_CHUNK, audio_hash, quick_hash, raw_hash
+from taperoom.audio.hashing import (
+    DEMUX,
+    QUICK_CHUNK,
+    audio_hash,
+    audio_hash_demuxed,
+    audio_hash_method,
+    quick_hash,
+    raw_hash,
+)
 from taperoom.errors import MediaError
 from tests.conftest import CORPUS
 
@@ -117,6 +125,7 @@ RETAGS: dict[str, Callable[[Path], None]] = {
 @pytest.mark.parametrize("retag", list(RETAGS))
 @pytest.mark.parametrize("kind", list(SAMPLES))
 def test_retagging_keeps_audio_hash(corpus: Path, tmp_path: Path, kind: str, retag: str) -> None:
+    """Rewriting tags and art changes the file but neither the walked nor the demuxed hash."""
     path = copy_sample(corpus, kind, tmp_path)
     if retag == "remove-art":
         set_tags(path, art=PNG_1X1)  # not every sample has art to remove
@@ -125,6 +134,9 @@ def test_retagging_keeps_audio_hash(corpus: Path, tmp_path: Path, kind: str, ret
     assert raw_hash(path) != before_raw  # the file really changed ...
     assert quick_hash(path) != before_quick  # ... and the screening hash sees it
     assert audio_hash(path) == before_audio  # ... but its audio did not
+    digest, method = audio_hash_method(path)
+    assert method != DEMUX  # the container walker took it ...
+    assert digest == audio_hash_demuxed(path) == before_audio  # ... with the reference digest
 
 
 def test_retagging_twice_round_trip(corpus: Path, tmp_path: Path) -> None:
@@ -219,10 +231,12 @@ def test_appended_tags_keep_audio_hash(corpus: Path, tmp_path: Path, kind: str,
     with open(path, "ab") as f:
         f.write(blobs[appended])
     assert audio_hash(path) == before
+    assert audio_hash_demuxed(path) == before
 
 
 @pytest.mark.parametrize("save", ["id3v2.3", "id3v1", "apev2"])
 def test_mp3_tag_versions_keep_audio_hash(corpus: Path, tmp_path: Path, save: str) -> None:
+    """ID3v2.3, an added ID3v1 and an added APEv2 tag leave the MP3 audio hash alone."""
     path = copy_sample(corpus, "mp3", tmp_path)
     before = audio_hash(path)
     audio = mutagen.File(path)
@@ -249,6 +263,7 @@ def test_mp3_trailing_padding_is_not_audio(corpus: Path, tmp_path: Path) -> None
 
 
 def test_untagged_and_heavily_tagged_copies_hash_equal(corpus: Path, tmp_path: Path) -> None:
+    """A copy stripped of all tags and one with 300 kB of art and comments hash equal."""
     for kind in ("mp3", "flac", "m4a", "opus"):
         bare = copy_sample(corpus, kind, tmp_path, f"bare-{kind}.{kind}")
         rich = copy_sample(corpus, kind, tmp_path, f"rich-{kind}.{kind}")
@@ -297,6 +312,7 @@ def _middle_packet_byte(path: Path) -> int:
 
 @pytest.mark.parametrize("kind", list(SAMPLES))
 def test_changing_one_audio_byte_changes_hash(corpus: Path, tmp_path: Path, kind: str) -> None:
+    """One flipped bit in the middle audio packet changes the hash of every container."""
     path = copy_sample(corpus, kind, tmp_path)
     before = audio_hash(path)
     offset = _middle_packet_byte(path)
@@ -310,6 +326,7 @@ def test_changing_one_audio_byte_changes_hash(corpus: Path, tmp_path: Path, kind
 
 @pytest.mark.parametrize("kind", list(SAMPLES))
 def test_truncating_changes_hash(corpus: Path, tmp_path: Path, kind: str) -> None:
+    """Cutting off the last tenth changes the hash (or, for MP4, loses the sample table)."""
     path = copy_sample(corpus, kind, tmp_path)
     before = audio_hash(path)
     size = path.stat().st_size
@@ -322,6 +339,7 @@ def test_truncating_changes_hash(corpus: Path, tmp_path: Path, kind: str) -> Non
 
 
 def test_hash_is_128_bit_hex_and_deterministic(corpus: Path) -> None:
+    """The digest is 32 hex digits and the same for str and Path arguments."""
     path = corpus.joinpath(*TAGGED, SAMPLES["mp3"])
     digest = audio_hash(path)
     assert HEX128.fullmatch(digest)
@@ -345,6 +363,7 @@ def test_awkward_relative_names(corpus: Path, tmp_path: Path, monkeypatch: pytes
 
 
 def test_media_errors(corpus: Path, tmp_path: Path) -> None:
+    """Empty, non-audio, missing and directory paths raise MediaError naming the path."""
     odd = corpus.joinpath(*TAGGED, "odd")
     text = tmp_path / "notes.mp3"
     text.write_text("not audio at all\n" * 100)
@@ -359,9 +378,21 @@ def test_media_errors(corpus: Path, tmp_path: Path) -> None:
 
 
 def test_file_without_audio_stream(corpus: Path) -> None:
+    """An image demuxes without an audio stream: MediaError "no audio stream"."""
     jpeg = corpus / "scanner" / "tagtests" / "beets-2.14.1" / "test" / "rsrc" / "abbey.jpg"
     with pytest.raises(MediaError, match="no audio stream"):
         audio_hash(jpeg)
+
+
+def test_chained_ogg_is_a_media_error(corpus: Path, tmp_path: Path) -> None:
+    """A second Ogg stream starting mid-file (PyAV cannot map its packets): MediaError."""
+    path = tmp_path / "chained.ogg"
+    data = corpus.joinpath(*TAGGED, SAMPLES["ogg"]).read_bytes()
+    path.write_bytes(data + data)
+    with pytest.raises(MediaError):
+        audio_hash_demuxed(path)
+    with pytest.raises(MediaError):
+        audio_hash(path)
 
 
 def _tagtest_files() -> list[object]:
@@ -383,6 +414,7 @@ def test_tagtests_hash_or_media_error(corpus: Path, path: Path) -> None:
 
 
 def test_quick_and_raw_hash_errors(tmp_path: Path) -> None:
+    """quick_hash and raw_hash report a missing file as MediaError."""
     for fn in (quick_hash, raw_hash):
         with pytest.raises(MediaError):
             fn(tmp_path / "missing.wav")
@@ -392,11 +424,13 @@ def test_quick_and_raw_hash_errors(tmp_path: Path) -> None:
 
 
 def test_raw_hash_is_xxh3_128_of_the_bytes(corpus: Path) -> None:
+    """raw_hash is XXH3-128 over the whole file, across its read chunks."""
     path = corpus.joinpath(*TAGGED, SAMPLES["flac"])  # 1.5 MB: several read chunks
     assert raw_hash(path) == xxhash.xxh3_128(path.read_bytes()).hexdigest()
 
 
 def test_quick_hash_definition(corpus: Path, tmp_path: Path) -> None:
+    """quick_hash is XXH3-64 over the size, the first and the last 64 KiB."""
     big = corpus.joinpath(*TAGGED, SAMPLES["flac"])
     data = big.read_bytes()
     expected = xxhash.xxh3_64(struct.pack("<Q", len(data)) + data[:QUICK_CHUNK]

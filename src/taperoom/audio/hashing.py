@@ -37,6 +37,15 @@ with mutagen, appending tags by hand and re-muxing with PyAV (see
 - MP4: every atom except the samples in ``mdat``.
 - WAV/AIFF: every chunk except the sample bytes of ``data``/``SSND``.
 
+How: :func:`audio_hash_demuxed` is the reference, demuxing with PyAV, where
+most of the time goes to creating a Python object per packet. :func:`audio_hash`
+gives the same digest by walking the container instead for WAV/RF64, AIFF/AIFC,
+FLAC, MPEG audio, Ogg Vorbis/Opus and single-track AAC/ALAC MP4
+(:mod:`taperoom.audio.containers`: each walker replays what the FFmpeg demuxer,
+and for raw streams its parser, does, and steps aside for anything it does not
+vouch for); :func:`audio_hash_method` also says which way was taken. Errors
+(missing, empty, truncated beyond use, no audio) always come from demuxing.
+
 :func:`quick_hash` is a cheap screening hash over the file size and its first
 and last 64 KiB; :func:`raw_hash` hashes every byte of the file.
 
@@ -48,6 +57,7 @@ References: Y. Collet, *xxHash* XXH3 (https://xxhash.com); FFmpeg
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from pathlib import Path
 
@@ -55,9 +65,14 @@ import av
 import av.error
 import xxhash
 
+from taperoom.audio.containers import FileView, Unsupported, audio_ranges, tail_tags_start
 from taperoom.errors import MediaError
 
-__all__ = ["audio_hash", "quick_hash", "raw_hash"]
+__all__ = ["DEMUX", "audio_hash", "audio_hash_demuxed", "audio_hash_method", "quick_hash",
+           "raw_hash"]
+
+#: Method name :func:`audio_hash_method` reports for files hashed by demuxing.
+DEMUX = "demux"
 
 #: Bytes of the file's head and tail that :func:`quick_hash` reads.
 QUICK_CHUNK = 64 * 1024
@@ -84,56 +99,11 @@ _SELF_BOUNDED = frozenset({"wav", "w64", "aiff", "mov,mp4,m4a,3gp,3g2,mj2"})
 
 #: Errors PyAV raises for unreadable input (``av.error.FFmpegError`` and its
 #: subclasses, some of which are also ``OSError``), plus ``ValueError`` for
-#: undecodable metadata and odd container states.
-_AV_ERRORS: tuple[type[Exception], ...] = (av.error.FFmpegError, OSError, ValueError)
-
-
-def _syncsafe(raw: bytes) -> int:
-    """Decode a 28-bit ID3v2 "syncsafe" integer (7 bits per byte, big-endian)."""
-    return (raw[0] & 0x7F) << 21 | (raw[1] & 0x7F) << 14 | (raw[2] & 0x7F) << 7 | raw[3] & 0x7F
-
-
-def _tail_tags_start(fd: int, size: int) -> int:
-    """Offset where the tags appended to a raw audio stream begin (`size` if none).
-
-    Recognises, stacked in any order: ID3v1 (128 bytes ``TAG``, plus a 227-byte
-    ``TAG+`` block before it), APEv2 (32-byte ``APETAGEX`` footer), Lyrics3 v1 and
-    v2, and an appended ID3v2.4 tag with a footer (``3DI``). Sources: ID3v1 and
-    Lyrics3 descriptions on id3.org; APEv2 specification (wiki.hydrogenaud.io);
-    ID3 tag version 2.4.0 - Main Structure, section 3.4.
-    """
-    end = size
-    for _ in range(8):
-        if end >= 128 and os.pread(fd, 3, end - 128) == b"TAG":
-            end -= 128
-            if end >= 227 and os.pread(fd, 4, end - 227) == b"TAG+":
-                end -= 227
-            continue
-        tail = os.pread(fd, 32, end - 32) if end >= 32 else b""
-        if tail[:8] == b"APETAGEX":
-            tag_size, _items, flags = struct.unpack("<III", tail[12:24])
-            total = tag_size + (32 if flags & 0x80000000 else 0)
-            if 32 <= total <= end:
-                end -= total
-                continue
-        if tail[-9:] == b"LYRICS200" and end >= 15 and tail[-15:-9].isdigit():
-            start = end - 15 - int(tail[-15:-9])
-            if start >= 0 and os.pread(fd, 11, start) == b"LYRICSBEGIN":
-                end = start
-                continue
-        if tail[-9:] == b"LYRICSEND":
-            window = max(0, end - 5100 - 20)
-            found = os.pread(fd, end - window, window).rfind(b"LYRICSBEGIN")
-            if found >= 0:
-                end = window + found
-                continue
-        if tail[-10:-7] == b"3DI":
-            start = end - _syncsafe(tail[-4:]) - 20
-            if start >= 0 and os.pread(fd, 3, start) == b"ID3":
-                end = start
-                continue
-        break
-    return end
+#: undecodable metadata and odd container states, and ``IndexError`` for a packet
+#: of a stream that appeared while demuxing (a chained Ogg file), which PyAV
+#: looks up in its list of the streams found on opening.
+_AV_ERRORS: tuple[type[Exception], ...] = (av.error.FFmpegError, OSError, ValueError,
+                                           IndexError)
 
 
 def _stream_end(p: Path) -> tuple[int, int]:
@@ -141,7 +111,7 @@ def _stream_end(p: Path) -> tuple[int, int]:
     fd = os.open(p, os.O_RDONLY)
     try:
         size = os.fstat(fd).st_size
-        return _tail_tags_start(fd, size), size
+        return tail_tags_start(fd, size), size
     finally:
         os.close(fd)
 
@@ -165,6 +135,102 @@ def _open(p: Path) -> av.container.InputContainer:
 
 def audio_hash(path: str | Path) -> str:
     """Hash the coded audio of a file, ignoring tags and container layout.
+
+    The packets of the first audio stream, as FFmpeg demuxes them, are fed in
+    order into one XXH3-128 state; packet boundaries do not matter. For WAV,
+    AIFF, FLAC, MPEG audio, Ogg Vorbis/Opus and single-track AAC/ALAC MP4 the
+    packets' bytes are found by walking the container
+    (:mod:`taperoom.audio.containers`), which gives the digest of
+    :func:`audio_hash_demuxed` several times faster; every file a walker does
+    not vouch for is demuxed.
+
+    Parameters
+    ----------
+    path : str or Path
+        Audio file in any container FFmpeg demuxes (recognised by content).
+
+    Returns
+    -------
+    str
+        32 lower-case hex digits (128 bits), equal to
+        ``audio_hash_demuxed(path)``.
+
+    Raises
+    ------
+    MediaError
+        The file cannot be opened or demuxed, has no audio stream, or its audio
+        stream holds no data.
+    """
+    return audio_hash_method(path)[0]
+
+
+def audio_hash_method(path: str | Path) -> tuple[str, str]:
+    """Hash the coded audio of a file like :func:`audio_hash`, and say how.
+
+    Parameters
+    ----------
+    path : str or Path
+        Audio file in any container FFmpeg demuxes.
+
+    Returns
+    -------
+    (str, str)
+        The digest, and the method that produced it: the name of the container
+        walker (one of :data:`taperoom.audio.containers.METHODS`) or
+        :data:`DEMUX` when the file was demuxed.
+
+    Raises
+    ------
+    MediaError
+        As :func:`audio_hash_demuxed` (errors are always reported by demuxing).
+    """
+    p = Path(path)
+    walked = _walk(p)
+    if walked is not None:
+        return walked
+    return audio_hash_demuxed(p), DEMUX
+
+
+#: Errors that make the container walk give way to demuxing.
+_WALK_ERRORS = (Unsupported, OSError, ValueError, IndexError, OverflowError, struct.error)
+
+
+def _walk(p: Path) -> tuple[str, str] | None:
+    """Digest and walker name for `p`, or None when the file must be demuxed."""
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block here
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size < 12:
+            return None
+        method, ranges, data = audio_ranges(FileView(fd, st.st_size), st.st_size, fd)
+        h = xxhash.xxh3_128()
+        if data is not None:
+            source = memoryview(data)
+            for start, stop in ranges:
+                h.update(source[start:stop])
+            return h.hexdigest(), method
+        buf = bytearray(RAW_CHUNK)
+        view = memoryview(buf)
+        for start, stop in ranges:
+            pos = start
+            while pos < stop:
+                n = os.preadv(fd, [view[:min(RAW_CHUNK, stop - pos)]], pos)
+                if n <= 0:
+                    return None  # the file shrank since it was walked
+                h.update(view[:n])
+                pos += n
+        return h.hexdigest(), method
+    except _WALK_ERRORS:
+        return None
+    finally:
+        os.close(fd)
+
+
+def audio_hash_demuxed(path: str | Path) -> str:
+    """Hash the coded audio of a file by demuxing it with PyAV (the reference).
 
     The demuxed packets of the first audio stream that carry data are fed, in
     order, into one XXH3-128 state; packet boundaries do not matter. The file is

@@ -70,6 +70,25 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLK_TCK
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of `pid` and every process it started, live or ended.
+
+    User + system time of `pid` and its live descendants, plus the time of the
+    children each of them has already reaped (``cutime``/``cstime`` of
+    ``/proc/<pid>/stat``), so that worker processes a pool has ended (and that a
+    fork server reaped) still count.
+    """
+    total = 0
+    for p in [pid, *descendants(pid)]:
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+    return total / CLK_TCK
+
+
 def machine_cpu() -> tuple[float, float]:
     """Busy and stolen CPU seconds of the whole machine since boot (``/proc/stat``)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

@@ -526,11 +526,13 @@ PROCESS_POOL_MIN_FILES = 64
 def _reader_pool(workers: int, n_files: int) -> Executor:
     """Executor for the read phase (tags + audio hash).
 
-    Hashing loops over demuxed packets in Python (PyAV), so reader *threads* fight
-    over the GIL: measured on 400 files, 1 thread read 77 files/s, 2 threads 42
-    and 2 processes 112. Big reads therefore run in ``workers`` processes (started
-    by ``forkserver``, since the server has threads running); small ones (watcher
-    batches, rescans of a few changed files) in one thread, which starts at once.
+    Tag parsing (mutagen) and the container walk of the audio hash are Python
+    code, so reader *threads* fight over the GIL: measured on 400 files of the
+    benchmark library (``bench/library_scan.py``), 1 thread read 862 files/s,
+    2 threads 719 and 2 processes 1205. Big reads therefore run in ``workers``
+    processes (started by ``forkserver``, since the server has threads running);
+    small ones (watcher batches, rescans of a few changed files) in one thread,
+    which starts at once.
     """
     if workers > 1 and n_files >= PROCESS_POOL_MIN_FILES:
         return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))

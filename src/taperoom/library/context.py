@@ -19,6 +19,7 @@ from taperoom.library.settings import LibrarySettings
 
 if TYPE_CHECKING:
     from taperoom.library.fileops import FileOperations
+    from taperoom.library.recovery import RecoveryReport
     from taperoom.library.scans import ScanManager
     from taperoom.library.watcher import LibraryWatcher
 
@@ -43,6 +44,9 @@ class LibraryContext:
         Watches library folders and removable drives (set by :func:`open_context`).
     fileops : FileOperations
         Serialised move/rename/delete of track files (set by :func:`open_context`).
+    recovery : RecoveryReport
+        File operations a crash had interrupted, finished or undone when the
+        context opened (set by :func:`open_context`).
     extras : dict
         Room for later services (analysis queue, engine link).
     """
@@ -54,6 +58,7 @@ class LibraryContext:
     scans: ScanManager = field(init=False)
     watcher: LibraryWatcher = field(init=False)
     fileops: FileOperations = field(init=False)
+    recovery: RecoveryReport = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -70,6 +75,7 @@ class LibraryContext:
 def open_context(settings: LibrarySettings | None = None) -> LibraryContext:
     """Open the database (migrating it to the newest revision) and build the services."""
     from taperoom.library.fileops import FileOperations
+    from taperoom.library.recovery import recover_operations
     from taperoom.library.scans import ScanManager
     from taperoom.library.watcher import LibraryWatcher
 
@@ -80,4 +86,5 @@ def open_context(settings: LibrarySettings | None = None) -> LibraryContext:
     ctx.scans = ScanManager(ctx)
     ctx.watcher = LibraryWatcher(ctx)
     ctx.fileops = FileOperations(ctx)
+    ctx.recovery = recover_operations(ctx)
     return ctx

@@ -67,6 +67,7 @@ from taperoom.db import transaction
 from taperoom.errors import Busy, Conflict, InvalidInput, NotFound, TaperoomError
 from taperoom.events import Event
 from taperoom.library import models
+from taperoom.library.recovery import DELETE_SUFFIX, PART_SUFFIX
 from taperoom.library.repository import fileops as repo
 from taperoom.library.schemas import row_dict, track_dict
 
@@ -85,9 +86,6 @@ PROGRESS_INTERVAL = 0.25
 DB_ATTEMPTS = 3
 #: Longest file name in bytes (NAME_MAX of Linux, macOS and Windows filesystems).
 NAME_MAX = 255
-#: Suffixes of the hidden temporary files (not audio extensions, so scanners skip them).
-PART_SUFFIX = ".taperoom-part"
-DELETE_SUFFIX = ".taperoom-delete"
 
 
 class InsufficientSpace(Conflict):

@@ -71,6 +71,22 @@ def finish_operation(session: Session, op_id: int, status: str,
                     .values(status=status, error_message=error_message, completed_at=utcnow()))
 
 
+def pending_operations(session: Session) -> list[models.FileOperation]:
+    """Logged operations still ``pending`` (cut short by a crash), oldest first."""
+    return list(session.scalars(select(models.FileOperation)
+                                .where(models.FileOperation.status == "pending")
+                                .order_by(models.FileOperation.id)))
+
+
+def completed_delete_paths(session: Session, limit: int = 500) -> list[str]:
+    """Old paths of the `limit` most recently completed deletes, newest first."""
+    op = models.FileOperation
+    return [p for p in session.scalars(
+        select(op.old_path).where(op.operation_type == "delete", op.status == "completed",
+                                  op.old_path.is_not(None))
+        .order_by(op.id.desc()).limit(limit)) if p]
+
+
 def get_operation(session: Session, op_id: int) -> models.FileOperation | None:
     """The logged operation with this id, or None."""
     return session.get(models.FileOperation, op_id)

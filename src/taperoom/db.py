@@ -80,3 +80,27 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def upgrade_schema(engine: Engine, script_location: Path) -> None:
+    """Apply every pending Alembic migration of one app to the database of `engine`.
+
+    Idempotent: a database already at the newest revision is left as it is.
+
+    Parameters
+    ----------
+    engine : Engine
+        Engine of the app's database.
+    script_location : Path
+        The app's Alembic environment (``migrations/<app>`` at the repository root).
+    """
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    url = engine.url.render_as_string(hide_password=False)
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

@@ -172,8 +172,30 @@ def atomic_write(path: Path, data: bytes, *, fsync: bool = True) -> None:
         os.close(fd)
     os.replace(tmp, path)
     if fsync:
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        fsync_dir(path.parent)
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Flush a folder's entries to disk, so that a rename or unlink in it survives a crash.
+
+    Best effort: a folder that cannot be opened or synced (some network and FUSE
+    filesystems refuse) is passed over silently. Source: fsync(2), "Calling
+    fsync() does not necessarily ensure that the entry in the directory
+    containing the file has also reached disk. For that an explicit fsync() on a
+    file descriptor for the directory is also needed."
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder whose entries changed.
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -66,6 +66,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from taperoom.db import transaction
 from taperoom.errors import Busy, Conflict, InvalidInput, NotFound, TaperoomError
 from taperoom.events import Event
+from taperoom.fslock import fsync_dir
 from taperoom.library import models
 from taperoom.library.recovery import DELETE_SUFFIX, PART_SUFFIX
 from taperoom.library.repository import fileops as repo
@@ -174,19 +175,6 @@ class _Relocation:
 
 def _inside(path: Path, root: Path) -> bool:
     return path == root or path.is_relative_to(root)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _same_file_other_case(src: Path, dst: Path) -> bool:
@@ -675,9 +663,9 @@ class FileOperations:
             except OSError:
                 os.unlink(dst)
                 raise
-        _fsync_dir(dst.parent)
+        fsync_dir(dst.parent)
         if src.parent != dst.parent:
-            _fsync_dir(src.parent)
+            fsync_dir(src.parent)
         return _Relocation(undo=lambda: os.rename(dst, src))
 
     def _copy_across(self, src: Path, dst: Path, payload: dict[str, Any]) -> _Relocation:
@@ -714,7 +702,7 @@ class FileOperations:
                 if os.path.lexists(dst):
                     raise Conflict(f"Destination file already exists: {dst}") from None
                 os.rename(tmp, dst)
-            _fsync_dir(dst.parent)
+            fsync_dir(dst.parent)
         finally:
             if os.path.lexists(tmp):
                 os.unlink(tmp)
@@ -722,7 +710,7 @@ class FileOperations:
         def finish() -> str | None:
             try:
                 os.unlink(src)
-                _fsync_dir(src.parent)
+                fsync_dir(src.parent)
             except OSError as exc:
                 log.warning("moved %s across drives but could not remove the source: %s",
                             src, exc)
@@ -794,7 +782,7 @@ class FileOperations:
         else:
             try:
                 os.unlink(hidden)
-                _fsync_dir(src.parent)
+                fsync_dir(src.parent)
             except OSError as exc:
                 warning = f"The track was removed but its file could not be deleted: {exc}"
                 log.error("could not unlink %s: %s", hidden, exc)

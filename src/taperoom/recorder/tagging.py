@@ -59,6 +59,7 @@ from mutagen.mp3 import MP3
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from taperoom.errors import MediaError
+from taperoom.fslock import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -407,20 +408,7 @@ def _rewrite(path: Path, tag: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
         raise MediaError(path, f"cannot write tags: {exc.strerror or exc}") from exc
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
 
 
 # --------------------------------------------------------------------------- cue sheets

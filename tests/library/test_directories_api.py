@@ -1,4 +1,4 @@
-"""/api/library/directories on a real server, real folders and a real SQLite database.
+"""/api/library/directories on a real server, real folders and a real database.
 
 Tracks are inserted through the ORM (the scanner is not needed to exercise
 folders, availability, browsing and missing-media handling).
@@ -28,6 +28,8 @@ from taperoom.library.models import (
     new_id,
     utcnow,
 )
+
+pytestmark = pytest.mark.backends()
 
 #: One connection pool for the whole module (a new client per request costs ~0.1 s).
 http = httpx.Client(timeout=30)

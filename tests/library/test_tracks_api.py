@@ -19,6 +19,8 @@ from taperoom.library import models
 
 TAGGED = "scanner/real_music_tagged"
 
+pytestmark = pytest.mark.backends()
+
 
 def _manifest(corpus: Path) -> list[dict[str, Any]]:
     return json.loads((corpus / TAGGED / "manifest.json").read_text())

@@ -39,16 +39,17 @@ def sqlite_url(path: str | Path) -> str:
 
 
 #: URL schemes that mean PostgreSQL without naming a driver, and the one we use.
-_POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg2://")
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 POSTGRES_DRIVER = "postgresql+psycopg"
 
 
 def normalise_url(url: str) -> str:
     """The SQLAlchemy URL to connect with: PostgreSQL URLs get the psycopg 3 driver.
 
-    ``postgresql://``, ``postgres://`` (Heroku style) and ``postgresql+psycopg2://``
-    become ``postgresql+psycopg://`` (psycopg 3 is the driver the library extra
-    installs); every other URL is returned unchanged.
+    ``postgresql://`` and ``postgres://`` (Heroku style) become
+    ``postgresql+psycopg://`` (psycopg 3 is the driver the library extra
+    installs; SQLAlchemy would pick psycopg2); every other URL, including one
+    naming its driver, is returned unchanged.
 
     Parameters
     ----------

@@ -227,7 +227,8 @@ def list_tracks(session: Session, filters: TrackFilters, *, sort: str | None = N
     stmt = sa.select(*TRACK_API_COLUMNS)
     count = sa.select(sa.func.count(T.id)).select_from(T)
     rank: Any = None
-    text = (filters.search or "").strip()
+    # NUL is no text any backend stores (PostgreSQL refuses it): a blank here
+    text = (filters.search or "").replace("\x00", " ").strip()
     dialect = session.get_bind().dialect.name
     if text:
         match = fts_match_query(text)

@@ -184,6 +184,7 @@ def test_move_across_library_folders_updates_directory_and_counts(
     assert (op.old_library_directory_id, op.new_library_directory_id) == (lib["id"], other_id)
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_move_across_filesystems_copies_verifies_and_removes_source(
         api: str, lib_ctx: Any, lib: dict[str, Any]) -> None:
     """A move to another filesystem copies, checks the size, then unlinks the source."""
@@ -235,6 +236,7 @@ def test_move_refuses_path_of_another_track(api: httpx.Client, lib_ctx: Any, lib
     assert lib["file"].is_file() and not (lib["root"] / "Sorted").exists()
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_move_refuses_escapes(api: httpx.Client, lib_ctx: Any, lib: dict[str, Any],
                               tmp_path: Path) -> None:
     """``..``, absolute paths outside every library folder and symlinks out are 400s."""
@@ -254,6 +256,7 @@ def test_move_refuses_escapes(api: httpx.Client, lib_ctx: Any, lib: dict[str, An
     assert operations(lib_ctx) == []
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_move_bad_requests(api: httpx.Client, lib_ctx: Any, lib: dict[str, Any]) -> None:
     """Unknown ids are 404, malformed ids and bodies 400 (never 500)."""
     url = "/api/tracks"
@@ -346,6 +349,7 @@ def test_rename_rejects_bad_names_and_taken_names(api: httpx.Client, lib_ctx: An
 # --------------------------------------------------------------------------- delete
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_delete_requires_confirmation(api: httpx.Client, lib_ctx: Any, lib: dict[str, Any]) -> None:
     """Without ``{"confirm": true}`` nothing is deleted (400)."""
     url = f"/api/tracks/{lib['track']}/file"
@@ -452,6 +456,7 @@ def test_concurrent_operations_on_one_file_are_serialised(api: httpx.Client, lib
     assert len(lib_ctx.fileops.locks) == 0
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_path_locks_block_same_file_only() -> None:
     """One key is held by one thread at a time; other keys are not blocked."""
     locks = PathLocks()
@@ -485,6 +490,7 @@ def test_path_locks_block_same_file_only() -> None:
     assert order == ["other file", "first done", "second in"] and len(locks) == 0
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_shutdown_refuses_new_operations(lib_ctx: Any, lib: dict[str, Any]) -> None:
     """After shutdown() a new operation is refused with Busy (503)."""
     lib_ctx.fileops.shutdown()

@@ -297,3 +297,45 @@ def _library_flow(pg_server: PgTestServer, name: str, corpus: Path, tmp_path: Pa
         assert conn.execute("SELECT count(*) FROM tracks").fetchone() == (len(files),)
         assert conn.execute("SELECT value FROM settings WHERE key = 'ui_theme'").fetchone() \
             == ("light",)
+
+
+@pytest.mark.backends("postgresql")
+def test_search_without_unaccent_still_folds_case_and_prefixes(
+        pg_server: PgTestServer, lib_settings: Callable[..., Any]) -> None:
+    """A role that may not create ``unaccent``: migrations still pass, search is only
+    case-insensitive (``café`` and ``CAFÉ`` find "Café", ``cafe`` does not)."""
+    from taperoom.db import transaction
+    from taperoom.library import models
+    from taperoom.library.context import open_context
+    from taperoom.library.repository import tracks as repo
+
+    server = pg_server.server
+    name = server.create_database()
+    role = f"r_{name}"
+    with psycopg.connect(host="127.0.0.1", port=server.port, user="postgres", dbname=name,
+                         autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')  # no CREATE on the database
+        conn.execute(f'GRANT USAGE, CREATE ON SCHEMA public TO "{role}"')
+    ctx = open_context(lib_settings(
+        database_url=f"postgresql://{role}@127.0.0.1:{server.port}/{name}"))
+    try:
+        with ctx.engine.connect() as conn:
+            assert conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_extension WHERE extname = 'unaccent'").scalar() == 0
+        with transaction(ctx.sessions) as s:
+            s.add_all([models.Track(file_path="/m/1.flac", title="Café Tacvba", artist="Rock"),
+                       models.Track(file_path="/m/2.flac", title="Cafeteria", artist="Jazz")])
+
+        def titles(q: str) -> list[str]:
+            with ctx.sessions() as s:
+                rows, total = repo.list_tracks(s, repo.TrackFilters(search=q), sort="title",
+                                               descending=False)
+            assert total == len(rows)
+            return [r["title"] for r in rows]
+
+        assert titles("café") == titles("CAFÉ") == titles("tacvba café") == ["Café Tacvba"]
+        assert titles("cafe") == ["Cafeteria"]  # prefix of "cafeteria", not "café"
+        assert sorted(titles("caf")) == ["Cafeteria", "Café Tacvba"]
+    finally:
+        ctx.close()
+        server.drop_database(name)

@@ -144,13 +144,27 @@ def server_process() -> Iterator[Callable[[list[str], dict[str, str]], ServerPro
 
 
 @pytest.fixture
-def lib_settings(tmp_path: Path) -> Callable[..., Any]:
-    """Factory of library settings on tmp_path (no startup scan, no watcher by default)."""
+def lib_database_url() -> str:
+    """``DATABASE_URL`` of library tests: empty, i.e. SQLite at ``DATABASE_PATH``.
+
+    ``tests/library/conftest.py`` overrides it for tests run on PostgreSQL.
+    """
+    return ""
+
+
+@pytest.fixture
+def lib_settings(tmp_path: Path, lib_database_url: str) -> Callable[..., Any]:
+    """Factory of library settings on tmp_path (no startup scan, no watcher by default).
+
+    The database is a SQLite file in tmp_path, or the PostgreSQL database of
+    `lib_database_url` when that is set.
+    """
     from taperoom.library.settings import LibrarySettings
 
     def make(**overrides: Any) -> LibrarySettings:
         values: dict[str, Any] = {
             "database_path": tmp_path / "data" / "library.db",
+            "database_url": lib_database_url,
             "scan_on_startup": False,
             "file_watcher_enabled": False,
             "file_watcher_debounce": 200,
@@ -163,7 +177,7 @@ def lib_settings(tmp_path: Path) -> Callable[..., Any]:
 
 @pytest.fixture
 def lib_ctx(lib_settings: Callable[..., Any]) -> Iterator[Any]:
-    """An open library context on a fresh, migrated SQLite database in tmp_path."""
+    """An open library context on a fresh, migrated database (SQLite in tmp_path by default)."""
     from taperoom.library.context import open_context
 
     ctx = open_context(lib_settings())

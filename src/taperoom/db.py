@@ -2,7 +2,8 @@
 
 SQLite is the embedded default: WAL journal, foreign keys on, a 5 s busy timeout
 and ``synchronous=NORMAL`` (safe with WAL). PostgreSQL works through a
-``postgresql+psycopg://`` URL; the same Alembic migrations run on both.
+``postgresql://`` URL (driven by psycopg 3, see :func:`normalise_url`); the same
+Alembic migrations run on both.
 """
 
 from __future__ import annotations
@@ -37,6 +38,36 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite:///{Path(path).expanduser().resolve()}"
 
 
+#: URL schemes that mean PostgreSQL without naming a driver, and the one we use.
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+POSTGRES_DRIVER = "postgresql+psycopg"
+
+
+def normalise_url(url: str) -> str:
+    """The SQLAlchemy URL to connect with: PostgreSQL URLs get the psycopg 3 driver.
+
+    ``postgresql://`` and ``postgres://`` (Heroku style) become
+    ``postgresql+psycopg://`` (psycopg 3 is the driver the library extra
+    installs; SQLAlchemy would pick psycopg2); every other URL, including one
+    naming its driver, is returned unchanged.
+
+    Parameters
+    ----------
+    url : str
+        A database URL, e.g. ``postgresql://user:pw@host:5432/library``.
+
+    Returns
+    -------
+    str
+        The URL with an explicit driver where one was implied.
+    """
+    stripped = url.strip()
+    for scheme in _POSTGRES_SCHEMES:
+        if stripped.lower().startswith(scheme):
+            return POSTGRES_DRIVER + "://" + stripped[len(scheme):]
+    return stripped
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -54,10 +85,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     Parameters
     ----------
     url : str
-        SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://...``).
+        SQLAlchemy URL (``sqlite:///path`` or ``postgresql://...``, see
+        :func:`normalise_url`).
     **kwargs
         Passed to :func:`sqlalchemy.create_engine`.
     """
+    url = normalise_url(url)
     if url.startswith("sqlite"):
         db_path = url.split(":///", 1)[1] if ":///" in url else ""
         if db_path and db_path != ":memory:":

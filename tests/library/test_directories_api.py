@@ -1,4 +1,4 @@
-"""/api/library/directories on a real server, real folders and a real SQLite database.
+"""/api/library/directories on a real server, real folders and a real database.
 
 Tracks are inserted through the ORM (the scanner is not needed to exercise
 folders, availability, browsing and missing-media handling).
@@ -28,6 +28,8 @@ from taperoom.library.models import (
     new_id,
     utcnow,
 )
+
+pytestmark = pytest.mark.backends()
 
 #: One connection pool for the whole module (a new client per request costs ~0.1 s).
 http = httpx.Client(timeout=30)
@@ -161,6 +163,7 @@ def test_create_with_every_option(api, tmp_path) -> None:
     assert d["exclude_patterns"] == ["Samples/**", "[!.]*tmp"]
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_create_rejects_bad_input_with_400(api, tmp_path) -> None:
     """Missing/invalid paths and malformed bodies are 400 with a clear message, never 500."""
     assert_error(http.post(api, json={}), 400, "Validation failed")
@@ -223,6 +226,7 @@ def test_list_filters_parse_real_booleans(api, tmp_path) -> None:
     assert_error(http.get(api, params={"is_active": "maybe"}), 400)
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_unknown_and_malformed_ids_are_404_everywhere(api, tmp_path) -> None:
     """Every /:id route answers 404 'Library directory not found' for unknown or non-UUID ids."""
     for bad in ("nope", "123", str(uuid.uuid4()), "%2e%2e"):
@@ -429,6 +433,7 @@ def test_availability_flips_when_folder_goes_away_and_back(api, lib_ctx, events,
     assert t is not None and t.is_missing is True
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_empty_mount_point_of_removable_drive_is_unavailable(api, lib_ctx, corpus,
                                                              tmp_path) -> None:
     """A removable folder that is still there but empty (drive unmounted) counts as gone."""
@@ -445,6 +450,7 @@ def test_empty_mount_point_of_removable_drive_is_unavailable(api, lib_ctx, corpu
     assert data["is_available"] is True and data["total_missing"] == 0
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_removable_detection_and_override(api, tmp_path) -> None:
     """Mount roots and other devices count as removable; the client may override either way."""
     for path in ("/media/dj/USB", "/mnt/usb", "/run/media/dj/SD", "/Volumes/DJ"):
@@ -520,6 +526,7 @@ def test_browse_lists_folders_with_recursive_stats_and_tracks(api, browse_lib) -
     assert_error(http.get(f"{api}/{d['id']}/browse", params={"path": "z.opus"}), 404)
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_browse_rejects_paths_leaving_the_folder(api, lib_server, browse_lib) -> None:
     """'..', encoded '..', absolute paths and symlinks leading outside are 400 Invalid path."""
     d = browse_lib["dir"]
@@ -731,6 +738,7 @@ def test_directory_stats(api, lib_ctx, corpus, tmp_path) -> None:
     assert s["oldest_track_date"].endswith("Z") and s["is_available"] is True
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_readable_folder_check_uses_permissions(api, tmp_path) -> None:
     """A folder the server cannot read is refused with 400 (skipped when running as root)."""
     if os.geteuid() == 0:

@@ -21,6 +21,8 @@ from taperoom.library import duplicates, models
 from tests.library.busevents import Events
 
 TAGGED = ("scanner", "real_music_tagged")
+
+pytestmark = pytest.mark.backends()
 MP3 = "01 - Muldjord - Armygeddon.mp3"
 OTHER_MP3 = "09 - Maxstack - Aberrations.mp3"
 FLAC = "18 - various (librosa example data) - admiralbob77 - Choice - Drum-bass.flac"

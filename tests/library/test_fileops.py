@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import sqlite3
 import tempfile
 import threading
 import time
@@ -30,6 +29,8 @@ TAGGED = ("scanner", "real_music_tagged")
 MP3 = "01 - Muldjord - Armygeddon.mp3"
 OGG = "04 - Muldjord - Mutilated Mime.ogg"
 UNICODE_MP3 = "09 - Maxstack - Aberrations.mp3"
+
+pytestmark = pytest.mark.backends()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -74,6 +75,22 @@ def get_track(ctx: Any, track_id: str) -> models.Track | None:
 def operations(ctx: Any) -> list[models.FileOperation]:
     with ctx.sessions() as s:
         return list(s.scalars(select(models.FileOperation).order_by(models.FileOperation.id)))
+
+
+def refuse(ctx: Any, name: str, when: str, message: str) -> None:
+    """Make the database refuse a change of ``tracks`` with `message` (a real trigger).
+
+    `when` is the trigger timing and event, e.g. ``"BEFORE DELETE"``.
+    """
+    with ctx.engine.begin() as conn:
+        if ctx.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"CREATE TRIGGER {name} {when} ON tracks "
+                                 f"BEGIN SELECT RAISE(ABORT, '{message}'); END")
+        else:
+            conn.exec_driver_sql(f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql "
+                                 f"AS $$ BEGIN RAISE EXCEPTION '{message}'; END $$")
+            conn.exec_driver_sql(f"CREATE TRIGGER {name} {when} ON tracks FOR EACH ROW "
+                                 f"EXECUTE FUNCTION {name}()")
 
 
 
@@ -167,6 +184,7 @@ def test_move_across_library_folders_updates_directory_and_counts(
     assert (op.old_library_directory_id, op.new_library_directory_id) == (lib["id"], other_id)
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_move_across_filesystems_copies_verifies_and_removes_source(
         api: str, lib_ctx: Any, lib: dict[str, Any]) -> None:
     """A move to another filesystem copies, checks the size, then unlinks the source."""
@@ -218,6 +236,7 @@ def test_move_refuses_path_of_another_track(api: httpx.Client, lib_ctx: Any, lib
     assert lib["file"].is_file() and not (lib["root"] / "Sorted").exists()
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_move_refuses_escapes(api: httpx.Client, lib_ctx: Any, lib: dict[str, Any],
                               tmp_path: Path) -> None:
     """``..``, absolute paths outside every library folder and symlinks out are 400s."""
@@ -237,6 +256,7 @@ def test_move_refuses_escapes(api: httpx.Client, lib_ctx: Any, lib: dict[str, An
     assert operations(lib_ctx) == []
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_move_bad_requests(api: httpx.Client, lib_ctx: Any, lib: dict[str, Any]) -> None:
     """Unknown ids are 404, malformed ids and bodies 400 (never 500)."""
     url = "/api/tracks"
@@ -260,11 +280,7 @@ def test_move_rolls_back_when_database_update_fails(api: httpx.Client, lib_ctx: 
                                                     lib: dict[str, Any]) -> None:
     """If the row cannot be updated after the file moved, the file goes back and the log says so."""
     events = Events(lib_ctx)
-    db = sqlite3.connect(lib_ctx.settings.database_path)
-    db.execute("CREATE TRIGGER refuse_path AFTER UPDATE OF file_path ON tracks "
-               "BEGIN SELECT RAISE(ABORT, 'path change refused'); END")
-    db.commit()
-    db.close()
+    refuse(lib_ctx, "refuse_path", "AFTER UPDATE OF file_path", "path change refused")
     r = api.post(f"/api/tracks/{lib['track']}/move",
                    json={"destination_path": "Brand/New"})
     assert r.status_code == 409, r.text
@@ -333,6 +349,7 @@ def test_rename_rejects_bad_names_and_taken_names(api: httpx.Client, lib_ctx: An
 # --------------------------------------------------------------------------- delete
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_delete_requires_confirmation(api: httpx.Client, lib_ctx: Any, lib: dict[str, Any]) -> None:
     """Without ``{"confirm": true}`` nothing is deleted (400)."""
     url = f"/api/tracks/{lib['track']}/file"
@@ -396,11 +413,7 @@ def test_delete_of_missing_file_still_removes_track(api: httpx.Client, lib_ctx: 
 def test_delete_rolls_back_when_database_fails(api: httpx.Client, lib_ctx: Any,
                                                lib: dict[str, Any]) -> None:
     """If the row cannot be deleted, the file is restored under its name."""
-    db = sqlite3.connect(lib_ctx.settings.database_path)
-    db.execute("CREATE TRIGGER keep_tracks BEFORE DELETE ON tracks "
-               "BEGIN SELECT RAISE(ABORT, 'tracks are kept'); END")
-    db.commit()
-    db.close()
+    refuse(lib_ctx, "keep_tracks", "BEFORE DELETE", "tracks are kept")
     r = api.request("DELETE", f"/api/tracks/{lib['track']}/file", json={"confirm": True})
     assert r.status_code == 409, r.text
     assert lib["file"].is_file() and os.listdir(lib["root"] / "Artist") == [MP3]
@@ -443,6 +456,7 @@ def test_concurrent_operations_on_one_file_are_serialised(api: httpx.Client, lib
     assert len(lib_ctx.fileops.locks) == 0
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_path_locks_block_same_file_only() -> None:
     """One key is held by one thread at a time; other keys are not blocked."""
     locks = PathLocks()
@@ -476,6 +490,7 @@ def test_path_locks_block_same_file_only() -> None:
     assert order == ["other file", "first done", "second in"] and len(locks) == 0
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_shutdown_refuses_new_operations(lib_ctx: Any, lib: dict[str, Any]) -> None:
     """After shutdown() a new operation is refused with Busy (503)."""
     lib_ctx.fileops.shutdown()

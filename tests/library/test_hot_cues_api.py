@@ -13,6 +13,8 @@ import pytest
 from taperoom.db import transaction
 from taperoom.library import models
 
+pytestmark = pytest.mark.backends()
+
 
 @pytest.fixture
 def api(lib_server: Any) -> Any:

@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from taperoom.library import models, scanner
 from taperoom.library.context import LibraryContext
 from tests.library.test_scanner import add_directory, copy_corpus, tracks
+
+pytestmark = pytest.mark.backends()
 
 
 def wait_idle(url: str, directory_id: str, timeout: float = 30) -> dict[str, Any]:

@@ -25,6 +25,8 @@ from taperoom.library.keys import Key, parse_key
 from taperoom.library.scanner import WalkPolicy, glob_to_regex, walk
 
 TAGGED = "scanner/real_music_tagged"
+
+pytestmark = pytest.mark.backends()
 SMALL = "scanner/real_music_tagged/odd/cbr_8k_mono.mp3"
 
 
@@ -558,6 +560,7 @@ def test_cli_scan_by_path_and_id(lib_ctx: LibraryContext, corpus: Path, tmp_path
     root = copy_corpus(corpus, tmp_path / "lib")
     did = add_directory(lib_ctx, root)
     monkeypatch.setenv("DATABASE_PATH", str(lib_ctx.settings.database_path))
+    monkeypatch.setenv("DATABASE_URL", lib_ctx.settings.database_url)
     runner = CliRunner()
     out = runner.invoke(library_cli, ["scan", str(root), "--strategy", "fast"])
     assert out.exit_code == 0, out.output

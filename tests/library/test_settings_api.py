@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+
+pytestmark = pytest.mark.backends()
 
 
 @pytest.fixture
@@ -17,9 +19,10 @@ def api(lib_server: Any) -> Any:
 
 
 def stored(ctx: Any, key: str) -> tuple[str | None, str] | None:
-    """The raw (value, type) row of a setting, read with sqlite3."""
-    with sqlite3.connect(ctx.settings.database_path) as db:
-        row = db.execute("SELECT value, type FROM settings WHERE key = ?", (key,)).fetchone()
+    """The raw (value, type) row of a setting, read on a connection of its own."""
+    with ctx.engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT value, type FROM settings WHERE key = :key"),
+                           {"key": key}).first()
     return None if row is None else (row[0], row[1])
 
 

@@ -19,6 +19,8 @@ from taperoom.library import models
 
 TAGGED = "scanner/real_music_tagged"
 
+pytestmark = pytest.mark.backends()
+
 
 def _manifest(corpus: Path) -> list[dict[str, Any]]:
     return json.loads((corpus / TAGGED / "manifest.json").read_text())
@@ -202,6 +204,7 @@ BAD_LIST_QUERIES: list[dict[str, Any]] = [
 ]
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_invalid_list_query_is_400_with_details(api) -> None:
     """Bad query values answer 400 'Validation failed' with field details, never 500."""
     for params in BAD_LIST_QUERIES:
@@ -298,6 +301,7 @@ def test_search_param_on_list_and_filters_combine(api, searchable) -> None:
     assert len(r.json()["data"]) == 1
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_search_q_is_required_and_bounded(api) -> None:
     """/search needs q of 1..200 non-blank characters (400 otherwise)."""
     for params in ({}, {"q": ""}, {"q": "   "}, {"q": "x" * 201}):
@@ -369,6 +373,7 @@ def test_create_track_from_library_file(api, lib_ctx, music, corpus) -> None:
     assert r.json()["data"]["relative_path"] == flac.name
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_create_track_errors(api, lib_ctx, music, tmp_path, corpus) -> None:
     """Bad paths are 400, an unknown folder 404, a non-audio file 422; nothing is inserted."""
     outside = Path(shutil.copyfile(corpus / TAGGED / "09 - Maxstack - Aberrations.mp3",
@@ -428,6 +433,7 @@ BAD_UPDATES: list[dict[str, Any]] = [
 ]
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_update_track_validation(api, lib_ctx, tmp_path) -> None:
     """Invalid PUT bodies are 400 with details and change nothing."""
     (tid,) = add_tracks(lib_ctx, [{"file_path": str(tmp_path / "a.mp3"), "title": "A"}])
@@ -457,6 +463,7 @@ def test_delete_track_keeps_the_file(api, lib_ctx, music) -> None:
         assert s.get(models.LibraryDirectory, music["dir_id"]).total_tracks == 0
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_verify_detects_missing_and_changed_files(api, music, corpus) -> None:
     """verify re-hashes the audio: intact file passes, replaced audio and missing file do not."""
     path = music["files"]["01 - Muldjord - Armygeddon.mp3"]

@@ -166,6 +166,7 @@ class DirectoryCreate(BaseModel):
 
     _patterns = field_validator("scan_patterns", "exclude_patterns")(_check_patterns)
     _path = field_validator("path")(_check_path_text)
+    _name = field_validator("name")(schemas.no_nul)
 
 
 #: Fields of a directory that ``PUT`` may change.
@@ -199,6 +200,7 @@ class DirectoryUpdate(BaseModel):
 
     _patterns = field_validator("scan_patterns", "exclude_patterns")(_check_patterns)
     _path = field_validator("path")(_check_path_text)
+    _name = field_validator("name")(schemas.no_nul)
 
     @model_validator(mode="after")
     def _no_nulls(self) -> DirectoryUpdate:

@@ -41,6 +41,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from taperoom.db import Base
 
+#: Largest value of an ``Integer`` column on every backend (PostgreSQL's 4-byte
+#: ``integer``; SQLite would take 8 bytes).
+MAX_INTEGER = 2**31 - 1
+
 
 def new_id() -> str:
     """A new RFC 4122 version-4 UUID string."""

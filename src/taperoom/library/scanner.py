@@ -489,10 +489,16 @@ def tag_columns(info: TagInfo) -> dict[str, Any]:
         "track_number": info.track_number, "comment": info.comment,
         "bpm": info.bpm, "key_tag": info.key[:32] if info.key else None,
         "musical_key": key.musical_key if key else None, "mode": key.mode if key else None,
-        "duration_seconds": info.duration_seconds, "sample_rate": info.sample_rate,
-        "bit_rate": info.bit_rate, "channels": info.channels,
-        "has_artwork": bool(info.has_artwork), "codec": info.codec or None,
+        "duration_seconds": info.duration_seconds, "sample_rate": _integer(info.sample_rate),
+        "bit_rate": _integer(info.bit_rate), "channels": _integer(info.channels),
+        "has_artwork": bool(info.has_artwork), "codec": info.codec[:32] if info.codec else None,
     }
+
+
+def _integer(value: int | None) -> int | None:
+    """`value` when an ``Integer`` column can hold it, else None (a corrupt header's
+    bit rate must not fail the whole batch on PostgreSQL)."""
+    return value if value is None or 0 <= value <= models.MAX_INTEGER else None
 
 
 #: Tag columns, in insert order; tag-less rows hold None (has_artwork False).

@@ -16,6 +16,27 @@ from sqlalchemy import DateTime
 
 from taperoom.library import models
 
+#: Highest page number the list routes accept: offsets stay far inside the 64-bit
+#: range of every database (1000 rows a page at most).
+MAX_PAGE = 1_000_000_000
+
+
+def no_nul(value: str | None) -> str | None:
+    """Pydantic validator: reject text holding a NUL character.
+
+    PostgreSQL cannot store NUL in text columns (SQLite would, silently cutting
+    the text in some functions), so such input is refused on every backend.
+
+    Raises
+    ------
+    ValueError
+        ``"must not contain a NUL character"``.
+    """
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
 #: Track columns never sent over the API (binary blobs and scanner internals).
 TRACK_HIDDEN = frozenset({"beats_data", "downbeats_data", "file_mtime_ns"})
 #: Track columns sent as 0/1, as the original (SQLite) API did.

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from taperoom.config import AppSettings
-from taperoom.db import sqlite_url
+from taperoom.db import normalise_url, sqlite_url
 
 DEFAULT_EXTENSIONS = ".mp3,.flac,.wav,.m4a,.aac,.ogg,.wma,.aif,.aiff,.opus,.alac"
 
@@ -16,7 +16,8 @@ class LibrarySettings(AppSettings):
     """Environment of the library app.
 
     ``DATABASE_PATH`` (SQLite file, default ``./data/library.db``) or
-    ``DATABASE_URL`` (any SQLAlchemy URL, e.g. PostgreSQL), ``PORT`` (12047),
+    ``DATABASE_URL`` (a SQLAlchemy URL, e.g. ``postgresql://user@host/library``;
+    see :func:`taperoom.db.normalise_url`), ``PORT`` (12047),
     ``HOST``, ``CORS_ORIGIN``, ``AUDIO_FILE_EXTENSIONS``, ``FILE_WATCHER_ENABLED``,
     ``FILE_WATCHER_DEBOUNCE`` (ms), ``MAX_CONCURRENT_SCANS``, ``SCAN_ON_STARTUP``,
     ``SCAN_WORKERS`` (threads reading tags and hashing).
@@ -37,8 +38,10 @@ class LibrarySettings(AppSettings):
 
     @property
     def url(self) -> str:
-        """SQLAlchemy URL of the database."""
-        return self.database_url or sqlite_url(self.database_path)
+        """SQLAlchemy URL of the database (``DATABASE_URL`` wins over ``DATABASE_PATH``)."""
+        if self.database_url.strip():
+            return normalise_url(self.database_url)
+        return sqlite_url(self.database_path)
 
     @property
     def extensions(self) -> frozenset[str]:

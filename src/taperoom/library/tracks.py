@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -42,7 +43,13 @@ from taperoom.library.repository import directories as dir_repo
 from taperoom.library.repository import fileops as fileops_repo
 from taperoom.library.repository import tracks as repo
 from taperoom.library.scanner import tag_columns
-from taperoom.library.schemas import hot_cue_dict, track_dict, track_row_dict
+from taperoom.library.schemas import (
+    MAX_PAGE,
+    hot_cue_dict,
+    no_nul,
+    track_dict,
+    track_row_dict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +69,7 @@ ENGINE_FIRST_BEAT_OFFSET = "engine:first_beat_offset"
 #: Default colour of a new hot cue.
 DEFAULT_CUE_COLOR = "#ff4444"
 
-Text = Annotated[str, StringConstraints(max_length=1000)]
+Text = Annotated[str, StringConstraints(max_length=1000), AfterValidator(no_nul)]
 SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                               max_length=200)]
 
@@ -92,7 +99,7 @@ class TrackListQuery(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     limit: int = Field(50, ge=1, le=1000)
     sort: SortField | None = None
     order: Literal["asc", "desc"] = "desc"
@@ -105,7 +112,7 @@ class TrackListQuery(BaseModel):
     mode: int | None = Field(None, ge=0, le=1)
     library_id: uuid.UUID | None = None
     is_missing: bool | None = None
-    duplicate_group_id: int | None = Field(None, ge=1)
+    duplicate_group_id: int | None = Field(None, ge=1, le=models.MAX_INTEGER)
     year_min: int | None = Field(None, ge=0, le=9999)
     year_max: int | None = Field(None, ge=0, le=9999)
     rating_min: int | None = Field(None, ge=0, le=5)
@@ -173,8 +180,8 @@ class TrackCreate(TrackTagFields):
     file_path: str = Field(min_length=1, max_length=4096)
     library_directory_id: uuid.UUID | None = None
     duration_seconds: float | None = Field(None, ge=0, allow_inf_nan=False)
-    sample_rate: int | None = Field(None, ge=1)
-    bit_rate: int | None = Field(None, ge=0)
+    sample_rate: int | None = Field(None, ge=1, le=models.MAX_INTEGER)
+    bit_rate: int | None = Field(None, ge=0, le=models.MAX_INTEGER)
     channels: int | None = Field(None, ge=1, le=8)
 
 
@@ -223,7 +230,7 @@ class HotCueBody(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     position: float = Field(ge=0, allow_inf_nan=False)
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    name: Annotated[str, StringConstraints(max_length=200), AfterValidator(no_nul)] | None = None
     color: str = Field(DEFAULT_CUE_COLOR, pattern=HEX_COLOR)
     is_loop: bool = Field(False, alias="isLoop")
     loop_end: float | None = Field(None, alias="loopEnd", ge=0, allow_inf_nan=False)
@@ -247,7 +254,7 @@ class HotCueUpdate(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     position: float | None = Field(None, ge=0, allow_inf_nan=False)
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    name: Annotated[str, StringConstraints(max_length=200), AfterValidator(no_nul)] | None = None
     color: str | None = Field(None, pattern=HEX_COLOR)
     is_loop: bool | None = Field(None, alias="isLoop")
     loop_end: float | None = Field(None, alias="loopEnd", ge=0, allow_inf_nan=False)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query
 from taperoom.library import directories as service
 from taperoom.library.context import LibraryContext
 from taperoom.library.directories import CleanupRequest, DirectoryCreate, DirectoryUpdate
-from taperoom.library.schemas import directory_dict, ok, pagination, track_dict
+from taperoom.library.schemas import MAX_PAGE, directory_dict, ok, pagination, track_dict
 
 
 def build_router(ctx: LibraryContext) -> APIRouter:
@@ -87,7 +87,7 @@ def build_router(ctx: LibraryContext) -> APIRouter:
         return ok(service.restore_missing(ctx, directory_id))
 
     @r.get("/{directory_id}/missing")
-    def missing(directory_id: str, page: int = Query(1, ge=1),
+    def missing(directory_id: str, page: int = Query(1, ge=1, le=MAX_PAGE),
                 limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
         """``{success, data: [track], pagination: {page, limit, total, totalPages}}``."""
         tracks, total = service.missing_tracks(ctx, directory_id, page=page, limit=limit)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool
 
 from taperoom.library import duplicates
 from taperoom.library.context import LibraryContext
-from taperoom.library.schemas import ok, pagination
+from taperoom.library.schemas import MAX_PAGE, ok, pagination
 
 
 class ResolveBody(BaseModel):
@@ -38,7 +38,7 @@ def build_router(ctx: LibraryContext) -> APIRouter:
 
     @r.get("")
     @r.get("/", include_in_schema=False)
-    def list_groups(page: int = Query(1, ge=1),
+    def list_groups(page: int = Query(1, ge=1, le=MAX_PAGE),
                     limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
         groups, total = duplicates.list_groups(ctx, page, limit)
         return ok(groups, pagination=pagination(page, limit, total))

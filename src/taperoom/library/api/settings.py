@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from taperoom.db import transaction
 from taperoom.errors import NotFound
 from taperoom.library.context import LibraryContext
 from taperoom.library.repository import settings as repo
-from taperoom.library.schemas import ok
+from taperoom.library.schemas import no_nul, ok
 
 SettingType = Literal["string", "int", "float", "bool", "json"]
-KeyParam = PathParam(min_length=1, max_length=100)
+#: Setting names in the path: 1-100 characters, no NUL.
+KeyParam = PathParam(min_length=1, max_length=100, pattern=r"^[^\x00]+$")
+#: Optional text of a setting (category, description), no NUL.
+NoNul = AfterValidator(no_nul)
 
 
 class SettingBody(BaseModel):
@@ -26,14 +29,14 @@ class SettingBody(BaseModel):
 
     value: Any = Field(...)
     type: SettingType | None = None
-    category: str | None = Field(None, max_length=32)
-    description: str | None = Field(None, max_length=1000)
+    category: Annotated[str | None, NoNul] = Field(None, max_length=32)
+    description: Annotated[str | None, NoNul] = Field(None, max_length=1000)
 
 
 class SettingItem(SettingBody):
     """One entry of ``PUT /api/settings``."""
 
-    key: str = Field(min_length=1, max_length=100)
+    key: Annotated[str, NoNul] = Field(min_length=1, max_length=100)
 
 
 class BulkSettingsBody(BaseModel):

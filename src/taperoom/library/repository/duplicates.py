@@ -311,7 +311,9 @@ def set_canonical(session: Session, group_id: int, track_id: str) -> None:
 # ---------------------------------------------------------------------------
 
 def get_group(session: Session, group_id: int) -> models.DuplicateGroup | None:
-    """The group with this id, or None."""
+    """The group with this id, or None (also for ids no ``Integer`` column can hold)."""
+    if not 1 <= group_id <= models.MAX_INTEGER:
+        return None
     return session.get(models.DuplicateGroup, group_id)
 
 

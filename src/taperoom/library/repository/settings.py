@@ -105,7 +105,8 @@ def encode_value(value: Any, type_: str, *, loc: tuple[str | int, ...] = ("value
     ------
     SettingValueError
         If the value does not fit the type (``"abc"`` as ``int``, ``1.5`` as
-        ``int``, ``NaN`` as ``float``, an object as ``string``, ...).
+        ``int``, ``NaN`` as ``float``, an object or text with a NUL character
+        as ``string``, ...).
     """
     if value is None:
         return None
@@ -114,6 +115,8 @@ def encode_value(value: Any, type_: str, *, loc: tuple[str | int, ...] = ("value
             raise SettingValueError(loc, "must be a string for type 'string'")
         if isinstance(value, bool):
             return "true" if value else "false"
+        if "\x00" in str(value):
+            raise SettingValueError(loc, "must not contain a NUL character")
         return str(value)
     if type_ == "bool":
         if isinstance(value, bool):

@@ -1,9 +1,19 @@
 """SQL of tracks, their hot cues, waveforms and the counters that depend on them.
 
 Listing and searching share one query builder (:func:`list_tracks`): filters
-become WHERE clauses, full-text search uses the SQLite FTS5 index ``tracks_fts``
-(see the first library migration) ranked by ``bm25``, and other databases fall
-back to case-insensitive ``LIKE`` over the same five columns.
+become WHERE clauses, and full-text search over title, artist, album, genre and
+comment uses each database's own index:
+
+* SQLite: the FTS5 table ``tracks_fts`` (first library migration), ranked by
+  ``bm25`` with :data:`FTS_WEIGHTS`;
+* PostgreSQL: the GIN index over ``taperoom_track_document(...)`` (migration
+  0003), a ``tsvector`` matched with ``@@`` and ranked by ``ts_rank`` with
+  :data:`TS_RANK_WEIGHTS`; words are folded by ``taperoom_fold`` (lower case,
+  and without diacritics where the ``unaccent`` extension is installed);
+* any other database: case-insensitive ``LIKE`` over the same five columns.
+
+On every backend each word must match (in any of the columns), the last word
+as a prefix; a query without words matches its text as a substring.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -44,6 +55,9 @@ TEXT_SORTS = frozenset({"artist", "title", "album", "genre"})
 FTS_COLUMNS = ("title", "artist", "album", "genre", "comment")
 #: bm25 weight of each FTS column (a title hit outranks a comment hit).
 FTS_WEIGHTS = (10.0, 8.0, 4.0, 2.0, 1.0)
+#: ``ts_rank`` weights of the PostgreSQL document's classes D (comment), C (album,
+#: genre), B (artist) and A (title): :data:`FTS_WEIGHTS` scaled to 0-1.
+TS_RANK_WEIGHTS = "{0.1,0.4,0.8,1.0}"
 
 _TOKEN = re.compile(r"[^\W_]+")
 
@@ -119,6 +133,29 @@ def fts_match_query(text: str) -> str | None:
     return " ".join(quoted)
 
 
+def _postgres_search(words: list[str]) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+    """WHERE clause and rank (lower is better) of a PostgreSQL full-text search.
+
+    Each word is folded by the database (``taperoom_fold``, as the indexed text
+    is) and turned into lexemes by ``plainto_tsquery``, which takes any text and
+    has no syntax to escape; the last word's query is made a prefix query by
+    appending ``:*`` to its canonical text. The words' queries are ANDed.
+    """
+    simple: Any = sa.literal_column("'pg_catalog.simple'::regconfig")
+    query: Any = None
+    for i, word in enumerate(words):
+        q: Any = sa.func.plainto_tsquery(simple, sa.func.taperoom_fold(word))
+        if i == len(words) - 1:
+            q = sa.case((sa.func.numnode(q) == 0, q),
+                        else_=sa.cast(sa.cast(q, sa.Text) + ":*", TSQUERY))
+        query = q if query is None else query.op("&&")(q)
+    document = sa.func.taperoom_track_document(*(getattr(T, c) for c in FTS_COLUMNS))
+    match = document.op("@@")(query)
+    rank = -sa.func.ts_rank(sa.literal_column(f"'{TS_RANK_WEIGHTS}'::float4[]"), document,
+                            query)
+    return match, rank
+
+
 def _like_any_column(term: str) -> ColumnElement[bool]:
     cols = [getattr(T, c) for c in FTS_COLUMNS]
     return sa.or_(*(c.icontains(term, autoescape=True) for c in cols))
@@ -190,10 +227,16 @@ def list_tracks(session: Session, filters: TrackFilters, *, sort: str | None = N
     stmt = sa.select(*TRACK_API_COLUMNS)
     count = sa.select(sa.func.count(T.id)).select_from(T)
     rank: Any = None
-    text = (filters.search or "").strip()
+    # NUL is no text any backend stores (PostgreSQL refuses it): a blank here
+    text = (filters.search or "").replace("\x00", " ").strip()
+    dialect = session.get_bind().dialect.name
     if text:
         match = fts_match_query(text)
-        if match is not None and session.get_bind().dialect.name == "sqlite":
+        words = search_terms(text)
+        if words and dialect == "postgresql":
+            clause, rank = _postgres_search(words)
+            where.append(clause)
+        elif match is not None and dialect == "sqlite":
             fts = sa.table("tracks_fts", sa.column("rowid"))
             weights = ", ".join(str(w) for w in FTS_WEIGHTS)
             hits = (sa.select(fts.c.rowid.label("rowid"),
@@ -217,9 +260,13 @@ def list_tracks(session: Session, filters: TrackFilters, *, sort: str | None = N
     else:
         key = sort or "date_added"
         col: Any = SORT_COLUMNS[key]
+        nullable = bool(T.__table__.c[col.key].nullable)
         if key in TEXT_SORTS:
             col = sa.func.lower(col)
-        order.append((col.desc() if descending else col.asc()).nulls_last())
+        ordered = col.desc() if descending else col.asc()
+        # NULLS LAST only where NULLs exist: a NOT NULL column's plain order lets
+        # PostgreSQL walk its index backwards for the default date_added DESC
+        order.append(ordered.nulls_last() if nullable else ordered)
     order.append(T.id.desc() if descending else T.id.asc())
     rows = session.execute(stmt.order_by(*order).offset((page - 1) * limit).limit(limit))
     return list(rows.mappings()), int(total)

@@ -115,6 +115,28 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def alembic_config(url: str, script_location: Path) -> Any:
+    """Alembic configuration of one app's migrations for the database at `url`.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL of the database (a password in it is kept).
+    script_location : Path
+        The app's Alembic environment (``migrations/<app>`` at the repository root).
+
+    Returns
+    -------
+    alembic.config.Config
+    """
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
 def upgrade_schema(engine: Engine, script_location: Path) -> None:
     """Apply every pending Alembic migration of one app to the database of `engine`.
 
@@ -128,12 +150,8 @@ def upgrade_schema(engine: Engine, script_location: Path) -> None:
         The app's Alembic environment (``migrations/<app>`` at the repository root).
     """
     from alembic import command
-    from alembic.config import Config
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(script_location))
-    url = engine.url.render_as_string(hide_password=False)
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg = alembic_config(engine.url.render_as_string(hide_password=False), script_location)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -7,12 +7,19 @@ layout), found beside the editable install as for the library.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from taperoom.db import alembic_config as _config
 from taperoom.db import upgrade_schema
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations" / "recorder"
+
+
+def alembic_config(url: str) -> Any:
+    """Alembic configuration of the recorder migrations for the database at `url`."""
+    return _config(url, MIGRATIONS)
 
 
 def upgrade(engine: Engine) -> None:

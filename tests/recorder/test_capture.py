@@ -300,3 +300,49 @@ def test_codec_change_across_reconnect_switches_to_encoding(
     assert abs(result.duration_seconds + result.gaps[0].length_seconds - (2.5 - late)) < 0.4
     pcm, _ = _decode(result.path)
     assert len(pcm) > 0
+
+
+def test_icy_scheme_is_read_as_http(stream_server: StreamServer, tmp_path: Path) -> None:
+    """An ``icy://host:port/path`` station URL (SHOUTcast style) is recorded over HTTP."""
+    stream_server.mount("/sc.mp3", metaint=2048, titles=[(0, "ICY - Song")])
+    url = stream_server.url("/sc.mp3").replace("http://", "icy://")
+    result = record_stream(url, tmp_path / "rec.mp3", 1.5, options=FAST)
+    assert result.stream_copy and result.duration_seconds > 1.0
+    assert [c.title for c in result.cues] == ["ICY - Song"]
+    assert stream_server.requests_for("/sc.mp3")[0].status == 200
+    probe = probe_stream_url(url, timeout=5)
+    assert probe["success"] and probe["codec"] == "mp3"
+
+
+def test_every_scheme_the_api_accepts_is_recordable(tmp_path: Path) -> None:
+    """No station URL that the API stores is refused by the capture for its scheme."""
+    from taperoom.recorder.schemas import STREAM_SCHEMES
+
+    port = free_port()  # closed: every attempt fails, but not for its scheme
+    for scheme in sorted(STREAM_SCHEMES):
+        info = probe_stream_url(f"{scheme}://127.0.0.1:{port}/live/x", timeout=2)
+        assert not info["success"]
+        assert "scheme" not in info["message"], (scheme, info["message"])
+
+
+def test_rtmp_stream_is_recorded_through_ffmpeg(stream_media: StreamMedia,
+                                                tmp_path: Path) -> None:
+    """An ``rtmp://`` URL goes to FFmpeg's RTMP client (in PyAV), against a real RTMP
+    server: the MP3 inside the FLV audio messages is copied frame for frame, and a
+    dropped connection is reconnected with its gap recorded."""
+    from tests.recorder.rtmpserver import RtmpServer
+
+    source = set(stream_media.mp3_frames)
+    with RtmpServer(stream_media.mp3_frames, stream_media.mp3_frame_seconds,
+                    drop_after=1.5) as server:
+        out = tmp_path / "rtmp.mp3"
+        result = record_stream(server.url("live/radio"), out, 4.5, options=FAST)
+        plays = list(server.plays)
+    assert plays[:2] == ["radio", "radio"]
+    assert result.source_codec == "mp3" and result.stream_copy
+    assert result.reconnects >= 1 and len(result.gaps) >= 1
+    assert 1.2 < result.gaps[0].at_seconds < 1.8
+    packets = _packets(out)
+    assert packets and all(p in source for p in packets)
+    pcm, rate = _decode(out)
+    assert rate == 44100 and 2.0 < len(pcm) / rate < 4.6

@@ -239,20 +239,26 @@ def test_restart_keeps_an_interrupted_recording(
 
 
 def test_cli_record_runs_the_pipeline(rec_settings: Callable[..., RecorderSettings],
-                                      stream_server: StreamServer, tmp_path: Path) -> None:
-    """`taperoom recorder record <station> --duration 3` records, tags and reports."""
+                                      stream_server: StreamServer, sftp_server: SshTestServer,
+                                      tmp_path: Path) -> None:
+    """`taperoom recorder record <station> --duration 3` records, tags, uploads (to the
+    SFTP server, through the queue) and reports; a station kept local says so."""
     from taperoom.db import transaction
     from taperoom.recorder import repository as repo
     from taperoom.recorder.context import open_context
 
     stream_server.mount("/cli.mp3", metaint=None)
-    settings = rec_settings()
+    settings = rec_settings(ssh_config_dir=sftp_server.config_dir)
     ctx = open_context(settings)
     with transaction(ctx.sessions) as db:
         repo.create_station(db, {"name": "CLI FM", "stream_url": stream_server.url("/cli.mp3"),
                                  "artist": "A", "album": "B", "album_artist": "C",
                                  "output_filename_pattern": "{name}_{date}.mp3",
                                  "scp_destination": ""})
+        repo.create_station(db, {"name": "Up FM", "stream_url": stream_server.url("/cli.mp3"),
+                                 "artist": "U", "album": "P", "album_artist": "UP",
+                                 "output_filename_pattern": "{name}_{timestamp}.mp3",
+                                 "scp_destination": sftp_server.destination("/cli/")})
     ctx.close()
     env = {**os.environ, "DATA_DIR": str(settings.data_dir),
            "RECORDINGS_DIR": str(settings.recordings_dir), "ARTWORK_DIR": str(settings.artwork_dir),
@@ -266,6 +272,16 @@ def test_cli_record_runs_the_pipeline(rec_settings: Callable[..., RecorderSettin
     files = list(settings.recordings_dir.glob("CLI FM_*.mp3"))
     assert len(files) == 1
     assert 1.5 < _mp3_seconds(files[0]) < 4.0
+    up = subprocess.run([sys.executable, "-m", "taperoom", "recorder", "record", "Up FM",
+                         "--duration", "3"], env=env, capture_output=True, text=True,
+                        timeout=90, cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    assert "uploaded to /cli/Up FM_" in up.stderr, up.stderr
+    uploaded = list((sftp_server.root / "cli").glob("Up FM_*.mp3"))
+    assert len(uploaded) == 1
+    assert 1.5 < _mp3_seconds(uploaded[0]) < 4.0
+    assert str(ID3(uploaded[0])["TPE2"]) == "UP"
+    assert not list(settings.recordings_dir.glob("Up FM_*.mp3"))  # verified, then removed
     missing = subprocess.run([sys.executable, "-m", "taperoom", "recorder", "record", "nope",
                               "--duration", "3"], env=env, capture_output=True, text=True,
                              timeout=60, cwd=tmp_path)
@@ -294,3 +310,63 @@ def test_upload_retries_until_the_server_is_back(
             client.get(f"/api/sessions/{sid}").json()), 40, "upload after restart")
     assert (sftp_server.root / "in" / Path(done["remote_path"]).name).stat().st_size \
         == done["file_size_bytes"]
+
+
+def test_split_tracks_cuts_the_recording_at_icy_title_changes(
+        server_for: Any, stream_server: StreamServer) -> None:
+    """A station with split_tracks gets, beside the whole MP3 and its cue sheet, one file
+    per ICY title, cut on frame boundaries: the pieces add up to the whole recording."""
+    from taperoom.recorder.encode import mp3_frames
+
+    stream_server.mount("/split.mp3", metaint=4096,
+                        titles=[(0.0, "Alpha - One"), (2.0, "Beta - Two")])
+    server, _ctx = server_for()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        r = client.post("/api/streams", json={
+            "name": "Split FM", "stream_url": stream_server.url("/split.mp3"), "artist": "S",
+            "album": "T", "album_artist": "U", "output_filename_pattern": "{name}.mp3",
+            "split_tracks": True})
+        assert r.status_code == 201 and r.json()["split_tracks"] is True, r.text
+        sid = client.post(f"/api/streams/{r.json()['id']}/record",
+                          json={"duration_seconds": 4.5}).json()["id"]
+        session = _wait(lambda: (lambda s: s if s["status"] in ("completed", "failed")
+                                 else None)(client.get(f"/api/sessions/{sid}").json()),
+                        30, "the recording")
+    assert session["status"] == "completed", session
+    whole = Path(session["output_file_path"])
+    assert Path(session["cue_sheet_path"]).read_text().count("TRACK ") == 2
+    pieces = sorted((whole.parent / f"{whole.stem} - tracks").glob("*.mp3"))
+    assert [p.name for p in pieces] == ["01 - Alpha - One.mp3", "02 - Beta - Two.mp3"]
+    def frames(path: Path) -> list[bytes]:
+        data = path.read_bytes()
+        return [data[f.offset:f.offset + f.length] for f in mp3_frames(data)]
+
+    assert [f for p in pieces for f in frames(p)] == frames(whole)
+    first = _mp3_seconds(pieces[0])
+    assert 1.0 < first < 3.0, first  # the title changed 2 s into the station's time
+
+
+def test_rtmp_station_records_through_the_pipeline(server_for: Any, stream_server: StreamServer
+                                                   ) -> None:
+    """A station with an ``rtmp://`` URL is accepted and records like any other (real
+    RTMP server, FFmpeg's client): a tagged MP3 copied from the stream."""
+    from tests.recorder.rtmpserver import RtmpServer
+
+    media = stream_server.media
+    server, _ctx = server_for()
+    with RtmpServer(media.mp3_frames, media.mp3_frame_seconds) as rtmp, \
+            httpx.Client(base_url=server.url, timeout=30) as client:
+        st = _station(client, rtmp.url("live/ktpr"))
+        assert st["stream_url"] == rtmp.url("live/ktpr")
+        test = client.post(f"/api/streams/{st['id']}/test").json()["connection_test"]
+        assert test["success"] and test["codec"] in ("mp3", "mp3float"), test
+        sid = client.post(f"/api/streams/{st['id']}/record",
+                          json={"duration_seconds": 3}).json()["id"]
+        session = _wait(lambda: (lambda s: s if s["status"] in ("completed", "failed")
+                                 else None)(client.get(f"/api/sessions/{sid}").json()),
+                        30, "the RTMP recording")
+    assert session["status"] == "completed", session
+    assert session["stream_copy"] is True and session["source_codec"] == "mp3"
+    assert rtmp.plays[-1] == "ktpr"
+    assert 1.5 < _mp3_seconds(Path(session["output_file_path"])) < 3.2
+    assert str(ID3(session["output_file_path"])["TALB"]) == "Night Jazz"

@@ -485,7 +485,11 @@ class RecordingService:
             cue_path = write_cue_sheet(final, result.cues, performer=station["artist"],
                                        title=recording_title(started_local, station["name"]))
             if station["split_tracks"] and len(result.cues) > 1:
-                self._split(final, result)
+                try:
+                    self._split(final, result)
+                except (TaperoomError, OSError) as exc:  # the whole recording is still good
+                    log.error("recording %s: could not split into tracks: %s", sid, exc,
+                              extra=_op("processing", sid))
         gaps = [{"at_seconds": round(g.at_seconds, 3),
                  "started_at": g.started_at.astimezone(settings.zone).isoformat(),
                  "length_seconds": round(g.length_seconds, 3), "reason": g.reason}
@@ -523,13 +527,15 @@ class RecordingService:
         from taperoom.recorder.encode import split_mp3
 
         cues = sorted(result.cues, key=lambda c: c.offset_seconds)
-        points = [c.offset_seconds for c in cues[1:] if c.offset_seconds > 0]
-        starts = [0.0, *points]
-        names = []
-        for i, start in enumerate(starts):
-            title = next((c.title for c in cues if c.offset_seconds <= start + 1e-6),
-                         cues[0].title)
-            names.append(_UNSAFE.sub("_", f"{i + 1:02d} - {title}")[:200] + ".mp3")
+        # titles at the same offset: the later one names the track (as in the cue sheet)
+        cues = [c for i, c in enumerate(cues)
+                if i + 1 == len(cues) or cues[i + 1].offset_seconds > c.offset_seconds]
+        # track 1 runs from 0 s under the first title; each later title starts a track
+        later = [c for c in cues[1:] if c.offset_seconds > 0]
+        points = [c.offset_seconds for c in later]
+        titles = [cues[0].title, *(c.title for c in later)]
+        names = [_UNSAFE.sub("_", f"{i + 1:02d} - {title}")[:200] + ".mp3"
+                 for i, title in enumerate(titles)]
         out_dir = final.with_name(final.stem + " - tracks")
         out_dir.mkdir(exist_ok=True)
         split_mp3(final, points, out_dir, names)

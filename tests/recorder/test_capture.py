@@ -346,3 +346,21 @@ def test_rtmp_stream_is_recorded_through_ffmpeg(stream_media: StreamMedia,
     assert packets and all(p in source for p in packets)
     pcm, rate = _decode(out)
     assert rate == 44100 and 2.0 < len(pcm) / rate < 4.6
+
+
+def test_recording_ends_on_time_when_the_source_outruns_the_encoder(
+        stream_server: StreamServer, stream_media: StreamMedia, tmp_path: Path) -> None:
+    """A source faster than the encoder (here an AAC file served as fast as the socket
+    goes, as on an overloaded machine a live stream outruns a slow encoder) keeps the
+    event queue full; the recording still ends at its end time instead of encoding
+    whatever keeps arriving."""
+    body = b"".join(stream_media.aac_frames) * 30  # ~10 min of audio, sent at once
+    stream_server.mount("/fast.aac", kind="bytes", body=body, content_type="audio/aac")
+    t0 = time.monotonic()
+    result = record_stream(stream_server.url("/fast.aac"), tmp_path / "rec.mp3", 1.0,
+                           options=FAST)
+    took = time.monotonic() - t0
+    assert not result.stream_copy
+    assert took < 3.0, took
+    assert result.duration_seconds < 0.5 * len(stream_media.aac_frames) * 30 \
+        * stream_media.aac_frame_seconds

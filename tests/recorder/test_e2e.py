@@ -370,3 +370,92 @@ def test_rtmp_station_records_through_the_pipeline(server_for: Any, stream_serve
     assert rtmp.plays[-1] == "ktpr"
     assert 1.5 < _mp3_seconds(Path(session["output_file_path"])) < 3.2
     assert str(ID3(session["output_file_path"])["TALB"]) == "Night Jazz"
+
+
+def test_schedule_that_cannot_start_retries_within_its_slot(
+        server_for: Any, stream_server: StreamServer) -> None:
+    """A scheduled run refused by the concurrency limit leaves a failed session and is
+    retried after RETRY_DELAY_SECONDS, at most max_retries times; once a slot is free a
+    retry records the rest of the time slot, and success resets retry_count."""
+    stream_server.mount("/busy.mp3", metaint=None)
+    server, ctx = server_for(max_concurrent_recordings=1, retry_delay_seconds=1.0)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        st = _station(client, stream_server.url("/busy.mp3"))
+
+        def schedule(max_retries: int) -> int:
+            r = client.post("/api/schedules", json={
+                "stream_config_id": st["id"], "cron_expression": "0 21 * * *",
+                "duration_minutes": 1, "max_retries": max_retries})
+            assert r.status_code == 201, r.text
+            return int(r.json()["id"])
+
+        def sessions_of(sched_id: int) -> list[dict[str, Any]]:
+            return list(reversed(client.get("/api/sessions",
+                                            params={"schedule_id": sched_id}).json()))
+
+        blocker = client.post(f"/api/streams/{st['id']}/record",
+                              json={"duration_seconds": 120}).json()["id"]
+        # max_retries=1: the run and one retry fail, then it gives up
+        once = schedule(1)
+        ctx.scheduler.run_now(once)
+        tried = _wait(lambda: (lambda s: s if len(s) >= 2 else None)(sessions_of(once)),
+                      15, "the retry of the refused run")
+        assert [(s["trigger"], s["status"]) for s in tried] == [("schedule", "failed"),
+                                                                ("retry", "failed")]
+        assert all("MAX_CONCURRENT_RECORDINGS" in s["error_message"] for s in tried)
+        time.sleep(2.5)
+        assert len(sessions_of(once)) == 2
+        assert client.get(f"/api/schedules/{once}").json()["retry_count"] == 1
+        # max_retries=5: the blocker stops, and the next retry records the rest of the slot
+        patient = schedule(5)
+        ctx.scheduler.run_now(patient)
+        _wait(lambda: sessions_of(patient), 10, "the refused run")
+        client.post(f"/api/sessions/{blocker}/stop")
+        _wait(lambda: not ctx.recordings.is_running(blocker), 20, "the blocker to stop")
+        rec = _wait(lambda: next((s for s in sessions_of(patient)
+                                  if s["status"] == "recording"), None), 15, "the retry")
+        assert rec["trigger"] == "retry"
+        assert 40 < rec["planned_duration_seconds"] < 59
+        _wait(lambda: ctx.recordings.active() and (ctx.recordings.active()[0].get("progress")
+                                                   or {}).get("audio_seconds", 0) > 1,
+              15, "audio")
+        client.post(f"/api/sessions/{rec['id']}/stop")
+        done = _wait(lambda: (lambda s: s if s["status"] in ("completed", "failed")
+                              else None)(client.get(f"/api/sessions/{rec['id']}").json()),
+                     20, "processing")
+        assert done["status"] == "completed", done
+        assert client.get(f"/api/schedules/{patient}").json()["retry_count"] == 0
+
+
+def test_new_user_story_station_schedule_uploaded_tagged_mp3(
+        server_for: Any, stream_server: StreamServer, sftp_server: SshTestServer) -> None:
+    """What a new user does: add a station with an SFTP destination, schedule it, and
+    (once the scheduler fires it) find the tagged MP3 and its cue sheet on the server."""
+    stream_server.mount("/story.mp3", titles=[(0.0, "Nina Simone - Sinnerman")])
+    server, ctx = server_for(ssh_config_dir=sftp_server.config_dir)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        st = _station(client, stream_server.url("/story.mp3"),
+                      sftp_server.destination("/radio/"))
+        sched = client.post("/api/schedules", json={
+            "stream_config_id": st["id"], "cron_expression": "30 20 * * 1-5",
+            "duration_minutes": 1}).json()
+        ctx.scheduler.run_now(sched["id"])
+        rec = _wait(lambda: next((s for s in client.get(
+            "/api/sessions", params={"schedule_id": sched["id"]}).json()
+            if (s.get("duration_seconds") or 0) == 0 and s["status"] == "recording"), None),
+            10, "the scheduled recording")
+        _wait(lambda: ((ctx.recordings.active() or [{}])[0].get("progress") or {}).get(
+            "audio_seconds", 0) > 2.5, 15, "audio")
+        client.post(f"/api/sessions/{rec['id']}/stop")
+        done = _wait(lambda: (lambda s: s if s["transfer_status"] in ("completed", "failed")
+                              else None)(client.get(f"/api/sessions/{rec['id']}").json()),
+                     40, "the upload")
+    assert done["status"] == "completed" and done["transfer_status"] == "completed", done
+    started = datetime.fromisoformat(done["start_time"]).astimezone(DENVER)
+    remote = sftp_server.root / "radio" / f"{started:%Y-%m-%d}_KTPR Night Jazz_KTPR.mp3"
+    assert done["remote_path"] == "/radio/" + remote.name
+    assert remote.stat().st_size == done["file_size_bytes"]
+    assert str(ID3(remote)["TIT2"]) == f"{started:%Y-%m-%d} KTPR Night Jazz"
+    assert ID3(remote).getall("APIC") == []  # no artwork uploaded for this station
+    assert "Sinnerman" in remote.with_suffix(".cue").read_text()
+    assert 2.0 < _mp3_seconds(remote) < 10.0

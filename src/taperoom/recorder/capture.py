@@ -797,7 +797,8 @@ class _Capture:
             while True:
                 now = time.monotonic()
                 if self.stop.is_set() or now >= self.deadline:
-                    self._drain(link, out)  # what arrived before the end is kept
+                    cancel.set()  # the source stops adding events ...
+                    self._drain(link, out)  # ... and what arrived before the end is kept
                     return link.got_audio, "stop" if self.stop.is_set() else "deadline"
                 heard = max(link.source.last_data, link.last_event)
                 limit = link.stall if link.connected else opts.connect_timeout + link.stall
@@ -817,7 +818,9 @@ class _Capture:
             self.connected = False
 
     def _drain(self, link: _Link, out: _Output) -> None:
-        while True:
+        """Apply the events queued when the recording ended, and no more: a source
+        faster than the encoder would otherwise keep the queue full for ever."""
+        for _ in range(link.events.qsize() + 1):  # +1: a put racing the cancel
             try:
                 event = link.events.get_nowait()
             except queue.Empty:

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Minimum interval between two ``recording:progress`` events of one session (s).
 PROGRESS_INTERVAL = 0.5
+#: Shortest rest of a time slot (s) worth a retry of a scheduled recording.
+MIN_RETRY_SECONDS = 10.0
 #: Folder (inside ``RECORDINGS_DIR``) of recordings still being captured.
 PARTIAL_DIR = ".partial"
 _UNSAFE = re.compile(r"[\x00-\x1f/\\]+")
@@ -302,7 +304,10 @@ class RecordingService:
         """Scheduler callback: record the schedule's station for its duration.
 
         A schedule that cannot start (concurrency limit, disk guard) gets a
-        failed session saying why, so the miss shows in the history.
+        failed session saying why, so the miss shows in the history, and is
+        tried again after ``RETRY_DELAY_SECONDS`` for the rest of its time slot,
+        up to the schedule's ``max_retries`` times (the count starts afresh at
+        each fire time).
         """
         with transaction(self.ctx.sessions) as db:
             try:
@@ -321,16 +326,24 @@ class RecordingService:
                 return
             station_id, duration = sched.stream_config_id, sched.duration_minutes * 60.0
             sched.last_run_time = now
+            sched.retry_count = 0  # a new time slot: its own retries
             nxt = self.ctx.scheduler.next_run(schedule_id)
             sched.next_run_time = (nxt.astimezone(UTC).replace(tzinfo=None)
                                    if nxt is not None else None)
         log.info("schedule %s fired", schedule_id, extra=_op("scheduling"))
-        self._start_or_record_failure(station_id, duration, schedule_id, "schedule")
+        self._start_or_record_failure(station_id, duration, schedule_id, "schedule",
+                                      now + timedelta(seconds=duration))
 
     def _start_or_record_failure(self, station_id: int, duration: float,
-                                 schedule_id: int | None, trigger: str) -> None:
+                                 schedule_id: int | None, trigger: str,
+                                 slot_end: datetime) -> None:
+        """Start a scheduled recording; when it cannot start, leave a failed
+        session and maybe retry within the slot (ends at naive-UTC `slot_end`)."""
         try:
             self.record(station_id, duration, schedule_id=schedule_id, trigger=trigger)
+        except NotFound as exc:  # the station went away since the schedule fired
+            log.error("schedule %s could not start: %s", schedule_id, exc,
+                      extra=_op("scheduling"))
         except (Conflict, InsufficientStorage) as exc:
             log.error("schedule %s could not start: %s", schedule_id, exc,
                       extra=_op("scheduling"))
@@ -344,6 +357,8 @@ class RecordingService:
                     "transfer_status": TransferStatus.SKIPPED.value})
                 data = session_dict(row, self.ctx.settings.zone)
             self.ctx.bus.send(Event.RECORDING_STATUS, data)
+            if schedule_id is not None:
+                self._maybe_retry(schedule_id, station_id, slot_end)
 
     def reconcile_schedules(self) -> None:
         """Make the scheduler's jobs match the schedules table and store next run times."""
@@ -590,30 +605,31 @@ class RecordingService:
                          {"error_message": message, "end_time": utcnow(),
                           "transfer_status": TransferStatus.SKIPPED.value})
         if run.schedule_id is not None and capture_failed and not run.stop.is_set():
-            self._maybe_retry(run)
+            self._maybe_retry(run.schedule_id, int(run.station["id"]),
+                              run.started_utc + timedelta(seconds=run.duration))
 
-    def _maybe_retry(self, run: _Running) -> None:
-        """Retry a failed scheduled recording for the rest of its slot, up to
-        the schedule's ``max_retries``, after ``RETRY_DELAY_SECONDS``."""
+    def _maybe_retry(self, schedule_id: int, station_id: int, slot_end: datetime) -> None:
+        """Retry a scheduled recording that failed or could not start, for the
+        rest of its slot (ending at naive-UTC `slot_end`), after
+        ``RETRY_DELAY_SECONDS``, up to the schedule's ``max_retries``; no retry
+        when less than :data:`MIN_RETRY_SECONDS` of the slot would be left."""
         delay = self.ctx.settings.retry_delay_seconds
-        end = run.started_utc + timedelta(seconds=run.duration)
-        remaining = (end - utcnow()).total_seconds() - delay
-        if remaining < 10:
+        remaining = (slot_end - utcnow()).total_seconds() - delay
+        if remaining < MIN_RETRY_SECONDS:
             return
         with transaction(self.ctx.sessions) as db:
             try:
-                sched = repo.get_schedule(db, run.schedule_id)  # type: ignore[arg-type]
+                sched = repo.get_schedule(db, schedule_id)
             except NotFound:
                 return
-            if sched.retry_count >= sched.max_retries:
+            if not sched.is_active or sched.retry_count >= sched.max_retries:
                 return
             sched.retry_count += 1
             attempt = sched.retry_count
-        log.info("schedule %s: retry %d in %.0f s for the remaining %.0f s", run.schedule_id,
-                 attempt, delay, remaining, extra=_op("scheduling", run.session_id))
-        station_id = int(run.station["id"])
+        log.info("schedule %s: retry %d in %.0f s for the remaining %.0f s", schedule_id,
+                 attempt, delay, remaining, extra=_op("scheduling"))
         timer = threading.Timer(delay, self._start_or_record_failure,
-                                args=(station_id, remaining, run.schedule_id, "retry"))
+                                args=(station_id, remaining, schedule_id, "retry", slot_end))
         timer.daemon = True
         with self._lock:
             if self._closing:

@@ -404,7 +404,8 @@ def sync_schedule(ctx: RecorderContext, schedule_id: int, expression: str, activ
 
 
 def create_schedule(ctx: RecorderContext, body: ScheduleCreate) -> dict[str, Any]:
-    """Insert a schedule and its scheduler job (when active).
+    """Insert a schedule and its scheduler job (when active); ``max_retries``
+    defaults to ``DEFAULT_MAX_RETRIES``.
 
     Raises
     ------
@@ -418,6 +419,8 @@ def create_schedule(ctx: RecorderContext, body: ScheduleCreate) -> dict[str, Any
     parse_cron(expression, ctx.settings.zone)
     values = body.model_dump()
     values["cron_expression"] = expression
+    if "max_retries" not in body.model_fields_set:
+        values["max_retries"] = ctx.settings.default_max_retries
     with transaction(ctx.sessions) as db:
         sid = repo.create_schedule(db, values).id
     try:

@@ -364,3 +364,65 @@ def test_recording_ends_on_time_when_the_source_outruns_the_encoder(
     assert took < 3.0, took
     assert result.duration_seconds < 0.5 * len(stream_media.aac_frames) * 30 \
         * stream_media.aac_frame_seconds
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (IP SAN) and its key, as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_https_stream_is_verified_and_recorded(stream_media: StreamMedia, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Icecast stream over HTTPS (real TLS on 127.0.0.1) is recorded once its
+    certificate is trusted (SSL_CERT_FILE, as httpx reads it); an untrusted one is refused
+    with the reason, and nothing is written."""
+    import ssl
+
+    from taperoom.recorder import icy
+
+    cert, key = _self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    with StreamServer(stream_media, tls=tls) as server:
+        server.mount("/secure.mp3", metaint=8192, titles=[(0, "TLS - Song")])
+        url = server.url("/secure.mp3")
+        assert url.startswith("https://127.0.0.1:")
+        try:
+            monkeypatch.delenv("SSL_CERT_FILE", raising=False)  # the public CAs only
+            monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+            icy._ssl_context.cache_clear()  # the context is built once per process
+            with pytest.raises(MediaError, match="certificate verify failed"):
+                record_stream(url, tmp_path / "no.mp3", 1.0, options=FAST)
+            assert not (tmp_path / "no.mp3").exists()
+            monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+            icy._ssl_context.cache_clear()
+            result = record_stream(url, tmp_path / "rec.mp3", 1.5, options=FAST)
+        finally:
+            monkeypatch.undo()
+            icy._ssl_context.cache_clear()
+    assert result.stream_copy and result.duration_seconds > 1.0
+    assert [c.title for c in result.cues] == ["TLS - Song"]

@@ -318,8 +318,6 @@ def test_split_tracks_cuts_the_recording_at_icy_title_changes(
     per ICY title, cut on frame boundaries: the pieces add up to the whole recording."""
     from taperoom.recorder.encode import mp3_frames
 
-    stream_server.mount("/split.mp3", metaint=4096,
-                        titles=[(0.0, "Alpha - One"), (2.0, "Beta - Two")])
     server, _ctx = server_for()
     with httpx.Client(base_url=server.url, timeout=30) as client:
         r = client.post("/api/streams", json={
@@ -327,6 +325,9 @@ def test_split_tracks_cuts_the_recording_at_icy_title_changes(
             "album": "T", "album_artist": "U", "output_filename_pattern": "{name}.mp3",
             "split_tracks": True})
         assert r.status_code == 201 and r.json()["split_tracks"] is True, r.text
+        # the station clock starts now, so the first title is on air when the recording starts
+        stream_server.mount("/split.mp3", metaint=4096,
+                            titles=[(0.0, "Alpha - One"), (2.0, "Beta - Two")])
         sid = client.post(f"/api/streams/{r.json()['id']}/record",
                           json={"duration_seconds": 4.5}).json()["id"]
         session = _wait(lambda: (lambda s: s if s["status"] in ("completed", "failed")
@@ -344,6 +345,16 @@ def test_split_tracks_cuts_the_recording_at_icy_title_changes(
     assert [f for p in pieces for f in frames(p)] == frames(whole)
     first = _mp3_seconds(pieces[0])
     assert 1.0 < first < 3.0, first  # the title changed 2 s into the station's time
+    # each piece is tagged as a track of the show: song, performer, "n/N", show as album
+    show = str(ID3(whole)["TIT2"])
+    for n, (piece, performer, song) in enumerate(
+            zip(pieces, ["Alpha", "Beta"], ["One", "Two"], strict=True), 1):
+        tags = ID3(piece)
+        assert tags.version[:2] == (2, 4)
+        assert (str(tags["TIT2"]), str(tags["TPE1"])) == (song, performer)
+        assert str(tags["TALB"]) == show and str(tags["TPE2"]) == "U"
+        assert str(tags["TRCK"]) == f"{n}/2"
+        assert str(tags["TDRC"]) == show[:4]
 
 
 def test_rtmp_station_records_through_the_pipeline(server_for: Any, stream_server: StreamServer

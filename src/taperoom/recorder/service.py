@@ -501,7 +501,7 @@ class RecordingService:
                                        title=recording_title(started_local, station["name"]))
             if station["split_tracks"] and len(result.cues) > 1:
                 try:
-                    self._split(final, result)
+                    self._split(final, result, station, run.started_utc)
                 except (TaperoomError, OSError) as exc:  # the whole recording is still good
                     log.error("recording %s: could not split into tracks: %s", sid, exc,
                               extra=_op("processing", sid))
@@ -538,9 +538,14 @@ class RecordingService:
         if dest:
             self.ctx.uploads.enqueue(sid, final, dest)
 
-    def _split(self, final: Path, result: CaptureResult) -> None:
+    def _split(self, final: Path, result: CaptureResult, station: dict[str, Any],
+               started_utc: datetime) -> None:
+        """Cut the recording at its ICY title changes into ``<stem> - tracks/NN - title.mp3``,
+        each piece tagged (:func:`~taperoom.recorder.tagging.tag_track`)."""
         from taperoom.recorder.encode import split_mp3
+        from taperoom.recorder.tagging import tag_track
 
+        settings = self.ctx.settings
         cues = sorted(result.cues, key=lambda c: c.offset_seconds)
         # titles at the same offset: the later one names the track (as in the cue sheet)
         cues = [c for i, c in enumerate(cues)
@@ -553,18 +558,29 @@ class RecordingService:
                  for i, title in enumerate(titles)]
         out_dir = final.with_name(final.stem + " - tracks")
         out_dir.mkdir(exist_ok=True)
-        split_mp3(final, points, out_dir, names)
+        by_name = dict(zip(names, titles, strict=True))
+        pieces = split_mp3(final, points, out_dir, names)
+        for i, piece in enumerate(pieces, 1):
+            tag_track(piece, stream_title=by_name[piece.name], index=i, count=len(pieces),
+                      station_name=station["name"], artist=station["artist"],
+                      album_artist=station["album_artist"],
+                      started_at=started_utc.replace(tzinfo=UTC).astimezone(settings.zone),
+                      artwork=self._artwork(station), max_artwork_bytes=settings.max_artwork_bytes)
+
+    def _artwork(self, station: dict[str, Any]) -> Path | None:
+        """The station's cover image file, None when it has none (or it is gone)."""
+        if not station.get("artwork_path"):
+            return None
+        art = Path(station["artwork_path"])
+        if not art.is_absolute():
+            art = self.ctx.settings.artwork_dir / art.name
+        return art if art.is_file() else None
 
     def _tag(self, final: Path, station: dict[str, Any], started_utc: datetime) -> None:
         from taperoom.recorder.tagging import tag_recording
 
         settings = self.ctx.settings
-        artwork = None
-        if station.get("artwork_path"):
-            art = Path(station["artwork_path"])
-            if not art.is_absolute():
-                art = settings.artwork_dir / art.name
-            artwork = art if art.is_file() else None
+        artwork = self._artwork(station)
         tag_recording(final, station_name=station["name"], artist=station["artist"],
                       album=station["album"], album_artist=station["album_artist"],
                       started_at=started_utc.replace(tzinfo=UTC).astimezone(settings.zone),

@@ -118,8 +118,11 @@ def create_station(ctx: RecorderContext, body: StationCreate) -> dict[str, Any]:
     Conflict
         A station with the same name (case-insensitive) exists.
     """
+    values = body.model_dump()
+    if "split_tracks" not in body.model_fields_set:
+        values["split_tracks"] = ctx.settings.split_tracks
     with transaction(ctx.sessions) as db:
-        data = station_dict(repo.create_station(db, body.model_dump()), ctx.settings.zone)
+        data = station_dict(repo.create_station(db, values), ctx.settings.zone)
     log_operation("configuration", f"stream configuration {data['id']} created: {data['name']}",
                   station_id=data["id"])
     _send(ctx, Event.STATION_CHANGED, {"action": "created", "station_id": data["id"],

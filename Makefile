@@ -58,6 +58,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/ephemeral.py
 	$(BIN)/python bench/library_scan.py
+	$(BIN)/python bench/recorder.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -82,6 +82,7 @@ import asyncio
 import contextlib
 import math
 import re
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -376,11 +377,15 @@ class StreamServer:
         The material streamed.
     host : str
         Address to listen on.
+    tls : ssl.SSLContext, optional
+        Serve HTTPS with this server context (``url()`` then gives ``https://``).
     """
 
-    def __init__(self, media: StreamMedia, host: str = "127.0.0.1") -> None:
+    def __init__(self, media: StreamMedia, host: str = "127.0.0.1",
+                 tls: ssl.SSLContext | None = None) -> None:
         self.media = media
         self.host = host
+        self.tls = tls
         self.port = 0
         self.mounts: dict[str, Mount] = {}
         self.requests: list[RequestRecord] = []
@@ -394,7 +399,7 @@ class StreamServer:
 
     def url(self, path: str) -> str:
         """Absolute URL of `path` on this server."""
-        return f"http://{self.host}:{self.port}{path}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}{path}"
 
     def mount(self, path: str, **config: Any) -> Mount:
         """Add or replace the mount at `path` (station clock starts now); return it."""
@@ -440,7 +445,7 @@ class StreamServer:
         asyncio.set_event_loop(loop)
 
         async def boot() -> None:
-            self._server = await asyncio.start_server(self._handle, self.host, 0)
+            self._server = await asyncio.start_server(self._handle, self.host, 0, ssl=self.tls)
             self.port = self._server.sockets[0].getsockname()[1]
 
         loop.run_until_complete(boot())

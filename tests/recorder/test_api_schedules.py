@@ -310,3 +310,19 @@ def test_schedules_survive_a_restart(rec_settings: Any, live_server: Any) -> Non
         assert (local.weekday(), local.hour, local.minute) == (6, 5, 45)
     finally:
         ctx2.close()
+
+
+def test_max_retries_defaults_to_the_setting(rec_settings: Any, live_server: Any) -> None:
+    """A schedule created without max_retries gets DEFAULT_MAX_RETRIES; one that names it
+    keeps its own (0 included)."""
+    from taperoom.recorder.app import create_app
+    from taperoom.recorder.context import open_context
+
+    ctx = open_context(rec_settings(default_max_retries=7))
+    try:
+        base = live_server(create_app(ctx=ctx)).url
+        st = http.post(f"{base}/api/streams", json=STATION).json()
+        assert make(base, st["id"])["max_retries"] == 7
+        assert make(base, st["id"], max_retries=0)["max_retries"] == 0
+    finally:
+        ctx.close()

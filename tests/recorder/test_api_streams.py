@@ -441,3 +441,21 @@ def test_record_now_bad_durations_are_400(api: str, body: dict[str, Any]) -> Non
     """Record-now requires a positive duration of at most a day."""
     st = create(api)
     assert_error(http.post(f"{api}/{st['id']}/record", json=body), 400)
+
+
+def test_split_tracks_defaults_to_the_setting(rec_settings: Any, live_server: Any) -> None:
+    """SPLIT_TRACKS=true makes split_tracks the default of new stations (API and the new
+    station form); a station that says split_tracks=false keeps it."""
+    from taperoom.recorder.app import create_app
+    from taperoom.recorder.context import open_context
+
+    ctx = open_context(rec_settings(split_tracks=True))
+    try:
+        base = live_server(create_app(ctx=ctx)).url
+        api = f"{base}/api/streams"
+        assert create(api)["split_tracks"] is True
+        assert create(api, name="Other", split_tracks=False)["split_tracks"] is False
+        form = http.get(f"{base}/streams/new").text
+        assert 'id="split_tracks" name="split_tracks" type="checkbox" checked' in form
+    finally:
+        ctx.close()

@@ -300,3 +300,129 @@ def test_codec_change_across_reconnect_switches_to_encoding(
     assert abs(result.duration_seconds + result.gaps[0].length_seconds - (2.5 - late)) < 0.4
     pcm, _ = _decode(result.path)
     assert len(pcm) > 0
+
+
+def test_icy_scheme_is_read_as_http(stream_server: StreamServer, tmp_path: Path) -> None:
+    """An ``icy://host:port/path`` station URL (SHOUTcast style) is recorded over HTTP."""
+    stream_server.mount("/sc.mp3", metaint=2048, titles=[(0, "ICY - Song")])
+    url = stream_server.url("/sc.mp3").replace("http://", "icy://")
+    result = record_stream(url, tmp_path / "rec.mp3", 1.5, options=FAST)
+    assert result.stream_copy and result.duration_seconds > 1.0
+    assert [c.title for c in result.cues] == ["ICY - Song"]
+    assert stream_server.requests_for("/sc.mp3")[0].status == 200
+    probe = probe_stream_url(url, timeout=5)
+    assert probe["success"] and probe["codec"] == "mp3"
+
+
+def test_every_scheme_the_api_accepts_is_recordable(tmp_path: Path) -> None:
+    """No station URL that the API stores is refused by the capture for its scheme."""
+    from taperoom.recorder.schemas import STREAM_SCHEMES
+
+    port = free_port()  # closed: every attempt fails, but not for its scheme
+    for scheme in sorted(STREAM_SCHEMES):
+        info = probe_stream_url(f"{scheme}://127.0.0.1:{port}/live/x", timeout=2)
+        assert not info["success"]
+        assert "scheme" not in info["message"], (scheme, info["message"])
+
+
+def test_rtmp_stream_is_recorded_through_ffmpeg(stream_media: StreamMedia,
+                                                tmp_path: Path) -> None:
+    """An ``rtmp://`` URL goes to FFmpeg's RTMP client (in PyAV), against a real RTMP
+    server: the MP3 inside the FLV audio messages is copied frame for frame, and a
+    dropped connection is reconnected with its gap recorded."""
+    from tests.recorder.rtmpserver import RtmpServer
+
+    source = set(stream_media.mp3_frames)
+    with RtmpServer(stream_media.mp3_frames, stream_media.mp3_frame_seconds,
+                    drop_after=1.5) as server:
+        out = tmp_path / "rtmp.mp3"
+        result = record_stream(server.url("live/radio"), out, 4.5, options=FAST)
+        plays = list(server.plays)
+    assert plays[:2] == ["radio", "radio"]
+    assert result.source_codec == "mp3" and result.stream_copy
+    assert result.reconnects >= 1 and len(result.gaps) >= 1
+    assert 1.2 < result.gaps[0].at_seconds < 1.8
+    packets = _packets(out)
+    assert packets and all(p in source for p in packets)
+    pcm, rate = _decode(out)
+    assert rate == 44100 and 2.0 < len(pcm) / rate < 4.6
+
+
+def test_recording_ends_on_time_when_the_source_outruns_the_encoder(
+        stream_server: StreamServer, stream_media: StreamMedia, tmp_path: Path) -> None:
+    """A source faster than the encoder (here an AAC file served as fast as the socket
+    goes, as on an overloaded machine a live stream outruns a slow encoder) keeps the
+    event queue full; the recording still ends at its end time instead of encoding
+    whatever keeps arriving."""
+    body = b"".join(stream_media.aac_frames) * 30  # ~10 min of audio, sent at once
+    stream_server.mount("/fast.aac", kind="bytes", body=body, content_type="audio/aac")
+    t0 = time.monotonic()
+    result = record_stream(stream_server.url("/fast.aac"), tmp_path / "rec.mp3", 1.0,
+                           options=FAST)
+    took = time.monotonic() - t0
+    assert not result.stream_copy
+    assert took < 3.0, took
+    assert result.duration_seconds < 0.5 * len(stream_media.aac_frames) * 30 \
+        * stream_media.aac_frame_seconds
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (IP SAN) and its key, as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_https_stream_is_verified_and_recorded(stream_media: StreamMedia, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Icecast stream over HTTPS (real TLS on 127.0.0.1) is recorded once its
+    certificate is trusted (SSL_CERT_FILE, as httpx reads it); an untrusted one is refused
+    with the reason, and nothing is written."""
+    import ssl
+
+    from taperoom.recorder import icy
+
+    cert, key = _self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    with StreamServer(stream_media, tls=tls) as server:
+        server.mount("/secure.mp3", metaint=8192, titles=[(0, "TLS - Song")])
+        url = server.url("/secure.mp3")
+        assert url.startswith("https://127.0.0.1:")
+        try:
+            monkeypatch.delenv("SSL_CERT_FILE", raising=False)  # the public CAs only
+            monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+            icy._ssl_context.cache_clear()  # the context is built once per process
+            with pytest.raises(MediaError, match="certificate verify failed"):
+                record_stream(url, tmp_path / "no.mp3", 1.0, options=FAST)
+            assert not (tmp_path / "no.mp3").exists()
+            monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+            icy._ssl_context.cache_clear()
+            result = record_stream(url, tmp_path / "rec.mp3", 1.5, options=FAST)
+        finally:
+            monkeypatch.undo()
+            icy._ssl_context.cache_clear()
+    assert result.stream_copy and result.duration_seconds > 1.0
+    assert [c.title for c in result.cues] == ["TLS - Song"]

@@ -596,3 +596,29 @@ def test_unknown_id_shows_the_404_page(tab: Tab) -> None:
     page.get_by_role("link", name="Back to the dashboard").click()
     page.wait_for_url(tab.base + "/")
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def test_backup_restore_brings_a_deleted_station_back(tab: Tab, rec_ctx: Any) -> None:
+    """Restore from /backup (after the confirm dialog) brings back a station and its
+    schedule deleted since the backup, and says what it restored."""
+    page = tab.page
+    st = create_station(tab.base)
+    r = http.post(tab.base + "/api/schedules", json={
+        "stream_config_id": st["id"], "cron_expression": "0 21 * * 1-5", "duration_minutes": 60})
+    assert r.status_code == 201, r.text
+    tab.goto("/backup")
+    page.get_by_label("Backup name (optional)").fill("before")
+    page.get_by_role("button", name="Create backup").click()
+    row = page.locator('tr[data-backup="before.zip"]')
+    expect(row).to_contain_text("1 stations")
+    assert http.delete(f"{tab.base}/api/streams/{st['id']}").status_code == 200
+    assert http.get(tab.base + "/api/streams").json() == []
+    row.get_by_role("button", name="Restore before.zip").click()
+    expect(page.locator("#flash")).to_contain_text("Restored 1 streams")
+    assert any(d.startswith("Restore before.zip?") for d in tab.dialogs)
+    stations = http.get(tab.base + "/api/streams").json()
+    assert [s["name"] for s in stations] == [STATION["name"]]
+    schedules = http.get(tab.base + "/api/schedules").json()
+    assert [(s["cron_expression"], s["stream_config_id"]) for s in schedules] == [
+        ("0 21 * * 1-5", stations[0]["id"])]
+    assert schedules[0]["next_run_time"] is not None  # the restored schedule has its job

@@ -239,20 +239,26 @@ def test_restart_keeps_an_interrupted_recording(
 
 
 def test_cli_record_runs_the_pipeline(rec_settings: Callable[..., RecorderSettings],
-                                      stream_server: StreamServer, tmp_path: Path) -> None:
-    """`taperoom recorder record <station> --duration 3` records, tags and reports."""
+                                      stream_server: StreamServer, sftp_server: SshTestServer,
+                                      tmp_path: Path) -> None:
+    """`taperoom recorder record <station> --duration 3` records, tags, uploads (to the
+    SFTP server, through the queue) and reports; a station kept local says so."""
     from taperoom.db import transaction
     from taperoom.recorder import repository as repo
     from taperoom.recorder.context import open_context
 
     stream_server.mount("/cli.mp3", metaint=None)
-    settings = rec_settings()
+    settings = rec_settings(ssh_config_dir=sftp_server.config_dir)
     ctx = open_context(settings)
     with transaction(ctx.sessions) as db:
         repo.create_station(db, {"name": "CLI FM", "stream_url": stream_server.url("/cli.mp3"),
                                  "artist": "A", "album": "B", "album_artist": "C",
                                  "output_filename_pattern": "{name}_{date}.mp3",
                                  "scp_destination": ""})
+        repo.create_station(db, {"name": "Up FM", "stream_url": stream_server.url("/cli.mp3"),
+                                 "artist": "U", "album": "P", "album_artist": "UP",
+                                 "output_filename_pattern": "{name}_{timestamp}.mp3",
+                                 "scp_destination": sftp_server.destination("/cli/")})
     ctx.close()
     env = {**os.environ, "DATA_DIR": str(settings.data_dir),
            "RECORDINGS_DIR": str(settings.recordings_dir), "ARTWORK_DIR": str(settings.artwork_dir),
@@ -266,6 +272,16 @@ def test_cli_record_runs_the_pipeline(rec_settings: Callable[..., RecorderSettin
     files = list(settings.recordings_dir.glob("CLI FM_*.mp3"))
     assert len(files) == 1
     assert 1.5 < _mp3_seconds(files[0]) < 4.0
+    up = subprocess.run([sys.executable, "-m", "taperoom", "recorder", "record", "Up FM",
+                         "--duration", "3"], env=env, capture_output=True, text=True,
+                        timeout=90, cwd=tmp_path)
+    assert up.returncode == 0, up.stderr
+    assert "uploaded to /cli/Up FM_" in up.stderr, up.stderr
+    uploaded = list((sftp_server.root / "cli").glob("Up FM_*.mp3"))
+    assert len(uploaded) == 1
+    assert 1.5 < _mp3_seconds(uploaded[0]) < 4.0
+    assert str(ID3(uploaded[0])["TPE2"]) == "UP"
+    assert not list(settings.recordings_dir.glob("Up FM_*.mp3"))  # verified, then removed
     missing = subprocess.run([sys.executable, "-m", "taperoom", "recorder", "record", "nope",
                               "--duration", "3"], env=env, capture_output=True, text=True,
                              timeout=60, cwd=tmp_path)
@@ -294,3 +310,163 @@ def test_upload_retries_until_the_server_is_back(
             client.get(f"/api/sessions/{sid}").json()), 40, "upload after restart")
     assert (sftp_server.root / "in" / Path(done["remote_path"]).name).stat().st_size \
         == done["file_size_bytes"]
+
+
+def test_split_tracks_cuts_the_recording_at_icy_title_changes(
+        server_for: Any, stream_server: StreamServer) -> None:
+    """A station with split_tracks gets, beside the whole MP3 and its cue sheet, one file
+    per ICY title, cut on frame boundaries: the pieces add up to the whole recording."""
+    from taperoom.recorder.encode import mp3_frames
+
+    server, _ctx = server_for()
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        r = client.post("/api/streams", json={
+            "name": "Split FM", "stream_url": stream_server.url("/split.mp3"), "artist": "S",
+            "album": "T", "album_artist": "U", "output_filename_pattern": "{name}.mp3",
+            "split_tracks": True})
+        assert r.status_code == 201 and r.json()["split_tracks"] is True, r.text
+        # the station clock starts now, so the first title is on air when the recording starts
+        stream_server.mount("/split.mp3", metaint=4096,
+                            titles=[(0.0, "Alpha - One"), (2.0, "Beta - Two")])
+        sid = client.post(f"/api/streams/{r.json()['id']}/record",
+                          json={"duration_seconds": 4.5}).json()["id"]
+        session = _wait(lambda: (lambda s: s if s["status"] in ("completed", "failed")
+                                 else None)(client.get(f"/api/sessions/{sid}").json()),
+                        30, "the recording")
+    assert session["status"] == "completed", session
+    whole = Path(session["output_file_path"])
+    assert Path(session["cue_sheet_path"]).read_text().count("TRACK ") == 2
+    pieces = sorted((whole.parent / f"{whole.stem} - tracks").glob("*.mp3"))
+    assert [p.name for p in pieces] == ["01 - Alpha - One.mp3", "02 - Beta - Two.mp3"]
+    def frames(path: Path) -> list[bytes]:
+        data = path.read_bytes()
+        return [data[f.offset:f.offset + f.length] for f in mp3_frames(data)]
+
+    assert [f for p in pieces for f in frames(p)] == frames(whole)
+    first = _mp3_seconds(pieces[0])
+    assert 1.0 < first < 3.0, first  # the title changed 2 s into the station's time
+    # each piece is tagged as a track of the show: song, performer, "n/N", show as album
+    show = str(ID3(whole)["TIT2"])
+    for n, (piece, performer, song) in enumerate(
+            zip(pieces, ["Alpha", "Beta"], ["One", "Two"], strict=True), 1):
+        tags = ID3(piece)
+        assert tags.version[:2] == (2, 4)
+        assert (str(tags["TIT2"]), str(tags["TPE1"])) == (song, performer)
+        assert str(tags["TALB"]) == show and str(tags["TPE2"]) == "U"
+        assert str(tags["TRCK"]) == f"{n}/2"
+        assert str(tags["TDRC"]) == show[:4]
+
+
+def test_rtmp_station_records_through_the_pipeline(server_for: Any, stream_server: StreamServer
+                                                   ) -> None:
+    """A station with an ``rtmp://`` URL is accepted and records like any other (real
+    RTMP server, FFmpeg's client): a tagged MP3 copied from the stream."""
+    from tests.recorder.rtmpserver import RtmpServer
+
+    media = stream_server.media
+    server, _ctx = server_for()
+    with RtmpServer(media.mp3_frames, media.mp3_frame_seconds) as rtmp, \
+            httpx.Client(base_url=server.url, timeout=30) as client:
+        st = _station(client, rtmp.url("live/ktpr"))
+        assert st["stream_url"] == rtmp.url("live/ktpr")
+        test = client.post(f"/api/streams/{st['id']}/test").json()["connection_test"]
+        assert test["success"] and test["codec"] in ("mp3", "mp3float"), test
+        sid = client.post(f"/api/streams/{st['id']}/record",
+                          json={"duration_seconds": 3}).json()["id"]
+        session = _wait(lambda: (lambda s: s if s["status"] in ("completed", "failed")
+                                 else None)(client.get(f"/api/sessions/{sid}").json()),
+                        30, "the RTMP recording")
+    assert session["status"] == "completed", session
+    assert session["stream_copy"] is True and session["source_codec"] == "mp3"
+    assert rtmp.plays[-1] == "ktpr"
+    assert 1.5 < _mp3_seconds(Path(session["output_file_path"])) < 3.2
+    assert str(ID3(session["output_file_path"])["TALB"]) == "Night Jazz"
+
+
+def test_schedule_that_cannot_start_retries_within_its_slot(
+        server_for: Any, stream_server: StreamServer) -> None:
+    """A scheduled run refused by the concurrency limit leaves a failed session and is
+    retried after RETRY_DELAY_SECONDS, at most max_retries times; once a slot is free a
+    retry records the rest of the time slot, and success resets retry_count."""
+    stream_server.mount("/busy.mp3", metaint=None)
+    server, ctx = server_for(max_concurrent_recordings=1, retry_delay_seconds=1.0)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        st = _station(client, stream_server.url("/busy.mp3"))
+
+        def schedule(max_retries: int) -> int:
+            r = client.post("/api/schedules", json={
+                "stream_config_id": st["id"], "cron_expression": "0 21 * * *",
+                "duration_minutes": 1, "max_retries": max_retries})
+            assert r.status_code == 201, r.text
+            return int(r.json()["id"])
+
+        def sessions_of(sched_id: int) -> list[dict[str, Any]]:
+            return list(reversed(client.get("/api/sessions",
+                                            params={"schedule_id": sched_id}).json()))
+
+        blocker = client.post(f"/api/streams/{st['id']}/record",
+                              json={"duration_seconds": 120}).json()["id"]
+        # max_retries=1: the run and one retry fail, then it gives up
+        once = schedule(1)
+        ctx.scheduler.run_now(once)
+        tried = _wait(lambda: (lambda s: s if len(s) >= 2 else None)(sessions_of(once)),
+                      15, "the retry of the refused run")
+        assert [(s["trigger"], s["status"]) for s in tried] == [("schedule", "failed"),
+                                                                ("retry", "failed")]
+        assert all("MAX_CONCURRENT_RECORDINGS" in s["error_message"] for s in tried)
+        time.sleep(2.5)
+        assert len(sessions_of(once)) == 2
+        assert client.get(f"/api/schedules/{once}").json()["retry_count"] == 1
+        # max_retries=5: the blocker stops, and the next retry records the rest of the slot
+        patient = schedule(5)
+        ctx.scheduler.run_now(patient)
+        _wait(lambda: sessions_of(patient), 10, "the refused run")
+        client.post(f"/api/sessions/{blocker}/stop")
+        _wait(lambda: not ctx.recordings.is_running(blocker), 20, "the blocker to stop")
+        rec = _wait(lambda: next((s for s in sessions_of(patient)
+                                  if s["status"] == "recording"), None), 15, "the retry")
+        assert rec["trigger"] == "retry"
+        assert 40 < rec["planned_duration_seconds"] < 59
+        _wait(lambda: ctx.recordings.active() and (ctx.recordings.active()[0].get("progress")
+                                                   or {}).get("audio_seconds", 0) > 1,
+              15, "audio")
+        client.post(f"/api/sessions/{rec['id']}/stop")
+        done = _wait(lambda: (lambda s: s if s["status"] in ("completed", "failed")
+                              else None)(client.get(f"/api/sessions/{rec['id']}").json()),
+                     20, "processing")
+        assert done["status"] == "completed", done
+        assert client.get(f"/api/schedules/{patient}").json()["retry_count"] == 0
+
+
+def test_new_user_story_station_schedule_uploaded_tagged_mp3(
+        server_for: Any, stream_server: StreamServer, sftp_server: SshTestServer) -> None:
+    """What a new user does: add a station with an SFTP destination, schedule it, and
+    (once the scheduler fires it) find the tagged MP3 and its cue sheet on the server."""
+    stream_server.mount("/story.mp3", titles=[(0.0, "Nina Simone - Sinnerman")])
+    server, ctx = server_for(ssh_config_dir=sftp_server.config_dir)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        st = _station(client, stream_server.url("/story.mp3"),
+                      sftp_server.destination("/radio/"))
+        sched = client.post("/api/schedules", json={
+            "stream_config_id": st["id"], "cron_expression": "30 20 * * 1-5",
+            "duration_minutes": 1}).json()
+        ctx.scheduler.run_now(sched["id"])
+        rec = _wait(lambda: next((s for s in client.get(
+            "/api/sessions", params={"schedule_id": sched["id"]}).json()
+            if (s.get("duration_seconds") or 0) == 0 and s["status"] == "recording"), None),
+            10, "the scheduled recording")
+        _wait(lambda: ((ctx.recordings.active() or [{}])[0].get("progress") or {}).get(
+            "audio_seconds", 0) > 2.5, 15, "audio")
+        client.post(f"/api/sessions/{rec['id']}/stop")
+        done = _wait(lambda: (lambda s: s if s["transfer_status"] in ("completed", "failed")
+                              else None)(client.get(f"/api/sessions/{rec['id']}").json()),
+                     40, "the upload")
+    assert done["status"] == "completed" and done["transfer_status"] == "completed", done
+    started = datetime.fromisoformat(done["start_time"]).astimezone(DENVER)
+    remote = sftp_server.root / "radio" / f"{started:%Y-%m-%d}_KTPR Night Jazz_KTPR.mp3"
+    assert done["remote_path"] == "/radio/" + remote.name
+    assert remote.stat().st_size == done["file_size_bytes"]
+    assert str(ID3(remote)["TIT2"]) == f"{started:%Y-%m-%d} KTPR Night Jazz"
+    assert ID3(remote).getall("APIC") == []  # no artwork uploaded for this station
+    assert "Sinnerman" in remote.with_suffix(".cue").read_text()
+    assert 2.0 < _mp3_seconds(remote) < 10.0

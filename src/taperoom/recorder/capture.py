@@ -9,14 +9,14 @@ simply abandon a source that hangs (the thread ends by itself at its read timeou
 
 Sources
 -------
-* ``http``/``https`` (Icecast, SHOUTcast 1 and 2, plain HTTP audio) through httpx,
-  with ``Icy-MetaData: 1``; the interleaved metadata is removed and every
-  ``StreamTitle`` change becomes a :class:`CueEntry` at its audio offset. The
-  content is sniffed, not trusted to the ``Content-Type``: a chain of Layer III
-  frame headers means MP3 (kept byte for byte), two ADTS headers in a row mean
-  AAC; anything else is handed to FFmpeg (through PyAV, reading from the same
-  connection). Station playlists (``.pls``, ``.m3u``) are followed to the first
-  stream they name; HLS playlists go to PyAV.
+* ``http``/``https`` (Icecast, SHOUTcast 1 and 2, plain HTTP audio; ``icy://`` is read
+  as ``http://``) through httpx, with ``Icy-MetaData: 1``; the interleaved metadata is
+  removed and every ``StreamTitle`` change becomes a :class:`CueEntry` at its audio
+  offset. The content is sniffed, not trusted to the ``Content-Type``: a chain of
+  Layer III frame headers means MP3 (kept byte for byte), two ADTS headers in a row
+  mean AAC; anything else is handed to FFmpeg (through PyAV, reading from the same
+  connection). Station playlists (``.pls``, ``.m3u``) are followed to the first stream
+  they name; HLS playlists go to PyAV.
 * HLS (``.m3u8``), RTMP, RTSP and other FFmpeg protocols through ``av.open(url,
   timeout=...)``; an MP3 elementary stream is still copied, other codecs are
   decoded.
@@ -81,9 +81,13 @@ log = logging.getLogger(__name__)
 
 #: URL schemes read with httpx (everything else goes to FFmpeg through PyAV).
 HTTP_SCHEMES = frozenset({"http", "https"})
+#: SHOUTcast-style aliases of ``http`` (``icy://host:port/``), read as ``http://``.
+ICY_SCHEMES = frozenset({"icy"})
 #: URL schemes handed to FFmpeg.
 FFMPEG_SCHEMES = frozenset({"rtmp", "rtmps", "rtmpt", "rtmpe", "rtsp", "rtsps", "mms", "mmsh",
                             "mmst", "hls", "srt", "udp", "rtp"})
+#: Stream time FFmpeg may read to identify a stream opened by URL (HLS, RTMP ...), seconds.
+FFMPEG_ANALYZE_SECONDS = 1.0
 #: Bytes read from an HTTP stream (after a leading ID3 tag) before giving up on
 #: recognising MP3 or ADTS frames and handing the stream to FFmpeg's probe.
 SNIFF_BYTES = 16 * 1024
@@ -541,8 +545,12 @@ class _Source(threading.Thread):
     def _ffmpeg(self, url: str, stall_timeout: float | None = None) -> None:
         opts = self.options
         stall = max(opts.stall_timeout, stall_timeout or 0.0)
+        # A live source delivers in real time, and FFmpeg's default probe (5 s of
+        # stream time) would hold the first packet back for 5 s on RTMP, where no
+        # burst arrives; one second is plenty for a single audio stream.
         options = {"user_agent": opts.user_agent, "rw_timeout": str(int((stall + 2) * 1e6)),
-                   "live_start_index": "-1", "icy": "0"}
+                   "live_start_index": "-1", "icy": "0",
+                   "analyzeduration": str(int(FFMPEG_ANALYZE_SECONDS * 1e6))}
         container = av.open(url, "r", options=options,
                             timeout=(opts.connect_timeout, stall + 2.0))
         try:
@@ -653,13 +661,24 @@ class _Output:
 
 
 def _check_url(url: str) -> str:
-    parts = urlsplit(url.strip())
+    """The URL to open: stripped, ``icy://`` read as ``http://``.
+
+    Raises
+    ------
+    InvalidInput
+        A scheme neither httpx nor FFmpeg reads, or an HTTP URL without a host.
+    """
+    url = url.strip()
+    parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    if scheme in ICY_SCHEMES:
+        url = "http" + url[len(scheme):]
+        parts, scheme = urlsplit(url), "http"
     if scheme not in HTTP_SCHEMES | FFMPEG_SCHEMES:
         raise InvalidInput(f"unsupported stream URL scheme {scheme or '(none)'!r}: {url}")
     if scheme in HTTP_SCHEMES and not parts.hostname:
         raise InvalidInput(f"stream URL has no host: {url}")
-    return url.strip()
+    return url
 
 
 @dataclass
@@ -778,7 +797,8 @@ class _Capture:
             while True:
                 now = time.monotonic()
                 if self.stop.is_set() or now >= self.deadline:
-                    self._drain(link, out)  # what arrived before the end is kept
+                    cancel.set()  # the source stops adding events ...
+                    self._drain(link, out)  # ... and what arrived before the end is kept
                     return link.got_audio, "stop" if self.stop.is_set() else "deadline"
                 heard = max(link.source.last_data, link.last_event)
                 limit = link.stall if link.connected else opts.connect_timeout + link.stall
@@ -798,7 +818,9 @@ class _Capture:
             self.connected = False
 
     def _drain(self, link: _Link, out: _Output) -> None:
-        while True:
+        """Apply the events queued when the recording ended, and no more: a source
+        faster than the encoder would otherwise keep the queue full for ever."""
+        for _ in range(link.events.qsize() + 1):  # +1: a put racing the cancel
             try:
                 event = link.events.get_nowait()
             except queue.Empty:

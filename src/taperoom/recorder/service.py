@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Minimum interval between two ``recording:progress`` events of one session (s).
 PROGRESS_INTERVAL = 0.5
+#: Shortest rest of a time slot (s) worth a retry of a scheduled recording.
+MIN_RETRY_SECONDS = 10.0
 #: Folder (inside ``RECORDINGS_DIR``) of recordings still being captured.
 PARTIAL_DIR = ".partial"
 _UNSAFE = re.compile(r"[\x00-\x1f/\\]+")
@@ -302,7 +304,10 @@ class RecordingService:
         """Scheduler callback: record the schedule's station for its duration.
 
         A schedule that cannot start (concurrency limit, disk guard) gets a
-        failed session saying why, so the miss shows in the history.
+        failed session saying why, so the miss shows in the history, and is
+        tried again after ``RETRY_DELAY_SECONDS`` for the rest of its time slot,
+        up to the schedule's ``max_retries`` times (the count starts afresh at
+        each fire time).
         """
         with transaction(self.ctx.sessions) as db:
             try:
@@ -321,16 +326,24 @@ class RecordingService:
                 return
             station_id, duration = sched.stream_config_id, sched.duration_minutes * 60.0
             sched.last_run_time = now
+            sched.retry_count = 0  # a new time slot: its own retries
             nxt = self.ctx.scheduler.next_run(schedule_id)
             sched.next_run_time = (nxt.astimezone(UTC).replace(tzinfo=None)
                                    if nxt is not None else None)
         log.info("schedule %s fired", schedule_id, extra=_op("scheduling"))
-        self._start_or_record_failure(station_id, duration, schedule_id, "schedule")
+        self._start_or_record_failure(station_id, duration, schedule_id, "schedule",
+                                      now + timedelta(seconds=duration))
 
     def _start_or_record_failure(self, station_id: int, duration: float,
-                                 schedule_id: int | None, trigger: str) -> None:
+                                 schedule_id: int | None, trigger: str,
+                                 slot_end: datetime) -> None:
+        """Start a scheduled recording; when it cannot start, leave a failed
+        session and maybe retry within the slot (ends at naive-UTC `slot_end`)."""
         try:
             self.record(station_id, duration, schedule_id=schedule_id, trigger=trigger)
+        except NotFound as exc:  # the station went away since the schedule fired
+            log.error("schedule %s could not start: %s", schedule_id, exc,
+                      extra=_op("scheduling"))
         except (Conflict, InsufficientStorage) as exc:
             log.error("schedule %s could not start: %s", schedule_id, exc,
                       extra=_op("scheduling"))
@@ -344,6 +357,8 @@ class RecordingService:
                     "transfer_status": TransferStatus.SKIPPED.value})
                 data = session_dict(row, self.ctx.settings.zone)
             self.ctx.bus.send(Event.RECORDING_STATUS, data)
+            if schedule_id is not None:
+                self._maybe_retry(schedule_id, station_id, slot_end)
 
     def reconcile_schedules(self) -> None:
         """Make the scheduler's jobs match the schedules table and store next run times."""
@@ -485,7 +500,11 @@ class RecordingService:
             cue_path = write_cue_sheet(final, result.cues, performer=station["artist"],
                                        title=recording_title(started_local, station["name"]))
             if station["split_tracks"] and len(result.cues) > 1:
-                self._split(final, result)
+                try:
+                    self._split(final, result, station, run.started_utc)
+                except (TaperoomError, OSError) as exc:  # the whole recording is still good
+                    log.error("recording %s: could not split into tracks: %s", sid, exc,
+                              extra=_op("processing", sid))
         gaps = [{"at_seconds": round(g.at_seconds, 3),
                  "started_at": g.started_at.astimezone(settings.zone).isoformat(),
                  "length_seconds": round(g.length_seconds, 3), "reason": g.reason}
@@ -519,31 +538,49 @@ class RecordingService:
         if dest:
             self.ctx.uploads.enqueue(sid, final, dest)
 
-    def _split(self, final: Path, result: CaptureResult) -> None:
+    def _split(self, final: Path, result: CaptureResult, station: dict[str, Any],
+               started_utc: datetime) -> None:
+        """Cut the recording at its ICY title changes into ``<stem> - tracks/NN - title.mp3``,
+        each piece tagged (:func:`~taperoom.recorder.tagging.tag_track`)."""
         from taperoom.recorder.encode import split_mp3
+        from taperoom.recorder.tagging import tag_track
 
+        settings = self.ctx.settings
         cues = sorted(result.cues, key=lambda c: c.offset_seconds)
-        points = [c.offset_seconds for c in cues[1:] if c.offset_seconds > 0]
-        starts = [0.0, *points]
-        names = []
-        for i, start in enumerate(starts):
-            title = next((c.title for c in cues if c.offset_seconds <= start + 1e-6),
-                         cues[0].title)
-            names.append(_UNSAFE.sub("_", f"{i + 1:02d} - {title}")[:200] + ".mp3")
+        # titles at the same offset: the later one names the track (as in the cue sheet)
+        cues = [c for i, c in enumerate(cues)
+                if i + 1 == len(cues) or cues[i + 1].offset_seconds > c.offset_seconds]
+        # track 1 runs from 0 s under the first title; each later title starts a track
+        later = [c for c in cues[1:] if c.offset_seconds > 0]
+        points = [c.offset_seconds for c in later]
+        titles = [cues[0].title, *(c.title for c in later)]
+        names = [_UNSAFE.sub("_", f"{i + 1:02d} - {title}")[:200] + ".mp3"
+                 for i, title in enumerate(titles)]
         out_dir = final.with_name(final.stem + " - tracks")
         out_dir.mkdir(exist_ok=True)
-        split_mp3(final, points, out_dir, names)
+        by_name = dict(zip(names, titles, strict=True))
+        pieces = split_mp3(final, points, out_dir, names)
+        for i, piece in enumerate(pieces, 1):
+            tag_track(piece, stream_title=by_name[piece.name], index=i, count=len(pieces),
+                      station_name=station["name"], artist=station["artist"],
+                      album_artist=station["album_artist"],
+                      started_at=started_utc.replace(tzinfo=UTC).astimezone(settings.zone),
+                      artwork=self._artwork(station), max_artwork_bytes=settings.max_artwork_bytes)
+
+    def _artwork(self, station: dict[str, Any]) -> Path | None:
+        """The station's cover image file, None when it has none (or it is gone)."""
+        if not station.get("artwork_path"):
+            return None
+        art = Path(station["artwork_path"])
+        if not art.is_absolute():
+            art = self.ctx.settings.artwork_dir / art.name
+        return art if art.is_file() else None
 
     def _tag(self, final: Path, station: dict[str, Any], started_utc: datetime) -> None:
         from taperoom.recorder.tagging import tag_recording
 
         settings = self.ctx.settings
-        artwork = None
-        if station.get("artwork_path"):
-            art = Path(station["artwork_path"])
-            if not art.is_absolute():
-                art = settings.artwork_dir / art.name
-            artwork = art if art.is_file() else None
+        artwork = self._artwork(station)
         tag_recording(final, station_name=station["name"], artist=station["artist"],
                       album=station["album"], album_artist=station["album_artist"],
                       started_at=started_utc.replace(tzinfo=UTC).astimezone(settings.zone),
@@ -584,30 +621,31 @@ class RecordingService:
                          {"error_message": message, "end_time": utcnow(),
                           "transfer_status": TransferStatus.SKIPPED.value})
         if run.schedule_id is not None and capture_failed and not run.stop.is_set():
-            self._maybe_retry(run)
+            self._maybe_retry(run.schedule_id, int(run.station["id"]),
+                              run.started_utc + timedelta(seconds=run.duration))
 
-    def _maybe_retry(self, run: _Running) -> None:
-        """Retry a failed scheduled recording for the rest of its slot, up to
-        the schedule's ``max_retries``, after ``RETRY_DELAY_SECONDS``."""
+    def _maybe_retry(self, schedule_id: int, station_id: int, slot_end: datetime) -> None:
+        """Retry a scheduled recording that failed or could not start, for the
+        rest of its slot (ending at naive-UTC `slot_end`), after
+        ``RETRY_DELAY_SECONDS``, up to the schedule's ``max_retries``; no retry
+        when less than :data:`MIN_RETRY_SECONDS` of the slot would be left."""
         delay = self.ctx.settings.retry_delay_seconds
-        end = run.started_utc + timedelta(seconds=run.duration)
-        remaining = (end - utcnow()).total_seconds() - delay
-        if remaining < 10:
+        remaining = (slot_end - utcnow()).total_seconds() - delay
+        if remaining < MIN_RETRY_SECONDS:
             return
         with transaction(self.ctx.sessions) as db:
             try:
-                sched = repo.get_schedule(db, run.schedule_id)  # type: ignore[arg-type]
+                sched = repo.get_schedule(db, schedule_id)
             except NotFound:
                 return
-            if sched.retry_count >= sched.max_retries:
+            if not sched.is_active or sched.retry_count >= sched.max_retries:
                 return
             sched.retry_count += 1
             attempt = sched.retry_count
-        log.info("schedule %s: retry %d in %.0f s for the remaining %.0f s", run.schedule_id,
-                 attempt, delay, remaining, extra=_op("scheduling", run.session_id))
-        station_id = int(run.station["id"])
+        log.info("schedule %s: retry %d in %.0f s for the remaining %.0f s", schedule_id,
+                 attempt, delay, remaining, extra=_op("scheduling"))
         timer = threading.Timer(delay, self._start_or_record_failure,
-                                args=(station_id, remaining, run.schedule_id, "retry"))
+                                args=(station_id, remaining, schedule_id, "retry", slot_end))
         timer.daemon = True
         with self._lock:
             if self._closing:

@@ -118,8 +118,11 @@ def create_station(ctx: RecorderContext, body: StationCreate) -> dict[str, Any]:
     Conflict
         A station with the same name (case-insensitive) exists.
     """
+    values = body.model_dump()
+    if "split_tracks" not in body.model_fields_set:
+        values["split_tracks"] = ctx.settings.split_tracks
     with transaction(ctx.sessions) as db:
-        data = station_dict(repo.create_station(db, body.model_dump()), ctx.settings.zone)
+        data = station_dict(repo.create_station(db, values), ctx.settings.zone)
     log_operation("configuration", f"stream configuration {data['id']} created: {data['name']}",
                   station_id=data["id"])
     _send(ctx, Event.STATION_CHANGED, {"action": "created", "station_id": data["id"],
@@ -404,7 +407,8 @@ def sync_schedule(ctx: RecorderContext, schedule_id: int, expression: str, activ
 
 
 def create_schedule(ctx: RecorderContext, body: ScheduleCreate) -> dict[str, Any]:
-    """Insert a schedule and its scheduler job (when active).
+    """Insert a schedule and its scheduler job (when active); ``max_retries``
+    defaults to ``DEFAULT_MAX_RETRIES``.
 
     Raises
     ------
@@ -418,6 +422,8 @@ def create_schedule(ctx: RecorderContext, body: ScheduleCreate) -> dict[str, Any
     parse_cron(expression, ctx.settings.zone)
     values = body.model_dump()
     values["cron_expression"] = expression
+    if "max_retries" not in body.model_fields_set:
+        values["max_retries"] = ctx.settings.default_max_retries
     with transaction(ctx.sessions) as db:
         sid = repo.create_schedule(db, values).id
     try:

@@ -52,6 +52,7 @@ from mutagen.id3 import (
     TPE2,
     TRCK,
     Encoding,
+    Frame,
     ID3NoHeaderError,
     PictureType,
 )
@@ -342,7 +343,74 @@ def tag_recording(
         `path` is not a readable MP3, or the tagged file cannot be written
         (the original file is then left as it was).
     """
-    path = Path(path)
+    day = started_at.date()
+    _write_tag(Path(path), [
+        TIT2(encoding=Encoding.UTF8, text=[recording_title(started_at, station_name)]),
+        TPE1(encoding=Encoding.UTF8, text=[artist]),
+        TALB(encoding=Encoding.UTF8, text=[album]),
+        TPE2(encoding=Encoding.UTF8, text=[album_artist]),
+        TRCK(encoding=Encoding.UTF8, text=[str(track_number(day))]),
+        TDRC(encoding=Encoding.UTF8, text=[str(day.year)]),
+    ], artwork=artwork, max_artwork_bytes=max_artwork_bytes, comment=comment)
+
+
+def tag_track(
+    path: Path,
+    *,
+    stream_title: str,
+    index: int,
+    count: int,
+    station_name: str,
+    artist: str,
+    album_artist: str,
+    started_at: datetime,
+    artwork: Path | None = None,
+    max_artwork_bytes: int = 10 * 2**20,
+) -> None:
+    """Write the ID3v2.4 tag of one piece of a recording split at ICY title changes.
+
+    Frames: TIT2 the song of `stream_title` and TPE1 its performer
+    (:func:`split_stream_title`; the station's `artist` when the title names
+    none), TALB the recording's title (:func:`recording_title`: the show is the
+    album), TPE2 `album_artist`, TRCK ``index/count``, TDRC the year and the
+    station's cover art, as :func:`tag_recording` writes them.
+
+    Parameters
+    ----------
+    path : Path
+        The piece (an MP3 file).
+    stream_title : str
+        The ICY ``StreamTitle`` the piece starts with.
+    index, count : int
+        Position of the piece (from 1) and number of pieces.
+    station_name, artist, album_artist : str
+        Station fields.
+    started_at : datetime
+        Start of the whole recording, aware, in the configured zone.
+    artwork : Path or None
+        Cover image (left out when unreadable).
+    max_artwork_bytes : int
+        ``MAX_ARTWORK_SIZE_MB`` in bytes.
+
+    Raises
+    ------
+    MediaError
+        `path` is not a readable MP3 or cannot be written.
+    """
+    performer, song = split_stream_title(stream_title)
+    _write_tag(Path(path), [
+        TIT2(encoding=Encoding.UTF8, text=[song or stream_title]),
+        TPE1(encoding=Encoding.UTF8, text=[performer or artist]),
+        TALB(encoding=Encoding.UTF8, text=[recording_title(started_at, station_name)]),
+        TPE2(encoding=Encoding.UTF8, text=[album_artist]),
+        TRCK(encoding=Encoding.UTF8, text=[f"{index}/{count}"]),
+        TDRC(encoding=Encoding.UTF8, text=[str(started_at.year)]),
+    ], artwork=artwork, max_artwork_bytes=max_artwork_bytes, comment=None)
+
+
+def _write_tag(path: Path, frames: list[Frame], *, artwork: Path | None,
+               max_artwork_bytes: int, comment: str | None) -> None:
+    """Replace `frames` (and COMM, APIC) in the ID3v2.4 tag of `path`, atomically."""
     try:
         MP3(path)
     except (MutagenError, OSError) as exc:
@@ -354,16 +422,6 @@ def tag_recording(
     except (MutagenError, ValueError) as exc:
         log.warning("%s: existing ID3 tag unreadable (%s); writing a new one", path.name, exc)
         tags = ID3()
-
-    day = started_at.date()
-    frames = [
-        TIT2(encoding=Encoding.UTF8, text=[recording_title(started_at, station_name)]),
-        TPE1(encoding=Encoding.UTF8, text=[artist]),
-        TALB(encoding=Encoding.UTF8, text=[album]),
-        TPE2(encoding=Encoding.UTF8, text=[album_artist]),
-        TRCK(encoding=Encoding.UTF8, text=[str(track_number(day))]),
-        TDRC(encoding=Encoding.UTF8, text=[str(day.year)]),
-    ]
     for frame in frames:
         tags.delall(frame.FrameID)
         tags.add(frame)

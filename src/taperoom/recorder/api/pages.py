@@ -423,7 +423,7 @@ def build_router(ctx: RecorderContext) -> APIRouter:
             "stream_form.html", title="Edit station" if station else "New station",
             active="streams", page="stream-form", station=station,
             pattern_fields=sorted(PATTERN_FIELDS), max_artwork_bytes=settings.max_artwork_bytes,
-            default_bitrate=settings.mp3_bitrate_kbps)
+            default_bitrate=settings.mp3_bitrate_kbps, default_split_tracks=settings.split_tracks)
 
     @r.get("/streams/new", response_class=HTMLResponse)
     def stream_new() -> HTMLResponse:

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from taperoom import __version__
+from taperoom.ephemeral.filestream import AudioFileResponse
 from taperoom.ephemeral.hotpath import DegradeFastPath
 from taperoom.ephemeral.service import EphemeralService, parse_segment_index
 from taperoom.ephemeral.settings import EphemeralSettings
@@ -23,20 +24,6 @@ from taperoom.web.ratelimit import ClientRateLimit
 
 HERE = Path(__file__).parent
 NO_CACHE = {"Cache-Control": "no-cache"}
-
-
-class AudioFileResponse(FileResponse):
-    """``FileResponse`` (ranges, HEAD, ETag) read and sent in 256 KiB blocks.
-
-    A real-time listener takes 176,400 bytes/s; with Starlette's 64 KiB blocks
-    each block costs a worker-thread round trip and an ASGI send, and 200
-    listeners cost the server 1.55 ms of CPU per second of audio, against
-    1.13 ms with 256 KiB blocks (``bench/ephemeral.py``-style streaming load on
-    the 2-core benchmark machine). Larger blocks gain little more (1.0 ms at
-    1 MiB) and hold more memory per listener.
-    """
-
-    chunk_size = 256 * 1024
 
 
 def build_router(service: EphemeralService, limit: ClientRateLimit) -> APIRouter:

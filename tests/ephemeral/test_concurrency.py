@@ -187,7 +187,7 @@ def test_kill_9_at_any_instant_leaves_valid_wav_and_json(tmp_path: Path) -> None
     assert last_total > 0
 
 
-def test_threads_of_one_process_batch_their_plays_without_loss(tmp_path: Path) -> None:
+def test_threads_of_one_process_lose_no_play(tmp_path: Path) -> None:
     """32 threads wearing 32 segments of one track 10 times each give exactly 10 plays each."""
     audio = tmp_path / "audio"
     audio.mkdir()

@@ -801,8 +801,10 @@ def main(argv: list[str] | None = None) -> None:
              f"cores. `GET /` is the "
              f"reference: sequential calls every 0.2 s from another process during the step. "
              f"CPU in cores (CPU seconds / wall seconds): server = uvicorn supervisor and "
-             f"workers, client = load generator, machine = every process, including other "
-             f"programs running on the machine; steal = time taken by the hypervisor.")
+             f"workers (also per listener: server CPU ms per second of listening, two "
+             f"posts and 176,400 bytes of stream), client = load generator, machine = every "
+             f"process, including other programs running on the machine; steal = time "
+             f"taken by the hypervisor.")
         emit()
         rows = []
         for st in steps:
@@ -812,12 +814,14 @@ def main(argv: list[str] | None = None) -> None:
                          f"{st.min_buffer:.2f}", f"{st.ok} / {st.counted}",
                          str(st.errors + st.timeouts), ms(pct(st.probe, 50)),
                          f"{pct(st.lat, 50) / pct(st.probe, 50):.0f}×",
-                         f"{st.server_cpu / w:.2f}", f"{st.client_cpu / w:.2f}",
+                         f"{st.server_cpu / w:.2f}",
+                         f"{st.server_cpu / (st.n * w) * 1000:.2f}", f"{st.client_cpu / w:.2f}",
                          f"{st.machine_cpu / w:.2f}", f"{st.steal / w:.2f}",
                          "; ".join(st.reasons) or "-"])
         emit(md_table(["listeners", "result", "degrade p50", "p95", "p99", "post late p99",
                        "min buffer (s)", "200s / plays counted", "errors", "`GET /` p50",
-                       "degrade p50 / `GET /` p50", "CPU server", "client", "machine",
+                       "degrade p50 / `GET /` p50", "CPU server",
+                       "server CPU ms per listener-second", "client", "machine",
                        "steal", "why not"], rows))
         passed = [st.n for st in steps if st.passed]
         emit()

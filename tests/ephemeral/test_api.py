@@ -551,6 +551,39 @@ def test_degrade_bad_body_or_index_is_400(api: Callable[..., Api]) -> None:
     assert path.read_bytes() == original
 
 
+def test_degrade_body_over_64_kib_is_413(api: Callable[..., Api]) -> None:
+    """A /degrade body over 64 KiB answers 413 with the contract's error shape, counting nothing."""
+    a = api()
+    write_wav(a.audio / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    body = b'{"segment_index": 1, "pad": "' + b"x" * (70 * 1024) + b'"}'
+    r = a.client.post("/degrade/a.wav", content=body,
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert isinstance(r.json()["error"], str)
+    assert a.counts("a.wav") == [0, 0]
+    assert a.degrade("a.wav", 1).json() == {"success": True, "segment_index": 1,
+                                             "play_count": 1}
+
+
+def test_degrade_answers_carry_cors_headers(api: Callable[..., Api]) -> None:
+    """POST /degrade from a browser origin gets CORS headers on success and on errors."""
+    a = api(cors_origin="https://a.example")
+    write_wav(a.audio / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    origin = {"Origin": "https://a.example", "Content-Type": "text/plain"}
+    ok = a.client.post("/degrade/a.wav", content=b'{"segment_index": 0}', headers=origin)
+    assert ok.status_code == 200
+    assert ok.headers["access-control-allow-origin"] == "https://a.example"
+    assert ok.headers["content-type"] == "application/json"
+    bad = a.client.post("/degrade/a.wav", content=b'{"segment_index": 9}', headers=origin)
+    assert bad.status_code == 400
+    assert bad.json() == {"error": "Invalid segment index"}
+    assert bad.headers["access-control-allow-origin"] == "https://a.example"
+    missing = a.client.post("/degrade/nope.wav", content=b'{"segment_index": 0}',
+                            headers=origin)
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "Track not found"}
+
+
 def test_degrade_accepts_json_without_content_type(api: Callable[..., Api]) -> None:
     """A JSON body sent as text/plain is read like the original client's fetch() sends it."""
     a = api()

@@ -49,6 +49,45 @@ def test_processes_sharing_one_segment_lose_no_play(tmp_path: Path) -> None:
     assert sum(data["segment_play_counts"]) == 160
 
 
+def _mixed_worker(audio: str, meta: str, n: int, queue: mp.Queue) -> None:
+    store = EphemeralStore(EphemeralSettings(_env_file=None, audio_dir=Path(audio),  # type: ignore[call-arg]
+                                             metadata_dir=Path(meta), fsync=False))
+    counts = []
+    for i in range(n):
+        counts.append(store.degrade("t.wav", i % 3))
+        if i % 4 == 0:
+            store.add_stream("t.wav")
+    queue.put(counts)
+
+
+def test_processes_converting_the_original_format_lose_no_play(tmp_path: Path) -> None:
+    """4 processes start on the original's indent=2 file at once, wearing 3 shared segments
+    and counting streams: every count and stream is kept and each count is seen once."""
+    audio, meta = tmp_path / "audio", tmp_path / "meta"
+    audio.mkdir()
+    meta.mkdir()
+    write_wav(audio / "t.wav", tone(2.0, 8000, 1), rate=8000)
+    (meta / "t.json").write_text(json.dumps({
+        "filename": "t.wav", "title": "t", "duration": 2.0, "segment_duration": 0.5,
+        "total_segments": 4, "segment_play_counts": [5, 0, 2, 9],
+        "created_at": "2025-11-09T12:00:00.123456Z", "total_streams": 3}, indent=2))
+    ctx = mp.get_context("spawn")
+    queue: mp.Queue = ctx.Queue()
+    procs = [ctx.Process(target=_mixed_worker, args=(str(audio), str(meta), 30, queue))
+             for _ in range(4)]
+    for p in procs:
+        p.start()
+    seen = [c for _ in procs for c in queue.get(timeout=120)]
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    data = json.loads((meta / "t.json").read_text())
+    assert data["segment_play_counts"] == [5 + 40, 40, 2 + 40, 9]
+    assert data["total_streams"] == 3 + 4 * 8
+    assert data["created_at"] == "2025-11-09T12:00:00.123456Z"
+    assert sorted(seen) == sorted([*range(6, 46), *range(1, 41), *range(3, 43)])
+
+
 def _worker_pids(pid: int) -> set[int]:
     children = set()
     for entry in Path("/proc").iterdir():
@@ -108,12 +147,15 @@ print("ready", flush=True)
 i = 0
 while True:
     store.degrade("t.wav", i % 8)
+    if i % 3 == 0:
+        store.add_stream("t.wav")
     i += 1
 """
 
 
 def test_kill_9_at_any_instant_leaves_valid_wav_and_json(tmp_path: Path) -> None:
-    """SIGKILL during continuous wear, 15 times: header, trailing chunk and JSON stay valid."""
+    """SIGKILL during continuous wear and stream counting, 15 times: header, trailing chunk
+    and JSON stay valid, and no count goes back."""
     audio, meta = tmp_path / "audio", tmp_path / "meta"
     audio.mkdir()
     trailer = (b"LIST", b"INFOICMT\x08\x00\x00\x00trailer\x00")
@@ -122,7 +164,7 @@ def test_kill_9_at_any_instant_leaves_valid_wav_and_json(tmp_path: Path) -> None
     original = path.read_bytes()
     info = wav.read_info(path)
     rng = random.Random(7)
-    last_total = 0
+    last_total = last_streams = 0
     for _ in range(15):
         proc = subprocess.Popen([sys.executable, "-c", CRASH_LOOP, str(audio), str(meta)],
                                 stdout=subprocess.PIPE)
@@ -140,11 +182,12 @@ def test_kill_9_at_any_instant_leaves_valid_wav_and_json(tmp_path: Path) -> None
         assert data["total_segments"] == 8 and len(data["segment_play_counts"]) == 8
         total = sum(data["segment_play_counts"])
         assert total >= last_total
-        last_total = total
+        assert data["total_streams"] >= last_streams
+        last_total, last_streams = total, data["total_streams"]
     assert last_total > 0
 
 
-def test_threads_of_one_process_batch_their_plays_without_loss(tmp_path: Path) -> None:
+def test_threads_of_one_process_lose_no_play(tmp_path: Path) -> None:
     """32 threads wearing 32 segments of one track 10 times each give exactly 10 plays each."""
     audio = tmp_path / "audio"
     audio.mkdir()

@@ -475,3 +475,71 @@ def test_raw_dropout_path_matches_decoded_path(tmp_path: Path) -> None:
         got = path.read_bytes()[info.data_offset: info.data_offset + info.data_size]
         assert got == expected, fmt
         assert got != raw
+
+
+# -- play counts in place --------------------------------------------------------
+
+
+def test_plays_and_streams_are_counted_in_place(eph_settings: Settings) -> None:
+    """After the first play the metadata file keeps its inode: each play and each stream
+    rewrites only its own ten-byte slot, and the file stays the contract's JSON."""
+    store = _store(eph_settings)
+    write_wav(store.audio_dir / "a.wav", tone(5.0, 8000, 1), rate=8000)
+    store.degrade("a.wav", 0)
+    path = store.meta_path("a.wav")
+    inode = path.stat().st_ino
+    before = path.read_bytes()
+    assert store.degrade("a.wav", 7) == 1
+    store.add_stream("a.wav")
+    after = path.read_bytes()
+    assert path.stat().st_ino == inode
+    changed = _changed(before, after)
+    assert 0 < len(changed) <= 2
+    data = json.loads(after)
+    assert set(data) == META_KEYS
+    assert data["segment_play_counts"] == [1, 0, 0, 0, 0, 0, 0, 1, 0, 0]
+    assert data["total_streams"] == 1
+
+
+def test_original_format_is_rewritten_once_keeping_its_counts(eph_settings: Settings) -> None:
+    """The original's indent=2 file is converted to the slot layout at the first play,
+    with every count, created_at and total_streams kept."""
+    store = _store(eph_settings)
+    write_wav(store.audio_dir / "x.wav", tone(2.0, 8000, 1), rate=8000)
+    original = {"filename": "x.wav", "title": "x", "duration": 2.0, "segment_duration": 0.5,
+                "total_segments": 4, "segment_play_counts": [3, 0, 9, 1],
+                "created_at": "2025-11-09T12:00:00.123456Z", "total_streams": 7}
+    store.meta_path("x.wav").write_text(json.dumps(original, indent=2))
+    assert store.degrade("x.wav", 2) == 10
+    store.add_stream("x.wav")
+    data = json.loads(store.meta_path("x.wav").read_text())
+    assert data == {**original, "segment_play_counts": [3, 0, 10, 1], "total_streams": 8}
+    inode = store.meta_path("x.wav").stat().st_ino
+    assert store.degrade("x.wav", 0) == 4
+    assert store.meta_path("x.wav").stat().st_ino == inode
+
+
+def test_metadata_replaced_between_plays_is_read_again(eph_settings: Settings) -> None:
+    """A metadata file replaced by another program between two plays is not written
+    through a stale descriptor: the next play counts from the new file."""
+    store = _store(eph_settings)
+    write_wav(store.audio_dir / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    store.degrade("a.wav", 1)
+    meta = json.loads(store.meta_path("a.wav").read_text())
+    meta["segment_play_counts"] = [5, 20]
+    tmp = store.metadata_dir / "other.tmp"
+    tmp.write_text(json.dumps(meta))
+    os.replace(tmp, store.meta_path("a.wav"))
+    assert store.degrade("a.wav", 1) == 21
+    assert json.loads(store.meta_path("a.wav").read_text())["segment_play_counts"] == [5, 21]
+
+
+def test_deleted_metadata_is_recreated_by_the_next_play(eph_settings: Settings) -> None:
+    """Removing the metadata file while the server runs starts the counts afresh."""
+    store = _store(eph_settings)
+    write_wav(store.audio_dir / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    store.degrade("a.wav", 0)
+    store.degrade("a.wav", 0)
+    store.meta_path("a.wav").unlink()
+    assert store.degrade("a.wav", 0) == 1
+    assert json.loads(store.meta_path("a.wav").read_text())["segment_play_counts"] == [1, 0]

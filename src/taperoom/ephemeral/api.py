@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio.to_thread
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from taperoom import __version__
+from taperoom.ephemeral.filestream import AudioFileResponse
+from taperoom.ephemeral.hotpath import DegradeFastPath
 from taperoom.ephemeral.service import EphemeralService, parse_segment_index
 from taperoom.ephemeral.settings import EphemeralSettings
 from taperoom.web.cors import install_cors
@@ -49,7 +52,7 @@ def build_router(service: EphemeralService, limit: ClientRateLimit) -> APIRouter
         rng = request.headers.get("range", "").replace(" ", "")
         if request.method == "GET" and (not rng or rng.startswith("bytes=0-")):
             await run_in_threadpool(service.count_stream, filename)
-        return FileResponse(path, media_type="audio/wav", headers=NO_CACHE)
+        return AudioFileResponse(path, media_type="audio/wav", headers=NO_CACHE)
 
     @r.get("/stream/{filename}/chunk/{chunk_index}")
     def chunk(filename: str, chunk_index: int) -> Response:
@@ -60,6 +63,8 @@ def build_router(service: EphemeralService, limit: ClientRateLimit) -> APIRouter
     def waveform(filename: str) -> list[dict[str, float]]:
         return service.waveform(filename)
 
+    # POST /degrade is answered by hotpath.DegradeFastPath ahead of the routing; this
+    # route gives it its OpenAPI entry and answers when the middleware does not apply.
     @r.post("/degrade/{filename}")
     async def degrade(request: Request, filename: str) -> dict[str, object]:
         limit.hit(request.client.host if request.client else "unknown")
@@ -93,17 +98,24 @@ def create_app(settings: EphemeralSettings | None = None) -> FastAPI:
     """
     settings = settings or EphemeralSettings()
     service = EphemeralService(settings)
+    wear_threads = ThreadPoolExecutor(settings.threads, thread_name_prefix="wear")
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
-        yield
+        try:
+            yield
+        finally:
+            wear_threads.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="Taperoom ephemeral", version=__version__, lifespan=lifespan)
     app.state.service = service
+    limit = ClientRateLimit(settings.degrade_rate_limit, "degrade")
     install_error_handlers(app)
+    # inside CORS, which tags its answers like any other route's
+    app.add_middleware(DegradeFastPath, service=service, limit=limit, executor=wear_threads)
     install_cors(app, settings.cors_origin)
-    app.include_router(build_router(service, ClientRateLimit(settings.degrade_rate_limit,
-                                                             "degrade")))
+    app.include_router(build_router(service, limit))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app
 

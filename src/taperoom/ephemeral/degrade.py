@@ -36,6 +36,12 @@ def dropout_rate(play_count: int, *, rate_percent: float) -> float:
     return min(play_count * rate_percent / 100.0, 1.0)
 
 
+#: Below this dropout rate the mask is drawn as a binomial count of frames chosen
+#: uniformly: 17 against 58 us for 22,050 frames at 1 %, equal near 15 % (numpy 2.4,
+#: the benchmark machine).
+_SPARSE_RATE = 0.15
+
+
 class WearModel(Protocol):
     """Interface of a wear model."""
 
@@ -89,7 +95,14 @@ class Dropout:
         rate = dropout_rate(play_count, rate_percent=rate_percent)
         if rate <= 0.0 or n_frames == 0:
             return None
-        return rng.random(n_frames) < rate
+        if rate < _SPARSE_RATE:
+            # the same law as one draw per frame: how many frames drop is binomial,
+            # and which ones a uniform choice of that many (cheaper at low rates)
+            mask = np.zeros(n_frames, dtype=bool)
+            mask[rng.choice(n_frames, int(rng.binomial(n_frames, rate)), replace=False)] = True
+            return mask
+        # float32 draws: 24 random bits per frame are plenty for a rate, at less cost
+        return rng.random(n_frames, dtype=np.float32) < rate
 
     def apply(self, y: np.ndarray, *, play_count: int, rate_percent: float,
               rng: np.random.Generator) -> np.ndarray:

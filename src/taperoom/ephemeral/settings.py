@@ -16,7 +16,8 @@ class EphemeralSettings(AppSettings):
     ``DEGRADATION_RATE`` (percent dropout per play), ``CORS_ORIGIN``, ``PORT``.
     Additions: ``HOST``, ``WEAR_MODEL``, ``KEEP_ORIGINALS``, ``ADMIN_TOKEN``,
     ``DEGRADE_RATE_LIMIT`` (``limits`` notation, empty to disable), ``LOCK_TIMEOUT``,
-    ``FSYNC`` (fsync metadata and audio writes), ``STREAM_PREBUFFER`` (seconds a
+    ``FSYNC`` (``fdatasync`` each play count before answering; fsync metadata
+    replacements and restored audio), ``STREAM_PREBUFFER`` (seconds a
     ``?degrade=1`` stream may run ahead of real time), ``THREADS`` (worker threads
     per process for file I/O and wear; each real-time listener uses one now and
     then).

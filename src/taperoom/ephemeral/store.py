@@ -6,7 +6,9 @@ Layout
     The tracks, worn in place.
 ``METADATA_DIR/<name>.json``
     One metadata file per track in the contract's format (readable by the
-    original implementation), replaced atomically on every change.
+    original implementation), with each count in a fixed-width slot
+    (:mod:`taperoom.ephemeral.metafile`) so that counting a play rewrites ten
+    bytes in place; any other change replaces the file atomically.
 ``METADATA_DIR/.locks/<name>.lock``
     ``flock`` files guarding read-modify-write of the metadata.
 ``METADATA_DIR/originals/<name>.wav``
@@ -16,21 +18,25 @@ Concurrency
 -----------
 Any number of threads and worker processes may serve the same track. Wearing a
 segment holds an OFD byte-range write lock on that segment's bytes of the WAV
-file; play counts are changed under the track's metadata ``flock``. Locks are
-always taken in the order *audio range, then metadata*. A segment's play count
-only changes while its range lock is held, so the count read under that lock is
-the count the wear is computed from.
+file, and the segment's play count changes only under that lock (one ``pwrite``
+of its slot), so the count read under it is the count the wear is computed
+from, and plays of different segments never wait for each other. The stream
+count changes in place under the track's metadata ``flock``. Replacing the whole
+metadata file (creating it, converting it to the slot layout, reset) holds a
+write lock on the whole WAV file, which waits for every segment being worn, and
+the metadata ``flock``. Locks are always taken in the order *audio range, then
+metadata*.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
 import shutil
 import stat
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,14 +45,24 @@ from typing import Any
 import numpy as np
 
 from taperoom.audio import wav
+from taperoom.ephemeral import metafile
 from taperoom.ephemeral.degrade import WEAR_MODELS
 from taperoom.ephemeral.settings import EphemeralSettings
-from taperoom.errors import InvalidInput, MediaError, NotFound
+from taperoom.errors import Busy, Conflict, InvalidInput, MediaError, NotFound
 from taperoom.fslock import atomic_write, file_lock, range_lock
 
 log = logging.getLogger(__name__)
 
 Meta = dict[str, Any]
+
+#: Unlocked reads of a metadata file tried before it counts as unreadable.
+_READ_ATTEMPTS = 5
+#: Times a play or a stream count settles the metadata file before giving up (503).
+_SETTLE_ATTEMPTS = 3
+#: Integer types as wide as a frame, to silence whole frames with one store each.
+_FRAME_INTS: dict[int, type[np.unsignedinteger[Any]]] = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+#: Counts must fit a slot of the metadata file.
+_MAX_COUNT = 10 ** metafile.COUNT_WIDTH
 
 
 def is_wav_name(name: str) -> bool:
@@ -70,25 +86,17 @@ def _thread_rng() -> np.random.Generator:
     return rng
 
 
-class _Ticket:
-    """One queued play-count increment."""
+class _MetaHandle:
+    """An open metadata file of one track and where its count slots are."""
 
-    __slots__ = ("before", "done", "error", "index")
+    __slots__ = ("fd", "key", "layout", "stale", "users")
 
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.before = 0
-        self.done = False
-        self.error: Exception | None = None
-
-
-class _CountBatcher:
-    """Queue of play-count increments of one track in this process."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.pending: list[_Ticket] = []
-        self.leading = False
+    def __init__(self, fd: int, key: tuple[int, int], layout: metafile.Layout) -> None:
+        self.fd = fd
+        self.key = key
+        self.layout = layout
+        self.users = 1
+        self.stale = False
 
 
 class EphemeralStore:
@@ -112,9 +120,8 @@ class EphemeralStore:
         self.model = WEAR_MODELS[settings.wear_model]
         self._info_cache: dict[str, tuple[tuple[int, int, int], wav.WavInfo]] = {}
         self._bad: dict[str, tuple[int, int, int]] = {}
-        self._batchers: dict[str, _CountBatcher] = {}
-        self._batchers_lock = threading.Lock()
-        self._meta_ok: dict[str, tuple[int, int, int]] = {}
+        self._handles: dict[str, _MetaHandle] = {}
+        self._handles_lock = threading.Lock()
         self._sweep_temp_files()
 
     def _sweep_temp_files(self, older_than: float = 60.0) -> None:
@@ -264,19 +271,37 @@ class EphemeralStore:
     # -- metadata --------------------------------------------------------
 
     def load_meta(self, filename: str) -> Meta | None:
-        """Metadata of `filename`, or None when there is none (or it is unreadable)."""
-        try:
-            with open(self.meta_path(filename), "rb") as fh:
-                meta = json.load(fh)
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            log.warning("unreadable metadata for %s: %s", filename, exc)
-            return None
-        return meta if isinstance(meta, dict) else None
+        """Metadata of `filename`, or None when there is none (or it is unreadable).
+
+        Read without a lock: a read that overlaps the in-place write of a count may
+        see a half-written number, so an unparsable read is tried again a few times
+        before the file is reported unreadable.
+        """
+        path = self.meta_path(filename)
+        for attempt in range(_READ_ATTEMPTS):
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read()
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                log.warning("unreadable metadata for %s: %s", filename, exc)
+                return None
+            meta = metafile.parse(data)
+            if meta is not None:
+                return meta
+            if attempt + 1 < _READ_ATTEMPTS:
+                time.sleep(0.001)
+        log.warning("unreadable metadata for %s: not a JSON object", filename)
+        return None
 
     def _write_meta(self, filename: str, meta: Meta) -> None:
-        data = json.dumps(meta, separators=(",", ":")).encode()
+        """Replace the metadata file by `meta` in the slot layout (temp file, fsync, rename).
+
+        Callers hold the track's whole-file audio lock and its metadata lock, so no
+        count slot is being written meanwhile.
+        """
+        data, _ = metafile.render(meta)
         atomic_write(self.meta_path(filename), data, fsync=self.settings.fsync)
 
     def _fits(self, meta: Meta | None, info: wav.WavInfo, filename: str) -> bool:
@@ -291,8 +316,22 @@ class EphemeralStore:
                 and isinstance(duration, int | float)
                 and math.isclose(duration, info.duration, rel_tol=0, abs_tol=1e-6)
                 and isinstance(meta.get("title"), str)
-                and isinstance(streams, int) and streams >= 0
-                and set(map(type, counts)) <= {int} and min(counts, default=0) >= 0)
+                and type(streams) is int and 0 <= streams < _MAX_COUNT
+                and set(map(type, counts)) <= {int} and min(counts, default=0) >= 0
+                and max(counts, default=0) < _MAX_COUNT)
+
+    def _fresh_meta(self, filename: str, info: wav.WavInfo) -> Meta:
+        n = self.total_segments(info)
+        return {
+            "filename": filename,
+            "title": Path(filename).stem,
+            "duration": info.duration,
+            "segment_duration": self.settings.segment_duration,
+            "total_segments": n,
+            "segment_play_counts": [0] * n,
+            "created_at": now_iso(),
+            "total_streams": 0,
+        }
 
     def ensure_meta(self, filename: str) -> Meta:
         """Metadata of `filename`, created at first sight.
@@ -300,7 +339,9 @@ class EphemeralStore:
         When the metadata is missing, or does not match the file (the file was
         replaced by another of a different length), it is (re)created with every
         play count at 0, the waveform cache is dropped and, with
-        ``KEEP_ORIGINALS``, a pristine copy is kept first.
+        ``KEEP_ORIGINALS``, a pristine copy is kept first. That decision is taken
+        again under the track's whole-file audio lock and its metadata lock, where
+        no count can be half-written.
 
         Raises
         ------
@@ -311,48 +352,168 @@ class EphemeralStore:
         if self._fits(meta, info, filename):
             assert meta is not None
             return meta
-        with self.meta_lock(filename):
-            meta = self.load_meta(filename)
-            if self._fits(meta, info, filename):
-                assert meta is not None
-                return meta
-            if meta is not None:
-                log.warning("metadata of %s does not match the file; starting afresh", filename)
-            if self.settings.keep_originals:
-                self._keep_original(filename)
-            self.waveform_path(filename).unlink(missing_ok=True)
-            n = self.total_segments(info)
-            meta = {
-                "filename": filename,
-                "title": Path(filename).stem,
-                "duration": info.duration,
-                "segment_duration": self.settings.segment_duration,
-                "total_segments": n,
-                "segment_play_counts": [0] * n,
-                "created_at": now_iso(),
-                "total_streams": 0,
-            }
-            self._write_meta(filename, meta)
-            return meta
+        return self._settle_meta(filename, info)
 
-    def update_meta(self, filename: str, change: Callable[[Meta], None]) -> Meta:
-        """Apply `change` to the metadata under the exclusive lock and save atomically."""
-        self.ensure_meta(filename)
+    def _settle_meta(self, filename: str, info: wav.WavInfo, fd: int | None = None) -> Meta:
+        """Make the metadata of `filename` fit `info` and lie in the slot layout.
+
+        Takes the whole-file audio lock (no segment is being worn, so no count
+        slot is being written) and the metadata lock, then reads the file again:
+        a fitting file in another layout is rewritten as it is; a missing or
+        unfitting one is created afresh. Must not be called while holding a
+        segment lock of the track.
+        """
+        own = fd is None
+        if fd is None:
+            fd, shared = self._open_for_lock(filename)
+        else:
+            shared = False
+        try:
+            with range_lock(fd, 0, 0, timeout=self.settings.lock_timeout, shared=shared), \
+                    self.meta_lock(filename):
+                path = self.meta_path(filename)
+                try:
+                    data: bytes | None = path.read_bytes()
+                except FileNotFoundError:
+                    data = None
+                meta = metafile.parse(data) if data is not None else None
+                if self._fits(meta, info, filename):
+                    assert meta is not None and data is not None
+                    if metafile.layout_of(data, meta) is None:
+                        self._write_meta(filename, meta)
+                    return meta
+                if meta is not None or data is not None:
+                    log.warning("metadata of %s does not match the file; starting afresh",
+                                filename)
+                if self.settings.keep_originals:
+                    self._keep_original(filename)
+                self.waveform_path(filename).unlink(missing_ok=True)
+                meta = self._fresh_meta(filename, info)
+                self._write_meta(filename, meta)
+                return meta
+        finally:
+            if own:
+                os.close(fd)
+
+    def _open_for_lock(self, filename: str) -> tuple[int, bool]:
+        """Open the track to lock it whole: (fd, shared) -- read-only files get a read lock."""
+        path = self.path_of(filename)
+        try:
+            return os.open(path, os.O_RDWR), False
+        except PermissionError:
+            return os.open(path, os.O_RDONLY), True
+
+    def _meta_handle(self, filename: str, info: wav.WavInfo) -> _MetaHandle | None:
+        """An open descriptor on the current metadata file of `filename`, with its layout.
+
+        None when the file is missing, does not fit `info` or is not in the slot
+        layout. The caller releases the handle with :meth:`_release`. The handle
+        is reused while the path names the same inode (the descriptor keeps that
+        inode alive, so its number cannot be reused meanwhile).
+        """
+        path = self.meta_path(filename)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        key = (st.st_dev, st.st_ino)
+        with self._handles_lock:
+            handle = self._handles.get(filename)
+            if handle is not None and handle.key == key:
+                handle.users += 1
+                return handle
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return None
+        try:
+            fst = os.fstat(fd)
+            data = os.pread(fd, fst.st_size, 0)
+            meta = metafile.parse(data)
+            layout = metafile.layout_of(data, meta) if self._fits(meta, info, filename) \
+                and meta is not None else None
+        except BaseException:
+            os.close(fd)
+            raise
+        if layout is None:
+            os.close(fd)
+            return None
+        handle = _MetaHandle(fd, (fst.st_dev, fst.st_ino), layout)
+        with self._handles_lock:
+            old = self._handles.get(filename)
+            self._handles[filename] = handle
+            if old is not None:
+                old.stale = True
+                if old.users == 0:
+                    os.close(old.fd)
+        return handle
+
+    def _release(self, handle: _MetaHandle, *, drop: bool = False) -> None:
+        """Give back a handle from :meth:`_meta_handle` (`drop`: it proved unusable)."""
+        with self._handles_lock:
+            handle.users -= 1
+            if drop and not handle.stale:
+                handle.stale = True
+                for name, h in list(self._handles.items()):
+                    if h is handle:
+                        del self._handles[name]
+            if handle.stale and handle.users == 0:
+                os.close(handle.fd)
+
+    def _bump_slot(self, handle: _MetaHandle, offset: int) -> int:
+        """Add one to the slot at `offset`; return the value before (made durable with
+        ``fdatasync`` when ``FSYNC`` is on).
+
+        Raises
+        ------
+        ValueError
+            The slot does not hold a number: the file is not what the handle expects.
+        Conflict
+            The count would not fit in its slot.
+        """
+        before = metafile.read_slot(handle.fd, offset)
+        try:
+            metafile.write_slot(handle.fd, offset, before + 1)
+        except OverflowError as exc:
+            raise Conflict(str(exc)) from None
+        if self.settings.fsync:
+            os.fdatasync(handle.fd)
+        return before
+
+    def add_stream(self, filename: str) -> None:
+        """Count one more stream of `filename` (``total_streams``), in place."""
+        info = self.info(filename)
+        for _ in range(_SETTLE_ATTEMPTS):
+            with self.meta_lock(filename):  # stream counts exclude each other with it
+                handle = self._meta_handle(filename, info)
+                if handle is not None:
+                    drop = False
+                    try:
+                        self._bump_slot(handle, handle.layout.streams)
+                        return
+                    except ValueError:  # not the file the handle expects
+                        drop = True
+                    finally:
+                        self._release(handle, drop=drop)
+            self._settle_meta(filename, info)
+        raise Busy(f"metadata of {filename} keeps changing")
+
+    def _update_meta_locked(self, filename: str, info: wav.WavInfo,
+                            change: Callable[[Meta], None]) -> Meta:
+        """Apply `change` to the metadata and replace the file atomically.
+
+        The caller holds the track's whole-file audio lock (no count slot is being
+        written); the metadata lock is taken here. Unfitting metadata is replaced
+        by fresh metadata before `change`.
+        """
         with self.meta_lock(filename):
             meta = self.load_meta(filename)
-            if meta is None:  # removed meanwhile
-                raise NotFound("Track not found")
+            if not self._fits(meta, info, filename):
+                meta = self._fresh_meta(filename, info)
+            assert meta is not None
             change(meta)
             self._write_meta(filename, meta)
             return meta
-
-    def add_stream(self, filename: str) -> None:
-        """Count one more stream of `filename` (``total_streams``)."""
-
-        def bump(meta: Meta) -> None:
-            meta["total_streams"] = int(meta.get("total_streams", 0)) + 1
-
-        self.update_meta(filename, bump)
 
     # -- wear ------------------------------------------------------------
 
@@ -372,8 +533,9 @@ class EphemeralStore:
         The wear is computed from the play count *before* this play (so the first
         play changes nothing with the dropout model) and written in place over the
         segment's frames. Both happen under the segment's byte-range lock; the
-        count is saved first, so a crash in between never loses a counted play
-        (the audio then just misses one wear step).
+        count is saved first (its slot of the metadata file rewritten in place,
+        and ``fdatasync``-ed with ``FSYNC``), so a crash in between never loses a
+        counted play (the audio then just misses one wear step).
 
         Parameters
         ----------
@@ -397,82 +559,48 @@ class EphemeralStore:
             `index` out of range ("Invalid segment index").
         Busy
             The segment lock was not granted within ``LOCK_TIMEOUT`` seconds.
+        Conflict
+            The count would exceed 10 digits.
         """
         fd, info = self._open_current(filename)
         try:
-            self._ensure_fitting_meta(filename, info)
             if not 0 <= index < self.total_segments(info):
                 raise InvalidInput("Invalid segment index")
             start, end = self.segment_frames(info, index)
             nbytes = (end - start) * info.block_align
-            with range_lock(fd, info.frame_offset(start), nbytes,
-                            timeout=self.settings.lock_timeout):
-                before = self._count_play(filename, index)
-                self._wear(fd, info, start, end, before, rng or _thread_rng())
-                return before + 1
+            for _ in range(_SETTLE_ATTEMPTS):
+                with range_lock(fd, info.frame_offset(start), nbytes,
+                                timeout=self.settings.lock_timeout):
+                    before = self._count_play(filename, info, index)
+                    if before is not None:
+                        self._wear(fd, info, start, end, before, rng or _thread_rng())
+                        return before + 1
+                # no fitting metadata in the slot layout: settle it, outside the segment lock
+                self._settle_meta(filename, info, fd)
+            raise Busy(f"metadata of {filename} keeps changing")
         finally:
             os.close(fd)
 
-    def _ensure_fitting_meta(self, filename: str, info: wav.WavInfo) -> None:
-        """Make sure the metadata of `filename` matches `info` (checked once per
-        file version in this process; the JSON is read again under the lock when
-        counts change)."""
-        key = self._info_cache.get(filename, ((0, 0, 0), info))[0]
-        if self._meta_ok.get(filename) == key:
-            return
-        meta = self.load_meta(filename)
-        if not self._fits(meta, info, filename):
-            self.ensure_meta(filename)
-        self._meta_ok[filename] = key
+    def _count_play(self, filename: str, info: wav.WavInfo, index: int) -> int | None:
+        """Add one play to segment `index` in place; return the count before it.
 
-    def _count_play(self, filename: str, index: int) -> int:
-        """Add one play to segment `index`; return the count before it.
-
-        Group commit: threads of this process that count plays of the same track
-        at the same time queue their increments; one of them (the leader) takes
-        the track's metadata lock, applies every queued increment, and writes the
-        JSON once for all of them. Each caller holds its segment's range lock, so a
-        batch never holds the same segment twice.
+        The caller holds the segment's range lock, the only lock under which that
+        count changes (whole-file rewrites hold the whole-file audio lock). None
+        when the metadata is missing, unfitting or not in the slot layout.
         """
-        with self._batchers_lock:
-            batcher = self._batchers.setdefault(filename, _CountBatcher())
-        ticket = _Ticket(index)
-        with batcher.cond:
-            batcher.pending.append(ticket)
-            while not ticket.done:
-                if batcher.leading:
-                    batcher.cond.wait(0.5)
-                    continue
-                batcher.leading = True
-                batch, batcher.pending = batcher.pending, []
-                batcher.cond.release()
-                try:
-                    self._commit_plays(filename, batch)
-                finally:
-                    batcher.cond.acquire()
-                    batcher.leading = False
-                    batcher.cond.notify_all()
-        if ticket.error is not None:
-            raise ticket.error
-        return ticket.before
-
-    def _commit_plays(self, filename: str, batch: list[_Ticket]) -> None:
+        handle = self._meta_handle(filename, info)
+        if handle is None:
+            return None
         try:
-            with self.meta_lock(filename):
-                meta = self.load_meta(filename)
-                if meta is None:
-                    raise NotFound("Track not found")
-                counts = meta["segment_play_counts"]
-                for ticket in batch:
-                    ticket.before = int(counts[ticket.index])
-                    counts[ticket.index] = ticket.before + 1
-                self._write_meta(filename, meta)
-        except Exception as exc:
-            for ticket in batch:
-                ticket.error = exc
-        finally:
-            for ticket in batch:
-                ticket.done = True
+            before = self._bump_slot(handle, handle.layout.counts[index])
+        except ValueError:  # not the file the handle expects: read it again
+            self._release(handle, drop=True)
+            return None
+        except BaseException:
+            self._release(handle)
+            raise
+        self._release(handle)
+        return before
 
     def _wear(self, fd: int, info: wav.WavInfo, start: int, end: int, before: int,
               rng: np.random.Generator) -> None:
@@ -492,8 +620,13 @@ class EphemeralStore:
             if mask is None or not mask.any():
                 return
             buf = bytearray(raw)
-            frames = np.frombuffer(buf, dtype=np.uint8).reshape(n, info.block_align)
-            frames[mask] = 0x80 if info.bits_per_sample == 8 else 0
+            silence = 0x80 if info.bits_per_sample == 8 else 0
+            as_int = _FRAME_INTS.get(info.block_align)
+            if as_int is not None and silence == 0:  # one integer per frame: cheaper
+                np.frombuffer(buf, dtype=as_int, count=n)[mask] = 0
+            else:
+                frames = np.frombuffer(buf, dtype=np.uint8, count=n * info.block_align)
+                frames.reshape(n, info.block_align)[mask] = silence
             os.pwrite(fd, buf, info.frame_offset(start))
             return
         y = wav.decode(raw, info)
@@ -553,6 +686,6 @@ class EphemeralStore:
                     m["segment_play_counts"] = [0] * int(m["total_segments"])
                     m["total_streams"] = 0
 
-                return self.update_meta(filename, zero)
+                return self._update_meta_locked(filename, info, zero)
         finally:
             os.close(fd)

@@ -32,6 +32,16 @@ def error_body(status: int, message: str, details: list[dict[str, str]] | None =
     return {"error": message}
 
 
+def error_headers(exc: TaperoomError) -> dict[str, str]:
+    """Response headers an error calls for: ``Content-Range`` on 416, ``Retry-After`` on 429."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, RangeNotSatisfiable):
+        headers["Content-Range"] = f"bytes */{exc.size}"
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    return headers
+
+
 def install_error_handlers(app: FastAPI, render: BodyRenderer = error_body) -> None:
     """Register the exception handlers of `app`.
 
@@ -46,11 +56,7 @@ def install_error_handlers(app: FastAPI, render: BodyRenderer = error_body) -> N
 
     async def taperoom_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, TaperoomError)
-        headers: dict[str, str] = {}
-        if isinstance(exc, RangeNotSatisfiable):
-            headers["Content-Range"] = f"bytes */{exc.size}"
-        if isinstance(exc, RateLimited):
-            headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        headers = error_headers(exc)
         if exc.status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(render(exc.status, exc.message, None), status_code=exc.status,

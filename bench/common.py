@@ -57,17 +57,22 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of `pids` (``/proc/<pid>/stat``)."""
+def _cpu_ticks(pids: list[int], fields: slice) -> int:
+    """Sum of some time fields (clock ticks) of ``/proc/<pid>/stat`` over `pids`;
+    processes that have ended meanwhile count 0."""
     total = 0
     for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLK_TCK
+        total += sum(int(x) for x in stat[stat.rindex(")") + 2:].split()[fields])
+    return total
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of `pids` (``/proc/<pid>/stat``)."""
+    return _cpu_ticks(pids, slice(11, 13)) / CLK_TCK  # utime, stime
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -78,15 +83,8 @@ def tree_cpu_seconds(pid: int) -> float:
     ``/proc/<pid>/stat``), so that worker processes a pool has ended (and that a
     fork server reaped) still count.
     """
-    total = 0
-    for p in [pid, *descendants(pid)]:
-        try:
-            stat = Path(f"/proc/{p}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        total += sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
-    return total / CLK_TCK
+    # utime, stime, cutime, cstime
+    return _cpu_ticks([pid, *descendants(pid)], slice(11, 15)) / CLK_TCK
 
 
 def machine_cpu() -> tuple[float, float]:

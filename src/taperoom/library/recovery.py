@@ -96,7 +96,7 @@ class RecoveryReport:
         return bool(self.completed or self.undone or self.left or self.removed)
 
 
-def hidden_siblings(path: Path, suffix: str) -> list[Path]:
+def hidden_siblings(path: Path, suffix: str, names: list[str] | None = None) -> list[Path]:
     """Hidden files ``.<name>.<id><suffix>`` that file operations left beside `path`.
 
     Parameters
@@ -105,6 +105,8 @@ def hidden_siblings(path: Path, suffix: str) -> list[Path]:
         The visible file's path (it need not exist).
     suffix : str
         :data:`PART_SUFFIX` or :data:`DELETE_SUFFIX`.
+    names : list of str, optional
+        The entries of ``path.parent`` when the caller has listed it already.
 
     Returns
     -------
@@ -112,10 +114,11 @@ def hidden_siblings(path: Path, suffix: str) -> list[Path]:
         Sorted; empty when the folder cannot be read (an unplugged drive).
     """
     prefix = f".{path.name}."
-    try:
-        names = os.listdir(path.parent)
-    except OSError:
-        return []
+    if names is None:
+        try:
+            names = os.listdir(path.parent)
+        except OSError:
+            return []
     return sorted(path.parent / n for n in names
                   if n.startswith(prefix) and n.endswith(suffix)
                   and len(n) > len(prefix) + len(suffix))
@@ -275,12 +278,20 @@ def recover_operations(ctx: LibraryContext) -> RecoveryReport:
         except (OSError, SQLAlchemyError) as exc:
             log.error("could not recover file operation %s (%s %s): %s", op.id,
                       op.operation_type, op.old_path, exc)
-    for path in deleted_paths:
-        for h in hidden_siblings(Path(path), DELETE_SUFFIX):
-            try:
-                _unlink(h, report)
-            except OSError as exc:
-                log.error("could not remove %s: %s", h, exc)
+    by_folder: dict[Path, list[Path]] = {}
+    for path in map(Path, deleted_paths):
+        by_folder.setdefault(path.parent, []).append(path)
+    for folder, paths in by_folder.items():  # one listing per folder
+        try:
+            names = os.listdir(folder)
+        except OSError:  # an unplugged drive: looked at again at the next start
+            continue
+        for path in paths:
+            for h in hidden_siblings(path, DELETE_SUFFIX, names):
+                try:
+                    _unlink(h, report)
+                except OSError as exc:
+                    log.error("could not remove %s: %s", h, exc)
     if report:
         log.warning("file operations recovered after an interruption: %d completed, "
                     "%d undone, %d left as found, %d hidden files removed",

@@ -560,12 +560,13 @@ class RecordingService:
         out_dir.mkdir(exist_ok=True)
         by_name = dict(zip(names, titles, strict=True))
         pieces = split_mp3(final, points, out_dir, names)
+        started_at = started_utc.replace(tzinfo=UTC).astimezone(settings.zone)
+        artwork = self._artwork(station)
         for i, piece in enumerate(pieces, 1):
             tag_track(piece, stream_title=by_name[piece.name], index=i, count=len(pieces),
                       station_name=station["name"], artist=station["artist"],
-                      album_artist=station["album_artist"],
-                      started_at=started_utc.replace(tzinfo=UTC).astimezone(settings.zone),
-                      artwork=self._artwork(station), max_artwork_bytes=settings.max_artwork_bytes)
+                      album_artist=station["album_artist"], started_at=started_at,
+                      artwork=artwork, max_artwork_bytes=settings.max_artwork_bytes)
 
     def _artwork(self, station: dict[str, Any]) -> Path | None:
         """The station's cover image file, None when it has none (or it is gone)."""

@@ -10,8 +10,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -28,21 +30,28 @@ def _worker(audio: str, meta: str, segment: int, n: int, queue: mp.Queue) -> Non
     queue.put(counts)
 
 
-def test_processes_sharing_one_segment_lose_no_play(tmp_path: Path) -> None:
-    """4 processes x 40 wears of one segment give exactly 160 plays, each count seen once."""
-    audio, meta = tmp_path / "audio", tmp_path / "meta"
-    audio.mkdir()
-    write_wav(audio / "t.wav", tone(3.0, 44100, 2))
+def _run_processes(target: Callable[..., None], args: tuple[Any, ...], n: int = 4
+                   ) -> list[int]:
+    """Run `target(*args, queue)` in `n` spawned processes at once; every count they
+    put on the queue, after checking that each exited cleanly."""
     ctx = mp.get_context("spawn")
     queue: mp.Queue = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(str(audio), str(meta), 2, 40, queue))
-             for _ in range(4)]
+    procs = [ctx.Process(target=target, args=(*args, queue)) for _ in range(n)]
     for p in procs:
         p.start()
     seen = [c for _ in procs for c in queue.get(timeout=120)]
     for p in procs:
         p.join(30)
         assert p.exitcode == 0
+    return seen
+
+
+def test_processes_sharing_one_segment_lose_no_play(tmp_path: Path) -> None:
+    """4 processes x 40 wears of one segment give exactly 160 plays, each count seen once."""
+    audio, meta = tmp_path / "audio", tmp_path / "meta"
+    audio.mkdir()
+    write_wav(audio / "t.wav", tone(3.0, 44100, 2))
+    seen = _run_processes(_worker, (str(audio), str(meta), 2, 40))
     assert sorted(seen) == list(range(1, 161))
     data = json.loads((meta / "t.json").read_text())
     assert data["segment_play_counts"][2] == 160
@@ -71,16 +80,7 @@ def test_processes_converting_the_original_format_lose_no_play(tmp_path: Path) -
         "filename": "t.wav", "title": "t", "duration": 2.0, "segment_duration": 0.5,
         "total_segments": 4, "segment_play_counts": [5, 0, 2, 9],
         "created_at": "2025-11-09T12:00:00.123456Z", "total_streams": 3}, indent=2))
-    ctx = mp.get_context("spawn")
-    queue: mp.Queue = ctx.Queue()
-    procs = [ctx.Process(target=_mixed_worker, args=(str(audio), str(meta), 30, queue))
-             for _ in range(4)]
-    for p in procs:
-        p.start()
-    seen = [c for _ in procs for c in queue.get(timeout=120)]
-    for p in procs:
-        p.join(30)
-        assert p.exitcode == 0
+    seen = _run_processes(_mixed_worker, (str(audio), str(meta), 30))
     data = json.loads((meta / "t.json").read_text())
     assert data["segment_play_counts"] == [5 + 40, 40, 2 + 40, 9]
     assert data["total_streams"] == 3 + 4 * 8
@@ -138,6 +138,7 @@ def test_uvicorn_with_four_workers_counts_every_degrade(tmp_path: Path, server_p
 CRASH_LOOP = """
 import sys
 from pathlib import Path
+from typing import Any
 from taperoom.ephemeral.settings import EphemeralSettings
 from taperoom.ephemeral.store import EphemeralStore
 s = EphemeralSettings(_env_file=None, audio_dir=Path(sys.argv[1]), metadata_dir=Path(sys.argv[2]),

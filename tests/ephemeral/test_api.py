@@ -814,6 +814,18 @@ BAD_REQUESTS = [
     ("GET", "/stream/a.wav?degrade=1&start=nan", None, {}, 400),
     ("GET", "/stream/a.wav?degrade=1&start=inf", None, {}, 400),
     ("GET", "/stream/a.wav?degrade=1&start=3600", None, {}, 400),
+    # start so large that start * sample rate overflows (and its siblings)
+    ("GET", "/stream/a.wav?degrade=1&start=1e308", None, {}, 400),
+    ("HEAD", "/stream/a.wav?degrade=1&start=1e308", None, {}, 400),
+    ("GET", "/stream/a.wav?degrade=1&start=1.7976931348623157e308", None, {}, 400),
+    ("GET", "/stream/a.wav?degrade=1&start=-1e308", None, {}, 400),
+    ("GET", "/stream/a.wav?degrade=1&start=1e309", None, {}, 400),
+    ("GET", "/stream/a.wav?degrade=1&start=-inf", None, {}, 400),
+    ("HEAD", "/stream/a.wav?degrade=1&start=nan", None, {}, 400),
+    ("HEAD", "/stream/a.wav?degrade=1&start=" + "9" * 400, None, {}, 400),
+    ("GET", "/stream/a.wav?degrade=1&start=" + "9" * 5000, None, {}, 400),
+    ("GET", "/stream/a.wav?degrade=1&start=%D9%A1e308", None, {}, 400),  # Arabic-Indic 1
+    ("GET", "/stream/a.wav/chunk/" + "9" * 400, None, {}, 400),
     ("GET", "/stream/missing.wav?degrade=1", None, {}, 404),
     ("GET", "/stream/junk.wav?degrade=1", None, {}, 404),
     ("GET", "/stream/a.wav/chunk/x", None, {}, 400),
@@ -832,6 +844,15 @@ BAD_REQUESTS = [
     ("POST", "/degrade/empty.wav", b'{"segment_index": 0}', {}, 404),
     ("POST", "/degrade/a.wav", b"{", {"Content-Type": "application/json"}, 400),
     ("POST", "/degrade/a.wav", b'{"segment_index": {"a": 1}}', {}, 400),
+    # nested deeper than the JSON parser's recursion limit, at the top and inside the object
+    ("POST", "/degrade/a.wav", b"[" * 60_000, {}, 400),
+    ("POST", "/degrade/a.wav", b"[" * 30_000 + b"]" * 30_000, {}, 400),
+    ("POST", "/degrade/a.wav", b'{"segment_index": ' + b'{"a": ' * 8_000 + b"1"
+     + b"}" * 8_001, {}, 400),
+    ("POST", "/degrade/a.wav", b'{"segment_index": 1e400}', {}, 400),
+    ("POST", "/degrade/a.wav", b'{"segment_index": ' + b"9" * 5000 + b"}", {}, 400),
+    ("POST", "/degrade/a.wav", b'{"segment_index": ' + b"9" * 400 + b"}", {}, 400),
+    ("POST", "/degrade/a.wav", b'{"segment_index": NaN}', {}, 400),
     ("POST", "/reset/junk.wav", None, {"Authorization": "Bearer s"}, 404),
     ("POST", "/reset/missing.wav", None, {"Authorization": "Bearer s"}, 404),
     ("GET", "/degrade/a.wav", None, {}, 405),
@@ -855,7 +876,25 @@ def test_bad_inputs_never_answer_500(api: Callable[..., Api]) -> None:
         status, resp_headers, content = a.raw(method, path, body, headers)
         if status != expected:
             failures.append((method, path, headers, status, content[:200]))
-        if status >= 400 and resp_headers.get("content-type") == "application/json":
+        if (status >= 400 and method != "HEAD"
+                and resp_headers.get("content-type") == "application/json"):
             assert "error" in json.loads(content)
-    assert failures == []
+    assert not failures, "\n".join(map(repr, failures))
     assert a.client.get("/tracks").status_code == 200
+
+
+def test_overflowing_start_and_deep_json_say_what_is_wrong(api: Callable[..., Api]) -> None:
+    """start=1e308 (start x sample rate overflows) and a /degrade body nested past the JSON
+    parser's recursion limit are 400s that name the problem, on GET and HEAD alike."""
+    a = api()
+    write_wav(a.audio / "a.wav", tone(2.0, 8000, 1), rate=8000)
+    for method in ("GET", "HEAD"):
+        status, headers, _ = a.raw(method, "/stream/a.wav?degrade=1&start=1e308")
+        assert status == 400, method
+        assert headers["content-type"] == "application/json"
+    r = a.client.get("/stream/a.wav", params={"degrade": "1", "start": "1e308"})
+    assert r.json() == {"error": "start is past the end of the track (2.000 s)"}
+    r = a.client.post("/degrade/a.wav", content=b'{"segment_index": ' + b"[" * 50_000)
+    assert r.status_code == 400
+    assert "nested too deeply" in r.json()["error"]
+    assert a.counts("a.wav") == [0, 0, 0, 0]

@@ -48,13 +48,17 @@ def parse_segment_index(body: bytes) -> int:
     Raises
     ------
     InvalidInput
-        Not a JSON object, no ``segment_index`` ("segment_index required"), or not an
-        integer ("Invalid segment index").
+        Not JSON (or nested deeper than the parser's recursion limit), not a JSON
+        object, no ``segment_index`` ("segment_index required"), or not an integer
+        ("Invalid segment index").
     """
     try:
         data = json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("Request body must be JSON: {\"segment_index\": <int>}") from None
+    except RecursionError:
+        raise InvalidInput("Request body is nested too deeply: send {\"segment_index\": <int>}"
+                           ) from None
     if not isinstance(data, dict) or data.get("segment_index") is None:
         raise InvalidInput("segment_index required")
     index = data["segment_index"]
@@ -299,15 +303,20 @@ class EphemeralService:
         NotFound
             No such track.
         InvalidInput
-            `start_seconds` negative or past the end.
+            `start_seconds` not finite, negative or past the end. It is compared
+            with the duration before it is turned into a frame number, so no value
+            (``1e308``, ``inf``, ``nan``) can overflow.
         """
         self._meta(filename)
         info = self.store.info(filename)
         if not math.isfinite(start_seconds) or start_seconds < 0:
             raise InvalidInput("start must be a number of seconds >= 0")
+        past_end = InvalidInput(f"start is past the end of the track ({info.duration:.3f} s)")
+        if start_seconds >= info.duration:
+            raise past_end
         start_frame = math.floor(start_seconds * info.sample_rate)
         if start_frame >= info.n_frames:
-            raise InvalidInput(f"start is past the end of the track ({info.duration:.3f} s)")
+            raise past_end
         return StreamPlan(info, start_frame, self.store.segment_of_frame(info, start_frame),
                           wav.header_for(info, info.n_frames - start_frame))
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
 
-from taperoom.ephemeral.filestream import AudioFileResponse, CachedFileReader
+from taperoom.ephemeral.filestream import AudioFileResponse, CachedFileReader, byte_ranges
+from taperoom.errors import RangeNotSatisfiable
 
 
 def _data(n: int) -> bytes:
@@ -81,3 +86,114 @@ def test_audio_file_response_on_a_real_server(tmp_path: Path,
     readers = [r.reader for r in responses if r.reader is not None]
     assert readers, "AudioFileResponse no longer reads through CachedFileReader"
     assert sum(r.inline_reads for r in readers) >= 2
+
+
+#: Range headers that do not follow RFC 9110 §14.1.2 (or use another unit): ignored.
+INVALID_RANGES = [
+    "bytes=5-1", "bytes=abc", "items=0-1", "bytes=", "bytes=-", "bytes=,", "bytes",
+    "bytes=1-2-3", "bytes=0-1,abc", "bytes=0-1,5-1", "bytes=+1-2", "bytes=1_0-20",
+    "bytes=0x10-", "bytes=--5", "bytes=-5-", "bytes=-+5", "bytes=1.5-2", "=0-1", "bytes=0-1;2-3",
+    "bytes=5-1,0-0",
+]
+
+
+def _range_app(path: Path) -> Starlette:
+    def endpoint(request: Request) -> AudioFileResponse:
+        return AudioFileResponse(path, media_type="audio/wav")
+
+    return Starlette(routes=[Route("/f", endpoint, methods=["GET", "HEAD"])])
+
+
+def test_invalid_range_is_ignored_whole_file_sent(tmp_path: Path,
+                                                  live_server: Callable[[Any], Any]) -> None:
+    """An invalid Range header is ignored (RFC 9110 §14.2 lets a server do so): 200 with the
+    whole file, on GET and HEAD, instead of a plain-text 400."""
+    data = _data(10_000)
+    path = tmp_path / "a.wav"
+    path.write_bytes(data)
+    srv = live_server(_range_app(path))
+    with httpx.Client(base_url=srv.url, timeout=10) as client:
+        for header in INVALID_RANGES:
+            r = client.get("/f", headers={"Range": header})
+            assert r.status_code == 200, header
+            assert r.content == data, header
+            assert r.headers["content-length"] == str(len(data)), header
+            assert r.headers["content-type"] == "audio/wav", header
+            assert "content-range" not in r.headers, header
+            head = client.head("/f", headers={"Range": header})
+            assert head.status_code == 200, header
+            assert head.headers["content-length"] == str(len(data)), header
+
+
+def test_valid_but_unsatisfiable_range_is_416(tmp_path: Path,
+                                              live_server: Callable[[Any], Any]) -> None:
+    """A valid range set of which no range overlaps the file answers 416 with
+    Content-Range: bytes */size; huge positions are numbers like any other."""
+    data = _data(10_000)
+    path = tmp_path / "a.wav"
+    path.write_bytes(data)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    srv = live_server(_range_app(path))
+    with httpx.Client(base_url=srv.url, timeout=10) as client:
+        for header in ("bytes=10000-", "bytes=10000-20000", "bytes=-0", "bytes=-0, -0",
+                       "bytes=10000-,20000-30000", "bytes=" + "9" * 40 + "-",
+                       "bytes=" + "1" * 5000 + "-", "BYTES=10000-"):
+            r = client.get("/f", headers={"Range": header})
+            assert r.status_code == 416, header[:40]
+            assert r.headers["content-range"] == "bytes */10000", header[:40]
+
+
+def test_only_the_satisfiable_ranges_are_sent(tmp_path: Path,
+                                              live_server: Callable[[Any], Any]) -> None:
+    """Ranges past the end are left out of a set that has others (RFC 9110 §14.1.1: the set
+    is unsatisfiable only when no range overlaps); positions may have leading zeros and the
+    list may have empty elements and spaces."""
+    data = _data(10_000)
+    path = tmp_path / "a.wav"
+    path.write_bytes(data)
+    srv = live_server(_range_app(path))
+    with httpx.Client(base_url=srv.url, timeout=10) as client:
+        r = client.get("/f", headers={"Range": "bytes=20000-,0-9"})
+        assert r.status_code == 206
+        assert r.headers["content-range"] == "bytes 0-9/10000"
+        assert r.content == data[:10]
+        r = client.get("/f", headers={"Range": "bytes= , 0010-0019 ,, 50000-"})
+        assert r.status_code == 206
+        assert r.headers["content-range"] == "bytes 10-19/10000"
+        assert r.content == data[10:20]
+        r = client.get("/f", headers={"Range": "bytes=0-" + "9" * 5000})
+        assert r.status_code == 206
+        assert r.content == data
+
+
+@given(header=st.one_of(
+    st.text(alphabet="bytes=0123456789-, \t+x_", max_size=40),
+    st.text(max_size=40)),
+    size=st.integers(min_value=0, max_value=10**12))
+def test_byte_ranges_are_inside_the_file_or_refused(header: str, size: int) -> None:
+    """Any header gives sorted, disjoint, non-empty ranges inside the file, the whole file
+    (None) or RangeNotSatisfiable -- nothing else."""
+    try:
+        ranges = byte_ranges(header, size)
+    except RangeNotSatisfiable as exc:
+        assert exc.size == size
+        return
+    if ranges is None:
+        return
+    assert ranges
+    for start, stop in ranges:
+        assert 0 <= start < stop <= size
+    for (_, stop), (start, _) in itertools.pairwise(ranges):
+        assert stop < start
+
+
+@pytest.mark.parametrize(("header", "size", "expected"), [
+    ("bytes=0-0", 10, [(0, 1)]), ("bytes=-3", 10, [(7, 10)]), ("bytes=-30", 10, [(0, 10)]),
+    ("bytes=8-,0-1,1-2", 10, [(0, 3), (8, 10)]), ("bytes=-5", 0, None),
+    ("Bytes=2-2", 10, [(2, 3)]), ("bytes=5-1", 10, None), ("bytes=5-1", 3, None),
+])
+def test_byte_ranges_examples(header: str, size: int,
+                              expected: list[tuple[int, int]] | None) -> None:
+    """Suffix, merged and case-insensitive units; an invalid range is ignored even when its
+    first position is past the end (it is invalid before it is unsatisfiable)."""
+    assert byte_ranges(header, size) == expected

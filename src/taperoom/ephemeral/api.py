@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from taperoom import __version__
-from taperoom.ephemeral.filestream import AudioFileResponse
+from taperoom.ephemeral.filestream import AudioFileResponse, sent_from_first_byte
 from taperoom.ephemeral.hotpath import DegradeFastPath
 from taperoom.ephemeral.service import EphemeralService, parse_segment_index
 from taperoom.ephemeral.settings import EphemeralSettings
@@ -49,8 +49,7 @@ def build_router(service: EphemeralService, limit: ClientRateLimit) -> APIRouter
             return StreamingResponse(body, media_type="audio/wav", headers={
                 **NO_CACHE, "Content-Length": str(plan.content_length)})
         path = await run_in_threadpool(service.stream_path, filename)
-        rng = request.headers.get("range", "").replace(" ", "")
-        if request.method == "GET" and (not rng or rng.startswith("bytes=0-")):
+        if request.method == "GET" and sent_from_first_byte(request.headers.get("range")):
             await run_in_threadpool(service.count_stream, filename)
         return AudioFileResponse(path, media_type="audio/wav", headers=NO_CACHE)
 

@@ -918,3 +918,91 @@ def test_overflowing_start_and_deep_json_say_what_is_wrong(api: Callable[..., Ap
     assert r.status_code == 400
     assert "nested too deeply" in r.json()["error"]
     assert a.counts("a.wav") == [0, 0, 0, 0]
+
+
+# -- OpenAPI document --------------------------------------------------------------
+
+
+def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with a top-level ``$ref`` into ``components`` followed."""
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    node: Any = doc
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return _resolve(doc, node)
+
+
+def test_openapi_declares_the_degrade_body(api: Callable[..., Api]) -> None:
+    """/openapi.json declares the JSON body of POST /degrade/<f> (answered ahead of FastAPI
+    by the hot path) and its answer, and the parser accepts exactly what it declares."""
+    a = api()
+    doc = a.client.get("/openapi.json").json()
+    op = doc["paths"]["/degrade/{filename}"]["post"]
+    body = op["requestBody"]
+    assert body["required"] is True
+    assert set(body["content"]) == {"application/json"}
+    schema = _resolve(doc, body["content"]["application/json"]["schema"])
+    assert schema["type"] == "object"
+    assert schema["required"] == ["segment_index"]
+    index = schema["properties"]["segment_index"]
+    assert index["type"] == "integer"
+    assert index["minimum"] == 0
+    ok = _resolve(doc, op["responses"]["200"]["content"]["application/json"]["schema"])
+    assert set(ok["required"]) == {"success", "segment_index", "play_count"}
+    for status in ("400", "404", "429", "503"):
+        error = op["responses"][status]["content"]["application/json"]["schema"]
+        assert _resolve(doc, error)["required"] == ["error"]
+    write_wav(a.audio / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    assert a.degrade("a.wav", 1).json() == {"success": True, "segment_index": 1, "play_count": 1}
+    assert a.client.post("/degrade/a.wav", json={}).status_code == 400
+
+
+def test_openapi_documents_audio_routes_with_their_media_types(api: Callable[..., Api]) -> None:
+    """The audio routes are documented as audio/wav (206 and 416 for /stream), not as
+    application/json, and every answer of a real request is one the document declares,
+    with a declared media type."""
+    a = api()
+    doc = a.client.get("/openapi.json").json()
+    paths = doc["paths"]
+    ids = [op["operationId"] for item in paths.values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+    for method in ("get", "head"):
+        responses = paths["/stream/{filename}"][method]["responses"]
+        assert set(responses["200"]["content"]) == {"audio/wav"}, method
+        assert "audio/wav" in responses["206"]["content"], method
+        assert "application/json" not in responses["206"]["content"], method
+        assert "Content-Range" in responses["206"]["headers"], method
+        assert "Content-Range" in responses["416"]["headers"], method
+        assert "422" not in responses, method
+    chunk = paths["/stream/{filename}/chunk/{chunk_index}"]["get"]["responses"]
+    assert set(chunk["200"]["content"]) == {"audio/wav"}
+    waveform = paths["/waveform/{filename}"]["get"]["responses"]["200"]["content"]
+    points = _resolve(doc, waveform["application/json"]["schema"])
+    assert points["type"] == "array"
+    assert set(_resolve(doc, points["items"])["required"]) == {"min", "max"}
+
+    data = write_wav(a.audio / "a.wav", tone(6.0, 8000, 1), rate=8000).read_bytes()
+    size = len(data)
+    requests = [
+        ("GET", "/stream/a.wav", {}, "/stream/{filename}"),
+        ("HEAD", "/stream/a.wav", {}, "/stream/{filename}"),
+        ("GET", "/stream/a.wav", {"Range": "bytes=0-9"}, "/stream/{filename}"),
+        ("GET", "/stream/a.wav", {"Range": "bytes=0-9,20-29"}, "/stream/{filename}"),
+        ("GET", "/stream/a.wav", {"Range": f"bytes={size}-"}, "/stream/{filename}"),
+        ("GET", "/stream/missing.wav", {}, "/stream/{filename}"),
+        ("GET", "/stream/a.wav?degrade=1&start=99", {}, "/stream/{filename}"),
+        ("GET", "/stream/a.wav/chunk/1", {}, "/stream/{filename}/chunk/{chunk_index}"),
+        ("GET", "/stream/a.wav/chunk/9", {}, "/stream/{filename}/chunk/{chunk_index}"),
+        ("GET", "/waveform/a.wav", {}, "/waveform/{filename}"),
+        ("GET", "/stats/a.wav", {}, "/stats/{filename}"),
+    ]
+    for method, path, headers, template in requests:
+        status, got, _ = a.raw(method, path, headers=headers)
+        declared = paths[template][method.lower()]["responses"]
+        assert str(status) in declared, (method, path, status)
+        content = declared[str(status)].get("content")
+        if content is not None:
+            media = got["content-type"].split(";")[0]
+            assert media in content, (method, path, media)

@@ -16,6 +16,14 @@ from starlette.concurrency import run_in_threadpool
 from taperoom import __version__
 from taperoom.ephemeral.filestream import AudioFileResponse, sent_from_first_byte
 from taperoom.ephemeral.hotpath import DegradeFastPath
+from taperoom.ephemeral.schemas import (
+    CHUNK_RESPONSES,
+    DEGRADE_REQUEST_BODY,
+    STREAM_RESPONSES,
+    DegradeResult,
+    WaveformPoint,
+    error_responses,
+)
 from taperoom.ephemeral.service import EphemeralService, parse_segment_index
 from taperoom.ephemeral.settings import EphemeralSettings
 from taperoom.web.cors import install_cors
@@ -30,15 +38,20 @@ def build_router(service: EphemeralService, limit: ClientRateLimit) -> APIRouter
     """Routes of the contract, plus the seed-001 worn stream, reset and player."""
     r = APIRouter()
 
+    # Every route declares its error answers ({"error": ...}; validation errors are 400)
+    # and, for audio, its real media types: see schemas.py.
     @r.get("/")
     def status() -> dict[str, object]:
         return service.status()
 
-    @r.get("/tracks")
+    @r.get("/tracks", responses=error_responses())
     def tracks() -> list[dict[str, object]]:
         return service.tracks()
 
-    @r.api_route("/stream/{filename}", methods=["GET", "HEAD"], response_model=None)
+    @r.get("/stream/{filename}", response_model=None, response_class=Response,
+           responses=STREAM_RESPONSES, operation_id="stream_stream__filename__get")
+    @r.head("/stream/{filename}", response_model=None, response_class=Response,
+            responses=STREAM_RESPONSES, operation_id="stream_stream__filename__head")
     async def stream(request: Request, filename: str, start: float | None = None,
                      degrade: bool = False) -> Response:
         if degrade:
@@ -53,28 +66,34 @@ def build_router(service: EphemeralService, limit: ClientRateLimit) -> APIRouter
             await run_in_threadpool(service.count_stream, filename)
         return AudioFileResponse(path, media_type="audio/wav", headers=NO_CACHE)
 
-    @r.get("/stream/{filename}/chunk/{chunk_index}")
+    @r.get("/stream/{filename}/chunk/{chunk_index}", response_class=Response,
+           responses=CHUNK_RESPONSES)
     def chunk(filename: str, chunk_index: int) -> Response:
         return Response(service.chunk(filename, chunk_index), media_type="audio/wav",
                         headers={**NO_CACHE, "Accept-Ranges": "bytes"})
 
-    @r.get("/waveform/{filename}")
+    @r.get("/waveform/{filename}", response_model=list[WaveformPoint],
+           responses=error_responses(404, 422, 503))
     def waveform(filename: str) -> list[dict[str, float]]:
         return service.waveform(filename)
 
     # POST /degrade is answered by hotpath.DegradeFastPath ahead of the routing; this
-    # route gives it its OpenAPI entry and answers when the middleware does not apply.
-    @r.post("/degrade/{filename}")
+    # route gives it its OpenAPI entry (the body is declared by hand: it is parsed by
+    # parse_segment_index, for the contract's messages) and answers when the middleware
+    # does not apply.
+    @r.post("/degrade/{filename}", response_model=DegradeResult,
+            responses=error_responses(400, 404, 409, 413, 429, 503),
+            openapi_extra=DEGRADE_REQUEST_BODY)
     async def degrade(request: Request, filename: str) -> dict[str, object]:
         limit.hit(request.client.host if request.client else "unknown")
         index = parse_segment_index(await request.body())
         return await run_in_threadpool(service.degrade, filename, index)
 
-    @r.get("/stats/{filename}")
+    @r.get("/stats/{filename}", responses=error_responses(404, 503))
     def stats(filename: str) -> dict[str, object]:
         return service.stats(filename)
 
-    @r.post("/reset/{filename}")
+    @r.post("/reset/{filename}", responses=error_responses(401, 403, 404, 422, 503))
     def reset(request: Request, filename: str) -> dict[str, object]:
         service.check_admin(request.headers.get("authorization"))
         return service.reset(filename)

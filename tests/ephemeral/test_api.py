@@ -6,6 +6,7 @@ import http.client
 import io
 import itertools
 import json
+import logging
 import math
 import os
 import shutil
@@ -24,6 +25,7 @@ import pytest
 
 from taperoom.audio import wav
 from taperoom.ephemeral.api import create_app
+from taperoom.ephemeral.names import track_key
 from taperoom.ephemeral.settings import EphemeralSettings
 from tests.wavgen import BEXT, ID3, LIST_INFO, tone, write_wav
 
@@ -57,6 +59,10 @@ class Api:
             return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
         finally:
             conn.close()
+
+    def meta_file(self, name: str) -> Path:
+        """Where the metadata of track `name` is: ``tracks/<escaped name>.json``."""
+        return self.meta / "tracks" / f"{track_key(name)}.json"
 
     def counts(self, name: str) -> list[int]:
         r = self.client.get(f"/stats/{quote(name)}")
@@ -199,20 +205,20 @@ def test_broken_metadata_file_is_recreated(api: Callable[..., Api]) -> None:
     write_wav(a.audio / "a.wav", tone(1.0, 8000, 1), rate=8000)
     write_wav(a.audio / "b.wav", tone(1.0, 8000, 1), rate=8000)
     assert a.client.get("/tracks").status_code == 200
-    good = json.loads((a.meta / "a.json").read_text())
+    good = json.loads(a.meta_file("a.wav").read_text())
     for damaged in ("[1, 2", json.dumps({k: v for k, v in good.items() if k != "title"}),
                     json.dumps({**good, "total_streams": "many"})):
-        (a.meta / "a.json").write_text(damaged)
+        a.meta_file("a.wav").write_text(damaged)
         r = a.client.get("/tracks")
         assert r.status_code == 200
         assert [t["filename"] for t in r.json()] == ["a.wav", "b.wav"]
         assert r.json()[0]["title"] == "a"
-        (a.meta / "a.json").write_text(damaged)
+        a.meta_file("a.wav").write_text(damaged)
         assert a.client.get("/stream/a.wav").status_code == 200
-        (a.meta / "a.json").write_text(damaged)
+        a.meta_file("a.wav").write_text(damaged)
         assert a.client.get("/stats/a.wav").status_code == 200
         assert a.degrade("a.wav", 1).status_code == 200
-        meta = json.loads((a.meta / "a.json").read_text())
+        meta = json.loads(a.meta_file("a.wav").read_text())
         assert meta["segment_play_counts"] == [0, 1]
         assert meta["title"] == "a"
 
@@ -224,7 +230,7 @@ def test_stats_body(api: Callable[..., Api]) -> None:
     a.degrade("a.wav", 3)
     a.degrade("a.wav", 3)
     body = a.client.get("/stats/a.wav").json()
-    meta = json.loads((a.meta / "a.json").read_text())
+    meta = json.loads(a.meta_file("a.wav").read_text())
     assert body == {"filename": "a.wav", "title": "a", "duration": 2.0, "total_segments": 4,
                     "segment_duration": 0.5, "segment_play_counts": [0, 0, 0, 2],
                     "overall_degradation": 5.0, "total_streams": 0,
@@ -330,7 +336,7 @@ def test_total_streams_counts_plain_gets_only(served: tuple[Api, bytes]) -> None
     assert a.client.get("/stream/a.wav", headers={"Range": "bytes=-10"}).status_code == 206
     assert a.client.get("/stream/b.wav").status_code == 404
     assert a.streams("a.wav") == 2
-    assert json.loads((a.meta / "a.json").read_text())["total_streams"] == 2
+    assert json.loads(a.meta_file("a.wav").read_text())["total_streams"] == 2
 
 
 def test_range_from_byte_zero_counts_as_a_stream_start(served: tuple[Api, bytes]) -> None:
@@ -394,6 +400,114 @@ def test_odd_file_names_stream_and_degrade(api: Callable[..., Api]) -> None:
         assert len(a.client.get(f"/waveform/{q}").json()) == 1000, name
         assert a.counts(name) == [0, 1], name
         assert a.streams(name) == 1, name
+
+
+def test_long_name_streams_and_degrades(api: Callable[..., Api]) -> None:
+    """A track whose name takes the whole 255 bytes a file name may have keeps its counts
+    (its metadata, cache and temp file names stay within the limit)."""
+    a = api()
+    name = "Ü" * 125 + ".wav"  # 254 bytes in UTF-8
+    write_wav(a.audio / name, tone(1.0, 8000, 1), rate=8000)
+    for expected in (1, 2):
+        assert a.degrade(name, 1).json()["play_count"] == expected
+    assert a.client.get(f"/stream/{quote(name)}").status_code == 200
+    assert len(a.client.get(f"/waveform/{quote(name)}").json()) == 1000
+    assert a.counts(name) == [0, 2]
+    assert a.streams(name) == 1
+
+
+def test_names_differing_only_by_case_count_apart(api: Callable[..., Api],
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """x.wav and x.WAV played alternately keep every play and stream on each, with no
+    "starting afresh" reset of one by the other, and each keeps its own waveform."""
+    a = api()
+    write_wav(a.audio / "x.wav", tone(1.0, 8000, 1), rate=8000)
+    write_wav(a.audio / "x.WAV", _noise(1.0, 8000, 1), rate=8000)
+    lower = a.client.get("/waveform/x.wav").json()
+    upper = a.client.get("/waveform/x.WAV").json()
+    assert lower != upper
+    with caplog.at_level(logging.INFO):
+        for play in range(1, 7):
+            assert a.degrade("x.wav", 0).json()["play_count"] == play
+            assert a.degrade("x.WAV", 1).json()["play_count"] == play
+            assert a.client.get("/stream/x.wav").status_code == 200
+            assert a.client.get("/stream/x.WAV").status_code == 200
+            assert a.client.get("/waveform/x.wav").json() == lower
+            assert a.client.get("/waveform/x.WAV").json() == upper
+    assert a.counts("x.wav") == [6, 0]
+    assert a.counts("x.WAV") == [0, 6]
+    assert a.streams("x.wav") == 6
+    assert a.streams("x.WAV") == 6
+    assert "starting afresh" not in caplog.text
+    tracks = {t["filename"]: t for t in a.client.get("/tracks").json()}
+    assert tracks["x.wav"]["total_streams"] == tracks["x.WAV"]["total_streams"] == 6
+
+
+def test_track_named_like_a_waveform_cache_keeps_apart(api: Callable[..., Api],
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """a.wav.waveform.wav and a.wav each have their own waveform and their own counts
+    (the first's metadata was a.wav's waveform cache file)."""
+    a = api()
+    other = "a.wav.waveform.wav"
+    write_wav(a.audio / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    write_wav(a.audio / other, _noise(1.0, 8000, 1), rate=8000)
+    first = a.client.get("/waveform/a.wav").json()
+    second = a.client.get(f"/waveform/{other}").json()
+    assert first != second
+    with caplog.at_level(logging.INFO):
+        for play in range(1, 5):
+            assert a.degrade(other, 0).json()["play_count"] == play
+            assert a.client.get("/waveform/a.wav").json() == first
+            assert a.degrade("a.wav", 1).json()["play_count"] == play
+            assert a.client.get(f"/waveform/{other}").json() == second
+    assert a.counts(other) == [4, 0]
+    assert a.counts("a.wav") == [0, 4]
+    assert "starting afresh" not in caplog.text
+
+
+def _original_meta(name: str, seconds: float, counts: list[int], streams: int) -> str:
+    """Metadata as the original implementation writes it (indent=2)."""
+    return json.dumps({"filename": name, "title": Path(name).stem, "duration": seconds,
+                       "segment_duration": 0.5, "total_segments": len(counts),
+                       "segment_play_counts": counts,
+                       "created_at": "2025-11-09T12:00:00.123456Z", "total_streams": streams},
+                      indent=2)
+
+
+def test_original_stem_layout_keeps_its_play_counts(api: Callable[..., Api]) -> None:
+    """METADATA_DIR/<stem>.json written by the original keeps its play counts: it is moved
+    once to the new layout and counted on from there, also by a restarted server."""
+    a = api()
+    write_wav(a.audio / "x.wav", tone(2.0, 8000, 1), rate=8000)
+    legacy = a.meta / "x.json"
+    legacy.write_text(_original_meta("x.wav", 2.0, [3, 0, 0, 1], 7))
+    assert a.counts("x.wav") == [3, 0, 0, 1]
+    assert a.streams("x.wav") == 7
+    assert not legacy.exists()
+    assert a.degrade("x.wav", 0).json()["play_count"] == 4
+    assert a.client.get("/stream/x.wav").status_code == 200
+    again = api(audio_dir=a.audio, metadata_dir=a.meta)
+    assert again.counts("x.wav") == [4, 0, 0, 1]
+    assert again.streams("x.wav") == 8
+    assert not legacy.exists()
+
+
+def test_original_stem_layout_goes_to_the_track_it_names(api: Callable[..., Api]) -> None:
+    """When two tracks share a stem (y.wav, y.WAV), the original's y.json goes to the one
+    its "filename" names; a <stem>.json naming a track that is not there is left alone."""
+    a = api()
+    write_wav(a.audio / "y.wav", tone(1.0, 8000, 1), rate=8000)
+    write_wav(a.audio / "y.WAV", tone(1.0, 8000, 1), rate=8000)
+    write_wav(a.audio / "z.WAV", tone(1.0, 8000, 1), rate=8000)
+    (a.meta / "y.json").write_text(_original_meta("y.WAV", 1.0, [5, 2], 3))
+    stray = _original_meta("z.wav", 1.0, [9, 9], 9)
+    (a.meta / "z.json").write_text(stray)
+    assert a.counts("y.wav") == [0, 0]
+    assert a.counts("y.WAV") == [5, 2]
+    assert a.streams("y.WAV") == 3
+    assert a.counts("z.WAV") == [0, 0]
+    assert (a.meta / "z.json").read_text() == stray
+    assert not (a.meta / "y.json").exists()
 
 
 # -- /stream/<f>/chunk/<i> -------------------------------------------------------
@@ -468,7 +582,7 @@ def test_waveform_peaks_and_cache(api: Callable[..., Api]) -> None:
     assert lo.min() >= -1.0
     assert hi.max() <= 1.0
     assert max(-lo.min(), hi.max()) == 1.0  # normalised
-    cache = a.meta / "a.wav.waveform.json"
+    cache = a.meta / "waveforms" / "a.wav.json"
     assert cache.is_file()
     assert json.loads(cache.read_text()) == peaks
     assert a.client.get("/waveform/a.wav").json() == peaks
@@ -487,7 +601,7 @@ def test_waveform_is_recomputed_when_the_file_is_replaced(api: Callable[..., Api
     assert len(second) == 1000
     assert all(p == {"min": 1.0, "max": 1.0} for p in second[:500])
     assert all(p == {"min": 0.0, "max": 0.0} for p in second[500:])
-    assert json.loads((a.meta / "a.wav.waveform.json").read_text()) == second
+    assert json.loads((a.meta / "waveforms" / "a.wav.json").read_text()) == second
 
 
 def test_waveform_of_unknown_track_is_404(api: Callable[..., Api]) -> None:

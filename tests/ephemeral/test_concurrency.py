@@ -53,7 +53,7 @@ def test_processes_sharing_one_segment_lose_no_play(tmp_path: Path) -> None:
     write_wav(audio / "t.wav", tone(3.0, 44100, 2))
     seen = _run_processes(_worker, (str(audio), str(meta), 2, 40))
     assert sorted(seen) == list(range(1, 161))
-    data = json.loads((meta / "t.json").read_text())
+    data = json.loads((meta / "tracks" / "t.wav.json").read_text())
     assert data["segment_play_counts"][2] == 160
     assert sum(data["segment_play_counts"]) == 160
 
@@ -70,8 +70,9 @@ def _mixed_worker(audio: str, meta: str, n: int, queue: mp.Queue) -> None:
 
 
 def test_processes_converting_the_original_format_lose_no_play(tmp_path: Path) -> None:
-    """4 processes start on the original's indent=2 file at once, wearing 3 shared segments
-    and counting streams: every count and stream is kept and each count is seen once."""
+    """4 processes start on the original's indent=2 <stem>.json at once, wearing 3 shared
+    segments and counting streams: it is moved once to tracks/<name>.json, and every count
+    and stream is kept and each count is seen once."""
     audio, meta = tmp_path / "audio", tmp_path / "meta"
     audio.mkdir()
     meta.mkdir()
@@ -81,11 +82,12 @@ def test_processes_converting_the_original_format_lose_no_play(tmp_path: Path) -
         "total_segments": 4, "segment_play_counts": [5, 0, 2, 9],
         "created_at": "2025-11-09T12:00:00.123456Z", "total_streams": 3}, indent=2))
     seen = _run_processes(_mixed_worker, (str(audio), str(meta), 30))
-    data = json.loads((meta / "t.json").read_text())
+    data = json.loads((meta / "tracks" / "t.wav.json").read_text())
     assert data["segment_play_counts"] == [5 + 40, 40, 2 + 40, 9]
     assert data["total_streams"] == 3 + 4 * 8
     assert data["created_at"] == "2025-11-09T12:00:00.123456Z"
     assert sorted(seen) == sorted([*range(6, 46), *range(1, 41), *range(3, 43)])
+    assert not (meta / "t.json").exists()
 
 
 def _worker_pids(pid: int) -> set[int]:
@@ -179,7 +181,7 @@ def test_kill_9_at_any_instant_leaves_valid_wav_and_json(tmp_path: Path) -> None
         end = info.data_offset + info.data_size
         assert now[end:] == original[end:]
         assert wav.read_info(path) == info
-        data = json.loads((meta / "t.json").read_text())
+        data = json.loads((meta / "tracks" / "t.wav.json").read_text())
         assert data["total_segments"] == 8 and len(data["segment_play_counts"]) == 8
         total = sum(data["segment_play_counts"])
         assert total >= last_total
@@ -202,5 +204,5 @@ def test_threads_of_one_process_lose_no_play(tmp_path: Path) -> None:
     with ThreadPoolExecutor(32) as pool:
         results = list(pool.map(play, range(32)))
     assert all(r == list(range(1, 11)) for r in results)
-    data = json.loads((tmp_path / "meta" / "t.json").read_text())
+    data = json.loads((tmp_path / "meta" / "tracks" / "t.wav.json").read_text())
     assert data["segment_play_counts"] == [10] * 32

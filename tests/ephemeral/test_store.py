@@ -8,12 +8,15 @@ import math
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taperoom.audio import wav
 from taperoom.ephemeral.settings import EphemeralSettings
@@ -51,11 +54,12 @@ def _changed(a: bytes, b: bytes) -> np.ndarray:
                                                    (0.5, 1), (1.25, 3)])
 def test_metadata_has_the_contract_format(eph_settings: Settings, seconds: float,
                                           segments: int) -> None:
-    """ensure_meta writes <stem>.json with exactly the contract's keys, types and values."""
+    """ensure_meta writes tracks/<escaped name>.json with exactly the contract's keys, types
+    and values."""
     store = _store(eph_settings)
     write_wav(store.audio_dir / "My Track.wav", tone(seconds, 8000, 2), rate=8000)
     meta = store.ensure_meta("My Track.wav")
-    path = store.metadata_dir / "My Track.json"
+    path = store.metadata_dir / "tracks" / "%4Dy %54rack.wav.json"
     on_disk = json.loads(path.read_text())
     assert on_disk == meta
     assert set(on_disk) == META_KEYS
@@ -312,7 +316,47 @@ def test_path_confinement_refuses_names_leaving_audio_dir(eph_settings: Settings
         with pytest.raises(NotFound):
             store.degrade(name, 0)
     assert store.try_info("link.wav") is None
-    assert sorted(os.listdir(store.metadata_dir)) == [".locks"]
+    assert sorted(os.listdir(store.metadata_dir)) == [".locks", "tracks", "waveforms"]
+    assert os.listdir(store.tracks_dir) == os.listdir(store.waveforms_dir) == []
+
+
+#: Names that collided in earlier layouts, or that look like another name's escape.
+_TRICKY_NAMES = ["x.wav", "x.WAV", "X.wav", "a.wav", "a.wav.wav", "a.wav.waveform.wav",
+                 "a.WAV.waveform.wav", "%41.wav", "A.wav", "a.json.wav", "originals.wav",
+                 "tracks.wav", "a~1.wav", "ä.wav", "Ä.wav", "a\u0308.wav", "ǅ.wav", "ǆ.wav",
+                 "K.wav", "\u212a.wav", "ß.wav", "SS.wav", "ss.wav", "\udcff.wav"]
+_NAME_CHARS = st.characters(blacklist_characters="/\x00", blacklist_categories=["Cs"])
+
+
+def _wav_names() -> st.SearchStrategy[str]:
+    """File names the store accepts: not hidden, ending in .wav in any case, <= 255 bytes."""
+    stem = st.text(_NAME_CHARS, min_size=1, max_size=120).filter(lambda t: t[0] != ".")
+    ext = st.sampled_from([".wav", ".WAV", ".Wav"])
+    made = st.builds(lambda a, b: a + b, stem, ext).filter(
+        lambda n: len(n.encode("utf-8", "surrogateescape")) <= 255)
+    return st.one_of(st.sampled_from(_TRICKY_NAMES), made)
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=st.lists(_wav_names(), min_size=2, max_size=6, unique=True))
+def test_per_track_files_never_collide(names: list[str]) -> None:
+    """The metadata, waveform cache, pristine copy and lock of distinct tracks are distinct
+    files even on a case-insensitive file system (compared case-folded), never a hidden
+    name, and each file name fits in 255 bytes with room for a temp-file suffix."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EphemeralStore(EphemeralSettings(
+            _env_file=None, audio_dir=Path(tmp) / "a",  # type: ignore[call-arg]
+            metadata_dir=Path(tmp) / "m"))
+        files = [str(path(name)) for name in names
+                 for path in (store.meta_path, store.waveform_path, store.original_path,
+                              store.lock_path)]
+        assert len({f.casefold() for f in files}) == len(files)
+        for f in files:
+            leaf = os.path.basename(f)
+            assert not leaf.startswith(".")
+            assert leaf.isascii()
+            assert len(leaf) <= 215
+            assert Path(f).parent.parent == store.metadata_dir
 
 
 def test_symlink_inside_audio_dir_is_allowed(eph_settings: Settings) -> None:
@@ -418,6 +462,37 @@ def test_keep_originals_keeps_a_pristine_copy_and_reset_restores_it(
     on_disk = json.loads(store.meta_path("a.wav").read_text())
     assert on_disk["segment_play_counts"] == [0, 0, 0, 0]
     assert on_disk["total_streams"] == 0
+
+
+def test_pristine_copies_of_case_variants_and_of_earlier_versions(
+        eph_settings: Settings) -> None:
+    """x.wav and X.wav each get their own pristine copy and reset to it; a copy an earlier
+    version kept as originals/<name> is moved to the new layout and restores its track,
+    and is not taken by a track whose name differs only by case."""
+    store = _store(eph_settings, keep_originals=True, degradation_rate=100.0)
+    lower = write_wav(store.audio_dir / "x.wav", _noise(1.0, 8000, 1, seed=1), rate=8000)
+    upper = write_wav(store.audio_dir / "X.wav", _noise(1.0, 8000, 1, seed=2), rate=8000)
+    old = write_wav(store.audio_dir / "old.wav", _noise(1.0, 8000, 1, seed=3), rate=8000)
+    write_wav(store.audio_dir / "OLD.wav", _noise(1.0, 8000, 1, seed=4), rate=8000)
+    pristine = {p.name: p.read_bytes() for p in (lower, upper, old)}
+    legacy = store.legacy_originals_dir
+    legacy.mkdir()
+    (legacy / "old.wav").write_bytes(pristine["old.wav"])
+    old_meta = {"filename": "old.wav", "title": "old", "duration": 1.0,
+                "segment_duration": 0.5, "total_segments": 2, "segment_play_counts": [0, 0],
+                "created_at": "2025-11-09T12:00:00.123456Z", "total_streams": 0}
+    store.meta_path("old.wav").write_text(json.dumps(old_meta))  # not first sight: no copy
+    for name in ("x.wav", "X.wav", "old.wav"):
+        for _ in range(2):
+            store.degrade(name, 0)
+        assert (store.audio_dir / name).read_bytes() != pristine[name]
+    with pytest.raises(NotFound):
+        store.reset("OLD.wav")  # old.wav's copy is not OLD.wav's
+    for name in ("x.wav", "X.wav", "old.wav"):
+        assert store.reset(name)["segment_play_counts"] == [0, 0]
+        assert (store.audio_dir / name).read_bytes() == pristine[name]
+    assert not (legacy / "old.wav").exists()
+    assert store.original_path("old.wav").read_bytes() == pristine["old.wav"]
 
 
 def test_reset_without_pristine_copy_is_not_found(eph_settings: Settings) -> None:

@@ -254,8 +254,8 @@ class EphemeralService:
     def waveform(self, filename: str) -> list[dict[str, float]]:
         """``WAVEFORM_POINTS`` ``{"min", "max"}`` peaks of the mono mix, normalised.
 
-        Cached in ``METADATA_DIR/<filename>.waveform.json``; the cache is dropped
-        when the track's metadata is recreated.
+        Cached in ``METADATA_DIR/waveforms/<key>.json`` (:meth:`EphemeralStore.waveform_path`);
+        the cache is dropped when the track's metadata is recreated.
         """
         self.store.path_of(filename)
         info = self.store.info(filename)

@@ -52,4 +52,4 @@ class EphemeralSettings(AppSettings):
     @property
     def originals_dir(self) -> Path:
         """Folder of pristine copies kept when ``KEEP_ORIGINALS`` is on."""
-        return self.metadata_dir / "originals"
+        return self.metadata_dir / "pristine"

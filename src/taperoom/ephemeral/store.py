@@ -2,17 +2,29 @@
 
 Layout
 ------
+Every per-track file is named by the track's *key*, its whole file name escaped
+(:func:`taperoom.ephemeral.names.track_key`), so that no two tracks share a file,
+even on a case-insensitive file system.
+
 ``AUDIO_DIR/<name>.wav``
     The tracks, worn in place.
-``METADATA_DIR/<name>.json``
-    One metadata file per track in the contract's format (readable by the
-    original implementation), with each count in a fixed-width slot
-    (:mod:`taperoom.ephemeral.metafile`) so that counting a play rewrites ten
-    bytes in place; any other change replaces the file atomically.
-``METADATA_DIR/.locks/<name>.lock``
-    ``flock`` files guarding read-modify-write of the metadata.
-``METADATA_DIR/originals/<name>.wav``
+``METADATA_DIR/tracks/<key>.json``
+    One metadata file per track in the contract's format, with each count in a
+    fixed-width slot (:mod:`taperoom.ephemeral.metafile`) so that counting a play
+    rewrites ten bytes in place; any other change replaces the file atomically.
+``METADATA_DIR/waveforms/<key>.json``
+    Waveform caches.
+``METADATA_DIR/pristine/<key>``
     Pristine copies, when ``KEEP_ORIGINALS`` is on.
+``METADATA_DIR/.locks/<key>.lock``
+    ``flock`` files guarding read-modify-write of the metadata.
+
+The original's layout, ``METADATA_DIR/<name-without-extension>.json`` (and the
+pristine copies ``METADATA_DIR/originals/<name>`` of earlier versions of this
+app), is read where it belongs to the track without doubt: a ``<stem>.json``
+whose ``filename`` is the track's exact name and which fits the file is moved to
+the new layout once, atomically, under the track's locks, and counted on from
+there; any other ``<stem>.json`` is left alone.
 
 Concurrency
 -----------
@@ -47,9 +59,10 @@ import numpy as np
 from taperoom.audio import wav
 from taperoom.ephemeral import metafile
 from taperoom.ephemeral.degrade import WEAR_MODELS
+from taperoom.ephemeral.names import track_key
 from taperoom.ephemeral.settings import EphemeralSettings
 from taperoom.errors import Busy, Conflict, InvalidInput, MediaError, NotFound
-from taperoom.fslock import atomic_write, file_lock, range_lock
+from taperoom.fslock import atomic_write, file_lock, fsync_dir, range_lock
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +126,10 @@ class EphemeralStore:
         self.audio_dir = settings.audio_dir.resolve()
         self.metadata_dir = settings.metadata_dir.resolve()
         self.lock_dir = self.metadata_dir / ".locks"
-        for d in (self.audio_dir, self.metadata_dir, self.lock_dir):
+        self.tracks_dir = self.metadata_dir / "tracks"
+        self.waveforms_dir = self.metadata_dir / "waveforms"
+        for d in (self.audio_dir, self.metadata_dir, self.lock_dir, self.tracks_dir,
+                  self.waveforms_dir):
             d.mkdir(parents=True, exist_ok=True)
         if settings.keep_originals:
             self.originals_dir.mkdir(parents=True, exist_ok=True)
@@ -129,7 +145,8 @@ class EphemeralStore:
         import time
 
         limit = time.time() - older_than
-        for folder in (self.metadata_dir, self.originals_dir):
+        for folder in (self.metadata_dir, self.tracks_dir, self.waveforms_dir,
+                       self.originals_dir, self.legacy_originals_dir):
             for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
                 try:
                     if tmp.stat().st_mtime < limit:
@@ -141,7 +158,12 @@ class EphemeralStore:
 
     @property
     def originals_dir(self) -> Path:
-        """Folder of pristine copies."""
+        """Folder of pristine copies (``METADATA_DIR/pristine``)."""
+        return self.settings.metadata_dir.resolve() / "pristine"
+
+    @property
+    def legacy_originals_dir(self) -> Path:
+        """Folder of pristine copies named by the raw file name (earlier versions)."""
         return self.settings.metadata_dir.resolve() / "originals"
 
     def path_of(self, filename: str) -> Path:
@@ -172,23 +194,29 @@ class EphemeralStore:
         return path
 
     def meta_path(self, filename: str) -> Path:
-        """``METADATA_DIR/<name-without-extension>.json``."""
+        """``METADATA_DIR/tracks/<key>.json``: the metadata of `filename`."""
+        return self.tracks_dir / f"{track_key(filename)}.json"
+
+    def legacy_meta_path(self, filename: str) -> Path:
+        """``METADATA_DIR/<name-without-extension>.json``: the original's metadata file,
+        shared by every track of that stem."""
         return self.metadata_dir / f"{Path(filename).stem}.json"
 
     def waveform_path(self, filename: str) -> Path:
-        """``METADATA_DIR/<filename>.waveform.json`` (the original's cache name)."""
-        return self.metadata_dir / f"{filename}.waveform.json"
+        """``METADATA_DIR/waveforms/<key>.json``: the waveform cache of `filename`."""
+        return self.waveforms_dir / f"{track_key(filename)}.json"
 
     def original_path(self, filename: str) -> Path:
-        """Pristine copy of `filename`."""
-        return self.originals_dir / filename
+        """``METADATA_DIR/pristine/<key>``: the pristine copy of `filename`."""
+        return self.originals_dir / track_key(filename)
 
-    def _lock_path(self, filename: str) -> Path:
-        return self.lock_dir / f"{Path(filename).stem}.lock"
+    def lock_path(self, filename: str) -> Path:
+        """``METADATA_DIR/.locks/<key>.lock``: the metadata lock file of `filename`."""
+        return self.lock_dir / f"{track_key(filename)}.lock"
 
     def meta_lock(self, filename: str) -> Any:
         """Exclusive lock on the metadata of `filename` (context manager)."""
-        return file_lock(self._lock_path(filename), timeout=self.settings.lock_timeout)
+        return file_lock(self.lock_path(filename), timeout=self.settings.lock_timeout)
 
     # -- discovery -------------------------------------------------------
 
@@ -359,9 +387,10 @@ class EphemeralStore:
 
         Takes the whole-file audio lock (no segment is being worn, so no count
         slot is being written) and the metadata lock, then reads the file again:
-        a fitting file in another layout is rewritten as it is; a missing or
-        unfitting one is created afresh. Must not be called while holding a
-        segment lock of the track.
+        a fitting file in another layout is rewritten as it is; a missing one is
+        moved from the original's layout when that file is the track's
+        (:meth:`_adopt_legacy_meta`); otherwise it is created afresh. Must not be
+        called while holding a segment lock of the track.
         """
         own = fd is None
         if fd is None:
@@ -382,6 +411,10 @@ class EphemeralStore:
                     if metafile.layout_of(data, meta) is None:
                         self._write_meta(filename, meta)
                     return meta
+                if data is None:
+                    adopted = self._adopt_legacy_meta(filename, info)
+                    if adopted is not None:
+                        return adopted
                 if meta is not None or data is not None:
                     log.warning("metadata of %s does not match the file; starting afresh",
                                 filename)
@@ -394,6 +427,39 @@ class EphemeralStore:
         finally:
             if own:
                 os.close(fd)
+
+    def _adopt_legacy_meta(self, filename: str, info: wav.WavInfo) -> Meta | None:
+        """Move the original's ``<stem>.json`` to the new layout if it is this track's.
+
+        It is when its ``filename`` is exactly `filename` and it fits the file
+        (segments, duration), which tells it apart from the file of another track
+        of the same stem (``x.wav``, ``x.WAV``) or from something else in
+        ``METADATA_DIR``; any other file is left alone. The caller holds the
+        track's whole-file audio lock and its metadata lock. The new file is
+        written whole (temp file, fsync, rename) before the old one is removed, so
+        a crash in between leaves both, and the new one is used.
+
+        Returns
+        -------
+        dict or None
+            The adopted metadata, or None when there is nothing to adopt.
+        """
+        legacy = self.legacy_meta_path(filename)
+        try:
+            data = legacy.read_bytes()
+        except OSError:  # missing (the usual case), a folder, unreadable
+            return None
+        meta = metafile.parse(data)
+        if not self._fits(meta, info, filename):
+            return None
+        assert meta is not None
+        self._write_meta(filename, meta)
+        legacy.unlink(missing_ok=True)
+        if self.settings.fsync:
+            fsync_dir(legacy.parent)
+        log.info("moved the metadata of %s from %s to %s", filename, legacy.name,
+                 self.meta_path(filename).relative_to(self.metadata_dir))
+        return meta
 
     def _open_for_lock(self, filename: str) -> tuple[int, bool]:
         """Open the track to lock it whole: (fd, shared) -- read-only files get a read lock."""
@@ -637,7 +703,33 @@ class EphemeralStore:
 
     # -- originals -------------------------------------------------------
 
+    def _adopt_legacy_original(self, filename: str) -> None:
+        """Move an earlier version's ``originals/<filename>`` to ``pristine/<key>``.
+
+        Only a regular file of exactly that name (compared as listed, not through
+        a case-insensitive lookup) is moved, once, with one ``rename``.
+        """
+        dest = self.original_path(filename)
+        if dest.exists():
+            return
+        try:
+            with os.scandir(self.legacy_originals_dir) as entries:
+                found = any(e.name == filename and e.is_file(follow_symlinks=False)
+                            for e in entries)
+        except OSError:  # no such folder: nothing to adopt
+            return
+        if not found:
+            return
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(self.legacy_originals_dir / filename, dest)
+        except FileNotFoundError:  # another process moved it first
+            return
+        log.info("moved the pristine copy of %s to %s", filename,
+                 dest.relative_to(self.metadata_dir))
+
     def _keep_original(self, filename: str) -> None:
+        self._adopt_legacy_original(filename)
         dest = self.original_path(filename)
         if dest.exists():
             return
@@ -660,6 +752,7 @@ class EphemeralStore:
         Busy
             Locks not granted within ``LOCK_TIMEOUT``.
         """
+        self._adopt_legacy_original(filename)
         original = self.original_path(filename)
         if not original.is_file():
             raise NotFound(f"No pristine copy of {filename} (KEEP_ORIGINALS was off at first "

@@ -1073,6 +1073,19 @@ def test_openapi_declares_the_degrade_body(api: Callable[..., Api]) -> None:
     assert a.client.post("/degrade/a.wav", json={}).status_code == 400
 
 
+def test_405_allow_lists_every_method_of_the_path(api: Callable[..., Api]) -> None:
+    """A method a path does not take answers 405 with every method it does take in Allow
+    (GET and HEAD for /stream, documented as two operations)."""
+    a = api()
+    for method, path, allowed in (("DELETE", "/stream/a.wav", {"GET", "HEAD"}),
+                                  ("POST", "/stream/a.wav", {"GET", "HEAD"}),
+                                  ("GET", "/degrade/a.wav", {"POST"}),
+                                  ("PUT", "/stats/a.wav", {"GET"})):
+        status, headers, _ = a.raw(method, path)
+        assert status == 405, (method, path)
+        assert {m.strip() for m in headers["allow"].split(",")} == allowed, (method, path)
+
+
 def test_openapi_documents_audio_routes_with_their_media_types(api: Callable[..., Api]) -> None:
     """The audio routes are documented as audio/wav (206 and 416 for /stream), not as
     application/json, and every answer of a real request is one the document declares,

@@ -48,10 +48,6 @@ def build_router(service: EphemeralService, limit: ClientRateLimit) -> APIRouter
     def tracks() -> list[dict[str, object]]:
         return service.tracks()
 
-    @r.get("/stream/{filename}", response_model=None, response_class=Response,
-           responses=STREAM_RESPONSES, operation_id="stream_stream__filename__get")
-    @r.head("/stream/{filename}", response_model=None, response_class=Response,
-            responses=STREAM_RESPONSES, operation_id="stream_stream__filename__head")
     async def stream(request: Request, filename: str, start: float | None = None,
                      degrade: bool = False) -> Response:
         if degrade:
@@ -65,6 +61,17 @@ def build_router(service: EphemeralService, limit: ClientRateLimit) -> APIRouter
         if request.method == "GET" and sent_from_first_byte(request.headers.get("range")):
             await run_in_threadpool(service.count_stream, filename)
         return AudioFileResponse(path, media_type="audio/wav", headers=NO_CACHE)
+
+    # One route answers GET and HEAD, so that a 405 on the path lists both in Allow (the
+    # router's 405 names the methods of the first route matching the path). The OpenAPI
+    # document needs one operation per method, each with its own operation id, so it is
+    # given two entries, never reached, behind that route.
+    r.add_api_route("/stream/{filename}", stream, methods=["GET", "HEAD"], response_model=None,
+                    include_in_schema=False)
+    for method in ("GET", "HEAD"):
+        r.add_api_route("/stream/{filename}", stream, methods=[method], response_model=None,
+                        response_class=Response, responses=STREAM_RESPONSES,
+                        operation_id=f"stream_stream__filename__{method.lower()}")
 
     @r.get("/stream/{filename}/chunk/{chunk_index}", response_class=Response,
            responses=CHUNK_RESPONSES)

@@ -495,6 +495,7 @@ class LibraryWatcher:
             w.message = (f"Polled every {poll:g} s instead of watched: " + "; ".join(notes)
                          + ("; symbolic links are not followed while polling"
                             if w.follow_symlinks else ""))
+        log.warning("library folder %s: %s", w.path, w.message)
         return observer
 
     def _retire(self, observer: BaseObserver) -> None:

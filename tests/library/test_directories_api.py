@@ -188,6 +188,51 @@ def test_create_rejects_bad_input_with_400(api, tmp_path) -> None:
     assert http.get(api).json()["count"] == 0
 
 
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
+def test_root_and_system_folders_are_refused_with_400(api, tmp_path) -> None:
+    """``/`` (however spelt, or through a link) and system folders cannot be added or moved to."""
+    (tmp_path / "to-root").symlink_to("/")
+    (tmp_path / "to-etc").symlink_to("/etc")
+    for path in ("/", "//", "/./", "/..", "/../..", str(tmp_path / "to-root")):
+        body = assert_error(http.post(api, json={"path": path}), 400)
+        assert body["error"].startswith("Refused as a library folder: / is the filesystem root")
+    for path, shown in (("/etc", "/etc"), ("/proc", "/proc"), ("/sys", "/sys"),
+                        ("/dev", "/dev"), ("/root", "/root"), ("/usr/share", "/usr/share"),
+                        (str(tmp_path / "to-etc"), "/etc"), ("/proc/self", None)):
+        body = assert_error(http.post(api, json={"path": path}), 400)
+        assert body["error"].startswith("Refused as a library folder: "), body
+        if shown is not None:
+            assert body["error"].startswith(f"Refused as a library folder: {shown} is "), body
+        assert "LIBRARY_ALLOWED_ROOTS" in body["error"]
+    assert http.get(api).json()["count"] == 0
+
+    (tmp_path / "music").mkdir()
+    d = create(api, tmp_path / "music")
+    for path in ("/", "/etc", str(tmp_path / "to-root")):
+        body = assert_error(http.put(f"{api}/{d['id']}", json={"path": path}), 400)
+        assert body["error"].startswith("Refused as a library folder: ")
+    assert http.get(f"{api}/{d['id']}").json()["data"]["path"] == d["path"]
+
+
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
+def test_allowed_roots_setting_admits_a_system_folder(lib_settings, live_server,
+                                                      tmp_path) -> None:
+    """``LIBRARY_ALLOWED_ROOTS`` lets a system folder in; the rest stays refused."""
+    from taperoom.library.app import create_app
+    from taperoom.library.context import open_context
+
+    ctx = open_context(lib_settings(library_allowed_roots="/usr/share"))
+    try:
+        api = f"{live_server(create_app(ctx=ctx)).url}/api/library/directories"
+        d = create(api, "/usr/share/doc")
+        assert d["path"] == "/usr/share/doc"
+        body = assert_error(http.post(api, json={"path": "/usr/lib"}), 400)
+        assert body["error"].startswith("Refused as a library folder: /usr/lib is a system")
+        assert_error(http.post(api, json={"path": "/"}), 400)
+    finally:
+        ctx.close()
+
+
 def test_duplicates_and_nested_folders_are_409(api, tmp_path) -> None:
     """The same folder (also via a symlink or trailing slash) and nesting either way are 409."""
     (tmp_path / "music" / "House").mkdir(parents=True)

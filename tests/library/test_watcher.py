@@ -208,3 +208,182 @@ def test_refresh_follows_a_relocated_folder(watch_ctx: LibraryContext, corpus: P
     eventually(lambda: "seen.mp3" in tracks(ctx, did))
     time.sleep(0.5)
     assert set(tracks(ctx, did)) == {"seen.mp3"}
+
+
+# --------------------------------------------------------------------------- folder policy
+
+
+def test_refused_folder_from_an_older_database_is_listed_not_watched_nor_scanned(
+        watch_ctx: LibraryContext, tmp_path: Path) -> None:
+    """A row for ``/etc`` (accepted by an older version) loads, but is never watched or scanned."""
+    from taperoom.library import directories as service
+
+    ctx = watch_ctx
+    etc = add_directory(ctx, Path("/etc"))
+    music = tmp_path / "music"
+    music.mkdir()
+    good = add_directory(ctx, music)
+    assert ctx.watcher.start_all() == 1
+    status = ctx.watcher.status()
+    assert [w["directoryId"] for w in status["watchers"]] == [good]
+    assert not ctx.watcher.is_watching(etc)
+    [entry] = status["refused"]
+    assert (entry["directoryId"], entry["directoryPath"]) == (etc, "/etc")
+    assert entry["message"].startswith("Refused as a library folder: /etc is a system folder")
+    with pytest.raises(Conflict, match=r"^Refused as a library folder: /etc"):
+        ctx.watcher.watch(etc)
+    with pytest.raises(Conflict, match=r"^Refused as a library folder: /etc"):
+        ctx.scans.start(etc)
+    with pytest.raises(Conflict, match=r"^Refused as a library folder: /etc"):
+        service.browse(ctx, etc, None)
+    assert [d.id for d in service.list_directories(ctx) if d.id == etc] == [etc]
+    service.delete_directory(ctx, etc)  # the way out: remove it (or move it, or allow it)
+    assert ctx.watcher.status()["refused"] == []
+
+
+# --------------------------------------------------------------------------- watch cap
+
+
+def make_tree(root: Path, folders: int, per_folder: int = 10) -> None:
+    """`folders` real sub-folders below `root`, `per_folder` to a parent folder."""
+    for i in range(folders):
+        (root / f"a{i // per_folder:03d}" / f"b{i % per_folder:03d}").mkdir(parents=True)
+
+
+def test_folder_over_the_watch_cap_falls_back_to_polling(lib_settings: Callable[..., Any],
+                                                        corpus: Path, tmp_path: Path) -> None:
+    """Past FILE_WATCHER_MAX_WATCHES a folder is polled (and says so); smaller ones use inotify."""
+    ctx = open_context(lib_settings(file_watcher_enabled=True, file_watcher_debounce=200,
+                                    availability_poll_seconds=0.2, file_watcher_max_watches=12,
+                                    file_watcher_poll_seconds=0.3))
+    try:
+        big, small = tmp_path / "big", tmp_path / "small"
+        make_tree(big, 40)  # 40 + 4 parents + the root = 45 folders
+        make_tree(small, 3)  # 3 + 1 + 1 = 5 folders
+        big_id, small_id = add_directory(ctx, big), add_directory(ctx, small)
+        ctx.watcher.watch(small_id)  # one after the other: the small one takes 5 watches first
+        ctx.watcher.watch(big_id)
+        by_id = {w["directoryId"]: w for w in ctx.watcher.status()["watchers"]}
+        assert by_id[small_id]["mode"] == "inotify" and by_id[small_id]["watches"] == 5
+        assert by_id[small_id]["message"] is None and by_id[small_id]["available"] is True
+        polled = by_id[big_id]
+        assert polled["mode"] == "polling" and polled["available"] is True
+        assert polled["watches"] == 0 and polled["folders"] == 8  # counting stopped there
+        assert "more folders than the 7 inotify watches left" in polled["message"]
+        assert "FILE_WATCHER_MAX_WATCHES" in polled["message"]
+        assert "every 0.3 s" in polled["message"]
+        status = ctx.watcher.status()
+        assert (status["watchLimit"], status["watchesUsed"]) == (12, 5)
+
+        # the polled folder still picks up changes, deep down; so does the watched one
+        shutil.copyfile(corpus / SMALL, big / "a003" / "b007" / "deep.mp3")
+        shutil.copyfile(corpus / SMALL, small / "top.mp3")
+        eventually(lambda: "a003/b007/deep.mp3" in tracks(ctx, big_id))
+        eventually(lambda: "top.mp3" in tracks(ctx, small_id))
+        (big / "a003" / "b007" / "deep.mp3").unlink()
+        eventually(lambda: tracks(ctx, big_id)["a003/b007/deep.mp3"].is_missing)
+
+        # unwatching the small folder frees its watches
+        ctx.watcher.unwatch(small_id)
+        assert ctx.watcher.status()["watchesUsed"] == 0
+    finally:
+        ctx.close()
+
+
+def test_watch_cap_never_exceeds_the_kernel_limit(lib_settings: Callable[..., Any]) -> None:
+    """Whatever the setting says, a margin of the kernel's max_user_watches stays free."""
+    kernel = int(Path("/proc/sys/fs/inotify/max_user_watches").read_text())
+    ctx = open_context(lib_settings(file_watcher_max_watches=10**9))
+    try:
+        limit = ctx.watcher.status()["watchLimit"]
+        assert 0 < limit <= kernel - 1024
+    finally:
+        ctx.close()
+
+
+# --------------------------------------------------------------------------- responsiveness
+
+#: Seconds any route, and a SIGTERM, may take whatever the watcher is doing.
+BOUND = 10.0
+
+
+def fan_out(root: Path, levels: int) -> None:
+    """A chain of `levels` real folders, each reachable from its parent by name and two links.
+
+    A walk that follows links sees 3**levels folders, as a walk of ``/`` sees a
+    huge tree; there are only `levels` real ones (so few inotify watches).
+    """
+    here = root
+    here.mkdir(parents=True)
+    for i in range(levels):
+        nxt = here / f"l{i:02d}"
+        nxt.mkdir()
+        (here / f"x{i:02d}").symlink_to(nxt.name)
+        (here / f"y{i:02d}").symlink_to(nxt.name)
+        here = nxt
+
+
+def test_routes_and_sigterm_answer_in_seconds_while_huge_watches_are_set_up(
+        tmp_path: Path, corpus: Path, server_process: Callable[..., Any]) -> None:
+    """A real server: adding, watching, unwatching and removing folders whose link-following
+    walk never ends, or that hold more folders than the watch cap, answers within seconds;
+    so does SIGTERM, and a restart with those folders in the database."""
+    import signal
+
+    import httpx
+
+    crate, loop = tmp_path / "crate", tmp_path / "loop"
+    fan_out(crate / "links", 24)
+    make_tree(crate / "shelves", 1500)  # more folders than the cap: polled
+    fan_out(loop, 24)  # few real folders: watched by inotify, links not followed
+    env = {"DATABASE_PATH": str(tmp_path / "data" / "library.db"),
+           "FILE_WATCHER_ENABLED": "true", "SCAN_ON_STARTUP": "false",
+           "FILE_WATCHER_MAX_WATCHES": "1000", "FILE_WATCHER_POLL_SECONDS": "2",
+           "AVAILABILITY_POLL_SECONDS": "1"}
+
+    def timed(client: httpx.Client, method: str, url: str, **kw: Any) -> httpx.Response:
+        start = time.monotonic()
+        r = client.request(method, url, **kw)
+        took = time.monotonic() - start
+        assert took < BOUND, f"{method} {url} took {took:.1f} s"
+        assert r.status_code < 300, r.text
+        return r
+
+    def modes(client: httpx.Client) -> dict[str, str]:
+        status = timed(client, "GET", "/api/watcher/status").json()["data"]
+        return {w["directoryPath"]: w["mode"] for w in status["watchers"]}
+
+    def sigterm(srv: Any) -> None:
+        start = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        srv.proc.wait(BOUND)  # raises TimeoutExpired when the server does not stop
+        assert time.monotonic() - start < BOUND
+
+    srv = server_process(["library", "serve"], env)
+    with httpx.Client(base_url=srv.url, timeout=BOUND) as client:
+        ids = {}
+        for path in (crate, loop):
+            r = timed(client, "POST", "/api/library/directories",
+                      json={"path": str(path), "follow_symlinks": True})
+            ids[path] = r.json()["data"]["id"]
+        eventually(lambda: modes(client) == {str(crate): "polling", str(loop): "inotify"})
+        status = timed(client, "GET", "/api/watcher/status").json()["data"]
+        by_path = {w["directoryPath"]: w for w in status["watchers"]}
+        assert "symbolic link" in by_path[str(loop)]["message"]
+        assert by_path[str(loop)]["watches"] == 25
+        for did in ids.values():
+            timed(client, "POST", f"/api/watcher/stop/{did}")
+            timed(client, "POST", f"/api/watcher/start/{did}")
+        timed(client, "POST", "/api/watcher/stop-all")
+        assert timed(client, "POST", "/api/watcher/start-all").json()["count"] == 2
+        timed(client, "DELETE", f"/api/library/directories/{ids[crate]}")
+        r = timed(client, "POST", "/api/library/directories",
+                  json={"path": str(crate), "follow_symlinks": True})
+        timed(client, "GET", "/api/watcher/status")
+    sigterm(srv)
+
+    # a restart with both folders in the database starts, watches them and stops again
+    srv = server_process(["library", "serve"], env)
+    with httpx.Client(base_url=srv.url, timeout=BOUND) as client:
+        eventually(lambda: modes(client) == {str(crate): "polling", str(loop): "inotify"})
+        sigterm(srv)

@@ -50,7 +50,7 @@ def create_app(settings: LibrarySettings | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.start()
         if ctx.settings.file_watcher_enabled:
-            ctx.watcher.start_all()
+            ctx.watcher.start_all(wait=0)  # watches are set up in the background
         if ctx.settings.scan_on_startup:
             ctx.scans.start_all_available()
         try:

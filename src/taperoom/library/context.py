@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from taperoom.db import make_engine, make_sessionmaker
 from taperoom.events import EventBus
 from taperoom.library import migrate
+from taperoom.library.folderpolicy import FolderPolicy
 from taperoom.library.settings import LibrarySettings
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ class LibraryContext:
     recovery : RecoveryReport
         File operations a crash had interrupted, finished or undone when the
         context opened (set by :func:`open_context`).
+    folders : FolderPolicy
+        Which folders may be library folders (``LIBRARY_ALLOWED_ROOTS``; set by
+        :func:`open_context`).
     extras : dict
         Room for later services (analysis queue, engine link).
     """
@@ -59,6 +63,7 @@ class LibraryContext:
     watcher: LibraryWatcher = field(init=False)
     fileops: FileOperations = field(init=False)
     recovery: RecoveryReport = field(init=False)
+    folders: FolderPolicy = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -83,6 +88,7 @@ def open_context(settings: LibrarySettings | None = None) -> LibraryContext:
     engine = make_engine(settings.url)
     migrate.upgrade(engine)
     ctx = LibraryContext(settings, engine, make_sessionmaker(engine), EventBus())
+    ctx.folders = FolderPolicy(settings.allowed_roots)
     ctx.scans = ScanManager(ctx)
     ctx.watcher = LibraryWatcher(ctx)
     ctx.fileops = FileOperations(ctx)

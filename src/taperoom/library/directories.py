@@ -10,6 +10,12 @@ Decisions where the contract and the seed are silent
 * **Paths** are normalised with ``expanduser`` and ``resolve`` (symlinks
   followed, no trailing slash). A folder cannot be added twice, and folders may
   not nest in either direction (a track would belong to two roots): both are 409.
+* **Refused folders**: the filesystem root, system folders and pseudo
+  filesystems cannot be added or moved to (400 ``Refused as a library folder:
+  ...``, as other unusable paths); see :mod:`taperoom.library.folderpolicy` and
+  ``LIBRARY_ALLOWED_ROOTS``. A row an older version accepted still loads (so it
+  can be removed or moved), but it is not watched, scanned or browsed (409 with
+  the same message) and the watcher status lists it under ``refused``.
 * **Removable media** (``is_removable``), when the client does not say: a folder
   below ``/media``, ``/mnt``, ``/run/media`` (Linux mount roots) or ``/Volumes``
   (macOS), or on another device (``st_dev``) than both the user's home and the
@@ -465,11 +471,14 @@ def create_directory(ctx: LibraryContext, body: DirectoryCreate) -> LibraryDirec
     Raises
     ------
     InvalidInput
-        The path does not exist, is not a directory or is not readable (400).
+        The path does not exist, is not a directory or is not readable, or it is
+        refused by the folder policy (:class:`~taperoom.library.folderpolicy.RefusedFolder`:
+        the filesystem root, a system folder, a pseudo filesystem) (400).
     Conflict
         The folder is already in the library, or nests with a library folder (409).
     """
     path = normalise_path(body.path)
+    ctx.folders.check(path)
     require_folder(path)
     removable = detect_removable(path) if body.is_removable is None else body.is_removable
     name = (body.name or "").strip() or _default_name(path)
@@ -511,7 +520,8 @@ def update_directory(ctx: LibraryContext, directory_id: str,
     NotFound
         Unknown id (404).
     InvalidInput
-        New path missing, not a directory or unreadable (400).
+        New path missing, not a directory or unreadable, or refused by the folder
+        policy (400).
     Conflict
         New path already a library folder, nesting with one, colliding with
         other tracks' paths, or a scan of the folder is running (409).
@@ -522,6 +532,7 @@ def update_directory(ctx: LibraryContext, directory_id: str,
     new_path: Path | None = None
     if "path" in given and body.path is not None:
         candidate = normalise_path(body.path)
+        ctx.folders.check(candidate)
         require_folder(candidate)
         if str(candidate) != current.path:
             new_path = candidate
@@ -815,9 +826,15 @@ def browse(ctx: LibraryContext, directory_id: str, raw_path: str | None) -> dict
     InvalidInput
         ``Invalid path``: traversal, absolute path, or a symlink leading outside
         the library folder (400).
+    Conflict
+        The folder is refused by the folder policy (a row an older version
+        accepted, e.g. ``/etc``) (409).
     """
     rel = relative_folder(raw_path)
     directory = get_directory(ctx, directory_id)
+    refused = ctx.folders.refusal(Path(directory.path))
+    if refused is not None:  # a row from before the folder policy: do not list /etc
+        raise Conflict(refused)
     root = Path(directory.path)
     target = root / rel if rel else root
     try:

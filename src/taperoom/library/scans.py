@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taperoom.db import transaction
@@ -121,6 +122,9 @@ class ScanManager:
                 raise NotFound("Library directory not found")
             if not directory.is_active:
                 raise Conflict("Library directory is not active")
+            refused = self.ctx.folders.refusal(Path(directory.path))
+            if refused is not None:  # a row from before the folder policy
+                raise Conflict(refused)
             if not directory.is_available or not scanner.root_available(directory.path):
                 raise Conflict("Library directory is not available")
             return directory_dict(directory)
@@ -162,7 +166,8 @@ class ScanManager:
         NotFound
             No such folder.
         Conflict
-            The folder is inactive or unavailable.
+            The folder is inactive, unavailable, or refused by the folder policy
+            (:mod:`taperoom.library.folderpolicy`; a row an older version accepted).
         ScanInProgress
             The folder is already queued or scanning.
         """

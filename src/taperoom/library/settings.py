@@ -20,7 +20,12 @@ class LibrarySettings(AppSettings):
     see :func:`taperoom.db.normalise_url`), ``PORT`` (12047),
     ``HOST``, ``CORS_ORIGIN``, ``AUDIO_FILE_EXTENSIONS``, ``FILE_WATCHER_ENABLED``,
     ``FILE_WATCHER_DEBOUNCE`` (ms), ``MAX_CONCURRENT_SCANS``, ``SCAN_ON_STARTUP``,
-    ``SCAN_WORKERS`` (threads reading tags and hashing).
+    ``SCAN_WORKERS`` (threads reading tags and hashing), ``AVAILABILITY_POLL_SECONDS``,
+    ``LIBRARY_ALLOWED_ROOTS`` (``:``-separated folders allowed as library folders
+    although system folders), ``FILE_WATCHER_MAX_WATCHES`` (inotify watches the
+    watcher may take in all, one per watched folder; fewer when the kernel's
+    ``max_user_watches`` is lower) and ``FILE_WATCHER_POLL_SECONDS`` (how often a
+    folder over that limit is polled instead).
     """
 
     database_path: Path = Path("./data/library.db")
@@ -35,6 +40,9 @@ class LibrarySettings(AppSettings):
     scan_on_startup: bool = True
     scan_workers: int = Field(2, ge=1, le=32)
     availability_poll_seconds: float = Field(5.0, gt=0)
+    library_allowed_roots: str = ""
+    file_watcher_max_watches: int = Field(65536, ge=1)
+    file_watcher_poll_seconds: float = Field(60.0, gt=0, le=86_400)
 
     @property
     def url(self) -> str:
@@ -42,6 +50,16 @@ class LibrarySettings(AppSettings):
         if self.database_url.strip():
             return normalise_url(self.database_url)
         return sqlite_url(self.database_path)
+
+    @property
+    def allowed_roots(self) -> tuple[Path, ...]:
+        """Folders allowed as library folders although system folders (``LIBRARY_ALLOWED_ROOTS``).
+
+        The variable is a list separated by ``:`` (as ``PATH``); blanks are ignored.
+        See :mod:`taperoom.library.folderpolicy`.
+        """
+        return tuple(Path(part.strip()).expanduser()
+                     for part in self.library_allowed_roots.split(":") if part.strip())
 
     @property
     def extensions(self) -> frozenset[str]:

@@ -20,21 +20,54 @@ and ``library:media:disconnected`` sent; when it comes back, ``is_available=true
 unchanged file. The transition itself is the one of the directory service
 (:func:`taperoom.library.directories.check_availability`), shared with the
 ``check-availability`` route.
+
+Setting watches up, and their limit
+-----------------------------------
+inotify needs one watch per folder, and setting them up walks the whole tree,
+so a big folder takes seconds (``/`` took 74,000 watches and a core). Each
+watched library folder therefore gets its own watchdog observer, set up in a
+background thread; no route, no lock the routes need and no shutdown ever waits
+for a setup (routes that start a watch wait at most :data:`READY_WAIT` seconds
+for it, then answer with the watch still ``starting``):
+
+1. the folder's sub-folders are counted as watchdog will walk them (hidden ones
+   included, links followed only with ``follow_symlinks``), and counting stops
+   as soon as there are more than the inotify watches left;
+2. within that budget the folder is watched with inotify; past it, or when the
+   kernel refuses a watch (``ENOSPC``), it is **polled** every
+   ``file_watcher_poll_seconds`` by watchdog's polling observer (a snapshot of
+   the tree compared with the previous one; symbolic links are not followed),
+   and its status says so (``mode: "polling"`` with a ``message``);
+3. with ``follow_symlinks``, a link to a folder that is reached another way (a
+   link loop, two links to one folder) would make watchdog's link-following walk
+   endless, so such a folder is watched without following links (the scanner
+   still follows them, each real folder once).
+
+The budget is ``file_watcher_max_watches`` in all, and never more than the
+kernel's ``fs.inotify.max_user_watches`` minus a quarter of it (at least 1024),
+which stays for the other programs of the same user (see inotify(7)). Stopping
+a watch (``unwatch``, ``stop-all``, a removed or unplugged folder) takes effect
+at once: its events are ignored from then on and its observer is stopped in the
+background.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.polling import PollingObserverVFS
 
 from taperoom.errors import Conflict, InvalidInput, NotFound
 from taperoom.library import directories, models, scanner
@@ -51,8 +84,136 @@ log = logging.getLogger(__name__)
 _FILE_EVENTS = frozenset({"created", "modified", "deleted", "moved", "closed"})
 _DIR_EVENTS = frozenset({"created", "deleted", "moved"})
 
+#: Seconds :meth:`LibraryWatcher.watch` and ``start_all`` wait for new watches by default.
+READY_WAIT = 3.0
+#: Seconds :meth:`LibraryWatcher.stop` waits, in all, for background threads to end.
+STOP_WAIT = 3.0
+#: Where Linux publishes the per-user inotify watch limit (inotify(7)).
+MAX_USER_WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
 
-@dataclass
+#: Modes of a watch in the status: being set up, watched by inotify, polled,
+#: waiting for its drive, or failed (its ``message`` says why).
+STARTING, INOTIFY, POLLING, WAITING, FAILED = "starting", "inotify", "polling", "waiting", "failed"
+
+
+def kernel_watch_limit(source: Path = MAX_USER_WATCHES) -> int | None:
+    """The kernel's ``fs.inotify.max_user_watches``, or None where it cannot be read."""
+    try:
+        return int(source.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def watch_budget(setting: int, kernel: int | None) -> int:
+    """inotify watches the watcher may take in all.
+
+    Parameters
+    ----------
+    setting : int
+        ``file_watcher_max_watches``.
+    kernel : int or None
+        ``fs.inotify.max_user_watches`` (None: unknown, the setting alone counts).
+
+    Returns
+    -------
+    int
+        ``min(setting, kernel - max(1024, kernel // 4))``, at least 0: a quarter of
+        the kernel's limit stays for the user's other programs (editors, desktop
+        indexers, sync clients).
+    """
+    if kernel is None:
+        return setting
+    return max(0, min(setting, kernel - max(1024, kernel // 4)))
+
+
+class _Cancelled(Exception):
+    """The watch was dropped while its folders were being counted."""
+
+
+@dataclass(frozen=True)
+class FolderCount:
+    """What :func:`count_folders` found.
+
+    Attributes
+    ----------
+    folders : int
+        Folders counted, the root included (``limit + 1`` when counting stopped early).
+    over : bool
+        More than `limit` folders.
+    alias : str or None
+        With links followed, the first link leading to a folder already reached
+        another way (a loop or a second link), else None.
+    """
+
+    folders: int
+    over: bool
+    alias: str | None = None
+
+
+def count_folders(path: str, *, recursive: bool, follow_symlinks: bool, limit: int,
+                  cancelled: Callable[[], bool] = lambda: False) -> FolderCount:
+    """Count the folders an inotify watch of `path` needs, as watchdog walks them.
+
+    Hidden folders count (watchdog watches them); links to folders are entered only
+    with `follow_symlinks`, and then each real folder (``st_dev``, ``st_ino``) once.
+
+    Parameters
+    ----------
+    path : str
+        The library folder.
+    recursive : bool
+        False counts the folder alone.
+    follow_symlinks : bool
+    limit : int
+        Stop counting at ``limit + 1`` folders.
+    cancelled : callable() -> bool
+        Polled once per folder.
+
+    Raises
+    ------
+    OSError
+        `path` itself cannot be read.
+    """
+    st = os.stat(path)
+    seen = {(st.st_dev, st.st_ino)}
+    count = 1
+    alias: str | None = None
+    if count > limit:
+        return FolderCount(count, True)
+    if not recursive:
+        return FolderCount(count, False)
+    with os.scandir(path):  # the root must be listable; sub-folders may fail quietly
+        pass
+    stack = [path]
+    while stack:
+        if cancelled():
+            raise _Cancelled
+        folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if not entry.is_dir(follow_symlinks=follow_symlinks):
+                    continue
+                if follow_symlinks:
+                    est = entry.stat(follow_symlinks=True)
+                    key = (est.st_dev, est.st_ino)
+                    if key in seen:
+                        alias = alias or entry.path
+                        continue
+                    seen.add(key)
+            except OSError:
+                continue
+            count += 1
+            if count > limit:
+                return FolderCount(count, True, alias)
+            stack.append(entry.path)
+    return FolderCount(count, False, alias)
+
+
+@dataclass(eq=False)
 class _Watch:
     directory_id: str
     name: str | None
@@ -60,7 +221,21 @@ class _Watch:
     recursive: bool
     follow_symlinks: bool
     started: float = field(default_factory=time.time)
-    handle: ObservedWatch | None = None
+    mode: str = STARTING
+    message: str | None = None
+    folders: int | None = None
+    watches: int = 0                  # inotify watches reserved from the budget
+    observer: BaseObserver | None = None
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    ready: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def of(cls, d: models.LibraryDirectory, mode: str = STARTING) -> _Watch:
+        w = cls(d.id, d.name, os.path.abspath(d.path), bool(d.recursive_scan),
+                bool(d.follow_symlinks), mode=mode)
+        if mode != STARTING:
+            w.ready.set()
+        return w
 
 
 @dataclass
@@ -71,11 +246,11 @@ class _Pending:
 
 
 class _Handler(FileSystemEventHandler):
-    """Forwards relevant watchdog events of one folder to the watcher."""
+    """Forwards relevant watchdog events of one watch to the watcher."""
 
-    def __init__(self, watcher: LibraryWatcher, directory_id: str) -> None:
+    def __init__(self, watcher: LibraryWatcher, watch: _Watch) -> None:
         self.watcher = watcher
-        self.directory_id = directory_id
+        self.watch = watch
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         kinds = _DIR_EVENTS if event.is_directory else _FILE_EVENTS
@@ -89,7 +264,7 @@ class _Handler(FileSystemEventHandler):
             exts = self.watcher.ctx.settings.extensions
             if not any(os.path.splitext(p)[1].lower() in exts for p in paths):
                 return
-        self.watcher.touch(self.directory_id, paths)
+        self.watcher.touch(self.watch.directory_id, paths, source=self.watch)
 
 
 class LibraryWatcher:
@@ -98,8 +273,10 @@ class LibraryWatcher:
     Parameters
     ----------
     ctx : LibraryContext
-        Uses ``settings.file_watcher_debounce`` (ms), ``settings.extensions`` and
-        ``settings.availability_poll_seconds``.
+        Uses ``settings.file_watcher_debounce`` (ms), ``settings.extensions``,
+        ``settings.availability_poll_seconds``, ``settings.file_watcher_max_watches``,
+        ``settings.file_watcher_poll_seconds`` and ``ctx.folders`` (folders refused
+        by the folder policy are never watched).
     """
 
     def __init__(self, ctx: LibraryContext) -> None:
@@ -107,51 +284,96 @@ class LibraryWatcher:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._watches: dict[str, _Watch] = {}
+        self._refused: dict[str, tuple[str, str]] = {}
         self._pending: dict[str, _Pending] = {}
-        self._observer: BaseObserver | None = None
         self._thread: threading.Thread | None = None
+        self._helpers: list[threading.Thread] = []
         self._stopping = False
         self._polling = False
         self._next_poll = 0.0
 
     # ---------------------------------------------------------------- lifecycle
 
-    def _ensure_running(self) -> BaseObserver:
-        """Start the observer and the background thread (caller holds the lock)."""
+    def _ensure_running(self) -> None:
+        """Start the background thread (caller holds the lock)."""
         self._stopping = False
-        if self._observer is None:
-            self._observer = Observer()
-            self._observer.daemon = True
-            self._observer.start()
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._loop, name="library-watcher",
                                             daemon=True)
             self._thread.start()
-        return self._observer
 
-    def start_all(self) -> int:
+    def _spawn(self, target: Callable[[], None], name: str, *, join: bool) -> None:
+        """Run `target` in a daemon thread; :meth:`stop` waits (briefly) for it if `join`."""
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        if join:
+            with self._lock:
+                self._helpers = [t for t in self._helpers if t.is_alive()]
+                self._helpers.append(thread)
+        thread.start()
+
+    def limit(self) -> int:
+        """inotify watches this watcher may take in all (see :func:`watch_budget`)."""
+        return watch_budget(self.ctx.settings.file_watcher_max_watches, kernel_watch_limit())
+
+    def _refusal(self, d: models.LibraryDirectory) -> str | None:
+        """The folder policy's refusal of `d` (recorded for the status), or None."""
+        reason = self.ctx.folders.refusal(Path(d.path))
+        with self._lock:
+            if reason is None:
+                self._refused.pop(d.id, None)
+            else:
+                self._refused[d.id] = (d.path, reason)
+        if reason is not None:
+            log.warning("library folder %s is not watched: %s", d.path, reason)
+        return reason
+
+    @staticmethod
+    def _wait(watches: Iterable[_Watch], wait: float) -> None:
+        deadline = time.monotonic() + wait
+        for w in watches:
+            if not w.ready.wait(max(0.0, deadline - time.monotonic())):
+                return
+
+    def start_all(self, wait: float = READY_WAIT) -> int:
         """Watch every active, available library folder and start availability polling.
+
+        Folders refused by the folder policy are skipped (and listed under
+        ``refused`` in :meth:`status`).
+
+        Parameters
+        ----------
+        wait : float
+            Seconds to wait, in all, for the new watches to be set up (0: return
+            at once; the watches are set up in the background either way).
 
         Returns
         -------
         int
-            Number of folders watched afterwards.
+            Number of folders watched (or being set up) afterwards.
         """
         with self._lock:
             self._polling = True
+            self._refused.clear()
             self._ensure_running()
         with self.ctx.sessions() as session:
             dirs = repo.active_directories(session, available=True)
+        started: list[_Watch] = []
         for d in dirs:
-            try:
-                self._schedule(d)
-            except Conflict as exc:
-                log.warning("cannot watch %s: %s", d.path, exc)
+            if self._refusal(d) is None and (w := self._begin(d)) is not None:
+                started.append(w)
+        self._wait(started, wait)
         with self._lock:
-            return sum(1 for w in self._watches.values() if w.handle is not None)
+            return sum(1 for w in self._watches.values() if w.mode != FAILED)
 
-    def watch(self, directory_id: str) -> None:
+    def watch(self, directory_id: str, wait: float = READY_WAIT) -> None:
         """Start watching one library folder (and polling availability).
+
+        Parameters
+        ----------
+        directory_id : str
+        wait : float
+            Seconds to wait for the watch to be set up; it goes on in the
+            background afterwards (``mode: "starting"`` in :meth:`status`).
 
         Raises
         ------
@@ -160,7 +382,8 @@ class LibraryWatcher:
         InvalidInput
             The folder is already watched.
         Conflict
-            The operating system refused the watch (e.g. inotify limit reached).
+            The folder is refused by the folder policy, or the operating system
+            refused the watch within `wait` (the status keeps the reason).
         """
         with self.ctx.sessions() as session:
             d = repo.get_directory(session, directory_id)
@@ -168,41 +391,137 @@ class LibraryWatcher:
             raise NotFound("Library directory not found")
         if not d.is_active or not d.is_available or not scanner.root_available(d.path):
             raise NotFound(f"Library directory is not active or available: {directory_id}")
+        reason = self._refusal(d)
+        if reason is not None:
+            raise Conflict(reason)
         with self._lock:
-            if directory_id in self._watches:
-                raise InvalidInput(f"Directory {directory_id} is already being watched")
             self._polling = True
             self._ensure_running()
-        self._schedule(d)
+        w = self._begin(d)
+        if w is None:
+            raise InvalidInput(f"Directory {directory_id} is already being watched")
+        self._wait([w], wait)
+        if w.mode == FAILED:
+            raise Conflict(w.message or f"Cannot watch {w.path}")
 
-    def _schedule(self, d: models.LibraryDirectory) -> None:
+    def _begin(self, d: models.LibraryDirectory) -> _Watch | None:
+        """Register a watch of `d` and set it up in the background; None if already watched."""
         with self._lock:
-            w = self._watches.get(d.id)
-            if w is not None and w.handle is not None:
-                return
-            if w is None:
-                w = _Watch(d.id, d.name, os.path.abspath(d.path), bool(d.recursive_scan),
-                           bool(d.follow_symlinks))
-            observer = self._ensure_running()
-            try:
-                w.handle = observer.schedule(_Handler(self, d.id), w.path,
-                                             recursive=w.recursive,
-                                             follow_symlink=w.follow_symlinks)
-            except OSError as exc:
-                raise Conflict(f"Cannot watch {w.path}: {exc.strerror or exc}") from exc
-            self._watches[d.id] = w
+            old = self._watches.get(d.id)
+            if old is not None and old.mode not in (FAILED, WAITING):
+                return None
+            w = self._watches[d.id] = _Watch.of(d)
+        if old is not None:
+            self._drop(old)
+        self._spawn(lambda: self._set_up(w), "library-watch-setup", join=False)
+        return w
 
-    def _unschedule(self, w: _Watch) -> None:
-        """Drop the OS watch of `w` (caller holds the lock)."""
-        if w.handle is not None and self._observer is not None:
+    def _set_up(self, w: _Watch) -> None:
+        """Count, choose inotify or polling, start the observer (background thread)."""
+        observer: BaseObserver | None = None
+        try:
+            observer = self._start_observer(w)
+        except _Cancelled:
+            pass
+        except Exception as exc:  # any failure is reported in the status, never raised
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            log.warning("cannot watch %s: %s", w.path, reason)
+            with self._lock:
+                w.mode, w.message, w.watches = FAILED, f"Cannot watch {w.path}: {reason}", 0
+        finally:
+            with self._lock:
+                keep = (observer is not None and not w.cancelled.is_set()
+                        and self._watches.get(w.directory_id) is w)
+                if keep:
+                    w.observer = observer
+            w.ready.set()
+        if observer is not None and not keep:
+            self._retire(observer)
+
+    def _start_observer(self, w: _Watch) -> BaseObserver:
+        """Set up the OS watch of `w` in this thread; sets its mode, counts and message."""
+        settings = self.ctx.settings
+        limit = self.limit()
+        with self._lock:
+            left = limit - sum(x.watches for x in self._watches.values() if x is not w)
+        counted = count_folders(w.path, recursive=w.recursive,
+                                follow_symlinks=w.follow_symlinks, limit=max(0, left),
+                                cancelled=w.cancelled.is_set)
+        with self._lock:
+            if w.cancelled.is_set():
+                raise _Cancelled
+            left = limit - sum(x.watches for x in self._watches.values() if x is not w)
+            w.folders = counted.folders
+            inotify = not counted.over and counted.folders <= left
+            w.watches = counted.folders if inotify else 0
+        notes: list[str] = []
+        follow = w.follow_symlinks and counted.alias is None
+        if w.follow_symlinks and counted.alias is not None:
+            notes.append(f"symbolic links to folders are not followed: {counted.alias} "
+                         "leads to a folder reached another way (a loop or a second link)")
+        handler = _Handler(self, w)
+        if inotify:
+            observer: BaseObserver = Observer()
             try:
-                self._observer.unschedule(w.handle)
-            except Exception:  # the emitter may already be gone with its folder
-                log.debug("unschedule of %s failed", w.path, exc_info=True)
-        w.handle = None
+                observer.schedule(handler, w.path, recursive=w.recursive, follow_symlink=follow)
+                observer.start()  # adds one watch per folder, here
+            except OSError as exc:
+                self._retire(observer)
+                if exc.errno not in (errno.ENOSPC, errno.EMFILE):
+                    raise
+                with self._lock:
+                    w.watches = 0
+                notes.insert(0, f"the kernel refused more inotify watches ({exc.strerror}; "
+                                "see fs.inotify.max_user_watches)")
+            else:
+                with self._lock:
+                    w.mode, w.message = INOTIFY, ("Watched, but " + "; ".join(notes)
+                                                  if notes else None)
+                return observer
+        else:
+            notes.insert(0, f"it has more folders than the {max(0, left)} inotify watches "
+                            f"left (one per folder; {limit} in all, from "
+                            "FILE_WATCHER_MAX_WATCHES and the kernel's "
+                            "fs.inotify.max_user_watches)")
+        poll = settings.file_watcher_poll_seconds
+        observer = PollingObserverVFS(os.lstat, os.scandir, polling_interval=poll)
+        observer.schedule(handler, w.path, recursive=w.recursive)
+        with self._lock:
+            if w.cancelled.is_set():
+                raise _Cancelled
+        observer.start()  # takes the first snapshot, here
+        with self._lock:
+            w.mode = POLLING
+            w.message = (f"Polled every {poll:g} s instead of watched: " + "; ".join(notes)
+                         + ("; symbolic links are not followed while polling"
+                            if w.follow_symlinks else ""))
+        log.warning("library folder %s: %s", w.path, w.message)
+        return observer
+
+    def _retire(self, observer: BaseObserver) -> None:
+        """Stop `observer` in the background (its walk or snapshot may still be running)."""
+
+        def stop() -> None:
+            try:
+                observer.stop()
+                if observer.is_alive():
+                    observer.join(30)
+            except Exception:  # an emitter may already be gone with its folder
+                log.debug("stopping a watch observer failed", exc_info=True)
+
+        self._spawn(stop, "library-watch-stop", join=True)
+
+    def _drop(self, w: _Watch) -> None:
+        """Cancel `w`'s setup and stop its observer (the watch is no longer registered)."""
+        w.cancelled.set()
+        w.ready.set()  # nothing to wait for any more
+        with self._lock:
+            observer, w.observer = w.observer, None
+        if observer is not None:
+            self._retire(observer)
 
     def unwatch(self, directory_id: str) -> None:
-        """Stop watching one folder (pending changes of it are dropped).
+        """Stop watching one folder (pending changes of it are dropped); returns at once.
 
         Raises
         ------
@@ -210,62 +529,68 @@ class LibraryWatcher:
             The folder is not watched.
         """
         with self._lock:
+            self._refused.pop(directory_id, None)
             w = self._watches.pop(directory_id, None)
-            if w is None:
-                raise NotFound(f"Directory {directory_id} is not being watched")
-            self._unschedule(w)
             self._pending.pop(directory_id, None)
+        if w is None:
+            raise NotFound(f"Directory {directory_id} is not being watched")
+        self._drop(w)
 
-    def refresh(self, directory_id: str) -> None:
+    def refresh(self, directory_id: str, wait: float = READY_WAIT) -> None:
         """Re-read a watched folder's row after it changed (path, recursion, activity).
 
         A watched folder gets a new OS watch on its current path and settings, or
-        stops being watched when it was deactivated or deleted. Unwatched folders
-        are left alone.
+        stops being watched when it was deactivated, deleted or is now refused by
+        the folder policy. Unwatched folders are left alone.
         """
         with self._lock:
-            w = self._watches.get(directory_id)
-            if w is None:
-                return
-            self._unschedule(w)
-            del self._watches[directory_id]
+            w = self._watches.pop(directory_id, None)
             self._pending.pop(directory_id, None)
+        if w is None:
+            return
+        self._drop(w)
         with self.ctx.sessions() as session:
             d = repo.get_directory(session, directory_id)
-        if d is None or not d.is_active:
+        if d is None or not d.is_active or self._refusal(d) is not None:
             return
         if d.is_available and scanner.root_available(d.path):
-            self._schedule(d)
+            new = self._begin(d)
+            if new is not None:
+                self._wait([new], wait)
         else:
             with self._lock:  # keep it wanted: the poller re-watches it when it is back
-                self._watches[directory_id] = _Watch(
-                    d.id, d.name, os.path.abspath(d.path), bool(d.recursive_scan),
-                    bool(d.follow_symlinks))
+                self._watches.setdefault(directory_id, _Watch.of(d, WAITING))
 
     def stop_all(self) -> int:
         """Stop every watch and the availability polling; returns how many were stopped."""
         with self._lock:
-            count = len(self._watches)
-            for w in self._watches.values():
-                self._unschedule(w)
+            dropped = list(self._watches.values())
             self._watches.clear()
             self._pending.clear()
+            self._refused.clear()
             self._polling = False
-        return count
+        for w in dropped:
+            self._drop(w)
+        return len(dropped)
 
     def stop(self) -> None:
-        """Stop watching, polling and the background threads (the context is closing)."""
+        """Stop watching, polling and the background threads (the context is closing).
+
+        Waits at most :data:`STOP_WAIT` seconds, in all, for the observers to stop
+        and the background thread to end. Setups are not waited for: one still
+        walking a huge tree finishes in its daemon thread, sees that its watch was
+        dropped and stops its own observer.
+        """
         self.stop_all()
         with self._lock:
             self._stopping = True
             self._wake.notify_all()
-            thread, observer = self._thread, self._observer
-            self._thread = self._observer = None
-        if observer is not None:
-            observer.stop()
-            observer.join(5)
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(5)
+            thread, self._thread = self._thread, None
+            helpers = list(self._helpers)
+        deadline = time.monotonic() + STOP_WAIT
+        for t in [*helpers, thread]:
+            if t is not None and t is not threading.current_thread():
+                t.join(max(0.0, deadline - time.monotonic()))
 
     def status(self) -> dict[str, Any]:
         """Watcher status for ``GET /api/watcher/status``.
@@ -274,37 +599,57 @@ class LibraryWatcher:
         -------
         dict
             ``{"activeCount", "watchers": [{"directoryId", "directoryName",
-            "directoryPath", "uptime" (ms), "startTime" (ISO), "available"}],
-            "availabilityPolling", "pollSeconds", "debounceMs", "pendingChanges"}``.
+            "directoryPath", "uptime" (ms), "startTime" (ISO), "available" (watched
+            or polled now), "mode" ("starting" | "inotify" | "polling" | "waiting" |
+            "failed"), "folders" (counted, or None), "watches" (inotify watches
+            taken), "message" (why it is polled, failed or not following links;
+            else None)}], "refused": [{"directoryId", "directoryPath", "message"}]
+            (active folders the folder policy refuses), "availabilityPolling",
+            "pollSeconds", "debounceMs", "pendingChanges", "watchLimit" (inotify
+            watches allowed in all), "watchesUsed", "fallbackPollSeconds"}``.
         """
         now = time.time()
+        limit = self.limit()
         with self._lock:
             watchers = [{
                 "directoryId": w.directory_id, "directoryName": w.name,
                 "directoryPath": w.path, "uptime": int((now - w.started) * 1000),
                 "startTime": iso(datetime.fromtimestamp(w.started, UTC)),
-                "available": w.handle is not None,
+                "available": w.mode in (INOTIFY, POLLING), "mode": w.mode,
+                "folders": w.folders, "watches": w.watches, "message": w.message,
             } for w in self._watches.values()]
+            refused = [{"directoryId": did, "directoryPath": path, "message": message}
+                       for did, (path, message) in self._refused.items()]
             pending = sum(len(p.paths) for p in self._pending.values())
+            used = sum(w.watches for w in self._watches.values())
             polling = self._polling
-        return {"activeCount": len(watchers), "watchers": watchers,
+        return {"activeCount": len(watchers), "watchers": watchers, "refused": refused,
                 "availabilityPolling": polling,
                 "pollSeconds": self.ctx.settings.availability_poll_seconds,
                 "debounceMs": self.ctx.settings.file_watcher_debounce,
-                "pendingChanges": pending}
+                "pendingChanges": pending, "watchLimit": limit, "watchesUsed": used,
+                "fallbackPollSeconds": self.ctx.settings.file_watcher_poll_seconds}
 
     def is_watching(self, directory_id: str) -> bool:
-        """Whether the folder is watched (possibly waiting for its drive)."""
+        """Whether the folder is watched (possibly being set up or waiting for its drive)."""
         with self._lock:
             return directory_id in self._watches
 
     # ---------------------------------------------------------------- changes
 
-    def touch(self, directory_id: str, paths: list[str]) -> None:
-        """Record changed paths of a folder; they are applied after the debounce delay."""
+    def touch(self, directory_id: str, paths: list[str], source: _Watch | None = None) -> None:
+        """Record changed paths of a folder; they are applied after the debounce delay.
+
+        Parameters
+        ----------
+        source : _Watch, optional
+            The watch that saw the change; ignored unless it is still the folder's
+            current watch (a dropped observer may report until it is stopped).
+        """
         now = time.monotonic()
         with self._lock:
-            if directory_id not in self._watches:
+            current = self._watches.get(directory_id)
+            if current is None or (source is not None and current is not source):
                 return
             p = self._pending.get(directory_id)
             if p is None:

@@ -1,11 +1,18 @@
 """Routes of /api/watcher (contracts/library.md, section 2 "Watcher").
 
-* ``GET /status`` -> ``{success, data: {activeCount, watchers: [...], ...}}``.
+* ``GET /status`` -> ``{success, data: {activeCount, watchers: [...], refused: [...],
+  watchLimit, watchesUsed, ...}}``; each watcher says its ``mode`` (``starting``,
+  ``inotify``, ``polling``, ``waiting``, ``failed``) and why (``message``).
 * ``POST /start/{id}`` -> ``{success, message: "Started watching directory <id>"}``;
-  400 already watched, 404 unknown, inactive or unavailable folder.
+  400 already watched, 404 unknown, inactive or unavailable folder, 409 a folder
+  the folder policy refuses or that the system would not watch.
 * ``POST /stop/{id}`` -> ``{success, message: "Stopped watching directory <id>"}``;
   404 not watched.
 * ``POST /start-all``, ``POST /stop-all`` -> ``{success, message, count}``.
+
+Every route answers within seconds: watches are set up in the background
+(:mod:`taperoom.library.watcher`), a start waits at most a few seconds for its
+setup and a stop never waits for one.
 """
 
 from __future__ import annotations

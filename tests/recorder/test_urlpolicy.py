@@ -56,6 +56,7 @@ class HostileServer:
     def __init__(self) -> None:
         self.answers: dict[str, Answer] = {}
         self.paths: list[str] = []
+        self.ranges: list[tuple[str, str]] = []  # (path, Range header) of ranged requests
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -64,13 +65,20 @@ class HostileServer:
             def do_GET(self) -> None:
                 outer.paths.append(self.path)
                 answer = outer.answers.get(self.path, Answer(404, body=b"not here"))
-                self.send_response(answer.status)
+                status, body = answer.status, answer.body
+                ranged = self.headers.get("Range")
+                if ranged and status == 200:  # RFC 9110 section 14.2, one range
+                    outer.ranges.append((self.path, ranged))
+                    first, _, last = ranged.removeprefix("bytes=").partition("-")
+                    end = int(last) + 1 if last else len(body)
+                    status, body = 206, body[int(first):end]
+                self.send_response(status)
                 self.send_header("Content-Type", answer.content_type)
-                self.send_header("Content-Length", str(len(answer.body)))
+                self.send_header("Content-Length", str(len(body)))
                 for k, v in answer.headers.items():
                     self.send_header(k, v)
                 self.end_headers()
-                self.wfile.write(answer.body)
+                self.wfile.write(body)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -385,3 +393,70 @@ def test_refused_urls_are_invalid_input() -> None:
     assert issubclass(UrlRefused, InvalidInput)
     with pytest.raises(UrlRefused, match="'ftp' is not allowed"):
         UrlPolicy().normalize("ftp://example.org/a.mp3")
+
+
+# -- what the policy still lets through ---------------------------------------------------
+
+
+def test_xspf_playlist_is_followed(hostile: HostileServer, stream_server: StreamServer,
+                                   tmp_path: Path) -> None:
+    """An Icecast-style ``.xspf`` playlist is followed to the stream its track names."""
+    stream_server.mount("/live.mp3", name="XSPF FM")
+    hostile.answers["/live.mp3.xspf"] = Answer(
+        content_type="application/xspf+xml",
+        body=("<?xml version='1.0' encoding='UTF-8'?>\n"
+              "<playlist version='1' xmlns='http://xspf.org/ns/0/'><trackList><track>"
+              f"<location>{stream_server.url('/live.mp3')}</location>"
+              "</track></trackList></playlist>\n").encode())
+    url = hostile.url("/live.mp3.xspf")
+    info = probe_stream_url(url, timeout=5, policy=LOOPBACK)
+    assert info["success"] and info["codec"] == "mp3" and info["icy_name"] == "XSPF FM"
+    result = record_stream(url, tmp_path / "rec.mp3", 1.5, options=FAST)
+    assert result.stream_copy and result.duration_seconds > 1.0
+
+
+def _aes(data: bytes, key: bytes, iv: bytes) -> bytes:
+    """AES-128-CBC with PKCS#7 padding, as an HLS packager encrypts a segment."""
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    padder = padding.PKCS7(128).padder()
+    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return enc.update(padder.update(data) + padder.finalize()) + enc.finalize()
+
+
+def test_aes128_hls_with_byte_ranges_is_decrypted(hostile: HostileServer,
+                                                  stream_media: StreamMedia,
+                                                  tmp_path: Path) -> None:
+    """An AES-128 HLS playlist (RFC 8216 4.3.2.4), two of whose segments are byte ranges
+    of one file, goes through the checked opener: the key and the ranges are fetched
+    over HTTP and the audio decrypts to the AAC music of the source."""
+    import av
+    import numpy as np
+
+    key = bytes(range(16))
+    segments = stream_media.hls_segments[:4]
+    enc = [_aes(data, key, (k).to_bytes(16, "big")) for k, (data, _) in enumerate(segments)]
+    hostile.answers["/key.bin"] = Answer(content_type="application/octet-stream", body=key)
+    hostile.answers["/s0.ts"] = Answer(content_type="video/mp2t", body=enc[0])
+    hostile.answers["/s1.ts"] = Answer(content_type="video/mp2t", body=enc[1])
+    hostile.answers["/pack.ts"] = Answer(content_type="video/mp2t", body=enc[2] + enc[3])
+    lines = ["#EXTM3U", "#EXT-X-VERSION:4", "#EXT-X-TARGETDURATION:2",
+             "#EXT-X-MEDIA-SEQUENCE:0", '#EXT-X-KEY:METHOD=AES-128,URI="key.bin"']
+    lines += [f"#EXTINF:{segments[0][1]:.3f},", "s0.ts", f"#EXTINF:{segments[1][1]:.3f},",
+              "s1.ts", f"#EXTINF:{segments[2][1]:.3f},", f"#EXT-X-BYTERANGE:{len(enc[2])}@0",
+              "pack.ts", f"#EXTINF:{segments[3][1]:.3f},",
+              f"#EXT-X-BYTERANGE:{len(enc[3])}@{len(enc[2])}", "pack.ts", "#EXT-X-ENDLIST"]
+    hostile.answers["/vod.m3u8"] = Answer(content_type="application/vnd.apple.mpegurl",
+                                          body=("\n".join(lines) + "\n").encode())
+    url = hostile.url("/vod.m3u8")
+    info = probe_stream_url(url, timeout=10, policy=LOOPBACK)
+    assert info["success"] and info["codec"] == "aac" and info["sample_rate"] == 48000
+    result = record_stream(url, tmp_path / "rec.mp3", 2.5, options=FAST)
+    assert not result.stream_copy and result.duration_seconds > 2.0
+    assert "/key.bin" in hostile.paths
+    assert ("/pack.ts", f"bytes=0-{len(enc[2]) - 1}") in hostile.ranges
+    assert ("/pack.ts", f"bytes={len(enc[2])}-{len(enc[2]) + len(enc[3]) - 1}") in hostile.ranges
+    with av.open(str(result.path)) as c:
+        pcm = np.concatenate([f.to_ndarray().ravel() for f in c.decode(audio=0)])
+    assert float(np.sqrt(np.mean(pcm ** 2))) > 0.01  # music, not silence or noise bursts

@@ -195,7 +195,7 @@ class UrlPolicy:
         if scheme == "icy" and "icy" in schemes:
             url = "http" + url[len(scheme):]
             parts, scheme = urlsplit(url), "http"
-        if scheme not in schemes or scheme == "icy":
+        if scheme not in schemes:
             allowed = ", ".join(sorted(schemes))
             raise UrlRefused(f"{what}: the URL scheme {scheme or '(none)'!r} is not allowed "
                              f"(allowed: {allowed})")

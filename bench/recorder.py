@@ -54,14 +54,17 @@ def _capture_many(urls: list[str], seconds: float, out_dir: str, bitrate: int
                   ) -> dict[str, Any]:
     """Worker process: record every URL at once for `seconds`; return figures."""
     from taperoom.recorder.capture import CaptureOptions, record_stream
+    from taperoom.recorder.urlpolicy import UrlPolicy
 
+    local = UrlPolicy.from_networks("127.0.0.0/8")  # the bench's stream server
     results: list[Any] = [None] * len(urls)
     errors: list[str] = []
 
     def one(i: int, url: str) -> None:
         try:
             results[i] = record_stream(url, Path(out_dir) / f"r{i}.mp3", seconds,
-                                       options=CaptureOptions(bitrate_kbps=bitrate))
+                                       options=CaptureOptions(bitrate_kbps=bitrate,
+                                                              policy=local))
         except Exception as exc:  # reported, not raised: the step fails
             errors.append(f"{type(exc).__name__}: {exc}")
 

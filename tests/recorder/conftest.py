@@ -30,6 +30,8 @@ def rec_settings(tmp_path: Path) -> Callable[..., RecorderSettings]:
             "tz": "America/Denver",
             "min_free_disk_mb": 1.0,
             "metrics_interval_seconds": 0.5,
+            # the stream servers of these tests are on 127.0.0.1: opt in to loopback
+            "stream_allowed_networks": "127.0.0.0/8,::1/128",
         }
         values.update(overrides)
         return RecorderSettings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -18,13 +18,16 @@ from taperoom.recorder.capture import (
     record_stream,
 )
 from taperoom.recorder.encode import parse_header
+from taperoom.recorder.urlpolicy import UrlPolicy, UrlRefused
 from tests.conftest import free_port
 from tests.recorder.streamserver import Plan, StreamMedia, StreamServer
 
 # the stream server's fixtures
 
+#: The test peers listen on 127.0.0.1: loopback is allowed explicitly.
+LOCAL = UrlPolicy.from_networks("127.0.0.0/8,::1/128")
 FAST = CaptureOptions(bitrate_kbps=128, stall_timeout=2.0, connect_timeout=2.0,
-                      backoff_initial=0.5, backoff_max=2.0)
+                      backoff_initial=0.5, backoff_max=2.0, policy=LOCAL)
 
 
 def _packets(path: Path) -> list[bytes]:
@@ -129,7 +132,8 @@ def test_stall_is_detected_and_reconnected(stream_server: StreamServer,
                                            tmp_path: Path) -> None:
     """No data for stall_timeout seconds: the capture reconnects and records a 'stalled' gap."""
     stream_server.mount("/live.mp3", plans=[Plan(stall_after=1.0, stall_for=30.0)])
-    options = CaptureOptions(bitrate_kbps=128, stall_timeout=1.0, connect_timeout=2.0)
+    options = CaptureOptions(bitrate_kbps=128, stall_timeout=1.0, connect_timeout=2.0,
+                             policy=LOCAL)
     result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 3.5,
                            options=options)
     assert result.reconnects == 1
@@ -174,7 +178,7 @@ def test_aac_stream_is_reencoded_to_mp3_at_the_chosen_bitrate(
     """An AAC (ADTS) stream becomes a 96 kbit/s 44.1 kHz stereo MP3 of the same length."""
     stream_server.mount("/live.aac", kind="aac", metaint=2000,
                         titles=[(0, "AAC - One"), (1.5, "AAC - Two")])
-    options = CaptureOptions(bitrate_kbps=96, stall_timeout=2.0)
+    options = CaptureOptions(bitrate_kbps=96, stall_timeout=2.0, policy=LOCAL)
     result = record_stream(stream_server.url("/live.aac"), tmp_path / "rec.mp3", 3.0,
                            options=options)
     assert not result.stream_copy and result.source_codec == "aac"
@@ -262,22 +266,23 @@ def test_shoutcast_status_line_and_pls_playlist(stream_server: StreamServer,
 
 def test_probe_stream_url_describes_streams_and_never_raises(
         stream_server: StreamServer) -> None:
-    """The URL test names codec, bit rate and station, and reports failures in `message`."""
+    """The URL test names codec, bit rate and station, and reports failures in `message`;
+    a URL outside the policy is refused (UrlRefused), not probed."""
     stream_server.mount("/live.mp3", name="Probe FM")
     stream_server.mount("/live.aac", kind="aac")
     stream_server.mount("/busy", refuse_for=60)
-    ok = probe_stream_url(stream_server.url("/live.mp3"), timeout=5)
+    ok = probe_stream_url(stream_server.url("/live.mp3"), timeout=5, policy=LOCAL)
     assert ok["success"] and ok["codec"] == "mp3" and ok["bitrate"] == 128
     assert ok["icy_name"] == "Probe FM" and ok["status_code"] == 200
     assert ok["sample_rate"] == 44100 and "MP3" in ok["message"]
-    aac = probe_stream_url(stream_server.url("/live.aac"), timeout=5)
+    aac = probe_stream_url(stream_server.url("/live.aac"), timeout=5, policy=LOCAL)
     assert aac["success"] and aac["codec"] == "aac" and aac["sample_rate"] == 48000
-    busy = probe_stream_url(stream_server.url("/busy"), timeout=5)
+    busy = probe_stream_url(stream_server.url("/busy"), timeout=5, policy=LOCAL)
     assert not busy["success"] and busy["status_code"] == 503 and "503" in busy["message"]
-    closed = probe_stream_url(f"http://127.0.0.1:{free_port()}/", timeout=2)
+    closed = probe_stream_url(f"http://127.0.0.1:{free_port()}/", timeout=2, policy=LOCAL)
     assert not closed["success"] and closed["message"]
-    bad = probe_stream_url("gopher://x/", timeout=2)
-    assert not bad["success"] and "scheme" in bad["message"]
+    with pytest.raises(UrlRefused, match="scheme 'gopher' is not allowed"):
+        probe_stream_url("gopher://x/", timeout=2, policy=LOCAL)
 
 
 def test_codec_change_across_reconnect_switches_to_encoding(
@@ -310,7 +315,7 @@ def test_icy_scheme_is_read_as_http(stream_server: StreamServer, tmp_path: Path)
     assert result.stream_copy and result.duration_seconds > 1.0
     assert [c.title for c in result.cues] == ["ICY - Song"]
     assert stream_server.requests_for("/sc.mp3")[0].status == 200
-    probe = probe_stream_url(url, timeout=5)
+    probe = probe_stream_url(url, timeout=5, policy=LOCAL)
     assert probe["success"] and probe["codec"] == "mp3"
 
 
@@ -320,7 +325,8 @@ def test_every_scheme_the_api_accepts_is_recordable(tmp_path: Path) -> None:
 
     port = free_port()  # closed: every attempt fails, but not for its scheme
     for scheme in sorted(STREAM_SCHEMES):
-        info = probe_stream_url(f"{scheme}://127.0.0.1:{port}/live/x", timeout=2)
+        info = probe_stream_url(f"{scheme}://127.0.0.1:{port}/live/x", timeout=2,
+                                policy=LOCAL)
         assert not info["success"]
         assert "scheme" not in info["message"], (scheme, info["message"])
 

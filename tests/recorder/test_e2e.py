@@ -263,7 +263,8 @@ def test_cli_record_runs_the_pipeline(rec_settings: Callable[..., RecorderSettin
     env = {**os.environ, "DATA_DIR": str(settings.data_dir),
            "RECORDINGS_DIR": str(settings.recordings_dir), "ARTWORK_DIR": str(settings.artwork_dir),
            "SSH_CONFIG_DIR": str(settings.ssh_config_dir), "LOG_DIR": str(settings.log_dir),
-           "TZ": "America/Denver", "MIN_FREE_DISK_MB": "1"}
+           "TZ": "America/Denver", "MIN_FREE_DISK_MB": "1",
+           "STREAM_ALLOWED_NETWORKS": ",".join(map(str, settings.stream_allowed_networks))}
     proc = subprocess.run([sys.executable, "-m", "taperoom", "recorder", "record", "cli fm",
                            "--duration", "3"], env=env, capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)

@@ -15,11 +15,20 @@ Sources
   offset. The content is sniffed, not trusted to the ``Content-Type``: a chain of
   Layer III frame headers means MP3 (kept byte for byte), two ADTS headers in a row
   mean AAC; anything else is handed to FFmpeg (through PyAV, reading from the same
-  connection). Station playlists (``.pls``, ``.m3u``) are followed to the first stream
-  they name; HLS playlists go to PyAV.
-* HLS (``.m3u8``), RTMP, RTSP and other FFmpeg protocols through ``av.open(url,
+  connection). Station playlists (``.pls``, ``.m3u``, ``.xspf``) are followed to the
+  first stream they name that the URL policy allows; HLS playlists go to PyAV.
+* HLS (``.m3u8``, every playlist, key and segment fetched through
+  :class:`~taperoom.recorder.hlsio.HlsOpener`) and RTMP/RTMPS through ``av.open(url,
   timeout=...)``; an MP3 elementary stream is still copied, other codecs are
   decoded.
+
+URL policy
+----------
+Every URL opened — the station URL, each playlist entry, each redirect, each HLS
+variant, key and segment — passes :class:`~taperoom.recorder.urlpolicy.UrlPolicy`
+(``CaptureOptions.policy``): allowed schemes, and destination addresses checked
+after DNS resolution. Every PyAV open sets FFmpeg's ``protocol_whitelist``. A
+refusal ends the recording at once (it would be refused again on every retry).
 
 Output
 ------
@@ -66,6 +75,7 @@ import httpx
 from taperoom import __version__
 from taperoom.errors import InvalidInput, MediaError
 from taperoom.recorder.encode import FrameSync, Mp3Encoder, SyncedFrame, valid_bitrates
+from taperoom.recorder.hlsio import HlsOpener, check_hls_playlist
 from taperoom.recorder.icy import (
     PLAYLIST_TYPES,
     IcyDemuxer,
@@ -74,18 +84,26 @@ from taperoom.recorder.icy import (
     hls_target_duration,
     http_client,
     is_hls_playlist,
+    open_checked,
     parse_playlist,
+)
+from taperoom.recorder.urlpolicy import (
+    FFMPEG_HLS_PROTOCOLS,
+    FFMPEG_NO_PROTOCOLS,
+    FFMPEG_RTMP_PROTOCOLS,
+    HTTP_SCHEMES,
+    UrlPolicy,
+    UrlRefused,
 )
 
 log = logging.getLogger(__name__)
 
-#: URL schemes read with httpx (everything else goes to FFmpeg through PyAV).
-HTTP_SCHEMES = frozenset({"http", "https"})
-#: SHOUTcast-style aliases of ``http`` (``icy://host:port/``), read as ``http://``.
-ICY_SCHEMES = frozenset({"icy"})
-#: URL schemes handed to FFmpeg.
-FFMPEG_SCHEMES = frozenset({"rtmp", "rtmps", "rtmpt", "rtmpe", "rtsp", "rtsps", "mms", "mmsh",
-                            "mmst", "hls", "srt", "udp", "rtp"})
+#: Start of the reason of a connection that ended because the URL policy refused a URL.
+REFUSED = "refused: "
+#: Options of FFmpeg's HLS demuxer with every open going through :class:`HlsOpener`:
+#: no persistent or parallel HTTP connections of its own (those need its http protocol).
+_HLS_OPTIONS = {"protocol_whitelist": FFMPEG_HLS_PROTOCOLS, "http_persistent": "0",
+                "http_multiple": "0", "http_seekable": "0"}
 #: Stream time FFmpeg may read to identify a stream opened by URL (HLS, RTMP ...), seconds.
 FFMPEG_ANALYZE_SECONDS = 1.0
 #: Bytes read from an HTTP stream (after a leading ID3 tag) before giving up on
@@ -126,6 +144,9 @@ class CaptureOptions:
         ``User-Agent`` sent to the server.
     progress_interval : float
         Seconds between two progress reports.
+    policy : UrlPolicy
+        Which URLs and destination addresses may be opened; the default refuses
+        every non-public address.
     """
 
     bitrate_kbps: int = 192
@@ -135,6 +156,7 @@ class CaptureOptions:
     backoff_max: float = 30.0
     user_agent: str = f"Taperoom/{__version__}"
     progress_interval: float = 0.5
+    policy: UrlPolicy = field(default_factory=UrlPolicy)
 
 
 @dataclass(frozen=True)
@@ -289,6 +311,8 @@ def _describe(exc: BaseException) -> str:
     """A short reason for a failed or ended connection."""
     if isinstance(exc, _SourceError):
         return str(exc)
+    if isinstance(exc, UrlRefused):
+        return f"{REFUSED}{exc}"
     if isinstance(exc, httpx.ConnectTimeout):
         return "connect timed out"
     if isinstance(exc, httpx.ReadTimeout):
@@ -311,7 +335,8 @@ def _is_playlist(url: str, ctype: str | None) -> bool:
     if ctype in PLAYLIST_TYPES:
         return True
     media = ctype is not None and ctype.startswith(("audio/", "video/"))
-    return not media and urlsplit(url).path.lower().endswith((".m3u8", ".m3u", ".pls"))
+    return not media and urlsplit(url).path.lower().endswith((".m3u8", ".m3u", ".pls",
+                                                              ".xspf"))
 
 
 def _is_adts(data: bytes) -> bool:
@@ -389,17 +414,20 @@ class _Source(threading.Thread):
                 self.put(_Ended(_describe(exc)))
 
     def _run(self) -> None:
-        url = self.url
+        policy = self.options.policy
+        url, what = self.url, "stream URL"
         for _ in range(MAX_PLAYLIST_HOPS):
+            url = policy.normalize(url, what=what)
             if urlsplit(url).scheme.lower() not in HTTP_SCHEMES:
-                self._ffmpeg(url)
+                self._ffmpeg(policy.check_url(url, what=what))
                 return
             follow = self._http(url)
             if follow is None:
                 return
             kind, url, stall = follow
+            what = "playlist entry"
             if kind == "hls":
-                self._ffmpeg(url, stall_timeout=stall)
+                self._ffmpeg(url, stall_timeout=stall, hls=True)
                 return
         raise _SourceError("too many nested playlists")
 
@@ -408,8 +436,9 @@ class _Source(threading.Thread):
     def _http(self, url: str) -> tuple[str, str, float | None] | None:
         opts = self.options
         with http_client(user_agent=opts.user_agent, connect_timeout=opts.connect_timeout,
-                         read_timeout=opts.stall_timeout + 2.0) as client, \
-                client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp:
+                         read_timeout=opts.stall_timeout + 2.0, policy=opts.policy) as client, \
+                contextlib.closing(open_checked(client, url, policy=opts.policy,
+                                                headers={"Accept-Encoding": "identity"})) as resp:
             if resp.status_code >= 400:
                 raise _SourceError(f"http {resp.status_code}")
             self.last_data = time.monotonic()
@@ -426,7 +455,7 @@ class _Source(threading.Thread):
                     return self._hls(client, text, str(resp.url))
                 urls = parse_playlist(text, str(resp.url))
                 if urls:
-                    return "url", urls[0], None
+                    return "url", opts.policy.first_allowed(urls, what="playlist entry"), None
                 if len(body) > PLAYLIST_MAX_BYTES or not text.strip():
                     raise _SourceError("the playlist names no stream")
                 if ctype in PLAYLIST_TYPES:
@@ -450,11 +479,17 @@ class _Source(threading.Thread):
         raise _SourceError("dropped")  # the server ended the body: radio never ends
 
     def _hls(self, client: httpx.Client, text: str, url: str) -> tuple[str, str, float | None]:
-        """Pick the best variant of a master playlist; derive the stall timeout of HLS."""
+        """Pick the best variant of a master playlist; derive the stall timeout of HLS.
+        Every URL either playlist names must be one the policy allows."""
+        policy = self.options.policy
+        check_hls_playlist(text, url, policy)
         variant = hls_best_variant(text, url)
         if variant is not None:
-            url = variant
-            text = client.get(variant).text
+            with contextlib.closing(open_checked(client, variant, policy=policy,
+                                                 what="HLS variant")) as resp:
+                resp.read()
+                url, text = str(resp.url), resp.text
+            check_hls_playlist(text, url, policy)
         target = hls_target_duration(text)
         return "hls", url, (2 * target + 1.0 if target else None)
 
@@ -513,6 +548,7 @@ class _Source(threading.Thread):
         # for before the first packet is latency.
         probe = ({"probesize": "32", "analyzeduration": "0"} if fmt
                  else {"probesize": "16384", "analyzeduration": "200000"})
+        probe["protocol_whitelist"] = FFMPEG_NO_PROTOCOLS  # bytes in hand: open nothing
         container = av.open(reader, "r", format=fmt, options=probe)
         try:
             if not container.streams.audio:
@@ -542,7 +578,8 @@ class _Source(threading.Thread):
 
     # -- FFmpeg protocols and HLS --
 
-    def _ffmpeg(self, url: str, stall_timeout: float | None = None) -> None:
+    def _ffmpeg(self, url: str, stall_timeout: float | None = None, *,
+                hls: bool = False) -> None:
         opts = self.options
         stall = max(opts.stall_timeout, stall_timeout or 0.0)
         # A live source delivers in real time, and FFmpeg's default probe (5 s of
@@ -550,10 +587,21 @@ class _Source(threading.Thread):
         # burst arrives; one second is plenty for a single audio stream.
         options = {"user_agent": opts.user_agent, "rw_timeout": str(int((stall + 2) * 1e6)),
                    "live_start_index": "-1", "icy": "0",
-                   "analyzeduration": str(int(FFMPEG_ANALYZE_SECONDS * 1e6))}
-        container = av.open(url, "r", options=options,
-                            timeout=(opts.connect_timeout, stall + 2.0))
-        try:
+                   "analyzeduration": str(int(FFMPEG_ANALYZE_SECONDS * 1e6)),
+                   "protocol_whitelist": FFMPEG_RTMP_PROTOCOLS}
+        with contextlib.ExitStack() as stack:
+            opener = None
+            if hls:  # every playlist, key and segment through the URL policy
+                opener = HlsOpener(opts.policy, user_agent=opts.user_agent,
+                                   connect_timeout=opts.connect_timeout,
+                                   read_timeout=stall + 2.0,
+                                   on_refused=lambda exc: self.put(_Ended(_describe(exc))))
+                stack.callback(opener.close)
+                options.update(_HLS_OPTIONS)
+            stack.enter_context(_refusal_first(opener))
+            container = av.open(url, "r", format="hls" if hls else None, options=options,
+                                timeout=(opts.connect_timeout, stall + 2.0), io_open=opener)
+            stack.callback(container.close)
             if not container.streams.audio:
                 raise _SourceError("no audio stream")
             stream = container.streams.audio[0]
@@ -577,8 +625,20 @@ class _Source(threading.Thread):
             tail = sync.flush()
             if tail:
                 self.put(_Mp3(tail))
-        finally:
-            container.close()
+
+
+@contextlib.contextmanager
+def _refusal_first(opener: HlsOpener | None) -> Iterator[None]:
+    """Raise the HLS opener's refusal, if it refused a URL, instead of whatever that
+    refusal caused (FFmpeg skips a segment it cannot open, or fails later)."""
+    try:
+        yield
+    except Exception:
+        if opener is not None and opener.refused is not None:
+            raise opener.refused from None
+        raise
+    if opener is not None and opener.refused is not None:
+        raise opener.refused
 
 
 def _chain(first: list[bytes | IcyMetadata],
@@ -658,27 +718,6 @@ class _Output:
 
 
 # -- the supervisor -----------------------------------------------------------------------
-
-
-def _check_url(url: str) -> str:
-    """The URL to open: stripped, ``icy://`` read as ``http://``.
-
-    Raises
-    ------
-    InvalidInput
-        A scheme neither httpx nor FFmpeg reads, or an HTTP URL without a host.
-    """
-    url = url.strip()
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme in ICY_SCHEMES:
-        url = "http" + url[len(scheme):]
-        parts, scheme = urlsplit(url), "http"
-    if scheme not in HTTP_SCHEMES | FFMPEG_SCHEMES:
-        raise InvalidInput(f"unsupported stream URL scheme {scheme or '(none)'!r}: {url}")
-    if scheme in HTTP_SCHEMES and not parts.hostname:
-        raise InvalidInput(f"stream URL has no host: {url}")
-    return url
 
 
 @dataclass
@@ -776,6 +815,8 @@ class _Capture:
                 return False
             self.last_reason = ended
             log.info("stream %s: %s", self.url, ended)
+            if ended.startswith(REFUSED):  # the URL policy would refuse it again
+                return False
             if got_audio:
                 delay = 0.0
             if delay > 0:
@@ -903,8 +944,8 @@ def record_stream(url: str, out_path: Path, duration_seconds: float, *,
     Parameters
     ----------
     url : str
-        ``http``/``https`` (Icecast, SHOUTcast, HLS ``.m3u8``, ``.pls``/``.m3u``
-        station playlists), ``rtmp``/``rtmps``, ``rtsp`` or another FFmpeg protocol.
+        ``http``/``https``/``icy`` (Icecast, SHOUTcast, HLS ``.m3u8``,
+        ``.pls``/``.m3u``/``.xspf`` station playlists) or ``rtmp``/``rtmps``.
     out_path : Path
         File written directly (created or truncated); the caller renames it after.
     duration_seconds : float
@@ -926,16 +967,19 @@ def record_stream(url: str, out_path: Path, duration_seconds: float, *,
     Raises
     ------
     InvalidInput
-        Unsupported URL scheme, a non-positive duration or an invalid bit rate.
+        A non-positive duration or an invalid bit rate; :class:`UrlRefused` (an
+        InvalidInput) when `url` itself is outside ``options.policy``.
     MediaError
         No audio at all could be recorded (the file is removed); the message gives
-        the last reason (``http 404``, ``connect failed: ...``).
+        the last reason (``http 404``, ``connect failed: ...``, ``refused: ...``
+        when a playlist entry, redirect or address was outside the policy, which
+        ends the recording at once).
     """
     if not duration_seconds or duration_seconds <= 0:
         raise InvalidInput(f"recording duration must be positive, got {duration_seconds}")
     if options.bitrate_kbps not in valid_bitrates(44100):
         raise InvalidInput(f"{options.bitrate_kbps} kbit/s is not an MP3 bit rate")
-    clean = _check_url(url)
+    clean = options.policy.normalize(url)
     capture = _Capture(clean, Path(out_path), float(duration_seconds), options,
                        stop or threading.Event(), progress)
     log.info("recording %s for %.0f s into %s", clean, duration_seconds, Path(out_path).name)
@@ -950,7 +994,8 @@ def record_stream(url: str, out_path: Path, duration_seconds: float, *,
 
 
 def probe_stream_url(url: str, *, timeout: float = 10.0,
-                     user_agent: str = CaptureOptions.user_agent) -> dict[str, Any]:
+                     user_agent: str = CaptureOptions.user_agent,
+                     policy: UrlPolicy | None = None) -> dict[str, Any]:
     """Connect to a stream briefly and say what it carries (the contract's URL test).
 
     Parameters
@@ -961,6 +1006,9 @@ def probe_stream_url(url: str, *, timeout: float = 10.0,
         Seconds allowed for the whole probe.
     user_agent : str
         ``User-Agent`` sent.
+    policy : UrlPolicy, optional
+        Applied to the URL and to everything it leads to, as in a recording; by
+        default every non-public address is refused.
 
     Returns
     -------
@@ -971,34 +1019,41 @@ def probe_stream_url(url: str, *, timeout: float = 10.0,
         ``icy_name``, ``status_code`` (HTTP status or None) and ``stream_url`` (the
         URL finally read, after playlists). Network errors never raise: they give
         ``success: False`` and the reason in ``message``.
+
+    Raises
+    ------
+    UrlRefused
+        The URL, a playlist entry, a redirect, an HLS entry or a destination
+        address is outside `policy` (nothing outside it was opened; the answer does
+        not depend on whether a refused local path exists).
     """
     info: dict[str, Any] = {"success": False, "message": "", "content_type": None,
                             "codec": None, "bitrate": None, "sample_rate": None,
                             "channels": None, "icy_name": None, "status_code": None,
                             "stream_url": url}
-    try:
-        clean = _check_url(url)
-    except InvalidInput as exc:
-        info["message"] = str(exc)
-        return info
+    policy = policy or UrlPolicy()
     deadline = time.monotonic() + timeout
+    target, what = url, "stream URL"
     try:
-        target = clean
         for _ in range(MAX_PLAYLIST_HOPS):
+            target = policy.normalize(target, what=what)
             info["stream_url"] = target
             if urlsplit(target).scheme.lower() in HTTP_SCHEMES:
-                nxt = _probe_http(target, info, deadline, user_agent)
+                nxt = _probe_http(target, info, deadline, user_agent, policy)
                 if nxt is None:
                     break
-                target = nxt
+                target, what = nxt, "playlist entry"
                 if target.startswith("hls+"):
                     target = target[4:]
                     info["stream_url"] = target
-                    _probe_ffmpeg(target, info, deadline, user_agent)
+                    _probe_ffmpeg(target, info, deadline, user_agent, policy, hls=True)
                     break
             else:
-                _probe_ffmpeg(target, info, deadline, user_agent)
+                target = policy.check_url(target, what=what)
+                _probe_ffmpeg(target, info, deadline, user_agent, policy)
                 break
+    except UrlRefused:
+        raise
     except httpx.TimeoutException:
         info["message"] = f"timed out after {timeout:g} s"
     except httpx.HTTPError as exc:
@@ -1023,12 +1078,15 @@ def probe_stream_url(url: str, *, timeout: float = 10.0,
     return info
 
 
-def _probe_http(url: str, info: dict[str, Any], deadline: float,
-                user_agent: str) -> str | None:
-    """Probe one HTTP URL; return the next URL to probe (a playlist entry) or None."""
+def _probe_http(url: str, info: dict[str, Any], deadline: float, user_agent: str,
+                policy: UrlPolicy) -> str | None:
+    """Probe one HTTP URL; return the next URL to probe (a playlist entry, or
+    ``"hls+<url>"`` for an HLS playlist) or None."""
     left = max(0.5, deadline - time.monotonic())
-    with http_client(user_agent=user_agent, connect_timeout=left, read_timeout=left) as client, \
-            client.stream("GET", url, headers={"Accept-Encoding": "identity"}) as resp:
+    with http_client(user_agent=user_agent, connect_timeout=left, read_timeout=left,
+                     policy=policy) as client, \
+            contextlib.closing(open_checked(client, url, policy=policy,
+                                            headers={"Accept-Encoding": "identity"})) as resp:
         info["status_code"] = resp.status_code
         ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower() or None
         info["content_type"] = ctype
@@ -1056,10 +1114,11 @@ def _probe_http(url: str, info: dict[str, Any], deadline: float,
         if not info["success"] and _is_playlist(str(resp.url), ctype):
             text = bytes(data).decode("utf-8", "replace")
             if is_hls_playlist(text):
+                check_hls_playlist(text, str(resp.url), policy)
                 return "hls+" + str(resp.url)
             urls = parse_playlist(text, str(resp.url))
             if urls:
-                return urls[0]
+                return policy.first_allowed(urls, what="playlist entry")
             info["message"] = "the playlist names no stream"
             return None
         if not info["success"] and data:
@@ -1094,7 +1153,8 @@ def _probe_bytes(data: bytes, info: dict[str, Any]) -> None:
     import io
 
     try:
-        with av.open(io.BytesIO(data), "r") as c:
+        with av.open(io.BytesIO(data), "r",
+                     options={"protocol_whitelist": FFMPEG_NO_PROTOCOLS}) as c:
             if c.streams.audio:
                 s = c.streams.audio[0]
                 info.update(success=True, codec=s.codec_context.name, sample_rate=s.rate,
@@ -1105,11 +1165,23 @@ def _probe_bytes(data: bytes, info: dict[str, Any]) -> None:
         info["codec"] = _CODEC_BY_TYPE.get(info["content_type"] or "")
 
 
-def _probe_ffmpeg(url: str, info: dict[str, Any], deadline: float, user_agent: str) -> None:
+def _probe_ffmpeg(url: str, info: dict[str, Any], deadline: float, user_agent: str,
+                  policy: UrlPolicy, *, hls: bool = False) -> None:
+    """Let FFmpeg open an RTMP URL, or an HLS playlist with every fetch through `policy`."""
     left = max(1.0, deadline - time.monotonic())
-    with av.open(url, "r", options={"user_agent": user_agent,
-                                    "rw_timeout": str(int(left * 1e6))},
-                 timeout=(left, left)) as c:
+    options = {"user_agent": user_agent, "rw_timeout": str(int(left * 1e6)),
+               "protocol_whitelist": FFMPEG_RTMP_PROTOCOLS}
+    with contextlib.ExitStack() as stack:
+        opener = None
+        if hls:
+            opener = HlsOpener(policy, user_agent=user_agent, connect_timeout=left,
+                               read_timeout=left)
+            stack.callback(opener.close)
+            options.update(_HLS_OPTIONS)
+        stack.enter_context(_refusal_first(opener))
+        c = stack.enter_context(av.open(url, "r", format="hls" if hls else None,
+                                        options=options, timeout=(left, left),
+                                        io_open=opener))
         info["content_type"] = info["content_type"] or c.format.name
         if not c.streams.audio:
             info["message"] = "no audio stream"

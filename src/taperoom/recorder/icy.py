@@ -13,15 +13,20 @@
   :func:`http_client` returns an :class:`httpx.Client` whose connections rewrite
   that one status line to ``HTTP/1.0`` before h11 sees it; everything else is
   plain httpx.
-* **Station playlists.** Stations publish ``.pls`` and ``.m3u`` files that name
-  the stream URL; :func:`parse_playlist` reads them. HLS playlists
-  (``#EXT-X-...``) are recognised by :func:`is_hls_playlist` and left to FFmpeg.
+* **Station playlists.** Stations publish ``.pls``, ``.m3u`` and ``.xspf`` files
+  that name the stream URL; :func:`parse_playlist` reads them. HLS playlists
+  (``#EXT-X-...``) are recognised by :func:`is_hls_playlist` and left to FFmpeg;
+  :func:`hls_uris` lists every URL one names.
+* **Checked requests.** :func:`http_client` connects only to addresses the
+  :class:`~taperoom.recorder.urlpolicy.UrlPolicy` allows, and :func:`open_checked`
+  follows redirects itself, putting every ``Location`` through the same policy.
 
 References: the SHOUTcast 1 / Icecast 2 metadata protocol as documented by the
 Icecast project ("Icecast metadata protocol", icecast.org docs) and implemented in
 FFmpeg's ``libavformat/http.c`` (``icy_metaint`` handling); the PLS format
 (Winamp; ``[playlist]``, ``FileN=``); M3U (RFC 8216 section 4 for the extended
-HLS form).
+HLS form); XSPF (xspf.org, "XML Shareable Playlist Format" version 1, ``<location>``
+of each ``<track>``).
 """
 
 from __future__ import annotations
@@ -29,12 +34,18 @@ from __future__ import annotations
 import functools
 import re
 import ssl
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
 import httpcore
 import httpx
+
+from taperoom.recorder.urlpolicy import HTTP_SCHEMES, CheckedBackend, UrlPolicy
+
+#: Redirects followed for one request (httpx's default limit is 20; browsers use 20).
+MAX_REDIRECTS = 10
 
 _FIELD = re.compile(r"(\w+)='(.*?)';(?=\s*\w+='|\s*$)", re.DOTALL)
 
@@ -215,7 +226,7 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 def http_client(*, user_agent: str, connect_timeout: float, read_timeout: float,
-                follow_redirects: bool = True) -> httpx.Client:
+                policy: UrlPolicy) -> httpx.Client:
     """An httpx client for radio streams that also accepts SHOUTcast 1 answers.
 
     Parameters
@@ -226,25 +237,77 @@ def http_client(*, user_agent: str, connect_timeout: float, read_timeout: float,
         Seconds to establish a connection.
     read_timeout : float
         Seconds without any byte from the server before ``httpx.ReadTimeout``.
-    follow_redirects : bool
-        Follow redirects (stations often move streams behind a redirect).
+    policy : UrlPolicy
+        Every connection resolves its host through
+        :class:`~taperoom.recorder.urlpolicy.CheckedBackend`: all addresses are
+        checked and only a checked address is connected to.
 
     Returns
     -------
     httpx.Client
-        Environment proxies are honoured as usual (proxied connections do not get
-        the SHOUTcast 1 rewrite).
+        It does not follow redirects: use :func:`open_checked`, which checks each
+        ``Location`` first. Environment proxies are honoured as usual (proxied
+        connections do not get the SHOUTcast 1 rewrite; :func:`open_checked` checks
+        their destination by name before sending).
     """
     transport = httpx.HTTPTransport(verify=_ssl_context())
     pool = getattr(transport, "_pool", None)
     # httpx offers no public hook for its network backend; the pool does.
     if isinstance(pool, httpcore.ConnectionPool) and hasattr(pool, "_network_backend"):
-        pool._network_backend = _IcyStatusBackend(pool._network_backend)
+        pool._network_backend = _IcyStatusBackend(CheckedBackend(pool._network_backend,
+                                                                 policy))
     timeout = httpx.Timeout(connect=connect_timeout, read=read_timeout, write=connect_timeout,
                             pool=connect_timeout)
-    return httpx.Client(transport=transport, timeout=timeout, follow_redirects=follow_redirects,
+    return httpx.Client(transport=transport, timeout=timeout, follow_redirects=False,
                         headers={"User-Agent": user_agent, "Icy-MetaData": "1",
                                  "Accept": "*/*"})
+
+
+def open_checked(client: httpx.Client, url: str, *, policy: UrlPolicy,
+                 headers: dict[str, str] | None = None, what: str = "stream URL",
+                 schemes: frozenset[str] = HTTP_SCHEMES) -> httpx.Response:
+    """``GET`` `url` as a stream, following redirects through `policy`.
+
+    Each URL (the first and every redirect target) passes
+    :meth:`UrlPolicy.check_url` (scheme, then every address of its host) before it
+    is requested; the connection itself goes only to checked addresses (see
+    :func:`http_client`).
+
+    Parameters
+    ----------
+    client : httpx.Client
+        From :func:`http_client`.
+    url : str
+    policy : UrlPolicy
+    headers : dict, optional
+        Extra request headers.
+    what : str
+        What the URL is, for error messages (``"playlist entry"`` ...).
+    schemes : frozenset of str
+        Schemes allowed for the URL and its redirects.
+
+    Returns
+    -------
+    httpx.Response
+        A streamed response (not a redirect); the caller closes it.
+
+    Raises
+    ------
+    UrlRefused
+        The URL or a redirect target is outside the policy.
+    httpx.HTTPError
+        Network errors, or more than :data:`MAX_REDIRECTS` redirects
+        (``httpx.TooManyRedirects``).
+    """
+    for _ in range(MAX_REDIRECTS + 1):
+        url = policy.check_url(url, schemes=schemes, what=what)
+        resp = client.send(client.build_request("GET", url, headers=headers), stream=True)
+        location = resp.headers.get("location") if resp.is_redirect else None
+        if not location:
+            return resp
+        resp.close()
+        url, what = urljoin(str(resp.url), location.strip()), "redirect"
+    raise httpx.TooManyRedirects(f"more than {MAX_REDIRECTS} redirects", request=None)
 
 
 # -- station playlists --------------------------------------------------------------------
@@ -254,7 +317,10 @@ PLAYLIST_TYPES = frozenset({
     "audio/x-scpls", "application/pls+xml", "audio/scpls",
     "audio/x-mpegurl", "audio/mpegurl", "application/x-mpegurl",
     "application/vnd.apple.mpegurl", "application/vnd.apple.mpegurl.audio",
+    "application/xspf+xml",
 })
+#: ``URI="..."`` attributes of HLS tags (``#EXT-X-KEY``, ``#EXT-X-MAP``, ``#EXT-X-MEDIA`` ...).
+_HLS_URI = re.compile(r'URI="([^"]*)"')
 
 
 def is_hls_playlist(text: str) -> bool:
@@ -263,7 +329,7 @@ def is_hls_playlist(text: str) -> bool:
 
 
 def parse_playlist(text: str, base_url: str) -> list[str]:
-    """Stream URLs named by a PLS or plain M3U playlist, in order.
+    """Stream URLs named by a PLS, XSPF or plain M3U playlist, in order.
 
     Parameters
     ----------
@@ -287,11 +353,55 @@ def parse_playlist(text: str, base_url: str) -> list[str]:
             if sep and key.strip().lower().startswith("file") and value.strip():
                 urls.append(urljoin(base_url, value.strip()))
         return urls
+    if body.lstrip().startswith("<"):
+        return _xspf_locations(body, base_url)
     for line in body.splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             urls.append(urljoin(base_url, line))
     return urls
+
+
+def _xspf_locations(text: str, base_url: str) -> list[str]:
+    """``<location>`` of each track of an XSPF playlist (empty when it is not XML).
+
+    The body is at most a few hundred kilobytes (the caller caps it) and the
+    stdlib parser runs on expat >= 2.4, which refuses entity-expansion bombs.
+    """
+    try:
+        root = ElementTree.fromstring(text)
+    except (ElementTree.ParseError, ValueError):
+        return []
+    return [urljoin(base_url, el.text.strip()) for el in root.iter()
+            if isinstance(el.tag, str) and el.tag.rsplit("}", 1)[-1] == "location"
+            and el.text and el.text.strip()]
+
+
+def hls_uris(text: str, base_url: str) -> list[str]:
+    """Every URL an HLS playlist names: variants, segments and ``URI="..."`` attributes.
+
+    Parameters
+    ----------
+    text : str
+        A master or media playlist (RFC 8216).
+    base_url : str
+        URL it came from; relative URIs are resolved against it.
+
+    Returns
+    -------
+    list of str
+        Absolute URLs (or whatever scheme the playlist wrote), in order.
+    """
+    out: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            out.extend(urljoin(base_url, u) for u in _HLS_URI.findall(line))
+        else:
+            out.append(urljoin(base_url, line))
+    return out
 
 
 def hls_target_duration(text: str) -> float | None:

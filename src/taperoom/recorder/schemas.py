@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from taperoom.recorder.models import RecordingSchedule, RecordingSession, StreamConfiguration
+from taperoom.recorder.urlpolicy import ALLOWED_SCHEMES
 
 #: Placeholders of ``output_filename_pattern`` (all of them work, unlike the original's).
 PATTERN_FIELDS = frozenset({"date", "name", "timestamp", "artist", "album"})
 #: URL schemes the capture accepts (HLS playlists are plain http/https URLs).
-STREAM_SCHEMES = frozenset({"http", "https", "icy", "rtmp", "rtmps", "rtmpt", "rtsp"})
+STREAM_SCHEMES = ALLOWED_SCHEMES
 
 
 def iso(value: datetime | None, zone: tzinfo) -> str | None:

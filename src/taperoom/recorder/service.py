@@ -463,7 +463,8 @@ class RecordingService:
         options = CaptureOptions(
             bitrate_kbps=station["bitrate_kbps"] or settings.mp3_bitrate_kbps,
             stall_timeout=settings.stall_timeout_seconds,
-            backoff_max=settings.reconnect_backoff_max_seconds)
+            backoff_max=settings.reconnect_backoff_max_seconds,
+            policy=settings.stream_policy)
         try:
             try:
                 result = record_stream(station["stream_url"], partial, run.duration,

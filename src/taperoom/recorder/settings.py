@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import NoDecode
 
 from taperoom.config import AppSettings
 from taperoom.db import sqlite_url
+
+if TYPE_CHECKING:
+    from taperoom.recorder.urlpolicy import UrlPolicy
 
 
 def _env(*names: str) -> AliasChoices:
@@ -39,7 +45,11 @@ class RecorderSettings(AppSettings):
     every local recording), ``SPLIT_TRACKS`` (false), ``QUEUE_URL`` (empty: a
     SQLite queue file in ``DATA_DIR``; ``redis://...`` for Redis),
     ``EMBEDDED_WORKER`` (true: the upload queue runs inside the server),
-    ``MISFIRE_GRACE_SECONDS`` (300), ``CORS_ORIGIN`` (``*``), ``LOG_LEVEL``.
+    ``MISFIRE_GRACE_SECONDS`` (300), ``CORS_ORIGIN`` (``*``), ``LOG_LEVEL``,
+    ``STREAM_ALLOWED_NETWORKS`` (empty: streams may only be read from public
+    addresses; addresses or CIDR blocks separated by commas or spaces, such as
+    ``192.168.1.0/24``, allow those non-public networks too; see
+    :mod:`taperoom.recorder.urlpolicy`).
     """
 
     data_dir: Path = Path("./data")
@@ -73,6 +83,15 @@ class RecorderSettings(AppSettings):
     embedded_worker: bool = True
     misfire_grace_seconds: int = Field(300, ge=1)
     metrics_interval_seconds: float = Field(10.0, gt=0)
+    stream_allowed_networks: Annotated[
+        tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], NoDecode] = ()
+
+    @field_validator("stream_allowed_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        from taperoom.recorder.urlpolicy import parse_networks
+
+        return parse_networks(value)
 
     @field_validator("tz")
     @classmethod
@@ -102,6 +121,13 @@ class RecorderSettings(AppSettings):
     def zone_name(self) -> str:
         """IANA name of :attr:`zone`."""
         return self.tz or str(self.zone)
+
+    @property
+    def stream_policy(self) -> UrlPolicy:
+        """The URL policy of every stream the recorder opens (``STREAM_ALLOWED_NETWORKS``)."""
+        from taperoom.recorder.urlpolicy import UrlPolicy
+
+        return UrlPolicy(self.stream_allowed_networks)
 
     @property
     def max_artwork_bytes(self) -> int:

@@ -358,10 +358,22 @@ def test_url(ctx: RecorderContext, url: str) -> dict[str, Any]:
 
     ``connection_test`` is :func:`taperoom.recorder.capture.probe_stream_url`'s
     answer (content type, codec, bit rate, ICY name, HTTP status).
+
+    Raises
+    ------
+    UrlRefused
+        (an InvalidInput, HTTP 400) The URL, or a playlist entry, redirect, HLS entry
+        or destination address it leads to, is outside the stream policy
+        (``STREAM_ALLOWED_NETWORKS``).
     """
     from taperoom.recorder.capture import probe_stream_url
+    from taperoom.recorder.urlpolicy import UrlRefused
 
-    result = probe_stream_url(url)
+    try:
+        result = probe_stream_url(url, policy=ctx.settings.stream_policy)
+    except UrlRefused as exc:
+        log_operation("configuration", f"stream URL refused: {url}: {exc}")
+        raise
     log_operation("configuration", f"stream URL tested: {url}: "
                   f"{'ok' if result.get('success') else result.get('message')}")
     return {"stream_url": url, "connection_test": result}

@@ -463,7 +463,8 @@ class RecordingService:
         options = CaptureOptions(
             bitrate_kbps=station["bitrate_kbps"] or settings.mp3_bitrate_kbps,
             stall_timeout=settings.stall_timeout_seconds,
-            backoff_max=settings.reconnect_backoff_max_seconds)
+            backoff_max=settings.reconnect_backoff_max_seconds,
+            no_audio_timeout=settings.no_audio_timeout_seconds or None)
         try:
             try:
                 result = record_stream(station["stream_url"], partial, run.duration,
@@ -513,6 +514,9 @@ class RecordingService:
         if result.stopped:
             note = (f"{run.stop_reason or 'stopped early'} after "
                     f"{result.duration_seconds:.0f} s of {run.duration:.0f} s")
+        elif result.note:
+            note = (f"{result.note} ({result.duration_seconds:.0f} s of audio; "
+                    f"{run.duration:.0f} s planned)")
         dest = station["scp_destination"] or ""
         values: dict[str, Any] = {
             "status": SessionStatus.COMPLETED.value, "end_time": utcnow(),

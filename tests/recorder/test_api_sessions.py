@@ -19,6 +19,7 @@ from taperoom.db import transaction
 from taperoom.recorder import repository as repo
 from taperoom.recorder.models import utcnow
 from tests.conftest import free_port
+from tests.recorder.streamserver import StreamServer
 
 http = httpx.Client(timeout=30)
 STATION = {"name": "Test FM", "stream_url": "http://127.0.0.1:9/live", "artist": "Test",
@@ -228,3 +229,62 @@ def test_record_now_active_and_stop(base: str, stream_url: str) -> None:
         done["start_time"]) < timedelta(seconds=60)
     assert http.get(f"{base}/api/sessions/active").json()["count"] == 0
     assert_error(http.post(f"{base}/api/sessions/{sid}/stop"), 409)
+
+
+# --------------------------------------------------------------------------- dead URLs
+
+
+@pytest.fixture
+def no_audio_server(rec_settings: Any, live_server: Any) -> Iterator[tuple[str, Any]]:
+    """The recorder with NO_AUDIO_TIMEOUT_SECONDS=2 (and the default 10 s connect and
+    stall timeouts) on a real server: (base URL, context)."""
+    from taperoom.recorder.app import create_app
+    from taperoom.recorder.context import open_context
+
+    ctx = open_context(rec_settings(no_audio_timeout_seconds=2.0))
+    try:
+        yield live_server(create_app(ctx=ctx)).url, ctx
+    finally:
+        ctx.close()
+
+
+def test_dead_urls_fail_and_free_their_slots(no_audio_server: tuple[str, Any],
+                                             stream_server: StreamServer) -> None:
+    """Three hour-long record-now calls on URLs that never give audio (a closed port, a
+    server that accepts and never answers, a mount that answers 503) take all three
+    slots; each fails after NO_AUDIO_TIMEOUT_SECONDS with a reason that says so and
+    frees its slot, so a fourth recording can start (the original held the slots for
+    hours)."""
+    base, ctx = no_audio_server
+    assert ctx.settings.max_concurrent_recordings == 3
+    stream_server.mount("/silent", kind="hang")
+    stream_server.mount("/busy.mp3", refuse_for=3600)
+    stream_server.mount("/live.mp3")
+    urls = [f"http://127.0.0.1:{free_port()}/live", stream_server.url("/silent"),
+            stream_server.url("/busy.mp3")]
+    ids = []
+    for i, url in enumerate(urls):
+        st = http.post(f"{base}/api/streams", json={**STATION, "name": f"Dead {i}",
+                                                    "stream_url": url}).json()
+        resp = http.post(f"{base}/api/streams/{st['id']}/record",
+                         json={"duration_seconds": 3600})
+        assert resp.status_code == 202, resp.text
+        ids.append(resp.json()["id"])
+    live = http.post(f"{base}/api/streams", json={
+        **STATION, "name": "Live", "stream_url": stream_server.url("/live.mp3")}).json()
+    assert_error(http.post(f"{base}/api/streams/{live['id']}/record",
+                           json={"duration_seconds": 60}), 409)  # all slots taken
+
+    def all_ended() -> Any:
+        rows = [http.get(f"{base}/api/sessions/{i}").json() for i in ids]
+        return rows if all(r["status"] == "failed" for r in rows) else None
+
+    rows = wait_for(all_ended, timeout=60)
+    for row, why in zip(rows, ["connect failed", "no answer", "http 503"], strict=True):
+        assert "no audio for 2 s" in row["error_message"] and why in row["error_message"], row
+        assert row["output_file_path"] is None
+    assert http.get(f"{base}/api/sessions/active").json()["count"] == 0
+    resp = http.post(f"{base}/api/streams/{live['id']}/record", json={"duration_seconds": 60})
+    assert resp.status_code == 202, resp.text
+    assert http.post(f"{base}/api/sessions/{resp.json()['id']}/stop").status_code == 200
+    wait_for(lambda: http.get(f"{base}/api/sessions/active").json()["count"] == 0)

@@ -231,6 +231,47 @@ def test_record_now_active_and_stop(base: str, stream_url: str) -> None:
     assert_error(http.post(f"{base}/api/sessions/{sid}/stop"), 409)
 
 
+# --------------------------------------------------------------------------- file names
+
+
+def test_record_now_refuses_a_stored_pattern_with_a_format_spec(base: str, rec_ctx: Any
+                                                                ) -> None:
+    """A station whose pattern was stored before patterns were checked (``{name:d}``,
+    inserted through the repository) is refused by record-now with a 422 that names the
+    pattern, before any capture: no session, no file."""
+    with transaction(rec_ctx.sessions) as db:
+        sid = repo.create_station(db, {**STATION, "name": "Old FM",
+                                       "output_filename_pattern": "{name:d}.mp3"}).id
+    body = assert_error(http.post(f"{base}/api/streams/{sid}/record",
+                                  json={"duration_seconds": 30}), 422)
+    assert "{name:d}" in body["message"] and "format spec" in body["message"]
+    assert http.get(f"{base}/api/sessions").json() == []
+    recordings = rec_ctx.settings.recordings_dir
+    assert [p for p in recordings.rglob("*") if p.is_file()] == []
+
+
+def test_a_failed_session_leaves_no_file(base: str, rec_ctx: Any,
+                                         stream_server: StreamServer) -> None:
+    """When processing fails after the capture (here the cue sheet cannot be written:
+    a folder has its name), the session fails and every file it made is removed: the
+    partial recording and the MP3 it was renamed to (the original left them behind)."""
+    stream_server.mount("/live.mp3", metaint=2048, titles=[(0, "A - One")])
+    st = http.post(f"{base}/api/streams", json={
+        **STATION, "name": "Cue FM", "stream_url": stream_server.url("/live.mp3"),
+        "output_filename_pattern": "{name}.mp3"}).json()
+    recordings = rec_ctx.settings.recordings_dir
+    (recordings / "Cue FM.cue").mkdir()  # not ours: it stays
+    resp = http.post(f"{base}/api/streams/{st['id']}/record", json={"duration_seconds": 2})
+    assert resp.status_code == 202, resp.text
+    sid = resp.json()["id"]
+    done = wait_for(lambda: (lambda s: s if s["status"] in ("completed", "failed") else None)(
+        http.get(f"{base}/api/sessions/{sid}").json()), timeout=30)
+    assert done["status"] == "failed" and "cue sheet" in done["error_message"], done
+    assert done["output_file_path"] is None
+    left = sorted(str(p.relative_to(recordings)) for p in recordings.rglob("*"))
+    assert left == [".partial", "Cue FM.cue"], left
+
+
 # --------------------------------------------------------------------------- dead URLs
 
 

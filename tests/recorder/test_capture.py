@@ -470,6 +470,47 @@ def test_file_shorter_than_the_recording_is_recorded_once(
     assert len(stream_server.requests_for("/clip.mp3")) <= 2
 
 
+@pytest.mark.parametrize("seconds", [20.0, 60.0])
+def test_a_file_is_recorded_up_to_the_duration_once_recognised(
+        stream_server: StreamServer, corpus: Path, tmp_path: Path, seconds: float) -> None:
+    """Once its audio runs ``burst_allowance`` (here 5 s) ahead of real time, a 30 s MP3
+    file is known to be a file: it is still recorded on, as fast as it comes, up to the
+    duration (20 s), or whole when it is shorter (60 s), over one connection, and the
+    recording ends with it instead of waiting for its end time."""
+    path = corpus / "scanner" / "real_music_tagged" / VIBE_ACE
+    stream_server.mount("/episode.mp3", kind="bytes", body=path.read_bytes(),
+                        content_type="audio/mpeg")
+    options = CaptureOptions(bitrate_kbps=128, stall_timeout=2.0, connect_timeout=2.0,
+                             burst_allowance=5.0)
+    t0 = time.monotonic()
+    result = record_stream(stream_server.url("/episode.mp3"), tmp_path / "rec.mp3", seconds,
+                           options=options)
+    assert time.monotonic() - t0 < seconds / 2  # it did not wait for the end time
+    whole = sum(1152 for _ in _packets(path)) / 44100
+    pcm, rate = _decode(result.path)
+    assert abs(len(pcm) / rate - min(seconds, whole)) < 0.1, (len(pcm) / rate, whole)
+    assert result.finite_source and result.note is not None and "file" in result.note
+    assert len(stream_server.requests_for("/episode.mp3")) == 1
+
+
+def test_live_burst_on_connect_is_kept(stream_server: StreamServer, tmp_path: Path) -> None:
+    """A live stream that sends 2 s of audio at once on connect (Icecast's burst) is not
+    taken for a file: a 3 s recording holds the burst and the 3 s it was connected."""
+    mount = stream_server.mount("/live.mp3", burst_seconds=2.0)
+    while mount.station_time() < 2.5:  # on air long enough to have 2 s to burst
+        time.sleep(0.05)
+    t0 = mount.station_time()
+    result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 3.0,
+                           options=FAST)
+    req = stream_server.requests_for("/live.mp3")[0]
+    assert req.audio_start is not None
+    # the burst, then live audio until the end time
+    sent = (req.station_time - req.audio_start) + (t0 + 3.0 - req.station_time)
+    assert abs(result.duration_seconds - sent) < 0.3, (result.duration_seconds, sent)
+    assert result.duration_seconds > 4.0
+    assert not result.finite_source and result.note is None and result.gaps == []
+
+
 def test_reconnects_back_off_and_reset_after_a_healthy_stretch(
         stream_server: StreamServer, tmp_path: Path) -> None:
     """A live stream that keeps dropping after 0.3 s is retried at once, then after 0.6 s,

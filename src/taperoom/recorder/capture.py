@@ -53,14 +53,15 @@ Pacing
 What a recording writes is counted in media time (frame durations, sample counts),
 never in wall time: at most ``duration`` seconds of audio, plus, at the end time, the
 audio a live connection still open then received beyond it (the server's burst on
-connect, at most ``burst_allowance`` seconds). A connection whose audio runs more
-than ``burst_allowance`` seconds ahead of the wall time it has been open (or, for
-HLS, two target durations plus one second if that is more) delivers far faster than
+connect, at most ``burst_allowance`` seconds); once that much audio is written and
+the connection ends, the recording ends. A connection whose audio runs more than
+``burst_allowance`` seconds ahead of the wall time it has been open (or, for HLS,
+two target durations plus one second if that is more) delivers far faster than
 real time: it is a file (an MP3 on a web server, an HLS VOD playlist), not a live
-stream, and it is recorded once, up to ``duration`` seconds, and never reconnected.
-A shorter file, which ends before it can run that far ahead, is recognised when the
-next connection starts with the same audio as a connection that ended ahead of
-real time; the recording then ends without appending it again.
+stream. It is recorded once, as fast as it comes, up to ``duration`` seconds, and
+never reconnected. A shorter file, which ends before it can run that far ahead, is
+recognised when the next connection starts with the same audio as a connection
+that ended ahead of real time; the recording then ends without appending it again.
 """
 
 from __future__ import annotations
@@ -145,9 +146,10 @@ class CaptureOptions:
         attempt) resets the reconnection backoff.
     burst_allowance : float
         Seconds of audio a connection may deliver ahead of the wall time it has been
-        open (Icecast's burst-on-connect is 64 KiB by default: 4 s at 128 kbit/s,
-        16 s at 32 kbit/s) before its source counts as faster than real time (a
-        file). It is also the most audio kept beyond the recording's duration.
+        open before its source counts as faster than real time (a file). Icecast's
+        burst-on-connect is 64 KiB by default (``burst-size``): 4 s at 128 kbit/s,
+        22 s at 24 kbit/s. It is also the most audio kept beyond the recording's
+        duration.
     no_audio_timeout : float or None
         Seconds without any audio (from the start, or since the last audio) after
         which the recording ends; None or 0 waits until the end time.
@@ -163,7 +165,7 @@ class CaptureOptions:
     backoff_initial: float = 1.0
     backoff_max: float = 30.0
     healthy_seconds: float = 10.0
-    burst_allowance: float = 20.0
+    burst_allowance: float = 60.0
     no_audio_timeout: float | None = 300.0
     user_agent: str = f"Taperoom/{__version__}"
     progress_interval: float = 0.5
@@ -766,6 +768,7 @@ class _Link:
     head: bytes | None = None  # _digest of its first audio
     held: list[_Mp3 | _Pcm] = field(default_factory=list)  # audio beyond the duration
     held_seconds: float = 0.0
+    held_since: float | None = None  # when the first audio beyond the duration arrived
     ended_at: float | None = None
 
     def lead(self, now: float) -> float:
@@ -891,14 +894,21 @@ class _Capture:
 
     def _hold(self, link: _Link, event: _Mp3 | _Pcm) -> None:
         seconds = _seconds(event)
-        if link.held_seconds + seconds <= self._allowance(link):  # beyond: never kept
-            link.held.append(event)
-            link.held_seconds += seconds
+        if self.finite or link.held_seconds + seconds > self._allowance(link):
+            return  # a file has no live tail; and no burst is longer than the allowance
+        if link.held_since is None:
+            link.held_since = time.monotonic()
+        link.held.append(event)
+        link.held_seconds += seconds
 
     def _keep_tail(self, link: _Link, out: _Output, now: float) -> None:
         """At the end time: keep the audio held beyond the duration if `link` is a live
-        connection (its audio no further ahead of real time than a burst)."""
-        if link.held and not self.finite and link.lead(now) <= self._allowance(link):
+        connection: its audio no further ahead of real time than a burst, and the audio
+        held came at the pace of real time (give or take a stall: HLS segments)."""
+        since = link.held_since if link.held_since is not None else now
+        paced = link.held_seconds <= (now - since) + link.stall
+        if link.held and paced and not self.finite \
+                and link.lead(now) <= self._allowance(link):
             for event in link.held:
                 if isinstance(event, _Mp3):
                     out.write_mp3(event.frames)
@@ -907,11 +917,13 @@ class _Capture:
         link.held.clear()
 
     def _file(self, reason: str) -> str:
-        """End the recording: the source is a file, recorded once."""
-        self.finite = True
-        self.note = (f"the source is a file, not a live stream ({reason}): it was "
-                     "recorded once")
-        log.info("stream %s: %s", self.url, self.note)
+        """Note that the source is a file: it is recorded once (up to the duration),
+        never reconnected, and the recording ends with it."""
+        if not self.finite:
+            self.finite = True
+            self.note = (f"the source is a file, not a live stream ({reason}): it was "
+                         "recorded once")
+            log.info("stream %s: %s", self.url, self.note)
         return reason
 
     # -- the loop --
@@ -937,9 +949,11 @@ class _Capture:
                 return False
             self.last_reason = ended
             log.info("stream %s: %s", self.url, ended)
-            if out.audio_seconds >= self.duration:  # all the audio asked for is there
-                return False
             ahead = link.ended_ahead()
+            if out.audio_seconds >= self.duration:  # all the audio asked for is there
+                if ahead:
+                    self._file(FASTER_THAN_REAL_TIME)
+                return False
             self.fast_head = link.head if ahead else None
             assert link.ended_at is not None
             if link.got_audio and not ahead \
@@ -1032,10 +1046,12 @@ class _Capture:
                 self._close_gap(link.first_audio, link.join_offset)
             self.last_audio = now
             link.media += _seconds(event)
-            self._write(link, out, event)
-            if link.lead(now) > self._allowance(link):
+            if not self.finite and link.lead(now) > self._allowance(link):
+                self._file(FASTER_THAN_REAL_TIME)  # record it on, up to the duration
                 link.held.clear()
-                return self._file(FASTER_THAN_REAL_TIME)
+            self._write(link, out, event)
+            if self.finite and out.audio_seconds >= self.duration:
+                return "duration reached"  # all of the file that was asked for
         elif isinstance(event, _Title):
             offset = link.join_offset if link.first_title else out.audio_seconds
             link.first_title = False

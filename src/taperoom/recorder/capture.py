@@ -986,10 +986,9 @@ class _Capture:
                     self._drain(link, out)  # ... and what arrived before the end is kept
                     self._keep_tail(link, out, time.monotonic())
                     return link, "stop" if self.stop.is_set() else "deadline"
-                doing = "connected, but no audio" if link.connected else "no answer"
-                if self.reconnects:
-                    doing += f"; before: {self.last_reason}"
-                if self._out_of_audio(now, doing):
+                if now >= self._no_audio_deadline() and self._out_of_audio(
+                        now, ("connected, but no audio" if link.connected else "no answer")
+                        + (f"; before: {self.last_reason}" if self.reconnects else "")):
                     self._begin_gap(self.last_audio if link.got_audio else self.start_mono,
                                     NO_AUDIO)
                     return link, NO_AUDIO

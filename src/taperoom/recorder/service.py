@@ -34,7 +34,7 @@ from taperoom.errors import (
 from taperoom.events import Event
 from taperoom.recorder import repository as repo
 from taperoom.recorder.models import SessionStatus, TransferStatus, utcnow
-from taperoom.recorder.naming import DEFAULT_PATTERN, check_pattern, fit_name
+from taperoom.recorder.naming import DEFAULT_PATTERN, fit_name, parse_pattern
 from taperoom.recorder.naming import render_filename as render_filename  # re-exported
 from taperoom.recorder.naming import unique_path as unique_path  # re-exported
 from taperoom.recorder.scheduler import repeated_wall_clock
@@ -137,8 +137,8 @@ class RecordingService:
                     "id", "name", "stream_url", "artist", "album", "album_artist",
                     "artwork_path", "output_filename_pattern", "scp_destination",
                     "bitrate_kbps", "split_tracks")}
-            try:
-                check_pattern(station["output_filename_pattern"])
+            try:  # what rendering would refuse (stored before patterns were checked)
+                parse_pattern(station["output_filename_pattern"])
             except ValueError as exc:
                 raise Unprocessable(
                     f"station {station['name']!r} has an invalid file name pattern "

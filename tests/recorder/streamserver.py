@@ -29,7 +29,9 @@ clock; the keyword arguments are the fields of :class:`Mount`:
   ``<path>.seg<k>.ts``; a segment is listed from ``k * duration`` s of station
   time, in a window of ``hls_window`` segments),
   ``"pls"`` / ``"m3u"`` (a station playlist naming ``target``, another mount path),
-  ``"bytes"`` (``body`` with ``content_type``: for non-audio answers).
+  ``"bytes"`` (``body`` with ``content_type``: for non-audio answers, or a whole
+  file sent at once as a web server does), ``"hang"`` (reads the request and never
+  answers, until the server stops: a dead server that still accepts connections).
 * ``metaint``: ``icy-metaint`` interval in audio bytes, used when the request sends
   ``Icy-MetaData: 1``; ``titles``: ``[(station_seconds, "StreamTitle"), ...]``.
   A metadata block carries the title in effect at the station time of the audio
@@ -302,7 +304,7 @@ class RequestRecord:
         ``(audio byte offset, title)`` of every non-empty metadata block sent.
     ended : str
         ``"open"`` while streaming; then ``"client closed"``, ``"dropped"``,
-        ``"reset"``, ``"done"``, ``"server stopped"``.
+        ``"reset"``, ``"done"``, ``"server stopped"``; ``"hung"`` for a ``hang`` mount.
     """
 
     path: str
@@ -535,6 +537,9 @@ class StreamServer:
                                                      "Content-Length": str(len(body))},
                                body.encode())
             return
+        if mount.kind == "hang":
+            record.ended = "hung"
+            await asyncio.Event().wait()  # until the server stops and cancels the task
         if mount.kind == "bytes":
             await self._answer(writer, record, 200, {
                 "Content-Type": mount.content_type or "application/octet-stream",

@@ -19,6 +19,7 @@ from taperoom.db import transaction
 from taperoom.recorder import repository as repo
 from taperoom.recorder.models import utcnow
 from tests.conftest import free_port
+from tests.recorder.streamserver import StreamServer
 
 http = httpx.Client(timeout=30)
 STATION = {"name": "Test FM", "stream_url": "http://127.0.0.1:9/live", "artist": "Test",
@@ -228,3 +229,103 @@ def test_record_now_active_and_stop(base: str, stream_url: str) -> None:
         done["start_time"]) < timedelta(seconds=60)
     assert http.get(f"{base}/api/sessions/active").json()["count"] == 0
     assert_error(http.post(f"{base}/api/sessions/{sid}/stop"), 409)
+
+
+# --------------------------------------------------------------------------- file names
+
+
+def test_record_now_refuses_a_stored_pattern_with_a_format_spec(base: str, rec_ctx: Any
+                                                                ) -> None:
+    """A station whose pattern was stored before patterns were checked (``{name:d}``,
+    inserted through the repository) is refused by record-now with a 422 that names the
+    pattern, before any capture: no session, no file."""
+    with transaction(rec_ctx.sessions) as db:
+        sid = repo.create_station(db, {**STATION, "name": "Old FM",
+                                       "output_filename_pattern": "{name:d}.mp3"}).id
+    body = assert_error(http.post(f"{base}/api/streams/{sid}/record",
+                                  json={"duration_seconds": 30}), 422)
+    assert "{name:d}" in body["message"] and "format spec" in body["message"]
+    assert http.get(f"{base}/api/sessions").json() == []
+    recordings = rec_ctx.settings.recordings_dir
+    assert [p for p in recordings.rglob("*") if p.is_file()] == []
+
+
+def test_a_failed_session_leaves_no_file(base: str, rec_ctx: Any,
+                                         stream_server: StreamServer) -> None:
+    """When processing fails after the capture (here the cue sheet cannot be written:
+    a folder has its name), the session fails and every file it made is removed: the
+    partial recording and the MP3 it was renamed to (the original left them behind)."""
+    stream_server.mount("/live.mp3", metaint=2048, titles=[(0, "A - One")])
+    st = http.post(f"{base}/api/streams", json={
+        **STATION, "name": "Cue FM", "stream_url": stream_server.url("/live.mp3"),
+        "output_filename_pattern": "{name}.mp3"}).json()
+    recordings = rec_ctx.settings.recordings_dir
+    (recordings / "Cue FM.cue").mkdir()  # not ours: it stays
+    resp = http.post(f"{base}/api/streams/{st['id']}/record", json={"duration_seconds": 2})
+    assert resp.status_code == 202, resp.text
+    sid = resp.json()["id"]
+    done = wait_for(lambda: (lambda s: s if s["status"] in ("completed", "failed") else None)(
+        http.get(f"{base}/api/sessions/{sid}").json()), timeout=30)
+    assert done["status"] == "failed" and "cue sheet" in done["error_message"], done
+    assert done["output_file_path"] is None
+    left = sorted(str(p.relative_to(recordings)) for p in recordings.rglob("*"))
+    assert left == [".partial", "Cue FM.cue"], left
+
+
+# --------------------------------------------------------------------------- dead URLs
+
+
+@pytest.fixture
+def no_audio_server(rec_settings: Any, live_server: Any) -> Iterator[tuple[str, Any]]:
+    """The recorder with NO_AUDIO_TIMEOUT_SECONDS=2 (and the default 10 s connect and
+    stall timeouts) on a real server: (base URL, context)."""
+    from taperoom.recorder.app import create_app
+    from taperoom.recorder.context import open_context
+
+    ctx = open_context(rec_settings(no_audio_timeout_seconds=2.0))
+    try:
+        yield live_server(create_app(ctx=ctx)).url, ctx
+    finally:
+        ctx.close()
+
+
+def test_dead_urls_fail_and_free_their_slots(no_audio_server: tuple[str, Any],
+                                             stream_server: StreamServer) -> None:
+    """Three hour-long record-now calls on URLs that never give audio (a closed port, a
+    server that accepts and never answers, a mount that answers 503) take all three
+    slots; each fails after NO_AUDIO_TIMEOUT_SECONDS with a reason that says so and
+    frees its slot, so a fourth recording can start (the original held the slots for
+    hours)."""
+    base, ctx = no_audio_server
+    assert ctx.settings.max_concurrent_recordings == 3
+    stream_server.mount("/silent", kind="hang")
+    stream_server.mount("/busy.mp3", refuse_for=3600)
+    stream_server.mount("/live.mp3")
+    urls = [f"http://127.0.0.1:{free_port()}/live", stream_server.url("/silent"),
+            stream_server.url("/busy.mp3")]
+    ids = []
+    for i, url in enumerate(urls):
+        st = http.post(f"{base}/api/streams", json={**STATION, "name": f"Dead {i}",
+                                                    "stream_url": url}).json()
+        resp = http.post(f"{base}/api/streams/{st['id']}/record",
+                         json={"duration_seconds": 3600})
+        assert resp.status_code == 202, resp.text
+        ids.append(resp.json()["id"])
+    live = http.post(f"{base}/api/streams", json={
+        **STATION, "name": "Live", "stream_url": stream_server.url("/live.mp3")}).json()
+    assert_error(http.post(f"{base}/api/streams/{live['id']}/record",
+                           json={"duration_seconds": 60}), 409)  # all slots taken
+
+    def all_ended() -> Any:
+        rows = [http.get(f"{base}/api/sessions/{i}").json() for i in ids]
+        return rows if all(r["status"] == "failed" for r in rows) else None
+
+    rows = wait_for(all_ended, timeout=60)
+    for row, why in zip(rows, ["connect failed", "no answer", "http 503"], strict=True):
+        assert "no audio for 2 s" in row["error_message"] and why in row["error_message"], row
+        assert row["output_file_path"] is None
+    assert http.get(f"{base}/api/sessions/active").json()["count"] == 0
+    resp = http.post(f"{base}/api/streams/{live['id']}/record", json={"duration_seconds": 60})
+    assert resp.status_code == 202, resp.text
+    assert http.post(f"{base}/api/sessions/{resp.json()['id']}/stop").status_code == 200
+    wait_for(lambda: http.get(f"{base}/api/sessions/active").json()["count"] == 0)

@@ -459,3 +459,27 @@ def test_split_tracks_defaults_to_the_setting(rec_settings: Any, live_server: An
         assert 'id="split_tracks" name="split_tracks" type="checkbox" checked' in form
     finally:
         ctx.close()
+
+
+# --------------------------------------------------------------------------- file name pattern
+
+
+@pytest.mark.parametrize("pattern", ["{name:d}.mp3", "{name!r}.mp3", "{name:_>50000000}.mp3"])
+def test_pattern_with_format_spec_is_refused_when_saved(api: str, pattern: str) -> None:
+    """A pattern with a format spec or a conversion is refused on create, on update and in
+    an import (the contract's 400 validation error, naming the field and saying why),
+    and nothing is saved; the original accepted it and failed after the capture."""
+    body = assert_error(http.post(api, json={**STATION, "output_filename_pattern": pattern}),
+                        400)
+    detail = body["details"][0]
+    assert detail["field"] == "output_filename_pattern"
+    assert "format spec" in detail["message"], detail
+    st = create(api)
+    body = assert_error(http.put(f"{api}/{st['id']}", json={"output_filename_pattern": pattern}),
+                        400)
+    assert "format spec" in body["details"][0]["message"]
+    assert http.get(f"{api}/{st['id']}").json()["output_filename_pattern"] == "{date}_{name}.mp3"
+    result = http.post(f"{api}/import", json={"streams": [
+        {**STATION, "name": "Imported", "output_filename_pattern": pattern}]}).json()
+    assert result["imported_streams"] == 0 and "format spec" in str(result["errors"])
+    assert [s["name"] for s in http.get(api).json()] == ["KUVO Jazz"]

@@ -3,6 +3,7 @@ sampled by the running sampler, and the structured logs the server itself wrote.
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -217,3 +218,78 @@ def test_no_route_answers_500_to_junk(rec_server: Any) -> None:
                         failures.append((method, url, query, body, resp.status_code,
                                          resp.text[:200]))
     assert not failures, failures[:5]
+
+
+# --------------------------------------------------------------------------- OpenAPI document
+
+
+def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema`, or what its ``$ref`` (``#/components/...``) points to."""
+    while "$ref" in schema:
+        node: Any = spec
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def test_openapi_declares_the_multipart_artwork_upload(rec_server: Any) -> None:
+    """The artwork upload reads its multipart form itself; /openapi.json still declares
+    that body (required, ``multipart/form-data``, one binary part ``artwork``) instead
+    of none, and the part it names is the one the route takes."""
+    from PIL import Image
+
+    spec = http.get(rec_server.url + "/openapi.json").json()
+    op = spec["paths"]["/api/streams/{stream_id}/artwork"]["post"]
+    body = op.get("requestBody")
+    assert body is not None and body.get("required") is True, op
+    assert list(body["content"]) == ["multipart/form-data"]
+    schema = _resolve(spec, body["content"]["multipart/form-data"]["schema"])
+    assert schema["type"] == "object" and schema["required"] == ["artwork"]
+    (field, part), = schema["properties"].items()
+    assert part["type"] == "string" and part["format"] == "binary"
+    assert list(op["responses"]["200"]["content"]) == ["application/json"]
+
+    st = http.post(rec_server.url + "/api/streams", json={
+        "name": "Art FM", "stream_url": "http://127.0.0.1:9/s", "artist": "a", "album": "b",
+        "album_artist": "c"}).json()
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (10, 200, 30)).save(buf, format="PNG")
+    resp = http.post(f"{rec_server.url}/api/streams/{st['id']}/artwork",
+                     files={field: ("cover.png", buf.getvalue(), "image/png")})
+    assert resp.status_code == 200, resp.text
+
+
+def test_every_documented_read_answers_a_documented_media_type(rec_server: Any,
+                                                                rec_ctx: Any) -> None:
+    """Each GET route of /openapi.json, called with real ids, answers with a media type
+    that its document lists for that status (no file or audio answer documented as
+    ``application/json``)."""
+    from taperoom.db import transaction
+    from taperoom.recorder import repository as repo
+    from taperoom.recorder.models import utcnow
+
+    base = rec_server.url
+    st = http.post(base + "/api/streams", json={
+        "name": "Doc FM", "stream_url": "http://127.0.0.1:9/s", "artist": "a", "album": "b",
+        "album_artist": "c"}).json()
+    sched = http.post(base + "/api/schedules", json={
+        "stream_config_id": st["id"], "cron_expression": "0 21 * * *",
+        "duration_minutes": 60, "is_active": False}).json()
+    with transaction(rec_ctx.sessions) as db:
+        session_id = repo.create_session(db, {
+            "stream_config_id": st["id"], "station_name": "Doc FM", "trigger": "manual",
+            "start_time": utcnow(), "planned_duration_seconds": 60.0, "status": "failed",
+            "transfer_status": "skipped"}).id
+    ids = {"stream_id": st["id"], "schedule_id": sched["id"], "session_id": session_id}
+    spec = http.get(base + "/openapi.json").json()
+    checked = 0
+    for path, ops in spec["paths"].items():
+        if "get" not in ops:
+            continue
+        resp = http.get(base + path.format(**ids))
+        documented = ops["get"]["responses"].get(str(resp.status_code), {}).get("content", {})
+        media = resp.headers.get("content-type", "").split(";")[0].strip()
+        assert media in documented, (path, resp.status_code, media, list(documented))
+        checked += 1
+    assert checked >= 15

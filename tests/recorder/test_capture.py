@@ -24,10 +24,12 @@ from tests.recorder.streamserver import Plan, StreamMedia, StreamServer
 
 # the stream server's fixtures
 
+# every timing scaled down to test sizes (a 1 s connection is a healthy stretch here)
 #: The test peers listen on 127.0.0.1: loopback is allowed explicitly.
 LOCAL = UrlPolicy.from_networks("127.0.0.0/8,::1/128")
 FAST = CaptureOptions(bitrate_kbps=128, stall_timeout=2.0, connect_timeout=2.0,
-                      backoff_initial=0.5, backoff_max=2.0, policy=LOCAL)
+                      backoff_initial=0.5, backoff_max=2.0, policy=LOCAL,
+                      healthy_seconds=1.0)
 
 
 def _packets(path: Path) -> list[bytes]:
@@ -432,3 +434,154 @@ def test_https_stream_is_verified_and_recorded(stream_media: StreamMedia, tmp_pa
             icy._ssl_context.cache_clear()
     assert result.stream_copy and result.duration_seconds > 1.0
     assert [c.title for c in result.cues] == ["TLS - Song"]
+
+
+# -- real-time pacing: files served over HTTP, reconnection backoff ---------------------------
+
+#: A real 30 s MP3 file of the corpus (Kevin MacLeod, "Vibe Ace"; VBR, ID3v2 tag first).
+VIBE_ACE = ("17 - various (librosa example data) - Kevin MacLeod - Vibe Ace.mp3")
+
+
+def test_static_mp3_served_over_http_gives_the_recording_duration(
+        stream_server: StreamServer, corpus: Path, tmp_path: Path) -> None:
+    """A 3 s recording of a 30 s MP3 file served over HTTP (all at once, as any web server
+    sends a file) holds about 3 s of audio, counted in media time, over at most two
+    connections (the original wrote 2,332 s of audio over 77 reconnections)."""
+    body = (corpus / "scanner" / "real_music_tagged" / VIBE_ACE).read_bytes()
+    stream_server.mount("/episode.mp3", kind="bytes", body=body, content_type="audio/mpeg")
+    out = tmp_path / "rec.mp3"
+    result = record_stream(stream_server.url("/episode.mp3"), out, 3.0, options=FAST)
+    pcm, rate = _decode(out)
+    assert abs(len(pcm) / rate - 3.0) < 0.15, len(pcm) / rate
+    assert abs(result.duration_seconds - len(pcm) / rate) < 0.05
+    assert result.stream_copy and result.finite_source
+    assert len(stream_server.requests_for("/episode.mp3")) <= 2
+    source = {bytes(p) for p in _packets(corpus / "scanner" / "real_music_tagged" / VIBE_ACE)}
+    assert all(p in source for p in _packets(out))
+
+
+def test_file_shorter_than_the_recording_is_recorded_once(
+        stream_server: StreamServer, stream_media: StreamMedia, tmp_path: Path) -> None:
+    """A 5 s MP3 file served over HTTP, recorded for 12 s: the file is recorded once
+    (not reconnected and appended again and again), and the recording ends with it."""
+    frames = stream_media.mp3_frames[:190]
+    file_seconds = len(frames) * stream_media.mp3_frame_seconds
+    stream_server.mount("/clip.mp3", kind="bytes", body=b"".join(frames),
+                        content_type="audio/mpeg")
+    out = tmp_path / "rec.mp3"
+    result = record_stream(stream_server.url("/clip.mp3"), out, 12.0, options=FAST)
+    pcm, rate = _decode(out)
+    assert abs(len(pcm) / rate - file_seconds) < 0.1, (len(pcm) / rate, file_seconds)
+    assert _packets(out) == frames
+    assert result.finite_source and not result.stopped
+    assert len(stream_server.requests_for("/clip.mp3")) <= 2
+
+
+@pytest.mark.parametrize("seconds", [20.0, 60.0])
+def test_a_file_is_recorded_up_to_the_duration_once_recognised(
+        stream_server: StreamServer, corpus: Path, tmp_path: Path, seconds: float) -> None:
+    """Once its audio runs ``burst_allowance`` (here 5 s) ahead of real time, a 30 s MP3
+    file is known to be a file: it is still recorded on, as fast as it comes, up to the
+    duration (20 s), or whole when it is shorter (60 s), over one connection, and the
+    recording ends with it instead of waiting for its end time."""
+    path = corpus / "scanner" / "real_music_tagged" / VIBE_ACE
+    stream_server.mount("/episode.mp3", kind="bytes", body=path.read_bytes(),
+                        content_type="audio/mpeg")
+    options = CaptureOptions(bitrate_kbps=128, stall_timeout=2.0, connect_timeout=2.0,
+                             burst_allowance=5.0, policy=LOCAL)
+    t0 = time.monotonic()
+    result = record_stream(stream_server.url("/episode.mp3"), tmp_path / "rec.mp3", seconds,
+                           options=options)
+    assert time.monotonic() - t0 < seconds / 2  # it did not wait for the end time
+    whole = sum(1152 for _ in _packets(path)) / 44100
+    pcm, rate = _decode(result.path)
+    assert abs(len(pcm) / rate - min(seconds, whole)) < 0.1, (len(pcm) / rate, whole)
+    assert result.finite_source and result.note is not None and "file" in result.note
+    assert len(stream_server.requests_for("/episode.mp3")) == 1
+
+
+def test_live_burst_on_connect_is_kept(stream_server: StreamServer, tmp_path: Path) -> None:
+    """A live stream that sends 2 s of audio at once on connect (Icecast's burst) is not
+    taken for a file: a 3 s recording holds the burst and the 3 s it was connected."""
+    mount = stream_server.mount("/live.mp3", burst_seconds=2.0)
+    while mount.station_time() < 2.5:  # on air long enough to have 2 s to burst
+        time.sleep(0.05)
+    t0 = mount.station_time()
+    result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 3.0,
+                           options=FAST)
+    req = stream_server.requests_for("/live.mp3")[0]
+    assert req.audio_start is not None
+    # the burst, then live audio until the end time
+    sent = (req.station_time - req.audio_start) + (t0 + 3.0 - req.station_time)
+    assert abs(result.duration_seconds - sent) < 0.3, (result.duration_seconds, sent)
+    assert result.duration_seconds > 4.0
+    assert not result.finite_source and result.note is None and result.gaps == []
+
+
+def test_reconnects_back_off_and_reset_after_a_healthy_stretch(
+        stream_server: StreamServer, tmp_path: Path) -> None:
+    """A live stream that keeps dropping after 0.3 s is retried at once, then after 0.6 s,
+    1.2 s, 1.2 s (the cap); a connection that then stays up 1.5 s (healthy) resets the
+    backoff, so the next retry is immediate again."""
+    short = Plan(drop_after=0.3)
+    stream_server.mount("/live.mp3", plans=[short, short, short, short,
+                                            Plan(drop_after=1.5), short])
+    options = CaptureOptions(bitrate_kbps=128, stall_timeout=2.0, connect_timeout=2.0,
+                             backoff_initial=0.6, backoff_max=1.2, healthy_seconds=1.0,
+                             policy=LOCAL)
+    result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 7.0,
+                           options=options)
+    reqs = stream_server.requests_for("/live.mp3")
+    assert len(reqs) >= 7
+    lived = [0.3, 0.3, 0.3, 0.3, 1.5, 0.3]
+    # wait before attempt i + 1 = its arrival - the arrival of attempt i - how long i lived
+    waits = [reqs[i + 1].station_time - reqs[i].station_time - lived[i] for i in range(6)]
+    assert waits[0] < 0.6, waits  # the first retry is immediate
+    assert waits[1] >= 0.6 and waits[2] >= 1.2 and waits[3] >= 1.2, waits
+    assert waits[3] < 2.0, waits  # capped at backoff_max, not doubled again
+    assert waits[4] < 0.6, waits  # reset by the 1.5 s connection
+    assert result.reconnects == len(reqs) - 1
+
+
+# -- no audio for too long: the recording ends and frees its slot ----------------------------
+
+
+@pytest.mark.parametrize("case", ["closed port", "silent server"])
+def test_a_url_without_audio_ends_the_recording_after_the_no_audio_timeout(
+        stream_server: StreamServer, tmp_path: Path, case: str) -> None:
+    """A URL that never gives audio (a closed port; a server that accepts the request and
+    never answers, longer than the connect and stall timeouts) ends a 60 s recording
+    after ``no_audio_timeout`` (1.5 s) with a MediaError that says so, instead of trying
+    until the end time; nothing is left on disk."""
+    stream_server.mount("/silent", kind="hang")
+    url = (f"http://127.0.0.1:{free_port()}/live.mp3" if case == "closed port"
+           else stream_server.url("/silent"))
+    options = CaptureOptions(bitrate_kbps=128, stall_timeout=10.0, connect_timeout=10.0,
+                             backoff_initial=0.5, backoff_max=2.0, no_audio_timeout=1.5,
+                             policy=LOCAL)
+    out = tmp_path / "rec.mp3"
+    t0 = time.monotonic()
+    expected = "connect failed" if case == "closed port" else "no answer"
+    with pytest.raises(MediaError, match=rf"no audio for 1\.5 s \(.*{expected}"):
+        record_stream(url, out, 60.0, options=options)
+    assert time.monotonic() - t0 < 30.0  # the end time is 60 s away
+    assert not out.exists()
+    if case == "silent server":
+        assert [r.ended for r in stream_server.requests_for("/silent")] == ["hung"]
+
+
+def test_audio_that_stops_for_the_no_audio_timeout_is_kept(stream_server: StreamServer,
+                                                           tmp_path: Path) -> None:
+    """A stream that gives 1 s of audio, then nothing (within the stall timeout), ends
+    after ``no_audio_timeout``: the audio recorded is kept, and the result says why the
+    recording ended early."""
+    stream_server.mount("/live.mp3", plans=[Plan(stall_after=1.0, stall_for=60.0)])
+    options = CaptureOptions(bitrate_kbps=128, stall_timeout=10.0, connect_timeout=2.0,
+                             no_audio_timeout=1.5, policy=LOCAL)
+    result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 60.0,
+                           options=options)
+    late = stream_server.requests_for("/live.mp3")[0].station_time
+    assert abs(result.duration_seconds - (1.0 - late)) < 0.3
+    assert result.note is not None and result.note.startswith("no audio for 1.5 s")
+    assert not result.stopped and not result.finite_source
+    assert [g.reason for g in result.gaps] == ["no audio"]

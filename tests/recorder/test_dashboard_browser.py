@@ -213,6 +213,30 @@ def test_station_form_shows_validation_errors(tab: Tab) -> None:
     assert http.get(tab.base + "/api/streams").json() == []
 
 
+def test_station_form_refuses_a_pattern_with_a_format_spec(tab: Tab) -> None:
+    """A file name pattern with a format spec is refused when the form is saved, with
+    the reason on the pattern field; nothing is created, and an edit is refused too."""
+    page = tab.page
+    tab.goto("/streams/new")
+    for label, value in (("Name", "Spec FM"), ("Stream URL", "http://127.0.0.1:9/live"),
+                         ("Artist", "a"), ("Album", "b"), ("Album artist", "c"),
+                         ("File name pattern", "{name:_>50000000}.mp3")):
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_role("button", name="Create station").click()
+    box = page.locator(".form-error")
+    expect(box).to_contain_text("format spec")
+    expect(page.get_by_label("File name pattern")).to_have_attribute("aria-invalid", "true")
+    assert http.get(tab.base + "/api/streams").json() == []
+
+    st = create_station(tab.base)
+    tab.goto(f"/streams/{st['id']}/edit")
+    page.get_by_label("File name pattern").fill("{date}_{name!r}.mp3")
+    page.get_by_role("button", name="Save changes").click()
+    expect(page.locator(".form-error")).to_contain_text("format spec")
+    got = http.get(f"{tab.base}/api/streams/{st['id']}").json()
+    assert got["output_filename_pattern"] == st["output_filename_pattern"]
+
+
 def test_edit_then_delete_station_and_schedule(tab: Tab) -> None:
     """Edit forms change the API's data; confirmed deactivate/delete buttons take effect."""
     page = tab.page

@@ -45,19 +45,38 @@ Interruptions
 A dropped connection, an HTTP error, a connection failure or a stall (no byte for
 ``stall_timeout`` seconds; for HLS at least two target durations plus one second,
 since segments arrive in bursts) ends the connection, and the capture reconnects
-until the end time: at once after a connection that delivered audio, then after
+until the end time: at once after the first failure, then after
 ``backoff_initial`` seconds, doubling up to ``backoff_max`` (FFmpeg's HTTP
-reconnect schedule is the same 0, 1, 3, 7... shape). Each stretch of wall time
-without audio becomes one :class:`Gap` at its position in the output audio, with
-the reason that started it; a failed first connection opens a gap at 0 s, and a
-gap still open at the end time is closed there. Audio is not padded over a gap: a
+reconnect schedule is the same 0, 1, 3, 7... shape); a connection that carried
+real-time audio for ``healthy_seconds`` resets the schedule. Each stretch of wall
+time without audio becomes one :class:`Gap` at its position in the output audio,
+with the reason that started it; a failed first connection opens a gap at 0 s, and
+a gap still open at the end time is closed there. Audio is not padded over a gap: a
 real-time stream gives as many seconds of audio as it was connected (plus the
-server's burst-on-connect).
+server's burst-on-connect). When no audio at all has arrived for
+``no_audio_timeout`` seconds (a dead URL, a server that accepts and never sends),
+the recording ends there instead of holding its slot until the end time.
+
+Pacing
+------
+What a recording writes is counted in media time (frame durations, sample counts),
+never in wall time: at most ``duration`` seconds of audio, plus, at the end time, the
+audio a live connection still open then received beyond it (the server's burst on
+connect, at most ``burst_allowance`` seconds); once that much audio is written and
+the connection ends, the recording ends. A connection whose audio runs more than
+``burst_allowance`` seconds ahead of the wall time it has been open (or, for HLS,
+two target durations plus one second if that is more) delivers far faster than
+real time: it is a file (an MP3 on a web server, an HLS VOD playlist), not a live
+stream. It is recorded once, as fast as it comes, up to ``duration`` seconds, and
+never reconnected. A shorter file, which ends before it can run that far ahead, is
+recognised when the next connection starts with the same audio as a connection
+that ended ahead of real time; the recording then ends without appending it again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import queue
 import threading
@@ -140,6 +159,18 @@ class CaptureOptions:
         delivered audio (and the first retry of the recording) is immediate.
     backoff_max : float
         Upper bound of the reconnection delay, in seconds.
+    healthy_seconds : float
+        A connection that delivered real-time audio for this many seconds (from its
+        attempt) resets the reconnection backoff.
+    burst_allowance : float
+        Seconds of audio a connection may deliver ahead of the wall time it has been
+        open before its source counts as faster than real time (a file). Icecast's
+        burst-on-connect is 64 KiB by default (``burst-size``): 4 s at 128 kbit/s,
+        22 s at 24 kbit/s. It is also the most audio kept beyond the recording's
+        duration.
+    no_audio_timeout : float or None
+        Seconds without any audio (from the start, or since the last audio) after
+        which the recording ends; None or 0 waits until the end time.
     user_agent : str
         ``User-Agent`` sent to the server.
     progress_interval : float
@@ -154,6 +185,9 @@ class CaptureOptions:
     connect_timeout: float = 10.0
     backoff_initial: float = 1.0
     backoff_max: float = 30.0
+    healthy_seconds: float = 10.0
+    burst_allowance: float = 60.0
+    no_audio_timeout: float | None = 300.0
     user_agent: str = f"Taperoom/{__version__}"
     progress_interval: float = 0.5
     policy: UrlPolicy = field(default_factory=UrlPolicy)
@@ -256,6 +290,12 @@ class CaptureResult:
         Connection attempts after the first one.
     stopped : bool
         True when the capture ended early because `stop` was set.
+    finite_source : bool
+        True when the source delivered far faster than real time (a file, not a
+        live stream) and was recorded once.
+    note : str or None
+        Why the capture ended before its end time, other than `stop`: the source
+        was a file, or no audio arrived for ``no_audio_timeout`` seconds.
     """
 
     path: Path
@@ -267,6 +307,8 @@ class CaptureResult:
     cues: list[CueEntry] = field(default_factory=list)
     reconnects: int = 0
     stopped: bool = False
+    finite_source: bool = False
+    note: str | None = None
 
 
 # -- events from a source thread ---------------------------------------------------------
@@ -720,6 +762,33 @@ class _Output:
 # -- the supervisor -----------------------------------------------------------------------
 
 
+#: A connection that ended with more audio than this many times the wall time it was
+#: open (and over a second ahead of it) ran faster than real time.
+FAST_FACTOR = 2.0
+#: How a connection ends when its audio runs ahead of real time by more than the allowance.
+FASTER_THAN_REAL_TIME = "faster than real time"
+#: How a connection ends when it starts with the audio of a file already recorded.
+SAME_AUDIO_AGAIN = "the same audio again"
+#: How a connection ends when no audio arrived for ``no_audio_timeout`` seconds.
+NO_AUDIO = "no audio"
+
+
+def _seconds(event: _Mp3 | _Pcm) -> float:
+    """Media duration of an audio event in seconds (frame durations, or samples / rate)."""
+    if isinstance(event, _Mp3):
+        return sum(f.header.duration for f in event.frames)
+    rate = event.frame.sample_rate
+    return event.frame.samples / rate if rate else 0.0
+
+
+def _digest(event: _Mp3 | _Pcm) -> bytes:
+    """Fingerprint of the first audio of a connection (its first MP3 frame, or the
+    samples of its first decoded frame), to recognise a file served again."""
+    data = (event.frames[0].data if isinstance(event, _Mp3)
+            else event.frame.to_ndarray().tobytes())
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
 @dataclass
 class _Link:
     """The supervisor's view of one connection attempt."""
@@ -729,9 +798,32 @@ class _Link:
     stall: float
     last_event: float
     join_offset: float  # audio position where this connection's audio starts
+    started: float  # when the attempt began (monotonic)
     connected: bool = False
     got_audio: bool = False
     first_title: bool = True
+    first_audio: float | None = None  # when its first audio arrived (monotonic)
+    media: float = 0.0  # seconds of audio it delivered
+    head: bytes | None = None  # _digest of its first audio
+    held: list[_Mp3 | _Pcm] = field(default_factory=list)  # audio beyond the duration
+    held_seconds: float = 0.0
+    held_since: float | None = None  # when the first audio beyond the duration arrived
+    ended_at: float | None = None
+
+    def lead(self, now: float) -> float:
+        """Seconds its audio runs ahead of the wall time since its first audio."""
+        if self.first_audio is None:
+            return 0.0
+        return self.media - (now - self.first_audio)
+
+    def ended_ahead(self) -> bool:
+        """Whether it ended having delivered its audio far faster than real time (over
+        its whole attempt: FFmpeg's probe may hold the first second back, then hand it
+        over at once)."""
+        if self.first_audio is None or self.ended_at is None:
+            return False
+        life = max(0.0, self.ended_at - self.started)
+        return self.media > FAST_FACTOR * life and self.media - life > 1.0
 
 
 @dataclass
@@ -749,6 +841,7 @@ class _Capture:
                  ) -> None:
         self.url = url
         self.out_path = out_path
+        self.duration = duration
         self.options = options
         self.stop = stop
         self.progress = progress
@@ -765,6 +858,10 @@ class _Capture:
         self.open_gap: _OpenGap | None = None
         self._last_progress = 0.0
         self.output: _Output | None = None
+        self.last_audio = self.start_mono  # when audio last arrived (monotonic)
+        self.finite = False  # the source is a file, recorded once
+        self.note: str | None = None  # why the recording ended before its end time
+        self.fast_head: bytes | None = None  # first audio of a connection that ran ahead
 
     def wall(self, mono: float) -> datetime:
         return self.start_wall + timedelta(seconds=mono - self.start_mono)
@@ -782,6 +879,8 @@ class _Capture:
             finally:
                 duration = out.close()
         end = time.monotonic()
+        if self.finite:
+            self.open_gap = None  # the file ended: not an interruption
         if self.open_gap is not None:
             self._close_gap(min(end, self.deadline), out.audio_seconds)
         size = out.bytes_written
@@ -794,7 +893,79 @@ class _Capture:
         return CaptureResult(path=self.out_path, duration_seconds=duration, bytes_written=size,
                              source_codec=self.source_codec or "unknown",
                              stream_copy=out.stream_copy, gaps=self.gaps, cues=self.cues,
-                             reconnects=self.reconnects, stopped=stopped)
+                             reconnects=self.reconnects, stopped=stopped,
+                             finite_source=self.finite, note=self.note)
+
+    # -- pacing and timeouts --
+
+    def _allowance(self, link: _Link) -> float:
+        """Seconds `link`'s audio may run ahead of real time (more for HLS segments)."""
+        return max(self.options.burst_allowance, link.stall)
+
+    def _no_audio_deadline(self) -> float:
+        timeout = self.options.no_audio_timeout
+        return self.last_audio + timeout if timeout else float("inf")
+
+    def _out_of_audio(self, now: float, current: str) -> bool:
+        """True (and the reason noted) once no audio arrived for ``no_audio_timeout`` s;
+        `current` says what the capture is doing meanwhile."""
+        if now < self._no_audio_deadline():
+            return False
+        if self.note is None:
+            reason = f"no audio for {self.options.no_audio_timeout:g} s ({current})"
+            self.note = self.last_reason = reason
+            log.warning("stream %s: %s", self.url, reason)
+        return True
+
+    def _write(self, link: _Link, out: _Output, event: _Mp3 | _Pcm) -> None:
+        """Write `event`'s audio up to the recording's duration (media time); hold the
+        rest, in case the connection turns out to be live and open at the end time."""
+        if link.held or out.audio_seconds >= self.duration:
+            self._hold(link, event)
+        elif isinstance(event, _Pcm):
+            out.write_pcm(event.frame)
+        else:
+            for i, frame in enumerate(event.frames):
+                if out.audio_seconds >= self.duration:
+                    self._hold(link, _Mp3(event.frames[i:]))
+                    return
+                out.write_mp3([frame])
+
+    def _hold(self, link: _Link, event: _Mp3 | _Pcm) -> None:
+        seconds = _seconds(event)
+        if self.finite or link.held_seconds + seconds > self._allowance(link):
+            return  # a file has no live tail; and no burst is longer than the allowance
+        if link.held_since is None:
+            link.held_since = time.monotonic()
+        link.held.append(event)
+        link.held_seconds += seconds
+
+    def _keep_tail(self, link: _Link, out: _Output, now: float) -> None:
+        """At the end time: keep the audio held beyond the duration if `link` is a live
+        connection: its audio no further ahead of real time than a burst, and the audio
+        held came at the pace of real time (give or take a stall: HLS segments)."""
+        since = link.held_since if link.held_since is not None else now
+        paced = link.held_seconds <= (now - since) + link.stall
+        if link.held and paced and not self.finite \
+                and link.lead(now) <= self._allowance(link):
+            for event in link.held:
+                if isinstance(event, _Mp3):
+                    out.write_mp3(event.frames)
+                else:
+                    out.write_pcm(event.frame)
+        link.held.clear()
+
+    def _file(self, reason: str) -> str:
+        """Note that the source is a file: it is recorded once (up to the duration),
+        never reconnected, and the recording ends with it."""
+        if not self.finite:
+            self.finite = True
+            self.note = (f"the source is a file, not a live stream ({reason}): it was "
+                         "recorded once")
+            log.info("stream %s: %s", self.url, self.note)
+        return reason
+
+    # -- the loop --
 
     def _loop(self, out: _Output) -> bool:
         opts = self.options
@@ -808,30 +979,44 @@ class _Capture:
             if attempt:
                 self.reconnects += 1
             attempt += 1
-            got_audio, ended = self._connection(out)
+            link, ended = self._connection(out)
             if ended == "stop":
                 return True
             if ended == "deadline":
+                return False
+            if self.finite or ended == NO_AUDIO:
                 return False
             self.last_reason = ended
             log.info("stream %s: %s", self.url, ended)
             if ended.startswith(REFUSED):  # the URL policy would refuse it again
                 return False
-            if got_audio:
-                delay = 0.0
+            ahead = link.ended_ahead()
+            if out.audio_seconds >= self.duration:  # all the audio asked for is there
+                if ahead:
+                    self._file(FASTER_THAN_REAL_TIME)
+                return False
+            self.fast_head = link.head if ahead else None
+            assert link.ended_at is not None
+            if link.got_audio and not ahead \
+                    and link.ended_at - link.started >= opts.healthy_seconds:
+                delay = 0.0  # a healthy stretch: start the backoff afresh
             if delay > 0:
                 self._report(force=True)
-                if self.stop.wait(max(0.0, min(delay, self.deadline - time.monotonic()))):
+                until = min(self.deadline, self._no_audio_deadline())
+                if self.stop.wait(max(0.0, min(delay, until - time.monotonic()))):
                     return True
+                if self._out_of_audio(time.monotonic(), f"last: {ended}"):
+                    return False
             delay = opts.backoff_initial if delay == 0 else min(delay * 2, opts.backoff_max)
 
-    def _connection(self, out: _Output) -> tuple[bool, str]:
-        """One connection attempt; returns (audio received, how it ended)."""
+    def _connection(self, out: _Output) -> tuple[_Link, str]:
+        """One connection attempt; returns it and how it ended."""
         opts = self.options
         events: queue.Queue[Any] = queue.Queue(maxsize=256)
         cancel = threading.Event()
+        now = time.monotonic()
         link = _Link(_Source(self.url, opts, events, cancel), events, opts.stall_timeout,
-                     time.monotonic(), out.audio_seconds)
+                     now, out.audio_seconds, started=now)
         out.new_connection()
         link.source.start()
         try:
@@ -840,12 +1025,19 @@ class _Capture:
                 if self.stop.is_set() or now >= self.deadline:
                     cancel.set()  # the source stops adding events ...
                     self._drain(link, out)  # ... and what arrived before the end is kept
-                    return link.got_audio, "stop" if self.stop.is_set() else "deadline"
+                    self._keep_tail(link, out, time.monotonic())
+                    return link, "stop" if self.stop.is_set() else "deadline"
+                if now >= self._no_audio_deadline() and self._out_of_audio(
+                        now, ("connected, but no audio" if link.connected else "no answer")
+                        + (f"; before: {self.last_reason}" if self.reconnects else "")):
+                    self._begin_gap(self.last_audio if link.got_audio else self.start_mono,
+                                    NO_AUDIO)
+                    return link, NO_AUDIO
                 heard = max(link.source.last_data, link.last_event)
                 limit = link.stall if link.connected else opts.connect_timeout + link.stall
                 if now - heard > limit:  # audio stopped when the data did
                     self._begin_gap(heard if link.got_audio else self.start_mono, "stalled")
-                    return link.got_audio, "stalled"
+                    return link, "stalled"
                 self._report()
                 try:
                     event = events.get(timeout=max(0.01, min(0.1, self.deadline - now)))
@@ -853,9 +1045,10 @@ class _Capture:
                     continue
                 ended = self._handle(link, out, event)
                 if ended is not None:
-                    return link.got_audio, ended
+                    return link, ended
         finally:
             cancel.set()
+            link.ended_at = time.monotonic()
             self.connected = False
 
     def _drain(self, link: _Link, out: _Output) -> None:
@@ -868,7 +1061,8 @@ class _Capture:
                 return
             if isinstance(event, _Ended):
                 return
-            self._handle(link, out, event)
+            if self._handle(link, out, event) is not None:
+                return
 
     def _handle(self, link: _Link, out: _Output, event: Any) -> str | None:
         """Apply one source event; return the reason when the connection ended."""
@@ -881,15 +1075,23 @@ class _Capture:
                 self.source_codec = event.codec
         elif isinstance(event, _Mp3 | _Pcm):
             if not link.got_audio:
+                head = _digest(event)
+                if head == self.fast_head:  # a file that was recorded already
+                    return self._file(SAME_AUDIO_AGAIN)
+                link.head = head
                 link.got_audio = self.connected = True
                 link.join_offset = out.audio_seconds
                 first = link.source.first_data
-                self._close_gap(first if first is not None and first <= now else now,
-                                link.join_offset)
-            if isinstance(event, _Mp3):
-                out.write_mp3(event.frames)
-            else:
-                out.write_pcm(event.frame)
+                link.first_audio = first if first is not None and first <= now else now
+                self._close_gap(link.first_audio, link.join_offset)
+            self.last_audio = now
+            link.media += _seconds(event)
+            if not self.finite and link.lead(now) > self._allowance(link):
+                self._file(FASTER_THAN_REAL_TIME)  # record it on, up to the duration
+                link.held.clear()
+            self._write(link, out, event)
+            if self.finite and out.audio_seconds >= self.duration:
+                return "duration reached"  # all of the file that was asked for
         elif isinstance(event, _Title):
             offset = link.join_offset if link.first_title else out.audio_seconds
             link.first_title = False
@@ -939,7 +1141,13 @@ def record_stream(url: str, out_path: Path, duration_seconds: float, *,
     """Record a stream into one MP3 file for a span of wall-clock time.
 
     Blocks until ``duration_seconds`` of wall time have passed since the call (however
-    many reconnections that takes) or `stop` is set. Meant to run in a worker thread.
+    many reconnections that takes) or `stop` is set; or, earlier, once a source that
+    turns out to be a file has been recorded once, once ``duration_seconds`` of audio
+    are written and the connection ends, or when no audio arrived for
+    ``options.no_audio_timeout`` seconds. At most ``duration_seconds`` of audio (media
+    time) are written, plus the real-time tail of a live connection open at the end
+    time (its burst on connect, at most ``options.burst_allowance`` seconds). Meant to
+    run in a worker thread.
 
     Parameters
     ----------
@@ -971,9 +1179,9 @@ def record_stream(url: str, out_path: Path, duration_seconds: float, *,
         InvalidInput) when `url` itself is outside ``options.policy``.
     MediaError
         No audio at all could be recorded (the file is removed); the message gives
-        the last reason (``http 404``, ``connect failed: ...``, ``refused: ...``
-        when a playlist entry, redirect or address was outside the policy, which
-        ends the recording at once).
+        the last reason (``http 404``, ``connect failed: ...``, ``no audio for 300 s
+        (...)``, ``refused: ...`` when a playlist entry, redirect or address was outside
+        the policy, which ends the recording at once).
     """
     if not duration_seconds or duration_seconds <= 0:
         raise InvalidInput(f"recording duration must be positive, got {duration_seconds}")

@@ -9,7 +9,6 @@ offset (the original sent RFC 822 strings in GMT from some routes).
 
 from __future__ import annotations
 
-import string
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,10 +16,11 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from taperoom.recorder.models import RecordingSchedule, RecordingSession, StreamConfiguration
+from taperoom.recorder.naming import DEFAULT_PATTERN
+from taperoom.recorder.naming import PATTERN_FIELDS as PATTERN_FIELDS  # re-exported
+from taperoom.recorder.naming import check_pattern as check_pattern  # re-exported
 from taperoom.recorder.urlpolicy import ALLOWED_SCHEMES
 
-#: Placeholders of ``output_filename_pattern`` (all of them work, unlike the original's).
-PATTERN_FIELDS = frozenset({"date", "name", "timestamp", "artist", "album"})
 #: URL schemes the capture accepts (HLS playlists are plain http/https URLs).
 STREAM_SCHEMES = ALLOWED_SCHEMES
 
@@ -51,33 +51,6 @@ def check_stream_url(value: str) -> str:
     return value
 
 
-def check_pattern(value: str) -> str:
-    """Validate an output filename pattern.
-
-    It may use only the placeholders of :data:`PATTERN_FIELDS`, must use at least
-    one of them, and may not contain a path separator (files stay in
-    ``RECORDINGS_DIR``). ``.mp3`` is appended when the pattern has no extension.
-    """
-    value = value.strip()
-    try:
-        names = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
-    except ValueError as exc:
-        raise ValueError(f"malformed pattern: {exc}") from exc
-    unknown = names - PATTERN_FIELDS
-    if unknown or "" in names:
-        raise ValueError("unknown placeholder(s) "
-                         f"{', '.join('{' + n + '}' for n in sorted(unknown))}; allowed: "
-                         f"{', '.join('{' + n + '}' for n in sorted(PATTERN_FIELDS))}")
-    if not names:
-        raise ValueError("pattern must use at least one of "
-                         f"{', '.join('{' + n + '}' for n in sorted(PATTERN_FIELDS))}")
-    if "/" in value or "\\" in value or "\0" in value:
-        raise ValueError("pattern may not contain a path separator")
-    if not value.lower().endswith(".mp3"):
-        value += ".mp3"
-    return value
-
-
 def check_destination(value: str) -> str:
     """Validate an upload destination (empty = keep recordings local only).
 
@@ -104,7 +77,8 @@ class StationCreate(_Body):
     artist: str = Field(min_length=1, max_length=100)
     album: str = Field(min_length=1, max_length=100)
     album_artist: str = Field(min_length=1, max_length=100)
-    output_filename_pattern: str = Field("{date}_{name}.mp3", min_length=1, max_length=200)
+    output_filename_pattern: str = Field(DEFAULT_PATTERN, min_length=1, max_length=200,
+                                         validate_default=True)
     scp_destination: str = Field("", max_length=1000)
     bitrate_kbps: int | None = Field(None, ge=32, le=320)
     split_tracks: bool = False

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import shutil
 import threading
 import time
@@ -24,10 +23,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taperoom.db import transaction
-from taperoom.errors import Conflict, InsufficientStorage, InvalidInput, NotFound, TaperoomError
+from taperoom.errors import (
+    Conflict,
+    InsufficientStorage,
+    InvalidInput,
+    NotFound,
+    TaperoomError,
+    Unprocessable,
+)
 from taperoom.events import Event
 from taperoom.recorder import repository as repo
 from taperoom.recorder.models import SessionStatus, TransferStatus, utcnow
+from taperoom.recorder.naming import DEFAULT_PATTERN, fit_name, parse_pattern
+from taperoom.recorder.naming import render_filename as render_filename  # re-exported
+from taperoom.recorder.naming import unique_path as unique_path  # re-exported
 from taperoom.recorder.scheduler import repeated_wall_clock
 from taperoom.recorder.schemas import session_dict
 
@@ -44,56 +53,11 @@ PROGRESS_INTERVAL = 0.5
 MIN_RETRY_SECONDS = 10.0
 #: Folder (inside ``RECORDINGS_DIR``) of recordings still being captured.
 PARTIAL_DIR = ".partial"
-_UNSAFE = re.compile(r"[\x00-\x1f/\\]+")
 
 
 def _op(operation_type: str, session_id: int | None = None) -> dict[str, Any]:
     """``extra`` of a structured log record (see :mod:`taperoom.recorder.logs`)."""
     return {"operation_type": operation_type, "session_id": session_id}
-
-
-def render_filename(pattern: str, *, station: str, artist: str, album: str,
-                    started_local: datetime) -> str:
-    """The file name of a recording from a station's ``output_filename_pattern``.
-
-    Parameters
-    ----------
-    pattern : str
-        Pattern with ``{date}`` (``YYYY-MM-DD``), ``{name}`` (station name),
-        ``{timestamp}`` (``YYYYMMDD_HHMMSS``), ``{artist}`` and ``{album}``,
-        validated by :func:`taperoom.recorder.schemas.check_pattern`.
-    station, artist, album : str
-        Values of the placeholders; path separators and control characters in
-        them become ``_``, so the name never leaves ``RECORDINGS_DIR``.
-    started_local : datetime
-        Start of the recording in the configured zone.
-
-    Returns
-    -------
-    str
-        A bare file name ending in ``.mp3``.
-    """
-    def clean(value: str) -> str:
-        return _UNSAFE.sub("_", value).strip() or "_"
-
-    name = pattern.format(date=started_local.strftime("%Y-%m-%d"), name=clean(station),
-                          timestamp=started_local.strftime("%Y%m%d_%H%M%S"),
-                          artist=clean(artist), album=clean(album))
-    name = clean(name).lstrip(".") or "recording.mp3"
-    if not name.lower().endswith(".mp3"):
-        name += ".mp3"
-    return name[:240]
-
-
-def unique_path(folder: Path, name: str) -> Path:
-    """``folder/name``, or ``folder/<stem> (2).mp3`` and so on when it exists."""
-    path = folder / name
-    stem, suffix = path.stem, path.suffix
-    n = 2
-    while path.exists():
-        path = folder / f"{stem} ({n}){suffix}"
-        n += 1
-    return path
 
 
 @dataclass
@@ -157,6 +121,9 @@ class RecordingService:
             ``MAX_CONCURRENT_RECORDINGS`` recordings already run.
         InsufficientStorage
             Free space on ``RECORDINGS_DIR`` is below ``MIN_FREE_DISK_MB``.
+        Unprocessable
+            The station's stored file-name pattern is not valid (saved before
+            patterns were checked); nothing is recorded.
         """
         if duration_seconds <= 0:
             raise InvalidInput("duration_seconds must be positive")
@@ -170,6 +137,13 @@ class RecordingService:
                     "id", "name", "stream_url", "artist", "album", "album_artist",
                     "artwork_path", "output_filename_pattern", "scp_destination",
                     "bitrate_kbps", "split_tracks")}
+            try:  # what rendering would refuse (stored before patterns were checked)
+                parse_pattern(station["output_filename_pattern"])
+            except ValueError as exc:
+                raise Unprocessable(
+                    f"station {station['name']!r} has an invalid file name pattern "
+                    f"{station['output_filename_pattern'][:200]!r} ({exc}); edit the "
+                    "station to record it") from None
             if len(self._running) >= settings.max_concurrent_recordings:
                 raise Conflict(f"{len(self._running)} recordings are running "
                                f"(MAX_CONCURRENT_RECORDINGS={settings.max_concurrent_recordings})")
@@ -344,7 +318,7 @@ class RecordingService:
         except NotFound as exc:  # the station went away since the schedule fired
             log.error("schedule %s could not start: %s", schedule_id, exc,
                       extra=_op("scheduling"))
-        except (Conflict, InsufficientStorage) as exc:
+        except (Conflict, InsufficientStorage, Unprocessable) as exc:
             log.error("schedule %s could not start: %s", schedule_id, exc,
                       extra=_op("scheduling"))
             with transaction(self.ctx.sessions) as db:
@@ -464,7 +438,8 @@ class RecordingService:
             bitrate_kbps=station["bitrate_kbps"] or settings.mp3_bitrate_kbps,
             stall_timeout=settings.stall_timeout_seconds,
             backoff_max=settings.reconnect_backoff_max_seconds,
-            policy=settings.stream_policy)
+            policy=settings.stream_policy,
+            no_audio_timeout=settings.no_audio_timeout_seconds or None)
         try:
             try:
                 result = record_stream(station["stream_url"], partial, run.duration,
@@ -489,48 +464,44 @@ class RecordingService:
                 self.apply_retention()
 
     def _process(self, run: _Running, result: CaptureResult, partial: Path) -> None:
-        from taperoom.recorder.tagging import recording_title, write_cue_sheet
-
         settings, station, sid = self.ctx.settings, run.station, run.session_id
-        final = self._final_path(station, run.started_utc)
-        os.replace(partial, final)
-        self._tag(final, station, run.started_utc)
-        started_local = run.started_utc.replace(tzinfo=UTC).astimezone(settings.zone)
-        cue_path: Path | None = None
-        if result.cues:
-            cue_path = write_cue_sheet(final, result.cues, performer=station["artist"],
-                                       title=recording_title(started_local, station["name"]))
-            if station["split_tracks"] and len(result.cues) > 1:
-                try:
-                    self._split(final, result, station, run.started_utc)
-                except (TaperoomError, OSError) as exc:  # the whole recording is still good
-                    log.error("recording %s: could not split into tracks: %s", sid, exc,
-                              extra=_op("processing", sid))
-        gaps = [{"at_seconds": round(g.at_seconds, 3),
-                 "started_at": g.started_at.astimezone(settings.zone).isoformat(),
-                 "length_seconds": round(g.length_seconds, 3), "reason": g.reason}
-                for g in result.gaps]
-        note = None
-        if result.stopped:
-            note = (f"{run.stop_reason or 'stopped early'} after "
-                    f"{result.duration_seconds:.0f} s of {run.duration:.0f} s")
-        dest = station["scp_destination"] or ""
-        values: dict[str, Any] = {
-            "status": SessionStatus.COMPLETED.value, "end_time": utcnow(),
-            "output_file_path": str(final), "file_size_bytes": final.stat().st_size,
-            "duration_seconds": round(result.duration_seconds, 3),
-            "reconnects": result.reconnects, "gaps": gaps,
-            "cue_sheet_path": str(cue_path) if cue_path else None,
-            "stream_copy": result.stream_copy, "source_codec": result.source_codec,
-            "error_message": note,
-            "transfer_status": (TransferStatus.PENDING if dest else TransferStatus.SKIPPED).value,
-        }
-        with transaction(self.ctx.sessions) as db:
-            row = repo.update_session(db, sid, values)
-            if run.schedule_id is not None:
-                with contextlib.suppress(NotFound):
-                    repo.update_schedule(db, run.schedule_id, {"retry_count": 0})
-            data = session_dict(row, settings.zone)
+        created: list[Path] = []
+        try:
+            final, cue_path = self._finish_files(run, result, partial, created)
+            gaps = [{"at_seconds": round(g.at_seconds, 3),
+                     "started_at": g.started_at.astimezone(settings.zone).isoformat(),
+                     "length_seconds": round(g.length_seconds, 3), "reason": g.reason}
+                    for g in result.gaps]
+            note = None
+            if result.stopped:
+                note = (f"{run.stop_reason or 'stopped early'} after "
+                        f"{result.duration_seconds:.0f} s of {run.duration:.0f} s")
+            elif result.note:
+                note = (f"{result.note} ({result.duration_seconds:.0f} s of audio; "
+                        f"{run.duration:.0f} s planned)")
+            dest = station["scp_destination"] or ""
+            values: dict[str, Any] = {
+                "status": SessionStatus.COMPLETED.value, "end_time": utcnow(),
+                "output_file_path": str(final), "file_size_bytes": final.stat().st_size,
+                "duration_seconds": round(result.duration_seconds, 3),
+                "reconnects": result.reconnects, "gaps": gaps,
+                "cue_sheet_path": str(cue_path) if cue_path else None,
+                "stream_copy": result.stream_copy, "source_codec": result.source_codec,
+                "error_message": note,
+                "transfer_status": (TransferStatus.PENDING if dest
+                                    else TransferStatus.SKIPPED).value,
+            }
+            with transaction(self.ctx.sessions) as db:
+                row = repo.update_session(db, sid, values)
+                if run.schedule_id is not None:
+                    with contextlib.suppress(NotFound):
+                        repo.update_schedule(db, run.schedule_id, {"retry_count": 0})
+                data = session_dict(row, settings.zone)
+        except BaseException:
+            # a failed session leaves no file behind: its partial recording, the file it
+            # was renamed to, the cue sheet and the split tracks all go
+            self._remove_files([partial, *created], sid)
+            raise
         log.info("recording %s completed: %s (%.1f s, %d gaps, %s)", sid, final.name,
                  result.duration_seconds, len(gaps),
                  "stream copy" if result.stream_copy else "re-encoded",
@@ -539,10 +510,56 @@ class RecordingService:
         if dest:
             self.ctx.uploads.enqueue(sid, final, dest)
 
+    def _finish_files(self, run: _Running, result: CaptureResult, partial: Path,
+                      created: list[Path]) -> tuple[Path, Path | None]:
+        """Rename, tag, write the cue sheet and split; append each path made to
+        `created` as soon as it exists. Returns the recording and its cue sheet."""
+        from taperoom.recorder.tagging import recording_title, write_cue_sheet
+
+        settings, station, sid = self.ctx.settings, run.station, run.session_id
+        final = self._final_path(station, run.started_utc)
+        os.replace(partial, final)
+        created.append(final)
+        self._tag(final, station, run.started_utc)
+        started_local = run.started_utc.replace(tzinfo=UTC).astimezone(settings.zone)
+        cue_path: Path | None = None
+        if result.cues:
+            cue_path = final.with_suffix(".cue")
+            existed = cue_path.exists()
+            written = write_cue_sheet(final, result.cues, performer=station["artist"],
+                                      title=recording_title(started_local, station["name"]))
+            if not existed:
+                created.append(written)
+            if station["split_tracks"] and len(result.cues) > 1:
+                pieces: list[Path] = []
+                try:
+                    self._split(final, result, station, run.started_utc, pieces)
+                except (TaperoomError, OSError) as exc:  # the whole recording is still good
+                    log.error("recording %s: could not split into tracks: %s", sid, exc,
+                              extra=_op("processing", sid))
+                    self._remove_files(pieces, sid)
+                else:
+                    created.extend(pieces)
+        return final, cue_path
+
+    def _remove_files(self, paths: list[Path], session_id: int) -> None:
+        """Delete the files (and then-empty folders) in `paths`, last made first."""
+        for path in reversed(paths):
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()  # only once empty: what was in it is listed before it
+                else:
+                    path.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("recording %s: could not remove %s: %s", session_id, path, exc,
+                            extra=_op("processing", session_id))
+
     def _split(self, final: Path, result: CaptureResult, station: dict[str, Any],
-               started_utc: datetime) -> None:
+               started_utc: datetime, made: list[Path]) -> None:
         """Cut the recording at its ICY title changes into ``<stem> - tracks/NN - title.mp3``,
-        each piece tagged (:func:`~taperoom.recorder.tagging.tag_track`)."""
+        each piece tagged (:func:`~taperoom.recorder.tagging.tag_track`); the folder
+        (when made here) and each piece that did not exist before go to `made`, the
+        folder first, even when the split fails half-way."""
         from taperoom.recorder.encode import split_mp3
         from taperoom.recorder.tagging import tag_track
 
@@ -555,10 +572,12 @@ class RecordingService:
         later = [c for c in cues[1:] if c.offset_seconds > 0]
         points = [c.offset_seconds for c in later]
         titles = [cues[0].title, *(c.title for c in later)]
-        names = [_UNSAFE.sub("_", f"{i + 1:02d} - {title}")[:200] + ".mp3"
-                 for i, title in enumerate(titles)]
+        names = [fit_name(f"{i + 1:02d} - {title}") for i, title in enumerate(titles)]
         out_dir = final.with_name(final.stem + " - tracks")
-        out_dir.mkdir(exist_ok=True)
+        if not out_dir.exists():
+            out_dir.mkdir()
+            made.append(out_dir)
+        made.extend(out_dir / n for n in names if not (out_dir / n).exists())
         by_name = dict(zip(names, titles, strict=True))
         pieces = split_mp3(final, points, out_dir, names)
         started_at = started_utc.replace(tzinfo=UTC).astimezone(settings.zone)
@@ -591,9 +610,13 @@ class RecordingService:
     def _final_path(self, station: dict[str, Any], started_utc: datetime) -> Path:
         settings = self.ctx.settings
         started_local = started_utc.replace(tzinfo=UTC).astimezone(settings.zone)
-        name = render_filename(station["output_filename_pattern"], station=station["name"],
-                               artist=station["artist"], album=station["album"],
-                               started_local=started_local)
+        fields = {"station": station["name"], "artist": station["artist"],
+                  "album": station["album"], "started_local": started_local}
+        try:
+            name = render_filename(station["output_filename_pattern"], **fields)
+        except InvalidInput as exc:  # a pattern stored before patterns were checked
+            log.warning("%s; using %s", exc, DEFAULT_PATTERN, extra=_op("processing"))
+            name = render_filename(DEFAULT_PATTERN, **fields)
         return unique_path(settings.recordings_dir, name)
 
     def _on_progress(self, run: _Running, p: CaptureProgress) -> None:

@@ -40,7 +40,9 @@ class RecorderSettings(AppSettings):
     ``TRANSFER_BACKOFF_MAX_SECONDS``), ``TRANSFER_MAX_ATTEMPTS`` (6),
     ``TRANSFER_PROTOCOL`` (``sftp`` or ``scp``), ``MP3_BITRATE_KBPS`` (192, when a
     stream must be re-encoded), ``STALL_TIMEOUT_SECONDS`` (10),
-    ``RECONNECT_BACKOFF_MAX_SECONDS`` (30), ``MIN_FREE_DISK_MB`` (500: no
+    ``RECONNECT_BACKOFF_MAX_SECONDS`` (30), ``NO_AUDIO_TIMEOUT_SECONDS`` (300: a
+    recording that received no audio for this long ends, and fails if it has none;
+    0 = keep trying until its end time), ``MIN_FREE_DISK_MB`` (500: no
     recording starts below it), ``RETENTION_DAYS`` / ``RETENTION_MAX_GB`` (0 = keep
     every local recording), ``SPLIT_TRACKS`` (false), ``QUEUE_URL`` (empty: a
     SQLite queue file in ``DATA_DIR``; ``redis://...`` for Redis),
@@ -75,6 +77,7 @@ class RecorderSettings(AppSettings):
     mp3_bitrate_kbps: int = Field(192, ge=32, le=320)
     stall_timeout_seconds: float = Field(10.0, gt=0, le=600)
     reconnect_backoff_max_seconds: float = Field(30.0, gt=0, le=3600)
+    no_audio_timeout_seconds: float = Field(300.0, ge=0)
     min_free_disk_mb: float = Field(500.0, ge=0)
     retention_days: float = Field(0.0, ge=0)
     retention_max_gb: float = Field(0.0, ge=0)

@@ -23,6 +23,15 @@ from taperoom.recorder.schemas import ImportBody, RecordNow, StationCreate, Stat
 MULTIPART_OVERHEAD = 64 * 1024
 #: Field name of the artwork file (contract).
 ARTWORK_FIELD = "artwork"
+#: OpenAPI request body of the artwork upload: the route reads the form itself (to
+#: refuse a too large body before reading it), so FastAPI cannot infer it.
+ARTWORK_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": [ARTWORK_FIELD],
+        "properties": {ARTWORK_FIELD: {
+            "type": "string", "format": "binary",
+            "description": "The image: png, jpg, jpeg, gif, bmp or webp, at most "
+                           "MAX_ARTWORK_SIZE_MB"}}}}}}}
 
 
 def build_router(ctx: RecorderContext) -> APIRouter:
@@ -87,7 +96,7 @@ def build_router(ctx: RecorderContext) -> APIRouter:
         service.check_id(stream_id, "stream configuration")
         return ctx.recordings.record(stream_id, body.duration_seconds, trigger="manual")
 
-    @r.post("/{stream_id:int}/artwork")
+    @r.post("/{stream_id:int}/artwork", openapi_extra=ARTWORK_BODY)
     async def upload_artwork(stream_id: int, request: Request) -> dict[str, Any]:
         """Multipart field ``artwork`` (png, jpg, jpeg, gif, bmp, webp ≤
         ``MAX_ARTWORK_SIZE_MB``): ``{stream_id, artwork_path, filename, file_size,

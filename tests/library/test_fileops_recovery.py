@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from taperoom.confined import open_folder
 from taperoom.library.context import open_context
 from taperoom.library.recovery import DELETE_SUFFIX, PART_SUFFIX, hidden_siblings
 from tests.library.test_fileops import (
@@ -78,6 +79,15 @@ def start(ctx: Any, one: dict[str, Any], kind: str = "move") -> int:
     return int(op_id)
 
 
+def relocate(ctx: Any, one: dict[str, Any]) -> None:
+    """The disk step of the real move or rename, from the track's file to ``one["dst"]``."""
+    root = one["root"]
+    src, dst = one["file"], one["dst"]
+    with open_folder(root, src.parent.relative_to(root).parts) as a, \
+            open_folder(root, dst.parent.relative_to(root).parts) as b:
+        ctx.fileops._relocate(a, src.name, b, dst.name, {})
+
+
 def status(ctx: Any, op_id: int) -> str:
     [op] = [o for o in operations(ctx) if o.id == op_id]
     return str(op.status)
@@ -98,7 +108,7 @@ def test_move_done_on_disk_is_finished_in_the_database(ctx: Any, one: dict[str, 
                                                        reopen: Callable[[Any], Any]) -> None:
     """Killed after the rename, before the database step: the track follows its file."""
     op_id = start(ctx, one)
-    ctx.fileops._relocate(one["file"], one["dst"], {})
+    relocate(ctx, one)
     ctx = reopen(ctx)
     assert ctx.recovery.completed == [op_id]
     assert status(ctx, op_id) == "completed"
@@ -153,7 +163,7 @@ def test_rename_done_on_disk_is_finished(ctx: Any, one: dict[str, Any],
     """A rename is recovered like a move."""
     one["dst"] = one["file"].with_name("Renamed.mp3")
     op_id = start(ctx, one, "rename")
-    ctx.fileops._relocate(one["file"], one["dst"], {})
+    relocate(ctx, one)
     ctx = reopen(ctx)
     assert ctx.recovery.completed == [op_id]
     assert get_track(ctx, one["track"]).file_path == str(one["dst"])

@@ -196,6 +196,62 @@ def test_committed_delete_leaves_no_hidden_file(ctx: Any, one: dict[str, Any],
     assert get_track(ctx, one["track"]) is None
 
 
+def swap_for_link(folder: Path, outside: Path) -> None:
+    """Replace a library folder by a symbolic link to `outside`."""
+    shutil.rmtree(folder)
+    folder.symlink_to(outside, target_is_directory=True)
+
+
+@pytest.mark.backends("sqlite")  # files only: one backend is enough
+def test_recovery_does_not_follow_a_target_folder_turned_symlink(
+        ctx: Any, one: dict[str, Any], tmp_path: Path, reopen: Callable[[Any], Any]) -> None:
+    """A pending move whose target folder became a link to an outside folder holding a
+    copy of the track (and a file named like a partial copy): both stay, the row fails."""
+    op_id = start(ctx, one)
+    outside = tmp_path / "backup"
+    outside.mkdir()
+    shutil.copy2(one["file"], outside / MP3)
+    part = outside / f".{MP3}.1a2b3c4d{PART_SUFFIX}"
+    part.write_bytes(b"not ours")
+    swap_for_link(one["root"] / "Sorted", outside)
+    ctx = reopen(ctx)
+    assert ctx.recovery.left == [op_id] and ctx.recovery.removed == []
+    assert status(ctx, op_id) == "failed"
+    assert sorted(os.listdir(outside)) == sorted([MP3, part.name])
+    assert one["file"].is_file()
+    assert get_track(ctx, one["track"]).file_path == str(one["file"])
+
+
+@pytest.mark.backends("sqlite")  # files only: one backend is enough
+def test_recovery_does_not_follow_a_source_folder_turned_symlink(
+        ctx: Any, one: dict[str, Any], tmp_path: Path, reopen: Callable[[Any], Any]) -> None:
+    """A pending delete whose folder became a link: the file named like its hidden
+    file in the outside folder is neither renamed nor removed."""
+    op_id = start(ctx, one, "delete")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    hidden = outside / f".{MP3}.0badf00d{DELETE_SUFFIX}"
+    hidden.write_bytes(b"someone else's")
+    swap_for_link(one["root"] / "Artist", outside)
+    ctx = reopen(ctx)
+    assert ctx.recovery.left == [op_id] and ctx.recovery.removed == []
+    assert os.listdir(outside) == [hidden.name]
+
+
+@pytest.mark.backends("sqlite")  # files only: one backend is enough
+def test_cleanup_of_committed_deletes_does_not_follow_symlinks(
+        ctx: Any, one: dict[str, Any], tmp_path: Path, reopen: Callable[[Any], Any]) -> None:
+    """Hidden files are looked for beside recent deletes only inside the library folder."""
+    ctx.fileops.delete(one["track"], confirm=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    hidden = outside / f".{MP3}.0badf00d{DELETE_SUFFIX}"
+    hidden.write_bytes(b"someone else's")
+    swap_for_link(one["root"] / "Artist", outside)
+    ctx = reopen(ctx)
+    assert ctx.recovery.removed == [] and os.listdir(outside) == [hidden.name]
+
+
 def test_hidden_siblings_match_only_their_own_file(tmp_path: Path) -> None:
     """Only ``.<name>.<id><suffix>`` of that exact name is found, glob characters and all."""
     target = tmp_path / "a [1]*.mp3"

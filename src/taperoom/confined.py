@@ -142,8 +142,12 @@ class Folder:
         self.close()
 
 
-def _refusal(fd: int, name: str, shown: Path, root: Path, exc: OSError) -> OSError | Conflict:
+def _refusal(fd: int, name: str, shown: Path, root: Path, exc: OSError,
+             follow_symlinks: bool) -> OSError | Conflict:
     """Why ``openat(fd, name, O_DIRECTORY | O_NOFOLLOW)`` failed, as the error to raise."""
+    if follow_symlinks:  # ENOENT (a dangling link too), ENOTDIR, EACCES: as they are
+        exc.filename = str(shown)
+        return exc
     try:
         st = os.stat(name, dir_fd=fd, follow_symlinks=False)
     except FileNotFoundError:
@@ -207,7 +211,7 @@ def open_folder(root: str | os.PathLike[str], names: Sequence[str], *,
             try:
                 fd = os.open(name, flags, dir_fd=fds[-1])
             except OSError as exc:
-                refusal = _refusal(fds[-1], name, shown, root_path, exc)
+                refusal = _refusal(fds[-1], name, shown, root_path, exc, follow_symlinks)
                 if not (create and isinstance(refusal, FileNotFoundError)):
                     raise refusal from None
                 try:
@@ -218,7 +222,8 @@ def open_folder(root: str | os.PathLike[str], names: Sequence[str], *,
                 try:
                     fd = os.open(name, flags, dir_fd=fds[-1])
                 except OSError as again:
-                    raise _refusal(fds[-1], name, shown, root_path, again) from None
+                    raise _refusal(fds[-1], name, shown, root_path, again,
+                                   follow_symlinks) from None
             fds.append(fd)
     except BaseException:
         folder = Folder(root_path, root_path.joinpath(*names), fds, list(names), created)

@@ -376,11 +376,13 @@ class FileOperations:
         NotFound
             Unknown track or library folder.
         InvalidInput
-            Destination outside every library folder, ``..``, another file type.
+            Destination outside every library folder, ``..``, a control
+            character, another file type.
         Conflict
             Target exists or belongs to another track, source file missing,
-            library folder unavailable, no free space, or a failed disk/database
-            step (then nothing was changed).
+            library folder unavailable, a folder on either path (or the file)
+            is a symbolic link (:class:`~taperoom.confined.SymlinkRefused`), no
+            free space, or a failed disk/database step (then nothing was changed).
         """
         _check_no_controls(destination_path, "destination_path")
         if ".." in Path(destination_path).parts:

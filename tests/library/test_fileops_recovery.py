@@ -252,6 +252,22 @@ def test_cleanup_of_committed_deletes_does_not_follow_symlinks(
     assert ctx.recovery.removed == [] and os.listdir(outside) == [hidden.name]
 
 
+@pytest.mark.backends("sqlite")  # files only: one backend is enough
+def test_operation_on_an_unplugged_drive_waits_for_it(
+        ctx: Any, one: dict[str, Any], tmp_path: Path, reopen: Callable[[Any], Any]) -> None:
+    """A pending move whose library folder is missing stays pending (nothing is decided
+    about files that cannot be seen), and is recovered once the folder is back."""
+    op_id = start(ctx, one)
+    away = tmp_path / "unplugged"
+    one["root"].rename(away)
+    ctx = reopen(ctx)
+    assert not ctx.recovery and status(ctx, op_id) == "pending"
+    away.rename(one["root"])
+    ctx = reopen(ctx)
+    assert ctx.recovery.undone == [op_id] and status(ctx, op_id) == "failed"
+    assert one["file"].is_file()
+
+
 def test_hidden_siblings_match_only_their_own_file(tmp_path: Path) -> None:
     """Only ``.<name>.<id><suffix>`` of that exact name is found, glob characters and all."""
     target = tmp_path / "a [1]*.mp3"
@@ -273,6 +289,8 @@ CHILD = textwrap.dedent("""
                                scan_on_startup=False, file_watcher_enabled=False)
     ctx = open_context(settings)
     ids, folders = sys.argv[2].split(","), sys.argv[3].split(",")
+    # one operation is logged before the kill can come, however slow the machine
+    ctx.fileops.rename(ids[0], f"started {os.getpid()}.mp3")
     print("ready", flush=True)
     i = 0
     while True:

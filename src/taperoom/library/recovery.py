@@ -142,6 +142,10 @@ class _LeftAsFound(Exception):
     """A path of an operation cannot be reached inside its library folder."""
 
 
+class _Unavailable(FileNotFoundError):
+    """The library folder of a path is missing (a drive not plugged in)."""
+
+
 @dataclass
 class _Root:
     """The library folder an operation's path belongs to."""
@@ -172,7 +176,7 @@ def _open_parent(stack: ExitStack, root: _Root | None, path: Path, *,
     ------
     _LeftAsFound
         No library folder, `path` outside it, or a symbolic link on the way.
-    FileNotFoundError
+    _Unavailable
         The library folder itself is missing (a drive not plugged in).
     """
     if root is None:
@@ -182,7 +186,7 @@ def _open_parent(stack: ExitStack, root: _Root | None, path: Path, *,
     except ValueError:
         raise _LeftAsFound(f"{path} is not inside its library folder {root.path}") from None
     if not os.path.isdir(root.path):
-        raise FileNotFoundError(errno.ENOENT, "Library folder not available", str(root.path))
+        raise _Unavailable(errno.ENOENT, "Library folder not available", str(root.path))
     try:
         return stack.enter_context(open_folder(root.path, parts[:-1],
                                                follow_symlinks=follow_symlinks))
@@ -271,6 +275,8 @@ def _recover_move(ctx: LibraryContext, op: models.FileOperation,
         dst_root = _root_of(s, op.new_library_directory_id, dst)
     with ExitStack() as stack:
         refused: str | None = None
+        unavailable: _Unavailable | None = None
+        a = b = None
         try:
             a = _open_parent(stack, src_root, src,
                              follow_symlinks=bool(src_root and src_root.follow_symlinks))
@@ -279,6 +285,8 @@ def _recover_move(ctx: LibraryContext, op: models.FileOperation,
                 op.operation_type == "rename" and dst_root and dst_root.follow_symlinks))
         except _LeftAsFound as exc:
             refused, a, b = str(exc), None, None
+        except _Unavailable as exc:  # what needs no disk is done; the rest waits
+            unavailable = exc
         if b is not None:
             for part in _hidden_names(dst.name, PART_SUFFIX, os.listdir(b.fd)):
                 _unlink(b, part, report)
@@ -290,6 +298,8 @@ def _recover_move(ctx: LibraryContext, op: models.FileOperation,
             _finish(ctx, op.id, "completed", "completed before an interruption")
             report.completed.append(op.id)
             return
+        if unavailable is not None:
+            raise unavailable
         if refused is not None:
             _finish(ctx, op.id, "failed", f"interrupted; the files were left as found: {refused}")
             report.left.append(op.id)
@@ -326,11 +336,15 @@ def _recover_delete(ctx: LibraryContext, op: models.FileOperation,
         root = _root_of(s, op.old_library_directory_id, src)
     with ExitStack() as stack:
         refused: str | None = None
+        unavailable: _Unavailable | None = None
+        folder = None
         try:
             folder = _open_parent(stack, root, src,
                                   follow_symlinks=bool(root and root.follow_symlinks))
         except _LeftAsFound as exc:
-            refused, folder = str(exc), None
+            refused = str(exc)
+        except _Unavailable as exc:  # what needs no disk is done; the rest waits
+            unavailable = exc
         hidden = (_hidden_names(src.name, DELETE_SUFFIX, os.listdir(folder.fd))
                   if folder is not None else [])
         if track is None:  # the track row is gone: the delete had committed
@@ -340,6 +354,8 @@ def _recover_delete(ctx: LibraryContext, op: models.FileOperation,
             _finish(ctx, op.id, "completed", "completed at start-up after an interruption")
             report.completed.append(op.id)
             return
+        if unavailable is not None:
+            raise unavailable
         if refused is not None:
             _finish(ctx, op.id, "failed", f"interrupted; the file was left as found: {refused}")
             report.left.append(op.id)

@@ -153,7 +153,23 @@ def test_retagged_copy_is_detected_listed_and_stable(api: httpx.Client, lib_ctx:
     assert again["groupsCreated"] == 0 and again["totalGroups"] == 1
     assert api.get("/api/duplicates").json()["data"][0]["id"] == group_id
     assert api.get("/api/duplicates/9999").status_code == 404
-    assert api.get("/api/duplicates/abc").status_code == 400
+    assert api.get("/api/duplicates/abc").status_code == 404  # not a group path at all
+
+
+@pytest.mark.backends("sqlite")  # routing only: one backend is enough
+def test_wrong_method_on_scan_and_stats_is_405_not_a_group_id(api: httpx.Client) -> None:
+    """``GET /scan`` is 405 (Allow: POST), not a 400 for a group id "scan"; a method a
+    path lacks is 405 with every method the path has."""
+    r = api.get("/api/duplicates/scan")
+    assert r.status_code == 405, r.text
+    assert r.headers["allow"] == "POST"
+    assert r.json()["success"] is False
+    r = api.post("/api/duplicates/stats")
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
+    r = api.delete("/api/duplicates/7")
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
+    r = api.get("/api/duplicates/7/resolve")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
 
 
 def test_rebuild_groups_follows_hash_changes(lib_ctx: Any, tmp_path: Path,
@@ -409,7 +425,7 @@ def test_resolve_rejects_bad_requests_without_changes(api: httpx.Client, lib_ctx
     gid = track(lib_ctx, copies["ids"][0]).duplicate_group_id
     url = f"/api/duplicates/{gid}/resolve"
     assert api.post("/api/duplicates/9999/resolve", json={}).status_code == 404
-    assert api.post("/api/duplicates/x/resolve", json={}).status_code == 400
+    assert api.post("/api/duplicates/x/resolve", json={}).status_code == 404
     r = api.post(url, json={"canonicalTrackId": copies["single_id"]})
     assert r.status_code == 400 and "is not in duplicate group" in r.json()["error"]
     assert api.post(url, json={"canonicalTrackId": 5}).status_code == 400

@@ -56,9 +56,11 @@ def add_library(ctx: Any, path: Path, name: str | None = None) -> str:
 
 def add_track(ctx: Any, path: Path, library_id: str | None, root: Path | None,
               **fields: Any) -> str:
-    """Insert a track row for a real file (hash computed from its audio)."""
+    """Insert a track row for a real file, as a scan records it (size, mtime, audio hash)."""
     with transaction(ctx.sessions) as s:
-        t = models.Track(file_path=str(path), file_size=path.stat().st_size,
+        st = path.stat()
+        t = models.Track(file_path=str(path), file_size=st.st_size,
+                         file_mtime_ns=fields.pop("file_mtime_ns", st.st_mtime_ns),
                          file_hash=audio_hash(path), library_directory_id=library_id,
                          relative_path=str(path.relative_to(root)) if root else None,
                          title=fields.pop("title", path.stem), **fields)
@@ -419,6 +421,137 @@ def test_delete_rolls_back_when_database_fails(api: httpx.Client, lib_ctx: Any,
     assert lib["file"].is_file() and os.listdir(lib["root"] / "Artist") == [MP3]
     [op] = operations(lib_ctx)
     assert op.status == "failed" and "tracks are kept" in op.error_message
+
+
+# --------------------------------------------------------------------------- confinement
+
+OPERATIONS = {
+    "delete": ("DELETE", "file", {"confirm": True}),
+    "rename": ("POST", "rename", {"new_name": "renamed"}),
+    "move": ("POST", "move", {"destination_path": "Sorted"}),
+}
+
+
+def outside_copy(lib: dict[str, Any], tmp_path: Path) -> Path:
+    """A copy of the track's file outside the library, same name, size and mtime."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / MP3
+    shutil.copy2(lib["file"], victim)
+    assert victim.stat().st_mtime_ns == lib["file"].stat().st_mtime_ns
+    return victim
+
+
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
+@pytest.mark.parametrize("swap", ["folder", "file"])
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_operations_refuse_symlinks_out_of_the_library(
+        api: httpx.Client, lib_ctx: Any, lib: dict[str, Any], tmp_path: Path,
+        operation: str, swap: str) -> None:
+    """The track's folder (or file) replaced by a symlink to an outside folder (or file):
+    delete, rename and move are 409 and leave the outside file where and as it was.
+
+    The outside file is a byte-identical copy with the recorded size and mtime, so
+    only the confinement can refuse it.
+    """
+    victim = outside_copy(lib, tmp_path)
+    before = victim.read_bytes()
+    if swap == "folder":
+        shutil.rmtree(lib["root"] / "Artist")
+        (lib["root"] / "Artist").symlink_to(victim.parent, target_is_directory=True)
+    else:
+        lib["file"].unlink()
+        lib["file"].symlink_to(victim)
+    method, route, body = OPERATIONS[operation]
+    r = api.request(method, f"/api/tracks/{lib['track']}/{route}", json=body)
+    assert r.status_code == 409, r.text
+    assert "symbolic link" in r.json()["error"]
+    assert os.listdir(victim.parent) == [MP3] and victim.read_bytes() == before
+    assert os.path.islink(lib["root"] / "Artist" / MP3 if swap == "file"
+                          else lib["root"] / "Artist")
+    assert not (lib["root"] / "Sorted").exists()
+    row = get_track(lib_ctx, lib["track"])
+    assert row is not None and row.file_path == str(lib["file"])
+    assert operations(lib_ctx) == []
+
+
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
+def test_symlink_deeper_in_the_path_is_refused_too(api: httpx.Client, lib_ctx: Any,
+                                                   tmp_path: Path, corpus: Path) -> None:
+    """A link two folders above the file is found as well as one right above it."""
+    root = tmp_path / "music"
+    lib_id = add_library(lib_ctx, root)
+    f = copy_in(corpus, MP3, root / "A" / "B" / MP3)
+    tid = add_track(lib_ctx, f, lib_id, root)
+    outside = tmp_path / "outside"
+    (outside / "B").mkdir(parents=True)
+    shutil.copy2(f, outside / "B" / MP3)
+    shutil.rmtree(root / "A")
+    (root / "A").symlink_to(outside, target_is_directory=True)
+    r = api.request("DELETE", f"/api/tracks/{tid}/file", json={"confirm": True})
+    assert r.status_code == 409 and "symbolic link" in r.json()["error"], r.text
+    assert (outside / "B" / MP3).is_file()
+
+
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
+def test_library_folder_that_follows_symlinks_lets_operations_follow_them(
+        api: httpx.Client, lib_ctx: Any, tmp_path: Path, corpus: Path) -> None:
+    """In a library folder set to follow symlinks, a track its scan found through a
+    link is renamed and deleted through that link, as the scan sees it."""
+    root = tmp_path / "music"
+    lib_id = add_library(lib_ctx, root)
+    with transaction(lib_ctx.sessions) as s:
+        s.get(models.LibraryDirectory, lib_id).follow_symlinks = True
+    elsewhere = tmp_path / "nas" / "Crate"
+    f = copy_in(corpus, MP3, elsewhere / MP3)
+    (root / "Crate").symlink_to(elsewhere, target_is_directory=True)
+    tid = add_track(lib_ctx, root / "Crate" / MP3, lib_id, root)
+    r = api.post(f"/api/tracks/{tid}/rename", json={"new_name": "linked"})
+    assert r.status_code == 200, r.text
+    assert os.listdir(elsewhere) == ["linked.mp3"] and not f.exists()
+    r = api.request("DELETE", f"/api/tracks/{tid}/file", json={"confirm": True})
+    assert r.status_code == 200, r.text
+    assert os.listdir(elsewhere) == [] and get_track(lib_ctx, tid) is None
+
+
+@pytest.mark.parametrize("swap", ["other file", "same bytes, later mtime"])
+def test_delete_refuses_a_file_swapped_since_the_scan(api: httpx.Client, lib_ctx: Any,
+                                                      lib: dict[str, Any], corpus: Path,
+                                                      swap: str) -> None:
+    """A file under the track's name that is not the file the scan recorded (another
+    inode with another size or mtime) is not deleted: 409, nothing changed."""
+    before = lib["file"].stat()
+    replacement = lib["file"].with_name("replacement.tmp")
+    if swap == "other file":
+        copy_in(corpus, OGG, replacement)
+    else:
+        shutil.copyfile(lib["file"], replacement)
+        os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns + 2_000_000_000))
+    os.replace(replacement, lib["file"])
+    after = lib["file"].stat()
+    assert after.st_ino != before.st_ino
+    content = lib["file"].read_bytes()
+    r = api.request("DELETE", f"/api/tracks/{lib['track']}/file", json={"confirm": True})
+    assert r.status_code == 409, r.text
+    assert "changed since" in r.json()["error"]
+    assert lib["file"].read_bytes() == content
+    assert get_track(lib_ctx, lib["track"]) is not None and operations(lib_ctx) == []
+
+
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
+def test_file_names_with_control_characters_are_refused(api: httpx.Client, lib_ctx: Any,
+                                                        lib: dict[str, Any]) -> None:
+    """C0 controls, DEL and C1 controls in a new name or a destination folder are 400."""
+    for bad in ("a\nb", "a\rb", "tab\there", "esc\x1b[31m", "nul\x00", "del\x7f",
+                "c1\x85next", "csi\x9b"):
+        r = api.post(f"/api/tracks/{lib['track']}/rename", json={"new_name": bad})
+        assert r.status_code == 400, (bad, r.text)
+        assert "control character" in r.json()["error"], r.text
+        r = api.post(f"/api/tracks/{lib['track']}/move", json={"destination_path": bad})
+        assert r.status_code == 400, (bad, r.text)
+        assert "control character" in r.json()["error"], r.text
+    assert os.listdir(lib["root"]) == ["Artist"] and lib["file"].is_file()
+    assert operations(lib_ctx) == []
 
 
 # --------------------------------------------------------------------------- queue

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from taperoom.confined import open_folder
 from taperoom.library.context import open_context
 from taperoom.library.recovery import DELETE_SUFFIX, PART_SUFFIX, hidden_siblings
 from tests.library.test_fileops import (
@@ -78,6 +79,15 @@ def start(ctx: Any, one: dict[str, Any], kind: str = "move") -> int:
     return int(op_id)
 
 
+def relocate(ctx: Any, one: dict[str, Any]) -> None:
+    """The disk step of the real move or rename, from the track's file to ``one["dst"]``."""
+    root = one["root"]
+    src, dst = one["file"], one["dst"]
+    with open_folder(root, src.parent.relative_to(root).parts) as a, \
+            open_folder(root, dst.parent.relative_to(root).parts) as b:
+        ctx.fileops._relocate(a, src.name, b, dst.name, {})
+
+
 def status(ctx: Any, op_id: int) -> str:
     [op] = [o for o in operations(ctx) if o.id == op_id]
     return str(op.status)
@@ -98,7 +108,7 @@ def test_move_done_on_disk_is_finished_in_the_database(ctx: Any, one: dict[str, 
                                                        reopen: Callable[[Any], Any]) -> None:
     """Killed after the rename, before the database step: the track follows its file."""
     op_id = start(ctx, one)
-    ctx.fileops._relocate(one["file"], one["dst"], {})
+    relocate(ctx, one)
     ctx = reopen(ctx)
     assert ctx.recovery.completed == [op_id]
     assert status(ctx, op_id) == "completed"
@@ -153,7 +163,7 @@ def test_rename_done_on_disk_is_finished(ctx: Any, one: dict[str, Any],
     """A rename is recovered like a move."""
     one["dst"] = one["file"].with_name("Renamed.mp3")
     op_id = start(ctx, one, "rename")
-    ctx.fileops._relocate(one["file"], one["dst"], {})
+    relocate(ctx, one)
     ctx = reopen(ctx)
     assert ctx.recovery.completed == [op_id]
     assert get_track(ctx, one["track"]).file_path == str(one["dst"])
@@ -186,6 +196,78 @@ def test_committed_delete_leaves_no_hidden_file(ctx: Any, one: dict[str, Any],
     assert get_track(ctx, one["track"]) is None
 
 
+def swap_for_link(folder: Path, outside: Path) -> None:
+    """Replace a library folder by a symbolic link to `outside`."""
+    shutil.rmtree(folder)
+    folder.symlink_to(outside, target_is_directory=True)
+
+
+@pytest.mark.backends("sqlite")  # files only: one backend is enough
+def test_recovery_does_not_follow_a_target_folder_turned_symlink(
+        ctx: Any, one: dict[str, Any], tmp_path: Path, reopen: Callable[[Any], Any]) -> None:
+    """A pending move whose target folder became a link to an outside folder holding a
+    copy of the track (and a file named like a partial copy): both stay, the row fails."""
+    op_id = start(ctx, one)
+    outside = tmp_path / "backup"
+    outside.mkdir()
+    shutil.copy2(one["file"], outside / MP3)
+    part = outside / f".{MP3}.1a2b3c4d{PART_SUFFIX}"
+    part.write_bytes(b"not ours")
+    swap_for_link(one["root"] / "Sorted", outside)
+    ctx = reopen(ctx)
+    assert ctx.recovery.left == [op_id] and ctx.recovery.removed == []
+    assert status(ctx, op_id) == "failed"
+    assert sorted(os.listdir(outside)) == sorted([MP3, part.name])
+    assert one["file"].is_file()
+    assert get_track(ctx, one["track"]).file_path == str(one["file"])
+
+
+@pytest.mark.backends("sqlite")  # files only: one backend is enough
+def test_recovery_does_not_follow_a_source_folder_turned_symlink(
+        ctx: Any, one: dict[str, Any], tmp_path: Path, reopen: Callable[[Any], Any]) -> None:
+    """A pending delete whose folder became a link: the file named like its hidden
+    file in the outside folder is neither renamed nor removed."""
+    op_id = start(ctx, one, "delete")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    hidden = outside / f".{MP3}.0badf00d{DELETE_SUFFIX}"
+    hidden.write_bytes(b"someone else's")
+    swap_for_link(one["root"] / "Artist", outside)
+    ctx = reopen(ctx)
+    assert ctx.recovery.left == [op_id] and ctx.recovery.removed == []
+    assert os.listdir(outside) == [hidden.name]
+
+
+@pytest.mark.backends("sqlite")  # files only: one backend is enough
+def test_cleanup_of_committed_deletes_does_not_follow_symlinks(
+        ctx: Any, one: dict[str, Any], tmp_path: Path, reopen: Callable[[Any], Any]) -> None:
+    """Hidden files are looked for beside recent deletes only inside the library folder."""
+    ctx.fileops.delete(one["track"], confirm=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    hidden = outside / f".{MP3}.0badf00d{DELETE_SUFFIX}"
+    hidden.write_bytes(b"someone else's")
+    swap_for_link(one["root"] / "Artist", outside)
+    ctx = reopen(ctx)
+    assert ctx.recovery.removed == [] and os.listdir(outside) == [hidden.name]
+
+
+@pytest.mark.backends("sqlite")  # files only: one backend is enough
+def test_operation_on_an_unplugged_drive_waits_for_it(
+        ctx: Any, one: dict[str, Any], tmp_path: Path, reopen: Callable[[Any], Any]) -> None:
+    """A pending move whose library folder is missing stays pending (nothing is decided
+    about files that cannot be seen), and is recovered once the folder is back."""
+    op_id = start(ctx, one)
+    away = tmp_path / "unplugged"
+    one["root"].rename(away)
+    ctx = reopen(ctx)
+    assert not ctx.recovery and status(ctx, op_id) == "pending"
+    away.rename(one["root"])
+    ctx = reopen(ctx)
+    assert ctx.recovery.undone == [op_id] and status(ctx, op_id) == "failed"
+    assert one["file"].is_file()
+
+
 def test_hidden_siblings_match_only_their_own_file(tmp_path: Path) -> None:
     """Only ``.<name>.<id><suffix>`` of that exact name is found, glob characters and all."""
     target = tmp_path / "a [1]*.mp3"
@@ -207,6 +289,8 @@ CHILD = textwrap.dedent("""
                                scan_on_startup=False, file_watcher_enabled=False)
     ctx = open_context(settings)
     ids, folders = sys.argv[2].split(","), sys.argv[3].split(",")
+    # one operation is logged before the kill can come, however slow the machine
+    ctx.fileops.rename(ids[0], f"started {os.getpid()}.mp3")
     print("ready", flush=True)
     i = 0
     while True:

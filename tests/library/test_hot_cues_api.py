@@ -186,3 +186,16 @@ def test_unknown_track_is_404_everywhere(api) -> None:
             assert r.status_code == 404, (method, path)
             assert r.json() == {"success": False, "error": "Track not found",
                                 "message": f"Track with ID {tid} does not exist"}
+
+
+@pytest.mark.backends("sqlite")  # routing only: one backend is enough
+def test_405_allow_lists_every_method_of_the_path(api, track_id) -> None:
+    """A method a hot-cue path lacks is 405 with every method it has in ``Allow``."""
+    def allowed(r: httpx.Response) -> set[str]:
+        assert r.status_code == 405, r.text
+        return {m.strip() for m in r.headers["allow"].split(",")}
+
+    assert allowed(api.post(f"/api/tracks/{track_id}/hot-cues")) == {"GET", "DELETE"}
+    assert allowed(api.put(f"/api/tracks/{track_id}/hot-cues")) == {"GET", "DELETE"}
+    assert allowed(api.patch(f"/api/tracks/{track_id}/hot-cues/3")) == {
+        "GET", "POST", "PUT", "DELETE"}

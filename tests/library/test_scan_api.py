@@ -75,6 +75,26 @@ def test_scan_errors_404_400_409(lib_server: Any, lib_ctx: LibraryContext, tmp_p
     assert r.json() == {"success": True, "data": {"scanning": False}}
 
 
+def allowed(response: httpx.Response) -> set[str]:
+    """The methods of a response's ``Allow`` header."""
+    return {m.strip() for m in response.headers["allow"].split(",")}
+
+
+@pytest.mark.backends("sqlite")  # routing only: one backend is enough
+def test_405_allow_lists_every_method_of_the_path(lib_server: Any, tmp_path: Path) -> None:
+    """``/api/scan/library/{id}`` has POST and DELETE (two routes): a 405 names both."""
+    url = f"{lib_server.url}/api/scan/library/{uuid.uuid4()}"
+    for method in ("GET", "PUT", "PATCH"):
+        r = httpx.request(method, url)
+        assert r.status_code == 405, (method, r.text)
+        assert allowed(r) == {"POST", "DELETE"}, method
+        assert r.json() == {"success": False, "error": "Method Not Allowed"}
+    r = httpx.post(f"{url}/status")
+    assert r.status_code == 405 and allowed(r) == {"GET"}
+    r = httpx.post(f"{lib_server.url}/api/watcher/status")
+    assert r.status_code == 405 and allowed(r) == {"GET"}
+
+
 def test_already_scanning_409_active_and_cancel(lib_server: Any, lib_ctx: LibraryContext,
                                                 corpus: Path, tmp_path: Path) -> None:
     """A second POST while scanning is 409 with the status; /active lists it; DELETE cancels it."""

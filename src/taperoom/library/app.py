@@ -25,6 +25,7 @@ from taperoom.library.schemas import error_envelope
 from taperoom.library.settings import LibrarySettings
 from taperoom.web.cors import install_cors
 from taperoom.web.errors import install_error_handlers
+from taperoom.web.routing import install_allow_header
 from taperoom.web.ws import WebSocketHub
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def create_app(settings: LibrarySettings | None = None,
     app.state.hub = hub
     install_error_handlers(app, error_envelope)
     install_cors(app, ctx.settings.cors_origin)
+    install_allow_header(app)
     app.include_router(system.build_router(ctx, hub))
     app.include_router(settings_api.build_router(ctx), prefix="/api/settings")
     app.include_router(directories.build_router(ctx), prefix="/api/library/directories")

@@ -43,19 +43,37 @@ Decisions where the contract is silent (as DJ software does it):
   Changing only the letter case works, also on case-insensitive filesystems.
 * Deleting a track whose file is already gone still removes the track (as
   rekordbox does), with a ``warning`` in the result.
+
+Every operation stays inside its library folders, whatever happens to the disk
+between the request and the change: the folder of the file and the folder of
+the target are opened from their library folder one name at a time without
+following symbolic links (:func:`taperoom.confined.open_folder`), and the disk
+is changed only by names inside those open folders (``renameat``, ``linkat``,
+``unlinkat``). A folder (or the track's file) that is a symbolic link is refused
+with a 409, unless the library folder is set to ``follow_symlinks``, whose scan
+follows links too. A delete also refuses (409) a file that is not the one the
+scan recorded: its size or modification time (``file_size``,
+``file_mtime_ns``) differ. The scan records no inode, on purpose: FAT and exFAT
+drives, common on DJ USB sticks, get new inode numbers at each mount, so an
+inode check would refuse every delete after a re-plug. After the file is renamed
+to its hidden name, the inode is compared with the one checked, so that a file
+swapped in between is put back, not deleted. Move and rename do not check the
+identity: they keep the file, whatever it is, and the next scan reads it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
 import shutil
+import stat
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,10 +81,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from taperoom.confined import Folder, SymlinkRefused, open_folder, parts_inside
 from taperoom.db import transaction
 from taperoom.errors import Busy, Conflict, InvalidInput, NotFound, TaperoomError
 from taperoom.events import Event
-from taperoom.fslock import fsync_dir
 from taperoom.library import models
 from taperoom.library.recovery import DELETE_SUFFIX, PART_SUFFIX
 from taperoom.library.repository import fileops as repo
@@ -151,6 +169,25 @@ class PathLocks:
 
 
 @dataclass
+class _Place:
+    """Where a file is on disk: a name in a folder below a library folder."""
+
+    root: Path                  # the library folder (its own links are followed)
+    folders: list[str]          # names of the folders from `root` down to the file's
+    name: str
+    follow_symlinks: bool = False
+
+    @property
+    def path(self) -> Path:
+        return self.root.joinpath(*self.folders, self.name)
+
+    def open(self, *, create: bool = False) -> Folder:
+        """Open the file's folder inside the library folder (see :mod:`taperoom.confined`)."""
+        return open_folder(self.root, self.folders, follow_symlinks=self.follow_symlinks,
+                           create=create)
+
+
+@dataclass
 class _Plan:
     """A validated move or rename, ready to run."""
 
@@ -161,8 +198,17 @@ class _Plan:
     old_dir_id: str | None
     new_dir_id: str | None
     relative_path: str | None
-    root: Path | None = None    # resolved library folder the target must stay in
-    created: list[Path] = field(default_factory=list)
+    src_at: _Place
+    dst_at: _Place
+
+
+@dataclass
+class _Opened:
+    """The open folders of a plan's source and target (the target's once it exists)."""
+
+    src: Folder
+    dst: Folder | None
+    stack: ExitStack = field(default_factory=ExitStack)
 
 
 @dataclass
@@ -177,10 +223,28 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or path.is_relative_to(root)
 
 
-def _same_file_other_case(src: Path, dst: Path) -> bool:
-    """True when `dst` names `src` itself, differing only in letter case."""
-    return (src.name != dst.name and src.name.casefold() == dst.name.casefold()
-            and os.path.lexists(dst) and os.path.samefile(src, dst))
+def _same_inode(a: os.stat_result | None, b: os.stat_result | None) -> bool:
+    return a is not None and b is not None and (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _same_file_other_case(src: Folder, src_name: str, dst: Folder, dst_name: str) -> bool:
+    """True when `dst_name` in `dst` names the file `src_name` of `src` itself,
+    differing only in letter case (a case-insensitive filesystem)."""
+    return (src_name != dst_name and src_name.casefold() == dst_name.casefold()
+            and _same_inode(src.lstat(src_name), dst.lstat(dst_name)))
+
+
+#: C0 controls, DEL and C1 controls (Unicode general category Cc).
+_CONTROL = frozenset(map(chr, [*range(0x20), *range(0x7F, 0xA0)]))
+
+
+def _check_no_controls(value: str, field_name: str) -> None:
+    """Refuse control characters in a name a client gives (they break listings and
+    shells, and ``\\n`` splits log lines); NUL is one of them."""
+    bad = next((ch for ch in value if ch in _CONTROL), None)
+    if bad is not None:
+        raise InvalidInput(f"{field_name} must not contain control characters "
+                           f"(found U+{ord(bad):04X})")
 
 
 def _os_error(exc: OSError, what: str) -> TaperoomError:
@@ -215,13 +279,15 @@ def check_file_name(name: str) -> str:
     Raises
     ------
     InvalidInput
-        Empty, ``.``/``..``, hidden (leading dot), containing ``/``, ``\\`` or NUL,
-        or longer than :data:`NAME_MAX` bytes in UTF-8.
+        Empty, ``.``/``..``, hidden (leading dot), containing ``/`` or ``\\``,
+        containing a control character (C0, DEL, C1: Unicode category Cc, NUL
+        included), or longer than :data:`NAME_MAX` bytes in UTF-8.
     """
+    _check_no_controls(name, "new_name")
     name = name.strip()
     if not name or name in (".", ".."):
         raise InvalidInput("new_name must be a file name")
-    if "/" in name or "\\" in name or "\x00" in name:
+    if "/" in name or "\\" in name:
         raise InvalidInput("new_name must be a file name without folder separators")
     if name.startswith("."):
         raise InvalidInput("new_name must not start with '.' (hidden files are not scanned)")
@@ -310,14 +376,15 @@ class FileOperations:
         NotFound
             Unknown track or library folder.
         InvalidInput
-            Destination outside every library folder, ``..``, another file type.
+            Destination outside every library folder, ``..``, a control
+            character, another file type.
         Conflict
             Target exists or belongs to another track, source file missing,
-            library folder unavailable, no free space, or a failed disk/database
-            step (then nothing was changed).
+            library folder unavailable, a folder on either path (or the file)
+            is a symbolic link (:class:`~taperoom.confined.SymlinkRefused`), no
+            free space, or a failed disk/database step (then nothing was changed).
         """
-        if "\x00" in destination_path:
-            raise InvalidInput("destination_path contains a NUL character")
+        _check_no_controls(destination_path, "destination_path")
         if ".." in Path(destination_path).parts:
             raise InvalidInput("destination_path must not contain '..'")
         return self._run_locked(
@@ -372,7 +439,9 @@ class FileOperations:
         NotFound
             Unknown track.
         Conflict
-            The file cannot be removed (nothing was changed).
+            The file cannot be removed, is reached through a symbolic link, is
+            not the file the scan recorded (size or modification time differ),
+            or is not inside a library folder (nothing was changed).
         """
         if confirm is not True:
             raise InvalidInput('Deletion must be confirmed with {"confirm": true}')
@@ -391,7 +460,9 @@ class FileOperations:
                         if Path(track.file_path) != src:
                             continue
                         dir_id = track.library_directory_id
-                    return self._delete_locked(track_id, src, dir_id)
+                        place = self._place_of(s, track)
+                        recorded = (track.file_size, track.file_mtime_ns)
+                    return self._delete_locked(track_id, src, dir_id, place, recorded)
 
     # ------------------------------------------------------------------ planning
 
@@ -400,6 +471,34 @@ class FileOperations:
         if track is None:
             raise NotFound("Track not found")
         return track
+
+    def _place_of(self, s: Any, track: models.Track) -> _Place:
+        """Where the track's file is, below its library folder (taken lexically).
+
+        Raises
+        ------
+        Conflict
+            The track has no library folder holding its path.
+        """
+        lib = (repo.get_directory(s, track.library_directory_id)
+               if track.library_directory_id else None)
+        if lib is None:  # a track whose folder was removed: the folder holding its path
+            path = os.path.abspath(track.file_path)
+            holders = [d for d in repo.list_directories(s)
+                       if _inside(Path(path), Path(os.path.abspath(d.path)))]
+            lib = max(holders, key=lambda d: len(Path(os.path.abspath(d.path)).parts),
+                      default=None)
+        if lib is None:
+            raise Conflict(f"The track's file {track.file_path} is not inside a library folder; "
+                           "file operations act only inside library folders (DELETE "
+                           "/api/tracks/{id} removes the track without its file)")
+        try:
+            parts = parts_inside(lib.path, track.file_path)
+        except ValueError:
+            raise Conflict(f"The track's file {track.file_path} is not inside its library "
+                           f"folder {lib.path}") from None
+        return _Place(Path(os.path.abspath(lib.path)), parts[:-1], parts[-1],
+                      bool(lib.follow_symlinks))
 
     def _library_containing(self, s: Any, path: Path) -> models.LibraryDirectory | None:
         real = Path(os.path.realpath(path))
@@ -452,8 +551,10 @@ class FileOperations:
             raise InvalidInput("destination_path must name a folder or a file")
         rel = target.relative_to(real_root)
         dst = root / rel
+        src_at = self._place_of(s, track)
+        dst_at = _Place(Path(os.path.abspath(root)), list(rel.parts[:-1]), rel.name)
         plan = _Plan("move", track.id, src, dst, track.library_directory_id, lib.id,
-                     str(rel), root=real_root)
+                     str(rel), src_at, dst_at)
         if Path(os.path.realpath(src)) == target:
             return None
         return plan
@@ -478,14 +579,52 @@ class FileOperations:
         if track.relative_path:
             parent = Path(track.relative_path).parent
             relative = str(parent / final) if str(parent) != "." else final
+        src_at = self._place_of(s, track)
+        dst_at = _Place(src_at.root, src_at.folders, final, src_at.follow_symlinks)
         return _Plan("rename", track.id, src, dst, track.library_directory_id,
-                     track.library_directory_id, relative)
+                     track.library_directory_id, relative, src_at, dst_at)
 
-    def _check_target(self, s: Any, plan: _Plan) -> None:
-        if not plan.src.is_file():
+    @contextmanager
+    def _open(self, plan: _Plan) -> Iterator[_Opened]:
+        """Open the folders of the source and (when it exists) of the target.
+
+        Raises
+        ------
+        SymlinkRefused
+            A folder on either path is a symbolic link.
+        Conflict
+            The source's folder is missing.
+        """
+        with ExitStack() as stack:
+            try:
+                src = stack.enter_context(plan.src_at.open())
+            except (FileNotFoundError, NotADirectoryError):
+                raise Conflict(f"Track file is missing on disk: {plan.src}") from None
+            dst: Folder | None = src
+            if plan.dst_at.root != plan.src_at.root or plan.dst_at.folders != plan.src_at.folders:
+                try:
+                    dst = stack.enter_context(plan.dst_at.open())
+                except FileNotFoundError:
+                    dst = None  # made after the operation is logged
+            opened = _Opened(src, dst, stack)
+            yield opened
+
+    def _check_target(self, s: Any, plan: _Plan, opened: _Opened) -> None:
+        """Source a regular file (not a link), target free, path unused by another track."""
+        st = opened.src.lstat(plan.src_at.name)
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            if not plan.src_at.follow_symlinks:
+                raise SymlinkRefused(plan.src, plan.src_at.root)
+            try:
+                st = os.stat(plan.src_at.name, dir_fd=opened.src.fd)
+            except FileNotFoundError:
+                st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
             raise Conflict(f"Track file is missing on disk: {plan.src}")
-        if plan.dst != plan.src and os.path.lexists(plan.dst) \
-                and not _same_file_other_case(plan.src, plan.dst):
+        if opened.dst is not None and plan.dst != plan.src \
+                and opened.dst.lstat(plan.dst_at.name) is not None \
+                and not _same_file_other_case(opened.src, plan.src_at.name, opened.dst,
+                                              plan.dst_at.name):
             raise Conflict(f"Destination file already exists: {plan.dst}")
         other = repo.track_at_path(s, str(plan.dst), exclude_id=plan.track_id)
         if other:
@@ -528,10 +667,12 @@ class FileOperations:
                             return self._unchanged(track_id)
                         if (lock_key(plan.src), lock_key(plan.dst)) != keys:
                             continue
-                        self._check_target(s, plan)
-                    if plan.kind == "move":
-                        self._check_space(plan.src, plan.dst)
-                    return self._relocate_track(plan)
+                    with self._open(plan) as opened:
+                        with self.ctx.sessions() as s:
+                            self._check_target(s, plan, opened)
+                        if plan.kind == "move":
+                            self._check_space(plan.src, plan.dst)
+                        return self._relocate_track(plan, opened)
 
     def _unchanged(self, track_id: str) -> dict[str, Any]:
         with self.ctx.sessions() as s:
@@ -570,20 +711,23 @@ class FileOperations:
             log.exception("could not read file operation %s", op_id)
         return {"id": op_id, "status": "completed"}
 
-    def _relocate_track(self, plan: _Plan) -> dict[str, Any]:
+    def _relocate_track(self, plan: _Plan, opened: _Opened) -> dict[str, Any]:
         op_id, payload = self._log_start(plan.kind, plan.track_id, str(plan.src), str(plan.dst),
                                          plan.old_dir_id, plan.new_dir_id)
         try:
-            if plan.root is not None:
-                self._make_parents(plan)
-            relocation = self._relocate(plan.src, plan.dst, payload)
+            if opened.dst is None:  # make the missing folders of a move's target
+                opened.dst = opened.stack.enter_context(plan.dst_at.open(create=True))
+            dst = opened.dst
+            relocation = self._relocate(opened.src, plan.src_at.name, dst, plan.dst_at.name,
+                                        payload, follow_symlinks=plan.src_at.follow_symlinks)
         except (OSError, TaperoomError) as exc:
-            self._remove_created(plan)
+            self._remove_created(opened)
             err = _os_error(exc, plan.kind.capitalize()) if isinstance(exc, OSError) else exc
             self._log_failure(op_id, payload, err.message)
             raise err from exc
         try:
-            track = self._commit_location(plan, op_id)
+            st = os.stat(plan.dst_at.name, dir_fd=dst.fd)
+            track = self._commit_location(plan, op_id, st)
         except (SQLAlchemyError, NotFound, OSError) as exc:
             undone = "the file was put back"
             try:
@@ -593,7 +737,7 @@ class FileOperations:
                 log.critical("%s of track %s: database update failed and the file could not "
                              "be put back (%s -> %s): %s", plan.kind, plan.track_id, plan.dst,
                              plan.src, undo_exc)
-            self._remove_created(plan)
+            self._remove_created(opened)
             if isinstance(exc, SQLAlchemyError):
                 err = _db_error(exc, undone)
             elif isinstance(exc, OSError):
@@ -611,116 +755,125 @@ class FileOperations:
             "libraryDirectoryId": plan.new_dir_id})
         return {"track": track, "operation": operation, "warning": warning}
 
-    def _make_parents(self, plan: _Plan) -> None:
-        """Create the missing folders of the target, checking each stays in the library."""
-        assert plan.root is not None
-        missing: list[Path] = []
-        parent = plan.dst.parent
-        while not parent.exists():
-            missing.append(parent)
-            parent = parent.parent
-        for folder in reversed(missing):
-            folder.mkdir()
-            plan.created.append(folder)
-            if not _inside(Path(os.path.realpath(folder)), plan.root):
-                raise InvalidInput("destination_path must be inside the library folder")
-        if not _inside(Path(os.path.realpath(plan.dst.parent)), plan.root):
-            raise InvalidInput("destination_path must be inside the library folder")
+    @staticmethod
+    def _remove_created(opened: _Opened) -> None:
+        if opened.dst is not None and opened.dst is not opened.src:
+            opened.dst.remove_created()
 
-    def _remove_created(self, plan: _Plan) -> None:
-        for folder in reversed(plan.created):
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-        plan.created.clear()
-
-    def _relocate(self, src: Path, dst: Path, payload: dict[str, Any]) -> _Relocation:
-        """Give the file at `src` the name `dst` without overwriting anything.
+    def _relocate(self, src: Folder, src_name: str, dst: Folder, dst_name: str,
+                  payload: dict[str, Any], *, follow_symlinks: bool = False) -> _Relocation:
+        """Give the file `src_name` of `src` the name `dst_name` in `dst`, overwriting nothing.
 
         Inside one filesystem: a hard link then unlink (atomic refusal to
         overwrite), or a rename where hard links are unsupported or only the
-        letter case changes. Across filesystems: see :meth:`_copy_across`.
+        letter case changes. Across filesystems: see :meth:`_copy_across`. Every
+        call names an entry of an open folder (``linkat``, ``renameat``,
+        ``unlinkat``), so nothing outside those folders is touched.
         """
-        if src == dst:
+        if src is dst and src_name == dst_name:
             return _Relocation(undo=lambda: None)
-        if _same_file_other_case(src, dst):
-            os.rename(src, dst)
-            return _Relocation(undo=lambda: os.rename(dst, src))
+
+        def undo() -> None:
+            os.rename(dst_name, src_name, src_dir_fd=dst.fd, dst_dir_fd=src.fd)
+
+        if _same_file_other_case(src, src_name, dst, dst_name):
+            os.rename(src_name, dst_name, src_dir_fd=src.fd, dst_dir_fd=dst.fd)
+            return _Relocation(undo=undo)
+        target = dst.path / dst_name
         try:
-            os.link(src, dst, follow_symlinks=False)
+            os.link(src_name, dst_name, src_dir_fd=src.fd, dst_dir_fd=dst.fd,
+                    follow_symlinks=False)
         except FileExistsError:
-            raise Conflict(f"Destination file already exists: {dst}") from None
+            raise Conflict(f"Destination file already exists: {target}") from None
         except OSError as exc:
             if exc.errno == errno.EXDEV:
-                return self._copy_across(src, dst, payload)
-            if os.path.lexists(dst):  # filesystems without hard links (FAT, SMB)
-                raise Conflict(f"Destination file already exists: {dst}") from None
-            os.rename(src, dst)
+                return self._copy_across(src, src_name, dst, dst_name, payload,
+                                         follow_symlinks=follow_symlinks)
+            if dst.lstat(dst_name) is not None:  # filesystems without hard links (FAT, SMB)
+                raise Conflict(f"Destination file already exists: {target}") from None
+            os.rename(src_name, dst_name, src_dir_fd=src.fd, dst_dir_fd=dst.fd)
         else:
             try:
-                os.unlink(src)
+                os.unlink(src_name, dir_fd=src.fd)
             except OSError:
-                os.unlink(dst)
+                os.unlink(dst_name, dir_fd=dst.fd)
                 raise
-        fsync_dir(dst.parent)
-        if src.parent != dst.parent:
-            fsync_dir(src.parent)
-        return _Relocation(undo=lambda: os.rename(dst, src))
+        dst.sync()
+        if src is not dst:
+            src.sync()
+        return _Relocation(undo=undo)
 
-    def _copy_across(self, src: Path, dst: Path, payload: dict[str, Any]) -> _Relocation:
-        """Copy to a hidden file beside `dst`, fsync, verify the size, publish as `dst`.
+    def _copy_across(self, src: Folder, src_name: str, dst: Folder, dst_name: str,
+                     payload: dict[str, Any], *, follow_symlinks: bool = False) -> _Relocation:
+        """Copy to a hidden file beside the target, fsync, verify the size, publish it.
 
-        The source is unlinked only by ``finish`` (after the database step);
-        ``undo`` removes the copy.
+        The copy gets the source's permission bits and times (as
+        ``shutil.copystat``). The source is unlinked only by ``finish`` (after the
+        database step), and only while its name still holds the file that was
+        copied; ``undo`` removes the copy.
         """
-        total = os.stat(src).st_size
-        tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}{PART_SUFFIX}")
+        target = dst.path / dst_name
+        tmp = f".{dst_name}.{uuid.uuid4().hex[:8]}{PART_SUFFIX}"
+        no_follow = 0 if follow_symlinks else os.O_NOFOLLOW
         try:
-            copied = 0
-            last = time.monotonic()
-            with open(src, "rb") as fin, open(tmp, "xb") as fout:
-                while chunk := fin.read(COPY_CHUNK):
-                    fout.write(chunk)
-                    copied += len(chunk)
-                    now = time.monotonic()
-                    if now - last >= PROGRESS_INTERVAL:
-                        last = now
-                        self.ctx.bus.send(Event.FILE_OP_PROGRESS, {
-                            **payload, "bytesCopied": copied, "totalBytes": total,
-                            "progress": round(100 * copied / total, 1) if total else 100.0})
-                fout.flush()
-                os.fsync(fout.fileno())
-            shutil.copystat(src, tmp)
-            if os.stat(tmp).st_size != total:
-                raise Conflict(f"Copy verification failed: {dst} has a different size")
+            fin_fd = os.open(src_name, os.O_RDONLY | os.O_CLOEXEC | no_follow, dir_fd=src.fd)
+            with open(fin_fd, "rb") as fin:
+                st = os.fstat(fin.fileno())
+                total = st.st_size
+                copied = 0
+                last = time.monotonic()
+                fout_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                                  | os.O_CLOEXEC, 0o600, dir_fd=dst.fd)
+                with open(fout_fd, "wb") as fout:
+                    while chunk := fin.read(COPY_CHUNK):
+                        fout.write(chunk)
+                        copied += len(chunk)
+                        now = time.monotonic()
+                        if now - last >= PROGRESS_INTERVAL:
+                            last = now
+                            self.ctx.bus.send(Event.FILE_OP_PROGRESS, {
+                                **payload, "bytesCopied": copied, "totalBytes": total,
+                                "progress": round(100 * copied / total, 1) if total else 100.0})
+                    fout.flush()
+                    # FAT and SMB mounts have no permission bits to copy
+                    with contextlib.suppress(PermissionError):
+                        os.chmod(fout.fileno(), stat.S_IMODE(st.st_mode))
+                    os.utime(fout.fileno(), ns=(st.st_atime_ns, st.st_mtime_ns))
+                    os.fsync(fout.fileno())
+                    size = os.fstat(fout.fileno()).st_size
+            if size != total:
+                raise Conflict(f"Copy verification failed: {target} has a different size")
             try:
-                os.link(tmp, dst)
+                os.link(tmp, dst_name, src_dir_fd=dst.fd, dst_dir_fd=dst.fd,
+                        follow_symlinks=False)
             except FileExistsError:
-                raise Conflict(f"Destination file already exists: {dst}") from None
+                raise Conflict(f"Destination file already exists: {target}") from None
             except OSError:
-                if os.path.lexists(dst):
-                    raise Conflict(f"Destination file already exists: {dst}") from None
-                os.rename(tmp, dst)
-            fsync_dir(dst.parent)
+                if dst.lstat(dst_name) is not None:
+                    raise Conflict(f"Destination file already exists: {target}") from None
+                os.rename(tmp, dst_name, src_dir_fd=dst.fd, dst_dir_fd=dst.fd)
+            dst.sync()
         finally:
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
+            if dst.lstat(tmp) is not None:
+                os.unlink(tmp, dir_fd=dst.fd)
 
         def finish() -> str | None:
             try:
-                os.unlink(src)
-                fsync_dir(src.parent)
+                now = os.stat(src_name, dir_fd=src.fd, follow_symlinks=bool(follow_symlinks))
+                if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+                    return (f"The copy is in place but the original {src.path / src_name} was "
+                            "replaced by another file meanwhile and was kept")
+                os.unlink(src_name, dir_fd=src.fd)
+                src.sync()
             except OSError as exc:
                 log.warning("moved %s across drives but could not remove the source: %s",
-                            src, exc)
+                            src.path / src_name, exc)
                 return f"The copy is in place but the original could not be removed: {exc}"
             return None
 
-        return _Relocation(undo=lambda: os.unlink(dst), finish=finish)
+        return _Relocation(undo=lambda: os.unlink(dst_name, dir_fd=dst.fd), finish=finish)
 
-    def _commit_location(self, plan: _Plan, op_id: int) -> dict[str, Any]:
-        st = os.stat(plan.dst)
+    def _commit_location(self, plan: _Plan, op_id: int, st: os.stat_result) -> dict[str, Any]:
         modified = datetime.fromtimestamp(st.st_mtime, UTC).replace(tzinfo=None)
         for attempt in range(DB_ATTEMPTS):
             try:
@@ -742,19 +895,59 @@ class FileOperations:
                 time.sleep(0.2 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    def _delete_locked(self, track_id: str, src: Path, dir_id: str | None) -> dict[str, Any]:
-        op_id, payload = self._log_start("delete", track_id, str(src), None, dir_id, None)
-        hidden: Path | None = None
-        if os.path.lexists(src):
-            if src.is_dir():
-                err: TaperoomError = Conflict(f"Track path is a folder: {src}")
-                self._log_failure(op_id, payload, err.message)
-                raise err
-            hidden = src.with_name(f".{src.name}.{uuid.uuid4().hex[:8]}{DELETE_SUFFIX}")
+    @staticmethod
+    def _check_identity(src: Path, st: os.stat_result,
+                        recorded: tuple[int | None, int | None]) -> None:
+        """Refuse a file whose size or mtime differ from what the scan recorded."""
+        size, mtime_ns = recorded
+        changed = [what for what, now, then in (("size", st.st_size, size),
+                                                ("modification time", st.st_mtime_ns, mtime_ns))
+                   if then is not None and now != then]
+        if changed:
+            raise Conflict(f"The file {src} has changed since the library last scanned it "
+                           f"(its {' and '.join(changed)} differ), so it may not be the "
+                           "track's file; nothing was deleted. Rescan its folder, then "
+                           "delete again")
+
+    def _delete_locked(self, track_id: str, src: Path, dir_id: str | None, place: _Place,
+                       recorded: tuple[int | None, int | None]) -> dict[str, Any]:
+        with ExitStack() as stack:
             try:
-                os.rename(src, hidden)
-            except OSError as exc:
-                err = _os_error(exc, "Delete")
+                folder: Folder | None = stack.enter_context(place.open())
+            except (FileNotFoundError, NotADirectoryError):
+                folder = None  # the file's folder is gone: so is the file
+            st = folder.lstat(place.name) if folder is not None else None
+            if folder is not None and st is not None:
+                current: os.stat_result | None = st
+                if stat.S_ISLNK(st.st_mode):
+                    if not place.follow_symlinks:
+                        raise SymlinkRefused(src, place.root)
+                    try:
+                        current = os.stat(place.name, dir_fd=folder.fd)
+                    except FileNotFoundError:
+                        current = None
+                if stat.S_ISDIR(st.st_mode):
+                    raise Conflict(f"Track path is a folder: {src}")
+                if current is not None:
+                    self._check_identity(src, current, recorded)
+            return self._delete_checked(track_id, src, dir_id, folder, place.name, st)
+
+    def _delete_checked(self, track_id: str, src: Path, dir_id: str | None,
+                        folder: Folder | None, name: str, st: os.stat_result | None
+                        ) -> dict[str, Any]:
+        """Hide the checked file, remove the track, then unlink the hidden file."""
+        op_id, payload = self._log_start("delete", track_id, str(src), None, dir_id, None)
+        hidden: str | None = None
+        if folder is not None and st is not None:
+            hidden = f".{name}.{uuid.uuid4().hex[:8]}{DELETE_SUFFIX}"
+            try:
+                os.rename(name, hidden, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
+                if not _same_inode(folder.lstat(hidden), st):  # swapped since checked
+                    os.rename(hidden, name, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
+                    raise Conflict(f"The file {src} was replaced while it was being deleted; "
+                                   "nothing was deleted")
+            except (OSError, Conflict) as exc:
+                err = _os_error(exc, "Delete") if isinstance(exc, OSError) else exc
                 self._log_failure(op_id, payload, err.message)
                 raise err from exc
         try:
@@ -765,9 +958,9 @@ class FileOperations:
                 repo.finish_operation(s, op_id, "completed")
         except (SQLAlchemyError, NotFound) as exc:
             undone = "the file was kept"
-            if hidden is not None:
+            if hidden is not None and folder is not None:
                 try:
-                    os.rename(hidden, src)
+                    os.rename(hidden, name, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
                 except OSError as undo_exc:
                     undone = f"restoring the file failed too: {undo_exc}"
                     log.critical("delete of track %s: database update failed and %s could not "
@@ -777,20 +970,21 @@ class FileOperations:
             self._log_failure(op_id, payload, err.message)
             raise err from exc
         warning: str | None = None
-        if hidden is None:
+        if hidden is None or folder is None:
             warning = "The file was already missing; the track was removed from the library"
         else:
             try:
-                os.unlink(hidden)
-                fsync_dir(src.parent)
+                os.unlink(hidden, dir_fd=folder.fd)
+                folder.sync()
             except OSError as exc:
                 warning = f"The track was removed but its file could not be deleted: {exc}"
-                log.error("could not unlink %s: %s", hidden, exc)
+                log.error("could not unlink %s: %s", src.with_name(hidden), exc)
+        deleted = hidden is not None
         self.ctx.bus.send(Event.FILE_OP_COMPLETE, {**payload, "status": "completed",
                                                    "warning": warning})
         self.ctx.bus.send(Event.TRACK_DELETED, {"trackId": track_id, "filePath": str(src),
-                                                "fileDeleted": hidden is not None})
-        return {"trackId": track_id, "filePath": str(src), "fileDeleted": hidden is not None,
+                                                "fileDeleted": deleted})
+        return {"trackId": track_id, "filePath": str(src), "fileDeleted": deleted,
                 "operationId": op_id,
                 "playlistEntriesRemoved": removed["playlistEntriesRemoved"],
                 "hotCuesRemoved": removed["hotCuesRemoved"], "warning": warning}

@@ -37,20 +37,30 @@ which recovery unlinks (it looks beside the 500 most recent deletes).
 One case is left as it is: a cross-drive move that committed but was cut before
 it unlinked its source leaves the source in place as a second copy (it is the
 user's file, and the scan lists it as a duplicate of the moved track).
+
+Recovery touches the disk as the operations do (:mod:`taperoom.confined`): only
+by names inside folders opened from the operation's library folder without
+following symbolic links (links are followed where the library folder is set to
+``follow_symlinks``, except on a move's target). When a folder on the way has
+become a link since, the operation is marked ``failed`` and its files are left
+as found; when the library folder itself is missing (a drive not plugged in),
+the operation stays ``pending`` for the next start.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from taperoom.audio.hashing import raw_hash
+from taperoom.confined import Folder, SymlinkRefused, open_folder, parts_inside
 from taperoom.db import transaction
 from taperoom.library import models
 from taperoom.library.repository import fileops as repo
@@ -96,6 +106,13 @@ class RecoveryReport:
         return bool(self.completed or self.undone or self.left or self.removed)
 
 
+def _hidden_names(name: str, suffix: str, names: list[str]) -> list[str]:
+    """The entries of `names` that are hidden files ``.<name>.<id><suffix>``, sorted."""
+    prefix = f".{name}."
+    return sorted(n for n in names if n.startswith(prefix) and n.endswith(suffix)
+                  and len(n) > len(prefix) + len(suffix))
+
+
 def hidden_siblings(path: Path, suffix: str, names: list[str] | None = None) -> list[Path]:
     """Hidden files ``.<name>.<id><suffix>`` that file operations left beside `path`.
 
@@ -113,40 +130,109 @@ def hidden_siblings(path: Path, suffix: str, names: list[str] | None = None) -> 
     list of Path
         Sorted; empty when the folder cannot be read (an unplugged drive).
     """
-    prefix = f".{path.name}."
     if names is None:
         try:
             names = os.listdir(path.parent)
         except OSError:
             return []
-    return sorted(path.parent / n for n in names
-                  if n.startswith(prefix) and n.endswith(suffix)
-                  and len(n) > len(prefix) + len(suffix))
+    return [path.parent / n for n in _hidden_names(path.name, suffix, names)]
 
 
-def _unlink(path: Path, report: RecoveryReport) -> None:
+class _LeftAsFound(Exception):
+    """A path of an operation cannot be reached inside its library folder."""
+
+
+class _Unavailable(FileNotFoundError):
+    """The library folder of a path is missing (a drive not plugged in)."""
+
+
+@dataclass
+class _Root:
+    """The library folder an operation's path belongs to."""
+
+    path: Path
+    follow_symlinks: bool
+
+
+def _root_of(session: Any, directory_id: str | None, path: Path) -> _Root | None:
+    """The library folder `directory_id`, else the one holding `path` (lexically)."""
+    d = repo.get_directory(session, directory_id) if directory_id else None
+    if d is None:
+        real = Path(os.path.abspath(path))
+        holders = [x for x in repo.list_directories(session)
+                   if real.is_relative_to(os.path.abspath(x.path))]
+        d = max(holders, key=lambda x: len(Path(os.path.abspath(x.path)).parts),
+                default=None)
+    if d is None:
+        return None
+    return _Root(Path(os.path.abspath(d.path)), bool(d.follow_symlinks))
+
+
+def _open_parent(stack: ExitStack, root: _Root | None, path: Path, *,
+                 follow_symlinks: bool) -> Folder | None:
+    """Open the folder of `path` inside `root`; None when that folder is gone.
+
+    Raises
+    ------
+    _LeftAsFound
+        No library folder, `path` outside it, or a symbolic link on the way.
+    _Unavailable
+        The library folder itself is missing (a drive not plugged in).
+    """
+    if root is None:
+        raise _LeftAsFound(f"{path} is not inside a library folder")
     try:
-        os.unlink(path)
+        parts = parts_inside(root.path, path)
+    except ValueError:
+        raise _LeftAsFound(f"{path} is not inside its library folder {root.path}") from None
+    if not os.path.isdir(root.path):
+        raise _Unavailable(errno.ENOENT, "Library folder not available", str(root.path))
+    try:
+        return stack.enter_context(open_folder(root.path, parts[:-1],
+                                               follow_symlinks=follow_symlinks))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except SymlinkRefused as exc:
+        raise _LeftAsFound(exc.message) from None
+
+
+def _exists(folder: Folder | None, name: str) -> bool:
+    return folder is not None and folder.lstat(name) is not None
+
+
+def _unlink(folder: Folder, name: str, report: RecoveryReport) -> None:
+    try:
+        os.unlink(name, dir_fd=folder.fd)
     except FileNotFoundError:
         return
-    report.removed.append(str(path))
+    report.removed.append(str(folder.path / name))
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def _same_file(a: Folder, a_name: str, b: Folder, b_name: str) -> bool:
+    sa, sb = a.lstat(a_name), b.lstat(b_name)
+    return sa is not None and sb is not None and (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _identical_copy(a: Folder, a_name: str, b: Folder, b_name: str) -> bool:
+    """True when `b_name` holds exactly the bytes of `a_name` (neither followed if a link)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        return os.path.samefile(a, b)
+        with open(os.open(a_name, flags, dir_fd=a.fd), "rb") as fa, \
+                open(os.open(b_name, flags, dir_fd=b.fd), "rb") as fb:
+            if os.fstat(fa.fileno()).st_size != os.fstat(fb.fileno()).st_size:
+                return False
+            while True:
+                x, y = fa.read(COMPARE_CHUNK), fb.read(COMPARE_CHUNK)
+                if x != y:
+                    return False
+                if not x:
+                    return True
     except OSError:
         return False
 
 
-def _identical_copy(src: Path, copy: Path) -> bool:
-    """True when `copy` is a different file with exactly the bytes of `src`."""
-    try:
-        if os.path.getsize(src) != os.path.getsize(copy):
-            return False
-        return raw_hash(src) == raw_hash(copy)
-    except OSError:
-        return False
+#: Chunk size of the byte comparison of a copy with its original (bytes).
+COMPARE_CHUNK = 1024 * 1024
 
 
 def _finish(ctx: LibraryContext, op_id: int, status: str, message: str) -> None:
@@ -154,9 +240,9 @@ def _finish(ctx: LibraryContext, op_id: int, status: str, message: str) -> None:
         repo.finish_operation(s, op_id, status, message)
 
 
-def _roll_forward(ctx: LibraryContext, op: models.FileOperation, dst: Path) -> None:
+def _roll_forward(ctx: LibraryContext, op: models.FileOperation, dst: Path,
+                  st: os.stat_result) -> None:
     """Point the track at `dst` and mark the operation completed (one transaction)."""
-    st = os.stat(dst)
     with transaction(ctx.sessions) as s:
         directory = (repo.get_directory(s, op.new_library_directory_id)
                      if op.new_library_directory_id else None)
@@ -182,62 +268,136 @@ def _roll_forward(ctx: LibraryContext, op: models.FileOperation, dst: Path) -> N
 def _recover_move(ctx: LibraryContext, op: models.FileOperation,
                   report: RecoveryReport) -> None:
     src, dst = Path(op.old_path or ""), Path(op.new_path or "")
-    for part in hidden_siblings(dst, PART_SUFFIX):
-        _unlink(part, report)
     with ctx.sessions() as s:
         track = repo.get_track(s, op.track_id) if op.track_id else None
         stored = track.file_path if track is not None else None
-    if track is None:
-        _finish(ctx, op.id, "failed", "interrupted; the track no longer exists")
-        report.left.append(op.id)
-        return
-    if stored == str(dst):  # the database step had been made after all
-        _finish(ctx, op.id, "completed", "completed before an interruption")
-        report.completed.append(op.id)
-        return
-    has_src, has_dst = os.path.lexists(src), os.path.lexists(dst)
-    if has_src and not has_dst:
-        _finish(ctx, op.id, "failed", "interrupted before the file was moved; nothing changed")
-        report.undone.append(op.id)
-    elif has_dst and not has_src:
-        _roll_forward(ctx, op, dst)
-        report.completed.append(op.id)
-    elif has_src and has_dst:
-        if _same_file(src, dst) or _identical_copy(src, dst):
-            _unlink(dst, report)
-            _finish(ctx, op.id, "failed", "interrupted; the file was put back")
-            report.undone.append(op.id)
-        else:
-            _finish(ctx, op.id, "failed", f"interrupted; {dst} differs from the track's "
-                    "file and was left alone")
+        src_root = _root_of(s, op.old_library_directory_id, src)
+        dst_root = _root_of(s, op.new_library_directory_id, dst)
+    with ExitStack() as stack:
+        refused: str | None = None
+        unavailable: _Unavailable | None = None
+        a = b = None
+        try:
+            a = _open_parent(stack, src_root, src,
+                             follow_symlinks=bool(src_root and src_root.follow_symlinks))
+            # a rename stays in the source's folder; a move's target is never a link
+            b = _open_parent(stack, dst_root, dst, follow_symlinks=bool(
+                op.operation_type == "rename" and dst_root and dst_root.follow_symlinks))
+        except _LeftAsFound as exc:
+            refused, a, b = str(exc), None, None
+        except _Unavailable as exc:  # what needs no disk is done; the rest waits
+            unavailable = exc
+        if b is not None:
+            for part in _hidden_names(dst.name, PART_SUFFIX, os.listdir(b.fd)):
+                _unlink(b, part, report)
+        if track is None:
+            _finish(ctx, op.id, "failed", "interrupted; the track no longer exists")
             report.left.append(op.id)
-    else:
-        _finish(ctx, op.id, "failed", "interrupted; the file is at neither path")
-        report.left.append(op.id)
+            return
+        if stored == str(dst):  # the database step had been made after all
+            _finish(ctx, op.id, "completed", "completed before an interruption")
+            report.completed.append(op.id)
+            return
+        if unavailable is not None:
+            raise unavailable
+        if refused is not None:
+            _finish(ctx, op.id, "failed", f"interrupted; the files were left as found: {refused}")
+            report.left.append(op.id)
+            return
+        has_src, has_dst = _exists(a, src.name), _exists(b, dst.name)
+        if has_src and not has_dst:
+            _finish(ctx, op.id, "failed",
+                    "interrupted before the file was moved; nothing changed")
+            report.undone.append(op.id)
+        elif has_dst and not has_src:
+            assert b is not None
+            _roll_forward(ctx, op, dst, os.stat(dst.name, dir_fd=b.fd))
+            report.completed.append(op.id)
+        elif has_src and has_dst:
+            assert a is not None and b is not None
+            if _same_file(a, src.name, b, dst.name) or _identical_copy(a, src.name, b, dst.name):
+                _unlink(b, dst.name, report)
+                _finish(ctx, op.id, "failed", "interrupted; the file was put back")
+                report.undone.append(op.id)
+            else:
+                _finish(ctx, op.id, "failed", f"interrupted; {dst} differs from the track's "
+                        "file and was left alone")
+                report.left.append(op.id)
+        else:
+            _finish(ctx, op.id, "failed", "interrupted; the file is at neither path")
+            report.left.append(op.id)
 
 
 def _recover_delete(ctx: LibraryContext, op: models.FileOperation,
                     report: RecoveryReport) -> None:
     src = Path(op.old_path or "")
-    hidden = hidden_siblings(src, DELETE_SUFFIX)
     with ctx.sessions() as s:
         track = repo.get_track(s, op.track_id) if op.track_id else None
-    if track is None:  # the track row is gone: the delete had committed
-        for h in hidden:
-            _unlink(h, report)
-        _finish(ctx, op.id, "completed", "completed at start-up after an interruption")
-        report.completed.append(op.id)
-        return
-    if not os.path.lexists(src) and len(hidden) == 1:
-        os.rename(hidden[0], src)
-        _finish(ctx, op.id, "failed", "interrupted; the file was restored")
-        report.undone.append(op.id)
-    elif os.path.lexists(src) and not hidden:
-        _finish(ctx, op.id, "failed", "interrupted before the file was deleted; nothing changed")
-        report.undone.append(op.id)
-    else:
-        _finish(ctx, op.id, "failed", "interrupted; the file was left as found")
-        report.left.append(op.id)
+        root = _root_of(s, op.old_library_directory_id, src)
+    with ExitStack() as stack:
+        refused: str | None = None
+        unavailable: _Unavailable | None = None
+        folder = None
+        try:
+            folder = _open_parent(stack, root, src,
+                                  follow_symlinks=bool(root and root.follow_symlinks))
+        except _LeftAsFound as exc:
+            refused = str(exc)
+        except _Unavailable as exc:  # what needs no disk is done; the rest waits
+            unavailable = exc
+        hidden = (_hidden_names(src.name, DELETE_SUFFIX, os.listdir(folder.fd))
+                  if folder is not None else [])
+        if track is None:  # the track row is gone: the delete had committed
+            if folder is not None:
+                for h in hidden:
+                    _unlink(folder, h, report)
+            _finish(ctx, op.id, "completed", "completed at start-up after an interruption")
+            report.completed.append(op.id)
+            return
+        if unavailable is not None:
+            raise unavailable
+        if refused is not None:
+            _finish(ctx, op.id, "failed", f"interrupted; the file was left as found: {refused}")
+            report.left.append(op.id)
+            return
+        if folder is not None and not _exists(folder, src.name) and len(hidden) == 1:
+            os.rename(hidden[0], src.name, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
+            _finish(ctx, op.id, "failed", "interrupted; the file was restored")
+            report.undone.append(op.id)
+        elif _exists(folder, src.name) and not hidden:
+            _finish(ctx, op.id, "failed",
+                    "interrupted before the file was deleted; nothing changed")
+            report.undone.append(op.id)
+        else:
+            _finish(ctx, op.id, "failed", "interrupted; the file was left as found")
+            report.left.append(op.id)
+
+
+def _remove_deleted_leftovers(ctx: LibraryContext, report: RecoveryReport) -> None:
+    """Unlink hidden files left beside the most recent completed deletes."""
+    with ctx.sessions() as s:
+        by_folder: dict[tuple[str | None, Path], list[Path]] = {}
+        for raw, dir_id in repo.completed_deletes(s):
+            path = Path(raw)
+            by_folder.setdefault((dir_id, path.parent), []).append(path)
+        roots = {key: _root_of(s, key[0], paths[0]) for key, paths in by_folder.items()}
+    for key, paths in by_folder.items():  # one listing per folder
+        root = roots[key]
+        with ExitStack() as stack:
+            try:
+                folder = _open_parent(stack, root, paths[0], follow_symlinks=bool(
+                    root and root.follow_symlinks))
+                if folder is None:
+                    continue
+                names = os.listdir(folder.fd)
+            except (_LeftAsFound, OSError):  # a link, or an unplugged drive: next start
+                continue
+            for path in paths:
+                for h in _hidden_names(path.name, DELETE_SUFFIX, names):
+                    try:
+                        _unlink(folder, h, report)
+                    except OSError as exc:
+                        log.error("could not remove %s: %s", path.parent / h, exc)
 
 
 def recover_operations(ctx: LibraryContext) -> RecoveryReport:
@@ -265,7 +425,6 @@ def recover_operations(ctx: LibraryContext) -> RecoveryReport:
     report = RecoveryReport()
     with ctx.sessions() as s:
         pending = repo.pending_operations(s)
-        deleted_paths = repo.completed_delete_paths(s)
     for op in pending:
         try:
             if op.operation_type == "delete":
@@ -278,20 +437,7 @@ def recover_operations(ctx: LibraryContext) -> RecoveryReport:
         except (OSError, SQLAlchemyError) as exc:
             log.error("could not recover file operation %s (%s %s): %s", op.id,
                       op.operation_type, op.old_path, exc)
-    by_folder: dict[Path, list[Path]] = {}
-    for path in map(Path, deleted_paths):
-        by_folder.setdefault(path.parent, []).append(path)
-    for folder, paths in by_folder.items():  # one listing per folder
-        try:
-            names = os.listdir(folder)
-        except OSError:  # an unplugged drive: looked at again at the next start
-            continue
-        for path in paths:
-            for h in hidden_siblings(path, DELETE_SUFFIX, names):
-                try:
-                    _unlink(h, report)
-                except OSError as exc:
-                    log.error("could not remove %s: %s", h, exc)
+    _remove_deleted_leftovers(ctx, report)
     if report:
         log.warning("file operations recovered after an interruption: %d completed, "
                     "%d undone, %d left as found, %d hidden files removed",

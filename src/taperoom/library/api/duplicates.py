@@ -2,6 +2,7 @@
 
 Fixes of the original: group ids are integers and the routes take integers
 (the original validated them as UUIDs, so every ``/:id`` route answered 400);
+a path whose id is not a number is no group (404), so ``GET /scan`` is a 405;
 ``canonicalTrackId`` is a track UUID (the original demanded a number); unknown
 groups are 404; the list always carries ``pagination.total``.
 """
@@ -53,11 +54,13 @@ def build_router(ctx: LibraryContext) -> APIRouter:
         return ok(result, message=f"Scan complete: {result['totalGroups']} duplicate groups "
                                   "found")
 
-    @r.get("/{group_id}")
+    # ``:int`` keeps "scan" and "stats" from being taken for group ids: ``GET /scan``
+    # is then a 405 (POST only), not a 400 for a malformed id
+    @r.get("/{group_id:int}")
     def get_group(group_id: int) -> dict[str, Any]:
         return ok(duplicates.get_group(ctx, group_id))
 
-    @r.post("/{group_id}/resolve")
+    @r.post("/{group_id:int}/resolve")
     def resolve(group_id: int, body: ResolveBody | None = None) -> dict[str, Any]:
         body = body or ResolveBody()
         options = duplicates.ResolveOptions(

@@ -78,13 +78,15 @@ def pending_operations(session: Session) -> list[models.FileOperation]:
                                 .order_by(models.FileOperation.id)))
 
 
-def completed_delete_paths(session: Session, limit: int = 500) -> list[str]:
-    """Old paths of the `limit` most recently completed deletes, newest first."""
+def completed_deletes(session: Session, limit: int = 500) -> list[tuple[str, str | None]]:
+    """``(old path, old library folder id)`` of the `limit` most recently completed
+    deletes, newest first."""
     op = models.FileOperation
-    return [p for p in session.scalars(
-        select(op.old_path).where(op.operation_type == "delete", op.status == "completed",
-                                  op.old_path.is_not(None))
-        .order_by(op.id.desc()).limit(limit)) if p]
+    rows = session.execute(
+        select(op.old_path, op.old_library_directory_id)
+        .where(op.operation_type == "delete", op.status == "completed", op.old_path.is_not(None))
+        .order_by(op.id.desc()).limit(limit)).all()
+    return [(path, dir_id) for path, dir_id in rows if path]
 
 
 def get_operation(session: Session, op_id: int) -> models.FileOperation | None:

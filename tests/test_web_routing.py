@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI, HTTPException
 from starlette.routing import Mount, Route, Router
 
 from taperoom.web.routing import install_allow_header
+from tests.allowprobe import assert_405s_list_the_documented_methods
 
 
 def build_app(fixed: bool) -> FastAPI:
@@ -85,3 +86,19 @@ def test_without_the_middleware_the_router_names_one_route_only(
     url = live_server(build_app(fixed=False)).url
     with httpx.Client(base_url=url, timeout=10) as c:
         assert allow(c.put("/items/a")) == {"GET"}
+
+
+def test_every_library_path_lists_all_its_methods(lib_server: Any) -> None:
+    """On the library app, each documented path's 405 lists every documented method."""
+    with httpx.Client(base_url=lib_server.url, timeout=10) as c:
+        assert assert_405s_list_the_documented_methods(c) > 20
+
+
+def test_every_ephemeral_path_lists_all_its_methods(eph_settings: Any,
+                                                    live_server: Callable[[Any], Any]) -> None:
+    """On the ephemeral app, each documented path's 405 lists every documented method."""
+    from taperoom.ephemeral.api import create_app
+
+    server = live_server(create_app(eph_settings(degrade_rate_limit="off")))
+    with httpx.Client(base_url=server.url, timeout=10) as c:
+        assert assert_405s_list_the_documented_methods(c) > 5

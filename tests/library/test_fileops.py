@@ -259,6 +259,24 @@ def test_move_refuses_escapes(api: httpx.Client, lib_ctx: Any, lib: dict[str, An
 
 
 @pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
+def test_move_refuses_a_system_folder_stored_as_a_library_folder(
+        api: httpx.Client, lib_ctx: Any, lib: dict[str, Any]) -> None:
+    """A library folder stored before the folder policy (here ``/dev``) takes no moves:
+    a move into ``/dev/shm`` below it is a 400 and the file stays where it is."""
+    add_library(lib_ctx, Path("/dev"), "dev")
+    target = Path("/dev/shm") / f"taperoom-{uuid.uuid4().hex}"
+    try:
+        r = api.post(f"/api/tracks/{lib['track']}/move",
+                     json={"destination_path": f"{target}/"})
+        assert r.status_code == 400, r.text
+        assert "system folder" in r.json()["error"]
+        assert lib["file"].is_file() and not target.exists()
+        assert operations(lib_ctx) == []
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+@pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_move_bad_requests(api: httpx.Client, lib_ctx: Any, lib: dict[str, Any]) -> None:
     """Unknown ids are 404, malformed ids and bodies 400 (never 500)."""
     url = "/api/tracks"

@@ -21,6 +21,7 @@ from taperoom.errors import Conflict
 from taperoom.events import Event
 from taperoom.library import models, scanner
 from taperoom.library.context import LibraryContext, open_context
+from taperoom.library.folderpolicy import FolderPolicy
 from taperoom.library.keys import Key, parse_key
 from taperoom.library.scanner import WalkPolicy, glob_to_regex, walk
 
@@ -359,6 +360,26 @@ def test_symlinks_skipped_or_followed_without_loops(corpus: Path, tmp_path: Path
     assert {f.rel for f in files} == {"real/a.mp3"}
     files, _ = walk(WalkPolicy(root=str(root), extensions=exts, follow_symlinks=True))
     assert {f.rel for f in files} == {"real/a.mp3", "linked/o.mp3", "alias.mp3"}
+
+
+def test_follow_symlinks_never_enters_system_folders(corpus: Path, tmp_path: Path) -> None:
+    """With ``follow_symlinks``, a link to ``/`` or to a system folder is reported, not
+    walked (the walk would otherwise read the whole machine, ``/proc`` included), while
+    a link to an ordinary folder is still followed."""
+    root = tmp_path / "lib"
+    outside = tmp_path / "elsewhere"
+    small_files(corpus, root, ["real/a.mp3"])
+    small_files(corpus, outside, ["o.mp3"])
+    os.symlink(outside, root / "linked")
+    os.symlink("/", root / "everything")
+    os.symlink("/proc", root / "kernel")
+    policy = WalkPolicy(root=str(root), extensions=frozenset({".mp3"}), follow_symlinks=True,
+                        refusal=FolderPolicy().refusal)
+    files, errors = walk(policy)
+    assert {f.rel for f in files} == {"real/a.mp3", "linked/o.mp3"}
+    assert {Path(e["path"]).name for e in errors} == {"everything", "kernel"}
+    assert all(e["error"].startswith("link not followed: Refused as a library folder")
+               for e in errors)
 
 
 def test_unicode_and_long_names(lib_ctx: LibraryContext, corpus: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from taperoom.recorder import monitor
+from tests.allowprobe import assert_405s_list_the_documented_methods
 
 http = httpx.Client(timeout=30)
 COMPONENTS = {"database", "scheduler", "upload_queue", "disk"}
@@ -293,3 +294,9 @@ def test_every_documented_read_answers_a_documented_media_type(rec_server: Any,
         assert media in documented, (path, resp.status_code, media, list(documented))
         checked += 1
     assert checked >= 15
+
+
+def test_every_path_lists_all_its_methods(rec_server: Any) -> None:
+    """Each documented path's 405 lists every documented method of the path."""
+    with httpx.Client(base_url=rec_server.url, timeout=10) as c:
+        assert assert_405s_list_the_documented_methods(c) > 20

@@ -29,6 +29,7 @@ from taperoom.ephemeral.settings import EphemeralSettings
 from taperoom.web.cors import install_cors
 from taperoom.web.errors import install_error_handlers
 from taperoom.web.ratelimit import ClientRateLimit
+from taperoom.web.routing import install_allow_header
 
 HERE = Path(__file__).parent
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -140,6 +141,7 @@ def create_app(settings: EphemeralSettings | None = None) -> FastAPI:
     # inside CORS, which tags its answers like any other route's
     app.add_middleware(DegradeFastPath, service=service, limit=limit, executor=wear_threads)
     install_cors(app, settings.cors_origin)
+    install_allow_header(app)
     app.include_router(build_router(service, limit))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app

@@ -537,6 +537,9 @@ class FileOperations:
         real_candidate = Path(os.path.realpath(candidate))
         if not _inside(real_candidate, real_root):
             raise InvalidInput(f"destination_path must be inside the library folder {lib.path}")
+        refused = self.ctx.folders.refusal(real_candidate)
+        if refused is not None:  # a library folder stored before the folder policy existed
+            raise InvalidInput(f"destination_path is not a place for music: {refused}")
 
         as_folder = (destination_path.endswith(("/", os.sep)) or real_candidate.is_dir()
                      or candidate.suffix.lower() not in self.ctx.settings.extensions)

@@ -61,6 +61,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from taperoom.audio.hashing import audio_hash, quick_hash
@@ -215,6 +216,10 @@ class WalkPolicy:
         Follow symbolic links to files and folders (each real folder entered once).
     skip_hidden : bool
         Skip names starting with ``.``.
+    refusal : callable(Path) -> str or None, optional
+        With `follow_symlinks`, says why a folder that a link leads to may not be
+        entered (:meth:`FolderPolicy.refusal`: the filesystem root, system folders,
+        pseudo filesystems); such a link is reported as an error and not followed.
     """
 
     root: str
@@ -224,18 +229,19 @@ class WalkPolicy:
     exclude: tuple[re.Pattern[str], ...] = ()
     follow_symlinks: bool = False
     skip_hidden: bool = True
+    refusal: Callable[[Path], str | None] | None = None
 
     @classmethod
-    def for_directory(cls, directory: models.LibraryDirectory,
-                      extensions: frozenset[str]) -> WalkPolicy:
-        """The policy of a library directory row."""
+    def for_directory(cls, directory: models.LibraryDirectory, extensions: frozenset[str],
+                      refusal: Callable[[Path], str | None] | None = None) -> WalkPolicy:
+        """The policy of a library directory row (`refusal`: see the class)."""
         depth = directory.max_depth if directory.recursive_scan else 0
         if depth is None or depth < 0:
             depth = -1
         return cls(root=os.path.abspath(directory.path), extensions=extensions,
                    max_depth=depth, include=_patterns(directory.scan_patterns),
                    exclude=_patterns(directory.exclude_patterns),
-                   follow_symlinks=bool(directory.follow_symlinks))
+                   follow_symlinks=bool(directory.follow_symlinks), refusal=refusal)
 
     def file_ok(self, rel: str, name: str) -> bool:
         """Whether a file at `rel` (relative path) named `name` belongs to the library."""
@@ -330,6 +336,12 @@ def walk(policy: WalkPolicy, *, start: str = "", cancelled: Callable[[], bool] |
                         if key in seen:
                             continue
                         seen.add(key)
+                        why = (policy.refusal(Path(os.path.realpath(entry.path)))
+                               if policy.refusal is not None and entry.is_symlink() else None)
+                        if why is not None:
+                            errors.append({"path": _printable(entry.path),
+                                           "error": f"link not followed: {why}"})
+                            continue
                     stack.append((entry.path, rel, depth + 1))
                 elif entry.is_file(follow_symlinks=follow):
                     if not policy.file_ok(rel, name):
@@ -769,7 +781,8 @@ class _Scan:
                  state: ScanState, announce: bool) -> None:
         self.ctx = ctx
         self.directory_id = directory.id
-        self.policy = WalkPolicy.for_directory(directory, ctx.settings.extensions)
+        self.policy = WalkPolicy.for_directory(directory, ctx.settings.extensions,
+                                                  ctx.folders.refusal)
         self.strategy = strategy
         self.state = state
         self.announce = announce

@@ -19,6 +19,7 @@ from taperoom.recorder.context import RecorderContext, open_context
 from taperoom.recorder.settings import RecorderSettings
 from taperoom.web.cors import install_cors
 from taperoom.web.errors import install_error_handlers
+from taperoom.web.routing import install_allow_header
 from taperoom.web.ws import WebSocketHub
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def create_app(settings: RecorderSettings | None = None,
     app.state.started = started
     install_error_handlers(app, error_body)
     install_cors(app, ctx.settings.cors_origin)
+    install_allow_header(app)
 
     def health() -> dict[str, Any]:
         return {"status": "healthy", "service": SERVICE, "version": __version__}

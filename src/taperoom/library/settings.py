@@ -6,13 +6,13 @@ from pathlib import Path
 
 from pydantic import Field
 
-from taperoom.config import AppSettings
 from taperoom.db import normalise_url, sqlite_url
+from taperoom.web.auth.settings import AccessSettings
 
 DEFAULT_EXTENSIONS = ".mp3,.flac,.wav,.m4a,.aac,.ogg,.wma,.aif,.aiff,.opus,.alac"
 
 
-class LibrarySettings(AppSettings):
+class LibrarySettings(AccessSettings):
     """Environment of the library app.
 
     ``DATABASE_PATH`` (SQLite file, default ``./data/library.db``) or
@@ -20,14 +20,16 @@ class LibrarySettings(AppSettings):
     see :func:`taperoom.db.normalise_url`), ``PORT`` (12047),
     ``HOST``, ``CORS_ORIGIN``, ``AUDIO_FILE_EXTENSIONS``, ``FILE_WATCHER_ENABLED``,
     ``FILE_WATCHER_DEBOUNCE`` (ms), ``MAX_CONCURRENT_SCANS``, ``SCAN_ON_STARTUP``,
-    ``SCAN_WORKERS`` (threads reading tags and hashing).
+    ``SCAN_WORKERS`` (threads reading tags and hashing); who may use it:
+    ``CORS_ORIGIN``, ``ALLOWED_HOSTS``, ``API_TOKEN``, ``TRUSTED_NETWORK``,
+    ``LOGIN_RATE_LIMIT``, ``SESSION_DAYS`` (see
+    :class:`~taperoom.web.auth.settings.AccessSettings`).
     """
 
     database_path: Path = Path("./data/library.db")
     database_url: str = ""
     host: str = "127.0.0.1"
     port: int = 12047
-    cors_origin: str = "*"
     audio_file_extensions: str = DEFAULT_EXTENSIONS
     file_watcher_enabled: bool = True
     file_watcher_debounce: int = Field(1000, ge=0, le=60_000)

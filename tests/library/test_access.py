@@ -83,6 +83,8 @@ def test_hostile_preflight_is_refused_and_the_delete_changes_nothing(lib_server,
     assert "DELETE" in r.headers["access-control-allow-methods"]
     r = httpx.get(f"{lib_server.url}/api/tracks", headers={"Origin": EVIL})
     assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+    page = httpx.get(f"{lib_server.url}/login")  # nothing to sign in to, and no loop
+    assert page.status_code == 200 and "No sign-in is needed" in page.text
 
 
 def test_form_post_from_another_site_changes_nothing(lib_server, lib_ctx, tmp_path) -> None:

@@ -119,7 +119,7 @@ def build_login_router(page: LoginPage, access: Access, store: AuthStore,
         html = template.render(title=page.title, stylesheet=page.stylesheet, home=page.home,
                                user=current_user(), csrf_token=current_csrf_token(),
                                form_token=form_token, error=error, username=username,
-                               next=next_path)
+                               next=next_path, open=not access.required)
         response = HTMLResponse(html, status_code=status, headers=headers)
         response.headers["Cache-Control"] = "no-store"
         response.set_cookie(page.form_cookie, form_token, max_age=FORM_COOKIE_SECONDS,
@@ -137,14 +137,15 @@ def build_login_router(page: LoginPage, access: Access, store: AuthStore,
 
     @r.get("/login", response_class=HTMLResponse)
     async def login_page(request: Request, next: str = "") -> Response:
-        if not access.required:
-            return RedirectResponse(safe_next(next, page.home), status_code=303)
+        target = safe_next(next, page.home)
+        if not access.required and target != "/login":
+            return RedirectResponse(target, status_code=303)
         return render(request, next_path=safe_next(next, ""))
 
     @r.post("/login", response_class=HTMLResponse)
     async def login(request: Request) -> Response:
         if not access.required:
-            return RedirectResponse(page.home, status_code=303)
+            return RedirectResponse("/login", status_code=303)
         form = await read_form(request)
         name = form.get("username", "")
         password = form.get("password", "")

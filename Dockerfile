@@ -1,5 +1,9 @@
 # The recorder as a container (port 8666). PyAV bundles FFmpeg with libmp3lame,
 # so no system ffmpeg is needed.
+# It listens on 0.0.0.0, so it starts only with credentials: a user
+# (`docker compose run --rm recorder taperoom recorder user add NAME`, kept in
+# /app/data) and/or API_TOKEN, or TRUSTED_NETWORK=true; names it is reached by
+# from other machines go in ALLOWED_HOSTS. The health check stays open.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

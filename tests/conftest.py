@@ -55,12 +55,14 @@ def eph_settings(tmp_path: Path) -> Callable[..., EphemeralSettings]:
 
 
 class LiveServer:
-    """A uvicorn server running an ASGI app in a thread on 127.0.0.1."""
+    """A uvicorn server running an ASGI app in a thread (on 127.0.0.1 unless `host` says
+    otherwise; ``.url`` names `host`, or 127.0.0.1 for a wildcard address)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        self.url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port,
                                                     log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -83,14 +85,66 @@ def live_server() -> Iterator[Callable[[Any], LiveServer]]:
     """Start ASGI apps on real sockets; all are stopped at the end of the test."""
     started: list[LiveServer] = []
 
-    def start(app: Any) -> LiveServer:
-        srv = LiveServer(app).__enter__()
+    def start(app: Any, host: str = "127.0.0.1") -> LiveServer:
+        srv = LiveServer(app, host).__enter__()
         started.append(srv)
         return srv
 
     yield start
     for srv in started:
         srv.__exit__()
+
+
+#: Dummy interface made for :func:`exposed_address` when the machine has no other
+#: address (198.18.0.0/15 is the benchmarking range of RFC 2544, never routed).
+DUMMY_LINK, DUMMY_ADDRESS = "taperoom-t0", "198.18.7.1"
+
+
+def _non_loopback_ipv4() -> str | None:
+    import ipaddress
+
+    import psutil
+
+    stats = psutil.net_if_stats()
+    for name, addrs in sorted(psutil.net_if_addrs().items()):
+        if name in stats and not stats[name].isup:
+            continue
+        for a in addrs:
+            if a.family == socket.AF_INET and not ipaddress.ip_address(a.address).is_loopback:
+                return str(a.address)
+    return None
+
+
+@pytest.fixture(scope="session")
+def exposed_address() -> Iterator[str]:
+    """An IPv4 address of this machine that is not loopback (servers bound to it are
+    reachable from the network).
+
+    The first such address of an interface that is up; on a machine with none, a
+    dummy interface holding :data:`DUMMY_ADDRESS` is created for the session
+    (``ip link add ... type dummy``, which needs root) and removed afterwards. The
+    tests that use it are skipped, saying why, only when neither works.
+    """
+    found = _non_loopback_ipv4()
+    if found is not None:
+        yield found
+        return
+    steps = [["ip", "link", "add", DUMMY_LINK, "type", "dummy"],
+             ["ip", "addr", "add", f"{DUMMY_ADDRESS}/32", "dev", DUMMY_LINK],
+             ["ip", "link", "set", DUMMY_LINK, "up"]]
+    for step in steps:
+        try:
+            done = subprocess.run(step, capture_output=True, text=True, timeout=30)
+        except OSError as exc:
+            pytest.skip(f"no non-loopback address and `ip` cannot run ({exc})")
+        if done.returncode != 0:
+            subprocess.run(["ip", "link", "del", DUMMY_LINK], capture_output=True, timeout=30)
+            pytest.skip("no non-loopback address, and no dummy interface could be made: "
+                        + done.stderr.strip())
+    try:
+        yield DUMMY_ADDRESS
+    finally:
+        subprocess.run(["ip", "link", "del", DUMMY_LINK], capture_output=True, timeout=30)
 
 
 class ServerProcess:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from dataclasses import dataclass
 
@@ -21,12 +22,29 @@ class AppSpec:
     requires : str
         A module of the app's optional extra; the app is skipped by ``taperoom serve``
         when it is not installed.
+    preflight : str
+        ``module:function`` run before the server starts (it reads the environment
+        and raises :class:`~taperoom.errors.TaperoomError` when the app must not
+        start); empty for none.
     """
 
     name: str
     factory: str
     default_port: int
     requires: str
+    preflight: str = ""
+
+    def check(self) -> None:
+        """Run the app's preflight check, if it has one.
+
+        Raises
+        ------
+        TaperoomError
+            The app must not start (e.g. exposed without credentials).
+        """
+        if self.preflight:
+            module, _, function = self.preflight.partition(":")
+            getattr(importlib.import_module(module), function)()
 
     @property
     def installed(self) -> bool:
@@ -36,6 +54,8 @@ class AppSpec:
 
 APPS: dict[str, AppSpec] = {
     "ephemeral": AppSpec("ephemeral", "taperoom.ephemeral.api:app_from_env", 5000, "limits"),
-    "library": AppSpec("library", "taperoom.library.app:app_from_env", 12047, "sqlalchemy"),
-    "recorder": AppSpec("recorder", "taperoom.recorder.app:app_from_env", 8666, "apscheduler"),
+    "library": AppSpec("library", "taperoom.library.app:app_from_env", 12047, "sqlalchemy",
+                       "taperoom.library.users:check_access"),
+    "recorder": AppSpec("recorder", "taperoom.recorder.app:app_from_env", 8666, "apscheduler",
+                        "taperoom.recorder.users:check_access"),
 }

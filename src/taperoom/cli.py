@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -36,8 +37,11 @@ library_app = typer.Typer(help="A DJ's music library backend.", no_args_is_help=
 app.add_typer(library_app, name="library")
 with contextlib.suppress(ImportError):  # the library commands need the 'library' extra
     from taperoom.library import cli as library_cli
+    from taperoom.library.users import open_user_store as open_library_users
+    from taperoom.web.auth.cli import build_user_cli
 
     library_app.command("scan")(library_cli.scan)
+    library_app.add_typer(build_user_cli("library", open_library_users), name="user")
 recorder_app = typer.Typer(help="Scheduled internet-radio recording.", no_args_is_help=True)
 app.add_typer(recorder_app, name="recorder")
 with contextlib.suppress(ImportError):  # the recorder commands need the 'recorder' extra
@@ -47,6 +51,10 @@ with contextlib.suppress(ImportError):  # the recorder commands need the 'record
     recorder_app.command("stations")(recorder_cli.stations)
     recorder_app.command("sessions")(recorder_cli.sessions)
     app.command("worker")(recorder_cli.worker)
+    from taperoom.recorder.users import open_user_store as open_recorder_users
+    from taperoom.web.auth.cli import build_user_cli
+
+    recorder_app.add_typer(build_user_cli("recorder", open_recorder_users), name="user")
 console = Console(stderr=True)
 
 HostOpt = Annotated[str | None, typer.Option(help="Interface to listen on [env HOST].")]
@@ -55,8 +63,19 @@ WorkersOpt = Annotated[int, typer.Option(min=1, max=64,
                                          help="Worker processes (uvicorn --workers).")]
 
 
+def _listen_on(host: str, specs: list[AppSpec]) -> None:
+    """Tell the apps where they listen (their ``HOST``/``WEB_HOST`` setting decides the
+    Host names they answer and whether they need credentials), then run their
+    preflight checks, so that an app that must not start stops here with one line."""
+    os.environ["HOST"] = host
+    os.environ["WEB_HOST"] = host
+    for spec in specs:
+        spec.check()
+
+
 def _run_uvicorn(spec: AppSpec, host: str, port: int, workers: int) -> None:
     setup_logging()
+    _listen_on(host, [spec])
     if spec.name == "recorder":  # its scheduler and recordings live in one process
         workers = 1
     uvicorn.run(spec.factory, factory=True, host=host, port=port, workers=workers,
@@ -106,6 +125,7 @@ def serve(
         return
     if workers == 1:
         setup_logging()
+        _listen_on(h, specs)
 
         async def run_all() -> None:
             servers = [uvicorn.Server(uvicorn.Config(s.factory, factory=True, host=h,
@@ -115,6 +135,7 @@ def serve(
 
         asyncio.run(run_all())
         return
+    _listen_on(h, specs)
     procs = [subprocess.Popen([sys.executable, "-m", "taperoom", "serve", "--app", s.name,
                                "--host", h, "--port", str(_port(s, None, False)),
                                "--workers", str(workers)]) for s in specs]
@@ -217,7 +238,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except TaperoomError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)

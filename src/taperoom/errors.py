@@ -133,6 +133,14 @@ class InsufficientStorage(TaperoomError, OSError):
     exit_code = 9
 
 
+class Misconfigured(TaperoomError, RuntimeError):
+    """The settings do not allow the app to start (HTTP 500; exit code 78, EX_CONFIG
+    of BSD ``sysexits.h``)."""
+
+    status = 500
+    exit_code = 78
+
+
 class MediaError(TaperoomError, ValueError):
     """An audio file cannot be read or written.
 

@@ -23,7 +23,8 @@ from taperoom.library.api import settings as settings_api
 from taperoom.library.context import LibraryContext, open_context
 from taperoom.library.schemas import error_envelope
 from taperoom.library.settings import LibrarySettings
-from taperoom.web.cors import install_cors
+from taperoom.library.users import user_store
+from taperoom.web.auth import LoginPage, install_access, open_access, session_lifetime
 from taperoom.web.errors import install_error_handlers
 from taperoom.web.routing import install_allow_header
 from taperoom.web.ws import WebSocketHub
@@ -42,9 +43,22 @@ def create_app(settings: LibrarySettings | None = None,
     ctx : LibraryContext, optional
         An already opened context (tests); opened from `settings` otherwise. The
         app closes the context it opened itself when it shuts down.
+
+    Raises
+    ------
+    Misconfigured
+        ``HOST`` is beyond loopback and there are no credentials (no user, no
+        ``API_TOKEN``) nor ``TRUSTED_NETWORK`` (see :mod:`taperoom.web.auth.policy`).
     """
     own = ctx is None
     ctx = ctx or open_context(settings)
+    users = user_store(ctx.sessions)
+    try:
+        access = open_access("library", ctx.settings, ctx.settings.host, users)
+    except Exception:
+        if own:
+            ctx.close()
+        raise
     hub = WebSocketHub(ctx.bus)
 
     @asynccontextmanager
@@ -65,7 +79,6 @@ def create_app(settings: LibrarySettings | None = None,
     app.state.ctx = ctx
     app.state.hub = hub
     install_error_handlers(app, error_envelope)
-    install_cors(app, ctx.settings.cors_origin)
     install_allow_header(app)
     app.include_router(system.build_router(ctx, hub))
     app.include_router(settings_api.build_router(ctx), prefix="/api/settings")
@@ -76,6 +89,10 @@ def create_app(settings: LibrarySettings | None = None,
     app.include_router(fileops_api.build_router(ctx), prefix="/api/tracks")
     app.include_router(tracks.build_router(ctx), prefix="/api/tracks")
     app.include_router(duplicates.build_router(ctx), prefix="/api/duplicates")
+    install_access(app, access=access, settings=ctx.settings, store=users,
+                   page=LoginPage("library", "Taperoom library", home="/login",
+                                  lifetime=session_lifetime(ctx.settings)),
+                   render=error_envelope, public_paths=("/health",))
     return app
 
 

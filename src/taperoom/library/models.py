@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from taperoom.db import Base
+from taperoom.web.auth.tables import define_auth_tables
 
 #: Largest value of an ``Integer`` column on every backend (PostgreSQL's 4-byte
 #: ``integer``; SQLite would take 8 bytes).
@@ -319,3 +320,7 @@ class AnalysisJob(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_updated: Mapped[datetime | None] = mapped_column(DateTime, onupdate=utcnow)
     callback_metadata: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+
+#: Users and signed-in sessions (``library_users``, ``library_auth_sessions``).
+AUTH_TABLES = define_auth_tables(Base.metadata, "library")

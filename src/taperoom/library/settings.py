@@ -6,13 +6,13 @@ from pathlib import Path
 
 from pydantic import Field
 
-from taperoom.config import AppSettings
 from taperoom.db import normalise_url, sqlite_url
+from taperoom.web.auth.settings import AccessSettings
 
 DEFAULT_EXTENSIONS = ".mp3,.flac,.wav,.m4a,.aac,.ogg,.wma,.aif,.aiff,.opus,.alac"
 
 
-class LibrarySettings(AppSettings):
+class LibrarySettings(AccessSettings):
     """Environment of the library app.
 
     ``DATABASE_PATH`` (SQLite file, default ``./data/library.db``) or
@@ -25,14 +25,16 @@ class LibrarySettings(AppSettings):
     although system folders), ``FILE_WATCHER_MAX_WATCHES`` (inotify watches the
     watcher may take in all, one per watched folder; fewer when the kernel's
     ``max_user_watches`` is lower) and ``FILE_WATCHER_POLL_SECONDS`` (how often a
-    folder over that limit is polled instead).
+    folder over that limit is polled instead); who may use it:
+    ``CORS_ORIGIN``, ``ALLOWED_HOSTS``, ``API_TOKEN``, ``TRUSTED_NETWORK``,
+    ``LOGIN_RATE_LIMIT``, ``SESSION_DAYS`` (see
+    :class:`~taperoom.web.auth.settings.AccessSettings`).
     """
 
     database_path: Path = Path("./data/library.db")
     database_url: str = ""
     host: str = "127.0.0.1"
     port: int = 12047
-    cors_origin: str = "*"
     audio_file_extensions: str = DEFAULT_EXTENSIONS
     file_watcher_enabled: bool = True
     file_watcher_debounce: int = Field(1000, ge=0, le=60_000)

@@ -17,7 +17,8 @@ from taperoom import __version__
 from taperoom.recorder.api import backup, pages, schedules, sessions, streams, system
 from taperoom.recorder.context import RecorderContext, open_context
 from taperoom.recorder.settings import RecorderSettings
-from taperoom.web.cors import install_cors
+from taperoom.recorder.users import user_store
+from taperoom.web.auth import LoginPage, install_access, open_access, session_lifetime
 from taperoom.web.errors import install_error_handlers
 from taperoom.web.routing import install_allow_header
 from taperoom.web.ws import WebSocketHub
@@ -28,6 +29,8 @@ STATIC = Path(__file__).resolve().parent / "web" / "static"
 #: Body of ``/health`` and ``/api/health`` (contract; the original's Docker
 #: health check called ``/health``, which it did not serve).
 SERVICE = "audio-stream-recorder"
+#: Routes open without credentials: health checks of orchestrators and monitors.
+PUBLIC_PATHS = ("/health", "/api/health", "/api/system/health")
 
 
 def error_body(status: int, message: str, details: list[dict[str, str]] | None = None
@@ -58,9 +61,22 @@ def create_app(settings: RecorderSettings | None = None,
         An already opened context (tests); opened from `settings` otherwise. The
         app starts the context's background parts (scheduler, upload consumer)
         when it starts, and closes a context it opened itself when it stops.
+
+    Raises
+    ------
+    Misconfigured
+        ``WEB_HOST`` is beyond loopback and there are no credentials (no user, no
+        ``API_TOKEN``) nor ``TRUSTED_NETWORK`` (see :mod:`taperoom.web.auth.policy`).
     """
     own = ctx is None
     ctx = ctx or open_context(settings)
+    users = user_store(ctx.sessions)
+    try:
+        access = open_access("recorder", ctx.settings, ctx.settings.host, users)
+    except Exception:
+        if own:
+            ctx.close()
+        raise
     hub = WebSocketHub(ctx.bus)
     started = time.monotonic()
 
@@ -89,7 +105,6 @@ def create_app(settings: RecorderSettings | None = None,
     app.state.hub = hub
     app.state.started = started
     install_error_handlers(app, error_body)
-    install_cors(app, ctx.settings.cors_origin)
     install_allow_header(app)
 
     def health() -> dict[str, Any]:
@@ -109,6 +124,11 @@ def create_app(settings: RecorderSettings | None = None,
     app.include_router(backup.build_router(ctx), prefix="/api/backup")
     app.include_router(pages.build_router(ctx))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    install_access(app, access=access, settings=ctx.settings, store=users,
+                   page=LoginPage("recorder", "Taperoom recorder", home="/",
+                                  stylesheet=f"/static/recorder.css?v={__version__}",
+                                  lifetime=session_lifetime(ctx.settings)),
+                   render=error_body, public_paths=PUBLIC_PATHS, public_prefixes=("/static/",))
     return app
 
 

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from taperoom.db import NAMING_CONVENTION
+from taperoom.web.auth.tables import define_auth_tables
 
 
 def utcnow() -> datetime:
@@ -151,3 +152,7 @@ class RecordingSession(RecorderBase):
     local_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+#: Users and signed-in sessions (``recorder_users``, ``recorder_auth_sessions``).
+AUTH_TABLES = define_auth_tables(RecorderBase.metadata, "recorder")

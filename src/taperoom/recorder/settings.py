@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import NoDecode
 
-from taperoom.config import AppSettings
 from taperoom.db import sqlite_url
+from taperoom.web.auth.settings import AccessSettings
 
 if TYPE_CHECKING:
     from taperoom.recorder.urlpolicy import UrlPolicy
@@ -22,7 +22,7 @@ def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
 
 
-class RecorderSettings(AppSettings):
+class RecorderSettings(AccessSettings):
     """Environment of the recorder app.
 
     Paths (``DATA_DIR`` for the database, queue and backups, ``RECORDINGS_DIR``,
@@ -47,11 +47,14 @@ class RecorderSettings(AppSettings):
     every local recording), ``SPLIT_TRACKS`` (false), ``QUEUE_URL`` (empty: a
     SQLite queue file in ``DATA_DIR``; ``redis://...`` for Redis),
     ``EMBEDDED_WORKER`` (true: the upload queue runs inside the server),
-    ``MISFIRE_GRACE_SECONDS`` (300), ``CORS_ORIGIN`` (``*``), ``LOG_LEVEL``,
+    ``MISFIRE_GRACE_SECONDS`` (300), ``LOG_LEVEL``,
     ``STREAM_ALLOWED_NETWORKS`` (empty: streams may only be read from public
     addresses; addresses or CIDR blocks separated by commas or spaces, such as
     ``192.168.1.0/24``, allow those non-public networks too; see
-    :mod:`taperoom.recorder.urlpolicy`).
+    :mod:`taperoom.recorder.urlpolicy`); who may use it:
+    ``CORS_ORIGIN``, ``ALLOWED_HOSTS``, ``API_TOKEN``, ``TRUSTED_NETWORK``,
+    ``LOGIN_RATE_LIMIT``, ``SESSION_DAYS`` (see
+    :class:`~taperoom.web.auth.settings.AccessSettings`).
     """
 
     data_dir: Path = Path("./data")
@@ -65,7 +68,6 @@ class RecorderSettings(AppSettings):
     host: str = Field("127.0.0.1", validation_alias=_env("WEB_HOST", "HOST"))
     port: int = Field(8666, validation_alias=_env("WEB_PORT", "RECORDER_PORT", "PORT"))
     tz: str = ""
-    cors_origin: str = "*"
     max_concurrent_recordings: int = Field(3, ge=1, le=64)
     cleanup_after_transfer: bool = True
     max_artwork_size_mb: float = Field(10.0, gt=0, le=100)

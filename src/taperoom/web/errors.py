@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from taperoom.errors import RangeNotSatisfiable, RateLimited, TaperoomError
+from taperoom.errors import RangeNotSatisfiable, RateLimited, TaperoomError, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,31 @@ def error_body(status: int, message: str, details: list[dict[str, str]] | None =
 
 
 def error_headers(exc: TaperoomError) -> dict[str, str]:
-    """Response headers an error calls for: ``Content-Range`` on 416, ``Retry-After`` on 429."""
+    """Response headers an error calls for: ``Content-Range`` on 416, ``Retry-After`` on 429,
+    ``WWW-Authenticate: Bearer`` on 401 (RFC 9110 §11.6.1, RFC 6750 §3)."""
     headers: dict[str, str] = {}
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="taperoom"'
+
     if isinstance(exc, RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{exc.size}"
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     return headers
+
+
+def error_response(exc: TaperoomError, render: BodyRenderer = error_body) -> JSONResponse:
+    """The HTTP response of `exc`: its class's status, the app's body, its headers.
+
+    Parameters
+    ----------
+    exc : TaperoomError
+        The error.
+    render : callable(status, message, details) -> dict
+        The app's body shape (see :func:`install_error_handlers`).
+    """
+    return JSONResponse(render(exc.status, exc.message, None), status_code=exc.status,
+                        headers=error_headers(exc))
 
 
 def install_error_handlers(app: FastAPI, render: BodyRenderer = error_body) -> None:
@@ -56,11 +74,9 @@ def install_error_handlers(app: FastAPI, render: BodyRenderer = error_body) -> N
 
     async def taperoom_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, TaperoomError)
-        headers = error_headers(exc)
         if exc.status >= 500:
             log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse(render(exc.status, exc.message, None), status_code=exc.status,
-                            headers=headers)
+        return error_response(exc, render)
 
     async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -43,6 +43,7 @@ from taperoom.recorder.models import SessionStatus
 from taperoom.recorder.scheduler import describe
 from taperoom.recorder.schemas import PATTERN_FIELDS, schedule_dict, session_dict, station_dict
 from taperoom.recorder.settings import RecorderSettings
+from taperoom.web.auth import current_csrf_token, current_user
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +271,8 @@ def make_environment() -> Environment:
     """The Jinja2 environment of the dashboard.
 
     Templates come from :data:`TEMPLATES` and are autoescaped; the filters
-    ``bytes`` and ``duration`` and the globals ``NAV`` and ``version`` are set.
+    ``bytes`` and ``duration`` and the globals ``NAV``, ``version``, ``csrf_token()``
+    and ``current_user()`` (of the signed-in session, empty without one) are set.
     The zone-dependent ``localtime`` filter is added by :class:`Pages`.
     """
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
@@ -280,6 +282,8 @@ def make_environment() -> Environment:
     env.filters["duration"] = format_duration
     env.globals["NAV"] = NAV
     env.globals["version"] = __version__
+    env.globals["csrf_token"] = current_csrf_token
+    env.globals["current_user"] = current_user
     return env
 
 

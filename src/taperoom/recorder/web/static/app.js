@@ -60,8 +60,15 @@
     if (typeof data.detail === 'string') return data.detail;
     return data.message || data.error || 'HTTP ' + status;
   }
+  // CSRF token of the signed-in session (absent when the recorder needs no sign-in)
+  T.csrfToken = function () {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute('content') : '';
+  };
   T.api = function (method, url, body) {
     var init = {method: method, headers: {Accept: 'application/json'}};
+    var token = T.csrfToken();
+    if (token) init.headers['X-CSRF-Token'] = token;
     if (body instanceof FormData) {
       init.body = body;
     } else if (body !== undefined) {
@@ -72,6 +79,11 @@
       return res.text().then(function (text) {
         var data = null;
         if (text) { try { data = JSON.parse(text); } catch (e) { data = {message: text}; } }
+        if (res.status === 401 && T.csrfToken()) {
+          // the session ended (signed out elsewhere, expired): sign in again
+          window.location.href = '/login?next=' +
+            encodeURIComponent(window.location.pathname + window.location.search);
+        }
         if (!res.ok) {
           var err = new Error(messageOf(data, res.status));
           err.status = res.status; err.data = data; err.details = (data && data.details) || [];

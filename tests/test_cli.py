@@ -32,10 +32,10 @@ def test_scan_creates_metadata_and_waveforms_and_skips_bad_files(tmp_path: Path)
     res = run(["ephemeral", "scan"], _env(tmp_path))
     assert res.returncode == 0, res.stderr
     assert "1 track(s) ready, 1 skipped" in res.stderr
-    meta = json.loads((tmp_path / "meta" / "a.json").read_text())
+    meta = json.loads((tmp_path / "meta" / "tracks" / "a.wav.json").read_text())
     assert meta["total_segments"] == 4
-    assert (tmp_path / "meta" / "a.wav.waveform.json").is_file()
-    assert not (tmp_path / "meta" / "bad.json").exists()
+    assert (tmp_path / "meta" / "waveforms" / "a.wav.json").is_file()
+    assert not (tmp_path / "meta" / "tracks" / "bad.wav.json").exists()
 
 
 def test_stats_lists_tracks_and_segments(tmp_path: Path) -> None:
@@ -64,7 +64,8 @@ def test_reset_restores_pristine_audio(tmp_path: Path) -> None:
     res = run(["ephemeral", "reset", "a.wav"], env)
     assert res.returncode == 0, res.stderr
     assert path.read_bytes() == pristine
-    assert json.loads((tmp_path / "meta" / "a.json").read_text())["segment_play_counts"] == [0] * 4
+    meta = json.loads((tmp_path / "meta" / "tracks" / "a.wav.json").read_text())
+    assert meta["segment_play_counts"] == [0] * 4
 
 
 def test_errors_map_to_exit_codes(tmp_path: Path) -> None:

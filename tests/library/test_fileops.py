@@ -22,6 +22,7 @@ from taperoom.db import transaction
 from taperoom.errors import Busy
 from taperoom.library import models
 from taperoom.library.app import create_app
+from taperoom.library.context import open_context
 from taperoom.library.fileops import PathLocks
 from tests.library.busevents import Events
 
@@ -188,13 +189,19 @@ def test_move_across_library_folders_updates_directory_and_counts(
 
 @pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_move_across_filesystems_copies_verifies_and_removes_source(
-        api: str, lib_ctx: Any, lib: dict[str, Any]) -> None:
+        lib_settings: Callable[..., Any], live_server: Callable[[Any], Any], corpus: Path,
+        tmp_path: Path) -> None:
     """A move to another filesystem copies, checks the size, then unlinks the source."""
-    if not Path("/dev/shm").is_dir() or \
-            os.stat("/dev/shm").st_dev == os.stat(lib["root"]).st_dev:
+    if not Path("/dev/shm").is_dir() or os.stat("/dev/shm").st_dev == os.stat(tmp_path).st_dev:
         pytest.skip("no second filesystem at /dev/shm")
     other = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="taperoom-test-"))
+    # /dev/shm is a system folder: only LIBRARY_ALLOWED_ROOTS lets it hold music
+    lib_ctx = open_context(lib_settings(library_allowed_roots=str(other)))
     try:
+        root = tmp_path / "music"
+        lib = {"root": root, "file": copy_in(corpus, MP3, root / "Artist" / MP3)}
+        lib["track"] = add_track(lib_ctx, lib["file"], add_library(lib_ctx, root), root)
+        api = httpx.Client(base_url=str(live_server(create_app(ctx=lib_ctx)).url), timeout=30)
         other_id = add_library(lib_ctx, other)
         size = lib["file"].stat().st_size
         mtime = lib["file"].stat().st_mtime_ns
@@ -207,7 +214,9 @@ def test_move_across_filesystems_copies_verifies_and_removes_source(
         assert [p.name for p in (other / "Gig").iterdir()] == [MP3]  # no temporary left
         assert r.json()["data"]["library_directory_id"] == other_id
         assert audio_hash(new) == get_track(lib_ctx, lib["track"]).file_hash
+        api.close()
     finally:
+        lib_ctx.close()
         shutil.rmtree(other, ignore_errors=True)
 
 

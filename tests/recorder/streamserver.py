@@ -2,9 +2,12 @@
 
 The server is plain asyncio streams in a background thread; it speaks just enough
 HTTP/1.0 for radio clients (httpx, FFmpeg, VLC, curl). Every *mount* (a URL path)
-is one station with its own clock: the "station time" starts when the mount is
-added, and the audio a listener receives is a function of station time, as on a
-real radio, so a listener who reconnects after 3 s has missed 3 s of audio.
+is one station with its own clock. A station goes on air with the first request
+of its mount (as an Icecast on-demand mount starts with its first listener), so a
+test's timeline (titles, refusals, HLS segments) starts with its first listener
+however long the test took to set up: "station time" counts from then, and the
+audio a listener receives is a function of station time, as on a real radio, so a
+listener who reconnects after 3 s has missed 3 s of audio.
 
 Media
 -----
@@ -19,8 +22,8 @@ orchestra, 44.1 kHz stereo WAV) once into a cache folder with PyAV:
 
 Mounts
 ------
-``server.mount(path, kind=..., ...)`` adds or replaces a mount and resets its
-clock; the keyword arguments are the fields of :class:`Mount`:
+``server.mount(path, kind=..., ...)`` adds or replaces a mount, off air until its
+next request; the keyword arguments are the fields of :class:`Mount`:
 
 * ``kind``: ``"mp3"`` (``audio/mpeg``), ``"aac"`` (``audio/aac``, ADTS), ``"hls"``
   (the path serves the live media playlist, or with ``hls_master=True`` a master
@@ -38,7 +41,8 @@ clock; the keyword arguments are the fields of :class:`Mount`:
   byte before it; as Icecast does, the title is sent in the first block and when
   it changes, and other blocks are empty (length byte 0).
 * ``burst_seconds``: audio sent at once on connect, from before the live position
-  (Icecast's burst-on-connect).
+  (Icecast's burst-on-connect); the station goes on air that long before its first
+  request, so the first listener gets its burst too, from station time 0.
 * ``plans``: a list of :class:`Plan`, one per successive audio request (the
   ``default`` plan applies after them): ``status`` (answer with this HTTP status
   and close), ``drop_after`` (close the socket after that many seconds of
@@ -53,9 +57,9 @@ clock; the keyword arguments are the fields of :class:`Mount`:
 Records
 -------
 ``server.requests`` lists a :class:`RequestRecord` per request (path, lower-case
-headers, status, station time of the request and of the first audio sent, audio
-bytes and frame indexes sent, how it ended), updated while the request streams;
-``server.requests_for(path)`` filters them.
+headers, status, arrival time, station time of the request and of the first audio
+sent, audio bytes and frame indexes sent, how it ended), updated while the request
+streams; ``server.requests_for(path)`` filters them.
 
 Use in tests
 ------------
@@ -263,12 +267,17 @@ class Mount:
     name: str = "Taperoom Test FM"
     hls_window: int = 4
     hls_master: bool = False
-    created: float = field(default_factory=time.monotonic)
+    created: float | None = None  # time.monotonic() at station time 0; None: off air
     audio_requests: int = 0
 
+    def go_on_air(self) -> None:
+        """Start the station clock, unless it runs (called on every request)."""
+        if self.created is None:
+            self.created = time.monotonic() - self.burst_seconds
+
     def station_time(self) -> float:
-        """Seconds since the mount was added."""
-        return time.monotonic() - self.created
+        """Seconds since the station went on air (0 while off air)."""
+        return 0.0 if self.created is None else time.monotonic() - self.created
 
     def title_at(self, t: float) -> str | None:
         """The StreamTitle in effect at station time t."""
@@ -293,6 +302,8 @@ class RequestRecord:
         Status answered.
     station_time : float
         Station time of the mount when the request arrived.
+    received : float
+        ``time.monotonic()`` when the request arrived (for a test's own timings).
     audio_start : float or None
         Station time of the first audio frame sent.
     audio_bytes : int
@@ -311,6 +322,7 @@ class RequestRecord:
     headers: dict[str, str]
     status: int = 0
     station_time: float = 0.0
+    received: float = field(default_factory=time.monotonic)
     audio_start: float | None = None
     audio_bytes: int = 0
     first_frame: int | None = None
@@ -404,7 +416,7 @@ class StreamServer:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}{path}"
 
     def mount(self, path: str, **config: Any) -> Mount:
-        """Add or replace the mount at `path` (station clock starts now); return it."""
+        """Add or replace the mount at `path` (on air from its next request); return it."""
         m = Mount(**config)
         self.mounts[path] = m
         return m
@@ -522,6 +534,7 @@ class StreamServer:
             await self._answer(writer, record, 404, {"Content-Type": "text/plain"},
                                b"no such mount\n")
             return
+        mount.go_on_air()
         record.station_time = mount.station_time()
         if record.station_time < mount.refuse_for:
             await self._answer(writer, record, mount.refuse_status,

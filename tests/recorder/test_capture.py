@@ -60,13 +60,14 @@ def test_mp3_stream_is_copied_frame_for_frame(stream_server: StreamServer,
     """An MP3 stream is kept byte for byte (ID3 start tag and ICY blocks removed), ~3 s long."""
     stream_server.mount("/live.mp3", id3_prefix=True, metaint=1000, titles=[(0, "A - One")])
     out = tmp_path / "rec.mp3"
+    t0 = time.monotonic()
     result = record_stream(stream_server.url("/live.mp3"), out, 3.0, options=FAST)
     assert result.stream_copy and result.source_codec == "mp3"
     assert result.gaps == [] and result.reconnects == 0 and not result.stopped
     assert result.bytes_written == out.stat().st_size
     req = stream_server.requests_for("/live.mp3")[0]
     # audio flows from the moment the request reaches the server until the end
-    assert abs(result.duration_seconds - (3.0 - req.station_time)) < 0.25
+    assert abs(result.duration_seconds - (3.0 - (req.received - t0))) < 0.25
     assert req.headers["icy-metadata"] == "1"
     assert req.headers["user-agent"].startswith("Taperoom/")
     data = out.read_bytes()
@@ -117,7 +118,7 @@ def test_drops_reconnect_into_one_valid_file_with_gap_records(
     assert result.gaps[1].at_seconds == pytest.approx(2.0, abs=0.35)
     assert result.gaps[0].started_at < result.gaps[1].started_at
     lost = sum(g.length_seconds for g in result.gaps)
-    late = stream_server.requests_for("/live.mp3")[0].station_time
+    late = stream_server.requests_for("/live.mp3")[0].received - t0
     assert abs(result.duration_seconds + lost - (4.0 - late)) < 0.35
     packets = _packets(out)
     assert sum(map(len, packets)) == out.stat().st_size  # no partial frame anywhere
@@ -136,6 +137,7 @@ def test_stall_is_detected_and_reconnected(stream_server: StreamServer,
     stream_server.mount("/live.mp3", plans=[Plan(stall_after=1.0, stall_for=30.0)])
     options = CaptureOptions(bitrate_kbps=128, stall_timeout=1.0, connect_timeout=2.0,
                              policy=LOCAL)
+    t0 = time.monotonic()
     result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 3.5,
                            options=options)
     assert result.reconnects == 1
@@ -145,7 +147,8 @@ def test_stall_is_detected_and_reconnected(stream_server: StreamServer,
     assert 1.0 <= gap.length_seconds < 1.6
     reqs = stream_server.requests_for("/live.mp3")
     assert len(reqs) == 2
-    assert abs(result.duration_seconds + gap.length_seconds - (3.5 - reqs[0].station_time)) < 0.35
+    late = reqs[0].received - t0
+    assert abs(result.duration_seconds + gap.length_seconds - (3.5 - late)) < 0.35
 
 
 def test_short_stall_below_timeout_is_tolerated(stream_server: StreamServer,
@@ -181,10 +184,11 @@ def test_aac_stream_is_reencoded_to_mp3_at_the_chosen_bitrate(
     stream_server.mount("/live.aac", kind="aac", metaint=2000,
                         titles=[(0, "AAC - One"), (1.5, "AAC - Two")])
     options = CaptureOptions(bitrate_kbps=96, stall_timeout=2.0, policy=LOCAL)
+    t0 = time.monotonic()
     result = record_stream(stream_server.url("/live.aac"), tmp_path / "rec.mp3", 3.0,
                            options=options)
     assert not result.stream_copy and result.source_codec == "aac"
-    late = stream_server.requests_for("/live.aac")[0].station_time
+    late = stream_server.requests_for("/live.aac")[0].received - t0
     assert abs(result.duration_seconds - (3.0 - late)) < 0.3
     headers = [parse_header(p) for p in _packets(result.path)]
     assert all(h is not None and h.bitrate_kbps == 96 and h.sample_rate == 44100
@@ -217,12 +221,12 @@ def test_stop_event_ends_early_and_keeps_the_audio(stream_server: StreamServer,
     stream_server.mount("/live.mp3")
     stop = threading.Event()
     seen: list[CaptureProgress] = []
-    threading.Timer(1.5, stop.set).start()
     t0 = time.monotonic()
+    threading.Timer(1.5, stop.set).start()
     result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 60.0,
                            options=FAST, stop=stop, progress=seen.append)
     assert time.monotonic() - t0 < 2.2
-    late = stream_server.requests_for("/live.mp3")[0].station_time
+    late = stream_server.requests_for("/live.mp3")[0].received - t0
     assert result.stopped and abs(result.duration_seconds - (1.5 - late)) < 0.3
     assert len(seen) >= 2 and seen[-1].bytes_written == result.bytes_written
     assert any(p.connected for p in seen)
@@ -292,10 +296,15 @@ def test_codec_change_across_reconnect_switches_to_encoding(
     """MP3 then AAC after a reconnect: one MP3 file, copied then encoded at the copy's format."""
     stream_server.mount("/live", plans=[Plan(drop_after=1.0)])
 
-    def switch() -> None:
+    def switch() -> None:  # once the first connection streams, well before its drop
+        deadline = time.monotonic() + 30
+        while (not any(r.audio_bytes for r in stream_server.requests_for("/live"))
+               and time.monotonic() < deadline):
+            time.sleep(0.01)
         stream_server.mount("/live", kind="aac")
 
-    threading.Timer(0.7, switch).start()
+    threading.Thread(target=switch, daemon=True).start()
+    t0 = time.monotonic()
     result = record_stream(stream_server.url("/live"), tmp_path / "rec.mp3", 2.5,
                            options=FAST)
     assert result.source_codec == "mp3" and not result.stream_copy
@@ -303,7 +312,7 @@ def test_codec_change_across_reconnect_switches_to_encoding(
     headers = [parse_header(p) for p in _packets(result.path)]
     assert all(h is not None and h.sample_rate == 44100 for h in headers)
     assert {h.bitrate_kbps for h in headers if h is not None} == {128}
-    late = stream_server.requests_for("/live")[0].station_time
+    late = stream_server.requests_for("/live")[0].received - t0
     assert abs(result.duration_seconds + result.gaps[0].length_seconds - (2.5 - late)) < 0.4
     pcm, _ = _decode(result.path)
     assert len(pcm) > 0

@@ -136,9 +136,10 @@ def test_record_now_with_drop_icy_titles_artwork_and_upload(
     assert apic.type == 3 and apic.desc == "Cover"
     assert apic.mime == "image/png"  # small enough in bytes: embedded as uploaded
     assert Image.open(io.BytesIO(apic.data)).size == (1200, 600)
-    # the cue sheet travelled with it and lists both titles
+    # the cue sheet travelled with it and lists both titles, in the order they were on air
     cue = (remote.with_suffix(".cue")).read_text()
     assert "So What" in cue and "Peace Piece" in cue and f'FILE "{name}" MP3' in cue
+    assert cue.index("So What") < cue.index("Peace Piece")
 
 
 def test_scheduled_run_goes_through_the_same_pipeline(
@@ -326,7 +327,7 @@ def test_split_tracks_cuts_the_recording_at_icy_title_changes(
             "album": "T", "album_artist": "U", "output_filename_pattern": "{name}.mp3",
             "split_tracks": True})
         assert r.status_code == 201 and r.json()["split_tracks"] is True, r.text
-        # the station clock starts now, so the first title is on air when the recording starts
+        # the station goes on air with the recording's request: it starts in the first title
         stream_server.mount("/split.mp3", metaint=4096,
                             titles=[(0.0, "Alpha - One"), (2.0, "Beta - Two")])
         sid = client.post(f"/api/streams/{r.json()['id']}/record",

@@ -378,9 +378,12 @@ def test_recording_ends_on_time_when_the_source_outruns_the_encoder(
                            options=FAST)
     took = time.monotonic() - t0
     assert not result.stream_copy
-    assert took < 3.0, took
-    assert result.duration_seconds < 0.5 * len(stream_media.aac_frames) * 30 \
-        * stream_media.aac_frame_seconds
+    # what was encoded is the recording's duration in media time, not what kept arriving
+    # (a wall-clock bound here failed on a loaded machine; this one holds on any machine)
+    assert result.duration_seconds < 1.1, result  # an MP3 frame and the encoder delay over
+    pcm, rate = _decode(tmp_path / "rec.mp3")
+    assert len(pcm) / rate < 1.2
+    assert took < 60, took  # and it ended, long before 10 min of audio
 
 
 def _self_signed(folder: Path) -> tuple[Path, Path]:

@@ -232,9 +232,9 @@ def lib_settings(tmp_path: Path, lib_database_url: str) -> Callable[..., Any]:
 @pytest.fixture
 def lib_ctx(lib_settings: Callable[..., Any]) -> Iterator[Any]:
     """An open library context on a fresh, migrated database (SQLite in tmp_path by default)."""
-    from taperoom.library.context import open_context
+    from taperoom.library.context import build_services
 
-    ctx = open_context(lib_settings())
+    ctx = build_services(lib_settings())
     yield ctx
     ctx.close()
 
@@ -244,4 +244,4 @@ def lib_server(lib_ctx: Any, live_server: Callable[[Any], LiveServer]) -> LiveSe
     """The library app on a real socket, on the `lib_ctx` database."""
     from taperoom.library.app import create_app
 
-    return live_server(create_app(ctx=lib_ctx))
+    return live_server(create_app(services=lib_ctx))

@@ -800,7 +800,7 @@ def test_readable_folder_check_uses_permissions(api, tmp_path) -> None:
 
 @pytest.fixture
 def watching_ctx(lib_settings: Any) -> Any:
-    """A library context with file watching enabled."""
+    """Library services with file watching enabled."""
     from taperoom.library.context import build_services
 
     ctx = build_services(lib_settings(file_watcher_enabled=True))

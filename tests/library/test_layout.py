@@ -135,3 +135,20 @@ def test_track_schema_names_its_fields_not_the_table() -> None:
     assert set(TRACK_FIELDS) <= columns
     assert {"beats_data", "downbeats_data", "file_mtime_ns"}.isdisjoint(TRACK_FIELDS)
     assert TrackPublic.model_config.get("extra") == "forbid"
+
+
+def test_track_list_answers_fit_their_schema(lib_server: Any, lib_ctx: Any, corpus: Path,
+                                             tmp_path: Path) -> None:
+    """The track list pages, which skip the per-row model check for speed, still answer
+    exactly what ``Envelope[list[TrackPublic]]`` documents (every key named, no other)."""
+    from taperoom.library.schemas import Envelope, TrackPublic
+    from tests.library.test_scanner import add_directory, copy_corpus
+
+    did = add_directory(lib_ctx, copy_corpus(corpus, tmp_path / "lib"))
+    lib_ctx.scans.scan_sync(did, "hybrid")
+    for path in ("/api/tracks?limit=1000", "/api/tracks/search?q=a"):
+        body = httpx.get(f"{lib_server.url}{path}", timeout=30).json()
+        assert body["data"], path
+        checked = Envelope[list[TrackPublic]].model_validate(body)
+        assert checked.model_dump(exclude_unset=True) == body
+        assert all(set(t) == set(TrackPublic.model_fields) for t in body["data"])

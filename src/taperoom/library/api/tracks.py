@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Query, Response
 
 from taperoom.library.api.deps import TrackServiceDep
-from taperoom.library.api.wire import library_router
+from taperoom.library.api.wire import json_answer, library_router
 from taperoom.library.schemas import (
     BeatsPublic,
     Envelope,
@@ -40,18 +40,18 @@ router = library_router("/api/tracks", tag="tracks")
 
 @router.get("", response_model=Envelope[list[TrackPublic]])
 def list_tracks(query: Annotated[TrackListQuery, Query()], tracks: TrackServiceDep
-                ) -> dict[str, Any]:
+                ) -> Response:
     """``{success, data: [track], pagination}``: filtered, sorted, paged."""
     rows, total = tracks.list_tracks(query)
-    return ok(rows, pagination=pagination(query.page, query.limit, total))
+    return json_answer(ok(rows, pagination=pagination(query.page, query.limit, total)))
 
 
 @router.get("/search", response_model=Envelope[list[TrackPublic]])
 def search_tracks(query: Annotated[TrackSearchQuery, Query()], tracks: TrackServiceDep
-                  ) -> dict[str, Any]:
+                  ) -> Response:
     """``{success, data: [track], pagination}``: full-text search for `q`."""
     rows, total = tracks.list_tracks(query)
-    return ok(rows, pagination=pagination(query.page, query.limit, total))
+    return json_answer(ok(rows, pagination=pagination(query.page, query.limit, total)))
 
 
 @router.get("/stats", response_model=Envelope[TrackStatsPublic])

@@ -980,7 +980,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("beets is not installed: .venv/bin/pip install beets (or --skip-beets)")
     from taperoom.db import transaction
     from taperoom.library import models
-    from taperoom.library.context import open_context
+    from taperoom.library.context import build_services
     from taperoom.library.settings import LibrarySettings
 
     work = Path(tempfile.mkdtemp(prefix="bench-library-", dir=args.library.parent
@@ -1015,9 +1015,9 @@ def main(argv: list[str] | None = None) -> None:
             overrides["scan_workers"] = args.scan_workers
         settings = LibrarySettings(database_path=db_path, scan_on_startup=False,
                                    file_watcher_enabled=False, **overrides)
-        ctx = open_context(settings)
+        ctx = build_services(settings)
         try:
-            with transaction(ctx.sessions) as session:
+            with transaction(ctx.db) as session:
                 directory = models.LibraryDirectory(path=str(lib.root), name="bench library")
                 session.add(directory)
                 session.flush()
@@ -1274,15 +1274,15 @@ def profile_scans(folder: Path, lib: Library, work: Path, overrides: dict[str, A
         return
     from taperoom.db import transaction
     from taperoom.library import models
-    from taperoom.library.context import open_context
+    from taperoom.library.context import build_services
     from taperoom.library.settings import LibrarySettings
 
     folder.mkdir(parents=True, exist_ok=True)
     settings = LibrarySettings(database_path=work / "profile.db", scan_on_startup=False,
                                file_watcher_enabled=False, **overrides)
-    ctx = open_context(settings)
+    ctx = build_services(settings)
     try:
-        with transaction(ctx.sessions) as session:
+        with transaction(ctx.db) as session:
             directory = models.LibraryDirectory(path=str(lib.root), name="bench library")
             session.add(directory)
             session.flush()

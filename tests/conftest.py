@@ -231,17 +231,18 @@ def lib_settings(tmp_path: Path, lib_database_url: str) -> Callable[..., Any]:
 
 @pytest.fixture
 def lib_ctx(lib_settings: Callable[..., Any]) -> Iterator[Any]:
-    """An open library context on a fresh, migrated database (SQLite in tmp_path by default)."""
-    from taperoom.library.context import open_context
+    """The library's services (:class:`~taperoom.library.context.LibraryServices`) on a
+    fresh, migrated database (SQLite in tmp_path by default); closed after the test."""
+    from taperoom.library.context import build_services
 
-    ctx = open_context(lib_settings())
-    yield ctx
-    ctx.close()
+    services = build_services(lib_settings())
+    yield services
+    services.close()
 
 
 @pytest.fixture
 def lib_server(lib_ctx: Any, live_server: Callable[[Any], LiveServer]) -> LiveServer:
-    """The library app on a real socket, on the `lib_ctx` database."""
+    """The library app on a real socket, with the `lib_ctx` services."""
     from taperoom.library.app import create_app
 
-    return live_server(create_app(ctx=lib_ctx))
+    return live_server(create_app(services=lib_ctx))

@@ -10,6 +10,7 @@ the CLI exit code is its ``exit_code`` attribute, read in :mod:`taperoom.cli`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 class TaperoomError(Exception):
@@ -31,12 +32,40 @@ class TaperoomError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def extra(self) -> dict[str, Any]:
+        """Fields an API answer of this error carries beside its message (none here).
+
+        Subclasses of one app name what its contract adds (the library's
+        ``{"success": false, "error": "Track not found", "message": "Track with ID
+        ... does not exist"}``); :mod:`taperoom.web.errors` puts them in the body.
+        """
+        return {}
+
 
 class InvalidInput(TaperoomError, ValueError):
     """The client sent something malformed (HTTP 400)."""
 
     status = 400
     exit_code = 2
+
+
+class InvalidFields(InvalidInput):
+    """Some fields of a request hold values the server refuses (HTTP 400), answered as
+    a request validation error is.
+
+    Parameters
+    ----------
+    details : list of dict
+        ``{"field", "message"}`` per refused field (``field`` dotted, e.g.
+        ``settings.0.value``).
+    message : str
+        Summary (default ``Validation failed``, as request validation errors say).
+    """
+
+    def __init__(self, details: list[dict[str, str]], message: str = "Validation failed"
+                 ) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class Unauthorized(TaperoomError, PermissionError):

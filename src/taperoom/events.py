@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,17 @@ class EventBus:
 
         return unsubscribe
 
+    def on(self, name: Event | str, fn: Callable[[Any], None]) -> Callable[[], None]:
+        """Call ``fn(data)`` for every event called `name`; returns a function that
+        stops it. A reaction that raises is logged (see the class) and skipped."""
+        wanted = str(name)
+
+        def deliver(event: str, data: dict[str, Any]) -> None:
+            if event == wanted:
+                fn(data)
+
+        return self.subscribe(deliver)
+
     def send(self, name: Event | str, data: dict[str, Any]) -> None:
         """Deliver event `name` with payload `data` to every subscriber."""
         with self._lock:
@@ -82,3 +93,46 @@ class EventBus:
                 fn(str(name), data)
             except Exception:  # a broken subscriber must not break the sender
                 log.exception("event subscriber failed on %s", name)
+
+
+# --------------------------------------------------------------------------- payloads
+# Payloads that services react to (the WebSocket hub forwards them unchanged).
+
+
+class DirectoryAddedPayload(TypedDict):
+    """``library:directory:added``: a library folder was added."""
+
+    directoryId: str
+    directory: dict[str, Any]
+
+
+class DirectoryUpdatedPayload(TypedDict):
+    """``library:directory:updated``: a folder's settings (``changes``, by column) or
+    its track counts changed."""
+
+    directoryId: str
+    changes: dict[str, Any]
+    directory: dict[str, Any]
+
+
+class DirectoryRemovedPayload(TypedDict):
+    """``library:directory:removed``: a library folder was removed."""
+
+    directoryId: str
+    path: str
+    name: str | None
+    tracksDeleted: int
+    tracksKept: int
+
+
+class MediaPayload(TypedDict):
+    """``library:media:connected`` / ``library:media:disconnected``: a folder's drive
+    came back or went away."""
+
+    directoryId: str
+    path: str
+    name: str | None
+    directory: dict[str, Any]
+    tracksRestored: NotRequired[int]
+    tracksMarkedMissing: NotRequired[int]
+    tracksMissing: NotRequired[int]

@@ -36,7 +36,7 @@ FORM_COOKIE = "taperoom_library_login"
 
 def add_track(ctx: Any, path: Path) -> str:
     """Insert one track row; its id."""
-    with transaction(ctx.sessions) as s:
+    with transaction(ctx.db) as s:
         track = models.Track(file_path=str(path), title="Armygeddon")
         s.add(track)
     return track.id
@@ -44,7 +44,7 @@ def add_track(ctx: Any, path: Path) -> str:
 
 def track_state(ctx: Any, track_id: str) -> tuple[bool, int] | None:
     """(exists, is_missing) of a track, None when it is gone."""
-    with ctx.sessions() as s:
+    with ctx.db() as s:
         track = s.get(models.Track, track_id)
         return None if track is None else (True, int(track.is_missing))
 
@@ -53,7 +53,7 @@ def add_user(ctx: Any, name: str, password: str = PASSWORD) -> None:
     """Create a library user in the database of `ctx`."""
     from taperoom.library.users import user_store
 
-    user_store(ctx.sessions).add_user(name, password)
+    user_store(ctx.db).add_user(name, password)
 
 
 # -- origins -------------------------------------------------------------------------------
@@ -110,11 +110,11 @@ def test_extra_origins_come_from_cors_origin(lib_settings, live_server, lib_ctx,
                                              tmp_path) -> None:
     """CORS_ORIGIN adds origins (comma-separated) beside the loopback ones."""
     from taperoom.library.app import create_app
-    from taperoom.library.context import open_context
+    from taperoom.library.context import build_services
 
-    ctx = open_context(lib_settings(cors_origin="https://dj.example.org, http://192.0.2.9:3000"))
+    ctx = build_services(lib_settings(cors_origin="https://dj.example.org, http://192.0.2.9:3000"))
     try:
-        srv = live_server(create_app(ctx=ctx))
+        srv = live_server(create_app(services=ctx))
         tid = add_track(ctx, tmp_path / "a.mp3")
         url = f"{srv.url}/api/tracks/{tid}/mark-missing"
         r = httpx.post(url, headers={"Origin": "https://dj.example.org"})
@@ -159,11 +159,11 @@ async def test_cross_site_websocket_is_refused(lib_server) -> None:
 def test_allowed_hosts_setting_adds_names(lib_settings, live_server) -> None:
     """ALLOWED_HOSTS adds names (``*.example.org`` patterns too)."""
     from taperoom.library.app import create_app
-    from taperoom.library.context import open_context
+    from taperoom.library.context import build_services
 
-    ctx = open_context(lib_settings(allowed_hosts="dj.example.org, *.studio.example"))
+    ctx = build_services(lib_settings(allowed_hosts="dj.example.org, *.studio.example"))
     try:
-        srv = live_server(create_app(ctx=ctx))
+        srv = live_server(create_app(services=ctx))
         for host, status in (("dj.example.org", 200), ("deck.studio.example", 200),
                              ("example.org", 400)):
             assert httpx.get(f"{srv.url}/health", headers={"Host": host}).status_code == status
@@ -217,11 +217,11 @@ async def test_exposed_library_needs_the_api_token(lib_settings, live_server,
     token (or with a wrong one) are 401, with it they work; /health stays open; the
     Host check and the origin check still apply to token holders."""
     from taperoom.library.app import create_app
-    from taperoom.library.context import open_context
+    from taperoom.library.context import build_services
 
-    ctx = open_context(lib_settings(host=exposed_address, api_token=TOKEN))
+    ctx = build_services(lib_settings(host=exposed_address, api_token=TOKEN))
     try:
-        srv = live_server(create_app(ctx=ctx), host=exposed_address)
+        srv = live_server(create_app(services=ctx), host=exposed_address)
         tid = add_track(ctx, tmp_path / "a.mp3")
         bearer = {"Authorization": f"Bearer {TOKEN}"}
         r = httpx.get(f"{srv.url}/api/tracks")
@@ -257,12 +257,12 @@ def test_exposed_library_sign_in_and_csrf(lib_settings, live_server, exposed_add
     without the X-CSRF-Token header are 403 and change nothing; logout ends the
     session on the server."""
     from taperoom.library.app import create_app
-    from taperoom.library.context import open_context
+    from taperoom.library.context import build_services
 
-    ctx = open_context(lib_settings(host=exposed_address))
+    ctx = build_services(lib_settings(host=exposed_address))
     add_user(ctx, "dj")
     try:
-        srv = live_server(create_app(ctx=ctx), host=exposed_address)
+        srv = live_server(create_app(services=ctx), host=exposed_address)
         tid = add_track(ctx, tmp_path / "a.mp3")
         c = httpx.Client(base_url=srv.url)
         assert c.get("/api/tracks").status_code == 401
@@ -315,14 +315,14 @@ def test_failed_logins_are_rate_limited(lib_settings, live_server, exposed_addre
     address and per user name, even with the right password; passwords never reach
     the log."""
     from taperoom.library.app import create_app
-    from taperoom.library.context import open_context
+    from taperoom.library.context import build_services
 
     caplog.set_level(logging.DEBUG)
-    ctx = open_context(lib_settings(host="0.0.0.0", login_rate_limit="3/minute"))
+    ctx = build_services(lib_settings(host="0.0.0.0", login_rate_limit="3/minute"))
     add_user(ctx, "dj")
     add_user(ctx, "guest")
     try:
-        srv = live_server(create_app(ctx=ctx), host="0.0.0.0")
+        srv = live_server(create_app(services=ctx), host="0.0.0.0")
         here = httpx.Client(base_url=srv.url)
         there = httpx.Client(base_url=f"http://{exposed_address}:{srv.port}")
         for _ in range(3):
@@ -343,12 +343,12 @@ def test_session_cookie_is_secure_behind_a_trusted_https_proxy(lib_settings, liv
     """X-Forwarded-Proto: https from a trusted proxy (127.0.0.1, uvicorn's
     FORWARDED_ALLOW_IPS) makes the cookie Secure; from any other client it is ignored."""
     from taperoom.library.app import create_app
-    from taperoom.library.context import open_context
+    from taperoom.library.context import build_services
 
-    ctx = open_context(lib_settings(host="0.0.0.0"))
+    ctx = build_services(lib_settings(host="0.0.0.0"))
     add_user(ctx, "dj")
     try:
-        srv = live_server(create_app(ctx=ctx), host="0.0.0.0")
+        srv = live_server(create_app(services=ctx), host="0.0.0.0")
         proxied = {"X-Forwarded-Proto": "https"}
         via_proxy = httpx.Client(base_url=srv.url, headers=proxied)
         page = via_proxy.get("/login")
@@ -385,12 +385,12 @@ def test_loopback_library_with_a_user_requires_sign_in(lib_settings, live_server
     """Credentials, once set up, apply on loopback too (e.g. behind a reverse proxy on
     the same machine); without any the loopback library stays open (other tests)."""
     from taperoom.library.app import create_app
-    from taperoom.library.context import open_context
+    from taperoom.library.context import build_services
 
-    ctx = open_context(lib_settings())
+    ctx = build_services(lib_settings())
     add_user(ctx, "dj")
     try:
-        srv = live_server(create_app(ctx=ctx))
+        srv = live_server(create_app(services=ctx))
         assert httpx.get(f"{srv.url}/api/tracks").status_code == 401
         c = httpx.Client(base_url=srv.url)
         assert sign_in(c, "dj").status_code == 303

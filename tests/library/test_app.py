@@ -98,7 +98,7 @@ def _plan(ctx: Any, sort: str | None, descending: bool, search: str | None = Non
 
     sa.event.listen(ctx.engine, "before_cursor_execute", capture)
     try:
-        with ctx.sessions() as session:
+        with ctx.db() as session:
             repo.list_tracks(session, repo.TrackFilters(search=search), sort=sort,
                              descending=descending)
     finally:

@@ -89,14 +89,14 @@ def add_track(ctx: Any, directory_id: str, root: Path, rel: str, **fields: Any) 
         "file_hash": uuid.uuid4().hex, "title": Path(rel).stem, "duration_seconds": 30.0,
     }
     values.update(fields)
-    with transaction(ctx.sessions) as session:
+    with transaction(ctx.db) as session:
         session.add(Track(**values))
     return str(values["id"])
 
 
 def track(ctx: Any, track_id: str) -> Track | None:
     """The track row as stored now, or None."""
-    with ctx.sessions() as session:
+    with ctx.db() as session:
         return session.get(Track, track_id)
 
 
@@ -219,11 +219,11 @@ def test_allowed_roots_setting_admits_a_system_folder(lib_settings, live_server,
                                                       tmp_path) -> None:
     """``LIBRARY_ALLOWED_ROOTS`` lets a system folder in; the rest stays refused."""
     from taperoom.library.app import create_app
-    from taperoom.library.context import open_context
+    from taperoom.library.context import build_services
 
-    ctx = open_context(lib_settings(library_allowed_roots="/usr/share"))
+    ctx = build_services(lib_settings(library_allowed_roots="/usr/share"))
     try:
-        api = f"{live_server(create_app(ctx=ctx)).url}/api/library/directories"
+        api = f"{live_server(create_app(services=ctx)).url}/api/library/directories"
         d = create(api, "/usr/share/doc")
         assert d["path"] == "/usr/share/doc"
         body = assert_error(http.post(api, json={"path": "/usr/lib"}), 400)
@@ -333,7 +333,7 @@ def test_update_path_revalidates_and_relocates_tracks(api, lib_ctx, corpus, tmp_
     d = create(api, old)
     other = create(api, tmp_path / "other" / "sub")
     ids = {rel: add_track(lib_ctx, d["id"], old, rel) for rel in files}
-    with transaction(lib_ctx.sessions) as session:
+    with transaction(lib_ctx.db) as session:
         session.add(HotCue(track_id=ids["A/one.mp3"], cue_index=0, position=1.5))
     files["gone.mp3"].unlink()
 
@@ -355,7 +355,7 @@ def test_update_path_revalidates_and_relocates_tracks(api, lib_ctx, corpus, tmp_
     assert one.is_missing is False
     gone = track(lib_ctx, ids["gone.mp3"])
     assert gone is not None and gone.is_missing is True and gone.missing_since is not None
-    with lib_ctx.sessions() as session:
+    with lib_ctx.db() as session:
         assert session.query(HotCue).filter_by(track_id=ids["A/one.mp3"]).count() == 1
 
 
@@ -369,7 +369,7 @@ def test_delete_keeps_tracks_by_default_and_readding_reattaches(api, lib_ctx, ev
     files = copy_music(corpus, root, {"x/a.mp3": 0, "b.ogg": 1})
     d = create(api, root)
     ids = [add_track(lib_ctx, d["id"], root, rel) for rel in files]
-    with transaction(lib_ctx.sessions) as session:
+    with transaction(lib_ctx.db) as session:
         session.add(HotCue(track_id=ids[0], cue_index=1, position=2.0))
     http.post(f"{api}/{d['id']}/check-availability")  # recounts the rows inserted above
     for flag in (None, "false", "0", ""):
@@ -388,7 +388,7 @@ def test_delete_keeps_tracks_by_default_and_readding_reattaches(api, lib_ctx, ev
         for tid in ids:
             t = track(lib_ctx, tid)
             assert t is not None and t.library_directory_id is None and t.is_missing is False
-        with lib_ctx.sessions() as session:
+        with lib_ctx.db() as session:
             assert session.query(HotCue).count() == 1
     again = create(api, root)
     assert again["total_tracks"] == 2
@@ -404,13 +404,13 @@ def test_delete_tracks_true_deletes_rows_not_files(api, lib_ctx, corpus, tmp_pat
     files = copy_music(corpus, root, {"a.mp3": 0, "b/c.ogg": 1})
     d = create(api, root)
     ids = [add_track(lib_ctx, d["id"], root, rel) for rel in files]
-    with transaction(lib_ctx.sessions) as session:
+    with transaction(lib_ctx.db) as session:
         session.add(HotCue(track_id=ids[0], cue_index=0, position=0.5))
     assert_error(http.delete(f"{api}/{d['id']}", params={"delete_tracks": "perhaps"}), 400)
     r = http.delete(f"{api}/{d['id']}", params={"delete_tracks": "true"})
     assert r.status_code == 200 and r.json()["data"]["tracks_deleted"] == 2
     assert all(track(lib_ctx, tid) is None for tid in ids)
-    with lib_ctx.sessions() as session:
+    with lib_ctx.db() as session:
         assert session.query(HotCue).count() == 0
         assert session.query(LibraryDirectory).count() == 0
     assert all(p.is_file() for p in files.values())
@@ -422,7 +422,7 @@ def test_scanning_directory_cannot_be_removed(api, lib_ctx, tmp_path) -> None:
     (tmp_path / "m").mkdir()
     (tmp_path / "n").mkdir()
     d = create(api, tmp_path / "m")
-    with transaction(lib_ctx.sessions) as session:
+    with transaction(lib_ctx.db) as session:
         session.get(LibraryDirectory, d["id"]).scan_status = "scanning"
     assert_error(http.delete(f"{api}/{d['id']}"), 409)
     assert_error(http.put(f"{api}/{d['id']}", json={"path": str(tmp_path / "n")}), 409)
@@ -441,7 +441,7 @@ def test_availability_flips_when_folder_goes_away_and_back(api, lib_ctx, events,
     ids = {rel: add_track(lib_ctx, d["id"], root, rel) for rel in files}
     long_ago = utcnow() - timedelta(days=50)
     files["lost.mp3"].unlink()
-    with transaction(lib_ctx.sessions) as session:
+    with transaction(lib_ctx.db) as session:
         lost = session.get(Track, ids["lost.mp3"])
         lost.is_missing, lost.missing_since = True, long_ago
     events.clear()
@@ -643,7 +643,7 @@ def test_missing_list_is_paginated_with_total_and_stats(api, lib_ctx, tmp_path) 
 
 def _playlist_with(ctx: Any, track_id: str) -> str:
     """Create a playlist holding `track_id` at position 0; return its id."""
-    with transaction(ctx.sessions) as session:
+    with transaction(ctx.db) as session:
         playlist = Playlist(id=new_id(), name="Warm-up")
         session.add(playlist)
         session.flush()
@@ -666,7 +666,7 @@ def test_cleanup_protects_playlists_and_writes_backup(api, lib_ctx, events, tmp_
     undated = add_track(lib_ctx, d["id"], root, "undated.mp3", is_missing=True)
     present = add_track(lib_ctx, d["id"], root, "present.mp3", file_path=str(tmp_path / "p"))
     playlist_id = _playlist_with(lib_ctx, old["listed.mp3"])
-    with transaction(lib_ctx.sessions) as session:
+    with transaction(lib_ctx.db) as session:
         session.add(HotCue(track_id=old["a.mp3"], cue_index=2, position=12.5, name="drop"))
     events.clear()
 
@@ -692,7 +692,7 @@ def test_cleanup_protects_playlists_and_writes_backup(api, lib_ctx, events, tmp_
     assert track(lib_ctx, old["a.mp3"]) is None and track(lib_ctx, old["b.mp3"]) is None
     for kept in (old["listed.mp3"], recent, undated, present):
         assert track(lib_ctx, kept) is not None
-    with lib_ctx.sessions() as session:
+    with lib_ctx.db() as session:
         assert session.query(HotCue).count() == 0
     assert names(events) == ["library:directory:updated"]
     assert http.get(f"{api}/{d['id']}").json()["data"]["total_missing"] == 3
@@ -707,7 +707,7 @@ def test_cleanup_protects_playlists_and_writes_backup(api, lib_ctx, events, tmp_
     assert listed["id"] == old["listed.mp3"]
     assert [(p["playlist_id"], p["playlist_name"], p["position"], p["notes"])
             for p in listed["playlists"]] == [(playlist_id, "Warm-up", 0, "opener")]
-    with lib_ctx.sessions() as session:
+    with lib_ctx.db() as session:
         assert session.query(PlaylistTrack).count() == 0
         assert session.get(Playlist, playlist_id) is not None
 
@@ -800,10 +800,10 @@ def test_readable_folder_check_uses_permissions(api, tmp_path) -> None:
 
 @pytest.fixture
 def watching_ctx(lib_settings: Any) -> Any:
-    """A library context with file watching enabled."""
-    from taperoom.library.context import open_context
+    """Library services with file watching enabled."""
+    from taperoom.library.context import build_services
 
-    ctx = open_context(lib_settings(file_watcher_enabled=True))
+    ctx = build_services(lib_settings(file_watcher_enabled=True))
     yield ctx
     ctx.close()
 
@@ -813,7 +813,7 @@ def test_watcher_follows_added_changed_and_removed_folders(watching_ctx, live_se
     """With watching enabled, a new folder is watched, deactivation and removal unwatch it."""
     from taperoom.library.app import create_app
 
-    api = f"{live_server(create_app(ctx=watching_ctx)).url}/api/library/directories"
+    api = f"{live_server(create_app(services=watching_ctx)).url}/api/library/directories"
     (tmp_path / "m").mkdir()
     d = create(api, tmp_path / "m")
     assert watching_ctx.watcher.is_watching(d["id"])

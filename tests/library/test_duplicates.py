@@ -44,7 +44,7 @@ def copy_in(corpus: Path, name: str, dest: Path) -> Path:
 def add_library(ctx: Any, path: Path) -> str:
     """Insert a library folder row; returns its id."""
     path.mkdir(parents=True, exist_ok=True)
-    with transaction(ctx.sessions) as s:
+    with transaction(ctx.db) as s:
         d = models.LibraryDirectory(path=str(path), name=path.name)
         s.add(d)
         s.flush()
@@ -54,7 +54,7 @@ def add_library(ctx: Any, path: Path) -> str:
 def add_track(ctx: Any, path: Path, library_id: str | None = None, *,
               file_hash: str | None = None, **fields: Any) -> str:
     """Insert a track row for a real file; its hash is the file's audio hash unless given."""
-    with transaction(ctx.sessions) as s:
+    with transaction(ctx.db) as s:
         t = models.Track(file_path=str(path), file_size=path.stat().st_size,
                          file_hash=file_hash or audio_hash(path),
                          library_directory_id=library_id, relative_path=path.name, **fields)
@@ -64,13 +64,13 @@ def add_track(ctx: Any, path: Path, library_id: str | None = None, *,
 
 
 def track(ctx: Any, track_id: str) -> models.Track | None:
-    with ctx.sessions() as s:
+    with ctx.db() as s:
         return s.get(models.Track, track_id)
 
 
 def playlist(ctx: Any, track_ids: list[str]) -> str:
     """A static playlist holding `track_ids` at positions 0, 1, ..."""
-    with transaction(ctx.sessions) as s:
+    with transaction(ctx.db) as s:
         p = models.Playlist(name=f"P{uuid.uuid4().hex[:4]}")
         s.add(p)
         s.flush()
@@ -80,7 +80,7 @@ def playlist(ctx: Any, track_ids: list[str]) -> str:
 
 
 def entries(ctx: Any, playlist_id: str) -> list[tuple[str, int]]:
-    with ctx.sessions() as s:
+    with ctx.db() as s:
         rows = s.execute(select(models.PlaylistTrack.track_id, models.PlaylistTrack.position)
                          .where(models.PlaylistTrack.playlist_id == playlist_id)
                          .order_by(models.PlaylistTrack.position)).all()
@@ -184,27 +184,27 @@ def test_rebuild_groups_follows_hash_changes(lib_ctx: Any, tmp_path: Path,
     hashes = ["h1", "h1", "h1", "h2", "h2", None, "99aa06d3014798d86001c324468d497f"]
     ids = []
     for p, h in zip(paths, hashes, strict=True):
-        with transaction(lib_ctx.sessions) as s:
+        with transaction(lib_ctx.db) as s:
             t = models.Track(file_path=str(p), file_hash=h, date_added=T0)
             s.add(t)
             s.flush()
             ids.append(t.id)
-    with transaction(lib_ctx.sessions) as s:
+    with transaction(lib_ctx.db) as s:
         first = duplicates.rebuild_groups(s)
     assert (first["groupsCreated"], first["tracksProcessed"], first["totalGroups"]) == (2, 5, 2)
-    with lib_ctx.sessions() as s:
+    with lib_ctx.db() as s:
         groups = {g.file_hash: g for g in s.scalars(select(models.DuplicateGroup))}
         assert set(groups) == {"h1", "h2"}
         assert groups["h1"].total_duplicates == 3
         h1_group = groups["h1"].id
     chosen = ids[2]
-    with transaction(lib_ctx.sessions) as s:
+    with transaction(lib_ctx.db) as s:
         s.get(models.DuplicateGroup, h1_group).canonical_track_id = chosen
         s.get(models.Track, ids[4]).file_hash = "h3"
-    with transaction(lib_ctx.sessions) as s:
+    with transaction(lib_ctx.db) as s:
         second = duplicates.rebuild_groups(s)
     assert (second["groupsCreated"], second["groupsRemoved"], second["totalGroups"]) == (0, 1, 1)
-    with lib_ctx.sessions() as s:
+    with lib_ctx.db() as s:
         assert s.get(models.DuplicateGroup, h1_group).canonical_track_id == chosen
         assert [s.get(models.Track, i).duplicate_group_id for i in ids] == \
             [h1_group] * 3 + [None] * 4
@@ -274,7 +274,7 @@ def test_each_policy_step_decides_when_earlier_steps_tie(api: httpx.Client, lib_
             os.link(src, path)
             ids.append(add_track(lib_ctx, path, lib_id, file_hash=key, **spec))
         api.post("/api/duplicates/scan")
-        with lib_ctx.sessions() as s:
+        with lib_ctx.db() as s:
             gid = s.scalar(select(models.DuplicateGroup.id)
                            .where(models.DuplicateGroup.file_hash == key))
         return gid, ids
@@ -313,7 +313,7 @@ def test_resolve_merges_tags_counts_analysis_and_cues(api: httpx.Client, lib_ctx
                                                       copies: dict[str, Any]) -> None:
     """The kept track takes missing tags and analysis, max counts, latest play and new cues."""
     keep, other = copies["ids"]
-    with transaction(lib_ctx.sessions) as s:
+    with transaction(lib_ctx.db) as s:
         k, o = s.get(models.Track, keep), s.get(models.Track, other)
         k.title, k.genre, k.play_count, k.rating, k.last_played = None, "  ", 3, 2, T0
         o.genre, o.bpm, o.musical_key, o.beats_data = "Metal", 170.0, 9, b"[0.5, 0.85]"
@@ -342,7 +342,7 @@ def test_resolve_merges_tags_counts_analysis_and_cues(api: httpx.Client, lib_ctx
     assert (kept_row.play_count, kept_row.rating) == (7, 4)
     assert kept_row.last_played == T0 + timedelta(days=3)
     assert kept_row.duplicate_group_id is None and data["kept"]["duplicate_group_id"] is None
-    with lib_ctx.sessions() as s:
+    with lib_ctx.db() as s:
         cues = {(c.cue_index, c.source): (c.position, c.name)
                 for c in s.scalars(select(models.HotCue).where(models.HotCue.track_id == keep))}
         assert s.scalar(select(models.HotCue.id).where(models.HotCue.track_id == other)) is None
@@ -409,7 +409,7 @@ def test_resolve_with_delete_files_uses_logged_file_operations(api: httpx.Client
     assert data["canonicalTrackId"] == copies["ids"][0] and data["filesDeleted"] == 2
     assert sorted(data["deletedFiles"]) == sorted([str(copies["second"]), str(third)])
     assert copies["first"].is_file() and not copies["second"].exists() and not third.exists()
-    with lib_ctx.sessions() as s:
+    with lib_ctx.db() as s:
         ops = list(s.scalars(select(models.FileOperation)))
     assert [(op.operation_type, op.status) for op in ops] == [("delete", "completed")] * 2
     assert len(events.of("file_operation:complete")) == 2

@@ -22,7 +22,7 @@ from taperoom.db import transaction
 from taperoom.errors import Busy
 from taperoom.library import models
 from taperoom.library.app import create_app
-from taperoom.library.context import open_context
+from taperoom.library.context import build_services
 from taperoom.library.fileops import PathLocks
 from tests.library.busevents import Events
 
@@ -48,7 +48,7 @@ def copy_in(corpus: Path, name: str, dest: Path) -> Path:
 def add_library(ctx: Any, path: Path, name: str | None = None) -> str:
     """Insert a library folder row; returns its id."""
     path.mkdir(parents=True, exist_ok=True)
-    with transaction(ctx.sessions) as s:
+    with transaction(ctx.db) as s:
         d = models.LibraryDirectory(path=str(path), name=name or path.name)
         s.add(d)
         s.flush()
@@ -58,7 +58,7 @@ def add_library(ctx: Any, path: Path, name: str | None = None) -> str:
 def add_track(ctx: Any, path: Path, library_id: str | None, root: Path | None,
               **fields: Any) -> str:
     """Insert a track row for a real file, as a scan records it (size, mtime, audio hash)."""
-    with transaction(ctx.sessions) as s:
+    with transaction(ctx.db) as s:
         st = path.stat()
         t = models.Track(file_path=str(path), file_size=st.st_size,
                          file_mtime_ns=fields.pop("file_mtime_ns", st.st_mtime_ns),
@@ -71,12 +71,12 @@ def add_track(ctx: Any, path: Path, library_id: str | None, root: Path | None,
 
 
 def get_track(ctx: Any, track_id: str) -> models.Track | None:
-    with ctx.sessions() as s:
+    with ctx.db() as s:
         return s.get(models.Track, track_id)
 
 
 def operations(ctx: Any) -> list[models.FileOperation]:
-    with ctx.sessions() as s:
+    with ctx.db() as s:
         return list(s.scalars(select(models.FileOperation).order_by(models.FileOperation.id)))
 
 
@@ -101,7 +101,7 @@ def refuse(ctx: Any, name: str, when: str, message: str) -> None:
 @pytest.fixture
 def api(lib_ctx: Any, live_server: Callable[[Any], Any]) -> Iterator[httpx.Client]:
     """HTTP client of the library app on a real socket."""
-    with httpx.Client(base_url=str(live_server(create_app(ctx=lib_ctx)).url),
+    with httpx.Client(base_url=str(live_server(create_app(services=lib_ctx)).url),
                       timeout=30) as client:
         yield client
 
@@ -180,7 +180,7 @@ def test_move_across_library_folders_updates_directory_and_counts(
     assert data["library_directory_id"] == other_id
     assert data["file_path"] == str(other / "Crate" / MP3)
     assert data["relative_path"] == f"Crate/{MP3}"
-    with lib_ctx.sessions() as s:
+    with lib_ctx.db() as s:
         assert s.get(models.LibraryDirectory, other_id).total_tracks == 1
         assert s.get(models.LibraryDirectory, lib["id"]).total_tracks == 0
     [op] = operations(lib_ctx)
@@ -196,12 +196,12 @@ def test_move_across_filesystems_copies_verifies_and_removes_source(
         pytest.skip("no second filesystem at /dev/shm")
     other = Path(tempfile.mkdtemp(dir="/dev/shm", prefix="taperoom-test-"))
     # /dev/shm is a system folder: only LIBRARY_ALLOWED_ROOTS lets it hold music
-    lib_ctx = open_context(lib_settings(library_allowed_roots=str(other)))
+    lib_ctx = build_services(lib_settings(library_allowed_roots=str(other)))
     try:
         root = tmp_path / "music"
         lib = {"root": root, "file": copy_in(corpus, MP3, root / "Artist" / MP3)}
         lib["track"] = add_track(lib_ctx, lib["file"], add_library(lib_ctx, root), root)
-        api = httpx.Client(base_url=str(live_server(create_app(ctx=lib_ctx)).url), timeout=30)
+        api = httpx.Client(base_url=str(live_server(create_app(services=lib_ctx)).url), timeout=30)
         other_id = add_library(lib_ctx, other)
         size = lib["file"].stat().st_size
         mtime = lib["file"].stat().st_mtime_ns
@@ -238,7 +238,7 @@ def test_move_refuses_path_of_another_track(api: httpx.Client, lib_ctx: Any, lib
     """A target path that another track row already has is a 409 even if no file is there."""
     other = copy_in(corpus, OGG, lib["root"] / OGG)
     other_id = add_track(lib_ctx, other, lib["id"], lib["root"])
-    with transaction(lib_ctx.sessions) as s:
+    with transaction(lib_ctx.db) as s:
         s.get(models.Track, other_id).file_path = str(lib["root"] / "Sorted" / MP3)
     other.unlink()
     r = api.post(f"/api/tracks/{lib['track']}/move",
@@ -397,7 +397,7 @@ def test_delete_removes_file_row_playlist_entries_and_cues(api: httpx.Client, li
     events = Events(lib_ctx)
     others = [add_track(lib_ctx, copy_in(corpus, OGG, lib["root"] / f"o{i}.ogg"), lib["id"],
                         lib["root"]) for i in range(2)]
-    with transaction(lib_ctx.sessions) as s:
+    with transaction(lib_ctx.db) as s:
         p = models.Playlist(name="Set")
         s.add(p)
         s.flush()
@@ -413,7 +413,7 @@ def test_delete_removes_file_row_playlist_entries_and_cues(api: httpx.Client, li
     assert data["playlistEntriesRemoved"] == 1 and data["hotCuesRemoved"] == 1
     assert not lib["file"].exists() and os.listdir(lib["root"] / "Artist") == []
     assert get_track(lib_ctx, lib["track"]) is None
-    with lib_ctx.sessions() as s:
+    with lib_ctx.db() as s:
         rows = s.execute(select(models.PlaylistTrack.track_id, models.PlaylistTrack.position)
                          .where(models.PlaylistTrack.playlist_id == playlist_id)
                          .order_by(models.PlaylistTrack.position)).all()
@@ -527,7 +527,7 @@ def test_library_folder_that_follows_symlinks_lets_operations_follow_them(
     link is renamed and deleted through that link, as the scan sees it."""
     root = tmp_path / "music"
     lib_id = add_library(lib_ctx, root)
-    with transaction(lib_ctx.sessions) as s:
+    with transaction(lib_ctx.db) as s:
         s.get(models.LibraryDirectory, lib_id).follow_symlinks = True
     elsewhere = tmp_path / "nas" / "Crate"
     f = copy_in(corpus, MP3, elsewhere / MP3)

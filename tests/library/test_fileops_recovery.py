@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from taperoom.confined import open_folder
-from taperoom.library.context import open_context
+from taperoom.library.context import build_services
 from taperoom.library.recovery import DELETE_SUFFIX, PART_SUFFIX, hidden_siblings
 from tests.library.test_fileops import (
     MP3,
@@ -45,7 +45,7 @@ def reopen(lib_settings: Callable[..., Any]) -> Iterator[Callable[[Any], Any]]:
 
     def again(ctx: Any) -> Any:
         ctx.close()
-        new = open_context(lib_settings())
+        new = build_services(lib_settings())
         opened.append(new)
         return new
 
@@ -57,7 +57,7 @@ def reopen(lib_settings: Callable[..., Any]) -> Iterator[Callable[[Any], Any]]:
 @pytest.fixture
 def ctx(lib_settings: Callable[..., Any]) -> Any:
     """A library context the test closes itself (through `reopen`)."""
-    return open_context(lib_settings())
+    return build_services(lib_settings())
 
 
 @pytest.fixture
@@ -283,11 +283,11 @@ def test_hidden_siblings_match_only_their_own_file(tmp_path: Path) -> None:
 
 CHILD = textwrap.dedent("""
     import os, sys
-    from taperoom.library.context import open_context
+    from taperoom.library.context import build_services
     from taperoom.library.settings import LibrarySettings
     settings = LibrarySettings(_env_file=None, database_path=sys.argv[1],
                                scan_on_startup=False, file_watcher_enabled=False)
-    ctx = open_context(settings)
+    ctx = build_services(settings)
     ids, folders = sys.argv[2].split(","), sys.argv[3].split(",")
     # one operation is logged before the kill can come, however slow the machine
     ctx.fileops.rename(ids[0], f"started {os.getpid()}.mp3")
@@ -308,7 +308,7 @@ def test_kill_at_random_instants_leaves_disk_and_database_agreeing(
     """A process moving and renaming files is killed 12 times; after each restart
     every track's file is where the database says, and nothing else is left."""
     settings = lib_settings()
-    ctx = open_context(settings)
+    ctx = build_services(settings)
     root = tmp_path / "music"
     lib_id = add_library(ctx, root)
     folders = [root / "A", root / "B", root / "C"]
@@ -330,7 +330,7 @@ def test_kill_at_random_instants_leaves_disk_and_database_agreeing(
         time.sleep(rng.uniform(0.05, 0.4))
         child.send_signal(signal.SIGKILL)
         child.wait(10)
-        ctx = open_context(settings)
+        ctx = build_services(settings)
         try:
             recovered += bool(ctx.recovery)
             ops = operations(ctx)

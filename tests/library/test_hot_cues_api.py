@@ -28,7 +28,7 @@ def track_id(lib_ctx: Any, tmp_path: Path, corpus: Path) -> str:
     """A track row pointing at a real corpus file copied to tmp_path."""
     path = tmp_path / "Armygeddon.mp3"
     shutil.copyfile(corpus / "scanner/real_music_tagged/01 - Muldjord - Armygeddon.mp3", path)
-    with transaction(lib_ctx.sessions) as s:
+    with transaction(lib_ctx.db) as s:
         track = models.Track(file_path=str(path), title="Armygeddon", artist="Muldjord")
         s.add(track)
     return track.id

@@ -29,7 +29,7 @@ def lib(lib_ctx: Any, tmp_path: Path, corpus: Path) -> dict[str, Any]:
     root.mkdir()
     path = root / "a.mp3"
     shutil.copyfile(corpus / "scanner/real_music_tagged/01 - Muldjord - Armygeddon.mp3", path)
-    with transaction(lib_ctx.sessions) as s:
+    with transaction(lib_ctx.db) as s:
         directory = models.LibraryDirectory(path=str(root), name="music")
         s.add(directory)
         s.flush()

@@ -40,16 +40,16 @@ def test_library_sign_in_and_csrf_in_chromium(lib_settings: Any, live_server: An
     """Sign in on /login; fetch() from the page changes a track only with the meta
     tag's token; after signing out the API is 401 again."""
     from taperoom.library.app import create_app
-    from taperoom.library.context import open_context
+    from taperoom.library.context import build_services
     from taperoom.library.users import user_store
 
-    ctx = open_context(lib_settings(host=exposed_address))
+    ctx = build_services(lib_settings(host=exposed_address))
     try:
-        user_store(ctx.sessions).add_user("dj", PASSWORD)
-        with transaction(ctx.sessions) as s:
+        user_store(ctx.db).add_user("dj", PASSWORD)
+        with transaction(ctx.db) as s:
             track = models.Track(file_path=str(tmp_path / "a.mp3"), title="A")
             s.add(track)
-        srv = live_server(create_app(ctx=ctx), host=exposed_address)
+        srv = live_server(create_app(services=ctx), host=exposed_address)
         url = f"{srv.url}/api/tracks/{track.id}/mark-missing"
 
         page.goto(srv.url + "/login")
@@ -60,10 +60,10 @@ def test_library_sign_in_and_csrf_in_chromium(lib_settings: Any, live_server: An
         token = page.locator('meta[name="csrf-token"]').get_attribute("content")
         assert token
         assert page.evaluate(CALL, [url, ""]) == 403
-        with ctx.sessions() as s:
+        with ctx.db() as s:
             assert s.get(models.Track, track.id).is_missing == 0
         assert page.evaluate(CALL, [url, token]) == 200
-        with ctx.sessions() as s:
+        with ctx.db() as s:
             assert s.get(models.Track, track.id).is_missing == 1
 
         page.get_by_role("button", name="Sign out").click()

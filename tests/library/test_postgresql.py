@@ -306,7 +306,7 @@ def test_search_without_unaccent_still_folds_case_and_prefixes(
     case-insensitive (``café`` and ``CAFÉ`` find "Café", ``cafe`` does not)."""
     from taperoom.db import transaction
     from taperoom.library import models
-    from taperoom.library.context import open_context
+    from taperoom.library.context import build_services
     from taperoom.library.repository import tracks as repo
 
     server = pg_server.server
@@ -316,18 +316,18 @@ def test_search_without_unaccent_still_folds_case_and_prefixes(
                          autocommit=True) as conn:
         conn.execute(f'CREATE ROLE "{role}" LOGIN')  # no CREATE on the database
         conn.execute(f'GRANT USAGE, CREATE ON SCHEMA public TO "{role}"')
-    ctx = open_context(lib_settings(
+    ctx = build_services(lib_settings(
         database_url=f"postgresql://{role}@127.0.0.1:{server.port}/{name}"))
     try:
         with ctx.engine.connect() as conn:
             assert conn.exec_driver_sql(
                 "SELECT count(*) FROM pg_extension WHERE extname = 'unaccent'").scalar() == 0
-        with transaction(ctx.sessions) as s:
+        with transaction(ctx.db) as s:
             s.add_all([models.Track(file_path="/m/1.flac", title="Café Tacvba", artist="Rock"),
                        models.Track(file_path="/m/2.flac", title="Cafeteria", artist="Jazz")])
 
         def titles(q: str) -> list[str]:
-            with ctx.sessions() as s:
+            with ctx.db() as s:
                 rows, total = repo.list_tracks(s, repo.TrackFilters(search=q), sort="title",
                                                descending=False)
             assert total == len(rows)

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from taperoom.library import models, scanner
-from taperoom.library.context import LibraryContext
+from taperoom.library import models
+from taperoom.library.context import LibraryServices
 from tests.library.test_scanner import add_directory, copy_corpus, tracks
 
 pytestmark = pytest.mark.backends()
@@ -29,7 +29,7 @@ def wait_idle(url: str, directory_id: str, timeout: float = 30) -> dict[str, Any
         time.sleep(0.05)
 
 
-def test_start_scan_202_then_status(lib_server: Any, lib_ctx: LibraryContext, corpus: Path,
+def test_start_scan_202_then_status(lib_server: Any, lib_ctx: LibraryServices, corpus: Path,
                                     tmp_path: Path) -> None:
     """POST answers 202 with the contract body; the scan runs in the background and finishes."""
     did = add_directory(lib_ctx, copy_corpus(corpus, tmp_path / "lib"))
@@ -47,7 +47,7 @@ def test_start_scan_202_then_status(lib_server: Any, lib_ctx: LibraryContext, co
     assert wait_idle(lib_server.url, did)["lastResult"]["tracksUpdated"] == 0
 
 
-def test_scan_errors_404_400_409(lib_server: Any, lib_ctx: LibraryContext, tmp_path: Path
+def test_scan_errors_404_400_409(lib_server: Any, lib_ctx: LibraryServices, tmp_path: Path
                                  ) -> None:
     """Unknown folder 404, malformed id or body 400, inactive or unavailable folder 409."""
     url = lib_server.url
@@ -95,12 +95,12 @@ def test_405_allow_lists_every_method_of_the_path(lib_server: Any, tmp_path: Pat
     assert r.status_code == 405 and allowed(r) == {"GET"}
 
 
-def test_already_scanning_409_active_and_cancel(lib_server: Any, lib_ctx: LibraryContext,
+def test_already_scanning_409_active_and_cancel(lib_server: Any, lib_ctx: LibraryServices,
                                                 corpus: Path, tmp_path: Path) -> None:
     """A second POST while scanning is 409 with the status; /active lists it; DELETE cancels it."""
     url = lib_server.url
     did = add_directory(lib_ctx, copy_corpus(corpus, tmp_path / "lib"))
-    with scanner.directory_lock(did):  # the scan starts and waits for the folder
+    with lib_ctx.scanner.locks.lock(did):  # the scan starts and waits for the folder
         assert httpx.post(f"{url}/api/scan/library/{did}", json={"strategy": "full"}
                           ).status_code == 202
         r = httpx.post(f"{url}/api/scan/library/{did}", json={"strategy": "fast"})
@@ -125,12 +125,12 @@ def test_already_scanning_409_active_and_cancel(lib_server: Any, lib_ctx: Librar
     assert status["lastResult"]["cancelled"] is True
     assert tracks(lib_ctx, did) == {}
     assert httpx.get(f"{url}/api/scan/active").json() == {"success": True, "count": 0, "data": []}
-    with lib_ctx.sessions() as session:
+    with lib_ctx.db() as session:
         d = session.get(models.LibraryDirectory, did)
         assert d is not None and d.scan_status == "idle"
 
 
-def test_watcher_routes(lib_server: Any, lib_ctx: LibraryContext, tmp_path: Path) -> None:
+def test_watcher_routes(lib_server: Any, lib_ctx: LibraryServices, tmp_path: Path) -> None:
     """Watcher start/stop per folder and for all, with the contract's messages and codes."""
     url = lib_server.url
     (tmp_path / "a").mkdir()

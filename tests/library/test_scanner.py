@@ -20,7 +20,7 @@ from taperoom.db import transaction
 from taperoom.errors import Conflict
 from taperoom.events import Event
 from taperoom.library import models, scanner
-from taperoom.library.context import LibraryContext, open_context
+from taperoom.library.context import LibraryServices, build_services
 from taperoom.library.folderpolicy import FolderPolicy
 from taperoom.library.keys import Key, parse_key
 from taperoom.library.scanner import WalkPolicy, glob_to_regex, walk
@@ -45,27 +45,27 @@ def copy_corpus(corpus: Path, dest: Path) -> Path:
     return dest
 
 
-def add_directory(ctx: LibraryContext, path: Path, **fields: Any) -> str:
+def add_directory(ctx: LibraryServices, path: Path, **fields: Any) -> str:
     """Insert a library directory row for `path`; returns its id."""
-    with transaction(ctx.sessions) as session:
+    with transaction(ctx.db) as session:
         d = models.LibraryDirectory(id=models.new_id(), path=str(path), name=path.name,
                                     **fields)
         session.add(d)
     return d.id
 
 
-def tracks(ctx: LibraryContext, directory_id: str | None = None) -> dict[str, models.Track]:
+def tracks(ctx: LibraryServices, directory_id: str | None = None) -> dict[str, models.Track]:
     """Track rows by relative path (of one directory, or all)."""
-    with ctx.sessions() as session:
+    with ctx.db() as session:
         stmt = select(models.Track)
         if directory_id is not None:
             stmt = stmt.where(models.Track.library_directory_id == directory_id)
         return {t.relative_path or t.file_path: t for t in session.scalars(stmt)}
 
 
-def directory(ctx: LibraryContext, directory_id: str) -> models.LibraryDirectory:
+def directory(ctx: LibraryServices, directory_id: str) -> models.LibraryDirectory:
     """The directory row, freshly read."""
-    with ctx.sessions() as session:
+    with ctx.db() as session:
         d = session.get(models.LibraryDirectory, directory_id)
         assert d is not None
         return d
@@ -74,7 +74,7 @@ def directory(ctx: LibraryContext, directory_id: str) -> models.LibraryDirectory
 class Recorder:
     """Collects the events sent on a context's bus."""
 
-    def __init__(self, ctx: LibraryContext) -> None:
+    def __init__(self, ctx: LibraryServices) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
         self.stop = ctx.bus.subscribe(self._on)
@@ -105,12 +105,12 @@ def small_files(corpus: Path, root: Path, rels: list[str]) -> None:
 
 
 @pytest.fixture
-def ctx_factory(lib_settings: Callable[..., Any]) -> Iterator[Callable[..., LibraryContext]]:
+def ctx_factory(lib_settings: Callable[..., Any]) -> Iterator[Callable[..., LibraryServices]]:
     """Open library contexts with custom settings (closed after the test)."""
-    opened: list[LibraryContext] = []
+    opened: list[LibraryServices] = []
 
-    def make(**overrides: Any) -> LibraryContext:
-        ctx = open_context(lib_settings(**overrides))
+    def make(**overrides: Any) -> LibraryServices:
+        ctx = build_services(lib_settings(**overrides))
         opened.append(ctx)
         return ctx
 
@@ -155,7 +155,7 @@ def test_glob_patterns_match_paths_and_names() -> None:
 # --------------------------------------------------------------------------- corpus
 
 
-def test_hybrid_scan_reads_real_corpus(lib_ctx: LibraryContext, corpus: Path,
+def test_hybrid_scan_reads_real_corpus(lib_ctx: LibraryServices, corpus: Path,
                                        tmp_path: Path) -> None:
     """The 22 tagged files match manifest.json; odd files are read or recorded, none stops it."""
     root = copy_corpus(corpus, tmp_path / "lib")
@@ -223,7 +223,7 @@ def test_hybrid_scan_reads_real_corpus(lib_ctx: LibraryContext, corpus: Path,
     assert d.scan_status == "idle" and d.last_scan is not None
 
 
-def test_unchanged_rescan_only_stats(lib_ctx: LibraryContext, corpus: Path,
+def test_unchanged_rescan_only_stats(lib_ctx: LibraryServices, corpus: Path,
                                      tmp_path: Path) -> None:
     """A hybrid rescan of unchanged files reads nothing, writes no track, sends no track event."""
     root = copy_corpus(corpus, tmp_path / "lib")
@@ -246,7 +246,7 @@ def test_unchanged_rescan_only_stats(lib_ctx: LibraryContext, corpus: Path,
     assert snapshot() == before  # date_added, hashes, tags: every column untouched
 
 
-def test_fast_hybrid_full_strategies(lib_ctx: LibraryContext, corpus: Path,
+def test_fast_hybrid_full_strategies(lib_ctx: LibraryServices, corpus: Path,
                                      tmp_path: Path) -> None:
     """fast only stats (file-name titles, no hash); hybrid fills in the rest; full re-reads all."""
     root = copy_corpus(corpus, tmp_path / "lib")
@@ -273,7 +273,7 @@ def test_fast_hybrid_full_strategies(lib_ctx: LibraryContext, corpus: Path,
     assert tracks(lib_ctx, did)["01 - Muldjord - Armygeddon.mp3"].file_hash == t2.file_hash
 
 
-def test_changed_file_is_reread(lib_ctx: LibraryContext, corpus: Path, tmp_path: Path) -> None:
+def test_changed_file_is_reread(lib_ctx: LibraryServices, corpus: Path, tmp_path: Path) -> None:
     """A re-tagged file is re-read by hybrid (same id, new tags, same audio hash), not by fast."""
     root = copy_corpus(corpus, tmp_path / "lib")
     did = add_directory(lib_ctx, root)
@@ -330,7 +330,7 @@ def test_walk_policy_patterns_depth_hidden(corpus: Path, tmp_path: Path) -> None
     assert ".hidden/h.mp3" in found(skip_hidden=False)
 
 
-def test_directory_settings_drive_the_scan(lib_ctx: LibraryContext, corpus: Path,
+def test_directory_settings_drive_the_scan(lib_ctx: LibraryServices, corpus: Path,
                                            tmp_path: Path) -> None:
     """scan_patterns/exclude_patterns/recursive_scan of the directory row apply to a real scan."""
     root = tmp_path / "lib"
@@ -382,7 +382,7 @@ def test_follow_symlinks_never_enters_system_folders(corpus: Path, tmp_path: Pat
                for e in errors)
 
 
-def test_unicode_and_long_names(lib_ctx: LibraryContext, corpus: Path, tmp_path: Path) -> None:
+def test_unicode_and_long_names(lib_ctx: LibraryServices, corpus: Path, tmp_path: Path) -> None:
     """Non-ASCII and 250-byte file names are stored exactly and read like any other file."""
     root = tmp_path / "lib"
     long_name = "ü" * 60 + " - " + "x" * 120 + ".mp3"
@@ -401,7 +401,7 @@ def test_unicode_and_long_names(lib_ctx: LibraryContext, corpus: Path, tmp_path:
 # --------------------------------------------------------------------------- moves, missing
 
 
-def test_moved_file_keeps_id_cues_and_playlists(lib_ctx: LibraryContext, corpus: Path,
+def test_moved_file_keeps_id_cues_and_playlists(lib_ctx: LibraryServices, corpus: Path,
                                                 tmp_path: Path) -> None:
     """A renamed/moved file keeps its track id, hot cues and playlist membership."""
     root = copy_corpus(corpus, tmp_path / "lib")
@@ -409,7 +409,7 @@ def test_moved_file_keeps_id_cues_and_playlists(lib_ctx: LibraryContext, corpus:
     lib_ctx.scans.scan_sync(did, "hybrid")
     rel = "08 - Maxstack - A New Journey.mp3"
     track = tracks(lib_ctx, did)[rel]
-    with transaction(lib_ctx.sessions) as session:
+    with transaction(lib_ctx.db) as session:
         playlist = models.Playlist(id=models.new_id(), name="Warm-up")
         session.add(playlist)
         session.flush()
@@ -426,7 +426,7 @@ def test_moved_file_keeps_id_cues_and_playlists(lib_ctx: LibraryContext, corpus:
     assert moved.id == track.id and rel not in rows and not moved.is_missing
     assert moved.file_path == str(root / "Moved" / "Deeper" / "Journey (renamed).mp3")
     assert moved.date_added == track.date_added
-    with lib_ctx.sessions() as session:
+    with lib_ctx.db() as session:
         cues = session.scalars(select(models.HotCue).where(models.HotCue.track_id == track.id))
         assert [c.position for c in cues] == [12.5]
         entries = session.scalars(select(models.PlaylistTrack.track_id)
@@ -438,7 +438,7 @@ def test_moved_file_keeps_id_cues_and_playlists(lib_ctx: LibraryContext, corpus:
     assert not rec.named(Event.TRACK_ADDED) and not rec.named(Event.TRACK_MISSING)
 
 
-def test_fast_scan_recognises_moves(lib_ctx: LibraryContext, corpus: Path, tmp_path: Path) -> None:
+def test_fast_scan_recognises_moves(lib_ctx: LibraryServices, corpus: Path, tmp_path: Path) -> None:
     """Even fast scans (no audio hash) keep a moved file's id, through size + quick hash."""
     root = copy_corpus(corpus, tmp_path / "lib")
     did = add_directory(lib_ctx, root)
@@ -451,7 +451,7 @@ def test_fast_scan_recognises_moves(lib_ctx: LibraryContext, corpus: Path, tmp_p
     assert tracks(lib_ctx, did)["odd/Aberrations.mp3"].id == track_id
 
 
-def test_move_between_library_folders(lib_ctx: LibraryContext, corpus: Path,
+def test_move_between_library_folders(lib_ctx: LibraryServices, corpus: Path,
                                       tmp_path: Path) -> None:
     """A file moved to another library folder keeps its id, whichever folder is scanned first."""
     a_root = copy_corpus(corpus, tmp_path / "A")
@@ -472,7 +472,7 @@ def test_move_between_library_folders(lib_ctx: LibraryContext, corpus: Path,
     assert again["tracksMissing"] == 0 and again["tracksAdded"] == 0
 
 
-def test_missing_then_restored(lib_ctx: LibraryContext, corpus: Path, tmp_path: Path) -> None:
+def test_missing_then_restored(lib_ctx: LibraryServices, corpus: Path, tmp_path: Path) -> None:
     """A vanished file is marked missing (never deleted) and restored with its id when back."""
     root = copy_corpus(corpus, tmp_path / "lib")
     did = add_directory(lib_ctx, root)
@@ -501,7 +501,7 @@ def test_missing_then_restored(lib_ctx: LibraryContext, corpus: Path, tmp_path: 
     assert directory(lib_ctx, did).total_missing == 0
 
 
-def test_unreachable_root_is_an_error_not_mass_missing(lib_ctx: LibraryContext, corpus: Path,
+def test_unreachable_root_is_an_error_not_mass_missing(lib_ctx: LibraryServices, corpus: Path,
                                                        tmp_path: Path) -> None:
     """Scanning a folder whose root is gone fails with Conflict and marks nothing missing."""
     root = copy_corpus(corpus, tmp_path / "lib")
@@ -512,7 +512,7 @@ def test_unreachable_root_is_an_error_not_mass_missing(lib_ctx: LibraryContext, 
         lib_ctx.scans.scan_sync(did, "hybrid")
     assert directory(lib_ctx, did).scan_status == "idle"
     with pytest.raises(Conflict, match="not available"):  # the scanner's own guard
-        scanner.scan_directory(lib_ctx, did, "hybrid")
+        lib_ctx.scanner.scan(did, "hybrid")
     assert not any(t.is_missing for t in tracks(lib_ctx, did).values())
     assert directory(lib_ctx, did).scan_status == "error"
 
@@ -520,7 +520,7 @@ def test_unreachable_root_is_an_error_not_mass_missing(lib_ctx: LibraryContext, 
 # --------------------------------------------------------------------------- orchestration
 
 
-def test_cancel_stops_between_batches(lib_ctx: LibraryContext, corpus: Path,
+def test_cancel_stops_between_batches(lib_ctx: LibraryServices, corpus: Path,
                                       tmp_path: Path) -> None:
     """A cancelled scan stops after its current batch, keeps what it saved, and ends idle."""
     root = tmp_path / "lib"
@@ -542,14 +542,14 @@ def test_cancel_stops_between_batches(lib_ctx: LibraryContext, corpus: Path,
     assert lib_ctx.scans.status(did)["scanning"] is False
 
 
-def test_concurrency_limit_queues_by_priority(ctx_factory: Callable[..., LibraryContext],
+def test_concurrency_limit_queues_by_priority(ctx_factory: Callable[..., LibraryServices],
                                               corpus: Path, tmp_path: Path) -> None:
     """With max_concurrent_scans=1 scans queue; high priority jumps the queue; none overlap."""
     ctx = ctx_factory(max_concurrent_scans=1)
     roots = [copy_corpus(corpus, tmp_path / name) for name in ("A", "B", "C")]
     a, b, c = (add_directory(ctx, r) for r in roots)
     rec = Recorder(ctx)
-    lock = scanner.directory_lock(a)
+    lock = ctx.scanner.locks.lock(a)
     with lock:  # A starts running but waits on its folder lock: B and C must queue
         ctx.scans.start(a, "fast")
         deadline = time.monotonic() + 10
@@ -570,7 +570,7 @@ def test_concurrency_limit_queues_by_priority(ctx_factory: Callable[..., Library
     assert all(len(tracks(ctx, d)) == 32 for d in (a, b, c))
 
 
-def test_cli_scan_by_path_and_id(lib_ctx: LibraryContext, corpus: Path, tmp_path: Path,
+def test_cli_scan_by_path_and_id(lib_ctx: LibraryServices, corpus: Path, tmp_path: Path,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """``library scan`` finds the folder by path or id, scans it and prints the counts."""
     from typer.testing import CliRunner

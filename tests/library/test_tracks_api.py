@@ -36,7 +36,7 @@ def music(tmp_path: Path, corpus: Path, lib_ctx: Any) -> dict[str, Any]:
                  "12 - Maxstack - By-Product.ogg",
                  "10 - Maxstack - Advanced Simulacra (ünïcödé ☆ 日本語).flac"):
         files[name] = Path(shutil.copyfile(corpus / TAGGED / name, root / name))
-    with transaction(lib_ctx.sessions) as s:
+    with transaction(lib_ctx.db) as s:
         directory = models.LibraryDirectory(path=str(root), name="music")
         s.add(directory)
     return {"root": root, "dir_id": directory.id, "files": files}
@@ -44,7 +44,7 @@ def music(tmp_path: Path, corpus: Path, lib_ctx: Any) -> dict[str, Any]:
 
 def add_tracks(ctx: Any, rows: list[dict[str, Any]]) -> list[str]:
     """Insert track rows through the ORM; returns their ids in order."""
-    with transaction(ctx.sessions) as s:
+    with transaction(ctx.db) as s:
         objs = [models.Track(**row) for row in rows]
         s.add_all(objs)
     return [o.id for o in objs]
@@ -134,7 +134,7 @@ def test_each_filter(api, lib_ctx, corpus, music) -> None:
     rows[1].update(musical_key=9, mode=1, rating=2, is_missing=True)
     rows[21].update(bpm=120.5, library_directory_id=None)
     tids = add_tracks(lib_ctx, rows)
-    with transaction(lib_ctx.sessions) as s:
+    with transaction(lib_ctx.db) as s:
         group = models.DuplicateGroup(file_hash="a" * 32, canonical_track_id=tids[0])
         s.add(group)
         s.flush()
@@ -328,7 +328,7 @@ def test_search_index_follows_updates_and_deletes(api, searchable) -> None:
 def test_get_track_and_not_found_shapes(api, lib_ctx, tmp_path) -> None:
     """GET /:id returns the track with hotCues; unknown or non-UUID ids are the contract's 404."""
     (tid,) = add_tracks(lib_ctx, [{"file_path": str(tmp_path / "a.mp3"), "title": "A"}])
-    with transaction(lib_ctx.sessions) as s:
+    with transaction(lib_ctx.db) as s:
         s.add(models.HotCue(track_id=tid, cue_index=2, position=12.5, source="user"))
     body = get(api, f"/api/tracks/{tid}").json()
     assert body["success"] is True
@@ -361,7 +361,7 @@ def test_create_track_from_library_file(api, lib_ctx, music, corpus) -> None:
     assert track["file_path"] == str(path) and track["file_size"] == path.stat().st_size
     assert track["file_hash"] == audio_hash(path)
     assert events[-1][0] == "track:added" and events[-1][1]["trackId"] == track["id"]
-    with lib_ctx.sessions() as s:
+    with lib_ctx.db() as s:
         assert s.get(models.LibraryDirectory, music["dir_id"]).total_tracks == 1
 
     r = api.post("/api/tracks", json={"file_path": str(path)})
@@ -458,7 +458,7 @@ def test_delete_track_keeps_the_file(api, lib_ctx, music) -> None:
     assert events[-1][0] == "track:deleted" and events[-1][1]["trackId"] == tid
     assert get(api, f"/api/tracks/{tid}").status_code == 404
     assert api.delete(f"/api/tracks/{tid}").status_code == 404
-    with lib_ctx.sessions() as s:
+    with lib_ctx.db() as s:
         assert s.query(models.HotCue).count() == 0
         assert s.get(models.LibraryDirectory, music["dir_id"]).total_tracks == 0
 
@@ -492,7 +492,7 @@ def test_mark_missing_and_found(api, lib_ctx, music) -> None:
     r = api.post(f"/api/tracks/{tid}/mark-missing")
     assert r.status_code == 200 and r.json()["message"] == "Track marked as missing"
     assert r.json()["data"]["is_missing"] == 1 and r.json()["data"]["missing_since"]
-    with lib_ctx.sessions() as s:
+    with lib_ctx.db() as s:
         assert s.get(models.LibraryDirectory, music["dir_id"]).total_missing == 1
     r = api.post(f"/api/tracks/{tid}/mark-found")
     assert r.json()["message"] == "Track marked as found"
@@ -531,7 +531,7 @@ def test_waveforms_by_file_hash(api, lib_ctx, tmp_path) -> None:
     bands = {"low_freq_amplitude": [1, 2], "low_freq_intensity": [3, 4],
              "mid_freq_amplitude": [5], "mid_freq_intensity": [6],
              "high_freq_amplitude": [7], "high_freq_intensity": [8]}
-    with transaction(lib_ctx.sessions) as s:
+    with transaction(lib_ctx.db) as s:
         for zoom in (0, 1):
             s.add(models.Waveform(file_hash="h1", zoom_level=zoom, sample_rate=44100,
                                   samples_per_point=100 * (zoom + 1), num_points=2,
@@ -592,7 +592,7 @@ def test_delete_closes_playlist_gaps_and_dissolves_duplicate_group(api, lib_ctx)
     """DELETE /api/tracks/:id keeps playlist positions contiguous and dissolves a 2-copy group."""
     a, b, c = add_tracks(lib_ctx, [{"file_path": f"/x/{n}.mp3", "file_hash": h, "title": n}
                                    for n, h in (("a", "h1"), ("b", "h1"), ("c", "h2"))])
-    with transaction(lib_ctx.sessions) as s:
+    with transaction(lib_ctx.db) as s:
         group = models.DuplicateGroup(file_hash="h1", canonical_track_id=a, total_duplicates=2)
         s.add(group)
         s.flush()
@@ -606,7 +606,7 @@ def test_delete_closes_playlist_gaps_and_dissolves_duplicate_group(api, lib_ctx)
         pl_id, group_id = pl.id, group.id
     r = api.delete(f"/api/tracks/{b}")
     assert r.status_code == 200 and r.json()["success"] is True
-    with lib_ctx.sessions() as s:
+    with lib_ctx.db() as s:
         rows = s.query(models.PlaylistTrack).filter_by(playlist_id=pl_id).order_by(
             models.PlaylistTrack.position).all()
         assert [(p.track_id, p.position) for p in rows] == [(a, 0), (c, 1)]

@@ -15,7 +15,7 @@ from taperoom.db import transaction
 from taperoom.errors import Conflict
 from taperoom.events import Event
 from taperoom.library import models
-from taperoom.library.context import LibraryContext, open_context
+from taperoom.library.context import LibraryServices, build_services
 from tests.library.test_scanner import (
     SMALL,
     TAGGED,
@@ -41,15 +41,15 @@ def eventually(check: Callable[[], Any], timeout: float = DEADLINE) -> Any:
 
 
 @pytest.fixture
-def watch_ctx(lib_settings: Callable[..., Any]) -> Iterator[LibraryContext]:
+def watch_ctx(lib_settings: Callable[..., Any]) -> Iterator[LibraryServices]:
     """A context with the watcher enabled, 200 ms debounce and 0.2 s availability polling."""
-    ctx = open_context(lib_settings(file_watcher_enabled=True, file_watcher_debounce=200,
+    ctx = build_services(lib_settings(file_watcher_enabled=True, file_watcher_debounce=200,
                                     availability_poll_seconds=0.2))
     yield ctx
     ctx.close()
 
 
-def test_watcher_applies_add_modify_move_delete(watch_ctx: LibraryContext, corpus: Path,
+def test_watcher_applies_add_modify_move_delete(watch_ctx: LibraryServices, corpus: Path,
                                                tmp_path: Path) -> None:
     """Added, re-tagged, renamed and deleted files reach the database within seconds."""
     ctx = watch_ctx
@@ -105,7 +105,7 @@ def test_watcher_applies_add_modify_move_delete(watch_ctx: LibraryContext, corpu
     assert status["watchers"][0]["directoryId"] == did and status["watchers"][0]["available"]
 
 
-def test_burst_of_changes_is_coalesced(watch_ctx: LibraryContext, corpus: Path,
+def test_burst_of_changes_is_coalesced(watch_ctx: LibraryServices, corpus: Path,
                                        tmp_path: Path) -> None:
     """Many files written in a burst are applied together: every track added exactly once."""
     ctx = watch_ctx
@@ -122,7 +122,7 @@ def test_burst_of_changes_is_coalesced(watch_ctx: LibraryContext, corpus: Path,
     assert not rec.named(Event.SCAN_STARTED)  # watcher updates are not scans
 
 
-def test_removable_drive_disconnect_and_reconnect(watch_ctx: LibraryContext, corpus: Path,
+def test_removable_drive_disconnect_and_reconnect(watch_ctx: LibraryServices, corpus: Path,
                                                   tmp_path: Path) -> None:
     """Unplugging marks the folder unavailable and its tracks missing; replugging restores them."""
     ctx = watch_ctx
@@ -167,7 +167,7 @@ def test_removable_drive_disconnect_and_reconnect(watch_ctx: LibraryContext, cor
     eventually(lambda: "after replug.mp3" in tracks(ctx, did))
 
 
-def test_check_availability_on_demand(watch_ctx: LibraryContext, corpus: Path,
+def test_check_availability_on_demand(watch_ctx: LibraryServices, corpus: Path,
                                       tmp_path: Path) -> None:
     """check_availability reports and applies a change for one folder without the poller."""
     ctx = watch_ctx
@@ -180,7 +180,7 @@ def test_check_availability_on_demand(watch_ctx: LibraryContext, corpus: Path,
     shutil.rmtree(root)
     assert ctx.watcher.check_availability(did) == [
         {"directoryId": did, "available": False, "tracksMissing": 1}]
-    with ctx.sessions() as session:
+    with ctx.db() as session:
         d = session.get(models.LibraryDirectory, did)
         assert d is not None and d.is_available is False
     # scanning an unavailable folder is refused instead of marking anything
@@ -188,7 +188,7 @@ def test_check_availability_on_demand(watch_ctx: LibraryContext, corpus: Path,
         ctx.scans.start(did)
 
 
-def test_refresh_follows_a_relocated_folder(watch_ctx: LibraryContext, corpus: Path,
+def test_refresh_follows_a_relocated_folder(watch_ctx: LibraryServices, corpus: Path,
                                             tmp_path: Path) -> None:
     """After a folder's path changes, refresh() watches the new path and drops the old one."""
     ctx = watch_ctx
@@ -197,7 +197,7 @@ def test_refresh_follows_a_relocated_folder(watch_ctx: LibraryContext, corpus: P
     new.mkdir()
     did = add_directory(ctx, old)
     ctx.watcher.watch(did)
-    with transaction(ctx.sessions) as session:
+    with transaction(ctx.db) as session:
         d = session.get(models.LibraryDirectory, did)
         assert d is not None
         d.path = str(new)
@@ -214,10 +214,8 @@ def test_refresh_follows_a_relocated_folder(watch_ctx: LibraryContext, corpus: P
 
 
 def test_refused_folder_from_an_older_database_is_listed_not_watched_nor_scanned(
-        watch_ctx: LibraryContext, tmp_path: Path) -> None:
+        watch_ctx: LibraryServices, tmp_path: Path) -> None:
     """A row for ``/etc`` (accepted by an older version) loads, but is never watched or scanned."""
-    from taperoom.library import directories as service
-
     ctx = watch_ctx
     etc = add_directory(ctx, Path("/etc"))
     music = tmp_path / "music"
@@ -235,9 +233,9 @@ def test_refused_folder_from_an_older_database_is_listed_not_watched_nor_scanned
     with pytest.raises(Conflict, match=r"^Refused as a library folder: /etc"):
         ctx.scans.start(etc)
     with pytest.raises(Conflict, match=r"^Refused as a library folder: /etc"):
-        service.browse(ctx, etc, None)
-    assert [d.id for d in service.list_directories(ctx) if d.id == etc] == [etc]
-    service.delete_directory(ctx, etc)  # the way out: remove it (or move it, or allow it)
+        ctx.directories.browse(etc, None)
+    assert [d.id for d in ctx.directories.list_directories() if d.id == etc] == [etc]
+    ctx.directories.delete_directory(etc)  # the way out: remove it (or move it, or allow it)
     assert ctx.watcher.status()["refused"] == []
 
 
@@ -253,7 +251,7 @@ def make_tree(root: Path, folders: int, per_folder: int = 10) -> None:
 def test_folder_over_the_watch_cap_falls_back_to_polling(lib_settings: Callable[..., Any],
                                                         corpus: Path, tmp_path: Path) -> None:
     """Past FILE_WATCHER_MAX_WATCHES a folder is polled (and says so); smaller ones use inotify."""
-    ctx = open_context(lib_settings(file_watcher_enabled=True, file_watcher_debounce=200,
+    ctx = build_services(lib_settings(file_watcher_enabled=True, file_watcher_debounce=200,
                                     availability_poll_seconds=0.2, file_watcher_max_watches=12,
                                     file_watcher_poll_seconds=0.3))
     try:
@@ -293,7 +291,7 @@ def test_folder_over_the_watch_cap_falls_back_to_polling(lib_settings: Callable[
 def test_watch_cap_never_exceeds_the_kernel_limit(lib_settings: Callable[..., Any]) -> None:
     """Whatever the setting says, a margin of the kernel's max_user_watches stays free."""
     kernel = int(Path("/proc/sys/fs/inotify/max_user_watches").read_text())
-    ctx = open_context(lib_settings(file_watcher_max_watches=10**9))
+    ctx = build_services(lib_settings(file_watcher_max_watches=10**9))
     try:
         limit = ctx.watcher.status()["watchLimit"]
         assert 0 < limit <= kernel - 1024

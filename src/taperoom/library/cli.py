@@ -23,7 +23,7 @@ from rich.progress import (
 )
 
 from taperoom.errors import NotFound
-from taperoom.library.context import LibraryContext, open_context
+from taperoom.library.context import LibraryServices, build_services
 from taperoom.library.repository import scan as repo
 
 library_cli = typer.Typer(help="Library maintenance commands.", no_args_is_help=True)
@@ -43,7 +43,7 @@ class Strategy(StrEnum):
     full = "full"
 
 
-def resolve_directory(ctx: LibraryContext, target: str) -> tuple[str, str]:
+def resolve_directory(services: LibraryServices, target: str) -> tuple[str, str]:
     """Find a library folder by id or by path.
 
     Parameters
@@ -61,7 +61,7 @@ def resolve_directory(ctx: LibraryContext, target: str) -> tuple[str, str]:
     NotFound
         No library folder has that id or path.
     """
-    with ctx.sessions() as session:
+    with services.db() as session:
         try:
             directory = repo.get_directory(session, str(uuid.UUID(target)))
         except ValueError:
@@ -86,9 +86,9 @@ def scan(
     ] = Strategy.hybrid,
 ) -> None:
     """Scan one library folder now, with a progress bar (uses DATABASE_PATH/DATABASE_URL)."""
-    ctx = open_context()
+    services = build_services()
     try:
-        directory_id, path = resolve_directory(ctx, target)
+        directory_id, path = resolve_directory(services, target)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("+{task.fields[added]} ~{task.fields[updated]}"),
                       TimeElapsedColumn(), console=console) as bar:
@@ -100,9 +100,10 @@ def scan(
                            completed=p["filesProcessed"] if total else p["filesFound"],
                            added=p["tracksAdded"], updated=p["tracksUpdated"])
 
-            result = ctx.scans.scan_sync(directory_id, strategy.value, progress=progress)
+            result = services.scans.scan_sync(directory_id, strategy.value,
+                                              progress=progress)
     finally:
-        ctx.close()
+        services.close()
     state = "cancelled" if result.get("cancelled") else "done"
     console.print(
         f"{state}: {result['filesFound']} files, {result['tracksAdded']} added, "

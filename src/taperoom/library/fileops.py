@@ -77,21 +77,19 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.confined import Folder, SymlinkRefused, open_folder, parts_inside
 from taperoom.db import transaction
 from taperoom.errors import Busy, Conflict, InvalidInput, NotFound, TaperoomError
-from taperoom.events import Event
+from taperoom.events import Event, EventBus
 from taperoom.library import models
 from taperoom.library.recovery import DELETE_SUFFIX, PART_SUFFIX
 from taperoom.library.repository import fileops as repo
-from taperoom.library.schemas import row_dict, track_dict
-
-if TYPE_CHECKING:
-    from taperoom.library.context import LibraryContext
+from taperoom.library.schemas import operation_dict, track_dict
 
 log = logging.getLogger(__name__)
 
@@ -301,12 +299,22 @@ class FileOperations:
 
     Parameters
     ----------
-    ctx : LibraryContext
-        Database sessions, settings (audio extensions) and the event bus.
+    db : sessionmaker
+        Session factory of the library database.
+    bus : EventBus
+        Receives ``file_operation:*``, ``track:moved`` and ``track:deleted``.
+    refusal : callable(Path) -> str or None
+        The folder policy: a destination it refuses is not a place for music.
+    extensions : frozenset of str
+        Audio file extensions (lower case, with their dot).
     """
 
-    def __init__(self, ctx: LibraryContext) -> None:
-        self.ctx = ctx
+    def __init__(self, db: sessionmaker[Session], bus: EventBus, *,
+                 refusal: Callable[[Path], str | None], extensions: frozenset[str]) -> None:
+        self.db = db
+        self.bus = bus
+        self.refusal = refusal
+        self.extensions = extensions
         self.locks = PathLocks()
         self._cond = threading.Condition()
         self._running = 0
@@ -447,13 +455,13 @@ class FileOperations:
             raise InvalidInput('Deletion must be confirmed with {"confirm": true}')
         with self._active("Delete"):
             while True:
-                with self.ctx.sessions() as s:
+                with self.db() as s:
                     track = repo.get_track(s, track_id)
                     if track is None:
                         raise NotFound("Track not found")
                     src = Path(track.file_path)
                 with self.locks.hold(lock_key(src)):
-                    with self.ctx.sessions() as s:
+                    with self.db() as s:
                         track = repo.get_track(s, track_id)
                         if track is None:
                             raise NotFound("Track not found")
@@ -537,12 +545,12 @@ class FileOperations:
         real_candidate = Path(os.path.realpath(candidate))
         if not _inside(real_candidate, real_root):
             raise InvalidInput(f"destination_path must be inside the library folder {lib.path}")
-        refused = self.ctx.folders.refusal(real_candidate)
+        refused = self.refusal(real_candidate)
         if refused is not None:  # a library folder stored before the folder policy existed
             raise InvalidInput(f"destination_path is not a place for music: {refused}")
 
         as_folder = (destination_path.endswith(("/", os.sep)) or real_candidate.is_dir()
-                     or candidate.suffix.lower() not in self.ctx.settings.extensions)
+                     or candidate.suffix.lower() not in self.extensions)
         if as_folder:
             target = real_candidate / src.name
         else:
@@ -569,7 +577,7 @@ class FileOperations:
         suffix = Path(name).suffix.lower()
         if ext and suffix == ext.lower():
             final = name
-        elif suffix in self.ctx.settings.extensions:
+        elif suffix in self.extensions:
             raise InvalidInput(f"A rename cannot change the file type ({ext} -> {suffix})")
         else:
             final = name + ext
@@ -658,27 +666,27 @@ class FileOperations:
         """
         with self._active(kind):
             while True:
-                with self.ctx.sessions() as s:
+                with self.db() as s:
                     plan = make_plan(s)
                 if plan is None:
                     return self._unchanged(track_id)
                 keys = (lock_key(plan.src), lock_key(plan.dst))
                 with self.locks.hold(*keys):
-                    with self.ctx.sessions() as s:
+                    with self.db() as s:
                         plan = make_plan(s)
                         if plan is None:
                             return self._unchanged(track_id)
                         if (lock_key(plan.src), lock_key(plan.dst)) != keys:
                             continue
                     with self._open(plan) as opened:
-                        with self.ctx.sessions() as s:
+                        with self.db() as s:
                             self._check_target(s, plan, opened)
                         if plan.kind == "move":
                             self._check_space(plan.src, plan.dst)
                         return self._relocate_track(plan, opened)
 
     def _unchanged(self, track_id: str) -> dict[str, Any]:
-        with self.ctx.sessions() as s:
+        with self.db() as s:
             return {"track": track_dict(self._track(s, track_id)), "operation": None,
                     "warning": None}
 
@@ -686,30 +694,30 @@ class FileOperations:
 
     def _log_start(self, kind: str, track_id: str, old_path: str, new_path: str | None,
                    old_dir: str | None, new_dir: str | None) -> tuple[int, dict[str, Any]]:
-        with transaction(self.ctx.sessions) as s:
+        with transaction(self.db) as s:
             op = repo.start_operation(s, operation_type=kind, track_id=track_id,
                                       old_path=old_path, new_path=new_path,
                                       old_directory_id=old_dir, new_directory_id=new_dir)
             op_id = int(op.id)
         payload = {"operationId": op_id, "type": kind, "trackId": track_id,
                    "oldPath": old_path, "newPath": new_path}
-        self.ctx.bus.send(Event.FILE_OP_STARTED, payload)
+        self.bus.send(Event.FILE_OP_STARTED, payload)
         return op_id, payload
 
     def _log_failure(self, op_id: int, payload: dict[str, Any], message: str) -> None:
         try:
-            with transaction(self.ctx.sessions) as s:
+            with transaction(self.db) as s:
                 repo.finish_operation(s, op_id, "failed", message)
         except SQLAlchemyError:
             log.exception("could not mark file operation %s failed", op_id)
-        self.ctx.bus.send(Event.FILE_OP_FAILED, {**payload, "status": "failed", "error": message})
+        self.bus.send(Event.FILE_OP_FAILED, {**payload, "status": "failed", "error": message})
 
     def _operation(self, op_id: int) -> dict[str, Any]:
         try:
-            with self.ctx.sessions() as s:
+            with self.db() as s:
                 op = repo.get_operation(s, op_id)
                 if op is not None:
-                    return row_dict(op)
+                    return operation_dict(op)
         except SQLAlchemyError:
             log.exception("could not read file operation %s", op_id)
         return {"id": op_id, "status": "completed"}
@@ -751,9 +759,9 @@ class FileOperations:
             raise err from exc
         warning = relocation.finish()
         operation = self._operation(op_id)
-        self.ctx.bus.send(Event.FILE_OP_COMPLETE, {**payload, "status": "completed",
+        self.bus.send(Event.FILE_OP_COMPLETE, {**payload, "status": "completed",
                                                    "warning": warning})
-        self.ctx.bus.send(Event.TRACK_MOVED, {
+        self.bus.send(Event.TRACK_MOVED, {
             "trackId": plan.track_id, "oldPath": str(plan.src), "newPath": str(plan.dst),
             "libraryDirectoryId": plan.new_dir_id})
         return {"track": track, "operation": operation, "warning": warning}
@@ -834,7 +842,7 @@ class FileOperations:
                         now = time.monotonic()
                         if now - last >= PROGRESS_INTERVAL:
                             last = now
-                            self.ctx.bus.send(Event.FILE_OP_PROGRESS, {
+                            self.bus.send(Event.FILE_OP_PROGRESS, {
                                 **payload, "bytesCopied": copied, "totalBytes": total,
                                 "progress": round(100 * copied / total, 1) if total else 100.0})
                     fout.flush()
@@ -880,7 +888,7 @@ class FileOperations:
         modified = datetime.fromtimestamp(st.st_mtime, UTC).replace(tzinfo=None)
         for attempt in range(DB_ATTEMPTS):
             try:
-                with transaction(self.ctx.sessions) as s:
+                with transaction(self.db) as s:
                     n = repo.set_track_location(
                         s, plan.track_id, file_path=str(plan.dst),
                         library_directory_id=plan.new_dir_id, relative_path=plan.relative_path,
@@ -954,7 +962,7 @@ class FileOperations:
                 self._log_failure(op_id, payload, err.message)
                 raise err from exc
         try:
-            with transaction(self.ctx.sessions) as s:
+            with transaction(self.db) as s:
                 removed = repo.remove_tracks(s, [track_id])
                 if removed["tracksRemoved"] != 1:
                     raise NotFound("Track not found")
@@ -983,9 +991,9 @@ class FileOperations:
                 warning = f"The track was removed but its file could not be deleted: {exc}"
                 log.error("could not unlink %s: %s", src.with_name(hidden), exc)
         deleted = hidden is not None
-        self.ctx.bus.send(Event.FILE_OP_COMPLETE, {**payload, "status": "completed",
+        self.bus.send(Event.FILE_OP_COMPLETE, {**payload, "status": "completed",
                                                    "warning": warning})
-        self.ctx.bus.send(Event.TRACK_DELETED, {"trackId": track_id, "filePath": str(src),
+        self.bus.send(Event.TRACK_DELETED, {"trackId": track_id, "filePath": str(src),
                                                 "fileDeleted": deleted})
         return {"trackId": track_id, "filePath": str(src), "fileDeleted": deleted,
                 "operationId": op_id,

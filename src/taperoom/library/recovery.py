@@ -5,7 +5,7 @@ delete as a ``pending`` row in ``file_operations`` before it touches the disk,
 and marks it ``completed`` in the same transaction that updates the track. A
 process killed in between (``kill -9``, a power cut) leaves a pending row, and
 the disk may then be one step ahead of the database. :func:`recover_operations`
-runs when the library context opens, before the watcher and scans start, and
+runs when the library services are built, before the watcher and scans start, and
 brings the two back together, as a journaling filesystem replays its journal:
 
 =====================================  ==========================================
@@ -56,17 +56,15 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.confined import Folder, SymlinkRefused, open_folder, parts_inside
 from taperoom.db import transaction
 from taperoom.library import models
 from taperoom.library.repository import fileops as repo
-
-if TYPE_CHECKING:
-    from taperoom.library.context import LibraryContext
 
 log = logging.getLogger(__name__)
 
@@ -235,15 +233,15 @@ def _identical_copy(a: Folder, a_name: str, b: Folder, b_name: str) -> bool:
 COMPARE_CHUNK = 1024 * 1024
 
 
-def _finish(ctx: LibraryContext, op_id: int, status: str, message: str) -> None:
-    with transaction(ctx.sessions) as s:
+def _finish(db: sessionmaker[Session], op_id: int, status: str, message: str) -> None:
+    with transaction(db) as s:
         repo.finish_operation(s, op_id, status, message)
 
 
-def _roll_forward(ctx: LibraryContext, op: models.FileOperation, dst: Path,
+def _roll_forward(db: sessionmaker[Session], op: models.FileOperation, dst: Path,
                   st: os.stat_result) -> None:
     """Point the track at `dst` and mark the operation completed (one transaction)."""
-    with transaction(ctx.sessions) as s:
+    with transaction(db) as s:
         directory = (repo.get_directory(s, op.new_library_directory_id)
                      if op.new_library_directory_id else None)
         relative: str | None = None
@@ -265,10 +263,10 @@ def _roll_forward(ctx: LibraryContext, op: models.FileOperation, dst: Path,
                                           op.new_library_directory_id})
 
 
-def _recover_move(ctx: LibraryContext, op: models.FileOperation,
+def _recover_move(db: sessionmaker[Session], op: models.FileOperation,
                   report: RecoveryReport) -> None:
     src, dst = Path(op.old_path or ""), Path(op.new_path or "")
-    with ctx.sessions() as s:
+    with db() as s:
         track = repo.get_track(s, op.track_id) if op.track_id else None
         stored = track.file_path if track is not None else None
         src_root = _root_of(s, op.old_library_directory_id, src)
@@ -291,47 +289,47 @@ def _recover_move(ctx: LibraryContext, op: models.FileOperation,
             for part in _hidden_names(dst.name, PART_SUFFIX, os.listdir(b.fd)):
                 _unlink(b, part, report)
         if track is None:
-            _finish(ctx, op.id, "failed", "interrupted; the track no longer exists")
+            _finish(db, op.id, "failed", "interrupted; the track no longer exists")
             report.left.append(op.id)
             return
         if stored == str(dst):  # the database step had been made after all
-            _finish(ctx, op.id, "completed", "completed before an interruption")
+            _finish(db, op.id, "completed", "completed before an interruption")
             report.completed.append(op.id)
             return
         if unavailable is not None:
             raise unavailable
         if refused is not None:
-            _finish(ctx, op.id, "failed", f"interrupted; the files were left as found: {refused}")
+            _finish(db, op.id, "failed", f"interrupted; the files were left as found: {refused}")
             report.left.append(op.id)
             return
         has_src, has_dst = _exists(a, src.name), _exists(b, dst.name)
         if has_src and not has_dst:
-            _finish(ctx, op.id, "failed",
+            _finish(db, op.id, "failed",
                     "interrupted before the file was moved; nothing changed")
             report.undone.append(op.id)
         elif has_dst and not has_src:
             assert b is not None
-            _roll_forward(ctx, op, dst, os.stat(dst.name, dir_fd=b.fd))
+            _roll_forward(db, op, dst, os.stat(dst.name, dir_fd=b.fd))
             report.completed.append(op.id)
         elif has_src and has_dst:
             assert a is not None and b is not None
             if _same_file(a, src.name, b, dst.name) or _identical_copy(a, src.name, b, dst.name):
                 _unlink(b, dst.name, report)
-                _finish(ctx, op.id, "failed", "interrupted; the file was put back")
+                _finish(db, op.id, "failed", "interrupted; the file was put back")
                 report.undone.append(op.id)
             else:
-                _finish(ctx, op.id, "failed", f"interrupted; {dst} differs from the track's "
+                _finish(db, op.id, "failed", f"interrupted; {dst} differs from the track's "
                         "file and was left alone")
                 report.left.append(op.id)
         else:
-            _finish(ctx, op.id, "failed", "interrupted; the file is at neither path")
+            _finish(db, op.id, "failed", "interrupted; the file is at neither path")
             report.left.append(op.id)
 
 
-def _recover_delete(ctx: LibraryContext, op: models.FileOperation,
+def _recover_delete(db: sessionmaker[Session], op: models.FileOperation,
                     report: RecoveryReport) -> None:
     src = Path(op.old_path or "")
-    with ctx.sessions() as s:
+    with db() as s:
         track = repo.get_track(s, op.track_id) if op.track_id else None
         root = _root_of(s, op.old_library_directory_id, src)
     with ExitStack() as stack:
@@ -351,31 +349,31 @@ def _recover_delete(ctx: LibraryContext, op: models.FileOperation,
             if folder is not None:
                 for h in hidden:
                     _unlink(folder, h, report)
-            _finish(ctx, op.id, "completed", "completed at start-up after an interruption")
+            _finish(db, op.id, "completed", "completed at start-up after an interruption")
             report.completed.append(op.id)
             return
         if unavailable is not None:
             raise unavailable
         if refused is not None:
-            _finish(ctx, op.id, "failed", f"interrupted; the file was left as found: {refused}")
+            _finish(db, op.id, "failed", f"interrupted; the file was left as found: {refused}")
             report.left.append(op.id)
             return
         if folder is not None and not _exists(folder, src.name) and len(hidden) == 1:
             os.rename(hidden[0], src.name, src_dir_fd=folder.fd, dst_dir_fd=folder.fd)
-            _finish(ctx, op.id, "failed", "interrupted; the file was restored")
+            _finish(db, op.id, "failed", "interrupted; the file was restored")
             report.undone.append(op.id)
         elif _exists(folder, src.name) and not hidden:
-            _finish(ctx, op.id, "failed",
+            _finish(db, op.id, "failed",
                     "interrupted before the file was deleted; nothing changed")
             report.undone.append(op.id)
         else:
-            _finish(ctx, op.id, "failed", "interrupted; the file was left as found")
+            _finish(db, op.id, "failed", "interrupted; the file was left as found")
             report.left.append(op.id)
 
 
-def _remove_deleted_leftovers(ctx: LibraryContext, report: RecoveryReport) -> None:
+def _remove_deleted_leftovers(db: sessionmaker[Session], report: RecoveryReport) -> None:
     """Unlink hidden files left beside the most recent completed deletes."""
-    with ctx.sessions() as s:
+    with db() as s:
         by_folder: dict[tuple[str | None, Path], list[Path]] = {}
         for raw, dir_id in repo.completed_deletes(s):
             path = Path(raw)
@@ -400,7 +398,7 @@ def _remove_deleted_leftovers(ctx: LibraryContext, report: RecoveryReport) -> No
                         log.error("could not remove %s: %s", path.parent / h, exc)
 
 
-def recover_operations(ctx: LibraryContext) -> RecoveryReport:
+def recover_operations(db: sessionmaker[Session]) -> RecoveryReport:
     """Finish or undo every ``pending`` file operation, and remove what they left.
 
     Run once when the library opens, before anything else touches its files
@@ -408,8 +406,8 @@ def recover_operations(ctx: LibraryContext) -> RecoveryReport:
 
     Parameters
     ----------
-    ctx : LibraryContext
-        The opened library (database sessions).
+    db : sessionmaker
+        Session factory of the opened (migrated) library database.
 
     Returns
     -------
@@ -423,21 +421,21 @@ def recover_operations(ctx: LibraryContext) -> RecoveryReport:
     next start; it never stops the library from opening.
     """
     report = RecoveryReport()
-    with ctx.sessions() as s:
+    with db() as s:
         pending = repo.pending_operations(s)
     for op in pending:
         try:
             if op.operation_type == "delete":
-                _recover_delete(ctx, op, report)
+                _recover_delete(db, op, report)
             elif op.operation_type in ("move", "rename"):
-                _recover_move(ctx, op, report)
+                _recover_move(db, op, report)
             else:
-                _finish(ctx, op.id, "failed", "interrupted")
+                _finish(db, op.id, "failed", "interrupted")
                 report.left.append(op.id)
         except (OSError, SQLAlchemyError) as exc:
             log.error("could not recover file operation %s (%s %s): %s", op.id,
                       op.operation_type, op.old_path, exc)
-    _remove_deleted_leftovers(ctx, report)
+    _remove_deleted_leftovers(db, report)
     if report:
         log.warning("file operations recovered after an interruption: %d completed, "
                     "%d undone, %d left as found, %d hidden files removed",

@@ -1,24 +1,52 @@
 """JSON shapes of the library API (contracts/library.md), separate from the ORM.
 
-Envelopes: ``{"success": true, "data": ...}`` for library, tracks, scan,
-watcher, settings, duplicates and hot-cue routes; errors are
-``{"success": false, "error": "...", "message"?: "..."}``.
+* **Answers** (``...Public``): every route declares one; the track object, the
+  directory object and every other body name their fields explicitly, so a new
+  database column reaches the wire only when a schema names it. Success answers
+  are :class:`Envelope` ``{"success": true, "data": ..., "message"?, "count"?,
+  "pagination"?}``; routes answer with ``response_model_exclude_unset``, so an
+  answer carries exactly the keys its route gives (nulls included).
+* **Errors**: ``{"success": false, "error": "...", "message"?, "details"?,
+  "data"?}`` (:func:`error_envelope`, :class:`ErrorPublic`), rendered by the one
+  mapping of :mod:`taperoom.web.errors`.
+* **Requests**: the bodies and queries the routes accept (unknown fields are
+  ignored, as the original's Joi ``stripUnknown``).
+
+Conventions of the contract kept here: datetimes are ISO 8601 UTC strings with
+milliseconds and ``Z``; booleans of tracks and hot cues are 0/1 (as the original
+SQLite API sent them), those of library folders true/false.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from sqlalchemy import DateTime
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from taperoom.library import models
 
 #: Highest page number the list routes accept: offsets stay far inside the 64-bit
 #: range of every database (1000 rows a page at most).
 MAX_PAGE = 1_000_000_000
+#: Most scan or exclude patterns a directory may have, and longest pattern.
+MAX_PATTERNS = 100
+MAX_PATTERN_LENGTH = 512
+
+T = TypeVar("T")
+#: A number the database or a sum may give as an integer or a float; kept as given.
+Num = int | float
 
 
 def no_nul(value: str | None) -> str | None:
@@ -37,12 +65,6 @@ def no_nul(value: str | None) -> str | None:
     return value
 
 
-#: Track columns never sent over the API (binary blobs and scanner internals).
-TRACK_HIDDEN = frozenset({"beats_data", "downbeats_data", "file_mtime_ns"})
-#: Track columns sent as 0/1, as the original (SQLite) API did.
-TRACK_INT_BOOLS = frozenset({"is_missing", "has_artwork"})
-
-
 def iso(value: datetime | None) -> str | None:
     """ISO 8601 UTC with milliseconds and ``Z`` (``2025-10-31T12:00:00.000Z``), or None."""
     if value is None:
@@ -52,61 +74,64 @@ def iso(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso(value)
-    return value
+class Public(BaseModel):
+    """Base of the answer schemas: a field the schema does not name is an error."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
-def track_dict(track: models.Track) -> dict[str, Any]:
-    """Track object of the contract (blobs excluded, booleans as 0/1)."""
-    out: dict[str, Any] = {}
-    for col in models.Track.__table__.columns:
-        if col.key in TRACK_HIDDEN:
-            continue
-        value = getattr(track, col.key)
-        if col.key in TRACK_INT_BOOLS:
-            value = int(bool(value))
-        out[col.key] = _plain(value)
-    return out
+# =========================================================================== envelopes
 
 
-#: Columns of the track object, in table order (what list queries select).
-TRACK_API_COLUMNS = tuple(c for c in models.Track.__table__.columns if c.key not in TRACK_HIDDEN)
-_TRACK_DATETIMES = tuple(c.key for c in TRACK_API_COLUMNS if isinstance(c.type, DateTime))
+class PaginationPublic(Public):
+    """``{page, limit, total, totalPages}`` of a list answer (total always present)."""
+
+    page: int
+    limit: int
+    total: int
+    totalPages: int
 
 
-def track_row_dict(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """Track object of the contract from a row of :data:`TRACK_API_COLUMNS`.
+class Envelope(Public, Generic[T]):
+    """The success envelope ``{"success": true, "data"?, "message"?, "count"?,
+    "pagination"?}``; each route gives the keys the contract lists for it."""
 
-    Gives the same dict as :func:`track_dict` on the ORM object, without building
-    one (list pages select plain columns: about half the time per row).
-    """
-    out = dict(row)
-    for key in _TRACK_DATETIMES:
-        out[key] = iso(out[key])
-    for key in TRACK_INT_BOOLS:
-        out[key] = int(bool(out[key]))
-    return out
+    success: bool = True
+    data: T | None = None
+    message: str | None = None
+    count: int | None = None
+    pagination: PaginationPublic | None = None
 
 
-def directory_dict(directory: models.LibraryDirectory) -> dict[str, Any]:
-    """Library-directory object of the contract (booleans as true/false)."""
-    return {col.key: _plain(getattr(directory, col.key))
-            for col in models.LibraryDirectory.__table__.columns}
+class FieldErrorPublic(Public):
+    """One refused field of a request: ``{field, message}`` (``field`` dotted)."""
+
+    field: str
+    message: str
 
 
-def hot_cue_dict(cue: models.HotCue) -> dict[str, Any]:
-    """Hot-cue row of the contract (``is_loop``/``auto_loop`` as 0/1)."""
-    out = {col.key: _plain(getattr(cue, col.key)) for col in models.HotCue.__table__.columns}
-    out["is_loop"] = int(bool(cue.is_loop))
-    out["auto_loop"] = int(bool(cue.auto_loop))
-    return out
+class ErrorPublic(Public):
+    """An error answer of the library routes."""
+
+    success: bool = False
+    error: str
+    message: str | None = None
+    details: list[FieldErrorPublic] | None = None
+    data: Any = None
 
 
-def row_dict(obj: Any) -> dict[str, Any]:
-    """Every column of an ORM object, datetimes as ISO strings."""
-    return {col.key: _plain(getattr(obj, col.key)) for col in obj.__table__.columns}
+#: Error answers every library route may give (documented in ``/openapi.json``).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorPublic, "description": text} for status, text in (
+        (400, "Bad request: malformed input (``details`` lists the fields)"),
+        (401, "Credentials are missing or wrong"),
+        (403, "Not allowed"),
+        (404, "Not found"),
+        (409, "Conflicts with the current state"),
+        (422, "A file cannot be read as audio"),
+        (503, "Busy"),
+    )
+}
 
 
 def ok(data: Any = None, **extra: Any) -> dict[str, Any]:
@@ -132,3 +157,1083 @@ def error_envelope(status: int, message: str, details: list[dict[str, str]] | No
     if details:
         body["details"] = [{"field": d["field"], "message": d["message"]} for d in details]
     return body
+
+
+# =========================================================================== tracks
+
+
+class TrackPublic(Public):
+    """The track object (contracts/library.md §2 Tracks, plus the scanner's
+    ``quick_hash``, ``scan_error``, ``key_tag``, ``has_artwork`` and ``codec``).
+
+    Times are ISO strings; ``is_missing`` and ``has_artwork`` are 0/1; sizes in
+    bytes, durations and positions in seconds, ``musical_key`` 0-11 (C=0),
+    ``mode`` 1 major / 0 minor. Beat data are served by ``/:id/beats``.
+    """
+
+    id: str
+    file_path: str
+    file_size: int | None
+    file_modified: str | None
+    file_hash: str | None
+    quick_hash: str | None
+    library_directory_id: str | None
+    relative_path: str | None
+    is_missing: int
+    missing_since: str | None
+    duplicate_group_id: int | None
+    scan_error: str | None
+    title: str | None
+    artist: str | None
+    album: str | None
+    album_artist: str | None
+    genre: str | None
+    year: int | None
+    track_number: int | None
+    comment: str | None
+    key_tag: str | None
+    has_artwork: int
+    codec: str | None
+    duration_seconds: float | None
+    sample_rate: int | None
+    bit_rate: int | None
+    channels: int | None
+    bpm: float | None
+    musical_key: int | None
+    mode: int | None
+    time_signature: int | None
+    first_beat_offset: float | None
+    first_phrase_beat_no: int | None
+    audible_start_time: float | None
+    audible_end_time: float | None
+    stems_path: str | None
+    danceability: float | None
+    energy: float | None
+    loudness: float | None
+    valence: float | None
+    arousal: float | None
+    acousticness: float | None
+    instrumentalness: float | None
+    spectral_centroid: float | None
+    spectral_rolloff: float | None
+    spectral_bandwidth: float | None
+    zero_crossing_rate: float | None
+    date_added: str
+    date_analyzed: str | None
+    analysis_version: int | None
+    last_played: str | None
+    play_count: int
+    rating: int
+    color_tag: str | None
+    energy_level: int | None
+
+
+#: Fields of the track object, in wire order (what list queries select).
+TRACK_FIELDS: tuple[str, ...] = tuple(TrackPublic.model_fields)
+#: Track fields sent as 0/1, as the original (SQLite) API did.
+TRACK_INT_BOOLS = ("is_missing", "has_artwork")
+#: Track fields holding times (ISO strings on the wire).
+TRACK_TIMES = ("file_modified", "missing_since", "date_added", "date_analyzed", "last_played")
+#: Columns of the track object, in wire order (what list queries select).
+TRACK_API_COLUMNS = tuple(getattr(models.Track, name) for name in TRACK_FIELDS)
+
+
+def track_dict(track: models.Track) -> dict[str, Any]:
+    """Track object of the contract from the ORM row (:data:`TRACK_FIELDS` only)."""
+    out = {name: getattr(track, name) for name in TRACK_FIELDS}
+    for key in TRACK_TIMES:
+        out[key] = iso(out[key])
+    for key in TRACK_INT_BOOLS:
+        out[key] = int(bool(out[key]))
+    return out
+
+
+def track_row_dict(row: Any) -> dict[str, Any]:
+    """Track object of the contract from a row of :data:`TRACK_API_COLUMNS`.
+
+    Gives the same dict as :func:`track_dict` on the ORM object, without building
+    one (list pages select plain columns: about half the time per row).
+    """
+    out = dict(row)
+    for key in TRACK_TIMES:
+        out[key] = iso(out[key])
+    for key in TRACK_INT_BOOLS:
+        out[key] = int(bool(out[key]))
+    return out
+
+
+class HotCuePublic(Public):
+    """A hot cue: ``is_loop``/``auto_loop`` as 0/1, ``position``/``loop_end`` in seconds."""
+
+    id: str
+    track_id: str
+    cue_index: int
+    position: float
+    name: str | None
+    color: str | None
+    is_loop: int
+    loop_end: float | None
+    auto_loop: int
+    source: str
+    created_at: str | None
+    updated_at: str | None
+
+
+def hot_cue_dict(cue: models.HotCue) -> dict[str, Any]:
+    """Hot-cue object of the contract."""
+    return {"id": cue.id, "track_id": cue.track_id, "cue_index": cue.cue_index,
+            "position": cue.position, "name": cue.name, "color": cue.color,
+            "is_loop": int(bool(cue.is_loop)), "loop_end": cue.loop_end,
+            "auto_loop": int(bool(cue.auto_loop)), "source": cue.source,
+            "created_at": iso(cue.created_at), "updated_at": iso(cue.updated_at)}
+
+
+class TrackDetailPublic(TrackPublic):
+    """``GET /api/tracks/:id``: the track with every hot cue (by source, then index)."""
+
+    hotCues: list[HotCuePublic]
+
+
+class TrackStatsPublic(Public):
+    """``GET /api/tracks/stats``: counts, ``total_size`` (bytes), ``avg_duration`` (s)."""
+
+    total: int
+    missing: int
+    analyzed: int
+    duplicates: int
+    total_size: int
+    avg_duration: Num
+
+
+class VerifyPublic(Public):
+    """``GET /api/tracks/:id/verify``: the file checked against the database."""
+
+    track_id: str
+    file_path: str
+    exists: bool
+    size_matches: bool | None
+    mtime_matches: bool | None
+    hash_matches: bool | None
+    expected_size: int | None
+    actual_size: int | None
+    expected_hash: str | None
+    actual_hash: str | None
+    error: str | None
+    valid: bool
+
+
+#: Band arrays of a waveform (arrays or base64 strings, stored as given).
+WAVEFORM_BANDS = ("low_freq_amplitude", "low_freq_intensity", "mid_freq_amplitude",
+                  "mid_freq_intensity", "high_freq_amplitude", "high_freq_intensity")
+#: Band arrays of a stem waveform.
+STEM_BANDS = tuple(f"{stem}_{kind}" for stem in ("vocals", "drums", "bass", "other")
+                   for kind in ("amplitude", "intensity"))
+
+
+class WaveformPublic(Public):
+    """A stored waveform: the header plus the band arrays its data holds (those it
+    lacks are absent); ``data`` when the stored data is not an object."""
+
+    data: Any = None
+    low_freq_amplitude: Any = None
+    low_freq_intensity: Any = None
+    mid_freq_amplitude: Any = None
+    mid_freq_intensity: Any = None
+    high_freq_amplitude: Any = None
+    high_freq_intensity: Any = None
+    vocals_amplitude: Any = None
+    vocals_intensity: Any = None
+    drums_amplitude: Any = None
+    drums_intensity: Any = None
+    bass_amplitude: Any = None
+    bass_intensity: Any = None
+    other_amplitude: Any = None
+    other_intensity: Any = None
+    file_hash: str
+    zoom_level: int
+    sample_rate: int | None = None
+    samples_per_pixel: int | None = None
+    num_pixels: int | None = None
+
+
+class WaveformListPublic(Public):
+    """Every zoom level: ``{file_hash, waveforms}`` (``{waveforms}`` for stems)."""
+
+    file_hash: str | None = None
+    waveforms: list[WaveformPublic]
+
+
+class BeatsPublic(Public):
+    """``{track_id, beats|downbeats: [seconds], count}``."""
+
+    track_id: str
+    beats: list[float] | None = None
+    downbeats: list[float] | None = None
+    count: int
+
+
+# =========================================================================== folders
+
+
+class DirectoryPublic(Public):
+    """The library-directory object (booleans as true/false)."""
+
+    id: str
+    path: str
+    name: str | None
+    is_active: bool
+    is_removable: bool
+    is_available: bool
+    last_scan: str | None
+    scan_status: str
+    total_files: int | None
+    total_tracks: int | None
+    total_missing: int | None
+    date_added: str | None
+    priority: int
+    recursive_scan: bool
+    max_depth: int
+    scan_patterns: list[str] | None
+    exclude_patterns: list[str] | None
+    follow_symlinks: bool
+
+
+#: Fields of the directory object, in wire order.
+DIRECTORY_FIELDS: tuple[str, ...] = tuple(DirectoryPublic.model_fields)
+
+
+def directory_dict(directory: models.LibraryDirectory) -> dict[str, Any]:
+    """Library-directory object of the contract (:data:`DIRECTORY_FIELDS`)."""
+    out = {name: getattr(directory, name) for name in DIRECTORY_FIELDS}
+    out["last_scan"] = iso(out["last_scan"])
+    out["date_added"] = iso(out["date_added"])
+    return out
+
+
+class DirectoryDeletedPublic(Public):
+    """``DELETE /:id``: what became of the folder's tracks."""
+
+    id: str
+    path: str
+    tracks_deleted: int
+    tracks_kept: int
+
+
+class CrumbPublic(Public):
+    """One step of a browse path (``path`` relative to the library folder)."""
+
+    name: str
+    path: str
+
+
+class BrowseFolderPublic(Public):
+    """A sub-folder in a browse listing; figures cover everything below it."""
+
+    name: str
+    relativePath: str
+    trackCount: int
+    totalSize: int
+    missingCount: int
+    hasSubfolders: bool
+    available: bool
+
+
+class BrowseStatsPublic(Public):
+    """Figures of a browse listing."""
+
+    totalTracks: int
+    totalSize: int
+    missingTracks: int
+    folderCount: int
+    trackCount: int
+
+
+class BrowsePublic(Public):
+    """``GET /:id/browse``: one level of a library folder."""
+
+    libraryDirectoryId: str
+    path: str
+    absolutePath: str
+    parentPath: str | None
+    breadcrumbs: list[CrumbPublic]
+    available: bool
+    folders: list[BrowseFolderPublic]
+    tracks: list[TrackPublic]
+    stats: BrowseStatsPublic
+
+
+class CleanupPublic(Public):
+    """``POST /:id/cleanup``: tracks removed and where their backup went."""
+
+    removed: int
+    kept_in_playlists: int
+    candidates: int
+    backup_path: str | None
+    remove_missing_older_than_days: Num
+    tracksRemoved: int
+    metadataBackedUp: bool
+    backupPath: str | None
+    message: str
+
+
+class RestorePublic(Public):
+    """``POST /:id/restore``: missing tracks found again."""
+
+    restored: int
+    still_missing: int
+    available: bool
+    tracksRestored: int
+    totalMissing: int
+    message: str
+
+
+class MissingStatsPublic(Public):
+    """``GET /:id/missing/stats``: figures of the folder's missing tracks."""
+
+    total_missing: int
+    oldest_missing_since: str | None
+    newest_missing_since: str | None
+    total_size: int
+    total_duration: Num
+    missing_over_7_days: int
+    missing_over_30_days: int
+    missing_over_90_days: int
+    oldest_missing: str | None
+    is_available: bool
+
+
+class FormatStatsPublic(Public):
+    """Tracks of one file format (extension) in a folder."""
+
+    format: str
+    count: int
+    total_size: int
+    total_duration: Num
+
+
+class DirectoryStatsPublic(Public):
+    """``GET /:id/stats``: statistics of one library folder."""
+
+    directory_id: str
+    name: str | None
+    path: str
+    is_available: bool
+    scan_status: str
+    last_scan: str | None
+    total_files: int | None
+    total_tracks: int
+    present_tracks: int
+    missing_tracks: int
+    total_size: int
+    present_size: int
+    total_duration: Num
+    analyzed: int
+    with_bpm: int
+    with_key: int
+    hashed: int
+    with_artwork: int
+    scan_errors: int
+    oldest_track_date: str | None
+    newest_track_date: str | None
+    in_playlists: int
+    with_hot_cues: int
+    unanalyzed: int
+    average_duration: Num
+    formats: list[FormatStatsPublic]
+
+
+# =========================================================================== scans
+
+
+class ScanErrorPublic(Public):
+    """A file or folder a scan could not read."""
+
+    path: str
+    error: str
+
+
+class ScanResultPublic(Public):
+    """What a finished scan did (``durationMs`` in ms)."""
+
+    strategy: str
+    filesFound: int
+    filesProcessed: int
+    tracksAdded: int
+    tracksUpdated: int
+    tracksMissing: int
+    tracksMoved: int
+    tracksRestored: int
+    errors: list[ScanErrorPublic]
+    durationMs: int
+    cancelled: bool
+    error: str | None = None
+
+
+class ScanStartedPublic(Public):
+    """``POST /api/scan/library/:id`` (202)."""
+
+    libraryDirectoryId: str
+    strategy: str
+
+
+class ScanStatusPublic(Public):
+    """A folder's scan: ``{scanning: false}`` (with ``lastResult`` once this process
+    scanned it) or the queued or running scan (``startTime`` in ms since the epoch,
+    ``state`` queued | running | cancelling, ``percent`` 0-100)."""
+
+    scanning: bool
+    libraryDirectoryId: str | None = None
+    directory: DirectoryPublic | None = None
+    strategy: str | None = None
+    startTime: int | None = None
+    filesFound: int | None = None
+    filesProcessed: int | None = None
+    tracksAdded: int | None = None
+    tracksUpdated: int | None = None
+    errors: list[ScanErrorPublic] | None = None
+    state: str | None = None
+    priority: str | None = None
+    phase: str | None = None
+    percent: float | None = None
+    tracksMissing: int | None = None
+    tracksMoved: int | None = None
+    tracksRestored: int | None = None
+    lastResult: ScanResultPublic | None = None
+
+
+# =========================================================================== watcher
+
+
+class WatchPublic(Public):
+    """One watched folder (``uptime`` in ms; ``mode`` starting | inotify | polling |
+    waiting | failed, ``message`` says why)."""
+
+    directoryId: str
+    directoryName: str | None
+    directoryPath: str
+    uptime: int
+    startTime: str | None
+    available: bool
+    mode: str
+    folders: int | None
+    watches: int
+    message: str | None
+
+
+class RefusedFolderPublic(Public):
+    """An active folder the folder policy refuses (not watched)."""
+
+    directoryId: str
+    directoryPath: str
+    message: str
+
+
+class WatcherStatusPublic(Public):
+    """``GET /api/watcher/status``."""
+
+    activeCount: int
+    watchers: list[WatchPublic]
+    refused: list[RefusedFolderPublic]
+    availabilityPolling: bool
+    pollSeconds: float
+    debounceMs: int
+    pendingChanges: int
+    watchLimit: int
+    watchesUsed: int
+    fallbackPollSeconds: float
+
+
+# =========================================================================== settings
+
+
+class SettingPublic(Public):
+    """A setting, its ``value`` parsed by its ``type``."""
+
+    key: str
+    value: Any
+    type: str | None
+    category: str | None
+    description: str | None
+
+
+# =========================================================================== file operations
+
+
+class FileOperationPublic(Public):
+    """A row of the file-operation log (``{id, status}`` only when it cannot be read)."""
+
+    id: int
+    operation_type: str | None = None
+    track_id: str | None = None
+    old_path: str | None = None
+    new_path: str | None = None
+    old_library_directory_id: str | None = None
+    new_library_directory_id: str | None = None
+    status: str
+    error_message: str | None = None
+    created_at: str | None = None
+    completed_at: str | None = None
+
+
+def operation_dict(op: models.FileOperation) -> dict[str, Any]:
+    """File-operation object of the log."""
+    return {"id": op.id, "operation_type": op.operation_type, "track_id": op.track_id,
+            "old_path": op.old_path, "new_path": op.new_path,
+            "old_library_directory_id": op.old_library_directory_id,
+            "new_library_directory_id": op.new_library_directory_id, "status": op.status,
+            "error_message": op.error_message, "created_at": iso(op.created_at),
+            "completed_at": iso(op.completed_at)}
+
+
+class FileOperationEnvelope(Envelope[T], Generic[T]):
+    """Envelope of a move or rename: the track, plus the ``operation`` log row and a
+    ``warning``."""
+
+    operation: FileOperationPublic | None = None
+    warning: str | None = None
+
+
+class FileDeletedPublic(Public):
+    """``DELETE /api/tracks/:id/file``."""
+
+    trackId: str
+    filePath: str
+    fileDeleted: bool
+    operationId: int
+    playlistEntriesRemoved: int
+    hotCuesRemoved: int
+    warning: str | None
+
+
+# =========================================================================== duplicates
+
+
+class TrackInGroupPublic(TrackPublic):
+    """A track of a duplicate group: ``is_canonical`` (0/1) and its folder's path."""
+
+    is_canonical: int
+    library_path: str | None
+
+
+class DuplicateGroupPublic(Public):
+    """A duplicate group with its tracks (canonical first); ``file_paths`` is the
+    original's ``||``-joined list; ``wasted_bytes`` sums the non-canonical copies."""
+
+    id: int
+    file_hash: str
+    canonical_track_id: str | None
+    total_duplicates: int
+    created_at: str | None
+    updated_at: str | None
+    track_count: int
+    wasted_bytes: int
+    file_paths: str
+    tracks: list[TrackInGroupPublic]
+
+
+def group_row_dict(group: models.DuplicateGroup) -> dict[str, Any]:
+    """The stored fields of a duplicate group."""
+    return {"id": group.id, "file_hash": group.file_hash,
+            "canonical_track_id": group.canonical_track_id,
+            "total_duplicates": group.total_duplicates, "created_at": iso(group.created_at),
+            "updated_at": iso(group.updated_at)}
+
+
+class FormatDuplicatesPublic(Public):
+    """Duplicates of one file format."""
+
+    groups: int
+    tracks: int
+    wasted_bytes: int
+
+
+class DuplicateStatsPublic(Public):
+    """``GET /api/duplicates/stats``."""
+
+    total_groups: int
+    total_duplicate_tracks: int
+    redundant_tracks: int
+    avg_duplicates_per_group: Num
+    max_duplicates_in_group: int
+    wasted_bytes: int
+    wasted_space_bytes: int
+    by_format: dict[str, FormatDuplicatesPublic]
+
+
+class DuplicateScanPublic(Public):
+    """``POST /api/duplicates/scan``."""
+
+    groupsCreated: int
+    tracksProcessed: int
+    totalGroups: int
+    groupsRemoved: int
+    newGroupIds: list[int]
+    duplicateHashes: int
+
+
+class RankingPublic(Public):
+    """A copy of a group with the facts its ranking used."""
+
+    trackId: str
+    filePath: str
+    lossless: bool
+    bit_rate: int | None
+    tag_count: int
+    in_preferred_directory: bool
+    date_added: str | None
+    play_count: int | None
+
+
+class CopiedCuePublic(Public):
+    """A hot cue the kept track took from a copy."""
+
+    cueIndex: int
+    source: str
+    fromTrackId: str
+
+
+class MergedPublic(Public):
+    """What the kept track took from the other copies (``fields``: field -> copy id)."""
+
+    fields: dict[str, str]
+    playCount: int
+    rating: int
+    lastPlayed: str | None
+    hotCuesCopied: list[CopiedCuePublic]
+
+
+class PlaylistChangesPublic(Public):
+    """Playlist entries of removed copies: repointed to the kept track, or removed."""
+
+    repointed: int
+    removed: int
+    playlistIds: list[str]
+
+
+class FailedCopyPublic(Public):
+    """A copy whose file could not be deleted (it stays in the group)."""
+
+    trackId: str
+    filePath: str
+    error: str
+
+
+class ResolvePublic(Public):
+    """``POST /api/duplicates/:id/resolve``."""
+
+    groupId: int
+    policy: str
+    chosenBy: str
+    canonicalTrackId: str | None
+    kept: TrackPublic | None
+    ranking: list[RankingPublic]
+    merged: MergedPublic | None
+    playlists: PlaylistChangesPublic
+    removedTrackIds: list[str]
+    duplicatesRemoved: int
+    deletedFiles: list[str]
+    filesDeleted: int
+    failed: list[FailedCopyPublic]
+    groupDissolved: bool
+
+
+# =========================================================================== system
+
+
+class HealthPublic(Public):
+    """``GET /health`` (``uptime`` in seconds)."""
+
+    status: str
+    timestamp: str | None
+    uptime: float
+    environment: str
+
+
+# =========================================================================== requests
+
+
+def _check_patterns(value: list[str] | None) -> list[str] | None:
+    """Validate glob patterns (``*.mp3``, ``**/Samples/**``, ``[!.]*``)."""
+    if value is None:
+        return None
+    if len(value) > MAX_PATTERNS:
+        raise ValueError(f"at most {MAX_PATTERNS} patterns are allowed")
+    out: list[str] = []
+    for pattern in value:
+        pattern = pattern.strip()
+        if not pattern:
+            raise ValueError("a pattern must not be empty")
+        if len(pattern) > MAX_PATTERN_LENGTH:
+            raise ValueError(f"a pattern must be at most {MAX_PATTERN_LENGTH} characters")
+        if any(ord(c) < 32 or ord(c) == 127 for c in pattern):
+            raise ValueError(f"pattern {pattern!r} contains a control character")
+        _check_brackets(pattern)
+        if pattern not in out:
+            out.append(pattern)
+    return out
+
+
+def _check_brackets(pattern: str) -> None:
+    """Reject a ``[`` character class without its closing ``]`` (fnmatch syntax)."""
+    i, n = 0, len(pattern)
+    while i < n:
+        if pattern[i] == "[":
+            j = i + 1
+            if j < n and pattern[j] in "!^":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:
+                raise ValueError(f"pattern {pattern!r} has an unclosed '['")
+            i = j
+        i += 1
+
+
+def _check_path_text(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("path must not contain a NUL character")
+    return value
+
+
+class DirectoryCreate(BaseModel):
+    """Body of ``POST /api/library/directories``.
+
+    Unknown fields are ignored (as the original's ``stripUnknown``).
+    ``is_removable`` omitted (or null) means: detect it
+    (:func:`taperoom.library.media.detect_removable`).
+    ``max_depth`` is -1 for unlimited, else the number of folder levels below the root.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    path: str = Field(min_length=1, max_length=4096)
+    name: str | None = Field(None, max_length=255)
+    is_active: bool = True
+    is_removable: bool | None = None
+    recursive_scan: bool = True
+    max_depth: int = Field(-1, ge=-1, le=1000)
+    scan_patterns: list[str] | None = None
+    exclude_patterns: list[str] | None = None
+    follow_symlinks: bool = False
+    priority: int = Field(0, ge=-1_000_000, le=1_000_000)
+
+    _patterns = field_validator("scan_patterns", "exclude_patterns")(_check_patterns)
+    _path = field_validator("path")(_check_path_text)
+    _name = field_validator("name")(no_nul)
+
+
+#: Fields of a directory that ``PUT`` may change.
+UPDATABLE = ("path", "name", "is_active", "is_removable", "recursive_scan", "max_depth",
+             "scan_patterns", "exclude_patterns", "follow_symlinks", "priority")
+_NOT_NULL = frozenset({"path", "is_active", "is_removable", "recursive_scan", "max_depth",
+                       "follow_symlinks", "priority"})
+
+
+class DirectoryUpdate(BaseModel):
+    """Body of ``PUT /api/library/directories/:id``: any subset of :data:`UPDATABLE`.
+
+    Read-only fields a client may echo back (``id``, ``is_available``, the
+    counters, ...) are ignored. ``name: null`` resets the name to the folder's;
+    ``scan_patterns``/``exclude_patterns: null`` clear them; other fields may not
+    be null.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    path: str | None = Field(None, min_length=1, max_length=4096)
+    name: str | None = Field(None, max_length=255)
+    is_active: bool | None = None
+    is_removable: bool | None = None
+    recursive_scan: bool | None = None
+    max_depth: int | None = Field(None, ge=-1, le=1000)
+    scan_patterns: list[str] | None = None
+    exclude_patterns: list[str] | None = None
+    follow_symlinks: bool | None = None
+    priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
+
+    _patterns = field_validator("scan_patterns", "exclude_patterns")(_check_patterns)
+    _path = field_validator("path")(_check_path_text)
+    _name = field_validator("name")(no_nul)
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> DirectoryUpdate:
+        for name in sorted(self.model_fields_set & _NOT_NULL):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} must not be null")
+        return self
+
+
+class CleanupRequest(BaseModel):
+    """Body of ``POST /:id/cleanup`` (all optional; an absent body means the defaults)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    remove_missing_older_than_days: float = Field(30, ge=0, le=36_500)
+    keep_playlists_intact: bool = True
+    backup_metadata: bool = True
+
+
+#: Sources a hot cue can come from, in the order of preference used when one
+#: cue per index is wanted (the engine link's rule: user > rekordbox > serato >
+#: mixedInKey > virtual dj).
+HOT_CUE_SOURCES = ("user", "rekordbox", "serato", "mixedInKey", "virtual dj")
+HotCueSource = Literal["user", "mixedInKey", "rekordbox", "serato", "virtual dj"]
+SortField = Literal["date_added", "artist", "title", "album", "bpm", "musical_key",
+                    "play_count", "duration_seconds", "year", "genre", "rating",
+                    "last_played"]
+HEX_COLOR = r"^#[0-9A-Fa-f]{6}$"
+#: ``color_tag``: ``#RRGGBB`` or a colour name such as ``red``.
+COLOR_TAG = r"^(#[0-9A-Fa-f]{6}|[A-Za-z][A-Za-z ]{0,15})$"
+#: Default colour of a new hot cue.
+DEFAULT_CUE_COLOR = "#ff4444"
+
+Text = Annotated[str, StringConstraints(max_length=1000), AfterValidator(no_nul)]
+SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                              max_length=200)]
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+class TrackListQuery(BaseModel):
+    """Query of ``GET /api/tracks`` (unknown parameters are ignored, blank ones unset)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    page: int = Field(1, ge=1, le=MAX_PAGE)
+    limit: int = Field(50, ge=1, le=1000)
+    sort: SortField | None = None
+    order: Literal["asc", "desc"] = "desc"
+    artist: Text | None = None
+    genre: Text | None = None
+    album: Text | None = None
+    bpm_min: float | None = Field(None, ge=0, allow_inf_nan=False)
+    bpm_max: float | None = Field(None, ge=0, allow_inf_nan=False)
+    key: int | None = Field(None, ge=0, le=11)
+    mode: int | None = Field(None, ge=0, le=1)
+    library_id: uuid.UUID | None = None
+    is_missing: bool | None = None
+    duplicate_group_id: int | None = Field(None, ge=1, le=models.MAX_INTEGER)
+    year_min: int | None = Field(None, ge=0, le=9999)
+    year_max: int | None = Field(None, ge=0, le=9999)
+    rating_min: int | None = Field(None, ge=0, le=5)
+    has_file_hash: bool | None = None
+    search: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank(cls, value: Any) -> Any:
+        return _blank_to_none(value)
+
+    @field_validator("sort", "order", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _ranges(self) -> TrackListQuery:
+        if self.bpm_min is not None and self.bpm_max is not None and self.bpm_min > self.bpm_max:
+            raise ValueError("bpm_min must not be greater than bpm_max")
+        if (self.year_min is not None and self.year_max is not None
+                and self.year_min > self.year_max):
+            raise ValueError("year_min must not be greater than year_max")
+        return self
+
+
+class TrackSearchQuery(TrackListQuery):
+    """Query of ``GET /api/tracks/search``: `q` (1-200 characters) plus the list's options."""
+
+    q: SearchText
+
+
+class TrackTagFields(BaseModel):
+    """The tag fields a client may set on a track (shared by create and update)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    title: Text | None = None
+    artist: Text | None = None
+    album: Text | None = None
+    album_artist: Text | None = None
+    genre: Text | None = None
+    year: int | None = Field(None, ge=1900, le=2100)
+    track_number: int | None = Field(None, ge=0, le=9999)
+    comment: Text | None = None
+
+
+class TrackCreate(TrackTagFields):
+    """Body of ``POST /api/tracks``; tags given here win over the file's own."""
+
+    file_path: str = Field(min_length=1, max_length=4096)
+    library_directory_id: uuid.UUID | None = None
+    duration_seconds: float | None = Field(None, ge=0, allow_inf_nan=False)
+    sample_rate: int | None = Field(None, ge=1, le=models.MAX_INTEGER)
+    bit_rate: int | None = Field(None, ge=0, le=models.MAX_INTEGER)
+    channels: int | None = Field(None, ge=1, le=8)
+
+
+class TrackUpdate(TrackTagFields):
+    """Body of ``PUT /api/tracks/:id``: at least one field; null clears a field (not rating)."""
+
+    rating: int | None = Field(None, ge=0, le=5)
+    color_tag: str | None = Field(None, pattern=COLOR_TAG)
+    energy_level: int | None = Field(None, ge=0, le=10)
+    bpm: float | None = Field(None, gt=0, le=999, allow_inf_nan=False)
+    musical_key: int | None = Field(None, ge=0, le=11)
+    mode: int | None = Field(None, ge=0, le=1)
+
+    @field_validator("rating", mode="before")
+    @classmethod
+    def _rating_not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("rating must be a number from 0 to 5")
+        return value
+
+    @field_validator("color_tag", mode="before")
+    @classmethod
+    def _blank_color(cls, value: Any) -> Any:
+        return _blank_to_none(value)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> TrackUpdate:
+        if not self.model_fields_set:
+            raise ValueError("at least one field to update is required")
+        return self
+
+
+class FirstBeatOffsetBody(BaseModel):
+    """Body of ``POST /api/tracks/:id/first-beat-offset`` (seconds)."""
+
+    first_beat_offset: float = Field(ge=0, allow_inf_nan=False)
+
+
+class HotCueBody(BaseModel):
+    """Body of ``POST /api/tracks/:id/hot-cues/:index`` (camelCase or snake_case keys).
+
+    `loopEnd` is required, and after `position`, when `isLoop` is true; it is
+    dropped for a plain cue.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    position: float = Field(ge=0, allow_inf_nan=False)
+    name: Annotated[str, StringConstraints(max_length=200), AfterValidator(no_nul)] | None = None
+    color: str = Field(DEFAULT_CUE_COLOR, pattern=HEX_COLOR)
+    is_loop: bool = Field(False, alias="isLoop")
+    loop_end: float | None = Field(None, alias="loopEnd", ge=0, allow_inf_nan=False)
+    auto_loop: bool = Field(False, alias="autoLoop")
+    source: HotCueSource = "user"
+
+    @model_validator(mode="after")
+    def _loop(self) -> HotCueBody:
+        if self.is_loop and self.loop_end is None:
+            raise ValueError("loopEnd is required when isLoop is true")
+        if self.is_loop and self.loop_end is not None and self.loop_end <= self.position:
+            raise ValueError("loopEnd must be greater than position")
+        if not self.is_loop:
+            self.loop_end = None
+        return self
+
+
+class HotCueUpdate(BaseModel):
+    """Body of ``PUT /api/tracks/:id/hot-cues/:index``: at least one field."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    position: float | None = Field(None, ge=0, allow_inf_nan=False)
+    name: Annotated[str, StringConstraints(max_length=200), AfterValidator(no_nul)] | None = None
+    color: str | None = Field(None, pattern=HEX_COLOR)
+    is_loop: bool | None = Field(None, alias="isLoop")
+    loop_end: float | None = Field(None, alias="loopEnd", ge=0, allow_inf_nan=False)
+    auto_loop: bool | None = Field(None, alias="autoLoop")
+
+    @field_validator("position", "color", "is_loop", "auto_loop", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> HotCueUpdate:
+        if not self.model_fields_set:
+            raise ValueError("at least one field to update is required")
+        return self
+
+
+SettingType = Literal["string", "int", "float", "bool", "json"]
+#: Optional text of a setting (category, description), no NUL.
+NoNul = AfterValidator(no_nul)
+
+
+class SettingBody(BaseModel):
+    """Body of ``PUT /api/settings/:key``; `value` is required (null allowed)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    value: Any = Field(...)
+    type: SettingType | None = None
+    category: Annotated[str | None, NoNul] = Field(None, max_length=32)
+    description: Annotated[str | None, NoNul] = Field(None, max_length=1000)
+
+
+class SettingItem(SettingBody):
+    """One entry of ``PUT /api/settings``."""
+
+    key: Annotated[str, NoNul] = Field(min_length=1, max_length=100)
+
+
+class BulkSettingsBody(BaseModel):
+    """Body of ``PUT /api/settings``: at least one setting."""
+
+    settings: list[SettingItem] = Field(min_length=1, max_length=1000)
+
+
+class ScanRequest(BaseModel):
+    """Body of ``POST /api/scan/library/{id}`` (unknown fields are ignored)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    strategy: Literal["hybrid", "fast", "full"] = "hybrid"
+    priority: Literal["low", "normal", "high"] = "normal"
+
+
+class MoveBody(BaseModel):
+    """Body of ``POST /api/tracks/:id/move``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    destination_path: str = Field(min_length=1, max_length=4096)
+    library_directory_id: uuid.UUID | None = None
+
+
+class RenameBody(BaseModel):
+    """Body of ``POST /api/tracks/:id/rename``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    new_name: str = Field(min_length=1, max_length=1024)
+
+
+class DeleteFileBody(BaseModel):
+    """Body of ``DELETE /api/tracks/:id/file``: ``{"confirm": true}``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    confirm: StrictBool
+
+
+class ResolveBody(BaseModel):
+    """Body of ``POST /api/duplicates/:id/resolve`` (every field optional)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    canonicalTrackId: uuid.UUID | None = None
+    policy: Literal["quality", "location", "oldest", "newest", "most_played"] = "quality"
+    preferredDirectoryId: uuid.UUID | None = None
+    deleteFiles: StrictBool = False
+    keepMetadata: StrictBool = True
+    updatePlaylists: StrictBool = True

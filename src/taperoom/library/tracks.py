@@ -1,7 +1,7 @@
 """Track service: listing, full-text search, CRUD, verification, analysis reads, hot cues.
 
 Routers (``library/api/tracks.py``, ``library/api/hot_cues.py``) validate the
-request with the pydantic models below and call :class:`TrackService`; the
+request with the models of :mod:`taperoom.library.schemas` and call :class:`TrackService`; the
 service opens transactions, applies the rules of contracts/library.md §2 and
 sends the ``track:*`` events. All SQL is in :mod:`taperoom.library.repository.tracks`.
 
@@ -11,74 +11,54 @@ tags of the audio file (as Mixxx and rekordbox keep their own metadata).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    field_validator,
-    model_validator,
-)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.audio.hashing import audio_hash, quick_hash
 from taperoom.audio.tags import read_tags, title_from_filename
 from taperoom.db import transaction
 from taperoom.errors import Conflict, InvalidInput, MediaError, NotFound
-from taperoom.events import Event
+from taperoom.events import Event, EventBus
 from taperoom.library import models
-from taperoom.library.context import LibraryContext
 from taperoom.library.repository import directories as dir_repo
 from taperoom.library.repository import fileops as fileops_repo
 from taperoom.library.repository import tracks as repo
-from taperoom.library.scanner import tag_columns
+from taperoom.library.scanner.read import tag_columns
 from taperoom.library.schemas import (
-    MAX_PAGE,
+    HOT_CUE_SOURCES,
+    STEM_BANDS,
+    WAVEFORM_BANDS,
+    HotCueBody,
+    HotCueUpdate,
+    TrackCreate,
+    TrackListQuery,
+    TrackSearchQuery,
+    TrackUpdate,
     hot_cue_dict,
-    no_nul,
     track_dict,
     track_row_dict,
 )
 
 log = logging.getLogger(__name__)
 
-#: Sources a hot cue can come from, in the order of preference used when one
-#: cue per index is wanted (the engine link's rule: user > rekordbox > serato >
-#: mixedInKey > virtual dj).
-HOT_CUE_SOURCES = ("user", "rekordbox", "serato", "mixedInKey", "virtual dj")
-HotCueSource = Literal["user", "mixedInKey", "rekordbox", "serato", "virtual dj"]
-SortField = Literal["date_added", "artist", "title", "album", "bpm", "musical_key",
-                    "play_count", "duration_seconds", "year", "genre", "rating",
-                    "last_played"]
-HEX_COLOR = r"^#[0-9A-Fa-f]{6}$"
-#: ``color_tag``: ``#RRGGBB`` or a colour name such as ``red``.
-COLOR_TAG = r"^(#[0-9A-Fa-f]{6}|[A-Za-z][A-Za-z ]{0,15})$"
 #: Event the engine link listens to for first-beat-offset changes.
 ENGINE_FIRST_BEAT_OFFSET = "engine:first_beat_offset"
-#: Default colour of a new hot cue.
-DEFAULT_CUE_COLOR = "#ff4444"
-
-Text = Annotated[str, StringConstraints(max_length=1000), AfterValidator(no_nul)]
-SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
-                                              max_length=200)]
 
 
 class TrackNotFound(NotFound):
     """No track has this id (also for ids that are not UUIDs).
 
-    Rendered as ``{"success": false, "error": "Track not found", "message":
-    "Track with ID <id> does not exist"}`` by the tracks routers.
+    Answered as ``{"success": false, "error": "Track not found", "message":
+    "Track with ID <id> does not exist"}`` (404; :meth:`extra` gives the
+    ``message``).
     """
 
     def __init__(self, track_id: str) -> None:
@@ -86,192 +66,22 @@ class TrackNotFound(NotFound):
         self.track_id = track_id
         self.detail = f"Track with ID {track_id} does not exist"
 
-
-# --- request models -----------------------------------------------------------------
-
-
-def _blank_to_none(value: Any) -> Any:
-    return None if isinstance(value, str) and not value.strip() else value
+    def extra(self) -> dict[str, Any]:
+        """``{"message": "Track with ID <id> does not exist"}``."""
+        return {"message": self.detail}
 
 
-class TrackListQuery(BaseModel):
-    """Query of ``GET /api/tracks`` (unknown parameters are ignored, blank ones unset)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    page: int = Field(1, ge=1, le=MAX_PAGE)
-    limit: int = Field(50, ge=1, le=1000)
-    sort: SortField | None = None
-    order: Literal["asc", "desc"] = "desc"
-    artist: Text | None = None
-    genre: Text | None = None
-    album: Text | None = None
-    bpm_min: float | None = Field(None, ge=0, allow_inf_nan=False)
-    bpm_max: float | None = Field(None, ge=0, allow_inf_nan=False)
-    key: int | None = Field(None, ge=0, le=11)
-    mode: int | None = Field(None, ge=0, le=1)
-    library_id: uuid.UUID | None = None
-    is_missing: bool | None = None
-    duplicate_group_id: int | None = Field(None, ge=1, le=models.MAX_INTEGER)
-    year_min: int | None = Field(None, ge=0, le=9999)
-    year_max: int | None = Field(None, ge=0, le=9999)
-    rating_min: int | None = Field(None, ge=0, le=5)
-    has_file_hash: bool | None = None
-    search: Annotated[str, StringConstraints(max_length=200)] | None = None
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _blank(cls, value: Any) -> Any:
-        return _blank_to_none(value)
-
-    @field_validator("sort", "order", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _ranges(self) -> TrackListQuery:
-        if self.bpm_min is not None and self.bpm_max is not None and self.bpm_min > self.bpm_max:
-            raise ValueError("bpm_min must not be greater than bpm_max")
-        if (self.year_min is not None and self.year_max is not None
-                and self.year_min > self.year_max):
-            raise ValueError("year_min must not be greater than year_max")
-        return self
-
-    def filters(self) -> repo.TrackFilters:
-        """The repository filters of this query."""
-        return repo.TrackFilters(
-            artist=self.artist, genre=self.genre, album=self.album, bpm_min=self.bpm_min,
-            bpm_max=self.bpm_max, key=self.key, mode=self.mode,
-            library_id=str(self.library_id) if self.library_id else None,
-            is_missing=self.is_missing, duplicate_group_id=self.duplicate_group_id,
-            year_min=self.year_min, year_max=self.year_max, rating_min=self.rating_min,
-            has_file_hash=self.has_file_hash, search=self.search)
-
-
-class TrackSearchQuery(TrackListQuery):
-    """Query of ``GET /api/tracks/search``: `q` (1-200 characters) plus the list's options."""
-
-    q: SearchText
-
-    def filters(self) -> repo.TrackFilters:
-        """The repository filters, searching for `q`."""
-        return dataclasses.replace(super().filters(), search=self.q)
-
-
-class TrackTagFields(BaseModel):
-    """The tag fields a client may set on a track (shared by create and update)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    title: Text | None = None
-    artist: Text | None = None
-    album: Text | None = None
-    album_artist: Text | None = None
-    genre: Text | None = None
-    year: int | None = Field(None, ge=1900, le=2100)
-    track_number: int | None = Field(None, ge=0, le=9999)
-    comment: Text | None = None
-
-
-class TrackCreate(TrackTagFields):
-    """Body of ``POST /api/tracks``; tags given here win over the file's own."""
-
-    file_path: str = Field(min_length=1, max_length=4096)
-    library_directory_id: uuid.UUID | None = None
-    duration_seconds: float | None = Field(None, ge=0, allow_inf_nan=False)
-    sample_rate: int | None = Field(None, ge=1, le=models.MAX_INTEGER)
-    bit_rate: int | None = Field(None, ge=0, le=models.MAX_INTEGER)
-    channels: int | None = Field(None, ge=1, le=8)
-
-
-class TrackUpdate(TrackTagFields):
-    """Body of ``PUT /api/tracks/:id``: at least one field; null clears a field (not rating)."""
-
-    rating: int | None = Field(None, ge=0, le=5)
-    color_tag: str | None = Field(None, pattern=COLOR_TAG)
-    energy_level: int | None = Field(None, ge=0, le=10)
-    bpm: float | None = Field(None, gt=0, le=999, allow_inf_nan=False)
-    musical_key: int | None = Field(None, ge=0, le=11)
-    mode: int | None = Field(None, ge=0, le=1)
-
-    @field_validator("rating", mode="before")
-    @classmethod
-    def _rating_not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("rating must be a number from 0 to 5")
-        return value
-
-    @field_validator("color_tag", mode="before")
-    @classmethod
-    def _blank_color(cls, value: Any) -> Any:
-        return _blank_to_none(value)
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> TrackUpdate:
-        if not self.model_fields_set:
-            raise ValueError("at least one field to update is required")
-        return self
-
-
-class FirstBeatOffsetBody(BaseModel):
-    """Body of ``POST /api/tracks/:id/first-beat-offset`` (seconds)."""
-
-    first_beat_offset: float = Field(ge=0, allow_inf_nan=False)
-
-
-class HotCueBody(BaseModel):
-    """Body of ``POST /api/tracks/:id/hot-cues/:index`` (camelCase or snake_case keys).
-
-    `loopEnd` is required, and after `position`, when `isLoop` is true; it is
-    dropped for a plain cue.
-    """
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    position: float = Field(ge=0, allow_inf_nan=False)
-    name: Annotated[str, StringConstraints(max_length=200), AfterValidator(no_nul)] | None = None
-    color: str = Field(DEFAULT_CUE_COLOR, pattern=HEX_COLOR)
-    is_loop: bool = Field(False, alias="isLoop")
-    loop_end: float | None = Field(None, alias="loopEnd", ge=0, allow_inf_nan=False)
-    auto_loop: bool = Field(False, alias="autoLoop")
-    source: HotCueSource = "user"
-
-    @model_validator(mode="after")
-    def _loop(self) -> HotCueBody:
-        if self.is_loop and self.loop_end is None:
-            raise ValueError("loopEnd is required when isLoop is true")
-        if self.is_loop and self.loop_end is not None and self.loop_end <= self.position:
-            raise ValueError("loopEnd must be greater than position")
-        if not self.is_loop:
-            self.loop_end = None
-        return self
-
-
-class HotCueUpdate(BaseModel):
-    """Body of ``PUT /api/tracks/:id/hot-cues/:index``: at least one field."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    position: float | None = Field(None, ge=0, allow_inf_nan=False)
-    name: Annotated[str, StringConstraints(max_length=200), AfterValidator(no_nul)] | None = None
-    color: str | None = Field(None, pattern=HEX_COLOR)
-    is_loop: bool | None = Field(None, alias="isLoop")
-    loop_end: float | None = Field(None, alias="loopEnd", ge=0, allow_inf_nan=False)
-    auto_loop: bool | None = Field(None, alias="autoLoop")
-
-    @field_validator("position", "color", "is_loop", "auto_loop", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("must not be null")
-        return value
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> HotCueUpdate:
-        if not self.model_fields_set:
-            raise ValueError("at least one field to update is required")
-        return self
+def track_filters(query: TrackListQuery) -> repo.TrackFilters:
+    """The repository filters of a list or search query (`q` of a search wins over
+    ``search``)."""
+    search = query.q if isinstance(query, TrackSearchQuery) else query.search
+    return repo.TrackFilters(
+        artist=query.artist, genre=query.genre, album=query.album, bpm_min=query.bpm_min,
+        bpm_max=query.bpm_max, key=query.key, mode=query.mode,
+        library_id=str(query.library_id) if query.library_id else None,
+        is_missing=query.is_missing, duplicate_group_id=query.duplicate_group_id,
+        year_min=query.year_min, year_max=query.year_max, rating_min=query.rating_min,
+        has_file_hash=query.has_file_hash, search=search)
 
 
 # --- service ------------------------------------------------------------------------
@@ -294,15 +104,23 @@ def _decode_json_blob(blob: bytes | str | None) -> Any:
         return None
 
 
+#: Keys of a stored waveform's data that go out (the header is taken from its columns).
+_WAVEFORM_KEYS = (*WAVEFORM_BANDS, *STEM_BANDS, "sample_rate", "samples_per_pixel",
+                  "num_pixels")
+
+
 def waveform_dict(wf: models.Waveform) -> dict[str, Any]:
     """Waveform object of the contract: the stored header plus the band arrays of its data.
 
     ``samples_per_point``/``num_points`` columns go out as ``samples_per_pixel``/
-    ``num_pixels``; the JSON object stored in ``data`` (``low_freq_amplitude`` ...,
-    or ``vocals_amplitude`` ... for stems) is merged in as given (arrays or base64).
+    ``num_pixels``; the band arrays of the JSON object stored in ``data``
+    (``low_freq_amplitude`` ..., or ``vocals_amplitude`` ... for stems,
+    :data:`~taperoom.library.schemas.WAVEFORM_BANDS` and ``STEM_BANDS``) go out as
+    given (arrays or base64); other keys of the stored object do not.
     """
     data = _decode_json_blob(wf.data)
-    out: dict[str, Any] = dict(data) if isinstance(data, dict) else {"data": data}
+    out: dict[str, Any] = ({k: data[k] for k in _WAVEFORM_KEYS if k in data}
+                           if isinstance(data, dict) else {"data": data})
     out.update({"file_hash": wf.file_hash, "zoom_level": wf.zoom_level,
                 "sample_rate": wf.sample_rate if wf.sample_rate is not None
                 else out.get("sample_rate"),
@@ -329,8 +147,12 @@ class TrackService:
 
     Parameters
     ----------
-    ctx : LibraryContext
-        Database sessions, settings (audio extensions) and the event bus.
+    db : sessionmaker
+        Session factory of the library database.
+    bus : EventBus
+        Receives ``track:*`` and ``engine:first_beat_offset`` events.
+    extensions : frozenset of str
+        Audio file extensions (lower case, with their dot).
 
     Raises
     ------
@@ -338,8 +160,11 @@ class TrackService:
         From every method taking a track id, when no such track exists.
     """
 
-    def __init__(self, ctx: LibraryContext) -> None:
-        self.ctx = ctx
+    def __init__(self, db: sessionmaker[Session], bus: EventBus, *,
+                 extensions: frozenset[str]) -> None:
+        self.db = db
+        self.bus = bus
+        self.extensions = extensions
 
     # -- helpers
 
@@ -351,7 +176,7 @@ class TrackService:
         return track
 
     def _send(self, name: Event | str, data: dict[str, Any]) -> None:
-        self.ctx.bus.send(name, data)
+        self.bus.send(name, data)
 
     # -- listing and search
 
@@ -364,22 +189,22 @@ class TrackService:
             Track objects of the contract.
         total : int
         """
-        with self.ctx.sessions() as s:
+        with self.db() as s:
             rows, total = repo.list_tracks(
-                s, query.filters(), sort=query.sort, descending=query.order == "desc",
+                s, track_filters(query), sort=query.sort, descending=query.order == "desc",
                 page=query.page, limit=query.limit)
             return [track_row_dict(r) for r in rows], total
 
     def stats(self) -> dict[str, Any]:
         """``{total, missing, analyzed, duplicates, total_size (bytes), avg_duration (s)}``."""
-        with self.ctx.sessions() as s:
+        with self.db() as s:
             return repo.track_stats(s)
 
     # -- one track
 
     def get(self, track_id: str) -> dict[str, Any]:
         """The track object with its ``hotCues`` (every source, by source then index)."""
-        with self.ctx.sessions() as s:
+        with self.db() as s:
             track = self._track(s, track_id)
             out = track_dict(track)
             out["hotCues"] = [hot_cue_dict(c) for c in repo.list_hot_cues(s, track.id)]
@@ -410,9 +235,9 @@ class TrackService:
         if not raw.is_absolute() or not raw.is_file():
             raise InvalidInput("Invalid file path")
         real = raw.resolve()
-        if real.suffix.lower() not in self.ctx.settings.extensions:
+        if real.suffix.lower() not in self.extensions:
             raise InvalidInput(f"Unsupported audio file type: {real.suffix or '(none)'}")
-        with self.ctx.sessions() as s:
+        with self.db() as s:
             directory, relative = self._locate(s, real, body.library_directory_id)
             file_path = os.path.join(directory.path, relative)
             if repo.get_track_by_path(s, file_path) is not None:
@@ -423,7 +248,7 @@ class TrackService:
         track.relative_path = relative
         track.library_directory_id = dir_id
         try:
-            with transaction(self.ctx.sessions) as s:
+            with transaction(self.db) as s:
                 s.add(track)
                 s.flush()
                 dir_repo.refresh_stats(s, [dir_id])
@@ -473,7 +298,7 @@ class TrackService:
         changes = body.model_dump(include=body.model_fields_set)
         if "color_tag" in changes and changes["color_tag"] is not None:
             changes["color_tag"] = changes["color_tag"].strip()
-        with transaction(self.ctx.sessions) as s:
+        with transaction(self.db) as s:
             track = self._track(s, track_id)
             for name, value in changes.items():
                 setattr(track, name, value)
@@ -488,7 +313,7 @@ class TrackService:
         Its hot cues and playlist entries go too (playlist positions close up), its
         duplicate group is recounted or dissolved and its folder's counts refreshed.
         """
-        with transaction(self.ctx.sessions) as s:
+        with transaction(self.db) as s:
             track = self._track(s, track_id)
             tid, path = track.id, track.file_path
             fileops_repo.remove_tracks(s, [tid])
@@ -508,7 +333,7 @@ class TrackService:
             ``actual_hash``, ``error`` (why the audio could not be hashed) and
             ``valid`` (exists and nothing known to differ).
         """
-        with self.ctx.sessions() as s:
+        with self.db() as s:
             track = self._track(s, track_id)
             tid, file_path = track.id, track.file_path
             size, mtime_ns, modified = track.file_size, track.file_mtime_ns, track.file_modified
@@ -550,7 +375,7 @@ class TrackService:
 
     def set_missing(self, track_id: str, missing: bool) -> dict[str, Any]:
         """Mark a track missing (``track:missing``) or found again (``track:restored``)."""
-        with transaction(self.ctx.sessions) as s:
+        with transaction(self.db) as s:
             track = self._track(s, track_id)
             if bool(track.is_missing) != missing:
                 track.is_missing = missing
@@ -582,7 +407,7 @@ class TrackService:
         NotFound
             ``Waveform not found`` when nothing is stored yet (analysis fills it).
         """
-        with self.ctx.sessions() as s:
+        with self.db() as s:
             track = self._track(s, track_id)
             rows = (repo.get_waveforms(s, track.file_hash, stems=stems, zoom=zoom)
                     if track.file_hash else [])
@@ -603,7 +428,7 @@ class TrackService:
         NotFound
             ``Beats data not found`` / ``Downbeats data not found``.
         """
-        with self.ctx.sessions() as s:
+        with self.db() as s:
             track = self._track(s, track_id)
             blob = track.beats_data if kind == "beats" else track.downbeats_data
             tid = track.id
@@ -624,7 +449,7 @@ class TrackService:
         ``engine:first_beat_offset {trackId, firstBeatOffset}``; the engine link
         subscribes to the latter and forwards ``updateFirstBeatOffset``.
         """
-        with transaction(self.ctx.sessions) as s:
+        with transaction(self.db) as s:
             track = self._track(s, track_id)
             track.first_beat_offset = offset
             s.flush()
@@ -647,7 +472,7 @@ class TrackService:
         `source` ``None`` lists every source; ``"preferred"`` lists one cue per
         index, chosen by :func:`preferred_cues`.
         """
-        with self.ctx.sessions() as s:
+        with self.db() as s:
             track = self._track(s, track_id)
             if source == "preferred":
                 return [hot_cue_dict(c) for c in preferred_cues(
@@ -656,7 +481,7 @@ class TrackService:
 
     def hot_cue(self, track_id: str, index: int, source: str = "user") -> dict[str, Any]:
         """One hot cue; NotFound ``Hot cue not found`` if the slot is empty."""
-        with self.ctx.sessions() as s:
+        with self.db() as s:
             track = self._track(s, track_id)
             cue = repo.get_hot_cue(s, track.id, index, source)
             if cue is None:
@@ -668,7 +493,7 @@ class TrackService:
         values = {"position": body.position, "name": body.name, "color": body.color,
                   "is_loop": body.is_loop, "loop_end": body.loop_end,
                   "auto_loop": body.auto_loop}
-        with transaction(self.ctx.sessions) as s:
+        with transaction(self.db) as s:
             track = self._track(s, track_id)
             cue = repo.save_hot_cue(s, track.id, index, body.source, values)
             out = hot_cue_dict(cue)
@@ -688,7 +513,7 @@ class TrackService:
             The cue would be a loop without an end after its position.
         """
         changes = body.model_dump(include=body.model_fields_set)
-        with transaction(self.ctx.sessions) as s:
+        with transaction(self.db) as s:
             track = self._track(s, track_id)
             cue = repo.get_hot_cue(s, track.id, index, source)
             if cue is None:
@@ -712,7 +537,7 @@ class TrackService:
 
     def delete_hot_cue(self, track_id: str, index: int, source: str = "user") -> None:
         """Delete one cue; NotFound ``Hot cue not found`` if the slot is empty."""
-        with transaction(self.ctx.sessions) as s:
+        with transaction(self.db) as s:
             track = self._track(s, track_id)
             if repo.delete_hot_cues(s, track.id, index=index, source=source) == 0:
                 raise NotFound("Hot cue not found")
@@ -721,7 +546,7 @@ class TrackService:
 
     def clear_hot_cues(self, track_id: str, source: str | None = None) -> int:
         """Delete every cue of a track (of one source when given); returns how many."""
-        with transaction(self.ctx.sessions) as s:
+        with transaction(self.db) as s:
             track = self._track(s, track_id)
             count = repo.delete_hot_cues(s, track.id, source=source)
             event = self._cues_event(s, track.id)

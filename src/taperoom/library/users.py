@@ -13,9 +13,9 @@ from taperoom.library.settings import LibrarySettings
 from taperoom.web.auth import Access, AuthStore, open_access
 
 
-def user_store(sessions: sessionmaker[Session]) -> AuthStore:
-    """Users and sessions in the library database of `sessions`."""
-    return AuthStore(sessions, AUTH_TABLES)
+def user_store(db: sessionmaker[Session]) -> AuthStore:
+    """Users and sign-in sessions in the library database of `db`."""
+    return AuthStore(db, AUTH_TABLES)
 
 
 def open_user_store(settings: LibrarySettings | None = None

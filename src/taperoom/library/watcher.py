@@ -3,7 +3,7 @@
 Changes (watchdog, inotify on Linux) are collected per folder and applied after
 a quiet period of ``file_watcher_debounce`` ms (at most 5 debounce periods, and
 at least 5 s, after the first change of a burst): the changed paths go through
-the scanner's own phases (:func:`taperoom.library.scanner.scan_paths`), so a
+the scanner's own phases (:meth:`taperoom.library.scanner.Scanner.scan_paths`), so a
 new file is added with its tags and hash, a changed file re-read, a deleted one
 marked missing and a moved or renamed one keeps its track id (its old path is
 gone and a file with the same content appears). Changes inside a folder that a
@@ -18,8 +18,14 @@ and ``library:media:disconnected`` sent; when it comes back, ``is_available=true
 ``library:media:connected`` is sent, the watch resumes and a ``hybrid`` rescan
 (high priority) brings the folder up to date, which only costs a ``stat`` per
 unchanged file. The transition itself is the one of the directory service
-(:func:`taperoom.library.directories.check_availability`), shared with the
-``check-availability`` route.
+(:meth:`taperoom.library.directories.DirectoryService.check_availability`), shared
+with the ``check-availability`` route; the watcher reacts to the events it sends.
+
+Reactions to other services (through the event bus, see :class:`LibraryWatcher`):
+a folder added is watched, a folder whose path, activity, recursion or link
+setting changed is watched anew, a folder removed or disconnected is no longer
+watched, and a folder whose drive came back is watched again and rescanned. A
+reaction that fails is logged; it never undoes the change that caused it.
 
 Setting watches up, and their limit
 -----------------------------------
@@ -62,20 +68,29 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from sqlalchemy.orm import Session, sessionmaker
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserverVFS
 
-from taperoom.errors import Conflict, InvalidInput, NotFound
-from taperoom.library import directories, models, scanner
+from taperoom.errors import Conflict, InvalidInput, NotFound, TaperoomError
+from taperoom.events import (
+    DirectoryAddedPayload,
+    DirectoryRemovedPayload,
+    DirectoryUpdatedPayload,
+    Event,
+    EventBus,
+    MediaPayload,
+)
+from taperoom.library import models
+from taperoom.library.media import folder_available
 from taperoom.library.repository import scan as repo
+from taperoom.library.scanner.walk import root_available
 from taperoom.library.schemas import iso
-
-if TYPE_CHECKING:
-    from taperoom.library.context import LibraryContext
+from taperoom.library.settings import LibrarySettings
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +139,33 @@ def watch_budget(setting: int, kernel: int | None) -> int:
     if kernel is None:
         return setting
     return max(0, min(setting, kernel - max(1024, kernel // 4)))
+
+
+#: Folder settings whose change needs a new watch.
+REWATCH_ON = frozenset({"path", "is_active", "recursive_scan", "follow_symlinks"})
+
+
+class PathScanner(Protocol):
+    """What the watcher uses of the scan runner."""
+
+    def busy(self, directory_id: str) -> bool: ...
+
+    def scan_paths(self, directory_id: str, paths: Iterable[str]) -> dict[str, Any]: ...
+
+
+class ScanRequests(Protocol):
+    """What the watcher uses of the scan manager."""
+
+    def is_scanning(self, directory_id: str) -> bool: ...
+
+    def start(self, directory_id: str, strategy: str = "hybrid",
+              priority: str = "normal") -> dict[str, Any]: ...
+
+
+class AvailabilityChecks(Protocol):
+    """What the watcher uses of the directory service."""
+
+    def check_availability(self, directory_id: str) -> models.LibraryDirectory: ...
 
 
 class _Cancelled(Exception):
@@ -261,7 +303,7 @@ class _Handler(FileSystemEventHandler):
         if dest:
             paths.append(os.fsdecode(dest))
         if not event.is_directory:
-            exts = self.watcher.ctx.settings.extensions
+            exts = self.watcher.settings.extensions
             if not any(os.path.splitext(p)[1].lower() in exts for p in paths):
                 return
         self.watcher.touch(self.watch.directory_id, paths, source=self.watch)
@@ -270,17 +312,44 @@ class _Handler(FileSystemEventHandler):
 class LibraryWatcher:
     """Watches library folders for changes and removable drives for (dis)appearance.
 
+    It listens on the bus for the directory service's events: with
+    ``FILE_WATCHER_ENABLED``, a folder added (``library:directory:added``) is
+    watched, a watched folder whose path, activity, recursion or link setting
+    changed (``library:directory:updated``) is watched anew, and a folder whose
+    drive came back (``library:media:connected``) is watched again and rescanned
+    (``hybrid``, high priority); a folder removed or disconnected is no longer
+    watched, whatever the setting.
+
     Parameters
     ----------
-    ctx : LibraryContext
-        Uses ``settings.file_watcher_debounce`` (ms), ``settings.extensions``,
-        ``settings.availability_poll_seconds``, ``settings.file_watcher_max_watches``,
-        ``settings.file_watcher_poll_seconds`` and ``ctx.folders`` (folders refused
-        by the folder policy are never watched).
+    db : sessionmaker
+        Session factory of the library database.
+    bus : EventBus
+        The watcher reacts to ``library:directory:*`` and ``library:media:*``.
+    settings : LibrarySettings
+        Uses ``file_watcher_enabled``, ``file_watcher_debounce`` (ms),
+        ``extensions``, ``availability_poll_seconds``, ``file_watcher_max_watches``
+        and ``file_watcher_poll_seconds``.
+    refusal : callable(Path) -> str or None
+        The folder policy: folders it refuses are never watched.
+    scanner : PathScanner
+        Applies changed paths (and says when a scan holds a folder).
+    scans : ScanRequests
+        The scan manager (changes wait for a running scan; reconnected folders are
+        rescanned).
+    directories : AvailabilityChecks
+        The directory service, whose availability check the poller runs.
     """
 
-    def __init__(self, ctx: LibraryContext) -> None:
-        self.ctx = ctx
+    def __init__(self, db: sessionmaker[Session], bus: EventBus, settings: LibrarySettings,
+                 *, refusal: Callable[[Path], str | None], scanner: PathScanner,
+                 scans: ScanRequests, directories: AvailabilityChecks) -> None:
+        self.db = db
+        self.settings = settings
+        self.refusal = refusal
+        self.scanner = scanner
+        self.scans = scans
+        self.directories = directories
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._watches: dict[str, _Watch] = {}
@@ -291,6 +360,52 @@ class LibraryWatcher:
         self._stopping = False
         self._polling = False
         self._next_poll = 0.0
+        self._unsubscribe = [
+            bus.on(Event.DIRECTORY_ADDED, self._on_added),
+            bus.on(Event.DIRECTORY_UPDATED, self._on_updated),
+            bus.on(Event.DIRECTORY_REMOVED, self._on_gone),
+            bus.on(Event.MEDIA_DISCONNECTED, self._on_gone),
+            bus.on(Event.MEDIA_CONNECTED, self._on_connected),
+        ]
+
+    # ---------------------------------------------------------------- reactions
+
+    def _react(self, what: str, directory_id: str, action: Callable[[], object]) -> None:
+        """Run a reaction; a refusal (not watched, unavailable, ...) is logged, not raised."""
+        try:
+            action()
+        except TaperoomError as exc:
+            log.info("watcher: %s %s: %s", what, directory_id, exc)
+
+    def _rewatch(self, directory_id: str, active: bool) -> None:
+        """Drop the folder's watch and, when watching is enabled and it is active,
+        watch it anew."""
+        if self.is_watching(directory_id):
+            self._react("unwatch", directory_id, lambda: self.unwatch(directory_id))
+        if self.settings.file_watcher_enabled and active:
+            self._react("watch", directory_id, lambda: self.watch(directory_id))
+
+    def _on_added(self, data: DirectoryAddedPayload) -> None:
+        if self.settings.file_watcher_enabled and data["directory"]["is_active"]:
+            self._react("watch", data["directoryId"], lambda: self.watch(data["directoryId"]))
+
+    def _on_updated(self, data: DirectoryUpdatedPayload) -> None:
+        if data["changes"].keys() & REWATCH_ON:
+            self._rewatch(data["directoryId"], bool(data["directory"]["is_active"]))
+
+    def _on_gone(self, data: DirectoryRemovedPayload | MediaPayload) -> None:
+        directory_id = data["directoryId"]
+        with self._lock:  # a removed folder is no longer listed as refused either
+            self._refused.pop(directory_id, None)
+        if self.is_watching(directory_id):
+            self._react("unwatch", directory_id, lambda: self.unwatch(directory_id))
+
+    def _on_connected(self, data: MediaPayload) -> None:
+        directory_id = data["directoryId"]
+        if self.settings.file_watcher_enabled and data["directory"]["is_active"]:
+            self._rewatch(directory_id, True)
+            self._react("rescan", directory_id,
+                        lambda: self.scans.start(directory_id, "hybrid", "high"))
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -313,11 +428,11 @@ class LibraryWatcher:
 
     def limit(self) -> int:
         """inotify watches this watcher may take in all (see :func:`watch_budget`)."""
-        return watch_budget(self.ctx.settings.file_watcher_max_watches, kernel_watch_limit())
+        return watch_budget(self.settings.file_watcher_max_watches, kernel_watch_limit())
 
     def _refusal(self, d: models.LibraryDirectory) -> str | None:
         """The folder policy's refusal of `d` (recorded for the status), or None."""
-        reason = self.ctx.folders.refusal(Path(d.path))
+        reason = self.refusal(Path(d.path))
         with self._lock:
             if reason is None:
                 self._refused.pop(d.id, None)
@@ -355,7 +470,7 @@ class LibraryWatcher:
             self._polling = True
             self._refused.clear()
             self._ensure_running()
-        with self.ctx.sessions() as session:
+        with self.db() as session:
             dirs = repo.active_directories(session, available=True)
         started: list[_Watch] = []
         for d in dirs:
@@ -385,11 +500,11 @@ class LibraryWatcher:
             The folder is refused by the folder policy, or the operating system
             refused the watch within `wait` (the status keeps the reason).
         """
-        with self.ctx.sessions() as session:
+        with self.db() as session:
             d = repo.get_directory(session, directory_id)
         if d is None:
             raise NotFound("Library directory not found")
-        if not d.is_active or not d.is_available or not scanner.root_available(d.path):
+        if not d.is_active or not d.is_available or not root_available(d.path):
             raise NotFound(f"Library directory is not active or available: {directory_id}")
         reason = self._refusal(d)
         if reason is not None:
@@ -440,7 +555,7 @@ class LibraryWatcher:
 
     def _start_observer(self, w: _Watch) -> BaseObserver:
         """Set up the OS watch of `w` in this thread; sets its mode, counts and message."""
-        settings = self.ctx.settings
+        settings = self.settings
         limit = self.limit()
         with self._lock:
             left = limit - sum(x.watches for x in self._watches.values() if x is not w)
@@ -549,11 +664,11 @@ class LibraryWatcher:
         if w is None:
             return
         self._drop(w)
-        with self.ctx.sessions() as session:
+        with self.db() as session:
             d = repo.get_directory(session, directory_id)
         if d is None or not d.is_active or self._refusal(d) is not None:
             return
-        if d.is_available and scanner.root_available(d.path):
+        if d.is_available and root_available(d.path):
             new = self._begin(d)
             if new is not None:
                 self._wait([new], wait)
@@ -581,6 +696,8 @@ class LibraryWatcher:
         walking a huge tree finishes in its daemon thread, sees that its watch was
         dropped and stops its own observer.
         """
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
         self.stop_all()
         with self._lock:
             self._stopping = True
@@ -625,10 +742,10 @@ class LibraryWatcher:
             polling = self._polling
         return {"activeCount": len(watchers), "watchers": watchers, "refused": refused,
                 "availabilityPolling": polling,
-                "pollSeconds": self.ctx.settings.availability_poll_seconds,
-                "debounceMs": self.ctx.settings.file_watcher_debounce,
+                "pollSeconds": self.settings.availability_poll_seconds,
+                "debounceMs": self.settings.file_watcher_debounce,
                 "pendingChanges": pending, "watchLimit": limit, "watchesUsed": used,
-                "fallbackPollSeconds": self.ctx.settings.file_watcher_poll_seconds}
+                "fallbackPollSeconds": self.settings.file_watcher_poll_seconds}
 
     def is_watching(self, directory_id: str) -> bool:
         """Whether the folder is watched (possibly being set up or waiting for its drive)."""
@@ -660,7 +777,7 @@ class LibraryWatcher:
 
     def _due(self, now: float) -> tuple[list[tuple[str, set[str]]], float]:
         """Pop the folders whose changes are due; returns them and the next deadline."""
-        debounce = self.ctx.settings.file_watcher_debounce / 1000.0
+        debounce = self.settings.file_watcher_debounce / 1000.0
         longest = max(5.0, 5 * debounce)
         due: list[tuple[str, set[str]]] = []
         next_at = now + 1.0
@@ -674,15 +791,14 @@ class LibraryWatcher:
         return due, next_at
 
     def _apply(self, directory_id: str, paths: set[str]) -> None:
-        if (self.ctx.scans.is_scanning(directory_id)
-                or scanner.directory_lock(directory_id).locked()):
+        if self.scans.is_scanning(directory_id) or self.scanner.busy(directory_id):
             with self._lock:  # a scan is busy with this folder: try again after it
                 p = self._pending.setdefault(directory_id, _Pending())
                 p.paths.update(paths)
                 p.first = p.last = time.monotonic()
             return
         try:
-            scanner.scan_paths(self.ctx, directory_id, sorted(paths))
+            self.scanner.scan_paths(directory_id, sorted(paths))
         except (Conflict, NotFound) as exc:
             log.info("watcher: changes in %s not applied: %s", directory_id, exc)
         except Exception:  # a failing update is logged; the watcher keeps running
@@ -697,7 +813,7 @@ class LibraryWatcher:
                 due, next_at = self._due(now)
                 poll = self._polling and now >= self._next_poll
                 if poll:
-                    self._next_poll = now + self.ctx.settings.availability_poll_seconds
+                    self._next_poll = now + self.settings.availability_poll_seconds
                 if not due and not poll:
                     wake_at = min(next_at, self._next_poll) if self._polling else next_at
                     self._wake.wait(max(0.01, min(1.0, wake_at - now)))
@@ -715,11 +831,12 @@ class LibraryWatcher:
     def check_availability(self, directory_id: str | None = None) -> list[dict[str, Any]]:
         """Find active folders whose reachability differs from ``is_available`` and sync them.
 
-        The probe is :func:`taperoom.library.directories.folder_available` (a
+        The probe is :func:`taperoom.library.media.folder_available` (a
         readable directory; an empty removable mount point that should hold
         tracks counts as unplugged), and the transition is the one
         ``POST /api/library/directories/:id/check-availability`` performs
-        (:func:`taperoom.library.directories.check_availability`), so the poller
+        (:meth:`taperoom.library.directories.DirectoryService.check_availability`),
+        so the poller
         and the route behave and announce alike: on disconnection the folder is
         marked unavailable, its tracks missing in one UPDATE, its scan cancelled,
         its watch dropped and ``library:media:disconnected`` sent; on
@@ -738,7 +855,7 @@ class LibraryWatcher:
             ``{"directoryId", "available", "tracksMissing"}`` per folder whose
             availability changed (``tracksMissing`` after the change).
         """
-        with self.ctx.sessions() as session:
+        with self.db() as session:
             if directory_id is None:
                 dirs = repo.active_directories(session)
             else:
@@ -746,10 +863,10 @@ class LibraryWatcher:
                 dirs = [one] if one is not None else []
         changes: list[dict[str, Any]] = []
         for d in dirs:
-            if directories.folder_available(d) == bool(d.is_available):
+            if folder_available(d) == bool(d.is_available):
                 continue
             try:
-                after = directories.check_availability(self.ctx, d.id)
+                after = self.directories.check_availability(d.id)
             except NotFound:
                 continue  # deleted meanwhile
             if bool(after.is_available) != bool(d.is_available):

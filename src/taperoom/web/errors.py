@@ -16,7 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from taperoom.errors import RangeNotSatisfiable, RateLimited, TaperoomError, Unauthorized
+from taperoom.errors import (
+    InvalidFields,
+    RangeNotSatisfiable,
+    RateLimited,
+    TaperoomError,
+    Unauthorized,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,10 @@ def error_headers(exc: TaperoomError) -> dict[str, str]:
 def error_response(exc: TaperoomError, render: BodyRenderer = error_body) -> JSONResponse:
     """The HTTP response of `exc`: its class's status, the app's body, its headers.
 
+    The body is ``render(status, message, details)`` (`details`: the refused fields
+    of an :class:`~taperoom.errors.InvalidFields`, else None), plus the fields the
+    error names in :meth:`~taperoom.errors.TaperoomError.extra`.
+
     Parameters
     ----------
     exc : TaperoomError
@@ -56,8 +66,10 @@ def error_response(exc: TaperoomError, render: BodyRenderer = error_body) -> JSO
     render : callable(status, message, details) -> dict
         The app's body shape (see :func:`install_error_handlers`).
     """
-    return JSONResponse(render(exc.status, exc.message, None), status_code=exc.status,
-                        headers=error_headers(exc))
+    details = exc.details if isinstance(exc, InvalidFields) else None
+    body = render(exc.status, exc.message, details)
+    body.update(exc.extra())
+    return JSONResponse(body, status_code=exc.status, headers=error_headers(exc))
 
 
 def install_error_handlers(app: FastAPI, render: BodyRenderer = error_body) -> None:

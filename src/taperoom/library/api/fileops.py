@@ -13,63 +13,47 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from taperoom.library.api.deps import FileOperationsDep
+from taperoom.library.api.wire import library_router
+from taperoom.library.schemas import (
+    DeleteFileBody,
+    Envelope,
+    FileDeletedPublic,
+    FileOperationEnvelope,
+    MoveBody,
+    RenameBody,
+    TrackPublic,
+    ok,
+)
 
-from taperoom.library.context import LibraryContext
-from taperoom.library.schemas import ok
-
-
-class MoveBody(BaseModel):
-    """Body of ``POST /:id/move``."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    destination_path: str = Field(min_length=1, max_length=4096)
-    library_directory_id: UUID | None = None
-
-
-class RenameBody(BaseModel):
-    """Body of ``POST /:id/rename``."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    new_name: str = Field(min_length=1, max_length=1024)
+router = library_router("/api/tracks", tag="file operations")
 
 
-class DeleteFileBody(BaseModel):
-    """Body of ``DELETE /:id/file``: ``{"confirm": true}``."""
+@router.post("/{track_id}/move", response_model=FileOperationEnvelope[TrackPublic])
+def move(track_id: UUID, body: MoveBody, fileops: FileOperationsDep) -> dict[str, Any]:
+    """``{success, data: track, message, operation, warning}``; 400, 404, 409."""
+    result = fileops.move(
+        str(track_id), body.destination_path,
+        str(body.library_directory_id) if body.library_directory_id else None)
+    message = ("Track moved successfully" if result["operation"]
+               else "Track is already at this location")
+    return ok(result["track"], message=message, operation=result["operation"],
+              warning=result["warning"])
 
-    model_config = ConfigDict(extra="ignore")
 
-    confirm: StrictBool
+@router.post("/{track_id}/rename", response_model=FileOperationEnvelope[TrackPublic])
+def rename(track_id: UUID, body: RenameBody, fileops: FileOperationsDep) -> dict[str, Any]:
+    """``{success, data: track, message, operation, warning}``; 400, 404, 409."""
+    result = fileops.rename(str(track_id), body.new_name)
+    message = ("Track renamed successfully" if result["operation"]
+               else "Track already has this name")
+    return ok(result["track"], message=message, operation=result["operation"],
+              warning=result["warning"])
 
 
-def build_router(ctx: LibraryContext) -> APIRouter:
-    """Router of ``POST /:id/move``, ``POST /:id/rename`` and ``DELETE /:id/file``."""
-    r = APIRouter()
-
-    @r.post("/{track_id}/move")
-    def move(track_id: UUID, body: MoveBody) -> dict[str, Any]:
-        result = ctx.fileops.move(
-            str(track_id), body.destination_path,
-            str(body.library_directory_id) if body.library_directory_id else None)
-        message = ("Track moved successfully" if result["operation"]
-                   else "Track is already at this location")
-        return ok(result["track"], message=message, operation=result["operation"],
-                  warning=result["warning"])
-
-    @r.post("/{track_id}/rename")
-    def rename(track_id: UUID, body: RenameBody) -> dict[str, Any]:
-        result = ctx.fileops.rename(str(track_id), body.new_name)
-        message = ("Track renamed successfully" if result["operation"]
-                   else "Track already has this name")
-        return ok(result["track"], message=message, operation=result["operation"],
-                  warning=result["warning"])
-
-    @r.delete("/{track_id}/file")
-    def delete_file(track_id: UUID, body: DeleteFileBody) -> dict[str, Any]:
-        result = ctx.fileops.delete(str(track_id), confirm=body.confirm)
-        return ok(result, message="Track deleted successfully")
-
-    return r
+@router.delete("/{track_id}/file", response_model=Envelope[FileDeletedPublic])
+def delete_file(track_id: UUID, body: DeleteFileBody, fileops: FileOperationsDep
+                ) -> dict[str, Any]:
+    """``{success, data: {trackId, filePath, fileDeleted, ...}, message}``; 400, 404, 409."""
+    result = fileops.delete(str(track_id), confirm=body.confirm)
+    return ok(result, message="Track deleted successfully")

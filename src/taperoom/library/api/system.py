@@ -7,25 +7,23 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket
 
-from taperoom.library.context import LibraryContext
+from taperoom.library.api.deps import WebSocketHubDep
 from taperoom.library.models import utcnow
-from taperoom.library.schemas import iso
-from taperoom.web.ws import WebSocketHub
+from taperoom.library.schemas import HealthPublic, iso
 
 STARTED = time.monotonic()
 
+router = APIRouter(tags=["system"])
 
-def build_router(ctx: LibraryContext, hub: WebSocketHub) -> APIRouter:
-    """``GET /health`` (contract shape) and ``/ws`` (live events, see taperoom.web.ws)."""
-    r = APIRouter()
 
-    @r.get("/health")
-    def health() -> dict[str, Any]:
-        return {"status": "ok", "timestamp": iso(utcnow()),
-                "uptime": time.monotonic() - STARTED, "environment": "production"}
+@router.get("/health", response_model=HealthPublic)
+def health() -> dict[str, Any]:
+    """``{status, timestamp, uptime (s), environment}`` (contract shape)."""
+    return {"status": "ok", "timestamp": iso(utcnow()),
+            "uptime": time.monotonic() - STARTED, "environment": "production"}
 
-    @r.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
-        await hub.serve(websocket)
 
-    return r
+@router.websocket("/ws")
+async def ws(websocket: WebSocket, hub: WebSocketHubDep) -> None:
+    """Live events (see :mod:`taperoom.web.ws`)."""
+    await hub.serve(websocket)

@@ -1,123 +1,139 @@
 """Routes of /api/tracks (contracts/library.md §2 Tracks).
 
 ``/:id/move``, ``/:id/rename`` and ``DELETE /:id/file`` live in ``api/fileops.py``;
-hot cues in ``api/hot_cues.py`` (mounted first on the same prefix).
+hot cues in ``api/hot_cues.py`` (mounted first on the same prefix). An unknown
+track is the contract's 404 ``{"success": false, "error": "Track not found",
+"message": "Track with ID <id> does not exist"}``
+(:class:`~taperoom.library.tracks.TrackNotFound`, rendered by the shared mapping).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi import Query, Response
 
-from taperoom.library.context import LibraryContext
-from taperoom.library.schemas import ok, pagination
-from taperoom.library.tracks import (
+from taperoom.library.api.deps import TrackServiceDep
+from taperoom.library.api.wire import json_answer, library_router
+from taperoom.library.schemas import (
+    BeatsPublic,
+    Envelope,
     FirstBeatOffsetBody,
     TrackCreate,
+    TrackDetailPublic,
     TrackListQuery,
-    TrackNotFound,
+    TrackPublic,
     TrackSearchQuery,
-    TrackService,
+    TrackStatsPublic,
     TrackUpdate,
+    VerifyPublic,
+    WaveformListPublic,
+    WaveformPublic,
+    ok,
+    pagination,
 )
 
+Zoom = Annotated[int | None, Query(ge=0, le=2)]
 
-class TrackRoute(APIRoute):
-    """Route class that renders :class:`TrackNotFound` with the contract's ``message``.
-
-    ``404 {"success": false, "error": "Track not found",
-    "message": "Track with ID <id> does not exist"}``; every other error goes to
-    the app's handlers.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """Wrap the default handler to catch :class:`TrackNotFound`."""
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except TrackNotFound as exc:
-                return JSONResponse({"success": False, "error": exc.message,
-                                     "message": exc.detail}, status_code=exc.status)
-
-        return route
+router = library_router("/api/tracks", tag="tracks")
 
 
-def build_router(ctx: LibraryContext) -> APIRouter:
-    """Router of the tracks routes (list, search, stats, CRUD, verify, analysis reads)."""
-    svc = TrackService(ctx)
-    r = APIRouter(route_class=TrackRoute)
+@router.get("", response_model=Envelope[list[TrackPublic]])
+def list_tracks(query: Annotated[TrackListQuery, Query()], tracks: TrackServiceDep
+                ) -> Response:
+    """``{success, data: [track], pagination}``: filtered, sorted, paged."""
+    rows, total = tracks.list_tracks(query)
+    return json_answer(ok(rows, pagination=pagination(query.page, query.limit, total)))
 
-    @r.get("")
-    def list_tracks(query: Annotated[TrackListQuery, Query()]) -> dict[str, Any]:
-        rows, total = svc.list_tracks(query)
-        return ok(rows, pagination=pagination(query.page, query.limit, total))
 
-    @r.get("/search")
-    def search_tracks(query: Annotated[TrackSearchQuery, Query()]) -> dict[str, Any]:
-        rows, total = svc.list_tracks(query)
-        return ok(rows, pagination=pagination(query.page, query.limit, total))
+@router.get("/search", response_model=Envelope[list[TrackPublic]])
+def search_tracks(query: Annotated[TrackSearchQuery, Query()], tracks: TrackServiceDep
+                  ) -> Response:
+    """``{success, data: [track], pagination}``: full-text search for `q`."""
+    rows, total = tracks.list_tracks(query)
+    return json_answer(ok(rows, pagination=pagination(query.page, query.limit, total)))
 
-    @r.get("/stats")
-    def stats() -> dict[str, Any]:
-        return ok(svc.stats())
 
-    @r.get("/{track_id}")
-    def get_track(track_id: str) -> dict[str, Any]:
-        return ok(svc.get(track_id))
+@router.get("/stats", response_model=Envelope[TrackStatsPublic])
+def stats(tracks: TrackServiceDep) -> dict[str, Any]:
+    """``{success, data: {total, missing, analyzed, duplicates, total_size, avg_duration}}``."""
+    return ok(tracks.stats())
 
-    @r.post("", status_code=201)
-    def create_track(body: TrackCreate) -> dict[str, Any]:
-        return ok(svc.create(body), message="Track created successfully")
 
-    @r.put("/{track_id}")
-    def update_track(track_id: str, body: TrackUpdate) -> dict[str, Any]:
-        return ok(svc.update(track_id, body), message="Track updated successfully")
+@router.get("/{track_id}", response_model=Envelope[TrackDetailPublic])
+def get_track(track_id: str, tracks: TrackServiceDep) -> dict[str, Any]:
+    """``{success, data: {...track, hotCues}}``; 404."""
+    return ok(tracks.get(track_id))
 
-    @r.delete("/{track_id}")
-    def delete_track(track_id: str) -> dict[str, Any]:
-        svc.delete(track_id)
-        return {"success": True, "message": "Track deleted from database"}
 
-    @r.get("/{track_id}/verify")
-    def verify(track_id: str) -> dict[str, Any]:
-        return ok(svc.verify(track_id))
+@router.post("", status_code=201, response_model=Envelope[TrackPublic])
+def create_track(body: TrackCreate, tracks: TrackServiceDep) -> dict[str, Any]:
+    """201 ``{success, data: track, message}``; 400, 404, 409, 422."""
+    return ok(tracks.create(body), message="Track created successfully")
 
-    @r.post("/{track_id}/mark-missing")
-    def mark_missing(track_id: str) -> dict[str, Any]:
-        return ok(svc.set_missing(track_id, True), message="Track marked as missing")
 
-    @r.post("/{track_id}/mark-found")
-    def mark_found(track_id: str) -> dict[str, Any]:
-        return ok(svc.set_missing(track_id, False), message="Track marked as found")
+@router.put("/{track_id}", response_model=Envelope[TrackPublic])
+def update_track(track_id: str, body: TrackUpdate, tracks: TrackServiceDep) -> dict[str, Any]:
+    """``{success, data: track, message}``; 404."""
+    return ok(tracks.update(track_id, body), message="Track updated successfully")
 
-    @r.get("/{track_id}/waveform")
-    def waveform(track_id: str,
-                 zoom: Annotated[int | None, Query(ge=0, le=2)] = None) -> dict[str, Any]:
-        return ok(svc.waveforms(track_id, zoom))
 
-    @r.get("/{track_id}/stems/waveform")
-    def stems_waveform(track_id: str,
-                       zoom: Annotated[int | None, Query(ge=0, le=2)] = None
-                       ) -> dict[str, Any]:
-        return ok(svc.waveforms(track_id, zoom, stems=True))
+@router.delete("/{track_id}", response_model=Envelope[None])
+def delete_track(track_id: str, tracks: TrackServiceDep) -> dict[str, Any]:
+    """``{success, message: "Track deleted from database"}``; 404."""
+    tracks.delete(track_id)
+    return {"success": True, "message": "Track deleted from database"}
 
-    @r.get("/{track_id}/beats")
-    def beats(track_id: str) -> dict[str, Any]:
-        return ok(svc.beats(track_id, "beats"))
 
-    @r.get("/{track_id}/downbeats")
-    def downbeats(track_id: str) -> dict[str, Any]:
-        return ok(svc.beats(track_id, "downbeats"))
+@router.get("/{track_id}/verify", response_model=Envelope[VerifyPublic])
+def verify(track_id: str, tracks: TrackServiceDep) -> dict[str, Any]:
+    """``{success, data: check}``; 404."""
+    return ok(tracks.verify(track_id))
 
-    @r.post("/{track_id}/first-beat-offset")
-    def first_beat_offset(track_id: str, body: FirstBeatOffsetBody) -> dict[str, Any]:
-        return ok(svc.set_first_beat_offset(track_id, body.first_beat_offset),
-                  message="First beat offset updated")
 
-    return r
+@router.post("/{track_id}/mark-missing", response_model=Envelope[TrackPublic])
+def mark_missing(track_id: str, tracks: TrackServiceDep) -> dict[str, Any]:
+    """``{success, data: track, message}``; 404."""
+    return ok(tracks.set_missing(track_id, True), message="Track marked as missing")
+
+
+@router.post("/{track_id}/mark-found", response_model=Envelope[TrackPublic])
+def mark_found(track_id: str, tracks: TrackServiceDep) -> dict[str, Any]:
+    """``{success, data: track, message}``; 404."""
+    return ok(tracks.set_missing(track_id, False), message="Track marked as found")
+
+
+@router.get("/{track_id}/waveform",
+            response_model=Envelope[WaveformPublic | WaveformListPublic])
+def waveform(track_id: str, tracks: TrackServiceDep, zoom: Zoom = None) -> dict[str, Any]:
+    """``{success, data: waveform}`` (zoom given) or ``{success, data: {file_hash,
+    waveforms}}``; 404 ``Waveform not found``."""
+    return ok(tracks.waveforms(track_id, zoom))
+
+
+@router.get("/{track_id}/stems/waveform",
+            response_model=Envelope[WaveformPublic | WaveformListPublic])
+def stems_waveform(track_id: str, tracks: TrackServiceDep, zoom: Zoom = None
+                   ) -> dict[str, Any]:
+    """``{success, data: stemWaveform}`` or ``{success, data: {waveforms}}``; 404."""
+    return ok(tracks.waveforms(track_id, zoom, stems=True))
+
+
+@router.get("/{track_id}/beats", response_model=Envelope[BeatsPublic])
+def beats(track_id: str, tracks: TrackServiceDep) -> dict[str, Any]:
+    """``{success, data: {track_id, beats, count}}``; 404 ``Beats data not found``."""
+    return ok(tracks.beats(track_id, "beats"))
+
+
+@router.get("/{track_id}/downbeats", response_model=Envelope[BeatsPublic])
+def downbeats(track_id: str, tracks: TrackServiceDep) -> dict[str, Any]:
+    """``{success, data: {track_id, downbeats, count}}``; 404."""
+    return ok(tracks.beats(track_id, "downbeats"))
+
+
+@router.post("/{track_id}/first-beat-offset", response_model=Envelope[TrackPublic])
+def first_beat_offset(track_id: str, body: FirstBeatOffsetBody, tracks: TrackServiceDep
+                      ) -> dict[str, Any]:
+    """``{success, data: track, message: "First beat offset updated"}``; 404."""
+    return ok(tracks.set_first_beat_offset(track_id, body.first_beat_offset),
+              message="First beat offset updated")

@@ -20,40 +20,44 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter
+from taperoom.library.api.deps import WatcherDep
+from taperoom.library.api.wire import library_router
+from taperoom.library.schemas import Envelope, WatcherStatusPublic, ok
 
-from taperoom.library.context import LibraryContext
-from taperoom.library.schemas import ok
+router = library_router("/api/watcher", tag="watcher")
 
 
-def build_router(ctx: LibraryContext) -> APIRouter:
-    """Router of the watcher routes (mounted at ``/api/watcher``)."""
-    r = APIRouter()
+@router.get("/status", response_model=Envelope[WatcherStatusPublic])
+def watcher_status(watcher: WatcherDep) -> dict[str, Any]:
+    """``{success, data: status}``."""
+    return ok(watcher.status())
 
-    @r.get("/status")
-    def watcher_status() -> dict[str, Any]:
-        return ok(ctx.watcher.status())
 
-    @r.post("/start-all")
-    def start_all() -> dict[str, Any]:
-        count = ctx.watcher.start_all()
-        return {"success": True, "message": f"Started watching {count} directories",
-                "count": count}
+@router.post("/start-all", response_model=Envelope[None])
+def start_all(watcher: WatcherDep) -> dict[str, Any]:
+    """``{success, message, count}``: folders watched (or being set up) afterwards."""
+    count = watcher.start_all()
+    return {"success": True, "message": f"Started watching {count} directories",
+            "count": count}
 
-    @r.post("/stop-all")
-    def stop_all() -> dict[str, Any]:
-        count = ctx.watcher.stop_all()
-        return {"success": True, "message": f"Stopped watching {count} directories",
-                "count": count}
 
-    @r.post("/start/{id}")
-    def start(id: UUID) -> dict[str, Any]:
-        ctx.watcher.watch(str(id))
-        return {"success": True, "message": f"Started watching directory {id}"}
+@router.post("/stop-all", response_model=Envelope[None])
+def stop_all(watcher: WatcherDep) -> dict[str, Any]:
+    """``{success, message, count}``: watches stopped."""
+    count = watcher.stop_all()
+    return {"success": True, "message": f"Stopped watching {count} directories",
+            "count": count}
 
-    @r.post("/stop/{id}")
-    def stop(id: UUID) -> dict[str, Any]:
-        ctx.watcher.unwatch(str(id))
-        return {"success": True, "message": f"Stopped watching directory {id}"}
 
-    return r
+@router.post("/start/{id}", response_model=Envelope[None])
+def start(id: UUID, watcher: WatcherDep) -> dict[str, Any]:
+    """``{success, message}``; 400 already watched, 404, 409."""
+    watcher.watch(str(id))
+    return {"success": True, "message": f"Started watching directory {id}"}
+
+
+@router.post("/stop/{id}", response_model=Envelope[None])
+def stop(id: UUID, watcher: WatcherDep) -> dict[str, Any]:
+    """``{success, message}``; 404 not watched."""
+    watcher.unwatch(str(id))
+    return {"success": True, "message": f"Stopped watching directory {id}"}

@@ -1,4 +1,4 @@
-"""Scan orchestration: a priority queue of folder scans, progress, cancellation.
+"""The scan manager: a priority queue of folder scans, progress, cancellation.
 
 At most ``max_concurrent_scans`` scans run at once, each in a background
 thread. Further requests wait in a queue (``high`` before ``normal`` before
@@ -15,6 +15,7 @@ with every finished batch saved; the folder's ``scan_status`` goes back to
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import logging
@@ -23,17 +24,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.db import transaction
 from taperoom.errors import Conflict, InvalidInput, NotFound
-from taperoom.library import scanner
+from taperoom.events import Event, EventBus, MediaPayload
 from taperoom.library.repository import scan as repo
-from taperoom.library.scanner import ScanState
+from taperoom.library.scanner.runner import Scanner
+from taperoom.library.scanner.state import ScanState, validate_strategy
+from taperoom.library.scanner.walk import root_available
 from taperoom.library.schemas import directory_dict
-
-if TYPE_CHECKING:
-    from taperoom.library.context import LibraryContext
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +49,44 @@ class ScanInProgress(Conflict):
     Attributes
     ----------
     scan_status : dict
-        The running scan's status (sent as ``data`` of the 409 answer).
+        The running scan's status, sent as ``data`` of the 409 answer
+        (``{"success": false, "error": "Scan already in progress", "data": ...}``).
     """
 
     def __init__(self, scan_status: dict[str, Any]) -> None:
         super().__init__("Scan already in progress")
         self.scan_status = scan_status
+
+    def extra(self) -> dict[str, Any]:
+        """``{"data": <the running scan's status>}`` beside the error message."""
+        return {"data": self.scan_status}
+
+
+class ScanQueue(Protocol):
+    """What the routes, the CLI, the directory service and the watcher use of the scan
+    manager (:class:`ScanManager` implements it)."""
+
+    def start(self, directory_id: str, strategy: str = "hybrid",
+              priority: str = "normal") -> dict[str, Any]: ...
+
+    def scan_sync(self, directory_id: str, strategy: str = "hybrid",
+                  progress: Callable[[dict[str, Any]], None] | None = None
+                  ) -> dict[str, Any]: ...
+
+    def status(self, directory_id: str) -> dict[str, Any]: ...
+
+    def active(self) -> list[dict[str, Any]]: ...
+
+    def is_scanning(self, directory_id: str) -> bool: ...
+
+    def wait(self, directory_id: str, timeout: float | None = None
+             ) -> dict[str, Any] | None: ...
+
+    def cancel(self, directory_id: str) -> None: ...
+
+    def start_all_available(self) -> None: ...
+
+    def shutdown(self, timeout: float = 10.0) -> None: ...
 
 
 @dataclass
@@ -88,14 +122,30 @@ class _Job:
 class ScanManager:
     """Runs scans of library folders in background threads.
 
+    A folder whose drive disappears (``library:media:disconnected``) has its scan
+    cancelled.
+
     Parameters
     ----------
-    ctx : LibraryContext
-        Its ``settings.max_concurrent_scans`` bounds the scans running at once.
+    db : sessionmaker
+        Session factory of the library database.
+    bus : EventBus
+        The manager listens for ``library:media:disconnected``.
+    scanner : Scanner
+        Runs each scan.
+    refusal : callable(Path) -> str or None
+        The folder policy (:meth:`~taperoom.library.folderpolicy.FolderPolicy.refusal`):
+        a refused folder (a row an older version accepted) is not scanned.
+    max_concurrent : int
+        Scans running at once (``MAX_CONCURRENT_SCANS``).
     """
 
-    def __init__(self, ctx: LibraryContext) -> None:
-        self.ctx = ctx
+    def __init__(self, db: sessionmaker[Session], bus: EventBus, scanner: Scanner, *,
+                 refusal: Callable[[Path], str | None], max_concurrent: int) -> None:
+        self.db = db
+        self.scanner = scanner
+        self.refusal = refusal
+        self.max_concurrent = max_concurrent
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
         self._queue: list[tuple[int, int, str]] = []
@@ -105,27 +155,35 @@ class ScanManager:
         self._last: dict[str, dict[str, Any]] = {}
         self._closed = False
         try:
-            with transaction(ctx.sessions) as session:
+            with transaction(db) as session:
                 repo.reset_stale_scan_status(session)
         except Exception:
             log.exception("could not reset stale scan states")
+        self._unsubscribe = bus.on(Event.MEDIA_DISCONNECTED, self._on_disconnected)
+
+    def _on_disconnected(self, data: MediaPayload) -> None:
+        """A folder's drive is gone: drop or stop its scan."""
+        if self.is_scanning(data["directoryId"]):
+            log.info("cancelling the scan of %s: its drive is gone", data["path"])
+            with contextlib.suppress(NotFound):  # it may have ended meanwhile
+                self.cancel(data["directoryId"])
 
     # ---------------------------------------------------------------- requests
 
     def _check(self, directory_id: str, strategy: str, priority: str) -> dict[str, Any]:
-        scanner.validate_strategy(strategy)
+        validate_strategy(strategy)
         if priority not in PRIORITIES:
             raise InvalidInput("priority must be one of low, normal, high")
-        with self.ctx.sessions() as session:
+        with self.db() as session:
             directory = repo.get_directory(session, directory_id)
             if directory is None:
                 raise NotFound("Library directory not found")
             if not directory.is_active:
                 raise Conflict("Library directory is not active")
-            refused = self.ctx.folders.refusal(Path(directory.path))
+            refused = self.refusal(Path(directory.path))
             if refused is not None:  # a row from before the folder policy
                 raise Conflict(refused)
-            if not directory.is_available or not scanner.root_available(directory.path):
+            if not directory.is_available or not root_available(directory.path):
                 raise Conflict("Library directory is not available")
             return directory_dict(directory)
 
@@ -175,7 +233,7 @@ class ScanManager:
         with self._lock:
             job = self._register(directory_id, strategy, priority, directory, None)
             heapq.heappush(self._queue, (PRIORITIES[priority], job.seq, directory_id))
-            if self._running < self.ctx.settings.max_concurrent_scans:
+            if self._running < self.max_concurrent:
                 self._running += 1
                 thread = threading.Thread(target=self._worker, name="library-scan", daemon=True)
                 self._threads = [t for t in self._threads if t.is_alive()]
@@ -201,7 +259,7 @@ class ScanManager:
         Returns
         -------
         dict
-            The scan result (see :func:`taperoom.library.scanner.scan_directory`).
+            The scan result (see :meth:`taperoom.library.scanner.runner.Scanner.scan`).
 
         Raises
         ------
@@ -212,7 +270,7 @@ class ScanManager:
             job = self._register(directory_id, strategy, "normal", directory, progress)
             job.running = True
         try:
-            result = scanner.scan_directory(self.ctx, directory_id, strategy, state=job.state)
+            result = self.scanner.scan(directory_id, strategy, state=job.state)
         finally:
             with self._lock:
                 self._jobs.pop(directory_id, None)
@@ -245,8 +303,7 @@ class ScanManager:
             if job.state.cancel.is_set():
                 result = job.state.result(cancelled=True)
             else:
-                result = scanner.scan_directory(self.ctx, job.directory_id, job.strategy,
-                                                state=job.state)
+                result = self.scanner.scan(job.directory_id, job.strategy, state=job.state)
         except Exception as exc:  # a failed scan is logged and reported, never fatal
             log.warning("scan of library directory %s failed: %s", job.directory_id, exc)
             result = job.state.result() | {"error": str(exc)}
@@ -333,10 +390,10 @@ class ScanManager:
         Folders already scanning are skipped; a folder whose path is gone is not
         scanned (the watcher's availability check marks it unavailable).
         """
-        with self.ctx.sessions() as session:
+        with self.db() as session:
             ids = [(d.id, d.path) for d in repo.active_directories(session, available=True)]
         for directory_id, path in ids:
-            if not scanner.root_available(path):
+            if not root_available(path):
                 continue
             try:
                 self.start(directory_id, "hybrid", "low")
@@ -345,6 +402,7 @@ class ScanManager:
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Drop queued scans, cancel running ones and wait for their threads."""
+        self._unsubscribe()
         with self._lock:
             self._closed = True
             for job in self._jobs.values():

@@ -1,0 +1,80 @@
+"""FastAPI dependencies of the library routers: the services of the running app.
+
+Each route names the service it uses with one of the ``...Dep`` aliases below
+(as the FastAPI full-stack template's ``api/deps.py``); the services are those
+:func:`taperoom.library.app.create_app` stored on ``app.state.services``. The
+dependencies are ``async`` so that FastAPI calls them on the event loop, without
+a thread hop per request.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, WebSocket
+
+from taperoom.library.context import LibraryServices
+from taperoom.library.directories import DirectoryService
+from taperoom.library.duplicates import DuplicateService
+from taperoom.library.fileops import FileOperations
+from taperoom.library.scanner import ScanQueue
+from taperoom.library.settings_service import SettingsService
+from taperoom.library.tracks import TrackService
+from taperoom.library.watcher import LibraryWatcher
+from taperoom.web.ws import WebSocketHub
+
+
+def _services(request: Request) -> LibraryServices:
+    services: LibraryServices = request.app.state.services
+    return services
+
+
+async def track_service(request: Request) -> TrackService:
+    """The track service."""
+    return _services(request).tracks
+
+
+async def directory_service(request: Request) -> DirectoryService:
+    """The directory service."""
+    return _services(request).directories
+
+
+async def duplicate_service(request: Request) -> DuplicateService:
+    """The duplicate service."""
+    return _services(request).duplicates
+
+
+async def file_operations(request: Request) -> FileOperations:
+    """The file operations (move, rename, delete)."""
+    return _services(request).fileops
+
+
+async def scan_queue(request: Request) -> ScanQueue:
+    """The scan manager."""
+    return _services(request).scans
+
+
+async def watcher(request: Request) -> LibraryWatcher:
+    """The file watcher."""
+    return _services(request).watcher
+
+
+async def settings_service(request: Request) -> SettingsService:
+    """The user settings."""
+    return _services(request).settings_store
+
+
+async def websocket_hub(websocket: WebSocket) -> WebSocketHub:
+    """The app's WebSocket hub (forwards bus events to ``/ws`` clients)."""
+    hub: WebSocketHub = websocket.app.state.hub
+    return hub
+
+
+TrackServiceDep = Annotated[TrackService, Depends(track_service)]
+DirectoryServiceDep = Annotated[DirectoryService, Depends(directory_service)]
+DuplicateServiceDep = Annotated[DuplicateService, Depends(duplicate_service)]
+FileOperationsDep = Annotated[FileOperations, Depends(file_operations)]
+ScanQueueDep = Annotated[ScanQueue, Depends(scan_queue)]
+WatcherDep = Annotated[LibraryWatcher, Depends(watcher)]
+SettingsServiceDep = Annotated[SettingsService, Depends(settings_service)]
+WebSocketHubDep = Annotated[WebSocketHub, Depends(websocket_hub)]

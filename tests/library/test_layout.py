@@ -1,0 +1,154 @@
+"""The library's skeleton: one composition root, no import cycles, a typed wire."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import taperoom
+
+SRC = Path(taperoom.__file__).resolve().parent
+LIBRARY = "taperoom.library"
+#: Modules allowed to import the composition root: the app, its routers and the CLI.
+ROOT_USERS = ("taperoom.library.app", "taperoom.library.api.", "taperoom.library.cli")
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted((SRC / "library").rglob("*.py")):
+        parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def _imports(name: str, path: Path, known: set[str]) -> Iterator[str]:
+    """Every ``taperoom.library`` module `name` imports, wherever the import statement is
+    (module level, ``if TYPE_CHECKING:``, inside a function)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{anchor}.{base}" if base else anchor
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base
+                       for a in node.names]
+        else:
+            continue
+        for target in targets:
+            if target in known and target != name:
+                yield target
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    known = set(modules)
+    return {name: set(_imports(name, path, known)) for name, path in modules.items()}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of `graph` (as a path that starts and ends on one module), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt):], nxt]
+            if nxt not in state and (found := visit(nxt)) is not None:
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)) is not None:
+            return found
+    return None
+
+
+def test_no_import_cycle_in_the_library() -> None:
+    """No library module imports, even lazily or for type checking only, a module that
+    imports it back (the context used to: context <-> directories, scanner, watcher...)."""
+    assert _cycle(_graph()) is None
+
+
+def test_no_service_imports_the_composition_root() -> None:
+    """Only the app, its routers and the CLI import ``library.context``; services get
+    their collaborators in their constructors."""
+    importers = sorted(name for name, targets in _graph().items()
+                       if f"{LIBRARY}.context" in targets and not name.startswith(ROOT_USERS))
+    assert importers == []
+
+
+def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref")
+    if ref is None:
+        return schema
+    return dict(doc["components"]["schemas"][ref.rsplit("/", 1)[-1]])
+
+
+def test_every_route_documents_its_answers(lib_server: Any) -> None:
+    """Every route of /openapi.json names a schema with properties for its 2xx JSON body,
+    and documents the error envelope."""
+    doc = httpx.get(f"{lib_server.url}/openapi.json", timeout=30).json()
+    undocumented = []
+    operations = 0
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            operations += 1
+            ok = [r for status, r in op["responses"].items() if status.startswith("2")]
+            schemas = [r.get("content", {}).get("application/json", {}).get("schema")
+                       for r in ok]
+            named = [s for s in schemas if s and "$ref" in s
+                     and _resolve(doc, s).get("properties")]
+            if not named:
+                undocumented.append(f"{method.upper()} {path}")
+            if path.startswith("/api/"):
+                errors = op["responses"].get("404", {}).get("content", {})
+                schema = errors.get("application/json", {}).get("schema", {})
+                if not schema.get("$ref", "").endswith("/ErrorPublic"):
+                    undocumented.append(f"{method.upper()} {path} (404)")
+    assert operations > 50
+    assert undocumented == []
+
+
+def test_track_schema_names_its_fields_not_the_table() -> None:
+    """A column added to the tracks table does not reach the wire until the schema names it:
+    the track object's fields are listed in ``TrackPublic``, and the blobs are not among them."""
+    from taperoom.library import models
+    from taperoom.library.schemas import TRACK_FIELDS, TrackPublic
+
+    columns = {c.key for c in models.Track.__table__.columns}
+    assert set(TRACK_FIELDS) <= columns
+    assert {"beats_data", "downbeats_data", "file_mtime_ns"}.isdisjoint(TRACK_FIELDS)
+    assert TrackPublic.model_config.get("extra") == "forbid"
+
+
+def test_track_list_answers_fit_their_schema(lib_server: Any, lib_ctx: Any, corpus: Path,
+                                             tmp_path: Path) -> None:
+    """The track list pages, which skip the per-row model check for speed, still answer
+    exactly what ``Envelope[list[TrackPublic]]`` documents (every key named, no other)."""
+    from taperoom.library.schemas import Envelope, TrackPublic
+    from tests.library.test_scanner import add_directory, copy_corpus
+
+    did = add_directory(lib_ctx, copy_corpus(corpus, tmp_path / "lib"))
+    lib_ctx.scans.scan_sync(did, "hybrid")
+    for path in ("/api/tracks?limit=1000", "/api/tracks/search?q=a"):
+        body = httpx.get(f"{lib_server.url}{path}", timeout=30).json()
+        assert body["data"], path
+        checked = Envelope[list[TrackPublic]].model_validate(body)
+        assert checked.model_dump(exclude_unset=True) == body
+        assert all(set(t) == set(TrackPublic.model_fields) for t in body["data"])

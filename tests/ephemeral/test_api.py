@@ -623,6 +623,22 @@ def test_waveform_is_recomputed_when_the_file_is_replaced(api: Callable[..., Api
     assert json.loads((a.meta / "waveforms" / "a.wav.json").read_text()) == second
 
 
+def test_damaged_waveform_cache_is_computed_again(api: Callable[..., Api]) -> None:
+    """A waveform cache that is not a list of {min, max} peaks (damaged, or edited by
+    hand) is computed again instead of being sent as it is."""
+    a = api()
+    write_wav(a.audio / "a.wav", tone(2.0, 8000, 1), rate=8000)
+    good = a.client.get("/waveform/a.wav").json()
+    cache = a.meta / "waveforms" / "a.wav.json"
+    for damaged in ('[{"lo": 1}]', '[{"min": 0, "max": 1, "extra": true}]', '{"min": 0}',
+                    "[1, 2]", "not json"):
+        cache.write_text(damaged)
+        r = a.client.get("/waveform/a.wav")
+        assert r.status_code == 200, damaged
+        assert r.json() == good, damaged
+        assert json.loads(cache.read_text()) == good, damaged
+
+
 def test_waveform_of_unknown_track_is_404(api: Callable[..., Api]) -> None:
     """/waveform of a missing track answers 404 JSON."""
     r = api().client.get("/waveform/nope.wav")

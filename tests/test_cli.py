@@ -54,9 +54,9 @@ def test_reset_restores_pristine_audio(tmp_path: Path) -> None:
     path = write_wav(tmp_path / "audio" / "a.wav", tone(2.0, 44100, 2))
     pristine = path.read_bytes()
     env = _env(tmp_path, KEEP_ORIGINALS="true", DEGRADATION_RATE="100")
-    code = ("from taperoom.ephemeral.service import EphemeralService;"
+    code = ("from taperoom.ephemeral.context import build_services;"
             "from taperoom.ephemeral.settings import EphemeralSettings;"
-            "s = EphemeralService(EphemeralSettings());"
+            "s = build_services(EphemeralSettings()).service;"
             "[s.degrade('a.wav', 1) for _ in range(2)]")
     subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, **env},
                    check=True, timeout=60)

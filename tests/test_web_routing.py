@@ -97,7 +97,7 @@ def test_every_library_path_lists_all_its_methods(lib_server: Any) -> None:
 def test_every_ephemeral_path_lists_all_its_methods(eph_settings: Any,
                                                     live_server: Callable[[Any], Any]) -> None:
     """On the ephemeral app, each documented path's 405 lists every documented method."""
-    from taperoom.ephemeral.api import create_app
+    from taperoom.ephemeral.app import create_app
 
     server = live_server(create_app(eph_settings(degrade_rate_limit="off")))
     with httpx.Client(base_url=server.url, timeout=10) as c:

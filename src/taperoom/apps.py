@@ -53,7 +53,7 @@ class AppSpec:
 
 
 APPS: dict[str, AppSpec] = {
-    "ephemeral": AppSpec("ephemeral", "taperoom.ephemeral.api:app_from_env", 5000, "limits"),
+    "ephemeral": AppSpec("ephemeral", "taperoom.ephemeral.app:app_from_env", 5000, "limits"),
     "library": AppSpec("library", "taperoom.library.app:app_from_env", 12047, "sqlalchemy",
                        "taperoom.library.users:check_access"),
     "recorder": AppSpec("recorder", "taperoom.recorder.app:app_from_env", 8666, "apscheduler",

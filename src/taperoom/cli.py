@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -24,7 +25,7 @@ from rich.table import Table
 
 from taperoom.apps import APPS, AppSpec
 from taperoom.config import setup_logging
-from taperoom.ephemeral.service import EphemeralService
+from taperoom.ephemeral.context import EphemeralServices, build_services
 from taperoom.ephemeral.settings import EphemeralSettings
 from taperoom.errors import TaperoomError
 
@@ -183,26 +184,33 @@ def _recorder_port(spec: AppSpec, port: int | None) -> int:
     return _port(spec, port, True)
 
 
-def _service() -> EphemeralService:
-    return EphemeralService(EphemeralSettings())
+@contextlib.contextmanager
+def _ephemeral() -> Iterator[EphemeralServices]:
+    """The ephemeral services for one command, closed when it ends."""
+    services = build_services(EphemeralSettings())
+    try:
+        yield services
+    finally:
+        services.close()
 
 
 @ephemeral_app.command("scan")
 def ephemeral_scan() -> None:
     """Create metadata and waveforms for every WAV file in AUDIO_DIR."""
-    service = _service()
-    names = service.store.list_filenames()
-    ok = 0
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console) as progress:
-        task = progress.add_task("scanning", total=len(names))
-        for name in names:
-            progress.update(task, description=name[:40])
-            if service.store.try_info(name) is not None:
-                service.store.ensure_meta(name)
-                service.waveform(name)
-                ok += 1
-            progress.advance(task)
+    with _ephemeral() as services:
+        store = services.store
+        names = store.list_filenames()
+        ok = 0
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task("scanning", total=len(names))
+            for name in names:
+                progress.update(task, description=name[:40])
+                if store.try_info(name) is not None:
+                    store.ensure_meta(name)
+                    services.service.waveform(name)
+                    ok += 1
+                progress.advance(task)
     console.print(f"{ok} track(s) ready, {len(names) - ok} skipped")
 
 
@@ -211,26 +219,27 @@ def ephemeral_stats(
     filename: Annotated[str | None, typer.Argument(help="One track; all when omitted.")] = None,
 ) -> None:
     """Show wear per track (or per segment of one track)."""
-    service = _service()
     out = Console()
-    if filename:
-        s = service.stats(filename)
-        out.print(f"{s['filename']}: {s['duration']:.2f} s, {s['total_segments']} segments, "
-                  f"{s['overall_degradation']:.2f} % worn, {s['total_streams']} streams")
-        out.print("play counts: " + " ".join(str(c) for c in s["segment_play_counts"]))
-        return
-    table = Table("track", "duration (s)", "worn %", "streams")
-    for t in service.tracks():
-        table.add_row(t["filename"], f"{t['duration']:.2f}", f"{t['overall_degradation']:.2f}",
-                      str(t["total_streams"]))
+    with _ephemeral() as services:
+        if filename:
+            s = services.service.stats(filename)
+            out.print(f"{s.filename}: {s.duration:.2f} s, {s.total_segments} segments, "
+                      f"{s.overall_degradation:.2f} % worn, {s.total_streams} streams")
+            out.print("play counts: " + " ".join(str(c) for c in s.segment_play_counts))
+            return
+        table = Table("track", "duration (s)", "worn %", "streams")
+        for t in services.service.tracks():
+            table.add_row(t.filename, f"{t.duration:.2f}", f"{t.overall_degradation:.2f}",
+                          str(t.total_streams))
     out.print(table)
 
 
 @ephemeral_app.command("reset")
 def ephemeral_reset(filename: str) -> None:
     """Restore a track from its pristine copy (KEEP_ORIGINALS) and zero its counts."""
-    s = _service().reset(filename)
-    console.print(f"{s['filename']} restored; {s['total_segments']} segments at 0 plays")
+    with _ephemeral() as services:
+        s = services.service.reset(filename)
+    console.print(f"{s.filename} restored; {s.total_segments} segments at 0 plays")
 
 
 def main() -> None:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Query parameters whose values are secrets (libpq's ``password``, ``sslpassword``; tokens, keys).
+_SECRET_PARAM = re.compile(r"pass|pwd|secret|token|key", re.IGNORECASE)
 
 
 class AppSettings(BaseSettings):
@@ -28,3 +33,39 @@ def setup_logging(level: str | None = None) -> None:
         level=getattr(logging, name, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def redact_url(url: str) -> str:
+    """`url` as it may be shown or logged: its password and secret query values as ``***``.
+
+    The password of the user information (``scheme://user:password@host``, RFC 3986
+    §3.2.1) and the value of every query parameter named like a secret
+    (``password``, ``sslpassword``, ``token``, ``api_key`` ...) are replaced; the
+    scheme, user, host, port, path and other parameters stay as written.
+
+    Parameters
+    ----------
+    url : str
+        A database, queue or stream URL.
+
+    Returns
+    -------
+    str
+        The URL with its secrets replaced, or ``***`` when it cannot be parsed.
+    """
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is not a number raises ValueError
+    except ValueError:
+        return "***"
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:***@{netloc.rpartition('@')[2]}"
+    query = parts.query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    if any(_SECRET_PARAM.search(name) for name, _ in pairs):
+        query = urlencode([(name, "***" if _SECRET_PARAM.search(name) else value)
+                           for name, value in pairs], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

@@ -25,6 +25,7 @@ from huey.constants import WORKER_THREAD
 from huey.consumer import Consumer
 from huey.exceptions import ConfigurationError
 
+from taperoom.config import redact_url
 from taperoom.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def make_huey(name: str, *, data_dir: Path, queue_url: str = "",
     ------
     InvalidInput
         `queue_url` has an unknown scheme, or Redis is asked for without the
-        ``redis`` package.
+        ``redis`` package (the message names the URL without its password).
     """
     url = (queue_url or "").strip()
     if immediate:
@@ -82,10 +83,10 @@ def make_huey(name: str, *, data_dir: Path, queue_url: str = "",
         try:
             return RedisHuey(name, url=url)
         except ConfigurationError as exc:
-            raise InvalidInput(f"QUEUE_URL={url!r} needs the 'redis' package "
+            raise InvalidInput(f"QUEUE_URL={redact_url(url)!r} needs the 'redis' package "
                                f"(pip install redis): {exc}") from exc
-    raise InvalidInput(f"QUEUE_URL={url!r} is not supported: leave it empty for a SQLite "
-                       "file in DATA_DIR, or use redis://host:port/db")
+    raise InvalidInput(f"QUEUE_URL={redact_url(url)!r} is not supported: leave it empty for "
+                       "a SQLite file in DATA_DIR, or use redis://host:port/db")
 
 
 def stop_requested(huey: Huey) -> bool:

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from taperoom.audio import wav
-from taperoom.ephemeral.api import create_app
+from taperoom.ephemeral.app import create_app
 from taperoom.ephemeral.names import track_key
 from taperoom.ephemeral.settings import EphemeralSettings
 from tests.wavgen import BEXT, ID3, LIST_INFO, tone, write_wav
@@ -235,6 +235,25 @@ def test_stats_body(api: Callable[..., Api]) -> None:
                     "segment_duration": 0.5, "segment_play_counts": [0, 0, 0, 2],
                     "overall_degradation": 5.0, "total_streams": 0,
                     "created_at": meta["created_at"]}
+
+
+def test_stats_of_hand_edited_metadata_keeps_the_declared_types(
+        api: Callable[..., Api]) -> None:
+    """A metadata file edited by hand with a created_at that is not a string and a
+    segment_duration that is not a number still answers /stats with the declared types
+    (null and SEGMENT_DURATION) and keeps its play counts."""
+    a = api()
+    write_wav(a.audio / "a.wav", tone(2.0, 8000, 1), rate=8000)
+    a.degrade("a.wav", 1)
+    meta = json.loads(a.meta_file("a.wav").read_text())
+    meta.update(created_at=5, segment_duration="half a second")
+    a.meta_file("a.wav").write_text(json.dumps(meta))
+    r = a.client.get("/stats/a.wav")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["created_at"] is None
+    assert body["segment_duration"] == 0.5
+    assert body["segment_play_counts"] == [0, 1, 0, 0]
 
 
 # -- /stream ---------------------------------------------------------------------
@@ -604,6 +623,22 @@ def test_waveform_is_recomputed_when_the_file_is_replaced(api: Callable[..., Api
     assert json.loads((a.meta / "waveforms" / "a.wav.json").read_text()) == second
 
 
+def test_damaged_waveform_cache_is_computed_again(api: Callable[..., Api]) -> None:
+    """A waveform cache that is not a list of {min, max} peaks (damaged, or edited by
+    hand) is computed again instead of being sent as it is."""
+    a = api()
+    write_wav(a.audio / "a.wav", tone(2.0, 8000, 1), rate=8000)
+    good = a.client.get("/waveform/a.wav").json()
+    cache = a.meta / "waveforms" / "a.wav.json"
+    for damaged in ('[{"lo": 1}]', '[{"min": 0, "max": 1, "extra": true}]', '{"min": 0}',
+                    "[1, 2]", "not json"):
+        cache.write_text(damaged)
+        r = a.client.get("/waveform/a.wav")
+        assert r.status_code == 200, damaged
+        assert r.json() == good, damaged
+        assert json.loads(cache.read_text()) == good, damaged
+
+
 def test_waveform_of_unknown_track_is_404(api: Callable[..., Api]) -> None:
     """/waveform of a missing track answers 404 JSON."""
     r = api().client.get("/waveform/nope.wav")
@@ -857,6 +892,18 @@ def test_reset_is_401_with_wrong_token(api: Callable[..., Api]) -> None:
         assert r.status_code == 401, authorization
         assert isinstance(r.json()["error"], str)
     assert a.counts("a.wav") == [1, 0]
+
+
+def test_reset_with_a_non_ascii_token_is_401(api: Callable[..., Api]) -> None:
+    """A bearer token with bytes outside ASCII is a wrong token: 401, not a 500 from
+    comparing it with the configured one."""
+    a = api(keep_originals=True, admin_token="secret")
+    write_wav(a.audio / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    for token in (b"\xe9", b"secr\xe9t", "s\u00e9cret".encode()):
+        status, _, content = a.raw("POST", "/reset/a.wav",
+                                   headers={"Authorization": b"Bearer " + token})
+        assert status == 401, token
+        assert "error" in json.loads(content)
 
 
 def test_reset_restores_bytes_and_zeroes_counts(api: Callable[..., Api]) -> None:
@@ -1133,3 +1180,186 @@ def test_openapi_documents_audio_routes_with_their_media_types(api: Callable[...
         if content is not None:
             media = got["content-type"].split(";")[0]
             assert media in content, (method, path, media)
+
+
+def _problems(doc: dict[str, Any], schema: dict[str, Any], value: Any, where: str) -> list[str]:
+    """Where `value` departs from `schema` (the JSON Schema subset FastAPI writes): wrong
+    type, an object whose keys are not exactly its declared properties, in their order."""
+    schema = _resolve(doc, schema)
+    if "anyOf" in schema:
+        if any(not _problems(doc, s, value, where) for s in schema["anyOf"]):
+            return []
+        return [f"{where}: {value!r} matches none of {schema['anyOf']}"]
+    kind = schema.get("type")
+    checks: dict[str, Callable[[Any], bool]] = {
+        "object": lambda v: isinstance(v, dict),
+        "array": lambda v: isinstance(v, list),
+        "string": lambda v: isinstance(v, str),
+        "boolean": lambda v: isinstance(v, bool),
+        "null": lambda v: v is None,
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    }
+    if kind not in checks:
+        return [f"{where}: the schema names no type ({schema})"]
+    if not checks[kind](value):
+        return [f"{where}: {value!r} is not {kind}"]
+    problems = []
+    if kind == "object":
+        declared = list(schema.get("properties", {}))
+        if list(value) != declared:
+            problems.append(f"{where}: keys {list(value)} but the schema names {declared}")
+        for key in set(value) & set(declared):
+            problems += _problems(doc, schema["properties"][key], value[key], f"{where}.{key}")
+    if kind == "array":
+        for i, item in enumerate(value):
+            problems += _problems(doc, schema["items"], item, f"{where}[{i}]")
+    return problems
+
+
+def test_openapi_declares_every_answer_body_with_its_keys(api: Callable[..., Api]) -> None:
+    """Every operation declares its 2xx body: a JSON object schema naming every key it
+    sends (all required, no others allowed), a list of such objects, or its audio or HTML
+    media type; every declared JSON error answer is the {"error"} body."""
+    doc = api().client.get("/openapi.json").json()
+    failures = []
+    operations = [(m.upper(), p, op) for p, item in doc["paths"].items()
+                  for m, op in item.items()]
+    assert len(operations) == 10
+    for method, path, op in operations:
+        ok = {s: r for s, r in op["responses"].items() if s.startswith("2")}
+        if not ok:
+            failures.append(f"{method} {path}: no 2xx answer declared")
+        for status, response in ok.items():
+            content = response.get("content") or {}
+            if not content:
+                failures.append(f"{method} {path} {status}: no body declared")
+            for media, body in content.items():
+                schema = _resolve(doc, body.get("schema", {}))
+                if media == "application/json":
+                    objects = [schema] if schema.get("type") == "object" else (
+                        [_resolve(doc, schema["items"])] if schema.get("type") == "array"
+                        else [])
+                    if not objects:
+                        failures.append(f"{method} {path} {status}: {schema}")
+                    for obj in objects:
+                        names = list(obj.get("properties", {}))
+                        if (not names or obj.get("additionalProperties") is not False
+                                or sorted(obj.get("required", [])) != sorted(names)):
+                            failures.append(f"{method} {path} {status}: loose schema {obj}")
+                elif media in ("audio/wav", "multipart/byteranges"):
+                    if schema != {"type": "string", "format": "binary"}:
+                        failures.append(f"{method} {path} {status} {media}: {schema}")
+                elif media == "text/html":
+                    if schema.get("type") != "string":
+                        failures.append(f"{method} {path} {status} {media}: {schema}")
+                else:
+                    failures.append(f"{method} {path} {status}: unexpected {media}")
+        for status, response in op["responses"].items():
+            if status.startswith("2"):
+                continue
+            json_body = (response.get("content") or {}).get("application/json")
+            if json_body is not None:
+                error = _resolve(doc, json_body["schema"])
+                if (error.get("required") != ["error"]
+                        or error.get("additionalProperties") is not False):
+                    failures.append(f"{method} {path} {status}: error body {error}")
+    assert not failures, "\n".join(failures)
+
+
+def test_json_answers_are_exactly_what_the_document_declares(api: Callable[..., Api]) -> None:
+    """Real answers of every JSON route, and of errors on each route, have exactly the
+    keys and types that /openapi.json declares for their status, in the declared order."""
+    a = api(admin_token="tok", keep_originals=True, degrade_rate_limit="2/minute")
+    write_wav(a.audio / "a.wav", tone(6.0, 8000, 2), rate=8000)
+    write_wav(a.audio / "b é.wav", tone(1.1, 8000, 1), rate=8000)
+    (a.audio / "junk.wav").write_bytes(b"junk" * 20)
+    doc = a.client.get("/openapi.json").json()
+    size = (a.audio / "a.wav").stat().st_size
+    auth = {"Authorization": "Bearer tok"}
+    requests: list[tuple[str, str, bytes | None, dict[str, str], str, int]] = [
+        ("GET", "/", None, {}, "/", 200),
+        ("GET", "/tracks", None, {}, "/tracks", 200),
+        ("POST", "/degrade/a.wav", b'{"segment_index": 2}', {}, "/degrade/{filename}", 200),
+        ("GET", "/stats/a.wav", None, {}, "/stats/{filename}", 200),
+        ("GET", "/stats/b%20%C3%A9.wav", None, {}, "/stats/{filename}", 200),
+        ("GET", "/waveform/a.wav", None, {}, "/waveform/{filename}", 200),
+        ("POST", "/reset/a.wav", None, auth, "/reset/{filename}", 200),
+        ("GET", "/stats/nope.wav", None, {}, "/stats/{filename}", 404),
+        ("GET", "/waveform/junk.wav", None, {}, "/waveform/{filename}", 422),
+        ("POST", "/degrade/a.wav", b"{}", {}, "/degrade/{filename}", 400),
+        ("POST", "/degrade/a.wav", b'{"segment_index": 0}', {}, "/degrade/{filename}", 429),
+        ("POST", "/reset/a.wav", None, {}, "/reset/{filename}", 401),
+        ("GET", "/stream/nope.wav", None, {}, "/stream/{filename}", 404),
+        ("GET", "/stream/a.wav", None, {"Range": f"bytes={size}-"}, "/stream/{filename}", 416),
+        ("GET", "/stream/a.wav?degrade=1&start=x", None, {}, "/stream/{filename}", 400),
+        ("GET", "/stream/a.wav/chunk/9", None, {}, "/stream/{filename}/chunk/{chunk_index}",
+         400),
+    ]
+    failures = []
+    for method, path, body, headers, template, expected in requests:
+        status, got, content = a.raw(method, path, body, headers)
+        assert status == expected, (method, path, status, content[:200])
+        responses = doc["paths"][template][method.lower()]["responses"]
+        declared = responses.get(str(status)) or responses.get(f"{str(status)[0]}XX")
+        assert declared is not None, (method, path, status)
+        media = got["content-type"].split(";")[0]
+        assert media == "application/json", (method, path, status, media)
+        schema = declared["content"][media]["schema"]
+        failures += _problems(doc, schema, json.loads(content), f"{method} {path} {status}")
+    assert not failures, "\n".join(failures)
+
+
+def test_unsatisfiable_range_answers_the_shared_error_body(served: tuple[Api, bytes]) -> None:
+    """A 416 on /stream is answered like every other error of the app: {"error": ...} as
+    JSON, with Content-Range: bytes */size (RFC 9110 §15.5.17), and documented so."""
+    a, data = served
+    r = a.client.get("/stream/a.wav", headers={"Range": f"bytes={len(data)}-"})
+    assert r.status_code == 416
+    assert r.headers["content-type"] == "application/json"
+    assert r.headers["content-range"] == f"bytes */{len(data)}"
+    assert r.json() == {"error": f"Range not satisfiable: the file has {len(data)} bytes"}
+    doc = a.client.get("/openapi.json").json()
+    declared = doc["paths"]["/stream/{filename}"]["get"]["responses"]["416"]
+    assert _resolve(doc, declared["content"]["application/json"]["schema"])["required"] == [
+        "error"]
+
+
+def test_degrade_route_behind_a_root_path_answers_as_the_hot_path(
+        eph_settings: Callable[..., EphemeralSettings]) -> None:
+    """Under uvicorn --root-path the hot path steps aside and the FastAPI route answers
+    /degrade with the same bodies, statuses and rate limit."""
+    import threading
+
+    import uvicorn
+
+    from tests.conftest import free_port
+
+    settings = eph_settings(degrade_rate_limit="3/minute")
+    settings.audio_dir.mkdir(parents=True)
+    write_wav(settings.audio_dir / "a.wav", tone(1.0, 8000, 1), rate=8000)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           root_path="/eph", log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+            ok = c.post("/degrade/a.wav", json={"segment_index": 1})
+            assert (ok.status_code, ok.json()) == (
+                200, {"success": True, "segment_index": 1, "play_count": 1})
+            bad = c.post("/degrade/a.wav", json={"segment_index": 9})
+            assert (bad.status_code, bad.json()) == (400, {"error": "Invalid segment index"})
+            missing = c.post("/degrade/nope.wav", json={"segment_index": 0})
+            assert (missing.status_code, missing.json()) == (404, {"error": "Track not found"})
+            limited = c.post("/degrade/a.wav", json={"segment_index": 1})
+            assert limited.status_code == 429
+            assert int(limited.headers["retry-after"]) >= 1
+            assert c.get("/stats/a.wav").json()["segment_play_counts"] == [0, 1]
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from taperoom.ephemeral.filestream import AudioFileResponse, CachedFileReader, byte_ranges
 from taperoom.errors import RangeNotSatisfiable
+from taperoom.web.errors import install_error_handlers
 
 
 def _data(n: int) -> bytes:
@@ -63,6 +64,7 @@ def test_audio_file_response_on_a_real_server(tmp_path: Path,
         return response
 
     app = Starlette(routes=[Route("/f", endpoint, methods=["GET", "HEAD"])])
+    install_error_handlers(app)  # answers the 416
     srv = live_server(app)
     with httpx.Client(base_url=srv.url, timeout=10) as client:
         whole = client.get("/f")
@@ -83,6 +85,7 @@ def test_audio_file_response_on_a_real_server(tmp_path: Path,
         assert head.content == b""
         bad = client.get("/f", headers={"Range": f"bytes={len(data) + 5}-"})
         assert bad.status_code == 416
+        assert bad.headers["content-range"] == f"bytes */{len(data)}"
     readers = [r.reader for r in responses if r.reader is not None]
     assert readers, "AudioFileResponse no longer reads through CachedFileReader"
     assert sum(r.inline_reads for r in readers) >= 2
@@ -101,7 +104,9 @@ def _range_app(path: Path) -> Starlette:
     def endpoint(request: Request) -> AudioFileResponse:
         return AudioFileResponse(path, media_type="audio/wav")
 
-    return Starlette(routes=[Route("/f", endpoint, methods=["GET", "HEAD"])])
+    app = Starlette(routes=[Route("/f", endpoint, methods=["GET", "HEAD"])])
+    install_error_handlers(app)  # answers a 416
+    return app
 
 
 def test_invalid_range_is_ignored_whole_file_sent(tmp_path: Path,

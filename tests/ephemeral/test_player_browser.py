@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from taperoom import __version__
-from taperoom.ephemeral.api import create_app
+from taperoom.ephemeral.app import create_app
 from tests.wavgen import tone, write_wav
 
 CHROMIUM = Path("/usr/bin/chromium")

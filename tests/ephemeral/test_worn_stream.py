@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 
 from taperoom.audio import wav
-from taperoom.ephemeral.api import create_app
+from taperoom.ephemeral.app import create_app
 from tests.wavgen import BEXT, tone, write_wav
 
 

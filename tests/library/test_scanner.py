@@ -581,7 +581,7 @@ def test_cli_scan_by_path_and_id(lib_ctx: LibraryServices, corpus: Path, tmp_pat
     root = copy_corpus(corpus, tmp_path / "lib")
     did = add_directory(lib_ctx, root)
     monkeypatch.setenv("DATABASE_PATH", str(lib_ctx.settings.database_path))
-    monkeypatch.setenv("DATABASE_URL", lib_ctx.settings.database_url)
+    monkeypatch.setenv("DATABASE_URL", lib_ctx.settings.database_url.get_secret_value())
     runner = CliRunner()
     out = runner.invoke(library_cli, ["scan", str(root), "--strategy", "fast"])
     assert out.exit_code == 0, out.output

@@ -13,7 +13,9 @@ Ranges follow RFC 9110 §14 rather than Starlette's own policy: a ``Range``
 header that is not a valid ``bytes`` range set is ignored (the whole file, 200;
 Starlette answers a plain-text 400), a set is unsatisfiable (416) only when none
 of its ranges overlaps the file, and ranges past the end are left out of a set
-that has others.
+that has others. A 416 is raised as :class:`~taperoom.errors.RangeNotSatisfiable`,
+so that the app answers it through its error mapping (:mod:`taperoom.web.errors`),
+like any other error, instead of Starlette's empty plain-text 416.
 
 Measured with 200 real-time listeners (streams only, one worker) on the 2-core
 benchmark machine, server CPU per second of audio sent: 1.55 ms with
@@ -31,7 +33,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
-from starlette import responses as starlette_responses
 from starlette.responses import FileResponse
 
 from taperoom.errors import RangeNotSatisfiable
@@ -210,12 +211,15 @@ class CachedFileReader:
 
 
 class AudioFileResponse(FileResponse):
-    """``FileResponse`` (single and multiple ranges, HEAD, ETag, 416) sending 256 KiB
+    """``FileResponse`` (single and multiple ranges, HEAD, ETag) sending 256 KiB
     blocks read by :class:`CachedFileReader`, with ranges chosen by :func:`byte_ranges`.
 
     Starlette still handles ``If-Range``, writes the headers, sends the parts and
     stops on disconnect; an ignored ``Range`` header reaches it as an empty range
-    list, on which it sends the whole file. Should a Starlette version stop
+    list, on which it sends the whole file. An unsatisfiable one raises
+    :class:`~taperoom.errors.RangeNotSatisfiable` from the response before
+    anything is sent, for the app's exception handlers (a route's response is
+    sent inside them). Should a Starlette version stop
     opening files through ``_open_file`` or parsing through
     ``_parse_range_header``, tests/ephemeral/test_filestream.py fails.
     """
@@ -228,11 +232,14 @@ class AudioFileResponse(FileResponse):
 
     @classmethod
     def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
-        """Starlette's hook: :func:`byte_ranges`, ``[]`` for the whole file."""
-        try:
-            return byte_ranges(http_range, file_size) or []
-        except RangeNotSatisfiable as exc:
-            raise starlette_responses.RangeNotSatisfiable(exc.size) from None
+        """Starlette's hook: :func:`byte_ranges`, ``[]`` for the whole file.
+
+        Raises
+        ------
+        RangeNotSatisfiable
+            No range overlaps the file.
+        """
+        return byte_ranges(http_range, file_size) or []
 
     @asynccontextmanager
     async def _open_file(self) -> AsyncIterator[Any]:

@@ -7,9 +7,11 @@ call bounds how many listeners a server holds. Through FastAPI's route
 worker, sequential calls, 2-core benchmark machine). This middleware reads and
 parses the small body itself, runs the wear in a worker thread and writes the
 answer as bytes. Status codes and JSON bodies are the contract's and the same
-as the FastAPI route's, which stays declared for the OpenAPI schema and answers
-whatever this middleware does not take (other methods, mounts under a
-``root_path``).
+as the FastAPI route's (:mod:`taperoom.ephemeral.api.degrade`): the success body
+is the route's :class:`~taperoom.ephemeral.schemas.DegradePublic`, errors come
+from :mod:`taperoom.web.errors`. That route stays declared for the OpenAPI schema
+and answers whatever this middleware does not take (other methods, mounts under
+a ``root_path``).
 """
 
 from __future__ import annotations
@@ -70,8 +72,7 @@ class DegradeFastPath:
         body = await self._body(receive)
         if body is None:  # the client went away
             return
-        status, payload, headers = await self._answer(scope, filename, body)
-        data = json.dumps(payload, separators=(",", ":")).encode()
+        status, data, headers = await self._answer(scope, filename, body)
         await send({"type": "http.response.start", "status": status,
                     "headers": [*_JSON, (b"content-length", str(len(data)).encode()),
                                 *headers]})
@@ -95,7 +96,7 @@ class DegradeFastPath:
         return b"".join(chunks)
 
     async def _answer(self, scope: Scope, filename: str, body: bytes
-                      ) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]]]:
+                      ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         try:
             if len(body) > MAX_BODY:
                 raise TooLarge(f"Request body larger than {MAX_BODY} bytes")
@@ -105,13 +106,17 @@ class DegradeFastPath:
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(self.executor, self.service.degrade,
                                                 filename, index)
-            return 200, result, []
+            return 200, result.model_dump_json().encode(), []
         except TaperoomError as exc:
             if exc.status >= 500:
                 log.warning("POST %s: %s", scope["path"], exc)
-            return exc.status, error_body(exc.status, exc.message), [
+            return exc.status, _json(error_body(exc.status, exc.message)), [
                 (k.encode("latin-1"), v.encode("latin-1"))
                 for k, v in error_headers(exc).items()]
         except Exception:
             log.exception("unhandled error on POST %s", scope["path"])
-            return 500, error_body(500, "Internal server error"), []
+            return 500, _json(error_body(500, "Internal server error")), []
+
+
+def _json(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()

@@ -1,20 +1,28 @@
-"""Request and response shapes of the ephemeral API, as its OpenAPI document declares them.
+"""Request and response bodies of the ephemeral API, and the OpenAPI tables that declare them.
 
-The bodies themselves are the contract's (contracts/ephemeral.md) and are built
-and parsed by the service; these models and response tables only describe them,
-so that ``/openapi.json`` tells clients (and schema-driven test tools) what each
-route really takes and answers: the ``/degrade`` body, which the plain-ASGI hot
-path parses ahead of FastAPI, the audio routes' ``audio/wav`` bodies with their
-206 and 416 answers (RFC 9110 §14, §15.3.7, §15.5.17), and the ``{"error": ...}``
-body of every error (validation errors included, which this app answers with 400,
-not FastAPI's 422).
+The bodies are the contract's (contracts/ephemeral.md): each ``...Public``
+model names every key its route sends, in the contract's order, with its type,
+and refuses any other key (``extra="forbid"``), so that nothing reaches the wire
+that the schema does not name and ``/openapi.json`` documents every answer. The
+service builds them from explicit fields. The response tables declare what the
+models cannot: the ``/degrade`` body, which the plain-ASGI hot path parses ahead
+of FastAPI, the audio routes' ``audio/wav`` bodies with their 206 and 416
+answers (RFC 9110 §14, §15.3.7, §15.5.17), and the ``{"error": ...}`` body of
+every error (validation errors included, which this app answers with 400, not
+FastAPI's 422).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Public(BaseModel):
+    """Base of the response bodies: exactly the declared keys, in declaration order."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class DegradeRequest(BaseModel):
@@ -25,7 +33,45 @@ class DegradeRequest(BaseModel):
                           "integer; booleans and floats are refused)")
 
 
-class DegradeResult(BaseModel):
+class StatusPublic(_Public):
+    """Answer of ``GET /``: the contract's service status."""
+
+    status: str = Field(description='Always "running"')
+    service: str = Field(description='Always "Ephemeral Audio Decay System"')
+    audio_dir: str = Field(description="AUDIO_DIR as configured")
+    metadata_dir: str = Field(description="METADATA_DIR as configured")
+    degradation_rate: float = Field(description="DEGRADATION_RATE, percent dropout per play")
+
+
+class TrackPublic(_Public):
+    """One track of ``GET /tracks``."""
+
+    filename: str
+    title: str = Field(description="The file name without its extension")
+    duration: float = Field(description="Seconds (frames / sample rate)")
+    overall_degradation: float = Field(
+        description="min(mean(segment_play_counts) x DEGRADATION_RATE, 100), percent")
+    total_streams: int = Field(description="Streams started (GET /stream from byte 0)")
+    total_chunks: int = Field(description="ceil(duration / 5): chunks of /stream/<f>/chunk/<i>")
+
+
+class TrackStatsPublic(_Public):
+    """Answer of ``GET /stats/<f>`` and ``POST /reset/<f>``."""
+
+    filename: str
+    title: str = Field(description="The file name without its extension")
+    duration: float = Field(description="Seconds (frames / sample rate)")
+    total_segments: int = Field(description="ceil(duration / segment_duration)")
+    segment_duration: float = Field(description="Seconds per segment (SEGMENT_DURATION)")
+    segment_play_counts: list[int] = Field(description="Plays of each segment, in order")
+    overall_degradation: float = Field(
+        description="min(mean(segment_play_counts) x DEGRADATION_RATE, 100), percent")
+    total_streams: int = Field(description="Streams started (GET /stream from byte 0)")
+    created_at: str | None = Field(
+        description="When the metadata was made, ISO 8601 UTC (2025-11-09T12:00:00.123456Z)")
+
+
+class DegradePublic(_Public):
     """Answer of POST /degrade/<f>."""
 
     success: bool
@@ -33,13 +79,13 @@ class DegradeResult(BaseModel):
     play_count: int = Field(description="The segment's play count after this play")
 
 
-class ErrorBody(BaseModel):
+class ErrorPublic(_Public):
     """Body of every error answer (the contract's {"error": "..."})."""
 
     error: str
 
 
-class WaveformPoint(BaseModel):
+class WaveformPointPublic(_Public):
     """One peak of GET /waveform/<f>: the mono mix normalised to [-1, 1]."""
 
     min: float
@@ -71,12 +117,12 @@ _ERROR_DESCRIPTIONS: dict[int | str, str] = {
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries of the given error statuses, plus ``4XX``.
 
-    Each answers :class:`ErrorBody` as ``application/json``. The ``4XX`` entry
+    Each answers :class:`ErrorPublic` as ``application/json``. The ``4XX`` entry
     also keeps FastAPI from declaring its own 422 validation error, which this
     app never sends (validation errors are 400 here).
     """
     keys: list[int | str] = [*statuses, "4XX"]
-    return {key: {"model": ErrorBody, "description": _ERROR_DESCRIPTIONS[key]} for key in keys}
+    return {key: {"model": ErrorPublic, "description": _ERROR_DESCRIPTIONS[key]} for key in keys}
 
 
 _WAV = {"schema": {"type": "string", "format": "binary"}}
@@ -99,6 +145,7 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
                                       "description": "bytes <first>-<last>/<size>"}},
     },
     416: {
+        "model": ErrorPublic,
         "description": "No requested range overlaps the file (an invalid Range header is "
                        "ignored instead: 200 with the whole file)",
         "headers": {"Content-Range": {**_HEADER, "description": "bytes */<size>"}},

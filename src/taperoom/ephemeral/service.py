@@ -11,12 +11,19 @@ import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from taperoom.audio import wav
 from taperoom.audio.waveform import minmax_peaks, normalise_peaks
+from taperoom.ephemeral.schemas import (
+    DegradePublic,
+    StatusPublic,
+    TrackPublic,
+    TrackStatsPublic,
+    WaveformPointPublic,
+)
 from taperoom.ephemeral.settings import EphemeralSettings
 from taperoom.ephemeral.store import EphemeralStore, Meta
 from taperoom.errors import (
@@ -33,6 +40,8 @@ log = logging.getLogger(__name__)
 
 #: Length of one ``/stream/<f>/chunk/<i>`` chunk, in seconds (the newer original's CHUNK).
 CHUNK_SECONDS = 5.0
+
+_WAVEFORM = TypeAdapter(list[WaveformPointPublic])
 
 
 def overall_degradation(counts: list[int], rate_percent: float) -> float:
@@ -96,28 +105,32 @@ class StreamPlan:
 
 
 class EphemeralService:
-    """The ephemeral app's operations.
+    """The ephemeral app's operations; each answers a body of the contract.
 
     Parameters
     ----------
     settings : EphemeralSettings
+        Folders and ``DEGRADATION_RATE`` (shown by :meth:`status`), ``ADMIN_TOKEN``,
+        ``WAVEFORM_POINTS`` and ``STREAM_PREBUFFER``.
+    store : EphemeralStore
+        The tracks on disk, their metadata and locks.
     """
 
-    def __init__(self, settings: EphemeralSettings) -> None:
+    def __init__(self, settings: EphemeralSettings, store: EphemeralStore) -> None:
         self.settings = settings
-        self.store = EphemeralStore(settings)
+        self.store = store
 
     # -- catalogue -------------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusPublic:
         """Body of ``GET /``."""
-        return {
-            "status": "running",
-            "service": "Ephemeral Audio Decay System",
-            "audio_dir": str(self.settings.audio_dir),
-            "metadata_dir": str(self.settings.metadata_dir),
-            "degradation_rate": self.settings.degradation_rate,
-        }
+        return StatusPublic(
+            status="running",
+            service="Ephemeral Audio Decay System",
+            audio_dir=str(self.settings.audio_dir),
+            metadata_dir=str(self.settings.metadata_dir),
+            degradation_rate=self.settings.degradation_rate,
+        )
 
     def scan(self) -> list[str]:
         """Create metadata for every readable WAV file; return their names (sorted)."""
@@ -133,7 +146,7 @@ class EphemeralService:
             names.append(name)
         return names
 
-    def tracks(self) -> list[dict[str, Any]]:
+    def tracks(self) -> list[TrackPublic]:
         """Body of ``GET /tracks``: every readable track, sorted by file name.
 
         Files dropped into ``AUDIO_DIR`` appear at the next call; removed ones
@@ -144,15 +157,15 @@ class EphemeralService:
             meta = self.store.load_meta(name)
             if meta is None:
                 continue
-            out.append({
-                "filename": name,
-                "title": meta["title"],
-                "duration": meta["duration"],
-                "overall_degradation": overall_degradation(meta["segment_play_counts"],
-                                                           self.settings.degradation_rate),
-                "total_streams": meta.get("total_streams", 0),
-                "total_chunks": math.ceil(meta["duration"] / CHUNK_SECONDS),
-            })
+            out.append(TrackPublic(
+                filename=name,
+                title=meta["title"],
+                duration=meta["duration"],
+                overall_degradation=overall_degradation(meta["segment_play_counts"],
+                                                        self.settings.degradation_rate),
+                total_streams=meta.get("total_streams", 0),
+                total_chunks=math.ceil(meta["duration"] / CHUNK_SECONDS),
+            ))
         return out
 
     def _meta(self, filename: str) -> Meta:
@@ -164,25 +177,34 @@ class EphemeralService:
             raise NotFound("Track not found")
         return self.store.ensure_meta(filename)
 
-    def stats(self, filename: str) -> dict[str, Any]:
-        """Body of ``GET /stats/<f>``."""
+    def stats(self, filename: str) -> TrackStatsPublic:
+        """Body of ``GET /stats/<f>``.
+
+        A hand-edited metadata file whose ``segment_duration`` is not a number or
+        whose ``created_at`` is not a string shows ``SEGMENT_DURATION`` and null
+        instead (its counts still fit the track, so it is kept).
+        """
         meta = self._meta(filename)
         counts = meta["segment_play_counts"]
-        return {
-            "filename": meta["filename"],
-            "title": meta["title"],
-            "duration": meta["duration"],
-            "total_segments": meta["total_segments"],
-            "segment_duration": meta["segment_duration"],
-            "segment_play_counts": counts,
-            "overall_degradation": overall_degradation(counts, self.settings.degradation_rate),
-            "total_streams": meta.get("total_streams", 0),
-            "created_at": meta.get("created_at"),
-        }
+        segment_duration = meta.get("segment_duration")
+        if isinstance(segment_duration, bool) or not isinstance(segment_duration, int | float):
+            segment_duration = self.settings.segment_duration
+        created_at = meta.get("created_at")
+        return TrackStatsPublic(
+            filename=meta["filename"],
+            title=meta["title"],
+            duration=meta["duration"],
+            total_segments=meta["total_segments"],
+            segment_duration=segment_duration,
+            segment_play_counts=counts,
+            overall_degradation=overall_degradation(counts, self.settings.degradation_rate),
+            total_streams=meta.get("total_streams", 0),
+            created_at=created_at if isinstance(created_at, str) else None,
+        )
 
     # -- wear ------------------------------------------------------------
 
-    def degrade(self, filename: str, index: int) -> dict[str, Any]:
+    def degrade(self, filename: str, index: int) -> DegradePublic:
         """Body of ``POST /degrade/<f>``: wear segment `index` once.
 
         An unknown or unreadable track is 404 "Track not found", as in the contract.
@@ -191,26 +213,31 @@ class EphemeralService:
             count = self.store.degrade(filename, index)
         except (NotFound, MediaError):
             raise NotFound("Track not found") from None
-        return {"success": True, "segment_index": index, "play_count": count}
+        return DegradePublic(success=True, segment_index=index, play_count=count)
 
-    def check_admin(self, authorization: str | None) -> None:
-        """Accept only ``Authorization: Bearer <ADMIN_TOKEN>``.
+    def check_admin(self, token: str | None) -> None:
+        """Accept only the configured ``ADMIN_TOKEN`` (compared in constant time).
+
+        Parameters
+        ----------
+        token : str or None
+            The bearer token the client sent (RFC 6750 §2.1), None when it sent none.
 
         Raises
         ------
         Forbidden
             No ``ADMIN_TOKEN`` is configured, so admin routes are off.
         Unauthorized
-            The header is missing or the token is wrong.
+            The token is missing or wrong.
         """
-        token = self.settings.admin_token
-        if not token:
+        expected = self.settings.admin_token.get_secret_value()
+        if not expected:
             raise Forbidden("Admin routes are disabled: set ADMIN_TOKEN")
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+        given = (token or "").strip()
+        if not given or not hmac.compare_digest(given.encode(), expected.encode()):
             raise Unauthorized("Missing or wrong admin token")
 
-    def reset(self, filename: str) -> dict[str, Any]:
+    def reset(self, filename: str) -> TrackStatsPublic:
         """Restore a track from its pristine copy; return its new stats."""
         self._meta(filename)
         self.store.reset(filename)
@@ -251,27 +278,26 @@ class EphemeralService:
         n = len(raw) // info.block_align
         return wav.header_for(info, n) + raw + (b"\x00" if len(raw) & 1 else b"")
 
-    def waveform(self, filename: str) -> list[dict[str, float]]:
+    def waveform(self, filename: str) -> list[WaveformPointPublic]:
         """``WAVEFORM_POINTS`` ``{"min", "max"}`` peaks of the mono mix, normalised.
 
         Cached in ``METADATA_DIR/waveforms/<key>.json`` (:meth:`EphemeralStore.waveform_path`);
-        the cache is dropped when the track's metadata is recreated.
+        the cache is dropped when the track's metadata is recreated, and a cache
+        that is not a list of peaks is computed again.
         """
         self.store.path_of(filename)
         info = self.store.info(filename)
         self.store.ensure_meta(filename)
         cache = self.store.waveform_path(filename)
         try:
-            cached = json.loads(cache.read_bytes())
-            if isinstance(cached, list):
-                return cached
-        except (OSError, ValueError):
+            return _WAVEFORM.validate_json(cache.read_bytes())
+        except (OSError, ValidationError):
             pass
         points = self._compute_peaks(filename, info)
         from taperoom.fslock import atomic_write
 
         atomic_write(cache, json.dumps(points).encode(), fsync=False)
-        return points
+        return [WaveformPointPublic(min=p["min"], max=p["max"]) for p in points]
 
     def _compute_peaks(self, filename: str, info: wav.WavInfo) -> list[dict[str, float]]:
         import numpy as np

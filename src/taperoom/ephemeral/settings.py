@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from taperoom.config import AppSettings
 
@@ -14,7 +14,8 @@ class EphemeralSettings(AppSettings):
 
     Contract variables: ``AUDIO_DIR``, ``METADATA_DIR``, ``SEGMENT_DURATION``,
     ``DEGRADATION_RATE`` (percent dropout per play), ``CORS_ORIGIN``, ``PORT``.
-    Additions: ``HOST``, ``WEAR_MODEL``, ``KEEP_ORIGINALS``, ``ADMIN_TOKEN``,
+    Additions: ``HOST``, ``WEAR_MODEL``, ``KEEP_ORIGINALS``, ``ADMIN_TOKEN`` (a secret:
+    never shown in logs, pages or answers),
     ``DEGRADE_RATE_LIMIT`` (``limits`` notation, empty to disable), ``LOCK_TIMEOUT``,
     ``FSYNC`` (``fdatasync`` each play count before answering; fsync metadata
     replacements and restored audio), ``STREAM_PREBUFFER`` (seconds a
@@ -32,7 +33,7 @@ class EphemeralSettings(AppSettings):
     port: int = 5000
     wear_model: str = "dropout"
     keep_originals: bool = False
-    admin_token: str = ""
+    admin_token: SecretStr = SecretStr("")
     degrade_rate_limit: str = "20/second;600/minute"
     lock_timeout: float = Field(5.0, gt=0)
     fsync: bool = True

@@ -140,6 +140,20 @@ class EphemeralStore:
         self._handles_lock = threading.Lock()
         self._sweep_temp_files()
 
+    def close(self) -> None:
+        """Close the metadata files kept open for in-place counts.
+
+        A file that a play in progress still uses is closed when that play gives
+        it back. The store stays usable: a later call opens what it needs again.
+        Calling it twice is harmless.
+        """
+        with self._handles_lock:
+            for handle in self._handles.values():
+                handle.stale = True
+                if handle.users == 0:
+                    os.close(handle.fd)
+            self._handles.clear()
+
     def _sweep_temp_files(self, older_than: float = 60.0) -> None:
         """Remove temp files left by a process killed in the middle of a write."""
         import time

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from taperoom.db import normalise_url, sqlite_url
 from taperoom.web.auth.settings import AccessSettings
@@ -17,7 +17,8 @@ class LibrarySettings(AccessSettings):
 
     ``DATABASE_PATH`` (SQLite file, default ``./data/library.db``) or
     ``DATABASE_URL`` (a SQLAlchemy URL, e.g. ``postgresql://user@host/library``;
-    see :func:`taperoom.db.normalise_url`), ``PORT`` (12047),
+    see :func:`taperoom.db.normalise_url`; a ``SecretStr``, since it may hold a
+    password), ``PORT`` (12047),
     ``HOST``, ``CORS_ORIGIN``, ``AUDIO_FILE_EXTENSIONS``, ``FILE_WATCHER_ENABLED``,
     ``FILE_WATCHER_DEBOUNCE`` (ms), ``MAX_CONCURRENT_SCANS``, ``SCAN_ON_STARTUP``,
     ``SCAN_WORKERS`` (threads reading tags and hashing), ``AVAILABILITY_POLL_SECONDS``,
@@ -32,7 +33,7 @@ class LibrarySettings(AccessSettings):
     """
 
     database_path: Path = Path("./data/library.db")
-    database_url: str = ""
+    database_url: SecretStr = SecretStr("")
     host: str = "127.0.0.1"
     port: int = 12047
     audio_file_extensions: str = DEFAULT_EXTENSIONS
@@ -49,8 +50,9 @@ class LibrarySettings(AccessSettings):
     @property
     def url(self) -> str:
         """SQLAlchemy URL of the database (``DATABASE_URL`` wins over ``DATABASE_PATH``)."""
-        if self.database_url.strip():
-            return normalise_url(self.database_url)
+        given = self.database_url.get_secret_value()
+        if given.strip():
+            return normalise_url(given)
         return sqlite_url(self.database_path)
 
     @property

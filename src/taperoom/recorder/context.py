@@ -111,7 +111,8 @@ def open_context(settings: RecorderSettings | None = None) -> RecorderContext:
     ctx.recordings = RecordingService(ctx)
     ctx.scheduler = RecorderScheduler(engine, settings.zone, ctx.recordings.fire_schedule,
                                       misfire_grace_seconds=settings.misfire_grace_seconds)
-    ctx.huey = make_huey("recorder", data_dir=settings.data_dir, queue_url=settings.queue_url)
+    ctx.huey = make_huey("recorder", data_dir=settings.data_dir,
+                         queue_url=settings.queue_url.get_secret_value())
     ctx.uploads = UploadQueue(
         ctx.huey, reporter_factory=ctx.recordings.transfer_reporter,
         creds_factory=ctx.recordings.ssh_credentials,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from taperoom.db import sqlite_url
@@ -31,7 +31,9 @@ class RecorderSettings(AccessSettings):
     absolute. ``TZ`` is an IANA zone name (``America/Denver``); empty means the
     machine's local zone. ``RECORDER_DATABASE_URL`` (or the contract's
     ``DATABASE_URL``) may name a PostgreSQL database; the recorder keeps its own
-    Alembic version table, so it can share a database with the library.
+    Alembic version table, so it can share a database with the library. The
+    database and queue URLs are secrets (they may hold passwords): they are
+    ``SecretStr`` and shown only with their passwords hidden.
 
     Other variables: ``PORT``/``WEB_PORT`` (8666), ``HOST``/``WEB_HOST``,
     ``MAX_CONCURRENT_RECORDINGS`` (3), ``CLEANUP_AFTER_TRANSFER`` (true),
@@ -63,8 +65,8 @@ class RecorderSettings(AccessSettings):
     ssh_config_dir: Path = Path("./config")
     log_dir: Path = Path("./logs")
     log_level: str = "INFO"
-    database_url: str = Field("", validation_alias=_env("RECORDER_DATABASE_URL",
-                                                        "DATABASE_URL"))
+    database_url: SecretStr = Field(SecretStr(""), validation_alias=_env(
+        "RECORDER_DATABASE_URL", "DATABASE_URL"))
     host: str = Field("127.0.0.1", validation_alias=_env("WEB_HOST", "HOST"))
     port: int = Field(8666, validation_alias=_env("WEB_PORT", "RECORDER_PORT", "PORT"))
     tz: str = ""
@@ -84,7 +86,7 @@ class RecorderSettings(AccessSettings):
     retention_days: float = Field(0.0, ge=0)
     retention_max_gb: float = Field(0.0, ge=0)
     split_tracks: bool = False
-    queue_url: str = ""
+    queue_url: SecretStr = SecretStr("")
     embedded_worker: bool = True
     misfire_grace_seconds: int = Field(300, ge=1)
     metrics_interval_seconds: float = Field(10.0, gt=0)
@@ -111,7 +113,7 @@ class RecorderSettings(AccessSettings):
     @property
     def url(self) -> str:
         """SQLAlchemy URL of the recorder database (``DATA_DIR/recorder.db`` by default)."""
-        return self.database_url or sqlite_url(self.data_dir / "recorder.db")
+        return self.database_url.get_secret_value() or sqlite_url(self.data_dir / "recorder.db")
 
     @property
     def zone(self) -> tzinfo:

@@ -26,13 +26,15 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import SecretStr
 
 from taperoom import __version__
+from taperoom.config import redact_url
 from taperoom.errors import NotFound
 from taperoom.recorder import repository as repo
 from taperoom.recorder import stations as station_service
@@ -156,23 +158,6 @@ def gap_summary(gaps: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
     return {"count": len(items), "total_seconds": round(total, 3), "entries": items}
 
 
-def redact_url(url: str) -> str:
-    """A URL with the password of its user-info replaced by ``***``."""
-    if not url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "***"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
 def effective_settings(settings: RecorderSettings) -> list[dict[str, str]]:
     """The recorder's effective settings for display, secrets hidden.
 
@@ -181,7 +166,8 @@ def effective_settings(settings: RecorderSettings) -> list[dict[str, str]]:
     list of dict
         ``{"name": field, "env": environment variable, "value": shown text}``,
         in field order. Fields whose name suggests a secret show ``hidden``;
-        URLs show no password; nothing is ever read from the key files.
+        URLs show no password (:func:`taperoom.config.redact_url`); nothing is
+        ever read from the key files.
     """
     out = []
     for name, info in type(settings).model_fields.items():
@@ -189,6 +175,8 @@ def effective_settings(settings: RecorderSettings) -> list[dict[str, str]]:
         choices = getattr(alias, "choices", None)
         env = str(choices[0]) if choices else (str(alias) if alias else name).upper()
         value = getattr(settings, name)
+        if isinstance(value, SecretStr):  # shown below as a redacted URL or "hidden"
+            value = value.get_secret_value()
         if _SECRET_NAME.search(name):
             shown = "hidden" if value else ""
         elif name.endswith("_url"):

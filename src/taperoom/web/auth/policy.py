@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from taperoom.errors import Misconfigured
 from taperoom.web.hosts import is_loopback
@@ -37,14 +37,14 @@ class Access:
     trusted_network : bool
         ``TRUSTED_NETWORK``: no credentials needed beyond loopback.
     api_token : str
-        ``API_TOKEN`` (empty: none).
+        ``API_TOKEN`` (empty: none); left out of the repr.
     """
 
     app: str
     listen_host: str
     required: bool
     trusted_network: bool
-    api_token: str = ""
+    api_token: str = field(default="", repr=False)
 
     @property
     def exposed(self) -> bool:

@@ -1,0 +1,87 @@
+"""Composition root of the ephemeral app: every service built once, closed in reverse.
+
+:func:`build_services` is the one place where the app's objects are made and
+given their collaborators (as mopidy's ``Core`` hands each controller its
+backends). The HTTP app (:func:`taperoom.ephemeral.app.create_app`) and the
+command line take what they need from the :class:`EphemeralServices` it returns;
+no service imports this module.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+from taperoom.ephemeral.service import EphemeralService
+from taperoom.ephemeral.settings import EphemeralSettings
+from taperoom.ephemeral.store import EphemeralStore
+from taperoom.web.ratelimit import ClientRateLimit
+
+
+@dataclass(frozen=True)
+class EphemeralServices:
+    """The ephemeral app's services, fully built.
+
+    Attributes
+    ----------
+    settings : EphemeralSettings
+        The settings everything was built from.
+    store : EphemeralStore
+        Tracks, metadata, locks on disk.
+    service : EphemeralService
+        The use cases of the routes and commands, over `store`.
+    degrade_limit : ClientRateLimit
+        ``DEGRADE_RATE_LIMIT`` per client address, shared by the ``/degrade`` hot
+        path and its route.
+    wear_threads : ThreadPoolExecutor
+        ``THREADS`` worker threads in which the ``/degrade`` hot path wears
+        segments (blocking file I/O and ``fdatasync``).
+    """
+
+    settings: EphemeralSettings
+    store: EphemeralStore
+    service: EphemeralService
+    degrade_limit: ClientRateLimit
+    wear_threads: ThreadPoolExecutor
+    _closing: ExitStack = field(repr=False, compare=False)
+
+    def close(self) -> None:
+        """Release everything, last built first: wait for the wears in progress and
+        refuse new ones, then close the store's metadata files. Idempotent."""
+        self._closing.close()
+
+
+def build_services(settings: EphemeralSettings) -> EphemeralServices:
+    """Build the ephemeral app's services from `settings`, in dependency order.
+
+    Parameters
+    ----------
+    settings : EphemeralSettings
+        Read by the caller (from the environment, or made by a test).
+
+    Returns
+    -------
+    EphemeralServices
+        To be closed with :meth:`EphemeralServices.close`.
+
+    Raises
+    ------
+    OSError
+        ``AUDIO_DIR`` or ``METADATA_DIR`` cannot be created.
+    """
+    closing = ExitStack()  # what is built so far, closed if a later step fails
+    try:
+        store = EphemeralStore(settings)
+        closing.callback(store.close)
+        service = EphemeralService(settings, store)
+        degrade_limit = ClientRateLimit(settings.degrade_rate_limit, "degrade")
+        wear_threads = ThreadPoolExecutor(settings.threads, thread_name_prefix="wear")
+        # a wear in progress writes through the store's open files: let it finish first
+        closing.callback(wear_threads.shutdown, wait=True, cancel_futures=True)
+        return EphemeralServices(settings=settings, store=store, service=service,
+                                 degrade_limit=degrade_limit, wear_threads=wear_threads,
+                                 _closing=closing)
+    except BaseException:
+        closing.close()
+        raise

@@ -24,6 +24,8 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
+from types import MappingProxyType
+from typing import Any, Protocol
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
@@ -41,6 +43,43 @@ JOB_TABLE = "apscheduler_jobs"
 
 _current: RecorderScheduler | None = None
 _current_lock = threading.Lock()
+
+
+class InvalidCronExpression(InvalidInput):
+    """A cron expression checked on its own (``POST /api/schedules/validate-cron``)
+    is invalid (HTTP 400).
+
+    Its answer is the contract's ``{"valid": false, "error": "Invalid cron
+    expression format", "message": <why>}`` (see
+    :func:`taperoom.web.errors.error_answer_body`), not the usual error body.
+    """
+
+    fields: MappingProxyType[str, Any] = MappingProxyType(
+        {"valid": False, "error": "Invalid cron expression format"})
+    only_fields = True
+
+
+class CronJobs(Protocol):
+    """The scheduler's jobs as the services see them (:class:`RecorderScheduler`)."""
+
+    @property
+    def running(self) -> bool:
+        """True while the scheduler thread runs."""
+
+    def sync(self, schedule_id: int, expression: str, active: bool) -> datetime | None:
+        """Create, replace or remove the job of a schedule; its next fire time."""
+
+    def remove(self, schedule_id: int) -> None:
+        """Remove the job of a schedule, if any."""
+
+    def next_run(self, schedule_id: int) -> datetime | None:
+        """Next fire time of a schedule's job, None when it has none."""
+
+    def job_ids(self) -> set[int]:
+        """Schedule ids that have a job."""
+
+    def reconcile(self, schedules: list[tuple[int, str, bool]]) -> dict[int, datetime | None]:
+        """Make the jobs match ``(id, cron_expression, is_active)`` rows; next fire times."""
 
 
 def parse_cron(expression: str, zone: tzinfo) -> CronTrigger:

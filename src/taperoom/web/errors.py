@@ -46,8 +46,13 @@ def error_headers(exc: TaperoomError) -> dict[str, str]:
     return headers
 
 
-def error_response(exc: TaperoomError, render: BodyRenderer = error_body) -> JSONResponse:
-    """The HTTP response of `exc`: its class's status, the app's body, its headers.
+def error_answer_body(exc: TaperoomError, render: BodyRenderer = error_body) -> dict[str, Any]:
+    """The JSON body of `exc`'s answer: the app's error body, or the error's own fields.
+
+    An error whose contract answer names more than the app's error body carries
+    them as ``fields`` (a mapping): they come first and win over the body's keys
+    of the same name; with ``only_fields`` true, the answer is those fields plus
+    ``message`` (a contract shape without the app's usual keys).
 
     Parameters
     ----------
@@ -56,7 +61,26 @@ def error_response(exc: TaperoomError, render: BodyRenderer = error_body) -> JSO
     render : callable(status, message, details) -> dict
         The app's body shape (see :func:`install_error_handlers`).
     """
-    return JSONResponse(render(exc.status, exc.message, None), status_code=exc.status,
+    body = render(exc.status, exc.message, None)
+    fields = getattr(exc, "fields", None)
+    if not fields:
+        return body
+    rest = {"message": exc.message} if getattr(exc, "only_fields", False) else body
+    return {**fields, **{k: v for k, v in rest.items() if k not in fields}}
+
+
+def error_response(exc: TaperoomError, render: BodyRenderer = error_body) -> JSONResponse:
+    """The HTTP response of `exc`: its class's status, its body
+    (:func:`error_answer_body`), its headers.
+
+    Parameters
+    ----------
+    exc : TaperoomError
+        The error.
+    render : callable(status, message, details) -> dict
+        The app's body shape (see :func:`install_error_handlers`).
+    """
+    return JSONResponse(error_answer_body(exc, render), status_code=exc.status,
                         headers=error_headers(exc))
 
 

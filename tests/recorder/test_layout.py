@@ -221,7 +221,9 @@ def test_every_route_is_in_the_document(openapi: dict[str, Any]) -> None:
 
 
 def test_error_answers_are_documented(openapi: dict[str, Any]) -> None:
-    """Every /api operation documents the contract's error body for 400 and 404."""
+    """Every /api operation documents the contract's error body for 400 and 404, and no
+    operation documents FastAPI's 422 validation body (the recorder answers 400)."""
+    assert "HTTPValidationError" not in openapi["components"]["schemas"]
     for path, item in openapi["paths"].items():
         if not path.startswith("/api/") or path == "/api/health":
             continue
@@ -230,3 +232,38 @@ def test_error_answers_are_documented(openapi: dict[str, Any]) -> None:
                 assert code in op["responses"], (method, path, code)
                 schema = op["responses"][code]["content"]["application/json"]["schema"]
                 assert _named_objects(openapi, schema), (method, path, code)
+
+
+def test_one_word_for_one_concept() -> None:
+    """A station is a ``Station`` in the code (its table and the wire keep the
+    contract's ``stream_configurations`` / ``stream_config_id``), and the session
+    factory is ``db`` (``sessions`` are recording sessions)."""
+    from taperoom.recorder import models
+    from taperoom.recorder.context import RecorderServices
+    from taperoom.recorder.sessions import SessionService
+
+    assert models.Station.__tablename__ == "stream_configurations"
+    for model in (models.RecordingSchedule, models.RecordingSession):
+        assert model.__table__.c.stream_config_id is model.station_id.property.columns[0]
+    assert not hasattr(models, "StreamConfiguration")
+    sources = [p.read_text(encoding="utf-8") for p in RECORDER.rglob("*.py")]
+    assert not [s for s in sources if "StreamConfiguration(" in s or "ctx.sessions" in s]
+    hints = RecorderServices.__annotations__
+    assert hints["db"] == "sessionmaker[Session]" and hints["sessions"] == "SessionService"
+    assert SessionService.__module__ == "taperoom.recorder.sessions"
+
+
+def test_modules_with_one_job() -> None:
+    """Capture is a package of sources, output, supervisor and probe; schedules have
+    their own service module, apart from the stations'."""
+    import importlib
+
+    from taperoom.recorder import stations
+
+    for name in ("types", "sources", "output", "supervisor", "probe"):
+        importlib.import_module(f"taperoom.recorder.capture.{name}")
+    assert (RECORDER / "capture" / "__init__.py").is_file()
+    assert not (RECORDER / "capture.py").exists()
+    schedules = importlib.import_module("taperoom.recorder.schedules")
+    assert {"create", "update", "delete"} <= set(vars(schedules.ScheduleService))
+    assert not [n for n in vars(stations) if "schedule" in n.lower()]

@@ -11,7 +11,8 @@ once; a local time skipped when clocks spring forward fires an hour later that d
 
 Jobs call :func:`fire_schedule` with the schedule id; the function is a module
 reference (the job store pickles references, not objects), and it hands the
-work to the running :class:`RecorderScheduler`'s callback.
+work to the running :class:`RecorderScheduler`'s callback (the composition root
+makes it send ``schedule:fired`` on the bus, where the recording service listens).
 
 References: APScheduler 3 user guide, "Configuring the scheduler" and
 ``apscheduler.triggers.cron``; cron format: POSIX ``crontab(5)``.
@@ -237,7 +238,8 @@ class RecorderScheduler:
         Zone of every cron trigger (``TZ``).
     on_fire : callable(schedule_id)
         Called in a scheduler worker thread when a schedule fires; it should
-        start the recording and return quickly.
+        start the recording and return quickly (the composition root passes one
+        that sends ``schedule:fired`` on the bus).
     misfire_grace_seconds : int
         A fire time missed by less than this (server busy or restarting) still
         runs; later ones are skipped. Missed runs are coalesced into one.

@@ -1,6 +1,6 @@
 """Server-rendered dashboard of the recorder (HTML pages, mounted without prefix).
 
-Pages render their first view from the repository and the services (so they
+Pages render their first view from the services (so they
 work without JavaScript and never wait on a second request); actions (save,
 delete, record, stop, retry, backup) and live status go through the ``/api/...``
 endpoints and the ``/ws`` WebSocket from small vanilla scripts in
@@ -47,7 +47,7 @@ from taperoom.recorder.logs import OPERATION_TYPES as LOG_OPERATIONS
 from taperoom.recorder.models import SessionStatus
 from taperoom.recorder.scheduler import describe
 from taperoom.recorder.schedules import ScheduleService
-from taperoom.recorder.schemas import PATTERN_FIELDS
+from taperoom.recorder.schemas import PATTERN_FIELDS, ErrorPublic
 from taperoom.recorder.service import RecordingService
 from taperoom.recorder.sessions import SessionService
 from taperoom.recorder.settings import RecorderSettings
@@ -391,7 +391,9 @@ PAGE_404: dict[int | str, dict[str, Any]] = {
 #: Media types of the stored cover images (``ARTWORK_EXTENSIONS``' Pillow formats).
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp")
 
-router = APIRouter(tags=["pages"])
+router = APIRouter(tags=["pages"], responses={
+    "4XX": {"model": ErrorPublic,
+            "description": "Other client errors (a wrong method...): the JSON error body"}})
 
 
 @router.get("/", **PAGE)

@@ -1,7 +1,10 @@
 """Recorder commands of the command line: ``taperoom recorder record|stations|sessions``.
 
 The root CLI (:mod:`taperoom.cli`) mounts these and turns
-:class:`~taperoom.errors.TaperoomError` into exit codes.
+:class:`~taperoom.errors.TaperoomError` into exit codes. Each command builds the
+recorder's services (:func:`taperoom.recorder.context.build_services`) when it
+runs; they are imported then, so that starting ``taperoom`` for any other command
+does not load the recorder's stack (APScheduler, Huey, asyncssh).
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import signal
 import threading
 import time
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,8 +21,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from taperoom.events import Event
-from taperoom.recorder.context import RecorderServices, build_services
-from taperoom.recorder.settings import RecorderSettings
+
+if TYPE_CHECKING:
+    from taperoom.recorder.context import RecorderServices
 
 console = Console(stderr=True)
 #: Upload states after which ``record`` stops waiting.
@@ -36,6 +40,8 @@ def record(
 ) -> None:
     """Record a station now, through the same pipeline as a scheduled recording
     (MP3, tags, cover art, cue sheet, upload), with a progress bar."""
+    from taperoom.recorder.context import build_services
+
     services = build_services()
     done = threading.Event()
     state: dict[str, Any] = {}
@@ -108,6 +114,8 @@ def _wait_upload(services: RecorderServices, session_id: int, timeout: float) ->
 
 def stations() -> None:
     """List the stations."""
+    from taperoom.recorder.context import build_services
+
     services = build_services()
     try:
         table = Table("id", "name", "stream URL", "destination")
@@ -121,6 +129,8 @@ def stations() -> None:
 
 def sessions(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
     """List the most recent recording sessions (start times in ``TZ``)."""
+    from taperoom.recorder.context import build_services
+
     services = build_services()
     try:
         table = Table("id", "station", "start", "status", "seconds", "gaps", "upload")
@@ -137,6 +147,9 @@ def sessions(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
 def worker() -> None:
     """Run the recorder's upload queue consumer in the foreground (for a machine
     that uploads while another records; QUEUE_URL must point at the same queue)."""
+    from taperoom.recorder.context import build_services
+    from taperoom.recorder.settings import RecorderSettings
+
     settings = RecorderSettings().model_copy(update={"embedded_worker": True})
     services = build_services(settings)
     consumer = services.consumer

@@ -41,6 +41,16 @@ class TaperoomError(Exception):
         """
         return {}
 
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The JSON body of this error's API answer, from the app's error `body`.
+
+        By default `body` plus :meth:`extra` (whose keys win). A contract that
+        answers some error with a shape of its own overrides this (the recorder's
+        ``{"valid": false, "error": ..., "message": ...}`` for a bad cron
+        expression); :mod:`taperoom.web.errors` is the one caller.
+        """
+        return {**body, **self.extra()}
+
 
 class InvalidInput(TaperoomError, ValueError):
     """The client sent something malformed (HTTP 400)."""

@@ -46,6 +46,15 @@ class Event(StrEnum):
     TRANSFER_STATUS = "transfer:status"
     STATION_CHANGED = "station:changed"
     SCHEDULE_CHANGED = "schedule:changed"
+    #: The recorder's scheduler fired a schedule (payload :class:`ScheduleFired`);
+    #: the recording service starts the recording.
+    SCHEDULE_FIRED = "schedule:fired"
+
+
+class ScheduleFired(TypedDict):
+    """Payload of :attr:`Event.SCHEDULE_FIRED`."""
+
+    schedule_id: int
 
 
 Subscriber = Callable[[str, dict[str, Any]], None]

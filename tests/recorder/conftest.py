@@ -1,4 +1,4 @@
-"""Fixtures of the recorder tests: settings on tmp_path, an opened context, a real server."""
+"""Fixtures of the recorder tests: settings on tmp_path, the built services, a real server."""
 
 from __future__ import annotations
 
@@ -40,20 +40,20 @@ def rec_settings(tmp_path: Path) -> Callable[..., RecorderSettings]:
 
 
 @pytest.fixture
-def rec_ctx(rec_settings: Callable[..., RecorderSettings]) -> Iterator[Any]:
-    """An opened recorder context on tmp_path (not started; the server starts it)."""
-    from taperoom.recorder.context import open_context
+def rec_services(rec_settings: Callable[..., RecorderSettings]) -> Iterator[Any]:
+    """The recorder's services built on tmp_path (not started; the server starts them)."""
+    from taperoom.recorder.context import build_services
 
-    ctx = open_context(rec_settings())
+    services = build_services(rec_settings())
     try:
-        yield ctx
+        yield services
     finally:
-        ctx.close()
+        services.close()
 
 
 @pytest.fixture
-def rec_server(rec_ctx: Any, live_server: Callable[[Any], LiveServer]) -> LiveServer:
-    """The recorder app on a real uvicorn on 127.0.0.1 (``.url``), on `rec_ctx`."""
+def rec_server(rec_services: Any, live_server: Callable[[Any], LiveServer]) -> LiveServer:
+    """The recorder app on a real uvicorn on 127.0.0.1 (``.url``), on `rec_services`."""
     from taperoom.recorder.app import create_app
 
-    return live_server(create_app(ctx=rec_ctx))
+    return live_server(create_app(services=rec_services))

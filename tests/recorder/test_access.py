@@ -43,24 +43,24 @@ def station_and_schedule(base: str, headers: dict[str, str] | None = None) -> in
     return int(sc.json()["id"])
 
 
-def add_user(ctx: Any, name: str, password: str = PASSWORD) -> None:
-    """Create a recorder user in the database of `ctx`."""
+def add_user(services: Any, name: str, password: str = PASSWORD) -> None:
+    """Create a recorder user in the database of `services`."""
     from taperoom.recorder.users import user_store
 
-    user_store(ctx.sessions).add_user(name, password)
+    user_store(services.db).add_user(name, password)
 
 
 @pytest.fixture
-def exposed_ctx(rec_settings: Any, exposed_address: str) -> Any:
+def exposed_services(rec_settings: Any, exposed_address: str) -> Any:
     """A recorder context listening on `exposed_address`, with the user ``dj``."""
-    from taperoom.recorder.context import open_context
+    from taperoom.recorder.context import build_services
 
-    ctx = open_context(rec_settings(host=exposed_address))
-    add_user(ctx, "dj")
+    services = build_services(rec_settings(host=exposed_address))
+    add_user(services, "dj")
     try:
-        yield ctx
+        yield services
     finally:
-        ctx.close()
+        services.close()
 
 
 # -- loopback, no credentials --------------------------------------------------------------
@@ -186,13 +186,13 @@ def test_docker_like_recorder_with_an_api_token(tmp_path, exposed_address) -> No
         proc.wait(30)
 
 
-def test_exposed_dashboard_redirects_to_login_and_api_is_401(exposed_ctx, live_server,
+def test_exposed_dashboard_redirects_to_login_and_api_is_401(exposed_services, live_server,
                                                              exposed_address) -> None:
     """With a user: pages redirect to /login (keeping where the visitor wanted to go),
     API calls are 401 in the recorder's error shape, health and static files stay open."""
     from taperoom.recorder.app import create_app
 
-    srv = live_server(create_app(ctx=exposed_ctx), host=exposed_address)
+    srv = live_server(create_app(services=exposed_services), host=exposed_address)
     html = {"Accept": "text/html,application/xhtml+xml"}
     r = httpx.get(srv.url + "/", headers=html)
     assert r.status_code == 303 and r.headers["location"] == "/login?next=/"
@@ -210,13 +210,13 @@ def test_exposed_dashboard_redirects_to_login_and_api_is_401(exposed_ctx, live_s
     assert ws_handshake_raw(srv.url + "/ws", {}) == 401
 
 
-def test_exposed_dashboard_sign_in_and_csrf(exposed_ctx, live_server) -> None:
+def test_exposed_dashboard_sign_in_and_csrf(exposed_services, live_server) -> None:
     """Signing in leads to `next`; the dashboard's pages carry the CSRF meta tag; API
     changes with the cookie but without X-CSRF-Token are 403 and create nothing; with it
     they work."""
     from taperoom.recorder.app import create_app
 
-    srv = live_server(create_app(ctx=exposed_ctx), host=exposed_ctx.settings.host)
+    srv = live_server(create_app(services=exposed_services), host=exposed_services.settings.host)
     c = httpx.Client(base_url=srv.url)
     assert sign_in(c, "dj", "guess-guess").status_code == 401
     r = sign_in(c, "dj", next_path="/streams")

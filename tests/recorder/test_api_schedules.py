@@ -59,14 +59,14 @@ def parse(value: str) -> datetime:
 
 
 def test_create_makes_a_scheduler_job(base: str, station: dict[str, Any],
-                                      rec_ctx: Any) -> None:
+                                      rec_services: Any) -> None:
     """A created schedule has the contract's shape, a job, and the job's next run stored."""
     s = make(base, station["id"])
     assert set(s) >= {"id", "stream_config_id", "cron_expression", "duration_minutes",
                       "is_active", "next_run_time", "last_run_time", "retry_count",
                       "max_retries", "created_at", "updated_at"}
     assert s["is_active"] is True and s["max_retries"] == 3 and s["last_run_time"] is None
-    job_next = rec_ctx.scheduler.next_run(s["id"])
+    job_next = rec_services.scheduler.next_run(s["id"])
     assert job_next is not None
     assert parse(s["next_run_time"]) == job_next
     local = job_next.astimezone(DENVER)
@@ -74,7 +74,7 @@ def test_create_makes_a_scheduler_job(base: str, station: dict[str, Any],
     assert http.get(f"{base}/api/schedules/{s['id']}").json() == s
 
 
-def test_update_resyncs_the_job(base: str, station: dict[str, Any], rec_ctx: Any) -> None:
+def test_update_resyncs_the_job(base: str, station: dict[str, Any], rec_services: Any) -> None:
     """Changing the cron expression moves the job; the stored next run follows."""
     s = make(base, station["id"])
     resp = http.put(f"{base}/api/schedules/{s['id']}",
@@ -82,13 +82,13 @@ def test_update_resyncs_the_job(base: str, station: dict[str, Any], rec_ctx: Any
     assert resp.status_code == 200, resp.text
     u = resp.json()
     assert u["cron_expression"] == "15 6 * * *" and u["duration_minutes"] == 30
-    local = rec_ctx.scheduler.next_run(s["id"]).astimezone(DENVER)
+    local = rec_services.scheduler.next_run(s["id"]).astimezone(DENVER)
     assert (local.hour, local.minute) == (6, 15)
-    assert parse(u["next_run_time"]) == rec_ctx.scheduler.next_run(s["id"])
+    assert parse(u["next_run_time"]) == rec_services.scheduler.next_run(s["id"])
 
 
 def test_activate_deactivate_and_next_run(base: str, station: dict[str, Any],
-                                          rec_ctx: Any) -> None:
+                                          rec_services: Any) -> None:
     """Deactivating removes the job (next run null); activating brings it back."""
     s = make(base, station["id"])
     url = f"{base}/api/schedules/{s['id']}"
@@ -99,29 +99,30 @@ def test_activate_deactivate_and_next_run(base: str, station: dict[str, Any],
     body = http.post(f"{url}/deactivate").json()
     assert body["schedule_id"] == s["id"] and body["is_active"] is False
     assert body["message"] == "Schedule deactivated successfully"
-    assert rec_ctx.scheduler.next_run(s["id"]) is None
+    assert rec_services.scheduler.next_run(s["id"]) is None
     assert http.get(f"{url}/next-run").json()["next_run_time"] is None
     assert http.get(url).json()["next_run_time"] is None
     assert http.get(f"{base}/api/schedules", params={"active": "true"}).json() == []
 
     body = http.post(f"{url}/activate").json()
     assert body["is_active"] is True and body["message"] == "Schedule activated successfully"
-    assert rec_ctx.scheduler.next_run(s["id"]) is not None
+    assert rec_services.scheduler.next_run(s["id"]) is not None
     assert http.get(f"{url}/next-run").json()["next_run_time"] == s["next_run_time"]
 
 
-def test_inactive_schedule_has_no_job(base: str, station: dict[str, Any], rec_ctx: Any) -> None:
+def test_inactive_schedule_has_no_job(base: str, station: dict[str, Any],
+                                      rec_services: Any) -> None:
     """A schedule created inactive gets no job and no next run."""
     s = make(base, station["id"], is_active=False)
-    assert s["next_run_time"] is None and rec_ctx.scheduler.next_run(s["id"]) is None
+    assert s["next_run_time"] is None and rec_services.scheduler.next_run(s["id"]) is None
 
 
-def test_delete_removes_the_job(base: str, station: dict[str, Any], rec_ctx: Any) -> None:
+def test_delete_removes_the_job(base: str, station: dict[str, Any], rec_services: Any) -> None:
     """Deleting answers the contract's message and removes the job."""
     s = make(base, station["id"])
     resp = http.delete(f"{base}/api/schedules/{s['id']}")
     assert resp.json() == {"message": f"Recording schedule {s['id']} deleted successfully"}
-    assert rec_ctx.scheduler.next_run(s["id"]) is None
+    assert rec_services.scheduler.next_run(s["id"]) is None
     assert_error(http.get(f"{base}/api/schedules/{s['id']}"), 404)
 
 
@@ -191,10 +192,10 @@ def test_dst_keeps_local_time(base: str) -> None:
 
 
 def test_scheduler_job_keeps_local_time_across_dst(base: str, station: dict[str, Any],
-                                                   rec_ctx: Any) -> None:
+                                                   rec_services: Any) -> None:
     """The job's own trigger fires at 21:00 local on both sides of the March change."""
     s = make(base, station["id"])
-    job = rec_ctx.scheduler._sched.get_job(f"schedule-{s['id']}")
+    job = rec_services.scheduler._sched.get_job(f"schedule-{s['id']}")
     now = datetime(2026, 3, 7, 12, tzinfo=DENVER)
     fires, prev = [], None
     for _ in range(3):
@@ -220,13 +221,13 @@ def test_scheduler_job_keeps_local_time_across_dst(base: str, station: dict[str,
     {"stream_config_id": "{sid}", "cron_expression": "99 21 * * *", "duration_minutes": 60},
     {"stream_config_id": "{sid}", "cron_expression": "0 21 * * *", "duration_minutes": "x"},
 ])
-def test_bad_schedule_bodies_are_400(base: str, station: dict[str, Any], rec_ctx: Any,
+def test_bad_schedule_bodies_are_400(base: str, station: dict[str, Any], rec_services: Any,
                                      body: dict[str, Any]) -> None:
     """Invalid schedule bodies are 400 and create no schedule or job."""
     body = {k: (station["id"] if v == "{sid}" else v) for k, v in body.items()}
     assert_error(http.post(f"{base}/api/schedules", json=body), 400)
     assert http.get(f"{base}/api/schedules").json() == []
-    assert rec_ctx.scheduler.job_ids() == set()
+    assert rec_services.scheduler.job_ids() == set()
 
 
 @pytest.mark.parametrize("sid", [999, 2**63 - 1, 2**63, 10**30])
@@ -237,7 +238,7 @@ def test_unknown_station_is_404(base: str, sid: int) -> None:
                                  "duration_minutes": 60}), 404)
 
 
-def test_bad_updates(base: str, station: dict[str, Any], rec_ctx: Any) -> None:
+def test_bad_updates(base: str, station: dict[str, Any], rec_services: Any) -> None:
     """Bad updates are 400/404 and leave the schedule and its job unchanged."""
     s = make(base, station["id"])
     url = f"{base}/api/schedules/{s['id']}"
@@ -247,7 +248,7 @@ def test_bad_updates(base: str, station: dict[str, Any], rec_ctx: Any) -> None:
     assert_error(http.put(url, content=b"[]", headers={"Content-Type": "application/json"}),
                  400)
     assert http.get(url).json() == s
-    assert rec_ctx.scheduler.next_run(s["id"]) == parse(s["next_run_time"])
+    assert rec_services.scheduler.next_run(s["id"]) == parse(s["next_run_time"])
 
 
 @pytest.mark.parametrize("path", ["999", "0", "99999999999999999999"])
@@ -286,43 +287,43 @@ def test_validate_cron_bad_bodies(base: str) -> None:
 def test_schedules_survive_a_restart(rec_settings: Any, live_server: Any) -> None:
     """A schedule's job is in the job store after close + reopen, with the same next run."""
     from taperoom.recorder.app import create_app
-    from taperoom.recorder.context import open_context
+    from taperoom.recorder.context import build_services
 
     settings = rec_settings()
-    ctx = open_context(settings)
+    services = build_services(settings)
     try:
-        srv = live_server(create_app(ctx=ctx))
+        srv = live_server(create_app(services=services))
         st = http.post(f"{srv.url}/api/streams", json=STATION).json()
         s = make(srv.url, st["id"], cron_expression="45 5 * * 0")
-        before = ctx.scheduler.next_run(s["id"])
+        before = services.scheduler.next_run(s["id"])
         srv.__exit__()
     finally:
-        ctx.close()
+        services.close()
 
-    ctx2 = open_context(settings)
+    services2 = build_services(settings)
     try:
-        with ctx2.engine.connect() as conn:  # the job is stored, before anything reconciles
+        with services2.engine.connect() as conn:  # the job is stored, before anything reconciles
             stored = conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars().all()
         assert stored == [f"schedule-{s['id']}"]
-        ctx2.start()
-        assert ctx2.scheduler.next_run(s["id"]) == before
+        services2.start()
+        assert services2.scheduler.next_run(s["id"]) == before
         local = before.astimezone(DENVER)
         assert (local.weekday(), local.hour, local.minute) == (6, 5, 45)
     finally:
-        ctx2.close()
+        services2.close()
 
 
 def test_max_retries_defaults_to_the_setting(rec_settings: Any, live_server: Any) -> None:
     """A schedule created without max_retries gets DEFAULT_MAX_RETRIES; one that names it
     keeps its own (0 included)."""
     from taperoom.recorder.app import create_app
-    from taperoom.recorder.context import open_context
+    from taperoom.recorder.context import build_services
 
-    ctx = open_context(rec_settings(default_max_retries=7))
+    services = build_services(rec_settings(default_max_retries=7))
     try:
-        base = live_server(create_app(ctx=ctx)).url
+        base = live_server(create_app(services=services)).url
         st = http.post(f"{base}/api/streams", json=STATION).json()
         assert make(base, st["id"])["max_retries"] == 7
         assert make(base, st["id"], max_retries=0)["max_retries"] == 0
     finally:
-        ctx.close()
+        services.close()

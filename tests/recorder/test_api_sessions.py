@@ -36,14 +36,14 @@ def assert_error(resp: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-def add_session(ctx: Any, station_id: int | None, status: str, *, age_days: float = 0.0,
+def add_session(services: Any, station_id: int | None, status: str, *, age_days: float = 0.0,
                 schedule_id: int | None = None, transfer: str = "pending",
                 path: str | None = None) -> int:
     """Insert one session row (test setup through the repository); returns its id."""
     start = utcnow() - timedelta(days=age_days)
-    with transaction(ctx.sessions) as db:
+    with transaction(services.db) as db:
         row = repo.create_session(db, {
-            "stream_config_id": station_id, "schedule_id": schedule_id,
+            "station_id": station_id, "schedule_id": schedule_id,
             "station_name": "Test FM", "trigger": "schedule", "start_time": start,
             "end_time": start + timedelta(hours=1) if status in ("completed", "failed") else None,
             "planned_duration_seconds": 3600.0, "status": status,
@@ -67,15 +67,15 @@ def station(base: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- reads
 
 
-def test_list_filters_and_shape(base: str, station: dict[str, Any], rec_ctx: Any) -> None:
+def test_list_filters_and_shape(base: str, station: dict[str, Any], rec_services: Any) -> None:
     """Sessions list newest first with status, schedule, station and recent_days filters."""
     other = http.post(f"{base}/api/streams", json={**STATION, "name": "Other"}).json()
     sched = http.post(f"{base}/api/schedules", json={
         "stream_config_id": station["id"], "cron_expression": "0 21 * * *",
         "duration_minutes": 60, "is_active": False}).json()
-    old = add_session(rec_ctx, station["id"], "completed", age_days=10)
-    mid = add_session(rec_ctx, station["id"], "failed", age_days=2, schedule_id=sched["id"])
-    new = add_session(rec_ctx, other["id"], "completed", age_days=0.1)
+    old = add_session(rec_services, station["id"], "completed", age_days=10)
+    mid = add_session(rec_services, station["id"], "failed", age_days=2, schedule_id=sched["id"])
+    new = add_session(rec_services, other["id"], "completed", age_days=0.1)
 
     url = f"{base}/api/sessions"
     rows = http.get(url).json()
@@ -102,13 +102,13 @@ def test_bad_list_params_are_400(base: str, params: dict[str, Any]) -> None:
     assert_error(http.get(f"{base}/api/sessions", params=params), 400)
 
 
-def test_statistics(base: str, station: dict[str, Any], rec_ctx: Any) -> None:
+def test_statistics(base: str, station: dict[str, Any], rec_services: Any) -> None:
     """Statistics count sessions by status; success rate is of finished sessions."""
     assert http.get(f"{base}/api/sessions/statistics").json() == {
         "total_sessions": 0, "completed_sessions": 0, "failed_sessions": 0,
         "active_sessions": 0, "success_rate": 0.0}
     for status in ("completed", "completed", "completed", "failed", "processing"):
-        add_session(rec_ctx, station["id"], status)
+        add_session(rec_services, station["id"], status)
     assert http.get(f"{base}/api/sessions/statistics").json() == {
         "total_sessions": 5, "completed_sessions": 3, "failed_sessions": 1,
         "active_sessions": 1, "success_rate": 75.0}
@@ -123,17 +123,17 @@ def test_unknown_session_ids_are_404(base: str, path: str) -> None:
     assert_error(http.get(f"{base}/api/sessions/abc"), 404)
 
 
-def test_stop_and_retry_conflicts(base: str, station: dict[str, Any], rec_ctx: Any,
+def test_stop_and_retry_conflicts(base: str, station: dict[str, Any], rec_services: Any,
                                   tmp_path: Path) -> None:
     """Stopping a session that is not running, or retrying an upload that did not fail, is 409."""
-    done = add_session(rec_ctx, station["id"], "completed", transfer="completed")
+    done = add_session(rec_services, station["id"], "completed", transfer="completed")
     assert_error(http.post(f"{base}/api/sessions/{done}/stop"), 409)
     assert_error(http.post(f"{base}/api/sessions/{done}/retry-transfer"), 409)
-    failed = add_session(rec_ctx, station["id"], "failed", transfer="failed")
+    failed = add_session(rec_services, station["id"], "failed", transfer="failed")
     assert_error(http.post(f"{base}/api/sessions/{failed}/retry-transfer"), 409)
     mp3 = tmp_path / "x.mp3"
     mp3.write_bytes(b"\xff\xfb" * 10)
-    no_dest = add_session(rec_ctx, station["id"], "completed", transfer="failed",
+    no_dest = add_session(rec_services, station["id"], "completed", transfer="failed",
                           path=str(mp3))
     body = assert_error(http.post(f"{base}/api/sessions/{no_dest}/retry-transfer"), 409)
     assert "destination" in body["message"]
@@ -234,23 +234,23 @@ def test_record_now_active_and_stop(base: str, stream_url: str) -> None:
 # --------------------------------------------------------------------------- file names
 
 
-def test_record_now_refuses_a_stored_pattern_with_a_format_spec(base: str, rec_ctx: Any
+def test_record_now_refuses_a_stored_pattern_with_a_format_spec(base: str, rec_services: Any
                                                                 ) -> None:
     """A station whose pattern was stored before patterns were checked (``{name:d}``,
     inserted through the repository) is refused by record-now with a 422 that names the
     pattern, before any capture: no session, no file."""
-    with transaction(rec_ctx.sessions) as db:
+    with transaction(rec_services.db) as db:
         sid = repo.create_station(db, {**STATION, "name": "Old FM",
                                        "output_filename_pattern": "{name:d}.mp3"}).id
     body = assert_error(http.post(f"{base}/api/streams/{sid}/record",
                                   json={"duration_seconds": 30}), 422)
     assert "{name:d}" in body["message"] and "format spec" in body["message"]
     assert http.get(f"{base}/api/sessions").json() == []
-    recordings = rec_ctx.settings.recordings_dir
+    recordings = rec_services.settings.recordings_dir
     assert [p for p in recordings.rglob("*") if p.is_file()] == []
 
 
-def test_a_failed_session_leaves_no_file(base: str, rec_ctx: Any,
+def test_a_failed_session_leaves_no_file(base: str, rec_services: Any,
                                          stream_server: StreamServer) -> None:
     """When processing fails after the capture (here the cue sheet cannot be written:
     a folder has its name), the session fails and every file it made is removed: the
@@ -259,7 +259,7 @@ def test_a_failed_session_leaves_no_file(base: str, rec_ctx: Any,
     st = http.post(f"{base}/api/streams", json={
         **STATION, "name": "Cue FM", "stream_url": stream_server.url("/live.mp3"),
         "output_filename_pattern": "{name}.mp3"}).json()
-    recordings = rec_ctx.settings.recordings_dir
+    recordings = rec_services.settings.recordings_dir
     (recordings / "Cue FM.cue").mkdir()  # not ours: it stays
     resp = http.post(f"{base}/api/streams/{st['id']}/record", json={"duration_seconds": 2})
     assert resp.status_code == 202, resp.text
@@ -280,13 +280,13 @@ def no_audio_server(rec_settings: Any, live_server: Any) -> Iterator[tuple[str, 
     """The recorder with NO_AUDIO_TIMEOUT_SECONDS=2 (and the default 10 s connect and
     stall timeouts) on a real server: (base URL, context)."""
     from taperoom.recorder.app import create_app
-    from taperoom.recorder.context import open_context
+    from taperoom.recorder.context import build_services
 
-    ctx = open_context(rec_settings(no_audio_timeout_seconds=2.0))
+    services = build_services(rec_settings(no_audio_timeout_seconds=2.0))
     try:
-        yield live_server(create_app(ctx=ctx)).url, ctx
+        yield live_server(create_app(services=services)).url, services
     finally:
-        ctx.close()
+        services.close()
 
 
 def test_dead_urls_fail_and_free_their_slots(no_audio_server: tuple[str, Any],
@@ -296,8 +296,8 @@ def test_dead_urls_fail_and_free_their_slots(no_audio_server: tuple[str, Any],
     slots; each fails after NO_AUDIO_TIMEOUT_SECONDS with a reason that says so and
     frees its slot, so a fourth recording can start (the original held the slots for
     hours)."""
-    base, ctx = no_audio_server
-    assert ctx.settings.max_concurrent_recordings == 3
+    base, services = no_audio_server
+    assert services.settings.max_concurrent_recordings == 3
     stream_server.mount("/silent", kind="hang")
     stream_server.mount("/busy.mp3", refuse_for=3600)
     stream_server.mount("/live.mp3")

@@ -31,10 +31,10 @@ def api(rec_server: Any) -> str:
 
 
 @pytest.fixture
-def events(rec_ctx: Any) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+def events(rec_services: Any) -> Iterator[list[tuple[str, dict[str, Any]]]]:
     """Every (name, data) sent on the context's bus during the test."""
     got: list[tuple[str, dict[str, Any]]] = []
-    unsubscribe = rec_ctx.bus.subscribe(lambda name, data: got.append((name, data)))
+    unsubscribe = rec_services.bus.subscribe(lambda name, data: got.append((name, data)))
     yield got
     unsubscribe()
 
@@ -171,26 +171,26 @@ def test_bad_list_params_are_400(api: str, params: dict[str, Any]) -> None:
 
 
 def test_delete_station_removes_its_schedules_and_jobs(api: str, rec_server: Any,
-                                                        rec_ctx: Any) -> None:
+                                                        rec_services: Any) -> None:
     """Deleting a station deletes its schedules and their scheduler jobs."""
     st = create(api)
     resp = http.post(f"{rec_server.url}/api/schedules",
                      json={"stream_config_id": st["id"], "cron_expression": "0 21 * * *",
                            "duration_minutes": 60})
     sid = resp.json()["id"]
-    assert rec_ctx.scheduler.next_run(sid) is not None
+    assert rec_services.scheduler.next_run(sid) is not None
     http.delete(f"{api}/{st['id']}")
-    assert rec_ctx.scheduler.next_run(sid) is None
+    assert rec_services.scheduler.next_run(sid) is None
     assert_error(http.get(f"{rec_server.url}/api/schedules/{sid}"), 404)
 
 
 # --------------------------------------------------------------------------- artwork
 
 
-def test_artwork_upload_replace_and_delete(api: str, rec_ctx: Any) -> None:
+def test_artwork_upload_replace_and_delete(api: str, rec_services: Any) -> None:
     """A real JPEG is stored as stream_<id>_<name>.jpg; a PNG replaces it; delete removes it."""
     st = create(api)
-    art_dir: Path = rec_ctx.settings.artwork_dir
+    art_dir: Path = rec_services.settings.artwork_dir
     jpeg = image_bytes("JPEG")
     resp = http.post(f"{api}/{st['id']}/artwork",
                      files={"artwork": ("My Cover (1).jpeg", jpeg, "image/jpeg")})
@@ -224,14 +224,14 @@ def test_artwork_with_wrong_extension_for_its_type_gets_the_real_one(api: str) -
     assert resp.json()["filename"] == f"stream_{st['id']}_cover.png"
 
 
-def test_artwork_too_large_is_413(api: str, rec_ctx: Any) -> None:
+def test_artwork_too_large_is_413(api: str, rec_services: Any) -> None:
     """An upload above MAX_ARTWORK_SIZE_MB is a 413 and stores nothing."""
     st = create(api)
     big = image_bytes("BMP", (2400, 1600))  # ~11.5 MB uncompressed BMP > 10 MB
-    assert len(big) > rec_ctx.settings.max_artwork_bytes
+    assert len(big) > rec_services.settings.max_artwork_bytes
     assert_error(http.post(f"{api}/{st['id']}/artwork",
                            files={"artwork": ("big.bmp", big, "image/bmp")}), 413)
-    assert list(rec_ctx.settings.artwork_dir.iterdir()) == []
+    assert list(rec_services.settings.artwork_dir.iterdir()) == []
 
 
 @pytest.mark.parametrize(("name", "data", "status"), [
@@ -242,13 +242,13 @@ def test_artwork_too_large_is_413(api: str, rec_ctx: Any) -> None:
     ("noext", image_bytes("PNG"), 400),
     ("cover.png.exe", image_bytes("PNG"), 400),
 ])
-def test_bad_artwork_is_rejected(api: str, rec_ctx: Any, name: str, data: bytes,
+def test_bad_artwork_is_rejected(api: str, rec_services: Any, name: str, data: bytes,
                                  status: int) -> None:
     """Fake, damaged, empty or disallowed files are refused (400/422) and nothing is stored."""
     st = create(api)
     assert_error(http.post(f"{api}/{st['id']}/artwork",
                            files={"artwork": (name, data, "application/octet-stream")}), status)
-    assert list(rec_ctx.settings.artwork_dir.iterdir()) == []
+    assert list(rec_services.settings.artwork_dir.iterdir()) == []
     assert http.get(f"{api}/{st['id']}").json()["artwork_path"] is None
 
 
@@ -267,14 +267,14 @@ def test_artwork_without_file_field_is_400(api: str) -> None:
     assert_error(http.post(f"{api}/{st['id']}/artwork", files=two), 400)
 
 
-def test_delete_station_deletes_its_artwork(api: str, rec_ctx: Any) -> None:
+def test_delete_station_deletes_its_artwork(api: str, rec_services: Any) -> None:
     """Deleting a station removes its artwork file."""
     st = create(api)
     http.post(f"{api}/{st['id']}/artwork",
               files={"artwork": ("c.webp", image_bytes("WEBP"), "image/webp")})
-    assert len(list(rec_ctx.settings.artwork_dir.iterdir())) == 1
+    assert len(list(rec_services.settings.artwork_dir.iterdir())) == 1
     http.delete(f"{api}/{st['id']}")
-    assert list(rec_ctx.settings.artwork_dir.iterdir()) == []
+    assert list(rec_services.settings.artwork_dir.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- export / import
@@ -296,12 +296,12 @@ def test_export_import_round_trip(api: str, rec_server: Any, rec_settings: Any,
     assert len(doc["schedules"]) == 2
 
     from taperoom.recorder.app import create_app
-    from taperoom.recorder.context import open_context
+    from taperoom.recorder.context import build_services
 
-    ctx2 = open_context(rec_settings(data_dir=tmp_path / "data2",
+    services2 = build_services(rec_settings(data_dir=tmp_path / "data2",
                                      artwork_dir=tmp_path / "art2"))
     try:
-        srv2 = live_server(create_app(ctx=ctx2))
+        srv2 = live_server(create_app(services=services2))
         # a station already in the second recorder shifts the ids
         http.post(f"{srv2.url}/api/streams", json={**STATION, "name": "Pre-existing"})
         resp = http.post(f"{srv2.url}/api/streams/import", json=doc)
@@ -322,9 +322,9 @@ def test_export_import_round_trip(api: str, rec_server: Any, rec_settings: Any,
         assert pairs == {(by_name["Beta"]["id"], "30 6 * * 1-5", 90, True, 5),
                          (by_name["Alpha"]["id"], "0 21 * * *", 60, False, 3)}
         beta_sched = next(x for x in doc2["schedules"] if x["stream_name"] == "Beta")
-        assert ctx2.scheduler.next_run(beta_sched["id"]) is not None
+        assert services2.scheduler.next_run(beta_sched["id"]) is not None
     finally:
-        ctx2.close()
+        services2.close()
 
 
 def test_import_reports_per_item_errors(api: str) -> None:
@@ -447,18 +447,18 @@ def test_split_tracks_defaults_to_the_setting(rec_settings: Any, live_server: An
     """SPLIT_TRACKS=true makes split_tracks the default of new stations (API and the new
     station form); a station that says split_tracks=false keeps it."""
     from taperoom.recorder.app import create_app
-    from taperoom.recorder.context import open_context
+    from taperoom.recorder.context import build_services
 
-    ctx = open_context(rec_settings(split_tracks=True))
+    services = build_services(rec_settings(split_tracks=True))
     try:
-        base = live_server(create_app(ctx=ctx)).url
+        base = live_server(create_app(services=services)).url
         api = f"{base}/api/streams"
         assert create(api)["split_tracks"] is True
         assert create(api, name="Other", split_tracks=False)["split_tracks"] is False
         form = http.get(f"{base}/streams/new").text
         assert 'id="split_tracks" name="split_tracks" type="checkbox" checked' in form
     finally:
-        ctx.close()
+        services.close()
 
 
 # --------------------------------------------------------------------------- file name pattern

@@ -32,7 +32,7 @@ def assert_error(resp: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-def test_status_shape_and_values(api: str, rec_ctx: Any) -> None:
+def test_status_shape_and_values(api: str, rec_services: Any) -> None:
     """status has every contract field, real disk figures of RECORDINGS_DIR, healthy parts."""
     body = http.get(api + "/status").json()
     fields = {"status", "message", "timestamp", "uptime_seconds", "active_recordings",
@@ -49,7 +49,7 @@ def test_status_shape_and_values(api: str, rec_ctx: Any) -> None:
     assert body["memory_used_mb"] < body["memory_total_mb"]
     import shutil
 
-    usage = shutil.disk_usage(rec_ctx.settings.recordings_dir)
+    usage = shutil.disk_usage(rec_services.settings.recordings_dir)
     assert abs(body["disk_total_gb"] - usage.total / 2**30) < 0.02
     assert abs(body["disk_free_gb"] - usage.free / 2**30) < 1.0
     assert body["active_recordings"] == 0 and body["total_recordings"] == 0
@@ -67,18 +67,18 @@ def test_health_shape(api: str) -> None:
 def test_disk_below_threshold_is_unhealthy(rec_settings: Any, live_server: Any) -> None:
     """With MIN_FREE_DISK_MB above the free space, health is unhealthy and names the disk."""
     from taperoom.recorder.app import create_app
-    from taperoom.recorder.context import open_context
+    from taperoom.recorder.context import build_services
 
-    ctx = open_context(rec_settings(min_free_disk_mb=1e12))
+    services = build_services(rec_settings(min_free_disk_mb=1e12))
     try:
-        srv = live_server(create_app(ctx=ctx))
+        srv = live_server(create_app(services=services))
         body = http.get(srv.url + "/api/system/health").json()
         assert body["status"] == "unhealthy"
         assert body["components"]["disk"]["status"] == "unhealthy"
         assert "disk" in body["message"]
         assert http.get(srv.url + "/api/system/status").json()["status"] == "unhealthy"
     finally:
-        ctx.close()
+        services.close()
 
 
 def test_overall_status_is_the_worst_part() -> None:
@@ -262,7 +262,7 @@ def test_openapi_declares_the_multipart_artwork_upload(rec_server: Any) -> None:
 
 
 def test_every_documented_read_answers_a_documented_media_type(rec_server: Any,
-                                                                rec_ctx: Any) -> None:
+                                                                rec_services: Any) -> None:
     """Each GET route of /openapi.json, called with real ids, answers with a media type
     that its document lists for that status (no file or audio answer documented as
     ``application/json``)."""
@@ -277,12 +277,13 @@ def test_every_documented_read_answers_a_documented_media_type(rec_server: Any,
     sched = http.post(base + "/api/schedules", json={
         "stream_config_id": st["id"], "cron_expression": "0 21 * * *",
         "duration_minutes": 60, "is_active": False}).json()
-    with transaction(rec_ctx.sessions) as db:
+    with transaction(rec_services.db) as db:
         session_id = repo.create_session(db, {
-            "stream_config_id": st["id"], "station_name": "Doc FM", "trigger": "manual",
+            "station_id": st["id"], "station_name": "Doc FM", "trigger": "manual",
             "start_time": utcnow(), "planned_duration_seconds": 60.0, "status": "failed",
             "transfer_status": "skipped"}).id
-    ids = {"stream_id": st["id"], "schedule_id": sched["id"], "session_id": session_id}
+    ids = {"stream_id": st["id"], "station_id": st["id"], "schedule_id": sched["id"],
+           "session_id": session_id}
     spec = http.get(base + "/openapi.json").json()
     checked = 0
     for path, ops in spec["paths"].items():

@@ -59,7 +59,7 @@ def create(base: str, **body: Any) -> dict[str, Any]:
     return resp.json()
 
 
-def test_create_list_validate_delete(base: str, rec_ctx: Any) -> None:
+def test_create_list_validate_delete(base: str, rec_services: Any) -> None:
     """A backup holds metadata, the export document and the artwork; list, validate, delete."""
     populate(base)
     b = create(base)
@@ -69,7 +69,7 @@ def test_create_list_validate_delete(base: str, rec_ctx: Any) -> None:
     assert len(b["backup_filename"]) == len("backup_YYYYMMDD_HHMMSS.zip")
     assert b["backup_name"] == b["backup_filename"][:-4]
     path = Path(b["backup_path"])
-    assert path.parent == rec_ctx.settings.backups_dir.resolve()
+    assert path.parent == rec_services.settings.backups_dir.resolve()
     assert path.stat().st_size == b["file_size_bytes"]
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
@@ -113,14 +113,14 @@ def test_restore_into_empty_recorder(base: str, rec_settings: Any, live_server: 
     populate(base)
     b = create(base)
     from taperoom.recorder.app import create_app
-    from taperoom.recorder.context import open_context
+    from taperoom.recorder.context import build_services
 
-    ctx2 = open_context(rec_settings(data_dir=tmp_path / "d2", artwork_dir=tmp_path / "a2"))
+    services2 = build_services(rec_settings(data_dir=tmp_path / "d2", artwork_dir=tmp_path / "a2"))
     try:
-        srv = live_server(create_app(ctx=ctx2))
+        srv = live_server(create_app(services=services2))
         http.post(f"{srv.url}/api/streams", json={**STATION, "name": "Zeta"})  # shifts ids
-        ctx2.settings.backups_dir.mkdir(parents=True, exist_ok=True)
-        (ctx2.settings.backups_dir / b["backup_filename"]).write_bytes(
+        services2.settings.backups_dir.mkdir(parents=True, exist_ok=True)
+        (services2.settings.backups_dir / b["backup_filename"]).write_bytes(
             Path(b["backup_path"]).read_bytes())
         resp = http.post(f"{srv.url}/api/backup/restore",
                          json={"backup_filename": b["backup_filename"]})
@@ -137,12 +137,12 @@ def test_restore_into_empty_recorder(base: str, rec_settings: Any, live_server: 
         assert sorted((s["stream_config_id"], s["cron_expression"]) for s in scheds) == sorted(
             [(alpha["id"], "0 21 * * *"), (alpha["id"], "0 6 * * 1"),
              (streams["Beta"]["id"], "5 4 * * *")])
-        assert all(ctx2.scheduler.next_run(s["id"]) is not None for s in scheds)
+        assert all(services2.scheduler.next_run(s["id"]) is not None for s in scheds)
     finally:
-        ctx2.close()
+        services2.close()
 
 
-def test_restore_merges_by_name(base: str, rec_ctx: Any) -> None:
+def test_restore_merges_by_name(base: str, rec_services: Any) -> None:
     """Without overwrite, existing stations are skipped; with it, they take the backup's
     fields and schedules (no duplicates after two restores)."""
     ids = populate(base)
@@ -165,15 +165,15 @@ def test_restore_merges_by_name(base: str, rec_ctx: Any) -> None:
     assert http.get(f"{base}/api/streams/{alpha}").json()["album"] == "Album"
     scheds = http.get(f"{base}/api/schedules").json()
     assert len(scheds) == 3
-    assert rec_ctx.scheduler.job_ids() == {s["id"] for s in scheds}
+    assert rec_services.scheduler.job_ids() == {s["id"] for s in scheds}
 
 
-def test_tampered_and_foreign_archives_are_422(base: str, rec_ctx: Any) -> None:
+def test_tampered_and_foreign_archives_are_422(base: str, rec_services: Any) -> None:
     """A damaged zip, a non-zip, a zip without metadata and a schema-invalid document are
     refused by validate and restore with 422, and restore changes nothing."""
     populate(base)
     b = create(base)
-    folder = rec_ctx.settings.backups_dir
+    folder = rec_services.settings.backups_dir
     raw = bytearray(Path(b["backup_path"]).read_bytes())
     # flip bytes inside the compressed configuration.json (after its local header)
     start = raw.find(b"configuration.json") + len("configuration.json") + 20
@@ -207,7 +207,7 @@ def test_tampered_and_foreign_archives_are_422(base: str, rec_ctx: Any) -> None:
                                json={"backup_filename": name, "overwrite_existing": True}), 422)
     after = http.get(f"{base}/api/streams/export").json()
     assert after["streams"] == before["streams"] and after["schedules"] == before["schedules"]
-    assert not (rec_ctx.settings.data_dir / "evil.jpg").exists()
+    assert not (rec_services.settings.data_dir / "evil.jpg").exists()
     listed = {x["filename"]: x["valid"] for x in http.get(f"{base}/api/backup/list").json()}
     assert listed[b["backup_filename"]] is True
     assert not any(v for k, v in listed.items() if k != b["backup_filename"])
@@ -216,9 +216,9 @@ def test_tampered_and_foreign_archives_are_422(base: str, rec_ctx: Any) -> None:
 @pytest.mark.parametrize("name", ["../recorder.db", "../../etc/passwd", "/etc/passwd",
                                   "sub/x.zip", "..\\x.zip", "..", ".hidden.zip",
                                   "backup.txt", ""])
-def test_path_traversal_names_are_400(base: str, rec_ctx: Any, name: str) -> None:
+def test_path_traversal_names_are_400(base: str, rec_services: Any, name: str) -> None:
     """File names with a path part, hidden or non-zip names are 400 on every route."""
-    db_file = rec_ctx.settings.data_dir / "recorder.db"
+    db_file = rec_services.settings.data_dir / "recorder.db"
     assert db_file.exists()
     for method, route in (("POST", "validate"), ("POST", "restore"), ("DELETE", "delete")):
         resp = http.request(method, f"{base}/api/backup/{route}",
@@ -249,9 +249,9 @@ def test_bad_bodies_are_400(base: str) -> None:
                                   headers={"Content-Type": "application/json"}), 400)
 
 
-def test_auto_create_keeps_ten(base: str, rec_ctx: Any) -> None:
+def test_auto_create_keeps_ten(base: str, rec_services: Any) -> None:
     """auto-create writes auto_backup_*.zip (201) and keeps only the newest ten."""
-    folder = rec_ctx.settings.backups_dir
+    folder = rec_services.settings.backups_dir
     for i in range(11):
         with zipfile.ZipFile(folder / f"auto_backup_2020010{i // 10}_00000{i % 10}.zip",
                              "w") as zf:

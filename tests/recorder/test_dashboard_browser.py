@@ -118,22 +118,22 @@ def create_station(base: str, **overrides: Any) -> dict[str, Any]:
     return resp.json()
 
 
-def add_session(ctx: Any, station: dict[str, Any], **values: Any) -> dict[str, Any]:
+def add_session(services: Any, station: dict[str, Any], **values: Any) -> dict[str, Any]:
     """Insert a session of `station` through the repository; its session dict."""
     start = values.pop("start_time", utcnow() - timedelta(hours=2))
-    with transaction(ctx.sessions) as db:
+    with transaction(services.db) as db:
         row = repo.create_session(db, {
-            "stream_config_id": station["id"], "station_name": station["name"],
+            "station_id": station["id"], "station_name": station["name"],
             "trigger": "schedule", "start_time": start, "end_time": start + timedelta(hours=1),
             "planned_duration_seconds": 3600.0, "status": "completed",
             "transfer_status": "completed", **values})
-        return session_dict(row, ctx.settings.zone)
+        return session_dict(row, services.settings.zone)
 
 
-def set_session(ctx: Any, session_id: int, **values: Any) -> dict[str, Any]:
+def set_session(services: Any, session_id: int, **values: Any) -> dict[str, Any]:
     """Change a session through the repository; its new session dict."""
-    with transaction(ctx.sessions) as db:
-        return session_dict(repo.update_session(db, session_id, values), ctx.settings.zone)
+    with transaction(services.db) as db:
+        return session_dict(repo.update_session(db, session_id, values), services.settings.zone)
 
 
 def rows(page: Page, table: str) -> list[int]:
@@ -328,7 +328,7 @@ def test_schedule_form_cron_helper_and_create(tab: Tab) -> None:
 # --------------------------------------------------------------------------- live status
 
 
-def test_dashboard_shows_live_progress_without_reloading(tab: Tab, rec_ctx: Any) -> None:
+def test_dashboard_shows_live_progress_without_reloading(tab: Tab, rec_services: Any) -> None:
     """Bus recording events reach the dashboard over /ws and update the row, no reload."""
     page = tab.page
     st = create_station(tab.base)
@@ -337,10 +337,10 @@ def test_dashboard_shows_live_progress_without_reloading(tab: Tab, rec_ctx: Any)
     tab.wait_live()
     page.evaluate("window.__sameDocument = true")
 
-    session = add_session(rec_ctx, st, status="recording", transfer_status="pending",
+    session = add_session(rec_services, st, status="recording", transfer_status="pending",
                           end_time=None, start_time=utcnow(), planned_duration_seconds=600.0)
     sid = session["id"]
-    rec_ctx.bus.send(Event.RECORDING_STARTED, session)
+    rec_services.bus.send(Event.RECORDING_STARTED, session)
     row = page.locator(f'#live-sessions tr[data-session-id="{sid}"]')
     expect(row).to_be_visible()
     expect(page.locator("#live-empty")).to_be_hidden()
@@ -353,7 +353,7 @@ def test_dashboard_shows_live_progress_without_reloading(tab: Tab, rec_ctx: Any)
     for elapsed, connected, title in ((150.0, True, "Miles Davis - So What"),
                                       (300.0, False, "Miles Davis - So What"),
                                       (451.5, True, "John Coltrane - Naima")):
-        rec_ctx.bus.send(Event.RECORDING_PROGRESS, {
+        rec_services.bus.send(Event.RECORDING_PROGRESS, {
             "session_id": sid, "elapsed_seconds": elapsed, "audio_seconds": elapsed - 2,
             "bytes_written": int(elapsed * 16000), "reconnects": 0 if connected else 1,
             "connected": connected, "title": title, "percent": round(elapsed / 6, 1)})
@@ -368,10 +368,10 @@ def test_dashboard_shows_live_progress_without_reloading(tab: Tab, rec_ctx: Any)
     width = bar.locator(".bar-fill").evaluate("e => e.style.width")
     assert width == f"{round(451.5 / 6, 1)}%"
 
-    done = set_session(rec_ctx, sid, status="completed", end_time=utcnow(),
+    done = set_session(rec_services, sid, status="completed", end_time=utcnow(),
                        output_file_path="/srv/x/2025-01-01_KUVO Jazz.mp3",
                        file_size_bytes=7_000_000, duration_seconds=451.5)
-    rec_ctx.bus.send(Event.RECORDING_STATUS, done)
+    rec_services.bus.send(Event.RECORDING_STATUS, done)
     expect(row.locator('[data-badge="status"]')).to_have_text("completed")
     expect(row.locator('[data-action="stop"]')).to_have_count(0)
     expect(row).to_have_count(0, timeout=8000)  # leaves the live table
@@ -379,8 +379,9 @@ def test_dashboard_shows_live_progress_without_reloading(tab: Tab, rec_ctx: Any)
     recent = page.locator(f'#recent-sessions tr[data-session-id="{sid}"]')
     expect(recent).to_contain_text("2025-01-01_KUVO Jazz.mp3")
 
-    rec_ctx.bus.send(Event.TRANSFER_STATUS, {"session_id": sid, "transfer_status": "in_progress",
-                                             "bytes_sent": 3_500_000, "bytes_total": 7_000_000})
+    rec_services.bus.send(Event.TRANSFER_STATUS, {
+        "session_id": sid, "transfer_status": "in_progress", "bytes_sent": 3_500_000,
+        "bytes_total": 7_000_000})
     expect(recent.locator('[data-badge="transfer"]')).to_have_text("in progress")
     expect(recent.locator('[data-field="transfer-progress"]')).to_contain_text("50%")
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
@@ -460,7 +461,7 @@ def test_dashboard_follows_station_and_schedule_changes(tab: Tab) -> None:
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
 
 
-def test_polling_fallback_and_reconnect_backoff(tab: Tab, rec_ctx: Any) -> None:
+def test_polling_fallback_and_reconnect_backoff(tab: Tab, rec_services: Any) -> None:
     """With /ws refused the page polls active sessions and retries with growing delays."""
     page = tab.page
     attempts: list[float] = []
@@ -477,12 +478,12 @@ def test_polling_fallback_and_reconnect_backoff(tab: Tab, rec_ctx: Any) -> None:
     expect(indicator).to_have_attribute("data-state", "polling")
     expect(indicator).to_contain_text("polling")
 
-    session = add_session(rec_ctx, st, status="recording", transfer_status="pending",
+    session = add_session(rec_services, st, status="recording", transfer_status="pending",
                           end_time=None, start_time=utcnow(), planned_duration_seconds=60.0)
     row = page.locator(f'#live-sessions tr[data-session-id="{session["id"]}"]')
     expect(row).to_be_visible()
     expect(row.locator('[data-field="planned"]')).to_have_text("1:00")
-    set_session(rec_ctx, session["id"], status="failed", error_message="capture failed")
+    set_session(rec_services, session["id"], status="failed", error_message="capture failed")
     expect(row).to_have_count(0)
     assert page.evaluate("Taperoom.live.polls") >= 2
 
@@ -497,22 +498,22 @@ def test_polling_fallback_and_reconnect_backoff(tab: Tab, rec_ctx: Any) -> None:
 # --------------------------------------------------------------------------- sessions
 
 
-def test_sessions_filters_and_retry_upload(tab: Tab, rec_ctx: Any) -> None:
+def test_sessions_filters_and_retry_upload(tab: Tab, rec_services: Any) -> None:
     """Session filters narrow the history; Retry upload re-queues or reports refusal."""
     page = tab.page
     a = create_station(tab.base, name="Alpha FM")
     b = create_station(tab.base, name="Beta Radio")
-    rec_dir: Path = rec_ctx.settings.recordings_dir
+    rec_dir: Path = rec_services.settings.recordings_dir
     kept = rec_dir / "2025-01-02_Alpha FM.mp3"
     kept.write_bytes(b"\xff\xfb\x90\x00" * 1000)
-    ok = add_session(rec_ctx, a, gaps=[{"at_seconds": 30.0, "length_seconds": 4.0,
+    ok = add_session(rec_services, a, gaps=[{"at_seconds": 30.0, "length_seconds": 4.0,
                                         "reason": "dropped"}])
-    gone = add_session(rec_ctx, a, transfer_status="failed", transfer_error_message="refused",
+    gone = add_session(rec_services, a, transfer_status="failed", transfer_error_message="refused",
                        output_file_path=str(rec_dir / "missing.mp3"),
                        start_time=utcnow() - timedelta(minutes=90))
-    retry = add_session(rec_ctx, a, transfer_status="failed", output_file_path=str(kept),
+    retry = add_session(rec_services, a, transfer_status="failed", output_file_path=str(kept),
                         start_time=utcnow() - timedelta(minutes=80))
-    bad = add_session(rec_ctx, b, status="failed", transfer_status="skipped",
+    bad = add_session(rec_services, b, status="failed", transfer_status="skipped",
                       error_message="capture failed: HTTP 404",
                       start_time=utcnow() - timedelta(minutes=10))
 
@@ -586,7 +587,7 @@ def test_logs_page_loads_and_filters_entries(tab: Tab) -> None:
     assert int(page.locator("#log-filters").get_attribute("data-loaded") or 0) > loads
 
 
-def test_backup_create_validate_delete(tab: Tab, rec_ctx: Any) -> None:
+def test_backup_create_validate_delete(tab: Tab, rec_services: Any) -> None:
     """A backup made from /backup is listed with its contents, validates, and deletes."""
     page = tab.page
     create_station(tab.base)
@@ -598,7 +599,7 @@ def test_backup_create_validate_delete(tab: Tab, rec_ctx: Any) -> None:
     expect(row).to_be_visible()
     expect(row).to_contain_text("1 stations")
     expect(row.locator('[data-badge="valid"]')).to_have_text("valid")
-    assert (rec_ctx.settings.backups_dir / "nightly.zip").is_file()
+    assert (rec_services.settings.backups_dir / "nightly.zip").is_file()
     assert [b["filename"] for b in http.get(tab.base + "/api/backup/list").json()] == [
         "nightly.zip"]
 
@@ -607,7 +608,7 @@ def test_backup_create_validate_delete(tab: Tab, rec_ctx: Any) -> None:
     row.get_by_role("button", name="Delete nightly.zip").click()
     expect(row).to_have_count(0)
     expect(page.locator("#backup-empty")).to_be_visible()
-    assert not (rec_ctx.settings.backups_dir / "nightly.zip").exists()
+    assert not (rec_services.settings.backups_dir / "nightly.zip").exists()
 
 
 def test_unknown_id_shows_the_404_page(tab: Tab) -> None:
@@ -622,7 +623,7 @@ def test_unknown_id_shows_the_404_page(tab: Tab) -> None:
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
 
 
-def test_backup_restore_brings_a_deleted_station_back(tab: Tab, rec_ctx: Any) -> None:
+def test_backup_restore_brings_a_deleted_station_back(tab: Tab, rec_services: Any) -> None:
     """Restore from /backup (after the confirm dialog) brings back a station and its
     schedule deleted since the backup, and says what it restored."""
     page = tab.page

@@ -65,18 +65,18 @@ def server_for(rec_settings: Callable[..., RecorderSettings],
                live_server: Callable[[Any], LiveServer]) -> Any:
     """Start a recorder on real uvicorn with settings overrides; closes it after."""
     from taperoom.recorder.app import create_app
-    from taperoom.recorder.context import open_context
+    from taperoom.recorder.context import build_services
 
     opened: list[Any] = []
 
     def start(**overrides: Any) -> tuple[LiveServer, Any]:
-        ctx = open_context(rec_settings(**overrides))
-        opened.append(ctx)
-        return live_server(create_app(ctx=ctx)), ctx
+        services = build_services(rec_settings(**overrides))
+        opened.append(services)
+        return live_server(create_app(services=services)), services
 
     yield start
-    for ctx in opened:
-        ctx.close()
+    for services in opened:
+        services.close()
 
 
 def test_record_now_with_drop_icy_titles_artwork_and_upload(
@@ -147,7 +147,7 @@ def test_scheduled_run_goes_through_the_same_pipeline(
     """A schedule fired by APScheduler records its duration, tags the file and, with no
     destination, keeps it locally (transfer skipped); last_run_time is set."""
     stream_server.mount("/news.mp3", metaint=None)
-    server, ctx = server_for()
+    server, services = server_for()
     with httpx.Client(base_url=server.url, timeout=30) as client:
         st = _station(client, stream_server.url("/news.mp3"))
         r = client.post("/api/schedules", json={"stream_config_id": st["id"],
@@ -156,7 +156,7 @@ def test_scheduled_run_goes_through_the_same_pipeline(
         assert r.status_code == 201, r.text
         sched = r.json()
         assert datetime.fromisoformat(sched["next_run_time"]).astimezone(DENVER).hour == 21
-        ctx.scheduler.run_now(sched["id"])
+        services.scheduler.run_now(sched["id"])
         session = _wait(lambda: (client.get("/api/sessions", params={"schedule_id": sched["id"]})
                                  .json() or [None])[0], 10, "the scheduled session")
         assert session["status"] == "recording" and session["trigger"] == "schedule"
@@ -184,7 +184,7 @@ def test_concurrency_limit_and_disk_guard(server_for: Any,
     """Beyond MAX_CONCURRENT_RECORDINGS a record request is 409; below the free-space
     threshold it is 507; neither leaves a running session behind."""
     stream_server.mount("/a.mp3", metaint=None)
-    server, ctx = server_for(max_concurrent_recordings=1)
+    server, services = server_for(max_concurrent_recordings=1)
     with httpx.Client(base_url=server.url, timeout=30) as client:
         st = _station(client, stream_server.url("/a.mp3"))
         first = client.post(f"/api/streams/{st['id']}/record", json={"duration_seconds": 30})
@@ -192,8 +192,8 @@ def test_concurrency_limit_and_disk_guard(server_for: Any,
         second = client.post(f"/api/streams/{st['id']}/record", json={"duration_seconds": 5})
         assert second.status_code == 409 and "MAX_CONCURRENT_RECORDINGS" in second.json()["message"]
         client.post(f"/api/sessions/{first.json()['id']}/stop")
-        _wait(lambda: not ctx.recordings.is_running(first.json()["id"]), 20, "stop")
-        ctx.settings.min_free_disk_mb = 1e12
+        _wait(lambda: not services.recordings.is_running(first.json()["id"]), 20, "stop")
+        services.settings.min_free_disk_mb = 1e12
         full = client.post(f"/api/streams/{st['id']}/record", json={"duration_seconds": 5})
         assert full.status_code == 507, full.text
         assert client.get("/api/sessions/active").json()["count"] == 0
@@ -209,26 +209,26 @@ def test_restart_keeps_an_interrupted_recording(
     the part it captured is renamed to its final name, tagged and kept."""
     from taperoom.db import transaction
     from taperoom.recorder import repository as repo
-    from taperoom.recorder.context import open_context
+    from taperoom.recorder.context import build_services
 
     stream_server.mount("/k.mp3", metaint=None)
     settings = rec_settings()
-    ctx = open_context(settings)
+    services = build_services(settings)
     try:
-        with transaction(ctx.sessions) as db:
+        with transaction(services.db) as db:
             st = repo.create_station(db, {
                 "name": "K", "stream_url": stream_server.url("/k.mp3"), "artist": "A",
                 "album": "B", "album_artist": "C", "output_filename_pattern": "{name}.mp3",
                 "scp_destination": ""})
-            row = repo.create_session(db, {"stream_config_id": st.id, "station_name": "K",
+            row = repo.create_session(db, {"station_id": st.id, "station_name": "K",
                                            "start_time": datetime.now(UTC).replace(tzinfo=None),
                                            "status": "recording"})
             sid = row.id
         partial = settings.recordings_dir / ".partial" / f"session-{sid}.mp3"
         partial.parent.mkdir(parents=True, exist_ok=True)
         partial.write_bytes(b"".join(stream_server.media.mp3_frames[:200]))  # ~5 s of MP3
-        ctx.start()
-        with ctx.sessions() as db:
+        services.start()
+        with services.db() as db:
             row = repo.get_session(db, sid)
             assert row.status == "failed" and "interrupted" in (row.error_message or "")
             kept = Path(row.output_file_path or "")
@@ -236,7 +236,7 @@ def test_restart_keeps_an_interrupted_recording(
         assert not partial.exists()
         assert str(ID3(kept)["TPE1"]) == "A"
     finally:
-        ctx.close()
+        services.close()
 
 
 def test_cli_record_runs_the_pipeline(rec_settings: Callable[..., RecorderSettings],
@@ -246,12 +246,12 @@ def test_cli_record_runs_the_pipeline(rec_settings: Callable[..., RecorderSettin
     SFTP server, through the queue) and reports; a station kept local says so."""
     from taperoom.db import transaction
     from taperoom.recorder import repository as repo
-    from taperoom.recorder.context import open_context
+    from taperoom.recorder.context import build_services
 
     stream_server.mount("/cli.mp3", metaint=None)
     settings = rec_settings(ssh_config_dir=sftp_server.config_dir)
-    ctx = open_context(settings)
-    with transaction(ctx.sessions) as db:
+    services = build_services(settings)
+    with transaction(services.db) as db:
         repo.create_station(db, {"name": "CLI FM", "stream_url": stream_server.url("/cli.mp3"),
                                  "artist": "A", "album": "B", "album_artist": "C",
                                  "output_filename_pattern": "{name}_{date}.mp3",
@@ -260,7 +260,7 @@ def test_cli_record_runs_the_pipeline(rec_settings: Callable[..., RecorderSettin
                                  "artist": "U", "album": "P", "album_artist": "UP",
                                  "output_filename_pattern": "{name}_{timestamp}.mp3",
                                  "scp_destination": sftp_server.destination("/cli/")})
-    ctx.close()
+    services.close()
     env = {**os.environ, "DATA_DIR": str(settings.data_dir),
            "RECORDINGS_DIR": str(settings.recordings_dir), "ARTWORK_DIR": str(settings.artwork_dir),
            "SSH_CONFIG_DIR": str(settings.ssh_config_dir), "LOG_DIR": str(settings.log_dir),
@@ -391,7 +391,7 @@ def test_schedule_that_cannot_start_retries_within_its_slot(
     retried after RETRY_DELAY_SECONDS, at most max_retries times; once a slot is free a
     retry records the rest of the time slot, and success resets retry_count."""
     stream_server.mount("/busy.mp3", metaint=None)
-    server, ctx = server_for(max_concurrent_recordings=1, retry_delay_seconds=1.0)
+    server, services = server_for(max_concurrent_recordings=1, retry_delay_seconds=1.0)
     with httpx.Client(base_url=server.url, timeout=30) as client:
         st = _station(client, stream_server.url("/busy.mp3"))
 
@@ -410,7 +410,7 @@ def test_schedule_that_cannot_start_retries_within_its_slot(
                               json={"duration_seconds": 120}).json()["id"]
         # max_retries=1: the run and one retry fail, then it gives up
         once = schedule(1)
-        ctx.scheduler.run_now(once)
+        services.scheduler.run_now(once)
         tried = _wait(lambda: (lambda s: s if len(s) >= 2 else None)(sessions_of(once)),
                       15, "the retry of the refused run")
         assert [(s["trigger"], s["status"]) for s in tried] == [("schedule", "failed"),
@@ -421,16 +421,16 @@ def test_schedule_that_cannot_start_retries_within_its_slot(
         assert client.get(f"/api/schedules/{once}").json()["retry_count"] == 1
         # max_retries=5: the blocker stops, and the next retry records the rest of the slot
         patient = schedule(5)
-        ctx.scheduler.run_now(patient)
+        services.scheduler.run_now(patient)
         _wait(lambda: sessions_of(patient), 10, "the refused run")
         client.post(f"/api/sessions/{blocker}/stop")
-        _wait(lambda: not ctx.recordings.is_running(blocker), 20, "the blocker to stop")
+        _wait(lambda: not services.recordings.is_running(blocker), 20, "the blocker to stop")
         rec = _wait(lambda: next((s for s in sessions_of(patient)
                                   if s["status"] == "recording"), None), 15, "the retry")
         assert rec["trigger"] == "retry"
         assert 40 < rec["planned_duration_seconds"] < 59
-        _wait(lambda: ctx.recordings.active() and (ctx.recordings.active()[0].get("progress")
-                                                   or {}).get("audio_seconds", 0) > 1,
+        _wait(lambda: services.recordings.active() and (
+            services.recordings.active()[0].get("progress") or {}).get("audio_seconds", 0) > 1,
               15, "audio")
         client.post(f"/api/sessions/{rec['id']}/stop")
         done = _wait(lambda: (lambda s: s if s["status"] in ("completed", "failed")
@@ -445,19 +445,19 @@ def test_new_user_story_station_schedule_uploaded_tagged_mp3(
     """What a new user does: add a station with an SFTP destination, schedule it, and
     (once the scheduler fires it) find the tagged MP3 and its cue sheet on the server."""
     stream_server.mount("/story.mp3", titles=[(0.0, "Nina Simone - Sinnerman")])
-    server, ctx = server_for(ssh_config_dir=sftp_server.config_dir)
+    server, services = server_for(ssh_config_dir=sftp_server.config_dir)
     with httpx.Client(base_url=server.url, timeout=30) as client:
         st = _station(client, stream_server.url("/story.mp3"),
                       sftp_server.destination("/radio/"))
         sched = client.post("/api/schedules", json={
             "stream_config_id": st["id"], "cron_expression": "30 20 * * 1-5",
             "duration_minutes": 1}).json()
-        ctx.scheduler.run_now(sched["id"])
+        services.scheduler.run_now(sched["id"])
         rec = _wait(lambda: next((s for s in client.get(
             "/api/sessions", params={"schedule_id": sched["id"]}).json()
             if (s.get("duration_seconds") or 0) == 0 and s["status"] == "recording"), None),
             10, "the scheduled recording")
-        _wait(lambda: ((ctx.recordings.active() or [{}])[0].get("progress") or {}).get(
+        _wait(lambda: ((services.recordings.active() or [{}])[0].get("progress") or {}).get(
             "audio_seconds", 0) > 2.5, 15, "audio")
         client.post(f"/api/sessions/{rec['id']}/stop")
         done = _wait(lambda: (lambda s: s if s["transfer_status"] in ("completed", "failed")

@@ -31,13 +31,13 @@ def server(rec_settings: Any, live_server: Any, exposed_address: str) -> Iterato
     """The recorder on `exposed_address` with the user ``dj`` (and an API token for the
     test's own setup calls), one station and one active schedule."""
     from taperoom.recorder.app import create_app
-    from taperoom.recorder.context import open_context
+    from taperoom.recorder.context import build_services
     from taperoom.recorder.users import user_store
 
-    ctx = open_context(rec_settings(host=exposed_address, api_token=TOKEN))
-    user_store(ctx.sessions).add_user("dj", PASSWORD)
+    services = build_services(rec_settings(host=exposed_address, api_token=TOKEN))
+    user_store(services.db).add_user("dj", PASSWORD)
     try:
-        srv = live_server(create_app(ctx=ctx), host=exposed_address)
+        srv = live_server(create_app(services=services), host=exposed_address)
         st = httpx.post(f"{srv.url}/api/streams", json=STATION, headers=BEARER).json()
         sc = httpx.post(f"{srv.url}/api/schedules", headers=BEARER, json={
             "stream_config_id": st["id"], "cron_expression": "0 21 * * *",
@@ -46,7 +46,7 @@ def server(rec_settings: Any, live_server: Any, exposed_address: str) -> Iterato
         srv.schedule_id = sc.json()["id"]
         yield srv
     finally:
-        ctx.close()
+        services.close()
 
 
 @pytest.fixture

@@ -59,12 +59,12 @@ def create_station(base: str, **overrides: Any) -> dict[str, Any]:
     return resp.json()
 
 
-def add_session(ctx: Any, station: dict[str, Any], **values: Any) -> int:
+def add_session(services: Any, station: dict[str, Any], **values: Any) -> int:
     """Insert a finished session of `station` through the repository; its id."""
     start = values.pop("start_time", utcnow() - timedelta(hours=2))
-    with transaction(ctx.sessions) as db:
+    with transaction(services.db) as db:
         row = repo.create_session(db, {
-            "stream_config_id": station["id"], "station_name": station["name"],
+            "station_id": station["id"], "station_name": station["name"],
             "trigger": "schedule", "start_time": start, "end_time": start + timedelta(hours=1),
             "planned_duration_seconds": 3600.0, "status": "completed",
             "transfer_status": "completed", **values})
@@ -174,21 +174,21 @@ def test_artwork_route_serves_the_stored_image(rec_server: Any) -> None:
     assert f'src="/streams/{st["id"]}/artwork?v=' in get_html(f"{base}/streams/{st['id']}/edit")
 
 
-def test_sessions_page_filters_gaps_and_actions(rec_server: Any, rec_ctx: Any) -> None:
+def test_sessions_page_filters_gaps_and_actions(rec_server: Any, rec_services: Any) -> None:
     """/sessions orders, filters, sums gaps; Retry/Stop only where they apply."""
     base = rec_server.url
     a = create_station(base, name="Alpha FM")
     b = create_station(base, name="Beta Radio")
-    ok = add_session(rec_ctx, a, output_file_path="/tmp/x/2025-01-01_Alpha FM.mp3",
+    ok = add_session(rec_services, a, output_file_path="/tmp/x/2025-01-01_Alpha FM.mp3",
                      file_size_bytes=3 * 2**20, duration_seconds=3590.0, reconnects=2,
                      gaps=[{"at_seconds": 61.0, "length_seconds": 2.5, "reason": "dropped"},
                            {"at_seconds": 600.0, "length_seconds": 1.0, "reason": "stalled"}])
-    failed_upload = add_session(rec_ctx, a, transfer_status="failed",
+    failed_upload = add_session(rec_services, a, transfer_status="failed",
                                 transfer_error_message="connection refused",
                                 start_time=utcnow() - timedelta(hours=1))
-    bad = add_session(rec_ctx, b, status="failed", error_message="capture failed: 404",
+    bad = add_session(rec_services, b, status="failed", error_message="capture failed: 404",
                       transfer_status="skipped", start_time=utcnow() - timedelta(minutes=30))
-    live = add_session(rec_ctx, b, status="recording", transfer_status="pending",
+    live = add_session(rec_services, b, status="recording", transfer_status="pending",
                        end_time=None, start_time=utcnow() - timedelta(minutes=1))
 
     html = get_html(base + "/sessions")
@@ -218,9 +218,9 @@ def test_sessions_page_filters_gaps_and_actions(rec_server: Any, rec_ctx: Any) -
     assert "Recording now" in dash
 
 
-def test_settings_page_shows_health_and_hides_secrets(rec_server: Any, rec_ctx: Any) -> None:
+def test_settings_page_shows_health_and_hides_secrets(rec_server: Any, rec_services: Any) -> None:
     """/settings shows settings and health, names the SSH key but never its contents."""
-    key_dir: Path = rec_ctx.settings.ssh_config_dir
+    key_dir: Path = rec_services.settings.ssh_config_dir
     (key_dir / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nSECRETBYTES\n")
     (key_dir / "id_ed25519.pub").write_text("ssh-ed25519 AAAA public")
     html = get_html(rec_server.url + "/settings")
@@ -228,7 +228,7 @@ def test_settings_page_shows_health_and_hides_secrets(rec_server: Any, rec_ctx: 
     assert "id_ed25519.pub" not in html
     for env in ("RECORDINGS_DIR", "MAX_CONCURRENT_RECORDINGS", "MIN_FREE_DISK_MB", "TZ"):
         assert f"<code>{env}</code>" in html, env
-    assert str(rec_ctx.settings.recordings_dir.resolve()) in html
+    assert str(rec_services.settings.recordings_dir.resolve()) in html
     assert "Memory" in html and "CPU" in html and "Disk · Recordings" in html
     assert re.search(r"\d+(\.\d)? (GiB|TiB|MiB) free of", html)
 

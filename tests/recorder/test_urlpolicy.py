@@ -210,18 +210,18 @@ def recorder(rec_settings: Callable[..., RecorderSettings],
              live_server: Callable[[Any], LiveServer]) -> Iterator[Callable[..., str]]:
     """Start a recorder API with settings overrides; returns its base URL."""
     from taperoom.recorder.app import create_app
-    from taperoom.recorder.context import open_context
+    from taperoom.recorder.context import build_services
 
     opened: list[Any] = []
 
     def start(**overrides: Any) -> str:
-        ctx = open_context(rec_settings(**overrides))
-        opened.append(ctx)
-        return live_server(create_app(ctx=ctx)).url
+        services = build_services(rec_settings(**overrides))
+        opened.append(services)
+        return live_server(create_app(services=services)).url
 
     yield start
-    for ctx in opened:
-        ctx.close()
+    for services in opened:
+        services.close()
 
 
 def _station(client: httpx.Client, url: str) -> int:

@@ -27,18 +27,27 @@ import zipfile
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.db import transaction
 from taperoom.errors import Conflict, InvalidInput, NotFound, TaperoomError, Unprocessable
-from taperoom.events import Event
+from taperoom.events import Event, EventBus
 from taperoom.recorder import repository as repo
-from taperoom.recorder import stations
+from taperoom.recorder.artwork import ArtworkFolder
+from taperoom.recorder.exports import (
+    ExportService,
+    check_version,
+    resolve_stream_ref,
+    schedule_values,
+    station_values,
+)
 from taperoom.recorder.logs import log_operation
+from taperoom.recorder.schedules import ScheduleService
 from taperoom.recorder.schemas import ImportBody, iso
-
-if TYPE_CHECKING:
-    from taperoom.recorder.context import RecorderContext
+from taperoom.recorder.settings import RecorderSettings
+from taperoom.recorder.stations import StationService
 
 #: Version of the backup format written into ``metadata.json``.
 BACKUP_VERSION = "1.0"
@@ -54,135 +63,26 @@ _BARE = re.compile(r"^[\w][\w.() -]*\.zip$")
 _ARTWORK_NAME = re.compile(r"^stream_(\d+)_([\w.-]+)$")
 
 
-# -- file names -------------------------------------------------------------------------
+class InvalidBackup(Unprocessable):
+    """A backup checked with ``POST /api/backup/validate`` does not pass (HTTP 422).
 
-
-def backup_path(ctx: RecorderContext, filename: str, *, must_exist: bool = True) -> Path:
-    """The file of the backup `filename`, confined to ``DATA_DIR/backups``.
-
-    Raises
-    ------
-    InvalidInput
-        A name with a path part (``/``, ``\\``, ``..``), a hidden name, or not a ``.zip``.
-    NotFound
-        `must_exist` and there is no such backup.
-    """
-    if (not filename or "/" in filename or "\\" in filename or "\0" in filename
-            or filename in (".", "..") or Path(filename).name != filename):
-        raise InvalidInput(f"Invalid backup filename {filename!r}: a bare file name is required")
-    if not _BARE.match(filename):
-        raise InvalidInput(f"Invalid backup filename {filename!r}: expected a .zip file name")
-    folder = ctx.settings.backups_dir.resolve()
-    path = (folder / filename).resolve()
-    if path.parent != folder:
-        raise InvalidInput(f"Invalid backup filename {filename!r}")
-    if must_exist and not path.is_file():
-        raise NotFound(f"backup {filename} not found")
-    return path
-
-
-def _new_name(ctx: RecorderContext, prefix: str) -> str:
-    stamp = datetime.now(ctx.settings.zone).strftime("%Y%m%d_%H%M%S")
-    name = f"{prefix}_{stamp}.zip"
-    n = 2
-    while (ctx.settings.backups_dir / name).exists():
-        name = f"{prefix}_{stamp}_{n}.zip"
-        n += 1
-    return name
-
-
-# -- create -----------------------------------------------------------------------------
-
-
-def create_backup(ctx: RecorderContext, *, backup_name: str | None = None,
-                  include_artwork: bool = True, prefix: str = "backup") -> dict[str, Any]:
-    """Write a backup of every station and schedule (and their artwork).
+    Its answer is the whole check report (``{backup_filename, valid: false, errors,
+    metadata, artwork_files, streams_count, schedules_count, message}``) with the
+    recorder's ``error`` and ``status_code`` (see :meth:`answer`).
 
     Parameters
     ----------
-    backup_name : str, optional
-        File name without ``.zip`` (``.zip`` is added); default
-        ``<prefix>_YYYYMMDD_HHMMSS``.
-    include_artwork : bool
-        Also store the stations' artwork files.
-    prefix : str
-        Prefix of generated names (``backup`` or ``auto_backup``).
-
-    Returns
-    -------
-    dict
-        ``{backup_name, backup_path, backup_filename, created_at, file_size_bytes,
-        streams_count, schedules_count, include_artwork, artwork_count, success: true}``.
-
-    Raises
-    ------
-    InvalidInput
-        A name that is not a bare file name.
-    Conflict
-        A backup of that name exists.
+    report : dict
+        The report of :meth:`BackupService.validate`.
     """
-    folder = ctx.settings.backups_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    if backup_name:
-        filename = backup_name if backup_name.lower().endswith(".zip") else backup_name + ".zip"
-        path = backup_path(ctx, filename, must_exist=False)
-        if path.exists():
-            raise Conflict(f"a backup named {filename} already exists")
-    else:
-        filename = _new_name(ctx, prefix)
-        path = backup_path(ctx, filename, must_exist=False)
-    document = stations.export_document(ctx)
-    artwork: dict[str, Path] = {}
-    if include_artwork:
-        for st in document["streams"]:
-            f = stations.artwork_file(ctx, st.get("artwork_path"))
-            if f is not None and f.is_file():
-                artwork[f.name] = f
-    created = datetime.now(UTC)
-    metadata = {
-        "version": BACKUP_VERSION, "format": FORMAT,
-        "created_at": iso(created, ctx.settings.zone),
-        "streams_count": len(document["streams"]),
-        "schedules_count": len(document["schedules"]),
-        "include_artwork": include_artwork, "artwork_files": sorted(artwork),
-        "timezone": ctx.settings.zone_name,
-    }
-    fd, tmp = tempfile.mkstemp(prefix=".backup-", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(METADATA, json.dumps(metadata, indent=2, ensure_ascii=False))
-            zf.writestr(CONFIGURATION, json.dumps(document, indent=2, ensure_ascii=False))
-            for name, f in sorted(artwork.items()):
-                zf.write(f, ARTWORK_FOLDER + name, compress_type=zipfile.ZIP_STORED)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    size = path.stat().st_size
-    log_operation("configuration", f"backup {filename} created", backup=filename,
-                  size=size, streams=metadata["streams_count"])
-    return {"backup_name": filename[:-4], "backup_path": str(path),
-            "backup_filename": filename, "created_at": metadata["created_at"],
-            "file_size_bytes": size, "streams_count": metadata["streams_count"],
-            "schedules_count": metadata["schedules_count"], "include_artwork": include_artwork,
-            "artwork_count": len(artwork), "success": True}
 
+    def __init__(self, report: dict[str, Any]) -> None:
+        super().__init__(str(report["message"]))
+        self.report = report
 
-def auto_backup(ctx: RecorderContext) -> dict[str, Any]:
-    """An ``auto_backup_YYYYMMDD_HHMMSS.zip`` with artwork; keeps the newest
-    :data:`AUTO_BACKUPS_KEPT` automatic backups and deletes older ones."""
-    result = create_backup(ctx, include_artwork=True, prefix="auto_backup")
-    autos = sorted(ctx.settings.backups_dir.glob("auto_backup_*.zip"),
-                   key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
-    removed = []
-    for old in autos[AUTO_BACKUPS_KEPT:]:
-        old.unlink(missing_ok=True)
-        removed.append(old.name)
-    result["removed_backups"] = removed
-    return result
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The report first, then the keys of the usual `body` that it lacks."""
+        return {**self.report, **{k: v for k, v in body.items() if k not in self.report}}
 
 
 # -- read and validate ------------------------------------------------------------------
@@ -290,7 +190,7 @@ def _check_document(doc: dict[str, Any]) -> list[str]:
     errors: list[str] = []
     try:
         body = ImportBody.model_validate(doc)
-        stations.check_version(body.version)
+        check_version(body.version)
     except (ValueError, TaperoomError) as exc:  # pydantic ValidationError is a ValueError
         return [f"configuration.json: {exc}"]
     by_old_id: dict[Any, int | None] = {}
@@ -298,7 +198,7 @@ def _check_document(doc: dict[str, Any]) -> list[str]:
     by_name: dict[str, int] = {}
     for i, item in enumerate(body.streams):
         try:
-            values = stations.station_values(item)
+            values = station_values(item)
             by_name[values["name"].lower()] = i + 1
             by_index.append(i + 1)
         except TaperoomError as exc:
@@ -310,200 +210,363 @@ def _check_document(doc: dict[str, Any]) -> list[str]:
         try:
             if not isinstance(item, dict):
                 raise InvalidInput("item is not an object")
-            ref = stations.resolve_stream_ref(item, by_old_id, by_index, by_name)
-            stations.schedule_values(item, ref, UTC)
+            ref = resolve_stream_ref(item, by_old_id, by_index, by_name)
+            schedule_values(item, ref, UTC)
         except TaperoomError as exc:
             errors.append(f"schedules[{i}]: {exc}")
     return errors
 
 
-def list_backups(ctx: RecorderContext) -> list[dict[str, Any]]:
-    """Backups in the folder, newest first:
-    ``[{filename, file_size_bytes, created_at, valid, metadata}]``."""
-    folder = ctx.settings.backups_dir
-    if not folder.is_dir():
-        return []
-    out = []
-    for path in folder.glob("*.zip"):
-        if not path.is_file() or not _BARE.match(path.name):
-            continue
-        st = path.stat()
-        report = inspect_backup(path, ctx.settings.max_artwork_bytes)
-        meta = report["metadata"]
-        created = (meta.get("created_at") if isinstance(meta, dict) else None) or iso(
-            datetime.fromtimestamp(st.st_mtime, UTC), ctx.settings.zone)
-        out.append({"filename": path.name, "file_size_bytes": st.st_size,
-                    "created_at": created, "valid": report["valid"], "metadata": meta,
-                    "errors": report["errors"], "_mtime": st.st_mtime})
-    out.sort(key=lambda d: (d["_mtime"], d["filename"]), reverse=True)
-    for d in out:
-        d.pop("_mtime")
-    return out
+# -- the service ------------------------------------------------------------------------
 
 
-def validate_backup(ctx: RecorderContext, filename: str) -> dict[str, Any]:
-    """Check a backup (see :func:`inspect_backup`).
+class BackupService:
+    """Backups of the configuration in ``DATA_DIR/backups``.
 
-    Returns
-    -------
-    dict
-        ``{valid, backup_filename, errors, metadata, streams_count,
-        schedules_count, artwork_files, message}``; the route answers 422 when
-        ``valid`` is false.
-
-    Raises
-    ------
-    InvalidInput, NotFound
-        Bad or unknown file name.
+    Parameters
+    ----------
+    db : sessionmaker
+        Session factory of the recorder database.
+    bus : EventBus
+        Receives ``station:changed`` / ``schedule:changed`` ``restored``.
+    settings : RecorderSettings
+        ``DATA_DIR`` (the backups folder), ``TZ`` and ``MAX_ARTWORK_SIZE_MB``.
+    exports : ExportService
+        Writes the configuration document of a backup.
+    stations : StationService
+        Stores the artwork of restored stations.
+    schedules : ScheduleService
+        Gives restored schedules their jobs and drops those of replaced ones.
+    artwork : ArtworkFolder
+        The artwork files copied into backups.
     """
-    path = backup_path(ctx, filename)
-    report = inspect_backup(path, ctx.settings.max_artwork_bytes)
-    report.pop("document")
-    message = ("Backup is valid" if report["valid"]
-               else f"Backup is invalid: {'; '.join(report['errors'])}")
-    return {"backup_filename": filename, **report, "message": message}
 
+    def __init__(self, db: sessionmaker[Session], bus: EventBus, settings: RecorderSettings,
+                 exports: ExportService, stations: StationService, schedules: ScheduleService,
+                 artwork: ArtworkFolder) -> None:
+        self.db = db
+        self.bus = bus
+        self.settings = settings
+        self.exports = exports
+        self.stations = stations
+        self.schedules = schedules
+        self.artwork = artwork
 
-def delete_backup(ctx: RecorderContext, filename: str) -> dict[str, Any]:
-    """Delete a backup: ``{success, backup_filename, message}``; InvalidInput/NotFound."""
-    path = backup_path(ctx, filename)
-    path.unlink()
-    log_operation("configuration", f"backup {filename} deleted", backup=filename)
-    return {"success": True, "backup_filename": filename,
-            "message": f"Backup {filename} deleted successfully"}
+    def path(self, filename: str, *, must_exist: bool = True) -> Path:
+        """The file of the backup `filename`, confined to ``DATA_DIR/backups``.
 
+        Raises
+        ------
+        InvalidInput
+            A name with a path part (``/``, ``\\``, ``..``), a hidden name, or not a ``.zip``.
+        NotFound
+            `must_exist` and there is no such backup.
+        """
+        if (not filename or "/" in filename or "\\" in filename or "\0" in filename
+                or filename in (".", "..") or Path(filename).name != filename):
+            raise InvalidInput(f"Invalid backup filename {filename!r}: a bare file name is "
+                               "required")
+        if not _BARE.match(filename):
+            raise InvalidInput(f"Invalid backup filename {filename!r}: expected a .zip file "
+                               "name")
+        folder = self.settings.backups_dir.resolve()
+        path = (folder / filename).resolve()
+        if path.parent != folder:
+            raise InvalidInput(f"Invalid backup filename {filename!r}")
+        if must_exist and not path.is_file():
+            raise NotFound(f"backup {filename} not found")
+        return path
 
-# -- restore ----------------------------------------------------------------------------
+    def _new_name(self, prefix: str) -> str:
+        stamp = datetime.now(self.settings.zone).strftime("%Y%m%d_%H%M%S")
+        name = f"{prefix}_{stamp}.zip"
+        n = 2
+        while (self.settings.backups_dir / name).exists():
+            name = f"{prefix}_{stamp}_{n}.zip"
+            n += 1
+        return name
 
+    def create(self, *, backup_name: str | None = None, include_artwork: bool = True,
+               prefix: str = "backup") -> dict[str, Any]:
+        """Write a backup of every station and schedule (and their artwork).
 
-def restore_backup(ctx: RecorderContext, filename: str, *, overwrite_existing: bool = False
-                   ) -> dict[str, Any]:
-    """Restore the stations, schedules and artwork of a backup.
+        Parameters
+        ----------
+        backup_name : str, optional
+            File name without ``.zip`` (``.zip`` is added); default
+            ``<prefix>_YYYYMMDD_HHMMSS``.
+        include_artwork : bool
+            Also store the stations' artwork files.
+        prefix : str
+            Prefix of generated names (``backup`` or ``auto_backup``).
 
-    Stations are matched by name (case-insensitive). A station that is not in the
-    database is created with its schedules. One that exists is left alone, with
-    its schedules, unless `overwrite_existing`: then its fields are replaced by the
-    backup's and its schedules by the backup's schedules. Artwork files are
-    written under the restored station's id (``stream_<id>_...``) after being
-    checked with Pillow; a station whose artwork is not in the archive gets none.
+        Returns
+        -------
+        dict
+            ``{backup_name, backup_path, backup_filename, created_at, file_size_bytes,
+            streams_count, schedules_count, include_artwork, artwork_count, success: true}``.
 
-    Returns
-    -------
-    dict
-        ``{success, backup_filename, restored_streams, updated_streams,
-        skipped_streams, restored_schedules, skipped_schedules, restored_artwork,
-        errors, message}``.
-
-    Raises
-    ------
-    InvalidInput, NotFound
-        Bad or unknown file name.
-    Unprocessable
-        The archive is damaged or does not pass validation (nothing is changed).
-    """
-    path = backup_path(ctx, filename)
-    report = inspect_backup(path, ctx.settings.max_artwork_bytes)
-    if not report["valid"]:
-        raise Unprocessable(f"backup {filename} is invalid: {'; '.join(report['errors'])}")
-    doc = ImportBody.model_validate(report["document"])
-    zone = ctx.settings.zone
-    errors: list[str] = []
-    created: list[int] = []
-    updated: list[int] = []
-    skipped: list[str] = []
-    by_old_id: dict[Any, int | None] = {}
-    by_index: list[int | None] = []
-    art_of: dict[int, str] = {}
-    by_name: dict[str, int] = {}
-    with ctx.sessions() as db:
-        existing = {s.name.lower(): s.id for s in repo.list_stations(db, limit=1_000_000)}
-    removed_jobs: list[int] = []
-    for i, item in enumerate(doc.streams):
-        new_id: int | None = None
+        Raises
+        ------
+        InvalidInput
+            A name that is not a bare file name.
+        Conflict
+            A backup of that name exists.
+        """
+        folder = self.settings.backups_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        if backup_name:
+            filename = (backup_name if backup_name.lower().endswith(".zip")
+                        else backup_name + ".zip")
+            path = self.path(filename, must_exist=False)
+            if path.exists():
+                raise Conflict(f"a backup named {filename} already exists")
+        else:
+            filename = self._new_name(prefix)
+            path = self.path(filename, must_exist=False)
+        document = self.exports.export_document()
+        artwork: dict[str, Path] = {}
+        if include_artwork:
+            for st in document["streams"]:
+                f = self.artwork.file(st.get("artwork_path"))
+                if f is not None and f.is_file():
+                    artwork[f.name] = f
+        created = datetime.now(UTC)
+        metadata = {
+            "version": BACKUP_VERSION, "format": FORMAT,
+            "created_at": iso(created, self.settings.zone),
+            "streams_count": len(document["streams"]),
+            "schedules_count": len(document["schedules"]),
+            "include_artwork": include_artwork, "artwork_files": sorted(artwork),
+            "timezone": self.settings.zone_name,
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".backup-", suffix=".tmp", dir=folder)
+        os.close(fd)
         try:
-            values = stations.station_values(item)
-            values["artwork_path"] = None
-            own = existing.get(values["name"].lower())
-            with transaction(ctx.sessions) as db:
-                if own is None:
-                    new_id = repo.create_station(db, values).id
-                    created.append(new_id)
-                elif overwrite_existing:
-                    old_art = repo.get_station(db, own).artwork_path
-                    for sched in repo.list_schedules(db, limit=1_000_000,
-                                                     stream_config_id=own):
-                        removed_jobs.append(sched.id)
-                        repo.delete_schedule(db, sched.id)
-                    repo.update_station(db, own, values)
-                    new_id = own
-                    updated.append(own)
-                    stations.remove_artwork_file(ctx, old_art)
-                else:
-                    skipped.append(values["name"])
-        except TaperoomError as exc:
-            errors.append(f"streams[{i}]: {exc}")
-        by_index.append(new_id)
-        if new_id is not None:
-            by_name[values["name"].lower()] = new_id
-        if isinstance(item, dict) and isinstance(item.get("id"), int | str):
-            by_old_id[item["id"]] = new_id
-        if new_id is not None and isinstance(item, dict) and item.get("artwork_path"):
-            art_of[new_id] = Path(str(item["artwork_path"])).name
-    for sid in removed_jobs:
-        ctx.scheduler.remove(sid)
-    restored_art = _restore_artwork(ctx, path, art_of, set(report["artwork_files"]), errors)
-    restored_ids: list[int] = []
-    skipped_schedules = 0
-    synced: list[tuple[int, str, bool]] = []
-    for i, item in enumerate(doc.schedules):
-        try:
-            if not isinstance(item, dict):
-                raise InvalidInput("item is not an object")
-            try:
-                station_id = stations.resolve_stream_ref(item, by_old_id, by_index, by_name)
-            except InvalidInput:
-                skipped_schedules += 1  # its station was skipped (exists, no overwrite)
-                continue
-            values = stations.schedule_values(item, station_id, zone)
-            with transaction(ctx.sessions) as db:
-                sid = repo.create_schedule(db, values).id
-            restored_ids.append(sid)
-            synced.append((sid, values["cron_expression"], bool(values["is_active"])))
-        except TaperoomError as exc:
-            errors.append(f"schedules[{i}]: {exc}")
-    for sid, expression, active in synced:
-        stations.sync_schedule(ctx, sid, expression, active)
-    message = (f"Restored {len(created)} streams ({len(updated)} overwritten, "
-               f"{len(skipped)} skipped) and {len(restored_ids)} schedules from {filename}")
-    log_operation("configuration", message, backup=filename, errors=len(errors))
-    ctx.bus.send(Event.STATION_CHANGED, {"action": "restored", "station_id": None,
-                                         "station_ids": created + updated, "station": None})
-    ctx.bus.send(Event.SCHEDULE_CHANGED, {"action": "restored", "schedule_id": None,
-                                          "schedule_ids": restored_ids, "schedule": None})
-    return {"success": not errors, "backup_filename": filename,
-            "restored_streams": len(created), "updated_streams": len(updated),
-            "skipped_streams": len(skipped), "skipped_stream_names": skipped,
-            "restored_schedules": len(restored_ids), "skipped_schedules": skipped_schedules,
-            "restored_artwork": restored_art, "stream_ids": created + updated,
-            "schedule_ids": restored_ids, "errors": errors, "message": message}
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                zf.writestr(METADATA, json.dumps(metadata, indent=2, ensure_ascii=False))
+                zf.writestr(CONFIGURATION, json.dumps(document, indent=2, ensure_ascii=False))
+                for name, f in sorted(artwork.items()):
+                    zf.write(f, ARTWORK_FOLDER + name, compress_type=zipfile.ZIP_STORED)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        size = path.stat().st_size
+        log_operation("configuration", f"backup {filename} created", backup=filename,
+                      size=size, streams=metadata["streams_count"])
+        return {"backup_name": filename[:-4], "backup_path": str(path),
+                "backup_filename": filename, "created_at": metadata["created_at"],
+                "file_size_bytes": size, "streams_count": metadata["streams_count"],
+                "schedules_count": metadata["schedules_count"],
+                "include_artwork": include_artwork, "artwork_count": len(artwork),
+                "success": True}
 
+    def auto_create(self) -> dict[str, Any]:
+        """An ``auto_backup_YYYYMMDD_HHMMSS.zip`` with artwork; keeps the newest
+        :data:`AUTO_BACKUPS_KEPT` automatic backups and deletes older ones."""
+        result = self.create(include_artwork=True, prefix="auto_backup")
+        autos = sorted(self.settings.backups_dir.glob("auto_backup_*.zip"),
+                       key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+        removed = []
+        for old in autos[AUTO_BACKUPS_KEPT:]:
+            old.unlink(missing_ok=True)
+            removed.append(old.name)
+        result["removed_backups"] = removed
+        return result
 
-def _restore_artwork(ctx: RecorderContext, path: Path, art_of: dict[int, str],
-                     members: set[str], errors: list[str]) -> int:
-    """Write each restored station's artwork from the archive; returns how many."""
-    if not art_of:
-        return 0
-    count = 0
-    with _open(path) as zf:
-        for station_id, old_name in art_of.items():
-            if old_name not in members:
+    def list_backups(self) -> list[dict[str, Any]]:
+        """Backups in the folder, newest first:
+        ``[{filename, file_size_bytes, created_at, valid, metadata, errors}]``;
+        ``created_at`` is the metadata's, or the file's time when the metadata has
+        none (or not a text)."""
+        folder = self.settings.backups_dir
+        if not folder.is_dir():
+            return []
+        out = []
+        for path in folder.glob("*.zip"):
+            if not path.is_file() or not _BARE.match(path.name):
                 continue
-            m = _ARTWORK_NAME.match(old_name)
-            rest = m.group(2) if m else old_name
+            st = path.stat()
+            report = inspect_backup(path, self.settings.max_artwork_bytes)
+            meta = report["metadata"]
+            stamp = meta.get("created_at") if isinstance(meta, dict) else None
+            created = stamp if isinstance(stamp, str) and stamp else iso(
+                datetime.fromtimestamp(st.st_mtime, UTC), self.settings.zone)
+            out.append({"filename": path.name, "file_size_bytes": st.st_size,
+                        "created_at": created, "valid": report["valid"], "metadata": meta,
+                        "errors": report["errors"], "_mtime": st.st_mtime})
+        out.sort(key=lambda d: (d["_mtime"], d["filename"]), reverse=True)
+        for d in out:
+            d.pop("_mtime")
+        return out
+
+    def validate(self, filename: str) -> dict[str, Any]:
+        """Check a backup (see :func:`inspect_backup`).
+
+        Returns
+        -------
+        dict
+            ``{backup_filename, valid: true, errors: [], metadata, artwork_files,
+            streams_count, schedules_count, message}``.
+
+        Raises
+        ------
+        InvalidInput, NotFound
+            Bad or unknown file name.
+        InvalidBackup
+            (HTTP 422) The backup does not pass; it carries the same report, with
+            ``valid: false`` and the ``errors``.
+        """
+        path = self.path(filename)
+        report = inspect_backup(path, self.settings.max_artwork_bytes)
+        report.pop("document")
+        message = ("Backup is valid" if report["valid"]
+                   else f"Backup is invalid: {'; '.join(report['errors'])}")
+        result = {"backup_filename": filename, **report, "message": message}
+        if not result["valid"]:
+            raise InvalidBackup(result)
+        return result
+
+    def delete(self, filename: str) -> dict[str, Any]:
+        """Delete a backup: ``{success, backup_filename, message}``; InvalidInput/NotFound."""
+        path = self.path(filename)
+        path.unlink()
+        log_operation("configuration", f"backup {filename} deleted", backup=filename)
+        return {"success": True, "backup_filename": filename,
+                "message": f"Backup {filename} deleted successfully"}
+
+    def restore(self, filename: str, *, overwrite_existing: bool = False) -> dict[str, Any]:
+        """Restore the stations, schedules and artwork of a backup.
+
+        Stations are matched by name (case-insensitive). A station that is not in the
+        database is created with its schedules. One that exists is left alone, with
+        its schedules, unless `overwrite_existing`: then its fields are replaced by the
+        backup's and its schedules by the backup's schedules. Artwork files are
+        written under the restored station's id (``stream_<id>_...``) after being
+        checked with Pillow; a station whose artwork is not in the archive gets none.
+
+        Returns
+        -------
+        dict
+            ``{success, backup_filename, restored_streams, updated_streams,
+            skipped_streams, restored_schedules, skipped_schedules, restored_artwork,
+            errors, message}``.
+
+        Raises
+        ------
+        InvalidInput, NotFound
+            Bad or unknown file name.
+        Unprocessable
+            The archive is damaged or does not pass validation (nothing is changed).
+        """
+        path = self.path(filename)
+        report = inspect_backup(path, self.settings.max_artwork_bytes)
+        if not report["valid"]:
+            raise Unprocessable(f"backup {filename} is invalid: {'; '.join(report['errors'])}")
+        doc = ImportBody.model_validate(report["document"])
+        zone = self.settings.zone
+        errors: list[str] = []
+        created: list[int] = []
+        updated: list[int] = []
+        skipped: list[str] = []
+        by_old_id: dict[Any, int | None] = {}
+        by_index: list[int | None] = []
+        art_of: dict[int, str] = {}
+        by_name: dict[str, int] = {}
+        with self.db() as db:
+            existing = {s.name.lower(): s.id for s in repo.list_stations(db, limit=1_000_000)}
+        removed_jobs: list[int] = []
+        for i, item in enumerate(doc.streams):
+            new_id: int | None = None
             try:
-                data = zf.read(ARTWORK_FOLDER + old_name)
-                stations.save_artwork(ctx, station_id, rest, data)
-                count += 1
-            except (TaperoomError, zipfile.BadZipFile, zlib.error, OSError, ValueError) as exc:
-                errors.append(f"artwork {old_name}: {exc}")
-    return count
+                values = station_values(item)
+                values["artwork_path"] = None
+                own = existing.get(values["name"].lower())
+                with transaction(self.db) as db:
+                    if own is None:
+                        new_id = repo.create_station(db, values).id
+                        created.append(new_id)
+                    elif overwrite_existing:
+                        old_art = repo.get_station(db, own).artwork_path
+                        for sched in repo.list_schedules(db, limit=1_000_000,
+                                                         station_id=own):
+                            removed_jobs.append(sched.id)
+                            repo.delete_schedule(db, sched.id)
+                        repo.update_station(db, own, values)
+                        new_id = own
+                        updated.append(own)
+                        self.artwork.remove(old_art)
+                    else:
+                        skipped.append(values["name"])
+            except TaperoomError as exc:
+                errors.append(f"streams[{i}]: {exc}")
+            by_index.append(new_id)
+            if new_id is not None:
+                by_name[values["name"].lower()] = new_id
+            if isinstance(item, dict) and isinstance(item.get("id"), int | str):
+                by_old_id[item["id"]] = new_id
+            if new_id is not None and isinstance(item, dict) and item.get("artwork_path"):
+                art_of[new_id] = Path(str(item["artwork_path"])).name
+        for sid in removed_jobs:
+            self.schedules.remove_job(sid)
+        restored_art = self._restore_artwork(path, art_of, set(report["artwork_files"]), errors)
+        restored_ids: list[int] = []
+        skipped_schedules = 0
+        synced: list[tuple[int, str, bool]] = []
+        for i, item in enumerate(doc.schedules):
+            try:
+                if not isinstance(item, dict):
+                    raise InvalidInput("item is not an object")
+                try:
+                    station_id = resolve_stream_ref(item, by_old_id, by_index, by_name)
+                except InvalidInput:
+                    skipped_schedules += 1  # its station was skipped (exists, no overwrite)
+                    continue
+                values = schedule_values(item, station_id, zone)
+                with transaction(self.db) as db:
+                    sid = repo.create_schedule(db, values).id
+                restored_ids.append(sid)
+                synced.append((sid, values["cron_expression"], bool(values["is_active"])))
+            except TaperoomError as exc:
+                errors.append(f"schedules[{i}]: {exc}")
+        for sid, expression, active in synced:
+            self.schedules.sync(sid, expression, active)
+        message = (f"Restored {len(created)} streams ({len(updated)} overwritten, "
+                   f"{len(skipped)} skipped) and {len(restored_ids)} schedules from {filename}")
+        log_operation("configuration", message, backup=filename, errors=len(errors))
+        self.bus.send(Event.STATION_CHANGED, {
+            "action": "restored", "station_id": None, "station_ids": created + updated,
+            "station": None})
+        self.bus.send(Event.SCHEDULE_CHANGED, {
+            "action": "restored", "schedule_id": None, "schedule_ids": restored_ids,
+            "schedule": None})
+        return {"success": not errors, "backup_filename": filename,
+                "restored_streams": len(created), "updated_streams": len(updated),
+                "skipped_streams": len(skipped), "skipped_stream_names": skipped,
+                "restored_schedules": len(restored_ids), "skipped_schedules": skipped_schedules,
+                "restored_artwork": restored_art, "stream_ids": created + updated,
+                "schedule_ids": restored_ids, "errors": errors, "message": message}
+
+    def _restore_artwork(self, path: Path, art_of: dict[int, str],
+                         members: set[str], errors: list[str]) -> int:
+        """Write each restored station's artwork from the archive; returns how many."""
+        if not art_of:
+            return 0
+        count = 0
+        with _open(path) as zf:
+            for station_id, old_name in art_of.items():
+                if old_name not in members:
+                    continue
+                m = _ARTWORK_NAME.match(old_name)
+                rest = m.group(2) if m else old_name
+                try:
+                    data = zf.read(ARTWORK_FOLDER + old_name)
+                    self.stations.save_artwork(station_id, rest, data)
+                    count += 1
+                except (TaperoomError, zipfile.BadZipFile, zlib.error, OSError,
+                        ValueError) as exc:
+                    errors.append(f"artwork {old_name}: {exc}")
+        return count

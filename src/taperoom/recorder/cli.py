@@ -1,7 +1,10 @@
 """Recorder commands of the command line: ``taperoom recorder record|stations|sessions``.
 
 The root CLI (:mod:`taperoom.cli`) mounts these and turns
-:class:`~taperoom.errors.TaperoomError` into exit codes.
+:class:`~taperoom.errors.TaperoomError` into exit codes. Each command builds the
+recorder's services (:func:`taperoom.recorder.context.build_services`) when it
+runs; they are imported then, so that starting ``taperoom`` for any other command
+does not load the recorder's stack (APScheduler, Huey, asyncssh).
 """
 
 from __future__ import annotations
@@ -9,27 +12,22 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import Annotated, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from taperoom.db import transaction
 from taperoom.events import Event
-from taperoom.recorder import repository as repo
-from taperoom.recorder.context import RecorderContext, open_context
+
+if TYPE_CHECKING:
+    from taperoom.recorder.context import RecorderServices
 
 console = Console(stderr=True)
 #: Upload states after which ``record`` stops waiting.
 _TRANSFER_DONE = {"completed", "failed", "skipped"}
-
-
-def _station_id(ctx: RecorderContext, ref: str) -> tuple[int, str]:
-    with ctx.sessions() as db:
-        st = repo.find_station(db, ref)
-        return st.id, st.name
 
 
 def record(
@@ -42,7 +40,9 @@ def record(
 ) -> None:
     """Record a station now, through the same pipeline as a scheduled recording
     (MP3, tags, cover art, cue sheet, upload), with a progress bar."""
-    ctx = open_context()
+    from taperoom.recorder.context import build_services
+
+    services = build_services()
     done = threading.Event()
     state: dict[str, Any] = {}
 
@@ -57,15 +57,15 @@ def record(
             if data["status"] in ("completed", "failed"):
                 done.set()
 
-    ctx.bus.subscribe(on_event)
-    if ctx.consumer is not None:
-        ctx.consumer.start()
+    services.bus.subscribe(on_event)
+    if services.consumer is not None:
+        services.consumer.start()
     previous = signal.getsignal(signal.SIGINT)
     try:
-        station_id, name = _station_id(ctx, station)
-        session = ctx.recordings.record(station_id, duration, trigger="manual")
+        station_id, name = services.stations.find(station)
+        session = services.recordings.record(station_id, duration, trigger="manual")
         state["id"] = session["id"]
-        signal.signal(signal.SIGINT, lambda *_: ctx.recordings.stop(session["id"]))
+        signal.signal(signal.SIGINT, lambda *_: services.recordings.stop(session["id"]))
         with Progress(TextColumn("{task.description}"), BarColumn(),
                       TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
                       console=console) as bar:
@@ -86,19 +86,19 @@ def record(
             raise typer.Exit(1)
         console.print(f"recorded {final['output_file_path']} "
                       f"({final['duration_seconds']:.1f} s, {len(final['gaps'])} gaps)")
-        _wait_upload(ctx, session["id"], wait_upload)
+        _wait_upload(services, session["id"], wait_upload)
     finally:
         signal.signal(signal.SIGINT, previous)
-        ctx.close()
+        services.close()
 
 
-def _wait_upload(ctx: RecorderContext, session_id: int, timeout: float) -> None:
+def _wait_upload(services: RecorderServices, session_id: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     status = ""
     while True:
-        with ctx.sessions() as db:
-            row = repo.get_session(db, session_id)
-            status, remote, err = row.transfer_status, row.remote_path, row.transfer_error_message
+        row = services.sessions.get(session_id)
+        status, remote = row["transfer_status"], row["remote_path"]
+        err = row["transfer_error_message"]
         if status in _TRANSFER_DONE or time.monotonic() > deadline:
             break
         time.sleep(0.25)
@@ -114,46 +114,54 @@ def _wait_upload(ctx: RecorderContext, session_id: int, timeout: float) -> None:
 
 def stations() -> None:
     """List the stations."""
-    ctx = open_context()
+    from taperoom.recorder.context import build_services
+
+    services = build_services()
     try:
         table = Table("id", "name", "stream URL", "destination")
-        with ctx.sessions() as db:
-            for st in repo.list_stations(db, limit=10_000):
-                table.add_row(str(st.id), st.name, st.stream_url, st.scp_destination or "-")
+        for st in services.stations.list(limit=10_000):
+            table.add_row(str(st["id"]), st["name"], st["stream_url"],
+                          st["scp_destination"] or "-")
         Console().print(table)
     finally:
-        ctx.close()
+        services.close()
 
 
 def sessions(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
-    """List the most recent recording sessions."""
-    ctx = open_context()
+    """List the most recent recording sessions (start times in ``TZ``)."""
+    from taperoom.recorder.context import build_services
+
+    services = build_services()
     try:
         table = Table("id", "station", "start", "status", "seconds", "gaps", "upload")
-        with transaction(ctx.sessions) as db:
-            for s in repo.list_sessions(db, limit=limit):
-                table.add_row(str(s.id), s.station_name, s.start_time.isoformat(" ", "seconds"),
-                              s.status, f"{s.duration_seconds or 0:.0f}", str(len(s.gaps or [])),
-                              s.transfer_status)
+        for s in services.sessions.list(limit=limit):
+            start = datetime.fromisoformat(s["start_time"]).isoformat(" ", "seconds")
+            table.add_row(str(s["id"]), s["station_name"], start, s["status"],
+                          f"{s['duration_seconds'] or 0:.0f}", str(len(s["gaps"])),
+                          s["transfer_status"])
         Console().print(table)
     finally:
-        ctx.close()
+        services.close()
 
 
 def worker() -> None:
     """Run the recorder's upload queue consumer in the foreground (for a machine
     that uploads while another records; QUEUE_URL must point at the same queue)."""
-    ctx = open_context()
-    if ctx.consumer is None:
-        from taperoom.jobs import EmbeddedConsumer
+    from taperoom.recorder.context import build_services
+    from taperoom.recorder.settings import RecorderSettings
 
-        ctx.consumer = EmbeddedConsumer(ctx.huey)
+    settings = RecorderSettings().model_copy(update={"embedded_worker": True})
+    services = build_services(settings)
+    consumer = services.consumer
+    if consumer is None:  # not with EMBEDDED_WORKER on; said plainly if it ever were
+        services.close()
+        raise RuntimeError("the recorder services were built without a queue consumer")
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    ctx.consumer.start()
+    consumer.start()
     console.print("upload worker running; Ctrl+C stops it")
     try:
         stop.wait()
     finally:
-        ctx.close()
+        services.close()

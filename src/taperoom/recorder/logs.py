@@ -47,8 +47,10 @@ LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 #: Default operation type of a record by the last part of its logger name.
 _TYPE_BY_MODULE = {
-    "scheduler": "scheduling", "stations": "configuration", "backup": "configuration",
+    "scheduler": "scheduling", "schedules": "scheduling", "stations": "configuration",
+    "artwork": "configuration", "exports": "configuration", "backup": "configuration",
     "settings": "configuration", "transfer": "transfer", "uploads": "transfer",
+    "upload_status": "transfer",
     "capture": "recording", "service": "recording", "encode": "processing",
     "tagging": "processing", "cues": "processing", "api": "web_request",
     "app": "web_request", "repository": "database", "migrate": "database",

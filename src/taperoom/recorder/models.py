@@ -74,8 +74,12 @@ class TransferStatus(StrEnum):
 ACTIVE_STATUSES = (SessionStatus.SCHEDULED, SessionStatus.RECORDING, SessionStatus.PROCESSING)
 
 
-class StreamConfiguration(RecorderBase):
-    """A radio station: where to record from, how to tag and where to upload."""
+class Station(RecorderBase):
+    """A radio station: where to record from, how to tag and where to upload.
+
+    Its table keeps the original's name, ``stream_configurations`` (and the API
+    its route, ``/api/streams``); in the code a station is a station.
+    """
 
     __tablename__ = "stream_configurations"
 
@@ -101,8 +105,10 @@ class RecordingSchedule(RecorderBase):
     __tablename__ = "recording_schedules"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    stream_config_id: Mapped[int] = mapped_column(
-        ForeignKey("stream_configurations.id", ondelete="CASCADE"), index=True)
+    #: Column ``stream_config_id`` (the contract's name).
+    station_id: Mapped[int] = mapped_column(
+        "stream_config_id", ForeignKey("stream_configurations.id", ondelete="CASCADE"),
+        index=True)
     cron_expression: Mapped[str] = mapped_column(String(100))
     duration_minutes: Mapped[int] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -126,8 +132,10 @@ class RecordingSession(RecorderBase):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     schedule_id: Mapped[int | None] = mapped_column(
         ForeignKey("recording_schedules.id", ondelete="SET NULL"), index=True)
-    stream_config_id: Mapped[int | None] = mapped_column(
-        ForeignKey("stream_configurations.id", ondelete="SET NULL"), index=True)
+    #: Column ``stream_config_id`` (the contract's name).
+    station_id: Mapped[int | None] = mapped_column(
+        "stream_config_id", ForeignKey("stream_configurations.id", ondelete="SET NULL"),
+        index=True)
     station_name: Mapped[str] = mapped_column(String(255), default="")
     trigger: Mapped[str] = mapped_column(String(16), default="schedule")
     start_time: Mapped[datetime] = mapped_column(DateTime)

@@ -22,48 +22,66 @@ from taperoom.recorder.models import (
     RecordingSchedule,
     RecordingSession,
     SessionStatus,
-    StreamConfiguration,
+    Station,
     utcnow,
 )
+
+#: Largest id SQLite (and PostgreSQL ``BIGINT``) can hold; bigger ids do not exist.
+MAX_ID = 2**63 - 1
+
+
+def check_id(value: int, what: str) -> int:
+    """`value` if it can be an id of a row; NotFound (`what` names the kind) otherwise.
+
+    Raises
+    ------
+    NotFound
+        `value` is below 1 or above :data:`MAX_ID` (no such row can exist, and the
+        database driver would overflow on it).
+    """
+    if value < 1 or value > MAX_ID:
+        raise NotFound(f"{what} {value} not found")
+    return value
+
 
 # -- stations ---------------------------------------------------------------------------
 
 
-def get_station(db: Session, station_id: int) -> StreamConfiguration:
+def get_station(db: Session, station_id: int) -> Station:
     """The station `station_id`; NotFound when there is none."""
-    row = db.get(StreamConfiguration, station_id)
+    row = db.get(Station, station_id)
     if row is None:
         raise NotFound(f"stream configuration {station_id} not found")
     return row
 
 
-def find_station(db: Session, ref: str) -> StreamConfiguration:
+def find_station(db: Session, ref: str) -> Station:
     """A station by id (digits) or by name (case-insensitive); NotFound otherwise."""
     if ref.isdigit():
         return get_station(db, int(ref))
-    row = db.scalars(select(StreamConfiguration)
-                     .where(func.lower(StreamConfiguration.name) == ref.lower())).first()
+    row = db.scalars(select(Station)
+                     .where(func.lower(Station.name) == ref.lower())).first()
     if row is None:
         raise NotFound(f"no station named {ref!r}")
     return row
 
 
 def list_stations(db: Session, *, skip: int = 0, limit: int = 100,
-                  search: str | None = None) -> Sequence[StreamConfiguration]:
+                  search: str | None = None) -> Sequence[Station]:
     """Stations ordered by name, optionally filtered by a substring of name, artist or album."""
-    q = select(StreamConfiguration)
+    q = select(Station)
     if search:
         like = f"%{search.lower()}%"
-        q = q.where(or_(func.lower(StreamConfiguration.name).like(like),
-                        func.lower(StreamConfiguration.artist).like(like),
-                        func.lower(StreamConfiguration.album).like(like)))
-    return db.scalars(q.order_by(func.lower(StreamConfiguration.name))
+        q = q.where(or_(func.lower(Station.name).like(like),
+                        func.lower(Station.artist).like(like),
+                        func.lower(Station.album).like(like)))
+    return db.scalars(q.order_by(func.lower(Station.name))
                       .offset(skip).limit(limit)).all()
 
 
 def count_stations(db: Session) -> int:
     """Number of stations."""
-    return int(db.scalar(select(func.count()).select_from(StreamConfiguration)) or 0)
+    return int(db.scalar(select(func.count()).select_from(Station)) or 0)
 
 
 def _flush_unique(db: Session, name: str) -> None:
@@ -73,25 +91,25 @@ def _flush_unique(db: Session, name: str) -> None:
         raise Conflict(f"a stream configuration named {name!r} already exists") from exc
 
 
-def create_station(db: Session, values: dict[str, Any]) -> StreamConfiguration:
+def create_station(db: Session, values: dict[str, Any]) -> Station:
     """Insert a station; Conflict when its name is taken (case-insensitive)."""
     _check_name_free(db, values["name"], None)
-    row = StreamConfiguration(**values)
+    row = Station(**values)
     db.add(row)
     _flush_unique(db, values["name"])
     return row
 
 
 def _check_name_free(db: Session, name: str, own_id: int | None) -> None:
-    q = select(StreamConfiguration.id).where(
-        func.lower(StreamConfiguration.name) == name.lower())
+    q = select(Station.id).where(
+        func.lower(Station.name) == name.lower())
     if own_id is not None:
-        q = q.where(StreamConfiguration.id != own_id)
+        q = q.where(Station.id != own_id)
     if db.scalar(q) is not None:
         raise Conflict(f"a stream configuration named {name!r} already exists")
 
 
-def update_station(db: Session, station_id: int, values: dict[str, Any]) -> StreamConfiguration:
+def update_station(db: Session, station_id: int, values: dict[str, Any]) -> Station:
     """Change the given fields of a station; NotFound / Conflict as above."""
     row = get_station(db, station_id)
     if "name" in values:
@@ -103,11 +121,11 @@ def update_station(db: Session, station_id: int, values: dict[str, Any]) -> Stre
     return row
 
 
-def delete_station(db: Session, station_id: int) -> StreamConfiguration:
+def delete_station(db: Session, station_id: int) -> Station:
     """Delete a station and its schedules (sessions keep their history)."""
     row = get_station(db, station_id)
     for sched in db.scalars(select(RecordingSchedule)
-                            .where(RecordingSchedule.stream_config_id == station_id)):
+                            .where(RecordingSchedule.station_id == station_id)):
         db.delete(sched)
     db.delete(row)
     db.flush()
@@ -126,14 +144,14 @@ def get_schedule(db: Session, schedule_id: int) -> RecordingSchedule:
 
 
 def list_schedules(db: Session, *, skip: int = 0, limit: int = 100,
-                   active: bool | None = None, stream_config_id: int | None = None
+                   active: bool | None = None, station_id: int | None = None
                    ) -> Sequence[RecordingSchedule]:
     """Schedules ordered by id, optionally only (in)active ones or one station's."""
     q = select(RecordingSchedule)
     if active is not None:
         q = q.where(RecordingSchedule.is_active.is_(active))
-    if stream_config_id is not None:
-        q = q.where(RecordingSchedule.stream_config_id == stream_config_id)
+    if station_id is not None:
+        q = q.where(RecordingSchedule.station_id == station_id)
     return db.scalars(q.order_by(RecordingSchedule.id).offset(skip).limit(limit)).all()
 
 
@@ -144,7 +162,7 @@ def all_schedules(db: Session) -> Sequence[RecordingSchedule]:
 
 def create_schedule(db: Session, values: dict[str, Any]) -> RecordingSchedule:
     """Insert a schedule of an existing station (NotFound when the station is unknown)."""
-    get_station(db, values["stream_config_id"])
+    get_station(db, values["station_id"])
     row = RecordingSchedule(**values)
     db.add(row)
     db.flush()
@@ -154,8 +172,8 @@ def create_schedule(db: Session, values: dict[str, Any]) -> RecordingSchedule:
 def update_schedule(db: Session, schedule_id: int, values: dict[str, Any]) -> RecordingSchedule:
     """Change the given fields of a schedule."""
     row = get_schedule(db, schedule_id)
-    if "stream_config_id" in values:
-        get_station(db, values["stream_config_id"])
+    if "station_id" in values:
+        get_station(db, values["station_id"])
     for key, value in values.items():
         setattr(row, key, value)
     row.updated_at = utcnow()
@@ -206,7 +224,7 @@ def update_session(db: Session, session_id: int, values: dict[str, Any]) -> Reco
 
 def list_sessions(db: Session, *, skip: int = 0, limit: int = 50,
                   status: str | None = None, schedule_id: int | None = None,
-                  stream_config_id: int | None = None, since: datetime | None = None
+                  station_id: int | None = None, since: datetime | None = None
                   ) -> Sequence[RecordingSession]:
     """Sessions, newest first, with the contract's filters."""
     q = select(RecordingSession)
@@ -214,8 +232,8 @@ def list_sessions(db: Session, *, skip: int = 0, limit: int = 50,
         q = q.where(RecordingSession.status == status)
     if schedule_id is not None:
         q = q.where(RecordingSession.schedule_id == schedule_id)
-    if stream_config_id is not None:
-        q = q.where(RecordingSession.stream_config_id == stream_config_id)
+    if station_id is not None:
+        q = q.where(RecordingSession.station_id == station_id)
     if since is not None:
         q = q.where(RecordingSession.start_time >= since)
     return db.scalars(q.order_by(RecordingSession.start_time.desc(),

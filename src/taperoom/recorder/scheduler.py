@@ -11,7 +11,8 @@ once; a local time skipped when clocks spring forward fires an hour later that d
 
 Jobs call :func:`fire_schedule` with the schedule id; the function is a module
 reference (the job store pickles references, not objects), and it hands the
-work to the running :class:`RecorderScheduler`'s callback.
+work to the running :class:`RecorderScheduler`'s callback (the composition root
+makes it send ``schedule:fired`` on the bus, where the recording service listens).
 
 References: APScheduler 3 user guide, "Configuring the scheduler" and
 ``apscheduler.triggers.cron``; cron format: POSIX ``crontab(5)``.
@@ -24,6 +25,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
+from typing import Any, Protocol
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
@@ -41,6 +43,44 @@ JOB_TABLE = "apscheduler_jobs"
 
 _current: RecorderScheduler | None = None
 _current_lock = threading.Lock()
+
+
+class InvalidCronExpression(InvalidInput):
+    """A cron expression checked on its own (``POST /api/schedules/validate-cron``)
+    is invalid (HTTP 400).
+
+    Its answer is the contract's ``{"valid": false, "error": "Invalid cron
+    expression format", "message": <why>}`` (see
+    :meth:`answer`), not the usual error body.
+    """
+
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``{"valid": false, "error": "Invalid cron expression format", "message": why}``."""
+        return {"valid": False, "error": "Invalid cron expression format",
+                "message": self.message}
+
+
+class CronJobs(Protocol):
+    """The scheduler's jobs as the services see them (:class:`RecorderScheduler`)."""
+
+    @property
+    def running(self) -> bool:
+        """True while the scheduler thread runs."""
+
+    def sync(self, schedule_id: int, expression: str, active: bool) -> datetime | None:
+        """Create, replace or remove the job of a schedule; its next fire time."""
+
+    def remove(self, schedule_id: int) -> None:
+        """Remove the job of a schedule, if any."""
+
+    def next_run(self, schedule_id: int) -> datetime | None:
+        """Next fire time of a schedule's job, None when it has none."""
+
+    def job_ids(self) -> set[int]:
+        """Schedule ids that have a job."""
+
+    def reconcile(self, schedules: list[tuple[int, str, bool]]) -> dict[int, datetime | None]:
+        """Make the jobs match ``(id, cron_expression, is_active)`` rows; next fire times."""
 
 
 def parse_cron(expression: str, zone: tzinfo) -> CronTrigger:
@@ -198,7 +238,8 @@ class RecorderScheduler:
         Zone of every cron trigger (``TZ``).
     on_fire : callable(schedule_id)
         Called in a scheduler worker thread when a schedule fires; it should
-        start the recording and return quickly.
+        start the recording and return quickly (the composition root passes one
+        that sends ``schedule:fired`` on the bus).
     misfire_grace_seconds : int
         A fire time missed by less than this (server busy or restarting) still
         runs; later ones are skipped. Missed runs are coalesced into one.

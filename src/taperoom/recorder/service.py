@@ -1,12 +1,13 @@
 """The recording pipeline: capture -> process (name, tags, cue sheet) -> upload.
 
-:class:`RecordingService` starts recordings (now, or when a schedule fires),
-runs each in its own thread, tracks live progress, stops them on request, turns
-the captured stream into a tagged MP3 in ``RECORDINGS_DIR`` and hands it to the
-upload queue. A recording is written under ``RECORDINGS_DIR/.partial`` and only
-renamed to its final name once it is complete, so a crash never leaves a
-half-written file under a final name; on the next start, interrupted sessions
-are marked failed and what they captured is kept.
+:class:`RecordingService` starts recordings (now, or when a schedule fires: it
+listens for ``schedule:fired`` on the bus), runs each in its own thread, tracks
+live progress, stops them on request, turns the captured stream into a tagged
+MP3 in ``RECORDINGS_DIR`` and hands it to the upload queue. A recording is
+written under ``RECORDINGS_DIR/.partial`` and only renamed to its final name once
+it is complete, so a crash never leaves a half-written file under a final name;
+on the next start, interrupted sessions are marked failed and what they captured
+is kept.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.db import transaction
 from taperoom.errors import (
@@ -31,19 +35,18 @@ from taperoom.errors import (
     TaperoomError,
     Unprocessable,
 )
-from taperoom.events import Event
+from taperoom.events import Event, EventBus
 from taperoom.recorder import repository as repo
 from taperoom.recorder.models import SessionStatus, TransferStatus, utcnow
 from taperoom.recorder.naming import DEFAULT_PATTERN, fit_name, parse_pattern
 from taperoom.recorder.naming import render_filename as render_filename  # re-exported
 from taperoom.recorder.naming import unique_path as unique_path  # re-exported
-from taperoom.recorder.scheduler import repeated_wall_clock
+from taperoom.recorder.scheduler import CronJobs, repeated_wall_clock
 from taperoom.recorder.schemas import session_dict
+from taperoom.recorder.settings import RecorderSettings
 
 if TYPE_CHECKING:
     from taperoom.recorder.capture import CaptureProgress, CaptureResult
-    from taperoom.recorder.context import RecorderContext
-    from taperoom.recorder.transfer import SshCredentials, UploadResult
 
 log = logging.getLogger(__name__)
 
@@ -75,21 +78,44 @@ class _Running:
     stop_reason: str = ""
 
 
+class UploadSink(Protocol):
+    """Where finished recordings go (:class:`~taperoom.recorder.uploads.UploadQueue`)."""
+
+    def enqueue(self, session_id: int, local_path: Path, destination: str) -> None:
+        """Queue the upload of `local_path` (and its cue sheet) to `destination`."""
+
+
 class RecordingService:
     """Starts, tracks and stops recordings and hands finished files to the upload queue.
 
     Parameters
     ----------
-    ctx : RecorderContext
-        The app context (settings, database, bus, scheduler, upload queue).
+    db : sessionmaker
+        Session factory of the recorder database.
+    bus : EventBus
+        Receives ``recording:*`` and ``transfer:status``; the service listens for
+        ``schedule:fired`` between :meth:`start` and :meth:`shutdown`.
+    settings : RecorderSettings
+        Folders, limits (``MAX_CONCURRENT_RECORDINGS``, ``MIN_FREE_DISK_MB``),
+        capture timeouts, retries, retention and ``TZ``.
+    jobs : CronJobs
+        The scheduler (next fire times, jobs of deleted schedules, reconciliation).
+    uploads : UploadSink
+        The upload queue.
     """
 
-    def __init__(self, ctx: RecorderContext) -> None:
-        self.ctx = ctx
+    def __init__(self, db: sessionmaker[Session], bus: EventBus, settings: RecorderSettings,
+                 jobs: CronJobs, uploads: UploadSink) -> None:
+        self.db = db
+        self.bus = bus
+        self.settings = settings
+        self.jobs = jobs
+        self.uploads = uploads
         self._running: dict[int, _Running] = {}
         self._lock = threading.Lock()
         self._timers: list[threading.Timer] = []
         self._closing = False
+        self._unsubscribe: Callable[[], None] | None = None
 
     # -- public API ------------------------------------------------------------------
 
@@ -127,11 +153,11 @@ class RecordingService:
         """
         if duration_seconds <= 0:
             raise InvalidInput("duration_seconds must be positive")
-        settings = self.ctx.settings
+        settings = self.settings
         with self._lock:
             if self._closing:
                 raise Conflict("the recorder is shutting down")
-            with transaction(self.ctx.sessions) as db:
+            with transaction(self.db) as db:
                 st = repo.get_station(db, station_id)
                 station = {c: getattr(st, c) for c in (
                     "id", "name", "stream_url", "artist", "album", "album_artist",
@@ -149,9 +175,9 @@ class RecordingService:
                                f"(MAX_CONCURRENT_RECORDINGS={settings.max_concurrent_recordings})")
             self.check_disk()
             started = utcnow()
-            with transaction(self.ctx.sessions) as db:
+            with transaction(self.db) as db:
                 row = repo.create_session(db, {
-                    "schedule_id": schedule_id, "stream_config_id": station_id,
+                    "schedule_id": schedule_id, "station_id": station_id,
                     "station_name": station["name"], "trigger": trigger,
                     "start_time": started, "planned_duration_seconds": float(duration_seconds),
                     "status": SessionStatus.RECORDING.value,
@@ -169,7 +195,7 @@ class RecordingService:
             run.thread.start()
         log.info("recording %s started: %s for %.0f s (%s)", row.id, station["name"],
                  duration_seconds, trigger, extra=_op("recording", row.id))
-        self.ctx.bus.send(Event.RECORDING_STARTED, data)
+        self.bus.send(Event.RECORDING_STARTED, data)
         return data
 
     def stop(self, session_id: int) -> dict[str, Any]:
@@ -185,7 +211,7 @@ class RecordingService:
         with self._lock:
             run = self._running.get(session_id)
         if run is None:
-            with self.ctx.sessions() as db:
+            with self.db() as db:
                 row = repo.get_session(db, session_id)
                 raise Conflict(f"recording session {session_id} is not running "
                                f"(status {row.status})")
@@ -199,11 +225,11 @@ class RecordingService:
         """Sessions being recorded or processed, each with its live ``progress``."""
         with self._lock:
             progress = {sid: dict(r.progress) for sid, r in self._running.items()}
-        with self.ctx.sessions() as db:
+        with self.db() as db:
             rows = repo.active_sessions(db)
             out = []
             for row in rows:
-                d = session_dict(row, self.ctx.settings.zone)
+                d = session_dict(row, self.settings.zone)
                 d["progress"] = progress.get(row.id)
                 out.append(d)
         return out
@@ -213,16 +239,13 @@ class RecordingService:
         with self._lock:
             return session_id in self._running
 
-    def statistics(self) -> dict[str, Any]:
-        """``{total_sessions, completed_sessions, failed_sessions, active_sessions,
-        success_rate}``; success rate in percent of finished sessions."""
-        with self.ctx.sessions() as db:
-            c = repo.session_statistics(db)
-        finished = c["completed"] + c["failed"]
-        rate = round(100.0 * c["completed"] / finished, 1) if finished else 0.0
-        return {"total_sessions": c["total"], "completed_sessions": c["completed"],
-                "failed_sessions": c["failed"], "active_sessions": c["active"],
-                "success_rate": rate}
+    def progress(self, session_id: int) -> dict[str, Any] | None:
+        """Live progress of a session recording in this process, None otherwise:
+        ``{session_id, elapsed_seconds, audio_seconds, bytes_written, reconnects,
+        connected, title, percent}``."""
+        with self._lock:
+            run = self._running.get(session_id)
+            return None if run is None else dict(run.progress)
 
     def retry_transfer(self, session_id: int) -> dict[str, Any]:
         """Queue the upload of a completed session again (after a final failure).
@@ -235,13 +258,13 @@ class RecordingService:
             The session is not completed, has no destination, its upload is
             already queued or done, or its local file is gone.
         """
-        with transaction(self.ctx.sessions) as db:
+        with transaction(self.db) as db:
             row = repo.get_session(db, session_id)
             if row.status != SessionStatus.COMPLETED.value:
                 raise Conflict(f"session {session_id} is {row.status}, not completed")
             if row.transfer_status not in (TransferStatus.FAILED.value,):
                 raise Conflict(f"upload of session {session_id} is {row.transfer_status}")
-            dest = self._destination_of(db, row.stream_config_id)
+            dest = self._destination_of(db, row.station_id)
             if not dest:
                 raise Conflict("the station has no upload destination")
             if not row.output_file_path or not Path(row.output_file_path).is_file():
@@ -250,10 +273,10 @@ class RecordingService:
                 "transfer_status": TransferStatus.PENDING.value,
                 "transfer_error_message": None})
             path = Path(row.output_file_path)  # type: ignore[arg-type]
-            data = session_dict(row, self.ctx.settings.zone)
-        self.ctx.uploads.enqueue(session_id, path, dest)
-        self.ctx.bus.send(Event.TRANSFER_STATUS, {"session_id": session_id,
-                                                  "transfer_status": "pending"})
+            data = session_dict(row, self.settings.zone)
+        self.uploads.enqueue(session_id, path, dest)
+        self.bus.send(Event.TRANSFER_STATUS, {"session_id": session_id,
+                                              "transfer_status": "pending"})
         return data
 
     def check_disk(self) -> dict[str, Any]:
@@ -262,15 +285,15 @@ class RecordingService:
         if status["free_bytes"] < status["min_free_bytes"]:
             raise InsufficientStorage(
                 f"only {status['free_bytes'] / 2**20:.0f} MB free in the recordings folder "
-                f"(MIN_FREE_DISK_MB={self.ctx.settings.min_free_disk_mb:g})")
+                f"(MIN_FREE_DISK_MB={self.settings.min_free_disk_mb:g})")
         return status
 
     def disk_status(self) -> dict[str, Any]:
         """Free and total bytes of the file system holding ``RECORDINGS_DIR``."""
-        usage = shutil.disk_usage(self.ctx.settings.recordings_dir)
-        return {"path": str(self.ctx.settings.recordings_dir), "free_bytes": usage.free,
+        usage = shutil.disk_usage(self.settings.recordings_dir)
+        return {"path": str(self.settings.recordings_dir), "free_bytes": usage.free,
                 "total_bytes": usage.total, "used_bytes": usage.used,
-                "min_free_bytes": int(self.ctx.settings.min_free_disk_mb * 2**20)}
+                "min_free_bytes": int(self.settings.min_free_disk_mb * 2**20)}
 
     # -- schedules ---------------------------------------------------------------------
 
@@ -283,25 +306,25 @@ class RecordingService:
         up to the schedule's ``max_retries`` times (the count starts afresh at
         each fire time).
         """
-        with transaction(self.ctx.sessions) as db:
+        with transaction(self.db) as db:
             try:
                 sched = repo.get_schedule(db, schedule_id)
             except NotFound:
-                self.ctx.scheduler.remove(schedule_id)
+                self.jobs.remove(schedule_id)
                 return
             if not sched.is_active:
                 return
             now = utcnow()
             if sched.last_run_time is not None and repeated_wall_clock(
                     sched.last_run_time.replace(tzinfo=UTC), now.replace(tzinfo=UTC),
-                    self.ctx.settings.zone):
+                    self.settings.zone):
                 log.info("schedule %s: skipping the repeated local time", schedule_id,
                          extra=_op("scheduling"))
                 return
-            station_id, duration = sched.stream_config_id, sched.duration_minutes * 60.0
+            station_id, duration = sched.station_id, sched.duration_minutes * 60.0
             sched.last_run_time = now
             sched.retry_count = 0  # a new time slot: its own retries
-            nxt = self.ctx.scheduler.next_run(schedule_id)
+            nxt = self.jobs.next_run(schedule_id)
             sched.next_run_time = (nxt.astimezone(UTC).replace(tzinfo=None)
                                    if nxt is not None else None)
         log.info("schedule %s fired", schedule_id, extra=_op("scheduling"))
@@ -321,50 +344,49 @@ class RecordingService:
         except (Conflict, InsufficientStorage, Unprocessable) as exc:
             log.error("schedule %s could not start: %s", schedule_id, exc,
                       extra=_op("scheduling"))
-            with transaction(self.ctx.sessions) as db:
+            with transaction(self.db) as db:
                 station = repo.get_station(db, station_id)
                 row = repo.create_session(db, {
-                    "schedule_id": schedule_id, "stream_config_id": station_id,
+                    "schedule_id": schedule_id, "station_id": station_id,
                     "station_name": station.name, "trigger": trigger, "start_time": utcnow(),
                     "end_time": utcnow(), "planned_duration_seconds": duration,
                     "status": SessionStatus.FAILED.value, "error_message": str(exc),
                     "transfer_status": TransferStatus.SKIPPED.value})
-                data = session_dict(row, self.ctx.settings.zone)
-            self.ctx.bus.send(Event.RECORDING_STATUS, data)
+                data = session_dict(row, self.settings.zone)
+            self.bus.send(Event.RECORDING_STATUS, data)
             if schedule_id is not None:
                 self._maybe_retry(schedule_id, station_id, slot_end)
 
     def reconcile_schedules(self) -> None:
         """Make the scheduler's jobs match the schedules table and store next run times."""
-        with transaction(self.ctx.sessions) as db:
+        with transaction(self.db) as db:
             rows = repo.all_schedules(db)
-            nexts = self.ctx.scheduler.reconcile(
+            nexts = self.jobs.reconcile(
                 [(r.id, r.cron_expression, bool(r.is_active)) for r in rows])
             for sid, nxt in nexts.items():
                 repo.set_next_run(db, sid, nxt.astimezone(UTC).replace(tzinfo=None)
                                   if nxt is not None else None)
 
-    # -- upload queue hooks ------------------------------------------------------------
-
-    def ssh_credentials(self) -> SshCredentials:
-        """Key files and ``known_hosts`` from ``SSH_CONFIG_DIR``."""
-        from taperoom.recorder.transfer import SshCredentials
-
-        return SshCredentials.from_config_dir(self.ctx.settings.ssh_config_dir)
-
-    def transfer_reporter(self) -> _TransferReporter:
-        """The reporter the upload queue tells about each transfer's progress."""
-        return _TransferReporter(self)
-
     # -- start-up and shut-down ------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover what a previous process left (:meth:`recover`) and start listening
+        for fired schedules."""
+        self.recover()
+        if self._unsubscribe is None:
+            self._unsubscribe = self.bus.subscribe(self._on_event)
+
+    def _on_event(self, name: str, data: dict[str, Any]) -> None:
+        if name == Event.SCHEDULE_FIRED:
+            self.fire_schedule(int(data["schedule_id"]))
 
     def recover(self) -> None:
         """After a restart: mark sessions a previous process left running as failed,
         keep (rename and tag) what they captured, and queue uploads that were cut off."""
-        partial_dir = self.ctx.settings.recordings_dir / PARTIAL_DIR
-        with transaction(self.ctx.sessions) as db:
+        partial_dir = self.settings.recordings_dir / PARTIAL_DIR
+        with transaction(self.db) as db:
             rows = [r for r in repo.active_sessions(db)]
-            left = [(r.id, r.stream_config_id, r.start_time) for r in rows]
+            left = [(r.id, r.station_id, r.start_time) for r in rows]
             ids = repo.fail_interrupted_sessions(
                 db, "interrupted: the recorder stopped during this session")
         for sid, station_id, started in left:
@@ -374,21 +396,21 @@ class RecordingService:
                     self._salvage(sid, station_id, started, partial)
                 except Exception:
                     log.exception("could not keep the partial recording of session %s", sid)
-        with transaction(self.ctx.sessions) as db:
+        with transaction(self.db) as db:
             cut = [r for r in repo.pending_transfers(db)
                    if r.transfer_status == TransferStatus.IN_PROGRESS.value]
             requeue = []
             for r in cut:
-                dest = self._destination_of(db, r.stream_config_id)
+                dest = self._destination_of(db, r.station_id)
                 if dest and r.output_file_path and Path(r.output_file_path).is_file():
                     r.transfer_status = TransferStatus.PENDING.value
                     requeue.append((r.id, Path(r.output_file_path), dest))
         for sid, path, dest in requeue:
-            self.ctx.uploads.enqueue(sid, path, dest)
+            self.uploads.enqueue(sid, path, dest)
 
     def _salvage(self, session_id: int, station_id: int | None, started: datetime,
                  partial: Path) -> None:
-        with self.ctx.sessions() as db:
+        with self.db() as db:
             st = repo.get_station(db, station_id) if station_id is not None else None
             station = {c: getattr(st, c) for c in (
                 "name", "artist", "album", "album_artist", "artwork_path",
@@ -401,7 +423,7 @@ class RecordingService:
             self._tag(final, station, started)
         from taperoom.recorder.encode import mp3_duration
 
-        with transaction(self.ctx.sessions) as db:
+        with transaction(self.db) as db:
             repo.update_session(db, session_id, {
                 "output_file_path": str(final), "file_size_bytes": final.stat().st_size,
                 "duration_seconds": mp3_duration(final),
@@ -410,7 +432,11 @@ class RecordingService:
                 "transfer_status": TransferStatus.SKIPPED.value})
 
     def shutdown(self, timeout: float = 20.0) -> None:
-        """Stop every running recording; each keeps and processes what it captured."""
+        """Stop listening for fired schedules and stop every running recording; each
+        keeps and processes what it captured."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         with self._lock:
             self._closing = True
             runs = list(self._running.values())
@@ -429,7 +455,7 @@ class RecordingService:
     def _run(self, run: _Running) -> None:
         from taperoom.recorder.capture import CaptureOptions, record_stream
 
-        settings = self.ctx.settings
+        settings = self.settings
         sid, station = run.session_id, run.station
         partial_dir = settings.recordings_dir / PARTIAL_DIR
         partial_dir.mkdir(parents=True, exist_ok=True)
@@ -464,7 +490,7 @@ class RecordingService:
                 self.apply_retention()
 
     def _process(self, run: _Running, result: CaptureResult, partial: Path) -> None:
-        settings, station, sid = self.ctx.settings, run.station, run.session_id
+        settings, station, sid = self.settings, run.station, run.session_id
         created: list[Path] = []
         try:
             final, cue_path = self._finish_files(run, result, partial, created)
@@ -491,7 +517,7 @@ class RecordingService:
                 "transfer_status": (TransferStatus.PENDING if dest
                                     else TransferStatus.SKIPPED).value,
             }
-            with transaction(self.ctx.sessions) as db:
+            with transaction(self.db) as db:
                 row = repo.update_session(db, sid, values)
                 if run.schedule_id is not None:
                     with contextlib.suppress(NotFound):
@@ -506,9 +532,9 @@ class RecordingService:
                  result.duration_seconds, len(gaps),
                  "stream copy" if result.stream_copy else "re-encoded",
                  extra=_op("processing", sid))
-        self.ctx.bus.send(Event.RECORDING_STATUS, data)
+        self.bus.send(Event.RECORDING_STATUS, data)
         if dest:
-            self.ctx.uploads.enqueue(sid, final, dest)
+            self.uploads.enqueue(sid, final, dest)
 
     def _finish_files(self, run: _Running, result: CaptureResult, partial: Path,
                       created: list[Path]) -> tuple[Path, Path | None]:
@@ -516,7 +542,7 @@ class RecordingService:
         `created` as soon as it exists. Returns the recording and its cue sheet."""
         from taperoom.recorder.tagging import recording_title, write_cue_sheet
 
-        settings, station, sid = self.ctx.settings, run.station, run.session_id
+        settings, station, sid = self.settings, run.station, run.session_id
         final = self._final_path(station, run.started_utc)
         os.replace(partial, final)
         created.append(final)
@@ -563,7 +589,7 @@ class RecordingService:
         from taperoom.recorder.encode import split_mp3
         from taperoom.recorder.tagging import tag_track
 
-        settings = self.ctx.settings
+        settings = self.settings
         cues = sorted(result.cues, key=lambda c: c.offset_seconds)
         # titles at the same offset: the later one names the track (as in the cue sheet)
         cues = [c for i, c in enumerate(cues)
@@ -594,13 +620,13 @@ class RecordingService:
             return None
         art = Path(station["artwork_path"])
         if not art.is_absolute():
-            art = self.ctx.settings.artwork_dir / art.name
+            art = self.settings.artwork_dir / art.name
         return art if art.is_file() else None
 
     def _tag(self, final: Path, station: dict[str, Any], started_utc: datetime) -> None:
         from taperoom.recorder.tagging import tag_recording
 
-        settings = self.ctx.settings
+        settings = self.settings
         artwork = self._artwork(station)
         tag_recording(final, station_name=station["name"], artist=station["artist"],
                       album=station["album"], album_artist=station["album_artist"],
@@ -608,7 +634,7 @@ class RecordingService:
                       artwork=artwork, max_artwork_bytes=settings.max_artwork_bytes)
 
     def _final_path(self, station: dict[str, Any], started_utc: datetime) -> Path:
-        settings = self.ctx.settings
+        settings = self.settings
         started_local = started_utc.replace(tzinfo=UTC).astimezone(settings.zone)
         fields = {"station": station["name"], "artist": station["artist"],
                   "album": station["album"], "started_local": started_local}
@@ -630,14 +656,14 @@ class RecordingService:
         now = time.monotonic()
         if now - run.last_event >= PROGRESS_INTERVAL:
             run.last_event = now
-            self.ctx.bus.send(Event.RECORDING_PROGRESS, dict(run.progress))
+            self.bus.send(Event.RECORDING_PROGRESS, dict(run.progress))
 
     def _set_status(self, session_id: int, status: SessionStatus,
                     values: dict[str, Any] | None = None) -> None:
-        with transaction(self.ctx.sessions) as db:
+        with transaction(self.db) as db:
             row = repo.update_session(db, session_id, {"status": status.value, **(values or {})})
-            data = session_dict(row, self.ctx.settings.zone)
-        self.ctx.bus.send(Event.RECORDING_STATUS, data)
+            data = session_dict(row, self.settings.zone)
+        self.bus.send(Event.RECORDING_STATUS, data)
 
     def _fail(self, run: _Running, message: str, *, capture_failed: bool = False) -> None:
         log.error("recording %s failed: %s", run.session_id, message,
@@ -654,11 +680,11 @@ class RecordingService:
         rest of its slot (ending at naive-UTC `slot_end`), after
         ``RETRY_DELAY_SECONDS``, up to the schedule's ``max_retries``; no retry
         when less than :data:`MIN_RETRY_SECONDS` of the slot would be left."""
-        delay = self.ctx.settings.retry_delay_seconds
+        delay = self.settings.retry_delay_seconds
         remaining = (slot_end - utcnow()).total_seconds() - delay
         if remaining < MIN_RETRY_SECONDS:
             return
-        with transaction(self.ctx.sessions) as db:
+        with transaction(self.db) as db:
             try:
                 sched = repo.get_schedule(db, schedule_id)
             except NotFound:
@@ -685,11 +711,11 @@ class RecordingService:
         uploaded (no destination) are deleted; a pending or failed upload keeps
         its file. Returns the ids of the sessions whose files were deleted.
         """
-        settings = self.ctx.settings
+        settings = self.settings
         if not settings.retention_days and not settings.retention_max_gb:
             return []
         deletable = {TransferStatus.COMPLETED.value, TransferStatus.SKIPPED.value}
-        with self.ctx.sessions() as db:
+        with self.db() as db:
             rows = [(r.id, Path(r.output_file_path), r.start_time, r.transfer_status,
                      r.cue_sheet_path)
                     for r in repo.local_recordings(db) if r.output_file_path]
@@ -711,7 +737,7 @@ class RecordingService:
             deleted.append(sid)
             log.info("retention: deleted %s", path.name, extra=_op("system", sid))
         gone = [r[0] for r in rows if not r[1].is_file()]
-        with transaction(self.ctx.sessions) as db:
+        with transaction(self.db) as db:
             repo.mark_local_deleted(db, [*deleted, *gone])
         return deleted
 
@@ -722,66 +748,3 @@ class RecordingService:
             return repo.get_station(db, station_id).scp_destination or ""
         except NotFound:
             return ""
-
-
-class _TransferReporter:
-    """Writes the upload queue's reports into the sessions table and onto the bus."""
-
-    def __init__(self, service: RecordingService) -> None:
-        self.service = service
-        self._last: dict[int, float] = {}
-
-    def _update(self, session_id: int, values: dict[str, Any]) -> None:
-        ctx = self.service.ctx
-        try:
-            with transaction(ctx.sessions) as db:
-                row = repo.update_session(db, session_id, values)
-                status = row.transfer_status
-        except NotFound:
-            return
-        ctx.bus.send(Event.TRANSFER_STATUS, {"session_id": session_id,
-                                             "transfer_status": status, **{
-                                                 k: v for k, v in values.items()
-                                                 if isinstance(v, str | int | float)}})
-
-    def started(self, session_id: int, attempt: int) -> None:
-        """An upload attempt begins."""
-        self._update(session_id, {"transfer_status": TransferStatus.IN_PROGRESS.value,
-                                  "transfer_attempts": attempt})
-
-    def progress(self, session_id: int, sent: int, total: int) -> None:
-        """Bytes sent so far (events at most twice a second)."""
-        now = time.monotonic()
-        if now - self._last.get(session_id, 0.0) < PROGRESS_INTERVAL and sent < total:
-            return
-        self._last[session_id] = now
-        self.service.ctx.bus.send(Event.TRANSFER_STATUS, {
-            "session_id": session_id, "transfer_status": "in_progress",
-            "bytes_sent": sent, "bytes_total": total})
-
-    def succeeded(self, session_id: int, result: UploadResult) -> None:
-        """The upload is complete and verified."""
-        with self.service.ctx.sessions() as db:
-            try:
-                path = repo.get_session(db, session_id).output_file_path
-            except NotFound:
-                return
-        self._update(session_id, {
-            "transfer_status": TransferStatus.COMPLETED.value, "remote_path": result.remote_path,
-            "transferred_at": utcnow(), "transfer_error_message": None,
-            "local_deleted": bool(path) and not Path(path or "").exists()})
-        log.info("upload of session %s done: %s (%d bytes)", session_id, result.remote_path,
-                 result.bytes, extra=_op("transfer", session_id))
-
-    def failed(self, session_id: int, error: str, *, attempt: int, will_retry: bool,
-               next_attempt_at: datetime | None) -> None:
-        """An attempt failed; `will_retry` tells whether another one is queued."""
-        msg = error if not will_retry or next_attempt_at is None else (
-            f"{error} (attempt {attempt}; next attempt at {next_attempt_at.isoformat()})")
-        self._update(session_id, {
-            "transfer_status": (TransferStatus.PENDING if will_retry
-                                else TransferStatus.FAILED).value,
-            "transfer_error_message": msg, "transfer_attempts": attempt})
-        log.warning("upload of session %s failed (attempt %d): %s", session_id, attempt, error,
-                    extra=_op("transfer", session_id))
-

@@ -13,9 +13,9 @@ from taperoom.recorder.settings import RecorderSettings
 from taperoom.web.auth import Access, AuthStore, open_access
 
 
-def user_store(sessions: sessionmaker[Session]) -> AuthStore:
-    """Users and sessions in the recorder database of `sessions`."""
-    return AuthStore(sessions, AUTH_TABLES)
+def user_store(db: sessionmaker[Session]) -> AuthStore:
+    """Users and signed-in sessions in the recorder database of the session factory `db`."""
+    return AuthStore(db, AUTH_TABLES)
 
 
 def open_user_store(settings: RecorderSettings | None = None

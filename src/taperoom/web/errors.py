@@ -52,12 +52,14 @@ def error_headers(exc: TaperoomError) -> dict[str, str]:
     return headers
 
 
-def error_response(exc: TaperoomError, render: BodyRenderer = error_body) -> JSONResponse:
-    """The HTTP response of `exc`: its class's status, the app's body, its headers.
+def error_answer_body(exc: TaperoomError, render: BodyRenderer = error_body) -> dict[str, Any]:
+    """The JSON body of `exc`'s answer.
 
-    The body is ``render(status, message, details)`` (`details`: the refused fields
-    of an :class:`~taperoom.errors.InvalidFields`, else None), plus the fields the
-    error names in :meth:`~taperoom.errors.TaperoomError.extra`.
+    The app's body ``render(status, message, details)`` (`details`: the refused
+    fields of an :class:`~taperoom.errors.InvalidFields`, else None), given to the
+    error's :meth:`~taperoom.errors.TaperoomError.answer`: by default it adds the
+    fields of :meth:`~taperoom.errors.TaperoomError.extra`; an error whose
+    contract answer has a shape of its own returns that shape.
 
     Parameters
     ----------
@@ -67,9 +69,22 @@ def error_response(exc: TaperoomError, render: BodyRenderer = error_body) -> JSO
         The app's body shape (see :func:`install_error_handlers`).
     """
     details = exc.details if isinstance(exc, InvalidFields) else None
-    body = render(exc.status, exc.message, details)
-    body.update(exc.extra())
-    return JSONResponse(body, status_code=exc.status, headers=error_headers(exc))
+    return exc.answer(render(exc.status, exc.message, details))
+
+
+def error_response(exc: TaperoomError, render: BodyRenderer = error_body) -> JSONResponse:
+    """The HTTP response of `exc`: its class's status, its body
+    (:func:`error_answer_body`), its headers.
+
+    Parameters
+    ----------
+    exc : TaperoomError
+        The error.
+    render : callable(status, message, details) -> dict
+        The app's body shape (see :func:`install_error_handlers`).
+    """
+    return JSONResponse(error_answer_body(exc, render), status_code=exc.status,
+                        headers=error_headers(exc))
 
 
 def install_error_handlers(app: FastAPI, render: BodyRenderer = error_body) -> None:

@@ -1,13 +1,14 @@
 """HTTP routers of the recorder app, one module per resource.
 
-Each module has ``build_router(ctx) -> APIRouter`` with routes relative to its
-prefix (``streams`` -> ``/api/streams``, ``schedules`` -> ``/api/schedules``,
-``sessions`` -> ``/api/sessions``, ``system`` -> ``/api/system``, ``backup`` ->
-``/api/backup``; ``pages`` has none). Routers only parse input and call the
-services (:mod:`taperoom.recorder.stations`, :mod:`~taperoom.recorder.backup`,
-:mod:`~taperoom.recorder.monitor`, :mod:`~taperoom.recorder.logs`,
-``ctx.recordings``); errors are :class:`~taperoom.errors.TaperoomError`
-subclasses mapped to the contract's error body in one place.
+Each module has a module-level ``router`` (``streams`` -> ``/api/streams``,
+``schedules`` -> ``/api/schedules``, ``sessions`` -> ``/api/sessions``,
+``system`` -> ``/api/system``, ``backup`` -> ``/api/backup``, ``health`` ->
+``/health`` and ``/api/health``, ``pages`` -> the dashboard's HTML pages). Routes
+get their services through the FastAPI dependencies of :mod:`.deps`, only parse
+input and call them, and declare the ``...Public`` model of their answer
+(:mod:`taperoom.recorder.schemas`); errors are
+:class:`~taperoom.errors.TaperoomError` subclasses mapped to the contract's error
+body in one place (:mod:`taperoom.web.errors`).
 
 Numeric path ids match ``[0-9]+`` only (as the original's Flask ``<int:id>``),
 so ``/api/streams/abc`` is a 404, not a validation error.

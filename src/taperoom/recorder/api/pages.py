@@ -1,6 +1,6 @@
 """Server-rendered dashboard of the recorder (HTML pages, mounted without prefix).
 
-Pages render their first view from the repository and the services (so they
+Pages render their first view from the services (so they
 work without JavaScript and never wait on a second request); actions (save,
 delete, record, stop, retry, backup) and live status go through the ``/api/...``
 endpoints and the ``/ws`` WebSocket from small vanilla scripts in
@@ -30,21 +30,30 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from pydantic import SecretStr
 
 from taperoom import __version__
 from taperoom.config import redact_url
 from taperoom.errors import NotFound
-from taperoom.recorder import repository as repo
-from taperoom.recorder import stations as station_service
-from taperoom.recorder.context import RecorderContext
+from taperoom.recorder.api.deps import (
+    RecordingServiceDep,
+    ScheduleServiceDep,
+    SessionServiceDep,
+    SettingsDep,
+    StationServiceDep,
+)
 from taperoom.recorder.logs import LEVELS as LOG_LEVELS
 from taperoom.recorder.logs import OPERATION_TYPES as LOG_OPERATIONS
 from taperoom.recorder.models import SessionStatus
 from taperoom.recorder.scheduler import describe
-from taperoom.recorder.schemas import PATTERN_FIELDS, schedule_dict, session_dict, station_dict
+from taperoom.recorder.schedules import ScheduleService
+from taperoom.recorder.schemas import PATTERN_FIELDS, ErrorPublic
+from taperoom.recorder.service import RecordingService
+from taperoom.recorder.sessions import SessionService
 from taperoom.recorder.settings import RecorderSettings
+from taperoom.recorder.stations import StationService
 from taperoom.web.auth import current_csrf_token, current_user
 
 log = logging.getLogger(__name__)
@@ -255,19 +264,26 @@ def _int_or_none(raw: str | None, *, lo: int = 0) -> int | None:
     return value if value >= lo else None
 
 
+@pass_context
+def _localtime(context: Context, value: datetime | str | None, seconds: bool = False) -> str:
+    """The ``localtime`` filter: :func:`format_time` in the page's ``zone``."""
+    return format_time(value, context["zone"], seconds=seconds)
+
+
 def make_environment() -> Environment:
     """The Jinja2 environment of the dashboard.
 
     Templates come from :data:`TEMPLATES` and are autoescaped; the filters
-    ``bytes`` and ``duration`` and the globals ``NAV``, ``version``, ``csrf_token()``
-    and ``current_user()`` (of the signed-in session, empty without one) are set.
-    The zone-dependent ``localtime`` filter is added by :class:`Pages`.
+    ``bytes``, ``duration`` and ``localtime`` (in the ``zone`` every page is
+    rendered with) and the globals ``NAV``, ``version``, ``csrf_token()`` and
+    ``current_user()`` (of the signed-in session, empty without one) are set.
     """
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)),
                       autoescape=select_autoescape(["html"]), trim_blocks=True,
                       lstrip_blocks=True)
     env.filters["bytes"] = format_bytes
     env.filters["duration"] = format_duration
+    env.filters["localtime"] = _localtime
     env.globals["NAV"] = NAV
     env.globals["version"] = __version__
     env.globals["csrf_token"] = current_csrf_token
@@ -275,256 +291,275 @@ def make_environment() -> Environment:
     return env
 
 
-# -- page data (read through repository and services) ------------------------------------
+#: The dashboard's templates (the same for every app: the zone is a page variable).
+ENV = make_environment()
 
 
-class Pages:
-    """Renders the dashboard's pages from one recorder context.
-
-    Parameters
-    ----------
-    ctx : RecorderContext
-        The app's context; pages only read through its repository session
-        factory and services.
-    """
-
-    def __init__(self, ctx: RecorderContext) -> None:
-        self.ctx = ctx
-        self.env = make_environment()
-        zone = ctx.settings.zone
-        self.env.filters["localtime"] = lambda v, seconds=False: format_time(
-            v, zone, seconds=seconds)
-
-    @property
-    def zone(self) -> tzinfo:
-        """Zone of every time shown (``TZ``)."""
-        return self.ctx.settings.zone
-
-    def render(self, template: str, *, status_code: int = 200, **values: Any) -> HTMLResponse:
-        """Render `template` (with ``zone_name`` added) as an HTML response.
-
-        Parameters
-        ----------
-        template : str
-            File name in :data:`TEMPLATES`.
-        status_code : int
-            HTTP status of the response.
-        **values
-            Template variables; the layout expects ``title``, ``active`` (nav
-            key) and ``page`` (``data-page`` of the body).
-        """
-        html = self.env.get_template(template).render(
-            zone_name=self.ctx.settings.zone_name, **values)
-        return HTMLResponse(html, status_code=status_code)
-
-    def not_found(self, message: str) -> HTMLResponse:
-        """The 404 page."""
-        return self.render("404.html", status_code=404, title="Not found", active="",
-                           page="error", message=message)
-
-    # -- shared reads --
-
-    def stations(self) -> list[dict[str, Any]]:
-        """Every station (``station_dict``), by name."""
-        with self.ctx.sessions() as db:
-            return [station_dict(r, self.zone) for r in repo.list_stations(db, limit=10_000)]
-
-    def schedules(self, stations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Every schedule with ``station_name``, ``description`` and the live next run."""
-        names = {s["id"]: s["name"] for s in stations}
-        with self.ctx.sessions() as db:
-            rows = [schedule_dict(r, self.zone) for r in repo.list_schedules(db, limit=10_000)]
-        for s in rows:
-            s["station_name"] = names.get(s["stream_config_id"], f"#{s['stream_config_id']}")
-            s["description"] = describe(s["cron_expression"])
-            live = None
-            if s["is_active"] and self.ctx.scheduler.running:
-                try:
-                    live = self.ctx.scheduler.next_run(s["id"])
-                except Exception:  # a broken job store must not take the page down
-                    log.exception("next run of schedule %s", s["id"])
-            if live is not None:
-                s["next_run_time"] = live.isoformat()
-            elif not s["is_active"]:
-                s["next_run_time"] = None
-        return rows
-
-    def active_sessions(self) -> list[dict[str, Any]]:
-        """Sessions being recorded or processed, with live ``progress``."""
-        sessions = self.ctx.recordings.active()
-        for s in sessions:
-            s.setdefault("progress", None)
-        return sessions
-
-    def session_rows(self, **filters: Any) -> list[dict[str, Any]]:
-        """Sessions (newest first) with their gap summary, for the tables."""
-        with self.ctx.sessions() as db:
-            rows = [session_dict(r, self.zone) for r in repo.list_sessions(db, **filters)]
-        for s in rows:
-            s["gap_summary"] = gap_summary(s.get("gaps"))
-            s["file_name"] = Path(s["output_file_path"]).name if s["output_file_path"] else None
-        return rows
-
-
-def build_router(ctx: RecorderContext) -> APIRouter:
-    """The HTML pages of the recorder dashboard.
+def render(settings: RecorderSettings, template: str, *, status_code: int = 200,
+           **values: Any) -> HTMLResponse:
+    """Render `template` (with ``zone`` and ``zone_name`` added) as an HTML response.
 
     Parameters
     ----------
-    ctx : RecorderContext
-        The app's context.
-
-    Returns
-    -------
-    APIRouter
-        To include without prefix; it expects the app to serve
-        ``recorder/web/static`` at ``/static`` and the WebSocket hub at ``/ws``.
+    settings : RecorderSettings
+        ``TZ``: the zone of every time shown.
+    template : str
+        File name in :data:`TEMPLATES`.
+    status_code : int
+        HTTP status of the response.
+    **values
+        Template variables; the layout expects ``title``, ``active`` (nav key) and
+        ``page`` (``data-page`` of the body).
     """
-    pages = Pages(ctx)
-    r = APIRouter(include_in_schema=False)
-    settings = ctx.settings
+    html = ENV.get_template(template).render(zone=settings.zone,
+                                             zone_name=settings.zone_name, **values)
+    return HTMLResponse(html, status_code=status_code)
 
-    @r.get("/", response_class=HTMLResponse)
-    def dashboard() -> HTMLResponse:
-        stations = pages.stations()
-        schedules = sorted(pages.schedules(stations),
-                           key=lambda s: (not s["is_active"], s["next_run_time"] is None,
-                                          to_local(s["next_run_time"], UTC) or _EPOCH, s["id"]))
-        stats = ctx.recordings.statistics()
-        return pages.render(
-            "dashboard.html", title="Dashboard", active="dashboard", page="dashboard",
-            stations=stations, schedules=schedules, live=pages.active_sessions(),
-            recent=pages.session_rows(limit=10), stats=stats,
-            disk=ctx.recordings.disk_status(), health=system_health(settings),
-            active_schedules=sum(1 for s in schedules if s["is_active"]),
-            max_concurrent=settings.max_concurrent_recordings)
 
-    # -- stations --
+def not_found(settings: RecorderSettings, message: str) -> HTMLResponse:
+    """The 404 page."""
+    return render(settings, "404.html", status_code=404, title="Not found", active="",
+                  page="error", message=message)
 
-    @r.get("/streams", response_class=HTMLResponse)
-    def streams() -> HTMLResponse:
-        stations = pages.stations()
-        counts: dict[int, int] = {}
-        for s in pages.schedules(stations):
-            counts[s["stream_config_id"]] = counts.get(s["stream_config_id"], 0) + 1
-        return pages.render("streams.html", title="Stations", active="streams",
-                            page="streams", stations=stations, schedule_counts=counts)
 
-    def station_form(station: dict[str, Any] | None) -> HTMLResponse:
-        return pages.render(
-            "stream_form.html", title="Edit station" if station else "New station",
-            active="streams", page="stream-form", station=station,
-            pattern_fields=sorted(PATTERN_FIELDS), max_artwork_bytes=settings.max_artwork_bytes,
-            default_bitrate=settings.mp3_bitrate_kbps, default_split_tracks=settings.split_tracks)
+# -- page data (read through the services) ----------------------------------------------
 
-    @r.get("/streams/new", response_class=HTMLResponse)
-    def stream_new() -> HTMLResponse:
-        return station_form(None)
 
-    @r.get("/streams/{station_id}/edit", response_class=HTMLResponse)
-    def stream_edit(station_id: str) -> HTMLResponse:
-        try:
-            with ctx.sessions() as db:
-                station = station_dict(repo.get_station(db, parse_id(station_id)), pages.zone)
-        except NotFound as exc:
-            return pages.not_found(str(exc))
-        return station_form(station)
+def all_stations(stations: StationService) -> list[dict[str, Any]]:
+    """Every station (``station_dict``), by name."""
+    return stations.list(limit=10_000)
 
-    @r.get("/streams/{station_id}/artwork")
-    def stream_artwork(station_id: str) -> Response:
-        try:
-            with ctx.sessions() as db:
-                stored = repo.get_station(db, parse_id(station_id)).artwork_path
-        except NotFound as exc:
-            return pages.not_found(str(exc))
-        path = station_service.artwork_file(ctx, stored)
-        if path is None or not path.is_file():
-            return pages.not_found("this station has no artwork")
-        return FileResponse(path, headers={"Cache-Control": "no-cache"})
 
-    # -- schedules --
+def schedule_rows(schedules: ScheduleService, stations: list[dict[str, Any]]
+                  ) -> list[dict[str, Any]]:
+    """Every schedule with ``station_name``, ``description`` and the live next run."""
+    names = {s["id"]: s["name"] for s in stations}
+    rows = schedules.list(limit=10_000)
+    for s in rows:
+        s["station_name"] = names.get(s["stream_config_id"], f"#{s['stream_config_id']}")
+        s["description"] = describe(s["cron_expression"])
+        live = None
+        if s["is_active"]:
+            try:
+                live = schedules.live_next_run(s["id"])
+            except Exception:  # a broken job store must not take the page down
+                log.exception("next run of schedule %s", s["id"])
+        if live is not None:
+            s["next_run_time"] = live.isoformat()
+        elif not s["is_active"]:
+            s["next_run_time"] = None
+    return rows
 
-    @r.get("/schedules", response_class=HTMLResponse)
-    def schedules_page() -> HTMLResponse:
-        stations = pages.stations()
-        return pages.render("schedules.html", title="Schedules", active="schedules",
-                            page="schedules", schedules=pages.schedules(stations),
-                            stations=stations)
 
-    def schedule_form(schedule: dict[str, Any] | None, station_id: int | None
-                      ) -> HTMLResponse:
-        stations = pages.stations()
-        return pages.render(
-            "schedule_form.html", title="Edit schedule" if schedule else "New schedule",
-            active="schedules", page="schedule-form", schedule=schedule, stations=stations,
-            presets=CRON_PRESETS, selected_station=(schedule or {}).get("stream_config_id")
-            or station_id, default_max_retries=settings.default_max_retries)
+def active_sessions(recordings: RecordingService) -> list[dict[str, Any]]:
+    """Sessions being recorded or processed, with live ``progress``."""
+    sessions = recordings.active()
+    for s in sessions:
+        s.setdefault("progress", None)
+    return sessions
 
-    @r.get("/schedules/new", response_class=HTMLResponse)
-    def schedule_new(request: Request) -> HTMLResponse:
-        return schedule_form(None, _int_or_none(request.query_params.get("station"), lo=1))
 
-    @r.get("/schedules/{schedule_id}/edit", response_class=HTMLResponse)
-    def schedule_edit(schedule_id: str) -> HTMLResponse:
-        try:
-            with ctx.sessions() as db:
-                row = schedule_dict(repo.get_schedule(db, parse_id(schedule_id)), pages.zone)
-        except NotFound as exc:
-            return pages.not_found(str(exc))
-        row["description"] = describe(row["cron_expression"])
-        return schedule_form(row, None)
+def session_rows(sessions: SessionService, **filters: Any) -> list[dict[str, Any]]:
+    """Sessions (newest first) with their gap summary, for the tables."""
+    rows = sessions.list(**filters)
+    for s in rows:
+        s["gap_summary"] = gap_summary(s.get("gaps"))
+        s["file_name"] = Path(s["output_file_path"]).name if s["output_file_path"] else None
+    return rows
 
-    # -- sessions --
 
-    @r.get("/sessions", response_class=HTMLResponse)
-    def sessions_page(request: Request) -> HTMLResponse:
-        q = request.query_params
-        status = q.get("status") or None
-        if status not in {s.value for s in SessionStatus}:
-            status = None
-        station_id = _int_or_none(q.get("station"), lo=1)
-        page_no = _int_or_none(q.get("page"), lo=1) or 1
-        rows = pages.session_rows(status=status, stream_config_id=station_id,
-                                  skip=(page_no - 1) * SESSIONS_PER_PAGE,
-                                  limit=SESSIONS_PER_PAGE + 1)
-        more = len(rows) > SESSIONS_PER_PAGE
-        rows = rows[:SESSIONS_PER_PAGE]
-        base = {k: v for k, v in (("status", status), ("station", station_id)) if v}
+# -- routes -----------------------------------------------------------------------------
 
-        def link(n: int) -> str:
-            return "/sessions?" + urlencode({**base, "page": n})
+#: An HTML page (documented as such in ``/openapi.json``).
+PAGE: dict[str, Any] = {"response_class": HTMLResponse}
+#: Pages of one station or schedule: a 404 page for an unknown or malformed id.
+PAGE_404: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown or malformed id: the 404 page",
+          "content": {"text/html": {"schema": {"type": "string"}}}}}
+#: Media types of the stored cover images (``ARTWORK_EXTENSIONS``' Pillow formats).
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp")
 
-        return pages.render(
-            "sessions.html", title="Sessions", active="sessions", page="sessions",
-            sessions=rows, stations=pages.stations(), status=status, station_id=station_id,
-            statuses=[s.value for s in SessionStatus],
-            page_no=page_no, prev_link=link(page_no - 1) if page_no > 1 else None,
-            next_link=link(page_no + 1) if more else None,
-            stats=ctx.recordings.statistics())
+router = APIRouter(tags=["pages"], responses={
+    "4XX": {"model": ErrorPublic,
+            "description": "Other client errors (a wrong method...): the JSON error body"}})
 
-    # -- operations --
 
-    @r.get("/logs", response_class=HTMLResponse)
-    def logs_page(request: Request) -> HTMLResponse:
-        q = request.query_params
-        op = q.get("operation_type") if q.get("operation_type") in LOG_OPERATIONS else ""
-        level = (q.get("level") or "").upper()
-        return pages.render("logs.html", title="Logs", active="logs", page="logs",
-                            operations=LOG_OPERATIONS, levels=LOG_LEVELS, operation=op,
-                            level=level if level in LOG_LEVELS else "",
-                            log_dir=str(settings.log_dir.resolve()))
+@router.get("/", **PAGE)
+def dashboard(settings: SettingsDep, stations: StationServiceDep,
+              schedules: ScheduleServiceDep, recordings: RecordingServiceDep,
+              sessions: SessionServiceDep) -> HTMLResponse:
+    """The dashboard: live recordings, next runs, recent sessions, disk and health."""
+    station_list = all_stations(stations)
+    rows = sorted(schedule_rows(schedules, station_list),
+                  key=lambda s: (not s["is_active"], s["next_run_time"] is None,
+                                 to_local(s["next_run_time"], UTC) or _EPOCH, s["id"]))
+    return render(
+        settings, "dashboard.html", title="Dashboard", active="dashboard", page="dashboard",
+        stations=station_list, schedules=rows, live=active_sessions(recordings),
+        recent=session_rows(sessions, limit=10), stats=sessions.statistics(),
+        disk=recordings.disk_status(), health=system_health(settings),
+        active_schedules=sum(1 for s in rows if s["is_active"]),
+        max_concurrent=settings.max_concurrent_recordings)
 
-    @r.get("/settings", response_class=HTMLResponse)
-    def settings_page() -> HTMLResponse:
-        return pages.render("settings.html", title="Settings", active="settings",
-                            page="settings", settings_rows=effective_settings(settings),
-                            health=system_health(settings), disk=ctx.recordings.disk_status(),
-                            ssh_keys=ssh_key_files(settings.ssh_config_dir),
-                            ssh_dir=str(settings.ssh_config_dir.resolve()))
 
-    @r.get("/backup", response_class=HTMLResponse)
-    def backup_page() -> HTMLResponse:
-        return pages.render("backup.html", title="Backup", active="backup", page="backup",
-                            backups_dir=str(settings.backups_dir.resolve()))
+# -- stations --
 
-    return r
+
+@router.get("/streams", **PAGE)
+def streams(settings: SettingsDep, stations: StationServiceDep,
+            schedules: ScheduleServiceDep) -> HTMLResponse:
+    """The stations, with how many schedules each has."""
+    station_list = all_stations(stations)
+    counts: dict[int, int] = {}
+    for s in schedule_rows(schedules, station_list):
+        counts[s["stream_config_id"]] = counts.get(s["stream_config_id"], 0) + 1
+    return render(settings, "streams.html", title="Stations", active="streams",
+                  page="streams", stations=station_list, schedule_counts=counts)
+
+
+def _station_form(settings: RecorderSettings, station: dict[str, Any] | None
+                  ) -> HTMLResponse:
+    return render(
+        settings, "stream_form.html", title="Edit station" if station else "New station",
+        active="streams", page="stream-form", station=station,
+        pattern_fields=sorted(PATTERN_FIELDS), max_artwork_bytes=settings.max_artwork_bytes,
+        default_bitrate=settings.mp3_bitrate_kbps, default_split_tracks=settings.split_tracks)
+
+
+@router.get("/streams/new", **PAGE)
+def stream_new(settings: SettingsDep) -> HTMLResponse:
+    """The form of a new station."""
+    return _station_form(settings, None)
+
+
+@router.get("/streams/{station_id}/edit", responses=PAGE_404, **PAGE)
+def stream_edit(station_id: str, settings: SettingsDep, stations: StationServiceDep
+                ) -> HTMLResponse:
+    """The form of a station."""
+    try:
+        station = stations.get(parse_id(station_id))
+    except NotFound as exc:
+        return not_found(settings, str(exc))
+    return _station_form(settings, station)
+
+
+@router.get("/streams/{station_id}/artwork", response_class=FileResponse, responses={
+    200: {"description": "The station's cover image",
+          "content": {t: {"schema": {"type": "string", "format": "binary"}}
+                      for t in IMAGE_TYPES}},
+    **PAGE_404})
+def stream_artwork(station_id: str, settings: SettingsDep, stations: StationServiceDep
+                   ) -> Response:
+    """The stored cover image of a station (for previews); the 404 page without one."""
+    try:
+        path = stations.artwork_file(parse_id(station_id))
+    except NotFound as exc:
+        return not_found(settings, str(exc))
+    if path is None:
+        return not_found(settings, "this station has no artwork")
+    return FileResponse(path, headers={"Cache-Control": "no-cache"})
+
+
+# -- schedules --
+
+
+@router.get("/schedules", **PAGE)
+def schedules_page(settings: SettingsDep, stations: StationServiceDep,
+                   schedules: ScheduleServiceDep) -> HTMLResponse:
+    """The schedules, with their stations and next runs."""
+    station_list = all_stations(stations)
+    return render(settings, "schedules.html", title="Schedules", active="schedules",
+                  page="schedules", schedules=schedule_rows(schedules, station_list),
+                  stations=station_list)
+
+
+def _schedule_form(settings: RecorderSettings, stations: StationService,
+                   schedule: dict[str, Any] | None, station_id: int | None) -> HTMLResponse:
+    return render(
+        settings, "schedule_form.html", title="Edit schedule" if schedule else "New schedule",
+        active="schedules", page="schedule-form", schedule=schedule,
+        stations=all_stations(stations), presets=CRON_PRESETS,
+        selected_station=(schedule or {}).get("stream_config_id") or station_id,
+        default_max_retries=settings.default_max_retries)
+
+
+@router.get("/schedules/new", **PAGE)
+def schedule_new(request: Request, settings: SettingsDep, stations: StationServiceDep
+                 ) -> HTMLResponse:
+    """The form of a new schedule (``?station=<id>`` preselects the station)."""
+    return _schedule_form(settings, stations, None,
+                          _int_or_none(request.query_params.get("station"), lo=1))
+
+
+@router.get("/schedules/{schedule_id}/edit", responses=PAGE_404, **PAGE)
+def schedule_edit(schedule_id: str, settings: SettingsDep, stations: StationServiceDep,
+                  schedules: ScheduleServiceDep) -> HTMLResponse:
+    """The form of a schedule."""
+    try:
+        row = schedules.get(parse_id(schedule_id))
+    except NotFound as exc:
+        return not_found(settings, str(exc))
+    row["description"] = describe(row["cron_expression"])
+    return _schedule_form(settings, stations, row, None)
+
+
+# -- sessions --
+
+
+@router.get("/sessions", **PAGE)
+def sessions_page(request: Request, settings: SettingsDep, stations: StationServiceDep,
+                  sessions: SessionServiceDep) -> HTMLResponse:
+    """The session history, filtered by ``status`` and ``station``, 50 a ``page``."""
+    q = request.query_params
+    status = q.get("status") or None
+    if status not in {s.value for s in SessionStatus}:
+        status = None
+    station_id = _int_or_none(q.get("station"), lo=1)
+    page_no = _int_or_none(q.get("page"), lo=1) or 1
+    rows = session_rows(sessions, status=status, station_id=station_id,
+                        skip=(page_no - 1) * SESSIONS_PER_PAGE, limit=SESSIONS_PER_PAGE + 1)
+    more = len(rows) > SESSIONS_PER_PAGE
+    rows = rows[:SESSIONS_PER_PAGE]
+    base = {k: v for k, v in (("status", status), ("station", station_id)) if v}
+
+    def link(n: int) -> str:
+        return "/sessions?" + urlencode({**base, "page": n})
+
+    return render(
+        settings, "sessions.html", title="Sessions", active="sessions", page="sessions",
+        sessions=rows, stations=all_stations(stations), status=status, station_id=station_id,
+        statuses=[s.value for s in SessionStatus],
+        page_no=page_no, prev_link=link(page_no - 1) if page_no > 1 else None,
+        next_link=link(page_no + 1) if more else None, stats=sessions.statistics())
+
+
+# -- operations --
+
+
+@router.get("/logs", **PAGE)
+def logs_page(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """The structured log viewer (filtered by ``operation_type`` and ``level``)."""
+    q = request.query_params
+    op = q.get("operation_type") if q.get("operation_type") in LOG_OPERATIONS else ""
+    level = (q.get("level") or "").upper()
+    return render(settings, "logs.html", title="Logs", active="logs", page="logs",
+                  operations=LOG_OPERATIONS, levels=LOG_LEVELS, operation=op,
+                  level=level if level in LOG_LEVELS else "",
+                  log_dir=str(settings.log_dir.resolve()))
+
+
+@router.get("/settings", **PAGE)
+def settings_page(settings: SettingsDep, recordings: RecordingServiceDep) -> HTMLResponse:
+    """The effective settings (secrets hidden), disks, and the SSH key files' names."""
+    return render(settings, "settings.html", title="Settings", active="settings",
+                  page="settings", settings_rows=effective_settings(settings),
+                  health=system_health(settings), disk=recordings.disk_status(),
+                  ssh_keys=ssh_key_files(settings.ssh_config_dir),
+                  ssh_dir=str(settings.ssh_config_dir.resolve()))
+
+
+@router.get("/backup", **PAGE)
+def backup_page(settings: SettingsDep) -> HTMLResponse:
+    """Backups, export and import."""
+    return render(settings, "backup.html", title="Backup", active="backup", page="backup",
+                  backups_dir=str(settings.backups_dir.resolve()))

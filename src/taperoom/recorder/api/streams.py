@@ -15,9 +15,34 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from taperoom.errors import InvalidInput, TooLarge
-from taperoom.recorder import stations as service
-from taperoom.recorder.context import RecorderContext
-from taperoom.recorder.schemas import ImportBody, RecordNow, StationCreate, StationUpdate, UrlTest
+from taperoom.recorder.api.deps import (
+    ExportServiceDep,
+    RecordingServiceDep,
+    SettingsDep,
+    StationServiceDep,
+)
+from taperoom.recorder.repository import MAX_ID, check_id
+from taperoom.recorder.schemas import (
+    API_ERRORS,
+    CONFLICT,
+    INSUFFICIENT_STORAGE,
+    TOO_LARGE,
+    UNPROCESSABLE,
+    ArtworkDeletedPublic,
+    ArtworkPublic,
+    ExportPublic,
+    ImportBody,
+    ImportPublic,
+    MessagePublic,
+    RecordNow,
+    SessionPublic,
+    StationCreate,
+    StationPublic,
+    StationTestPublic,
+    StationUpdate,
+    UrlTest,
+    UrlTestPublic,
+)
 
 #: Bytes a multipart body may carry beyond the artwork itself (headers, boundaries).
 MULTIPART_OVERHEAD = 64 * 1024
@@ -33,94 +58,108 @@ ARTWORK_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
             "description": "The image: png, jpg, jpeg, gif, bmp or webp, at most "
                            "MAX_ARTWORK_SIZE_MB"}}}}}}}
 
+router = APIRouter(prefix="/api/streams", tags=["streams"], responses=API_ERRORS)
 
-def build_router(ctx: RecorderContext) -> APIRouter:
-    """Router of the station routes (mounted at ``/api/streams``)."""
-    r = APIRouter(tags=["streams"])
 
-    @r.get("")
-    @r.get("/", include_in_schema=False)
-    def list_streams(skip: int = Query(0, ge=0, le=service.MAX_ID),
-                     limit: int = Query(100, ge=1, le=1000),
-                     search: str | None = Query(None, max_length=200)) -> list[dict[str, Any]]:
-        """``[StreamConfigurationResponse]`` ordered by name."""
-        return service.list_stations(ctx, skip=skip, limit=limit, search=search)
+@router.get("", response_model=list[StationPublic])
+@router.get("/", response_model=list[StationPublic], include_in_schema=False)
+def list_streams(stations: StationServiceDep, skip: int = Query(0, ge=0, le=MAX_ID),
+                 limit: int = Query(100, ge=1, le=1000),
+                 search: str | None = Query(None, max_length=200)) -> list[dict[str, Any]]:
+    """``[StreamConfigurationResponse]`` ordered by name."""
+    return stations.list(skip=skip, limit=limit, search=search)
 
-    @r.post("", status_code=201)
-    @r.post("/", status_code=201, include_in_schema=False)
-    def create_stream(body: StationCreate) -> dict[str, Any]:
-        """201 with the station; 400 invalid fields; 409 duplicate name."""
-        return service.create_station(ctx, body)
 
-    @r.get("/export")
-    def export_streams() -> dict[str, Any]:
-        """``{streams, schedules, exported_at, version: "1.0"}``."""
-        return service.export_document(ctx)
+@router.post("", status_code=201, response_model=StationPublic, responses=CONFLICT)
+@router.post("/", status_code=201, response_model=StationPublic, include_in_schema=False)
+def create_stream(body: StationCreate, stations: StationServiceDep) -> dict[str, Any]:
+    """201 with the station; 400 invalid fields; 409 duplicate name."""
+    return stations.create(body)
 
-    @r.post("/import")
-    def import_streams(body: ImportBody) -> dict[str, Any]:
-        """``{imported_streams, imported_schedules, stream_ids, schedule_ids, errors,
-        message}``; items that fail validation are listed in ``errors``."""
-        return service.import_document(ctx, body)
 
-    @r.post("/test-url")
-    def test_url(body: UrlTest) -> dict[str, Any]:
-        """``{stream_url, connection_test: {success, message, content_type, codec,
-        bitrate, icy_name, status_code}}``."""
-        return service.test_url(ctx, body.stream_url)
+@router.get("/export", response_model=ExportPublic)
+def export_streams(exports: ExportServiceDep) -> dict[str, Any]:
+    """``{streams, schedules, exported_at, version: "1.0"}``."""
+    return exports.export_document()
 
-    @r.get("/{stream_id:int}")
-    def get_stream(stream_id: int) -> dict[str, Any]:
-        """The station; 404."""
-        return service.get_station(ctx, stream_id)
 
-    @r.put("/{stream_id:int}")
-    def update_stream(stream_id: int, body: StationUpdate) -> dict[str, Any]:
-        """The updated station; 400/404/409."""
-        return service.update_station(ctx, stream_id, body)
+@router.post("/import", response_model=ImportPublic)
+def import_streams(body: ImportBody, exports: ExportServiceDep) -> dict[str, Any]:
+    """``{imported_streams, imported_schedules, stream_ids, schedule_ids, errors,
+    message}``; items that fail validation are listed in ``errors``."""
+    return exports.import_document(body)
 
-    @r.delete("/{stream_id:int}")
-    def delete_stream(stream_id: int) -> dict[str, Any]:
-        """``{"message": "Stream configuration N deleted successfully"}``; 404."""
-        return service.delete_station(ctx, stream_id)
 
-    @r.post("/{stream_id:int}/test")
-    def test_stream(stream_id: int) -> dict[str, Any]:
-        """``{stream_id, stream_url, connection_test}``; 404."""
-        return service.test_station(ctx, stream_id)
+@router.post("/test-url", response_model=UrlTestPublic)
+def test_url(body: UrlTest, stations: StationServiceDep) -> dict[str, Any]:
+    """``{stream_url, connection_test: {success, message, content_type, codec,
+    bitrate, sample_rate, channels, icy_name, status_code, stream_url}}``."""
+    return stations.test_url(body.stream_url)
 
-    @r.post("/{stream_id:int}/record", status_code=202)
-    def record_now(stream_id: int, body: RecordNow) -> dict[str, Any]:
-        """202 with the new session (status ``recording``); 404 unknown station,
-        409 ``MAX_CONCURRENT_RECORDINGS`` reached, 507 disk too full."""
-        service.check_id(stream_id, "stream configuration")
-        return ctx.recordings.record(stream_id, body.duration_seconds, trigger="manual")
 
-    @r.post("/{stream_id:int}/artwork", openapi_extra=ARTWORK_BODY)
-    async def upload_artwork(stream_id: int, request: Request) -> dict[str, Any]:
-        """Multipart field ``artwork`` (png, jpg, jpeg, gif, bmp, webp ≤
-        ``MAX_ARTWORK_SIZE_MB``): ``{stream_id, artwork_path, filename, file_size,
-        message}``; 400 no file / bad type, 404, 413 too large, 422 not an image."""
-        await run_in_threadpool(service.get_station, ctx, stream_id)
-        limit = ctx.settings.max_artwork_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
-            raise TooLarge(f"request of {declared} bytes; the artwork limit is "
-                           f"{ctx.settings.max_artwork_size_mb:g} MB")
-        form = await request.form(max_files=1, max_fields=20)
-        try:
-            upload = form.get(ARTWORK_FIELD)
-            if not isinstance(upload, UploadFile):
-                raise InvalidInput("No artwork file provided (multipart field 'artwork')")
-            data = await upload.read(limit + 1)
-            filename = upload.filename or ""
-        finally:
-            await form.close()
-        return await run_in_threadpool(service.save_artwork, ctx, stream_id, filename, data)
+@router.get("/{stream_id:int}", response_model=StationPublic)
+def get_stream(stream_id: int, stations: StationServiceDep) -> dict[str, Any]:
+    """The station; 404."""
+    return stations.get(stream_id)
 
-    @r.delete("/{stream_id:int}/artwork")
-    def delete_artwork(stream_id: int) -> dict[str, Any]:
-        """``{stream_id, message: "Artwork deleted successfully"}``; 400 none; 404."""
-        return service.delete_artwork(ctx, stream_id)
 
-    return r
+@router.put("/{stream_id:int}", response_model=StationPublic, responses=CONFLICT)
+def update_stream(stream_id: int, body: StationUpdate, stations: StationServiceDep
+                  ) -> dict[str, Any]:
+    """The updated station; 400/404/409."""
+    return stations.update(stream_id, body)
+
+
+@router.delete("/{stream_id:int}", response_model=MessagePublic)
+def delete_stream(stream_id: int, stations: StationServiceDep) -> dict[str, Any]:
+    """``{"message": "Stream configuration N deleted successfully"}``; 404."""
+    return stations.delete(stream_id)
+
+
+@router.post("/{stream_id:int}/test", response_model=StationTestPublic)
+def test_stream(stream_id: int, stations: StationServiceDep) -> dict[str, Any]:
+    """``{stream_id, stream_url, connection_test}``; 404."""
+    return stations.test_station(stream_id)
+
+
+@router.post("/{stream_id:int}/record", status_code=202, response_model=SessionPublic,
+             response_model_exclude_unset=True,
+             responses={**CONFLICT, **UNPROCESSABLE, **INSUFFICIENT_STORAGE})
+def record_now(stream_id: int, body: RecordNow, recordings: RecordingServiceDep
+               ) -> dict[str, Any]:
+    """202 with the new session (status ``recording``); 404 unknown station,
+    409 ``MAX_CONCURRENT_RECORDINGS`` reached, 422 a stored file name pattern
+    that cannot be rendered, 507 disk too full."""
+    check_id(stream_id, "stream configuration")
+    return recordings.record(stream_id, body.duration_seconds, trigger="manual")
+
+
+@router.post("/{stream_id:int}/artwork", openapi_extra=ARTWORK_BODY,
+             response_model=ArtworkPublic, responses={**TOO_LARGE, **UNPROCESSABLE})
+async def upload_artwork(stream_id: int, request: Request, stations: StationServiceDep,
+                         settings: SettingsDep) -> dict[str, Any]:
+    """Multipart field ``artwork`` (png, jpg, jpeg, gif, bmp, webp ≤
+    ``MAX_ARTWORK_SIZE_MB``): ``{stream_id, artwork_path, filename, file_size,
+    message}``; 400 no file / bad type, 404, 413 too large, 422 not an image."""
+    await run_in_threadpool(stations.get, stream_id)
+    limit = settings.max_artwork_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+        raise TooLarge(f"request of {declared} bytes; the artwork limit is "
+                       f"{settings.max_artwork_size_mb:g} MB")
+    form = await request.form(max_files=1, max_fields=20)
+    try:
+        upload = form.get(ARTWORK_FIELD)
+        if not isinstance(upload, UploadFile):
+            raise InvalidInput("No artwork file provided (multipart field 'artwork')")
+        data = await upload.read(limit + 1)
+        filename = upload.filename or ""
+    finally:
+        await form.close()
+    return await run_in_threadpool(stations.save_artwork, stream_id, filename, data)
+
+
+@router.delete("/{stream_id:int}/artwork", response_model=ArtworkDeletedPublic)
+def delete_artwork(stream_id: int, stations: StationServiceDep) -> dict[str, Any]:
+    """``{stream_id, message: "Artwork deleted successfully"}``; 400 none; 404."""
+    return stations.delete_artwork(stream_id)

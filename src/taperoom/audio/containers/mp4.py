@@ -14,11 +14,11 @@ sample's start (encoder delay and padding of AAC) -- and reads the samples'
 byte ranges from the tables.
 
 Everything else goes to the demuxer: fragmented files (``mvex``/``moof``),
-several tracks, other codecs or MPEG-1/2 audio in ``mp4a`` (which FFmpeg
-re-parses), encrypted or multiple sample descriptions, external data
-references, sync-sample, composition-offset or compact-size tables, sample
-groups other than roll recovery, raw PCM chunks, odd ``stsc`` entries,
-samples outside the file.
+several tracks, a track before the movie header, other codecs or MPEG-1/2
+audio in ``mp4a`` (which FFmpeg re-parses), encrypted or multiple sample
+descriptions, external data references, sync-sample, composition-offset or
+compact-size tables, sample groups other than roll recovery, raw PCM chunks,
+odd ``stsc`` entries, samples outside the file.
 
 Sources: ISO/IEC 14496-12 (ISO base media file format) sections 4.2 (box
 header, 64-bit and to-end sizes), 8.3.2 (``tkhd``), 8.4.2 (``mdhd``), 8.4.3
@@ -277,7 +277,12 @@ def mp4_ranges(buf: Buf, size: int) -> Ranges:
         raise Unsupported("fragmented MP4")
     mvhd_body, _mvhd_end = _one(moov, b"mvhd")
     movie_scale = unpack_at(_U32, buf, mvhd_body + (20 if buf[mvhd_body] == 1 else 12))[0]
-    trak = _children(buf, *_one(moov, b"trak"))
+    trak_body, trak_end = _one(moov, b"trak")
+    if trak_body < mvhd_body:
+        # FFmpeg reads the boxes in order: the track's edit list would meet a
+        # movie time scale of 0, which it does not support (no packets at all).
+        raise Unsupported("trak before mvhd")
+    trak = _children(buf, trak_body, trak_end)
     mdia = _children(buf, *_one(trak, b"mdia"))
     mdhd_body, _ = _one(mdia, b"mdhd")
     if buf[mdhd_body] > 1 or buf[mvhd_body] > 1:

@@ -12,7 +12,9 @@ assembly and the header checks FFmpeg makes (including the Vorbis setup header
 scan of ``libavcodec/vorbis_parser.c``), and refuses files where FFmpeg would
 skip, fail or do something else: several logical streams (multiplexed or
 chained), a bad CRC, a page that continues a packet that never started, empty
-or one-byte code-3 Opus packets, or granule positions Opus rejects.
+or one-byte code-3 Opus packets, Opus packets after the headers that start like
+a header (``OpusHead``, ``OpusTags``: FFmpeg parses them as the headers of a
+chained stream), or granule positions Opus rejects.
 
 Sources: RFC 3533 *The Ogg Encapsulation Format Version 0* (page header,
 lacing values, continuation flag, CRC-32 with polynomial 0x04C11DB7, MSB first,
@@ -43,6 +45,9 @@ _AV_CRC32 = crc_function(AV_CRC_32_IEEE)
 _ZERO4_AT = address_of(_ZERO4)
 #: Opus packets on a page with a granule position above this make FFmpeg fail.
 _OPUS_MAX_GRANULE = 1 << 62
+#: Opus packets that start like a header: after the headers FFmpeg parses them as
+#: headers again (chained streams), dropping valid ones and failing on others.
+_OPUS_HEADERS = (b"OpusHead", b"OpusTags")
 
 
 def _page_crc_ok(data: bytes, pos: int, end: int, flipped: memoryview | None,
@@ -146,6 +151,9 @@ class _Stream:
         self.headers: list[int] = []  # Vorbis header types seen, or Opus header count
         self.data = False
         self.ranges: Ranges = []
+        #: Opus: the open packet began with fewer than 8 bytes on its page, so
+        #: whether it starts like a header is only known on a later page.
+        self.recheck = False
 
     def packet_bytes(self, limit: int | None = None) -> bytes:
         """The packet being assembled, or its first `limit` bytes."""
@@ -209,6 +217,8 @@ class _Stream:
                     raise Unsupported("one-byte Opus packet with code 3")
                 if granule & 0xFFFFFFFFFFFFFFFF > _OPUS_MAX_GRANULE:
                     raise Unsupported("Opus granule position FFmpeg rejects")
+                if self.packet_bytes(8) in _OPUS_HEADERS:
+                    raise Unsupported("Opus header packet among the audio packets")
             for a, b in self.pieces:
                 add_range(self.ranges, a, b)
         self.pieces = []
@@ -248,14 +258,33 @@ class _Stream:
         self.pieces = [(split, stop)] if stop > split else []
         self.psize = stop - split
 
+    def check_open_start(self) -> None:
+        """Opus: check the start of the packet left open at the end of a page."""
+        if self.psize >= 8 and self.packet_bytes(8) in _OPUS_HEADERS:
+            raise Unsupported("Opus header packet among the audio packets")
+        self.recheck = 0 < self.psize < 8
+
     def page(self, body: int, lacing: bytes, flags: int, granule: int) -> None:
-        """Feed one page (``ogg_read_page`` and ``ogg_packet``)."""
+        """Feed one page (``ogg_read_page`` and ``ogg_packet``).
+
+        Opus data pages go the exact way when a packet may start like a header:
+        the page holds the bytes ``Opus``, or a packet begun on an earlier page
+        has not shown its first 8 bytes yet (a packet's bytes on two pages are
+        not adjacent in the file).
+        """
         if flags & _CONTINUED and not self.psize:
             raise Unsupported("page continues a packet that never started")
-        if not self.data or (self.codec == "opus" and _short_packet(lacing, self.psize > 0)):
+        opus = self.codec == "opus"
+        if not self.data or (opus and (self.recheck or _short_packet(lacing, self.psize > 0)
+                                       or self.buf.find(b"Opus", body,
+                                                        body + sum(lacing)) >= 0)):
             self.page_exact(body, lacing, flags, granule)
+            if opus and self.data:
+                self.check_open_start()
         else:
             self.page_fast(body, lacing, flags, granule)
+            if opus:
+                self.recheck = 0 < self.psize < 8
 
 
 def ogg_ranges(buf: Buf, end: int) -> Ranges:

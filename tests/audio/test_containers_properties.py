@@ -875,3 +875,20 @@ def test_wav_reader_refuses_ambiguous_files(workdir: Path, case: str) -> None:
     path.write_bytes(blob)
     with pytest.raises(MediaError):
         wav.read_info(path)
+
+
+@pytest.mark.parametrize("case", ["id3-chunk-size-odd", "last-chunk-without-pad-byte",
+                                  "chunk-longer-than-the-file"])
+def test_aiff_chunk_running_past_the_end(workdir: Path, case: str) -> None:
+    """A chunk other than SSND whose end (with its pad byte) lies past the end of the file:
+    FFmpeg's header walk then fails on some of them; the walker steps aside (it hashed)."""
+    blob = source_named("aiff", REAL["aiff"][0])
+    id3 = blob.rfind(b"ID3 ")
+    assert id3 > 0 and blob[id3 + 8:id3 + 11] == b"ID3"
+    if case == "id3-chunk-size-odd":  # the tag itself runs to the end of the file
+        blob = blob[:id3 + 4] + struct.pack(">I", 127) + blob[id3 + 8:]
+    elif case == "last-chunk-without-pad-byte":
+        blob = blob[:id3] + b"ANNO" + struct.pack(">I", 5) + b"notes"
+    else:
+        blob = blob[:id3] + b"ANNO" + struct.pack(">I", 106) + b"notes!"
+    assert_hashes_agree(blob, workdir / "past-the-end.aiff")

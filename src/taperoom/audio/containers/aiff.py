@@ -79,7 +79,8 @@ def aiff_ranges(buf: Buf, size: int) -> Ranges:
     ------
     Unsupported
         Not a FORM AIFF/AIFC file of uncompressed PCM, no ``COMM`` or ``SSND``,
-        chunks that would end or derail FFmpeg's walk differently, or no data.
+        chunks that would end or derail FFmpeg's walk differently (a chunk
+        other than ``SSND`` running past the end of the file), or no data.
     """
     if size < 12 or bytes(buf[0:4]) != b"FORM":
         raise Unsupported("not an IFF FORM")
@@ -140,6 +141,11 @@ def aiff_ranges(buf: Buf, size: int) -> Ranges:
         if length & 1:
             remaining -= 1
             pos += 1
+        if pos > size and tag != b"SSND":
+            # FFmpeg's walk then reads on past the end of the file; depending on how
+            # far, it ends there or fails (measured with FFmpeg 8: an odd chunk
+            # without its pad byte, or one longer than the file, fails to open).
+            raise Unsupported(f"{tag!r} chunk runs past the end of the file")
     if not align or not data_start:
         raise Unsupported("no COMM or SSND chunk")
     stop = min(data_end, size)

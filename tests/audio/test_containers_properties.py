@@ -41,7 +41,7 @@ from types import FrameType
 import av
 import pytest
 import xxhash
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from mutagen.ogg import OggPage
 
@@ -567,7 +567,8 @@ def source_named(kind: str, name: str) -> bytes:
 def run_plan(kind: str, workdir: Path, plan: tuple[int, list[Mutation]]) -> None:
     source_index, steps = plan
     found = sources(kind)
-    _name, blob = found[source_index % len(found)]
+    name, blob = found[source_index % len(found)]
+    note(f"{kind} source {name!r}, mutations {steps!r}")
     assert_hashes_agree(mutate(kind, blob, steps), workdir / f"mutated{SUFFIX[kind]}")
 
 
@@ -892,3 +893,50 @@ def test_aiff_chunk_running_past_the_end(workdir: Path, case: str) -> None:
     else:
         blob = blob[:id3] + b"ANNO" + struct.pack(">I", 106) + b"notes!"
     assert_hashes_agree(blob, workdir / "past-the-end.aiff")
+
+
+def test_aiff_frame_count_ffmpeg_reads_as_negative(workdir: Path) -> None:
+    """A COMM frame count of 2**31 or more: FFmpeg reads it into an int and fails; the walker
+    steps aside (it hashed the file)."""
+    blob = source_named("aiff", "gen.aiff")
+    comm = blob.find(b"COMM")
+    frames = comm + 8 + 2  # after the channel count
+    blob = blob[:frames] + struct.pack(">I", 0x80000000) + blob[frames + 4:]
+    assert_hashes_agree(blob, workdir / "frames.aiff")
+
+
+def _ogg_packet_starts(blob: bytes) -> list[int]:
+    """File offsets of the first byte of every non-empty packet of a one-stream Ogg file."""
+    starts, open_packet = [], False
+    for span in _ogg_spans(blob):
+        nsegs = blob[span.start + 26]
+        pos = span.start + 27 + nsegs
+        for value in blob[span.start + 27:span.start + 27 + nsegs]:
+            if not open_packet and value:
+                starts.append(pos)
+            pos += value
+            open_packet = value == 255
+    return starts
+
+
+@pytest.mark.parametrize("first", [1, 3, 5])
+@pytest.mark.parametrize("where", ["middle", "near-the-end"])
+def test_vorbis_audio_packet_starting_like_a_header(workdir: Path, first: int, where: str
+                                                     ) -> None:
+    """An audio packet whose first byte is a Vorbis header type (1, 3, 5): FFmpeg fails on it
+    or drops it (with other packets, for 5); the walker steps aside."""
+    blob = source_named("ogg", REAL["ogg"][0])
+    starts = _ogg_packet_starts(blob)
+    at = starts[len(starts) // 2] if where == "middle" else starts[-3]
+    blob = recrc(blob[:at] + bytes([first]) + blob[at + 1:])
+    assert_hashes_agree(blob, workdir / "header-like.ogg")
+
+
+def test_mp4_data_reference_entry_of_size_zero(workdir: Path) -> None:
+    """A ``url `` entry of ``dref`` with size 0 (to the end of its parent): FFmpeg wants at
+    least 12 and fails; the walker steps aside (it read the box to the end of dref)."""
+    blob = source_named("mp4", REAL["mp4"][0])
+    dref = blob.find(b"dref")
+    entry = dref + 4 + 8  # after the full-box header and the entry count
+    assert blob[entry + 4:entry + 8] == b"url "
+    assert_hashes_agree(blob[:entry] + bytes(4) + blob[entry + 4:], workdir / "dref.m4a")

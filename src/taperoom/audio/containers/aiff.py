@@ -36,7 +36,9 @@ def _block_align(buf: Buf, body: int, length: int, aifc: bool, size: int) -> int
     """Block alignment of the sound described by a ``COMM`` chunk (``get_aiff_header``)."""
     if length < 18 or body + length > size:
         raise Unsupported("short or truncated COMM chunk")
-    channels, _frames, bits, exponent, mantissa = unpack_at(_COMM, buf, body)
+    channels, frames, bits, exponent, mantissa = unpack_at(_COMM, buf, body)
+    if frames >= 1 << 31:
+        raise Unsupported("frame count FFmpeg reads as negative")
     exp = exponent - 16383 - 63
     if not -63 <= exp <= 63:
         raise Unsupported("sample rate exponent out of range")

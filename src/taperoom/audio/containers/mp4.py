@@ -191,7 +191,10 @@ def _check_dref(buf: Buf, minf: dict[bytes, list[tuple[int, int]]]) -> None:
     dinf = _children(buf, *_one(minf, b"dinf"))
     body, stop = _one(dinf, b"dref")
     entries = list(_boxes(buf, body + 8, stop)) if body + 8 <= stop else []
+    # FFmpeg reads each entry's size as 32 bits and wants at least 12 (mov_read_dref),
+    # so the 0 ("to the end") and 1 (64-bit) of other boxes do not apply here.
     if (len(entries) != 1 or unpack_at(_U32, buf, body + 4)[0] != 1
+            or unpack_at(_U32, buf, body + 8)[0] != 12
             or entries[0][0] != b"url " or entries[0][2] - entries[0][1] != 4
             or entries[0][2] != stop or not buf[entries[0][1] + 3] & 1):
         raise Unsupported("data reference other than this file")

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import shutil
 import time
 import traceback
@@ -226,12 +225,8 @@ def fuzz(target: Target, *, examples: int, derandomize: bool, conformance: bool 
             for mode in modes:
                 run = _operation_test(target, operation, mode, session, errors, report,
                                       examples, derandomize, conformance, timeout)
-                started = time.monotonic()
                 with contextlib.suppress(Unsatisfiable):  # nothing to get wrong: no negatives
                     run()
-                if os.environ.get("FUZZ_TIMING"):
-                    print(f"{time.monotonic() - started:6.2f} {mode} {operation.method} "
-                          f"{operation.path}")
     session.close()
     for finding in report.findings:
         finding.known = target.known(finding)

@@ -940,3 +940,29 @@ def test_mp4_data_reference_entry_of_size_zero(workdir: Path) -> None:
     entry = dref + 4 + 8  # after the full-box header and the entry count
     assert blob[entry + 4:entry + 8] == b"url "
     assert_hashes_agree(blob[:entry] + bytes(4) + blob[entry + 4:], workdir / "dref.m4a")
+
+
+@pytest.mark.parametrize("form_size", [0x193C, 0x7FFFFFFF])
+def test_aiff_cut_short_with_more_chunks_counted(workdir: Path, form_size: int) -> None:
+    """SSND cut short while the FORM size counts more chunks after it: FFmpeg's walk goes on
+    past the end of the file and fails on small files; the walker steps aside (it hashed)."""
+    blob = source_named("aiff", "gen.aiff")
+    blob = blob[:4] + struct.pack(">I", form_size) + blob[8:3000]
+    assert_hashes_agree(blob, workdir / "cut-counted.aiff")
+
+
+def test_mp4_sample_entry_of_size_zero(workdir: Path) -> None:
+    """An ``mp4a`` sample entry with size 0: FFmpeg's stsd reader wants at least 8 and fails;
+    the walker steps aside (it read the entry to the end of stsd)."""
+    blob = source_named("mp4", REAL["mp4"][0])
+    entry = blob.find(b"mp4a") - 4
+    assert_hashes_agree(blob[:entry] + bytes(4) + blob[entry + 4:], workdir / "entry.m4a")
+
+
+def test_aiff_cut_short_ssnd_that_ends_the_form_is_walked(workdir: Path) -> None:
+    """The common cut-short file (FORM ends with SSND) is still walked, like the demuxer."""
+    blob = source_named("aiff", "gen.aiff")[:3000]  # FORM's size still counts the whole SSND
+    path = workdir / "cut.aiff"
+    assert_hashes_agree(blob, path)
+    walked = walk(path)
+    assert walked is not None and walked[0] == "aiff"

@@ -82,7 +82,8 @@ def aiff_ranges(buf: Buf, size: int) -> Ranges:
     Unsupported
         Not a FORM AIFF/AIFC file of uncompressed PCM, no ``COMM`` or ``SSND``,
         chunks that would end or derail FFmpeg's walk differently (a chunk
-        other than ``SSND`` running past the end of the file), or no data.
+        running past the end of the file, unless it is a cut-short ``SSND``
+        that ends the ``FORM``), or no data.
     """
     if size < 12 or bytes(buf[0:4]) != b"FORM":
         raise Unsupported("not an IFF FORM")
@@ -143,10 +144,13 @@ def aiff_ranges(buf: Buf, size: int) -> Ranges:
         if length & 1:
             remaining -= 1
             pos += 1
-        if pos > size and tag != b"SSND":
-            # FFmpeg's walk then reads on past the end of the file; depending on how
-            # far, it ends there or fails (measured with FFmpeg 8: an odd chunk
-            # without its pad byte, or one longer than the file, fails to open).
+        if pos > size and (tag != b"SSND" or remaining > 0):
+            # FFmpeg's walk then goes on past the end of the file, and depending
+            # on how its I/O buffer skips there it ends or fails (measured with
+            # FFmpeg 8: an odd last chunk without its pad byte, a chunk longer
+            # than the file, a cut SSND of a small file with more chunks counted
+            # by FORM all fail). A cut SSND that FORM counts as the last chunk ends
+            # the walk, and FFmpeg hands out the sound data up to the end.
             raise Unsupported(f"{tag!r} chunk runs past the end of the file")
     if not align or not data_start:
         raise Unsupported("no COMM or SSND chunk")

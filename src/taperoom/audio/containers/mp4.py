@@ -168,6 +168,10 @@ def _check_sample_entry(buf: Buf, body: int, stop: int) -> None:
     kind, entry, end = boxes[0]
     if kind not in (b"mp4a", b"alac") or entry + 28 > end:
         raise Unsupported(f"sample entry {kind!r}")
+    if unpack_at(_U32, buf, body + 8)[0] != end - (body + 8):
+        # FFmpeg's stsd reader takes the 32-bit size as it is (no 0 for "to the
+        # end", no 64-bit size) and fails on sizes below 8.
+        raise Unsupported("sample entry size other than its plain 32-bit length")
     if unpack_at(">H", buf, entry + 6)[0] != 1:
         raise Unsupported("sample entry uses another data reference")
     version = unpack_at(">H", buf, entry + 8)[0]

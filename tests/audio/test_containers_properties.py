@@ -966,3 +966,13 @@ def test_aiff_cut_short_ssnd_that_ends_the_form_is_walked(workdir: Path) -> None
     assert_hashes_agree(blob, path)
     walked = walk(path)
     assert walked is not None and walked[0] == "aiff"
+
+
+def test_aiff_two_comm_chunks(workdir: Path) -> None:
+    """Two COMM chunks that disagree: FFmpeg keeps the first one's block alignment and fails
+    with the second one's channels; the walker steps aside (it used the last COMM)."""
+    blob = source_named("aiff", "gen.aiff")
+    comm = blob.find(b"COMM")
+    first = blob[comm:comm + 26]
+    odd = first[:8] + struct.pack(">H", 258) + first[10:]  # 258 channels
+    assert_hashes_agree(blob[:comm] + odd + blob[comm:], workdir / "two-comm.aiff")

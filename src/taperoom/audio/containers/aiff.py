@@ -81,9 +81,9 @@ def aiff_ranges(buf: Buf, size: int) -> Ranges:
     ------
     Unsupported
         Not a FORM AIFF/AIFC file of uncompressed PCM, no ``COMM`` or ``SSND``,
-        chunks that would end or derail FFmpeg's walk differently (a chunk
-        running past the end of the file, unless it is a cut-short ``SSND``
-        that ends the ``FORM``), or no data.
+        more than one ``COMM``, chunks that would end or derail FFmpeg's walk
+        differently (a chunk running past the end of the file, unless it is a
+        cut-short ``SSND`` that ends the ``FORM``), or no data.
     """
     if size < 12 or bytes(buf[0:4]) != b"FORM":
         raise Unsupported("not an IFF FORM")
@@ -112,6 +112,9 @@ def aiff_ranges(buf: Buf, size: int) -> Ranges:
         if data_start and tag in _LATE_FORBIDDEN:
             raise Unsupported(f"{tag!r} chunk after SSND")
         if tag == b"COMM":
+            if align:
+                # FFmpeg parses every COMM but keeps the first one's block alignment.
+                raise Unsupported("more than one COMM chunk")
             align = _block_align(buf, body, length, aifc, size)
             pos = body + length + (length & 1)
         elif tag == b"SSND":

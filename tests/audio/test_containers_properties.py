@@ -976,3 +976,13 @@ def test_aiff_two_comm_chunks(workdir: Path) -> None:
     first = blob[comm:comm + 26]
     odd = first[:8] + struct.pack(">H", 258) + first[10:]  # 258 channels
     assert_hashes_agree(blob[:comm] + odd + blob[comm:], workdir / "two-comm.aiff")
+
+
+@pytest.mark.parametrize("box", [bytes(4) + b"dref", bytes(4) + b"stsd", bytes(4) + b"tkhd",
+                                 b"\0\0\0\x18sidx" + bytes(16), bytes(4) + b"uuid"])
+def test_mp4_unexpected_box_at_the_top_level(workdir: Path, box: bytes) -> None:
+    """A box FFmpeg parses wherever it meets it, after moov (a sample-table box changes or
+    breaks the last track, sidx and a short uuid fail): the walker steps aside (it ignored
+    every top-level box but moov and mdat)."""
+    blob = source_named("mp4", REAL["mp4"][0])
+    assert_hashes_agree(blob + box, workdir / "top-level.m4a")

@@ -14,11 +14,12 @@ sample's start (encoder delay and padding of AAC) -- and reads the samples'
 byte ranges from the tables.
 
 Everything else goes to the demuxer: fragmented files (``mvex``/``moof``),
-several tracks, a track before the movie header, other codecs or MPEG-1/2
-audio in ``mp4a`` (which FFmpeg re-parses), encrypted or multiple sample
-descriptions, external data references, sync-sample, composition-offset or
-compact-size tables, sample groups other than roll recovery, raw PCM chunks,
-odd ``stsc`` entries, samples outside the file.
+top-level boxes other than the usual ones, several tracks, a track before the
+movie header, other codecs or MPEG-1/2 audio in ``mp4a`` (which FFmpeg
+re-parses), encrypted or multiple sample descriptions, external data
+references, sync-sample, composition-offset or compact-size tables, sample
+groups other than roll recovery, raw PCM chunks, odd ``stsc`` entries,
+samples outside the file.
 
 Sources: ISO/IEC 14496-12 (ISO base media file format) sections 4.2 (box
 header, 64-bit and to-end sizes), 8.3.2 (``tkhd``), 8.4.2 (``mdhd``), 8.4.3
@@ -47,6 +48,11 @@ _AUDIO_ENTRY = 36  # box header + SampleEntry + AudioSampleEntry (version 0) fie
 _INT64_MAX = (1 << 63) - 1
 #: Largest ``moov`` box read into memory (cover art lives there).
 _MAX_MOOV = 64 << 20
+#: Top-level boxes that leave FFmpeg's track alone. FFmpeg parses a box by its
+#: type wherever it meets it, so a ``dref``, ``stsd`` or ``tkhd`` after ``moov``
+#: changes or breaks the last track, and ``sidx`` or a short ``uuid`` fail.
+_TOP_LEVEL = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pdin",
+                        b"udta", b"meta", b"uuid"})
 
 
 def _boxes(buf: Buf, start: int, stop: int, top: bool = False) -> Iterator[tuple[bytes, int, int]]:
@@ -275,6 +281,10 @@ def mp4_ranges(buf: Buf, size: int) -> Ranges:
     top = _children_top(buf, size)
     if b"moof" in top or b"mfra" in top:
         raise Unsupported("fragmented MP4")
+    if set(top) - _TOP_LEVEL:
+        raise Unsupported(f"top-level boxes {sorted(set(top) - _TOP_LEVEL)!r}")
+    if any(end - body < 16 for body, end in top.get(b"uuid", [])):
+        raise Unsupported("uuid box shorter than its UUID")
     moov_body, moov_end = _one(top, b"moov")
     if moov_end - moov_body > _MAX_MOOV:
         raise Unsupported("moov box too large to read at once")

@@ -986,3 +986,20 @@ def test_mp4_unexpected_box_at_the_top_level(workdir: Path, box: bytes) -> None:
     every top-level box but moov and mdat)."""
     blob = source_named("mp4", REAL["mp4"][0])
     assert_hashes_agree(blob + box, workdir / "top-level.m4a")
+
+
+@pytest.mark.parametrize("case", ["mdia-in-moov", "stsd-in-moov", "moov-to-the-end"])
+def test_mp4_unexpected_box_inside_the_movie(workdir: Path, case: str) -> None:
+    """A sample-table box where it does not belong (FFmpeg parses it anyway and breaks the
+    track), also when a moov of size 0 swallows a duplicated mdia: the walker steps aside."""
+    blob = source_named("mp4", "gen-faststart.m4a")
+    if case == "moov-to-the-end":  # the shape the mutated-MP4 property found
+        blob = mutate("mp4", blob, [("dup", 7), ("field", 1, 0, 0)])
+    else:
+        moov = blob.find(b"moov") - 4
+        size = struct.unpack(">I", blob[moov:moov + 4])[0]
+        at = blob.find(case[:4].encode()) - 4
+        extra = blob[at:at + struct.unpack(">I", blob[at:at + 4])[0]]
+        blob = (blob[:moov] + struct.pack(">I", size + len(extra)) + blob[moov + 4:moov + size]
+                + extra + blob[moov + size:])
+    assert_hashes_agree(blob, workdir / "inside.m4a")

@@ -14,11 +14,12 @@ sample's start (encoder delay and padding of AAC) -- and reads the samples'
 byte ranges from the tables.
 
 Everything else goes to the demuxer: fragmented files (``mvex``/``moof``),
-top-level boxes other than the usual ones, several tracks, a track before the
-movie header, other codecs or MPEG-1/2 audio in ``mp4a`` (which FFmpeg
-re-parses), encrypted or multiple sample descriptions, external data
-references, sync-sample, composition-offset or compact-size tables, sample
-groups other than roll recovery, raw PCM chunks, odd ``stsc`` entries,
+boxes other than the usual ones at the top level or on the way to the sample
+table (FFmpeg parses a box by its type wherever it meets it), several tracks,
+a track before the movie header, other codecs or MPEG-1/2 audio in ``mp4a``
+(which FFmpeg re-parses), encrypted or multiple sample descriptions, external
+data references, sync-sample, composition-offset or compact-size tables,
+sample groups other than roll recovery, raw PCM chunks, odd ``stsc`` entries,
 samples outside the file.
 
 Sources: ISO/IEC 14496-12 (ISO base media file format) sections 4.2 (box
@@ -53,6 +54,18 @@ _MAX_MOOV = 64 << 20
 #: changes or breaks the last track, and ``sidx`` or a short ``uuid`` fail.
 _TOP_LEVEL = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pdin",
                         b"udta", b"meta", b"uuid"})
+_PADDING = frozenset({b"free", b"skip", b"wide"})
+#: Boxes each container on the way to the sample table may hold; any other one
+#: (a second ``mdia`` in ``moov``, an ``stsd`` in ``minf``, ...) goes to the
+#: demuxer, which would parse it as if it were where it belongs.
+_ALLOWED = {
+    b"moov": frozenset({b"mvhd", b"trak", b"udta", b"meta", b"iods"}) | _PADDING,
+    b"trak": frozenset({b"tkhd", b"edts", b"mdia", b"udta", b"meta", b"tref"}) | _PADDING,
+    b"mdia": frozenset({b"mdhd", b"hdlr", b"minf", b"udta"}) | _PADDING,
+    b"minf": frozenset({b"smhd", b"dinf", b"stbl", b"hdlr"}) | _PADDING,
+    b"stbl": frozenset({b"stsd", b"stts", b"stsc", b"stsz", b"stco", b"co64", b"sgpd",
+                        b"sbgp"}) | _PADDING,
+}
 
 
 def _boxes(buf: Buf, start: int, stop: int, top: bool = False) -> Iterator[tuple[bytes, int, int]]:
@@ -87,6 +100,13 @@ def _children(buf: Buf, start: int, stop: int) -> dict[bytes, list[tuple[int, in
     for kind, body, end in _boxes(buf, start, stop):
         found.setdefault(kind, []).append((body, end))
     return found
+
+
+def _only(boxes: dict[bytes, list[tuple[int, int]]], parent: bytes) -> None:
+    """Refuse boxes that `parent` is not expected to hold (see :data:`_ALLOWED`)."""
+    unexpected = set(boxes) - _ALLOWED[parent]
+    if unexpected:
+        raise Unsupported(f"{parent!r} holding {sorted(unexpected)!r}")
 
 
 def _one(boxes: dict[bytes, list[tuple[int, int]]], kind: bytes) -> tuple[int, int]:
@@ -292,6 +312,7 @@ def mp4_ranges(buf: Buf, size: int) -> Ranges:
     moov = _children(buf, 0, len(buf))
     if b"mvex" in moov:
         raise Unsupported("fragmented MP4")
+    _only(moov, b"moov")
     mvhd_body, _mvhd_end = _one(moov, b"mvhd")
     movie_scale = unpack_at(_U32, buf, mvhd_body + (20 if buf[mvhd_body] == 1 else 12))[0]
     trak_body, trak_end = _one(moov, b"trak")
@@ -300,7 +321,9 @@ def mp4_ranges(buf: Buf, size: int) -> Ranges:
         # movie time scale of 0, which it does not support (no packets at all).
         raise Unsupported("trak before mvhd")
     trak = _children(buf, trak_body, trak_end)
+    _only(trak, b"trak")
     mdia = _children(buf, *_one(trak, b"mdia"))
+    _only(mdia, b"mdia")
     mdhd_body, _ = _one(mdia, b"mdhd")
     if buf[mdhd_body] > 1 or buf[mvhd_body] > 1:
         raise Unsupported("unknown mvhd or mdhd version")
@@ -309,8 +332,10 @@ def mp4_ranges(buf: Buf, size: int) -> Ranges:
     if bytes(buf[hdlr_body + 8:hdlr_body + 12]) != b"soun" or not 0 < media_scale < 1 << 31:
         raise Unsupported("not a sound track")
     minf = _children(buf, *_one(mdia, b"minf"))
+    _only(minf, b"minf")
     _check_dref(buf, minf)
     stbl = _children(buf, *_one(minf, b"stbl"))
+    _only(stbl, b"stbl")
     for kind in (b"stss", b"ctts", b"stz2", b"stps"):
         if kind in stbl:
             raise Unsupported(f"sample table with {kind!r}")

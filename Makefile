@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CORPUS ?= ../shared/corpus
 SAMPLE := $(CORPUS)/scanner/real_music_tagged/06 - John Garner - Partita No. 1 in B minor: Tempo di Borea (BWV1002).wav
 
-.PHONY: run test lint typecheck pytest browser postgres bench clean
+.PHONY: run test lint typecheck pytest browser postgres bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ephemeral.py
 	$(BIN)/python bench/library_scan.py
 	$(BIN)/python bench/recorder.py
+
+# Long fuzzing (not part of `make test`, which runs a short fixed sample of the same):
+# schemathesis over each app's OpenAPI document on a real server, with response
+# conformance checks, and the container/WAV property tests with many more examples.
+fuzz: $(VENV)/.installed-dev
+	TAPEROOM_FUZZ=1 $(BIN)/pytest -q -o timeout=0 tests/test_fuzz_openapi.py \
+		tests/audio/test_containers_properties.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

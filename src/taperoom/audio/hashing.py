@@ -34,6 +34,8 @@ with mutagen, appending tags by hand and re-muxing with PyAV (see
   setup) are consumed by the demuxer as codec extradata and never handed out,
   so a longer comment that moves every later page and renumbers it changes
   nothing.
+  A chained file (links one after another, RFC 3533 section 4) hashes the
+  data packets of every link, as FFmpeg hands them out on its first stream.
 - MP4: every atom except the samples in ``mdat``.
 - WAV/AIFF: every chunk except the sample bytes of ``data``/``SSND``.
 
@@ -59,7 +61,9 @@ from __future__ import annotations
 import os
 import stat
 import struct
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import cast
 
 import av
 import av.error
@@ -99,9 +103,9 @@ _SELF_BOUNDED = frozenset({"wav", "w64", "aiff", "mov,mp4,m4a,3gp,3g2,mj2"})
 
 #: Errors PyAV raises for unreadable input (``av.error.FFmpegError`` and its
 #: subclasses, some of which are also ``OSError``), plus ``ValueError`` for
-#: undecodable metadata and odd container states, and ``IndexError`` for a packet
-#: of a stream that appeared while demuxing (a chained Ogg file), which PyAV
-#: looks up in its list of the streams found on opening.
+#: undecodable metadata and odd container states, and ``IndexError`` should
+#: PyAV ever look up a stream that appeared while demuxing in its list of the
+#: streams found on opening (see :func:`_packets`).
 _AV_ERRORS: tuple[type[Exception], ...] = (av.error.FFmpegError, OSError, ValueError,
                                            IndexError)
 
@@ -131,6 +135,36 @@ def _open(p: Path) -> av.container.InputContainer:
                 return container
             container.close()
     return av.open(url, metadata_errors="ignore", options=_OPEN_OPTIONS)
+
+
+def _packets(container: av.container.InputContainer,
+             stream: av.audio.stream.AudioStream) -> Iterator[av.Packet]:
+    """The demuxed packets of `stream`, without PyAV's end-of-stream flush packets.
+
+    PyAV's ``InputContainer.demux`` (18.x, ``av/container/input.py``) marks
+    the wanted streams in an array sized to the streams found on opening, and
+    after the last packet it walks that array for every stream the container
+    has *now* to yield one empty flush packet per wanted stream. Streams can
+    appear while demuxing: a chained Ogg file whose later link carries cover
+    art gets a picture stream from FFmpeg's Vorbis comment parser. The walk
+    then reads past the array's end, and the left-over heap byte it finds
+    decides whether PyAV raises ``IndexError`` or ends quietly, so the same
+    file hashed on one run and failed on another. The flush packets carry no
+    data, and every packet FFmpeg's ``av_read_frame`` returns is
+    reference-counted, so has a data pointer even when empty (FFmpeg
+    ``libavformat/demux.c``, ``av_packet_make_refcounted``): the first packet
+    without one is the end of the stream, and the generator is closed there,
+    before PyAV looks at any other stream.
+    """
+    # demux() is a generator (its stub says Iterator): closing it runs its cleanup now.
+    packets = cast(Generator[av.Packet, None, None], container.demux(stream))
+    try:
+        for packet in packets:
+            if not packet.buffer_ptr:
+                return
+            yield packet
+    finally:
+        packets.close()
 
 
 def audio_hash(path: str | Path) -> str:
@@ -281,7 +315,7 @@ def audio_hash_demuxed(path: str | Path) -> str:
                 raise MediaError(p, "no audio stream")
             stream = container.streams.audio[0]
             mpeg = container.format.name == "mp3"
-            for packet in container.demux(stream):
+            for packet in _packets(container, stream):
                 size = packet.size
                 if size <= 0:
                     continue

@@ -116,6 +116,14 @@ def _parse_fmt(path: str | Path, body: bytes) -> tuple[int, int, int, int, int]:
 def parse_header(fd: int, path: str | Path = "<wav>") -> WavInfo:
     """Parse the RIFF chunk list of an open WAV file.
 
+    Follows FFmpeg's ``wav`` demuxer (``libavformat/wavdec.c``) wherever the
+    two could disagree, so that the frames read and written here are the ones
+    players decode: the first ``fmt `` chunk counts, an RF64 file takes its data
+    size from the ``ds64`` chunk that must come first (EBU Tech 3306), a data
+    size of 0 or 0xFFFFFFFF in a RIFF file (a streaming writer that never
+    patched it) means "to the end of the file", and a data chunk cut short by
+    the end of the file holds the whole frames present.
+
     Parameters
     ----------
     fd : int
@@ -130,34 +138,43 @@ def parse_header(fd: int, path: str | Path = "<wav>") -> WavInfo:
     Raises
     ------
     MediaError
-        Not a RIFF/WAVE (or RF64) file, no ``fmt ``/``data`` chunk, or an encoding
-        other than integer PCM 8/16/24/32 or float 32/64.
+        Not a RIFF/WAVE (or RF64) file, no ``fmt ``/``data`` chunk, an encoding
+        other than integer PCM 8/16/24/32 or float 32/64, an RF64 file without
+        a valid ``ds64`` chunk, or more than one ``data`` chunk (readers differ
+        on which one holds the audio: FFmpeg takes the last, others the first).
     """
     size = os.fstat(fd).st_size
     head = os.pread(fd, 12, 0)
     if len(head) < 12 or head[8:12] != b"WAVE" or head[:4] not in (b"RIFF", b"RF64"):
         raise MediaError(path, "not a RIFF/WAVE file")
+    pos = 12
     rf64_data_size: int | None = None
+    if head[:4] == b"RF64":
+        ds64 = os.pread(fd, 8 + 24, 12)
+        if len(ds64) < 8 + 24 or ds64[:4] != b"ds64":
+            raise MediaError(path, "RF64 file without a ds64 chunk")
+        csize, _riff_size, rf64_data_size, samples = struct.unpack("<Iqqq", ds64[4:32])
+        if csize < 24 or rf64_data_size < 0 or samples < 0:
+            raise MediaError(path, "invalid ds64 chunk")
+        pos = 12 + 8 + csize
     fmt: tuple[int, int, int, int, int] | None = None
     fmt_body = b""
-    pos = 12
+    info: WavInfo | None = None
     for _ in range(_MAX_CHUNKS):
         if pos + 8 > size:
             break
         cid, csize = struct.unpack("<4sI", os.pread(fd, 8, pos))
         body_at = pos + 8
-        if cid == b"ds64":
-            ds64 = os.pread(fd, min(csize, 28), body_at)
-            if len(ds64) >= 16:
-                rf64_data_size = struct.unpack("<Q", ds64[8:16])[0]
-        elif cid == b"fmt ":
+        if cid == b"fmt " and fmt is None:
             fmt_body = os.pread(fd, min(csize, 1024), body_at)
             fmt = _parse_fmt(path, fmt_body)
         elif cid == b"data":
             if fmt is None:
                 raise MediaError(path, "data chunk before fmt chunk")
+            if info is not None:
+                raise MediaError(path, "more than one data chunk")
             tag, channels, rate, block_align, bits = fmt
-            if csize == 0xFFFFFFFF and rf64_data_size is not None:
+            if rf64_data_size is not None:
                 declared = rf64_data_size
             elif csize in (0, 0xFFFFFFFF):  # streamed writer never patched the size
                 declared = size - body_at
@@ -165,9 +182,12 @@ def parse_header(fd: int, path: str | Path = "<wav>") -> WavInfo:
                 declared = csize
             present = max(0, min(declared, size - body_at))
             present -= present % block_align
-            return WavInfo(tag, channels, rate, bits, block_align, body_at, present, fmt_body)
+            info = WavInfo(tag, channels, rate, bits, block_align, body_at, present, fmt_body)
+            csize = declared
         pos = body_at + csize + (csize & 1)
-    raise MediaError(path, "no data chunk" if fmt else "no fmt chunk")
+    if info is None:
+        raise MediaError(path, "no data chunk" if fmt else "no fmt chunk")
+    return info
 
 
 def read_info(path: str | Path) -> WavInfo:

@@ -135,7 +135,7 @@ Buf: TypeAlias = bytes | FileView
 
 
 def unpack_at(fmt: str | struct.Struct, buf: Buf, pos: int) -> tuple[int, ...]:
-    """Unpack a ``struct`` format at `pos` of `buf` (``struct.error`` if it runs off the end).
+    """Unpack a ``struct`` format at `pos` of `buf`.
 
     Parameters
     ----------
@@ -150,9 +150,17 @@ def unpack_at(fmt: str | struct.Struct, buf: Buf, pos: int) -> tuple[int, ...]:
     -------
     tuple
         The unpacked fields.
+
+    Raises
+    ------
+    Unsupported
+        The fields run past the end of `buf` (a structure cut short).
     """
     st = fmt if isinstance(fmt, struct.Struct) else struct.Struct(fmt)
-    return st.unpack(buf[pos:pos + st.size])
+    raw = buf[pos:pos + st.size] if pos >= 0 else b""
+    if len(raw) != st.size:
+        raise Unsupported("structure runs past the end of the file")
+    return st.unpack(raw)
 
 
 def add_range(ranges: Ranges, start: int, stop: int) -> None:

@@ -36,7 +36,9 @@ def _block_align(buf: Buf, body: int, length: int, aifc: bool, size: int) -> int
     """Block alignment of the sound described by a ``COMM`` chunk (``get_aiff_header``)."""
     if length < 18 or body + length > size:
         raise Unsupported("short or truncated COMM chunk")
-    channels, _frames, bits, exponent, mantissa = unpack_at(_COMM, buf, body)
+    channels, frames, bits, exponent, mantissa = unpack_at(_COMM, buf, body)
+    if frames >= 1 << 31:
+        raise Unsupported("frame count FFmpeg reads as negative")
     exp = exponent - 16383 - 63
     if not -63 <= exp <= 63:
         raise Unsupported("sample rate exponent out of range")
@@ -79,7 +81,9 @@ def aiff_ranges(buf: Buf, size: int) -> Ranges:
     ------
     Unsupported
         Not a FORM AIFF/AIFC file of uncompressed PCM, no ``COMM`` or ``SSND``,
-        chunks that would end or derail FFmpeg's walk differently, or no data.
+        more than one ``COMM``, chunks that would end or derail FFmpeg's walk
+        differently (a chunk running past the end of the file, unless it is a
+        cut-short ``SSND`` that ends the ``FORM``), or no data.
     """
     if size < 12 or bytes(buf[0:4]) != b"FORM":
         raise Unsupported("not an IFF FORM")
@@ -108,6 +112,9 @@ def aiff_ranges(buf: Buf, size: int) -> Ranges:
         if data_start and tag in _LATE_FORBIDDEN:
             raise Unsupported(f"{tag!r} chunk after SSND")
         if tag == b"COMM":
+            if align:
+                # FFmpeg parses every COMM but keeps the first one's block alignment.
+                raise Unsupported("more than one COMM chunk")
             align = _block_align(buf, body, length, aifc, size)
             pos = body + length + (length & 1)
         elif tag == b"SSND":
@@ -140,6 +147,14 @@ def aiff_ranges(buf: Buf, size: int) -> Ranges:
         if length & 1:
             remaining -= 1
             pos += 1
+        if pos > size and (tag != b"SSND" or remaining > 0):
+            # FFmpeg's walk then goes on past the end of the file, and depending
+            # on how its I/O buffer skips there it ends or fails (measured with
+            # FFmpeg 8: an odd last chunk without its pad byte, a chunk longer
+            # than the file, a cut SSND of a small file with more chunks counted
+            # by FORM all fail). A cut SSND that FORM counts as the last chunk ends
+            # the walk, and FFmpeg hands out the sound data up to the end.
+            raise Unsupported(f"{tag!r} chunk runs past the end of the file")
     if not align or not data_start:
         raise Unsupported("no COMM or SSND chunk")
     stop = min(data_end, size)

@@ -14,10 +14,12 @@ sample's start (encoder delay and padding of AAC) -- and reads the samples'
 byte ranges from the tables.
 
 Everything else goes to the demuxer: fragmented files (``mvex``/``moof``),
-several tracks, other codecs or MPEG-1/2 audio in ``mp4a`` (which FFmpeg
-re-parses), encrypted or multiple sample descriptions, external data
-references, sync-sample, composition-offset or compact-size tables, sample
-groups other than roll recovery, raw PCM chunks, odd ``stsc`` entries,
+boxes other than the usual ones at the top level or on the way to the sample
+table (FFmpeg parses a box by its type wherever it meets it), several tracks,
+a track before the movie header, other codecs or MPEG-1/2 audio in ``mp4a``
+(which FFmpeg re-parses), encrypted or multiple sample descriptions, external
+data references, sync-sample, composition-offset or compact-size tables,
+sample groups other than roll recovery, raw PCM chunks, odd ``stsc`` entries,
 samples outside the file.
 
 Sources: ISO/IEC 14496-12 (ISO base media file format) sections 4.2 (box
@@ -47,6 +49,23 @@ _AUDIO_ENTRY = 36  # box header + SampleEntry + AudioSampleEntry (version 0) fie
 _INT64_MAX = (1 << 63) - 1
 #: Largest ``moov`` box read into memory (cover art lives there).
 _MAX_MOOV = 64 << 20
+#: Top-level boxes that leave FFmpeg's track alone. FFmpeg parses a box by its
+#: type wherever it meets it, so a ``dref``, ``stsd`` or ``tkhd`` after ``moov``
+#: changes or breaks the last track, and ``sidx`` or a short ``uuid`` fail.
+_TOP_LEVEL = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pdin",
+                        b"udta", b"meta", b"uuid"})
+_PADDING = frozenset({b"free", b"skip", b"wide"})
+#: Boxes each container on the way to the sample table may hold; any other one
+#: (a second ``mdia`` in ``moov``, an ``stsd`` in ``minf``, ...) goes to the
+#: demuxer, which would parse it as if it were where it belongs.
+_ALLOWED = {
+    b"moov": frozenset({b"mvhd", b"trak", b"udta", b"meta", b"iods"}) | _PADDING,
+    b"trak": frozenset({b"tkhd", b"edts", b"mdia", b"udta", b"meta", b"tref"}) | _PADDING,
+    b"mdia": frozenset({b"mdhd", b"hdlr", b"minf", b"udta"}) | _PADDING,
+    b"minf": frozenset({b"smhd", b"dinf", b"stbl", b"hdlr"}) | _PADDING,
+    b"stbl": frozenset({b"stsd", b"stts", b"stsc", b"stsz", b"stco", b"co64", b"sgpd",
+                        b"sbgp"}) | _PADDING,
+}
 
 
 def _boxes(buf: Buf, start: int, stop: int, top: bool = False) -> Iterator[tuple[bytes, int, int]]:
@@ -81,6 +100,13 @@ def _children(buf: Buf, start: int, stop: int) -> dict[bytes, list[tuple[int, in
     for kind, body, end in _boxes(buf, start, stop):
         found.setdefault(kind, []).append((body, end))
     return found
+
+
+def _only(boxes: dict[bytes, list[tuple[int, int]]], parent: bytes) -> None:
+    """Refuse boxes that `parent` is not expected to hold (see :data:`_ALLOWED`)."""
+    unexpected = set(boxes) - _ALLOWED[parent]
+    if unexpected:
+        raise Unsupported(f"{parent!r} holding {sorted(unexpected)!r}")
 
 
 def _one(boxes: dict[bytes, list[tuple[int, int]]], kind: bytes) -> tuple[int, int]:
@@ -168,6 +194,10 @@ def _check_sample_entry(buf: Buf, body: int, stop: int) -> None:
     kind, entry, end = boxes[0]
     if kind not in (b"mp4a", b"alac") or entry + 28 > end:
         raise Unsupported(f"sample entry {kind!r}")
+    if unpack_at(_U32, buf, body + 8)[0] != end - (body + 8):
+        # FFmpeg's stsd reader takes the 32-bit size as it is (no 0 for "to the
+        # end", no 64-bit size) and fails on sizes below 8.
+        raise Unsupported("sample entry size other than its plain 32-bit length")
     if unpack_at(">H", buf, entry + 6)[0] != 1:
         raise Unsupported("sample entry uses another data reference")
     version = unpack_at(">H", buf, entry + 8)[0]
@@ -191,7 +221,10 @@ def _check_dref(buf: Buf, minf: dict[bytes, list[tuple[int, int]]]) -> None:
     dinf = _children(buf, *_one(minf, b"dinf"))
     body, stop = _one(dinf, b"dref")
     entries = list(_boxes(buf, body + 8, stop)) if body + 8 <= stop else []
+    # FFmpeg reads each entry's size as 32 bits and wants at least 12 (mov_read_dref),
+    # so the 0 ("to the end") and 1 (64-bit) of other boxes do not apply here.
     if (len(entries) != 1 or unpack_at(_U32, buf, body + 4)[0] != 1
+            or unpack_at(_U32, buf, body + 8)[0] != 12
             or entries[0][0] != b"url " or entries[0][2] - entries[0][1] != 4
             or entries[0][2] != stop or not buf[entries[0][1] + 3] & 1):
         raise Unsupported("data reference other than this file")
@@ -268,6 +301,10 @@ def mp4_ranges(buf: Buf, size: int) -> Ranges:
     top = _children_top(buf, size)
     if b"moof" in top or b"mfra" in top:
         raise Unsupported("fragmented MP4")
+    if set(top) - _TOP_LEVEL:
+        raise Unsupported(f"top-level boxes {sorted(set(top) - _TOP_LEVEL)!r}")
+    if any(end - body < 16 for body, end in top.get(b"uuid", [])):
+        raise Unsupported("uuid box shorter than its UUID")
     moov_body, moov_end = _one(top, b"moov")
     if moov_end - moov_body > _MAX_MOOV:
         raise Unsupported("moov box too large to read at once")
@@ -275,10 +312,18 @@ def mp4_ranges(buf: Buf, size: int) -> Ranges:
     moov = _children(buf, 0, len(buf))
     if b"mvex" in moov:
         raise Unsupported("fragmented MP4")
+    _only(moov, b"moov")
     mvhd_body, _mvhd_end = _one(moov, b"mvhd")
     movie_scale = unpack_at(_U32, buf, mvhd_body + (20 if buf[mvhd_body] == 1 else 12))[0]
-    trak = _children(buf, *_one(moov, b"trak"))
+    trak_body, trak_end = _one(moov, b"trak")
+    if trak_body < mvhd_body:
+        # FFmpeg reads the boxes in order: the track's edit list would meet a
+        # movie time scale of 0, which it does not support (no packets at all).
+        raise Unsupported("trak before mvhd")
+    trak = _children(buf, trak_body, trak_end)
+    _only(trak, b"trak")
     mdia = _children(buf, *_one(trak, b"mdia"))
+    _only(mdia, b"mdia")
     mdhd_body, _ = _one(mdia, b"mdhd")
     if buf[mdhd_body] > 1 or buf[mvhd_body] > 1:
         raise Unsupported("unknown mvhd or mdhd version")
@@ -287,8 +332,10 @@ def mp4_ranges(buf: Buf, size: int) -> Ranges:
     if bytes(buf[hdlr_body + 8:hdlr_body + 12]) != b"soun" or not 0 < media_scale < 1 << 31:
         raise Unsupported("not a sound track")
     minf = _children(buf, *_one(mdia, b"minf"))
+    _only(minf, b"minf")
     _check_dref(buf, minf)
     stbl = _children(buf, *_one(minf, b"stbl"))
+    _only(stbl, b"stbl")
     for kind in (b"stss", b"ctts", b"stz2", b"stps"):
         if kind in stbl:
             raise Unsupported(f"sample table with {kind!r}")

@@ -12,7 +12,10 @@ assembly and the header checks FFmpeg makes (including the Vorbis setup header
 scan of ``libavcodec/vorbis_parser.c``), and refuses files where FFmpeg would
 skip, fail or do something else: several logical streams (multiplexed or
 chained), a bad CRC, a page that continues a packet that never started, empty
-or one-byte code-3 Opus packets, or granule positions Opus rejects.
+or one-byte code-3 Opus packets, audio packets that start like a header (Opus
+``OpusHead``/``OpusTags``, Vorbis packet types 1, 3 and 5: FFmpeg parses them
+as the headers of a chained stream, and fails on them or drops them), or
+granule positions Opus rejects.
 
 Sources: RFC 3533 *The Ogg Encapsulation Format Version 0* (page header,
 lacing values, continuation flag, CRC-32 with polynomial 0x04C11DB7, MSB first,
@@ -26,6 +29,8 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+
+import numpy as np
 
 from taperoom.audio.containers._base import Buf, Ranges, Unsupported, add_range
 from taperoom.audio.containers.avcrc import AV_CRC_32_IEEE, address_of, crc_function
@@ -43,6 +48,13 @@ _AV_CRC32 = crc_function(AV_CRC_32_IEEE)
 _ZERO4_AT = address_of(_ZERO4)
 #: Opus packets on a page with a granule position above this make FFmpeg fail.
 _OPUS_MAX_GRANULE = 1 << 62
+#: First bytes of Vorbis header packets (identification, comment, setup). An audio
+#: packet starting with one of them after the headers makes FFmpeg fail (1, 3) or
+#: drop it along with other packets (5).
+_VORBIS_HEADER_BYTES = np.array([1, 3, 5], dtype=np.uint8)
+#: Opus packets that start like a header: after the headers FFmpeg parses them as
+#: headers again (chained streams), dropping valid ones and failing on others.
+_OPUS_HEADERS = (b"OpusHead", b"OpusTags")
 
 
 def _page_crc_ok(data: bytes, pos: int, end: int, flipped: memoryview | None,
@@ -145,7 +157,11 @@ class _Stream:
         self.psize = 0
         self.headers: list[int] = []  # Vorbis header types seen, or Opus header count
         self.data = False
+        self.first_data = 0  # file offset of the first audio packet
         self.ranges: Ranges = []
+        #: Opus: the open packet began with fewer than 8 bytes on its page, so
+        #: whether it starts like a header is only known on a later page.
+        self.recheck = False
 
     def packet_bytes(self, limit: int | None = None) -> bytes:
         """The packet being assembled, or its first `limit` bytes."""
@@ -201,6 +217,7 @@ class _Stream:
         """A packet ended: let the codec consume it or keep its bytes."""
         if not self.data and not self.header(flags):
             self.data = True
+            self.first_data = self.pieces[0][0] if self.pieces else 0
         if self.data:
             if self.codec == "opus":
                 if self.psize == 0:
@@ -209,6 +226,8 @@ class _Stream:
                     raise Unsupported("one-byte Opus packet with code 3")
                 if granule & 0xFFFFFFFFFFFFFFFF > _OPUS_MAX_GRANULE:
                     raise Unsupported("Opus granule position FFmpeg rejects")
+                if self.packet_bytes(8) in _OPUS_HEADERS:
+                    raise Unsupported("Opus header packet among the audio packets")
             for a, b in self.pieces:
                 add_range(self.ranges, a, b)
         self.pieces = []
@@ -248,14 +267,58 @@ class _Stream:
         self.pieces = [(split, stop)] if stop > split else []
         self.psize = stop - split
 
+    def check_open_start(self) -> None:
+        """Opus: check the start of the packet left open at the end of a page."""
+        if self.psize >= 8 and self.packet_bytes(8) in _OPUS_HEADERS:
+            raise Unsupported("Opus header packet among the audio packets")
+        self.recheck = 0 < self.psize < 8
+
     def page(self, body: int, lacing: bytes, flags: int, granule: int) -> None:
-        """Feed one page (``ogg_read_page`` and ``ogg_packet``)."""
+        """Feed one page (``ogg_read_page`` and ``ogg_packet``).
+
+        Opus data pages go the exact way when a packet may start like a header:
+        the page holds the bytes ``Opus``, or a packet begun on an earlier page
+        has not shown its first 8 bytes yet (a packet's bytes on two pages are
+        not adjacent in the file).
+        """
         if flags & _CONTINUED and not self.psize:
             raise Unsupported("page continues a packet that never started")
-        if not self.data or (self.codec == "opus" and _short_packet(lacing, self.psize > 0)):
+        opus = self.codec == "opus"
+        if not self.data or (opus and (self.recheck or _short_packet(lacing, self.psize > 0)
+                                       or self.buf.find(b"Opus", body,
+                                                        body + sum(lacing)) >= 0)):
             self.page_exact(body, lacing, flags, granule)
+            if opus and self.data:
+                self.check_open_start()
         else:
             self.page_fast(body, lacing, flags, granule)
+            if opus:
+                self.recheck = 0 < self.psize < 8
+
+
+def _header_like_audio(data: bytes, bodies: list[int], lacings: list[bytes],
+                       first_data: int) -> bool:
+    """Whether a Vorbis audio packet from `first_data` on starts with a header type byte.
+
+    A segment starts a packet when the segment before it, on this page or the
+    one before (packets continue across pages), is shorter than 255 bytes
+    (RFC 3533 section 5); empty packets have no first byte. Done for all pages
+    at once: a per-page loop in Python tripled the walk's time.
+    """
+    lacing = np.frombuffer(b"".join(lacings), dtype=np.uint8)
+    if not lacing.size:
+        return False
+    counts = np.fromiter(map(len, lacings), dtype=np.int64, count=len(lacings))
+    page = np.repeat(np.arange(len(lacings)), counts)
+    before = np.cumsum(lacing, dtype=np.int64) - lacing  # bytes before each segment
+    page_first = np.cumsum(counts) - counts  # index of each page's first segment
+    offset = np.asarray(bodies, dtype=np.int64)[page] + before - before[
+        np.minimum(page_first, lacing.size - 1)][page]
+    previous = np.concatenate(([0], lacing[:-1]))
+    starts = offset[(previous < 255) & (lacing > 0)]
+    starts = starts[starts >= first_data]
+    firsts = np.frombuffer(data, dtype=np.uint8)[starts]
+    return bool(np.isin(firsts, _VORBIS_HEADER_BYTES).any())
 
 
 def ogg_ranges(buf: Buf, end: int) -> Ranges:
@@ -291,6 +354,8 @@ def ogg_ranges(buf: Buf, end: int) -> Ranges:
     serial0 = None
     eos = False
     pos = last = 0
+    bodies: list[int] = []
+    lacings: list[bytes] = []
     while pos + 27 <= end:
         magic, version, flags, granule, serial, _seq, _crc, nsegs = _PAGE.unpack_from(data, pos)
         if magic != b"OggS":
@@ -319,6 +384,8 @@ def ogg_ranges(buf: Buf, end: int) -> Ranges:
             raise Unsupported("more than one logical stream")
         eos = bool(flags & _EOS)
         stream.page(body, lacing, flags, granule)
+        bodies.append(body)
+        lacings.append(lacing)
         last, pos = pos, page_end
     # Anything after the last whole page is a truncated page (FFmpeg stops there)
     # or junk, where FFmpeg searches for a page sync from the last page on.
@@ -327,4 +394,6 @@ def ogg_ranges(buf: Buf, end: int) -> Ranges:
         raise Unsupported("bytes after the last page hold a page sync")
     if stream is None or not stream.ranges:
         raise Unsupported("no data packets")
+    if stream.codec == "vorbis" and _header_like_audio(data, bodies, lacings, stream.first_data):
+        raise Unsupported("Vorbis audio packet that starts like a header")
     return stream.ranges

@@ -91,17 +91,13 @@ def _real_excerpt(src: Path, dest: Path, seconds: float) -> Path:
 
 
 def _ephemeral_known(finding: Finding) -> str | None:
-    # Issue 9, item 8: a huge ``start`` on a degrading stream overflows (OverflowError).
-    if (finding.route == "/stream/{filename}" and finding.status == 500
-            and "OverflowError" in finding.detail):
-        return "issue 9 item 8"
     return None
 
 
 def test_ephemeral_openapi_fuzz(corpus: Path, tmp_path: Path,
                                 live_server: Callable[[Any], LiveServer]) -> None:
     """Ephemeral: real WAV files (a corpus excerpt, 24-bit with extra chunks), no 5xx."""
-    from taperoom.ephemeral.api import create_app
+    from taperoom.ephemeral.app import create_app
     from taperoom.ephemeral.settings import EphemeralSettings
 
     audio = tmp_path / "audio"
@@ -170,7 +166,7 @@ def test_library_openapi_fuzz(corpus: Path, tmp_path: Path, lib_ctx: Any,
     for name, src in LIBRARY_FILES.items():
         copy_into(corpus.joinpath(*TAGGED, src), music / name)
     (tmp_path / "folders").mkdir()
-    server = live_server(create_app(ctx=lib_ctx))
+    server = live_server(create_app(services=lib_ctx))
     with httpx.Client(base_url=server.url, timeout=30) as http:
         r = http.post("/api/library/directories", json={"path": str(music), "name": "Music"})
         assert r.status_code == 201, r.text
@@ -245,7 +241,7 @@ def test_recorder_openapi_fuzz(fuzz_stream_server: StreamServer, fuzz_rec_ctx: A
     from taperoom.recorder.app import create_app
 
     live = fuzz_stream_server.url("/live.mp3")
-    server = live_server(create_app(ctx=fuzz_rec_ctx))
+    server = live_server(create_app(services=fuzz_rec_ctx))
     with httpx.Client(base_url=server.url, timeout=30) as http:
         r = http.post("/api/streams", json={"name": "Fuzz FM", "stream_url": live,
                                             "artist": "Fuzz", "album": "Fuzz Sessions",
@@ -274,16 +270,17 @@ def test_recorder_openapi_fuzz(fuzz_stream_server: StreamServer, fuzz_rec_ctx: A
 
 @pytest.fixture
 def fuzz_rec_ctx(tmp_path: Path) -> Iterator[Any]:
-    """An opened recorder context over settings in tmp_path (the server starts it)."""
-    from taperoom.recorder.context import open_context
+    """The recorder's services over settings in tmp_path (the server starts them); the
+    stations may read the local stream server."""
+    from taperoom.recorder.context import build_services
     from taperoom.recorder.settings import RecorderSettings
 
     settings = RecorderSettings(  # type: ignore[call-arg]
         _env_file=None, data_dir=tmp_path / "data", recordings_dir=tmp_path / "recordings",
         artwork_dir=tmp_path / "artwork", ssh_config_dir=tmp_path / "config",
         log_dir=tmp_path / "logs", tz="Europe/Berlin", min_free_disk_mb=1.0,
-        metrics_interval_seconds=0.5)
-    ctx = open_context(settings)
+        metrics_interval_seconds=0.5, stream_allowed_networks="127.0.0.0/8,::1/128")
+    ctx = build_services(settings)
     try:
         yield ctx
     finally:

@@ -61,15 +61,14 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import cast
 
 import av
 import av.error
 import xxhash
 
 from taperoom.audio.containers import FileView, Unsupported, audio_ranges, tail_tags_start
+from taperoom.audio.demux import demux_packets
 from taperoom.errors import MediaError
 
 __all__ = ["DEMUX", "audio_hash", "audio_hash_demuxed", "audio_hash_method", "quick_hash",
@@ -135,36 +134,6 @@ def _open(p: Path) -> av.container.InputContainer:
                 return container
             container.close()
     return av.open(url, metadata_errors="ignore", options=_OPEN_OPTIONS)
-
-
-def _packets(container: av.container.InputContainer,
-             stream: av.audio.stream.AudioStream) -> Iterator[av.Packet]:
-    """The demuxed packets of `stream`, without PyAV's end-of-stream flush packets.
-
-    PyAV's ``InputContainer.demux`` (18.x, ``av/container/input.py``) marks
-    the wanted streams in an array sized to the streams found on opening, and
-    after the last packet it walks that array for every stream the container
-    has *now* to yield one empty flush packet per wanted stream. Streams can
-    appear while demuxing: a chained Ogg file whose later link carries cover
-    art gets a picture stream from FFmpeg's Vorbis comment parser. The walk
-    then reads past the array's end, and the left-over heap byte it finds
-    decides whether PyAV raises ``IndexError`` or ends quietly, so the same
-    file hashed on one run and failed on another. The flush packets carry no
-    data, and every packet FFmpeg's ``av_read_frame`` returns is
-    reference-counted, so has a data pointer even when empty (FFmpeg
-    ``libavformat/demux.c``, ``av_packet_make_refcounted``): the first packet
-    without one is the end of the stream, and the generator is closed there,
-    before PyAV looks at any other stream.
-    """
-    # demux() is a generator (its stub says Iterator): closing it runs its cleanup now.
-    packets = cast(Generator[av.Packet, None, None], container.demux(stream))
-    try:
-        for packet in packets:
-            if not packet.buffer_ptr:
-                return
-            yield packet
-    finally:
-        packets.close()
 
 
 def audio_hash(path: str | Path) -> str:
@@ -315,7 +284,7 @@ def audio_hash_demuxed(path: str | Path) -> str:
                 raise MediaError(p, "no audio stream")
             stream = container.streams.audio[0]
             mpeg = container.format.name == "mp3"
-            for packet in _packets(container, stream):
+            for packet in demux_packets(container, stream):
                 size = packet.size
                 if size <= 0:
                     continue

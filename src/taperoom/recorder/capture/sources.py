@@ -42,8 +42,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import av
+import av.audio.stream
 import httpx
 
+from taperoom.audio.demux import demux_packets
 from taperoom.recorder.capture.types import CaptureOptions
 from taperoom.recorder.encode import FrameSync, SyncedFrame
 from taperoom.recorder.hlsio import HlsOpener, check_hls_playlist
@@ -412,13 +414,14 @@ class Source(threading.Thread):
                 raise _SourceError("no audio stream in the data")
             stream = container.streams.audio[0]
             self.put(Connected(stream.codec_context.name, ctype))
-            for packet in container.demux(stream):
+            for packet in demux_packets(container, stream):
                 if self.cancel.is_set():
                     raise _Cancelled
                 pos = packet.pos if packet.pos is not None else -1
                 while pending and (pos < 0 or pending[0][0] <= pos):
                     self.put(TitleChange(pending.pop(0)[1]))
                 self._decode_packet(packet)
+            self._flush_decoder(stream)
             for _, title in pending:
                 self.put(TitleChange(title))
         finally:
@@ -429,6 +432,18 @@ class Source(threading.Thread):
             frames = packet.decode()
         except av.error.InvalidDataError:
             return  # a damaged frame: skip it, as players do
+        self._queue_frames(frames)
+
+    def _flush_decoder(self, stream: av.audio.stream.AudioStream) -> None:
+        """Queue the frames the decoder of `stream` still holds (the packets of
+        :func:`demux_packets` end without PyAV's empty flush packets)."""
+        try:
+            frames = stream.codec_context.decode(None)
+        except av.error.InvalidDataError:
+            return
+        self._queue_frames(frames)
+
+    def _queue_frames(self, frames: list[Any]) -> None:
         for frame in frames:
             if isinstance(frame, av.AudioFrame):
                 self.put(PcmFrame(frame))
@@ -467,18 +482,20 @@ class Source(threading.Thread):
             self.put(Connected("mp3" if copy else codec, container.format.name, stall_timeout))
             sync = FrameSync()
             self.last_data = time.monotonic()
-            for packet in container.demux(stream):
+            for packet in demux_packets(container, stream):
                 if self.cancel.is_set():
                     raise _Cancelled
                 self.last_data = time.monotonic()
                 if self.first_data is None:
                     self.first_data = self.last_data
                 if not copy:
-                    self._decode_packet(packet)  # the last, empty packets flush the decoder
+                    self._decode_packet(packet)
                 elif packet.size:
                     frames = sync.feed(bytes(packet))
                     if frames:
                         self.put(Mp3Frames(frames))
+            if not copy:
+                self._flush_decoder(stream)
             tail = sync.flush()
             if tail:
                 self.put(Mp3Frames(tail))

@@ -63,13 +63,20 @@ def create_app(settings: LibrarySettings | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.start()
-        if svc.settings.file_watcher_enabled:
-            svc.watcher.start_all(wait=0)  # watches are set up in the background
+        # the leader's duties (in whichever worker process leads, now or later)
+        removers = []
+        if svc.settings.file_watcher_enabled:  # watches are set up in the background
+            removers.append(svc.leadership.add_duty(
+                "watch every folder", lambda: svc.watcher.start_all(wait=0),
+                svc.watcher.stop_all))
         if svc.settings.scan_on_startup:
-            svc.scans.start_all_available()
+            removers.append(svc.leadership.add_duty(
+                "scan every folder", svc.scans.start_all_available, lambda: None))
         try:
             yield
         finally:
+            for remove in reversed(removers):
+                remove()
             hub.stop()
             if own:
                 svc.close()

@@ -20,11 +20,11 @@ from sqlalchemy import select
 from taperoom.audio.hashing import audio_hash
 from taperoom.db import transaction
 from taperoom.errors import Busy
+from taperoom.fslock import KeyLocks
 from taperoom.library import models
 from taperoom.library.app import create_app
 from taperoom.library.context import build_services
 from taperoom.library.recovery import lock_key
-from taperoom.fslock import KeyLocks
 from tests.library.busevents import Events
 
 TAGGED = ("scanner", "real_music_tagged")

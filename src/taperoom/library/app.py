@@ -17,6 +17,7 @@ from taperoom.library.api import (
     system,
     tracks,
     watcher,
+    worker,
 )
 from taperoom.library.api import fileops as fileops_api
 from taperoom.library.api import settings as settings_api
@@ -86,8 +87,8 @@ def create_app(settings: LibrarySettings | None = None,
     app.state.hub = hub
     install_error_handlers(app, error_envelope)
     install_allow_header(app)
-    for module in (system, settings_api, directories, scan, watcher, hot_cues, fileops_api,
-                   tracks, duplicates):
+    for module in (system, worker, settings_api, directories, scan, watcher, hot_cues,
+                   fileops_api, tracks, duplicates):
         app.include_router(module.router)
     install_access(app, access=access, settings=svc.settings, store=svc.users,
                    page=LoginPage("library", "Taperoom library", home="/login",

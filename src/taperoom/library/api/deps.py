@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
 
+from taperoom.leader import Leadership
 from taperoom.library.context import LibraryServices
 from taperoom.library.directories import DirectoryService
 from taperoom.library.duplicates import DuplicateService
@@ -64,6 +65,11 @@ async def settings_service(request: Request) -> SettingsService:
     return _services(request).settings_store
 
 
+async def leadership(request: Request) -> Leadership:
+    """This worker process's leadership."""
+    return _services(request).leadership
+
+
 async def websocket_hub(websocket: WebSocket) -> WebSocketHub:
     """The app's WebSocket hub (forwards bus events to ``/ws`` clients)."""
     hub: WebSocketHub = websocket.app.state.hub
@@ -77,4 +83,5 @@ FileOperationsDep = Annotated[FileOperations, Depends(file_operations)]
 ScanQueueDep = Annotated[ScanQueue, Depends(scan_queue)]
 WatcherDep = Annotated[WatcherControls, Depends(watcher)]
 SettingsServiceDep = Annotated[SettingsService, Depends(settings_service)]
+LeadershipDep = Annotated[Leadership, Depends(leadership)]
 WebSocketHubDep = Annotated[WebSocketHub, Depends(websocket_hub)]

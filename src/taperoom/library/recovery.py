@@ -5,8 +5,10 @@ delete as a ``pending`` row in ``file_operations`` before it touches the disk,
 and marks it ``completed`` in the same transaction that updates the track. A
 process killed in between (``kill -9``, a power cut) leaves a pending row, and
 the disk may then be one step ahead of the database. :func:`recover_operations`
-runs when the library services are built, before the watcher and scans start, and
-brings the two back together, as a journaling filesystem replays its journal:
+runs when a process takes the lead of the library (at start, or when the leader
+died), before its watcher and scans start, and brings the two back together, as
+a journaling filesystem replays its journal; an operation whose file locks a
+live worker process holds is its own, and is left to it:
 
 =====================================  ==========================================
 state found for a pending move/rename  what recovery does

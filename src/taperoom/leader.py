@@ -147,6 +147,7 @@ class PostgresLeaderLock:
         digest = hashlib.blake2b(f"taperoom:{name}:leader".encode(), digest_size=8).digest()
         self.key = int.from_bytes(digest, "big", signed=True)
         self._conn: Any = None
+        self.backend_pid: int | None = None
 
     def try_acquire(self) -> bool:
         """Take the advisory lock if it is free."""
@@ -154,8 +155,8 @@ class PostgresLeaderLock:
             return self.held()
         conn = self.engine.connect()
         try:
-            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                    {"k": self.key}).scalar())
+            got, pid = conn.execute(text("SELECT pg_try_advisory_lock(:k), pg_backend_pid()"),
+                                    {"k": self.key}).one()
             conn.commit()
         except Exception:
             conn.close()
@@ -164,23 +165,29 @@ class PostgresLeaderLock:
             conn.close()
             return False
         self._conn = conn
+        self.backend_pid = int(pid)
         return True
 
     def held(self) -> bool:
-        """True while the connection holding the lock still answers."""
+        """True while the session holding the lock lives (the same server process
+        answers: SQLAlchemy would silently reconnect a broken connection, to a new
+        session without the lock)."""
         if self._conn is None:
             return False
         try:
-            self._conn.execute(text("SELECT 1"))
+            pid = self._conn.execute(text("SELECT pg_backend_pid()")).scalar()
             self._conn.commit()
         except Exception:
-            log.warning("the connection holding the leader lock broke; stepping down")
+            pid = None
+        if pid != self.backend_pid:
+            log.warning("the database session holding the leader lock ended; stepping down")
             self._drop()
             return False
         return True
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
+        self.backend_pid = None
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.invalidate()  # never back into the pool with the lock on it

@@ -151,3 +151,30 @@ def test_postgres_leader_lock_is_released_with_its_connection(lib_ctx: LibrarySe
     finally:
         a.release()
         b.release()
+
+
+OPEN_LIBRARY = """
+import sys
+from pathlib import Path
+from taperoom.library.context import build_services
+from taperoom.library.settings import LibrarySettings
+settings = LibrarySettings(_env_file=None, database_path=Path(sys.argv[1]), database_url="",
+                           scan_on_startup=False, file_watcher_enabled=False)
+build_services(settings, lead=False).close()
+"""
+
+
+@pytest.mark.backends("sqlite")
+def test_worker_processes_opening_a_new_library_at_once_all_start(tmp_path: Path) -> None:
+    """Three processes that open (and so migrate) a new library at the same instant all
+    succeed: the migrations run one process at a time."""
+    import subprocess
+    import sys
+
+    for attempt in range(3):
+        db = tmp_path / f"try{attempt}" / "library.db"
+        procs = [subprocess.Popen([sys.executable, "-c", OPEN_LIBRARY, str(db)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for _ in range(3)]
+        errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], errors

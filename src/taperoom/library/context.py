@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.db import make_engine, make_sessionmaker
 from taperoom.events import EventBus
-from taperoom.fslock import KeyLocks
+from taperoom.fslock import KeyLocks, file_lock
 from taperoom.jobs import make_huey
 from taperoom.leader import FileLeaderLock, LeaderLock, Leadership, PostgresLeaderLock, process_id
 from taperoom.library import migrate
@@ -54,6 +54,10 @@ from taperoom.library.tracks import TrackService
 from taperoom.library.users import user_store
 from taperoom.library.watcher import LibraryWatcher
 from taperoom.web.auth import AuthStore
+
+
+#: Seconds a process waits for another one's migration of the database.
+MIGRATE_WAIT = 600.0
 
 
 @dataclass(frozen=True)
@@ -166,13 +170,16 @@ def build_services(settings: LibrarySettings | None = None, *,
     """
     settings = settings or LibrarySettings()
     with ExitStack() as stack:
+        data = settings.data_path
+        data.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.url)
         stack.callback(engine.dispose)
-        migrate.upgrade(engine)
+        # worker processes start together: one migrates, the others then find it done
+        with file_lock(data / "library-migrate.lock", timeout=MIGRATE_WAIT):
+            migrate.upgrade(engine)
         db = make_sessionmaker(engine)
         bus = EventBus()
         process = process_id()
-        data = settings.data_path
         file_locks = KeyLocks(data / "locks" / "files.lock")
         stack.callback(file_locks.close)
         folder_locks = KeyLocks(data / "locks" / "folders.lock")

@@ -55,7 +55,6 @@ from taperoom.library.users import user_store
 from taperoom.library.watcher import LibraryWatcher
 from taperoom.web.auth import AuthStore
 
-
 #: Seconds a process waits for another one's migration of the database.
 MIGRATE_WAIT = 600.0
 

@@ -360,7 +360,9 @@ class JobQueue:
             return result or {}
         except BaseException as exc:
             error = str(exc) or type(exc).__name__
-            if isinstance(exc, Exception):
+            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C of a command: a cancel
+                state, error = "cancelled", None
+            elif isinstance(exc, Exception):
                 log.warning("%s job %s of %s failed: %s", run.info.kind, run.id,
                             run.info.subject, error)
             raise

@@ -178,3 +178,23 @@ def test_worker_processes_opening_a_new_library_at_once_all_start(tmp_path: Path
                  for _ in range(3)]
         errors = [p.communicate(timeout=120)[1].decode() for p in procs]
         assert [p.returncode for p in procs] == [0, 0, 0], errors
+
+
+def test_watcher_controls_of_a_follower_act_on_the_leaders_watcher(
+        lib_ctx: LibraryServices, follower: LibraryServices, tmp_path: Path) -> None:
+    """``/api/watcher`` through a worker that does not lead: the leader watches, the
+    status is the leader's, and its refusals come back with their own class."""
+    from taperoom.errors import InvalidInput, NotFound
+
+    (tmp_path / "lib").mkdir()
+    did = add_directory(lib_ctx, tmp_path / "lib")
+    follower.watcher_controls.watch(did)
+    assert lib_ctx.watcher.is_watching(did) and not follower.watcher.is_watching(did)
+    status = follower.watcher_controls.status()
+    assert [w["directoryId"] for w in status["watchers"]] == [did]
+    with pytest.raises(InvalidInput, match="already being watched"):
+        follower.watcher_controls.watch(did)
+    follower.watcher_controls.unwatch(did)
+    assert not lib_ctx.watcher.is_watching(did)
+    with pytest.raises(NotFound):
+        follower.watcher_controls.unwatch(did)

@@ -79,6 +79,8 @@ def _run_uvicorn(spec: AppSpec, host: str, port: int, workers: int) -> None:
     _listen_on(host, [spec])
     if spec.name == "recorder":  # its scheduler and recordings live in one process
         workers = 1
+    # the workers read it (the library relays its events between them when above 1)
+    os.environ["WEB_CONCURRENCY"] = str(workers)
     uvicorn.run(spec.factory, factory=True, host=host, port=port, workers=workers,
                 log_level=os.environ.get("LOG_LEVEL", "info").lower(), timeout_keep_alive=30)
 
@@ -160,8 +162,9 @@ def ephemeral_serve(host: HostOpt = None, port: PortOpt = None, workers: Workers
 
 @library_app.command("serve")
 def library_serve(host: HostOpt = None, port: PortOpt = None, workers: WorkersOpt = 1) -> None:
-    """Serve the library API (default port 12047). Use one worker: scans and the
-    watcher run inside the server process."""
+    """Serve the library API (default port 12047). Every worker process serves
+    requests; one of them (the leader) runs the watcher and the scans, and another
+    takes over if it dies."""
     spec = APPS["library"]
     _run_uvicorn(spec, _host(host), _port(spec, port, True), workers)
 

@@ -20,10 +20,11 @@ from sqlalchemy import select
 from taperoom.audio.hashing import audio_hash
 from taperoom.db import transaction
 from taperoom.errors import Busy
+from taperoom.fslock import KeyLocks
 from taperoom.library import models
 from taperoom.library.app import create_app
 from taperoom.library.context import build_services
-from taperoom.library.fileops import PathLocks
+from taperoom.library.recovery import lock_key
 from tests.library.busevents import Events
 
 TAGGED = ("scanner", "real_music_tagged")
@@ -617,9 +618,9 @@ def test_concurrent_operations_on_one_file_are_serialised(api: httpx.Client, lib
 
 
 @pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
-def test_path_locks_block_same_file_only() -> None:
+def test_path_locks_block_same_file_only(tmp_path: Path) -> None:
     """One key is held by one thread at a time; other keys are not blocked."""
-    locks = PathLocks()
+    locks = KeyLocks(tmp_path / "files.lock")
     inside = threading.Event()
     release = threading.Event()
     order: list[str] = []
@@ -648,6 +649,35 @@ def test_path_locks_block_same_file_only() -> None:
     t1.join(5)
     t2.join(5)
     assert order == ["other file", "first done", "second in"] and len(locks) == 0
+
+
+@pytest.mark.backends("sqlite")  # files only: one backend is enough
+def test_file_locks_hold_across_worker_processes(lib_settings: Callable[..., Any],
+                                                 lib: dict[str, Any], lib_ctx: Any) -> None:
+    """A second process on the same library (here: a second set of services, with its
+    own lock file descriptors, as a worker process has) waits for a file another
+    process is moving, and sees it as in progress."""
+    other = build_services(lib_settings(), lead=False)
+    try:
+        key = lock_key(lib["file"])
+        renamed = threading.Event()
+        with lib_ctx.fileops.locks.hold(key):
+            assert other.fileops.in_progress(lib["file"])
+
+            def rename() -> None:
+                other.fileops.rename(lib["track"], "second")
+                renamed.set()
+
+            t = threading.Thread(target=rename)
+            t.start()
+            assert not renamed.wait(0.5)  # blocked by the first process's lock
+            assert lib["file"].is_file()
+        assert renamed.wait(10)
+        t.join(5)
+        assert not other.fileops.in_progress(lib["file"])
+        assert Path(get_track(lib_ctx, lib["track"]).file_path).name == "second.mp3"
+    finally:
+        other.close()
 
 
 @pytest.mark.backends("sqlite")  # validation or files only: one backend is enough

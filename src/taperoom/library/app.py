@@ -17,6 +17,7 @@ from taperoom.library.api import (
     system,
     tracks,
     watcher,
+    worker,
 )
 from taperoom.library.api import fileops as fileops_api
 from taperoom.library.api import settings as settings_api
@@ -63,13 +64,20 @@ def create_app(settings: LibrarySettings | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.start()
-        if svc.settings.file_watcher_enabled:
-            svc.watcher.start_all(wait=0)  # watches are set up in the background
+        # the leader's duties (in whichever worker process leads, now or later)
+        removers = []
+        if svc.settings.file_watcher_enabled:  # watches are set up in the background
+            removers.append(svc.leadership.add_duty(
+                "watch every folder", lambda: svc.watcher.start_all(wait=0),
+                svc.watcher.stop_all))
         if svc.settings.scan_on_startup:
-            svc.scans.start_all_available()
+            removers.append(svc.leadership.add_duty(
+                "scan every folder", svc.scans.start_all_available, lambda: None))
         try:
             yield
         finally:
+            for remove in reversed(removers):
+                remove()
             hub.stop()
             if own:
                 svc.close()
@@ -79,8 +87,8 @@ def create_app(settings: LibrarySettings | None = None,
     app.state.hub = hub
     install_error_handlers(app, error_envelope)
     install_allow_header(app)
-    for module in (system, settings_api, directories, scan, watcher, hot_cues, fileops_api,
-                   tracks, duplicates):
+    for module in (system, worker, settings_api, directories, scan, watcher, hot_cues,
+                   fileops_api, tracks, duplicates):
         app.include_router(module.router)
     install_access(app, access=access, settings=svc.settings, store=svc.users,
                    page=LoginPage("library", "Taperoom library", home="/login",

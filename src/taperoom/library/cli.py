@@ -86,7 +86,7 @@ def scan(
     ] = Strategy.hybrid,
 ) -> None:
     """Scan one library folder now, with a progress bar (uses DATABASE_PATH/DATABASE_URL)."""
-    services = build_services()
+    services = build_services(lead=False)  # a running server keeps its watcher and jobs
     try:
         directory_id, path = resolve_directory(services, target)
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

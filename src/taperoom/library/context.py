@@ -9,6 +9,16 @@ backends and Navidrome builds its scanner from a datastore and a broker.
 this module; services that react to each other do so through the event bus
 (the watcher watches a folder the directory service added, the scan manager
 cancels the scan of a folder whose drive went away).
+
+Several worker processes may open the same library (``--workers N``). Each
+builds every service and serves reads and writes; the work that must happen
+once runs in the one process that holds the leader lock (:mod:`taperoom.leader`):
+the recovery of interrupted file operations, the job consumers (scans), the
+file watcher and the calls the other workers forward to it (the watcher's
+controls). The locks of files and folders are
+:class:`~taperoom.fslock.KeyLocks` files in ``DATA_DIR``, which hold across
+processes, and with ``WEB_CONCURRENCY`` > 1 the event relay carries every
+process's events to the others' buses.
 """
 
 from __future__ import annotations
@@ -17,25 +27,36 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from huey import Huey
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.db import make_engine, make_sessionmaker
 from taperoom.events import EventBus
+from taperoom.fslock import KeyLocks, file_lock
+from taperoom.jobs import make_huey
+from taperoom.leader import FileLeaderLock, LeaderLock, Leadership, PostgresLeaderLock, process_id
 from taperoom.library import migrate
 from taperoom.library.cleanup import backup_folder
 from taperoom.library.directories import DirectoryService
 from taperoom.library.duplicates import DuplicateService
+from taperoom.library.eventrelay import EventRelay
 from taperoom.library.fileops import FileOperations
 from taperoom.library.folderpolicy import FolderPolicy
+from taperoom.library.jobqueue import JobQueue
+from taperoom.library.leadercalls import LeaderCalls, LeaderWatcher
 from taperoom.library.recovery import RecoveryReport, recover_operations
 from taperoom.library.scanner import ScanManager, Scanner, ScanQueue
+from taperoom.library.scanner.state import FolderLocks
 from taperoom.library.settings import LibrarySettings
 from taperoom.library.settings_service import SettingsService
 from taperoom.library.tracks import TrackService
 from taperoom.library.users import user_store
 from taperoom.library.watcher import LibraryWatcher
 from taperoom.web.auth import AuthStore
+
+#: Seconds a process waits for another one's migration of the database.
+MIGRATE_WAIT = 600.0
 
 
 @dataclass(frozen=True)
@@ -53,15 +74,24 @@ class LibraryServices:
         ``track:*``, ``library:*``, ``duplicate:*`` and ``file_operation:*`` events.
     folders : FolderPolicy
         Which folders may be library folders (``LIBRARY_ALLOWED_ROOTS``).
+    process : str
+        This process's name among the workers (:func:`taperoom.leader.process_id`).
+    leadership : Leadership
+        Whether this process leads (runs the watcher, the jobs, the recovery).
+    relay : EventRelay or None
+        Carries events between worker processes (``WEB_CONCURRENCY`` > 1).
     recovery : RecoveryReport
-        File operations a crash had interrupted, finished or undone at start.
+        File operations a crash had interrupted, finished or undone when this
+        process took the lead.
     users : AuthStore
         Users and sign-in sessions (the access layer).
     settings_store : SettingsService
         The user settings of ``/api/settings``.
     tracks : TrackService
     fileops : FileOperations
-        Serialised move/rename/delete of track files.
+        Serialised move/rename/delete of track files (in any process).
+    jobs : JobQueue
+        The job layer (Huey queues and ``library_jobs``) that scans run on.
     duplicates : DuplicateService
     scanner : Scanner
         Runs the phases of one scan.
@@ -69,42 +99,68 @@ class LibraryServices:
         Starts, tracks and cancels scans (:class:`~taperoom.library.scanner.ScanManager`).
     directories : DirectoryService
     watcher : LibraryWatcher
-        Watches library folders and removable drives.
+        Watches library folders and removable drives (in the leader).
+    watcher_controls : LeaderWatcher
+        The leader's watcher, controlled from this process (``/api/watcher``).
     """
 
     settings: LibrarySettings
     engine: Engine
     db: sessionmaker[Session]
     bus: EventBus
+    process: str
+    leadership: Leadership
+    relay: EventRelay | None
     folders: FolderPolicy
     recovery: RecoveryReport
     users: AuthStore
     settings_store: SettingsService
     tracks: TrackService
     fileops: FileOperations
+    jobs: JobQueue
     duplicates: DuplicateService
     scanner: Scanner
     scans: ScanQueue
     directories: DirectoryService
     watcher: LibraryWatcher
+    watcher_controls: LeaderWatcher
     _closer: ExitStack = field(repr=False, compare=False)
 
     def close(self) -> None:
-        """Stop the background services (watcher, scans, file operations), in the
-        reverse order of their building, and dispose of the engine."""
+        """Step down as leader (stopping the watcher and the job consumers), stop the
+        other background services in the reverse order of their building, and
+        dispose of the engine."""
         self._closer.close()
 
 
-def build_services(settings: LibrarySettings | None = None) -> LibraryServices:
-    """Open the database (migrating it to the newest revision) and build every service.
+def leader_lock(engine: Engine, data_dir: Path) -> LeaderLock:
+    """The library's leader lock: a PostgreSQL advisory lock when the database is
+    PostgreSQL (processes on several machines), else a file lock in `data_dir`."""
+    if engine.dialect.name == "postgresql":
+        return PostgresLeaderLock(engine, "library")
+    return FileLeaderLock(data_dir / "library-leader.lock")
 
-    File operations a crash had interrupted are recovered before anything else
-    touches the files (:func:`~taperoom.library.recovery.recover_operations`).
+
+def _queue(settings: LibrarySettings, name: str) -> Huey:
+    """The Huey queue `library-<name>` (``DATA_DIR/library-queue.db`` or ``QUEUE_URL``)."""
+    return make_huey(f"library-{name}", data_dir=settings.data_path,
+                     queue_url=settings.queue_url, priority=True, store="library")
+
+
+def build_services(settings: LibrarySettings | None = None, *,
+                   lead: bool = True) -> LibraryServices:
+    """Open the database (migrating it to the newest revision) and build every service.
 
     Parameters
     ----------
     settings : LibrarySettings, optional
         Read from the environment when omitted.
+    lead : bool
+        Campaign for the leader lock (a server). When this process gets it (at
+        once when no other process holds it), the file operations a crash had
+        interrupted are recovered before its job consumers and watcher start
+        (:func:`~taperoom.library.recovery.recover_operations`). One-shot
+        commands (``taperoom library scan``) pass False: they never lead.
 
     Returns
     -------
@@ -113,21 +169,36 @@ def build_services(settings: LibrarySettings | None = None) -> LibraryServices:
     """
     settings = settings or LibrarySettings()
     with ExitStack() as stack:
+        data = settings.data_path
+        data.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.url)
         stack.callback(engine.dispose)
-        migrate.upgrade(engine)
+        # worker processes start together: one migrates, the others then find it done
+        with file_lock(data / "library-migrate.lock", timeout=MIGRATE_WAIT):
+            migrate.upgrade(engine)
         db = make_sessionmaker(engine)
         bus = EventBus()
+        process = process_id()
+        file_locks = KeyLocks(data / "locks" / "files.lock")
+        stack.callback(file_locks.close)
+        folder_locks = KeyLocks(data / "locks" / "folders.lock")
+        stack.callback(folder_locks.close)
+        relay = (EventRelay(db, bus, origin=process) if settings.web_concurrency > 1
+                 else None)
+        if relay is not None:
+            stack.callback(relay.close)
+        leadership = Leadership(leader_lock(engine, data), name="library")
         folders = FolderPolicy(settings.allowed_roots)
-        recovery = recover_operations(db)
         tracks = TrackService(db, bus, extensions=settings.extensions)
         fileops = FileOperations(db, bus, refusal=folders.refusal,
-                                 extensions=settings.extensions)
+                                 extensions=settings.extensions, locks=file_locks)
         stack.callback(fileops.shutdown)
         duplicates = DuplicateService(db, bus, fileops)
+        jobs = JobQueue(db, huey_for=lambda kind: _queue(settings, kind), owner=process)
+        stack.callback(jobs.close)
         scanner = Scanner(db, bus, extensions=settings.extensions, refusal=folders.refusal,
-                          workers=settings.scan_workers)
-        scans = ScanManager(db, bus, scanner, refusal=folders.refusal,
+                          workers=settings.scan_workers, locks=FolderLocks(folder_locks))
+        scans = ScanManager(db, bus, scanner, jobs, refusal=folders.refusal,
                             max_concurrent=settings.max_concurrent_scans)
         stack.callback(scans.shutdown)
         directories = DirectoryService(db, bus, folders, scans,
@@ -135,9 +206,28 @@ def build_services(settings: LibrarySettings | None = None) -> LibraryServices:
         watcher = LibraryWatcher(db, bus, settings, refusal=folders.refusal, scanner=scanner,
                                  scans=scans, directories=directories)
         stack.callback(watcher.stop)
+        calls = LeaderCalls(_queue(settings, "leader"), leadership)
+        watcher_controls = LeaderWatcher(calls, watcher)
+        recovery = RecoveryReport()
+        # the leader's duties, started in this order when this process takes the lead
+        leadership.add_duty("file operation recovery",
+                            lambda: recover_operations(db, file_locks, recovery), _nothing)
+        leadership.add_duty("scan states", scans.reset_stale_status, _nothing)
+        leadership.add_duty("watcher", watcher.follow_events, watcher.stop)
+        leadership.add_duty("job consumers", jobs.start_consumers, jobs.stop_consumers)
+        leadership.add_duty("leader calls", calls.start_consumer, calls.stop_consumer)
+        if lead:
+            leadership.start()
+        stack.callback(leadership.stop)  # first to run at close: steps down
         services = LibraryServices(
-            settings=settings, engine=engine, db=db, bus=bus, folders=folders,
+            settings=settings, engine=engine, db=db, bus=bus, process=process,
+            leadership=leadership, relay=relay, folders=folders,
             recovery=recovery, users=user_store(db), settings_store=SettingsService(db),
-            tracks=tracks, fileops=fileops, duplicates=duplicates, scanner=scanner,
-            scans=scans, directories=directories, watcher=watcher, _closer=stack.pop_all())
+            tracks=tracks, fileops=fileops, jobs=jobs, duplicates=duplicates,
+            scanner=scanner, scans=scans, directories=directories, watcher=watcher,
+            watcher_controls=watcher_controls, _closer=stack.pop_all())
     return services
+
+
+def _nothing() -> None:
+    """A duty with nothing to stop."""

@@ -5,8 +5,10 @@ disagree:
 
 1. validate the request against the database and the disk (404 unknown track,
    400 bad destination or name, 409 taken path, missing file or no free space);
-2. take the per-file locks (:class:`PathLocks`) of the source and the target and
-   re-read the track (a concurrent operation may just have moved it);
+2. take the per-file locks of the source and the target (keys of a
+   :class:`~taperoom.fslock.KeyLocks` file, so they hold across the worker
+   processes, and a process that dies releases its own) and re-read the track
+   (a concurrent operation may just have moved it);
 3. log a ``pending`` row in ``file_operations`` and send ``file_operation:started``;
 4. change the disk in a way that can be undone: a rename (or hard link + unlink)
    inside one filesystem; across filesystems a copy to a hidden temporary file,
@@ -24,7 +26,11 @@ Requests are answered synchronously with the result: a move inside one drive is
 a rename, and even a cross-drive copy of a long WAV takes seconds, which HTTP
 clients wait for (cross-drive copies also send ``file_operation:progress``).
 The "queue" of the original design is the lock map: operations on the same file
-wait for each other in arrival order; operations on different files run in parallel.
+wait for each other, in whichever worker process each request arrived;
+operations on different files run in parallel. Any process may run an
+operation (no hop to the leader process): the locks, the database and the
+recovery of interrupted operations (which skips an operation whose locks a live
+process holds) are shared by all of them.
 
 Decisions where the contract is silent (as DJ software does it):
 
@@ -86,8 +92,9 @@ from taperoom.confined import Folder, SymlinkRefused, open_folder, parts_inside
 from taperoom.db import transaction
 from taperoom.errors import Busy, Conflict, InvalidInput, NotFound, TaperoomError
 from taperoom.events import Event, EventBus
+from taperoom.fslock import KeyLocks
 from taperoom.library import models
-from taperoom.library.recovery import DELETE_SUFFIX, PART_SUFFIX
+from taperoom.library.recovery import DELETE_SUFFIX, PART_SUFFIX, lock_key
 from taperoom.library.repository import fileops as repo
 from taperoom.library.schemas import operation_dict, track_dict
 
@@ -107,63 +114,6 @@ NAME_MAX = 255
 
 class InsufficientSpace(Conflict):
     """The target drive lacks the free space for a copy (HTTP 409)."""
-
-
-def lock_key(path: str | os.PathLike[str]) -> str:
-    """Key of a file in :class:`PathLocks`: its resolved path, case-folded.
-
-    Case-folding makes ``Song.mp3`` and ``song.mp3`` share a lock, which is
-    required on case-insensitive filesystems and harmless elsewhere.
-    """
-    return os.path.realpath(os.fspath(path)).casefold()
-
-
-class PathLocks:
-    """A map of per-file locks, guarded by one lock; entries live while in use.
-
-    ``with locks.hold(a, b):`` waits until no other thread holds `a` or `b`. Keys
-    are taken in sorted order, so two threads asking for overlapping sets cannot
-    deadlock.
-    """
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, list[Any]] = {}  # key -> [Lock, users]
-
-    @contextmanager
-    def hold(self, *keys: str) -> Iterator[None]:
-        """Hold the locks of `keys` (duplicates allowed) for the ``with`` block."""
-        wanted = sorted(set(keys))
-        with self._guard:
-            entries = []
-            for k in wanted:
-                entry = self._locks.setdefault(k, [threading.Lock(), 0])
-                entry[1] += 1
-                entries.append(entry)
-        taken: list[threading.Lock] = []
-        try:
-            for entry in entries:
-                entry[0].acquire()
-                taken.append(entry[0])
-            yield
-        finally:
-            for lock in reversed(taken):
-                lock.release()
-            with self._guard:
-                for k, entry in zip(wanted, entries, strict=True):
-                    entry[1] -= 1
-                    if entry[1] == 0 and self._locks.get(k) is entry:
-                        del self._locks[k]
-
-    def __len__(self) -> int:
-        """Number of keys currently held or waited for."""
-        with self._guard:
-            return len(self._locks)
-
-    def busy(self, key: str) -> bool:
-        """True while `key` is held or waited for."""
-        with self._guard:
-            return key in self._locks
 
 
 @dataclass
@@ -307,15 +257,19 @@ class FileOperations:
         The folder policy: a destination it refuses is not a place for music.
     extensions : frozenset of str
         Audio file extensions (lower case, with their dot).
+    locks : KeyLocks
+        The per-file locks (``DATA_DIR/locks/files.lock``), shared by every
+        worker process; keys are :func:`~taperoom.library.recovery.lock_key`.
     """
 
     def __init__(self, db: sessionmaker[Session], bus: EventBus, *,
-                 refusal: Callable[[Path], str | None], extensions: frozenset[str]) -> None:
+                 refusal: Callable[[Path], str | None], extensions: frozenset[str],
+                 locks: KeyLocks) -> None:
         self.db = db
         self.bus = bus
         self.refusal = refusal
         self.extensions = extensions
-        self.locks = PathLocks()
+        self.locks = locks
         self._cond = threading.Condition()
         self._running = 0
         self._closing = False

@@ -322,5 +322,54 @@ class AnalysisJob(Base):
     callback_metadata: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
 
+class Job(Base):
+    """A queued or running background job (a folder scan; analysis next) and its outcome.
+
+    The row is what every worker process knows of a job: the routes answer from
+    it, a cancel sets ``cancel_requested`` on it, and the process running the
+    job writes ``progress`` and ``heartbeat_at`` to it (see
+    :mod:`taperoom.library.jobqueue`). ``active_key`` is ``<kind>:<subject>``
+    while the job is queued or running and NULL afterwards; its unique index
+    lets at most one active job exist per subject, whichever process asks.
+    """
+
+    __tablename__ = "library_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64))
+    active_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=20)
+    params: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    progress: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    result: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+
+    __table_args__ = (Index("ix_library_jobs_kind_subject", "kind", "subject"),)
+
+
+class RelayedEvent(Base):
+    """An event of one worker process, for the WebSocket clients of the others.
+
+    See :mod:`taperoom.library.eventrelay`; rows are deleted after a few minutes.
+    """
+
+    __tablename__ = "library_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    origin: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(64))
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
 #: Users and signed-in sessions (``library_users``, ``library_auth_sessions``).
 AUTH_TABLES = define_auth_tables(Base.metadata, "library")

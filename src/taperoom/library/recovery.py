@@ -5,8 +5,10 @@ delete as a ``pending`` row in ``file_operations`` before it touches the disk,
 and marks it ``completed`` in the same transaction that updates the track. A
 process killed in between (``kill -9``, a power cut) leaves a pending row, and
 the disk may then be one step ahead of the database. :func:`recover_operations`
-runs when the library services are built, before the watcher and scans start, and
-brings the two back together, as a journaling filesystem replays its journal:
+runs when a process takes the lead of the library (at start, or when the leader
+died), before its watcher and scans start, and brings the two back together, as
+a journaling filesystem replays its journal; an operation whose file locks a
+live worker process holds is its own, and is left to it:
 
 =====================================  ==========================================
 state found for a pending move/rename  what recovery does
@@ -63,12 +65,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.confined import Folder, SymlinkRefused, open_folder, parts_inside
 from taperoom.db import transaction
+from taperoom.errors import Busy
+from taperoom.fslock import KeyLocks
 from taperoom.library import models
 from taperoom.library.repository import fileops as repo
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DELETE_SUFFIX", "PART_SUFFIX", "RecoveryReport", "hidden_siblings",
+__all__ = ["DELETE_SUFFIX", "PART_SUFFIX", "RecoveryReport", "hidden_siblings", "lock_key",
            "recover_operations"]
 
 #: Suffix of the hidden partial copy a cross-drive move writes beside its target
@@ -76,6 +80,15 @@ __all__ = ["DELETE_SUFFIX", "PART_SUFFIX", "RecoveryReport", "hidden_siblings",
 PART_SUFFIX = ".taperoom-part"
 #: Suffix of the hidden name a delete gives a file until its track row is gone.
 DELETE_SUFFIX = ".taperoom-delete"
+
+
+def lock_key(path: str | os.PathLike[str]) -> str:
+    """Key of a file among the file-operation locks: its resolved path, case-folded.
+
+    Case-folding makes ``Song.mp3`` and ``song.mp3`` share a lock, which is
+    required on case-insensitive filesystems and harmless elsewhere.
+    """
+    return os.path.realpath(os.fspath(path)).casefold()
 
 
 @dataclass
@@ -398,16 +411,41 @@ def _remove_deleted_leftovers(db: sessionmaker[Session], report: RecoveryReport)
                         log.error("could not remove %s: %s", path.parent / h, exc)
 
 
-def recover_operations(db: sessionmaker[Session]) -> RecoveryReport:
+def _recover_one(db: sessionmaker[Session], op: models.FileOperation,
+                 report: RecoveryReport) -> None:
+    try:
+        if op.operation_type == "delete":
+            _recover_delete(db, op, report)
+        elif op.operation_type in ("move", "rename"):
+            _recover_move(db, op, report)
+        else:
+            _finish(db, op.id, "failed", "interrupted")
+            report.left.append(op.id)
+    except (OSError, SQLAlchemyError) as exc:
+        log.error("could not recover file operation %s (%s %s): %s", op.id,
+                  op.operation_type, op.old_path, exc)
+
+
+def recover_operations(db: sessionmaker[Session], locks: KeyLocks | None = None,
+                       report: RecoveryReport | None = None) -> RecoveryReport:
     """Finish or undo every ``pending`` file operation, and remove what they left.
 
-    Run once when the library opens, before anything else touches its files
-    (the module docstring lists each state and what is done about it).
+    Run by the leader process when it takes over (the module docstring lists
+    each state and what is done about it). An operation holds the locks of its
+    files from before it logs its row until the row is finished, so an
+    operation whose locks are held belongs to a live process and is passed
+    over; one whose locks are free (and whose row is still pending once they
+    are taken) was cut by a process that died.
 
     Parameters
     ----------
     db : sessionmaker
         Session factory of the opened (migrated) library database.
+    locks : KeyLocks, optional
+        The file-operation locks shared with the worker processes; without
+        them every pending operation is taken as interrupted.
+    report : RecoveryReport, optional
+        Add to this report instead of a new one.
 
     Returns
     -------
@@ -420,21 +458,23 @@ def recover_operations(db: sessionmaker[Session]) -> RecoveryReport:
     permission error) is logged and stays ``pending``, to be tried again at the
     next start; it never stops the library from opening.
     """
-    report = RecoveryReport()
+    report = report if report is not None else RecoveryReport()
     with db() as s:
         pending = repo.pending_operations(s)
     for op in pending:
+        keys = [lock_key(p) for p in (op.old_path, op.new_path) if p]
         try:
-            if op.operation_type == "delete":
-                _recover_delete(db, op, report)
-            elif op.operation_type in ("move", "rename"):
-                _recover_move(db, op, report)
-            else:
-                _finish(db, op.id, "failed", "interrupted")
-                report.left.append(op.id)
-        except (OSError, SQLAlchemyError) as exc:
-            log.error("could not recover file operation %s (%s %s): %s", op.id,
-                      op.operation_type, op.old_path, exc)
+            with ExitStack() as held:
+                if locks is not None:
+                    held.enter_context(locks.hold(*keys, timeout=0))
+                    with db() as s:  # it may have finished before the locks were ours
+                        current = repo.get_operation(s, op.id)
+                    if current is None or current.status != "pending":
+                        continue
+                _recover_one(db, op, report)
+        except Busy:
+            log.info("file operation %s is running in another process; not recovered",
+                     op.id)
     _remove_deleted_leftovers(db, report)
     if report:
         log.warning("file operations recovered after an interruption: %d completed, "

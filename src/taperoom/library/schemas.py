@@ -849,6 +849,17 @@ class HealthPublic(Public):
     environment: str
 
 
+class WorkerPublic(Public):
+    """``GET /api/worker``: the worker process that answered (``--workers N``).
+
+    ``pid`` is its process id; ``leader`` tells whether it runs the watcher,
+    the scans and the recovery of file operations (one process does).
+    """
+
+    pid: int
+    leader: bool
+
+
 # =========================================================================== requests
 
 

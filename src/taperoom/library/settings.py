@@ -46,6 +46,15 @@ class LibrarySettings(AccessSettings):
     library_allowed_roots: str = ""
     file_watcher_max_watches: int = Field(65536, ge=1)
     file_watcher_poll_seconds: float = Field(60.0, gt=0, le=86_400)
+    data_dir: Path | None = None
+    queue_url: str = ""
+    web_concurrency: int = Field(1, ge=1, le=64)
+
+    @property
+    def data_path(self) -> Path:
+        """Folder of the job queue and the lock files (``DATA_DIR``, else the folder of
+        ``DATABASE_PATH``, also when the database is PostgreSQL)."""
+        return Path(self.data_dir) if self.data_dir is not None else self.database_path.parent
 
     @property
     def url(self) -> str:

@@ -312,10 +312,12 @@ class _Handler(FileSystemEventHandler):
 class LibraryWatcher:
     """Watches library folders for changes and removable drives for (dis)appearance.
 
-    It listens on the bus for the directory service's events: with
-    ``FILE_WATCHER_ENABLED``, a folder added (``library:directory:added``) is
-    watched, a watched folder whose path, activity, recursion or link setting
-    changed (``library:directory:updated``) is watched anew, and a folder whose
+    Once :meth:`follow_events` is called (by the leader process, the only one
+    that watches), it listens on the bus for the directory service's events,
+    whichever worker process sent them: with ``FILE_WATCHER_ENABLED``, a folder
+    added (``library:directory:added``) is watched, a watched folder whose
+    path, activity, recursion or link setting changed
+    (``library:directory:updated``) is watched anew, and a folder whose
     drive came back (``library:media:connected``) is watched again and rescanned
     (``hybrid``, high priority); a folder removed or disconnected is no longer
     watched, whatever the setting.
@@ -360,13 +362,23 @@ class LibraryWatcher:
         self._stopping = False
         self._polling = False
         self._next_poll = 0.0
-        self._unsubscribe = [
-            bus.on(Event.DIRECTORY_ADDED, self._on_added),
-            bus.on(Event.DIRECTORY_UPDATED, self._on_updated),
-            bus.on(Event.DIRECTORY_REMOVED, self._on_gone),
-            bus.on(Event.MEDIA_DISCONNECTED, self._on_gone),
-            bus.on(Event.MEDIA_CONNECTED, self._on_connected),
-        ]
+        self.bus = bus
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    def follow_events(self) -> None:
+        """React to folders added, changed, removed, unplugged and plugged in (bus
+        events): the leader process calls it when it takes the watcher over, so
+        that exactly one process watches. :meth:`stop` stops it."""
+        with self._lock:
+            if self._unsubscribe:
+                return
+            self._unsubscribe = [
+                self.bus.on(Event.DIRECTORY_ADDED, self._on_added),
+                self.bus.on(Event.DIRECTORY_UPDATED, self._on_updated),
+                self.bus.on(Event.DIRECTORY_REMOVED, self._on_gone),
+                self.bus.on(Event.MEDIA_DISCONNECTED, self._on_gone),
+                self.bus.on(Event.MEDIA_CONNECTED, self._on_connected),
+            ]
 
     # ---------------------------------------------------------------- reactions
 
@@ -696,7 +708,9 @@ class LibraryWatcher:
         walking a huge tree finishes in its daemon thread, sees that its watch was
         dropped and stops its own observer.
         """
-        for unsubscribe in self._unsubscribe:
+        with self._lock:
+            unsubscribes, self._unsubscribe = self._unsubscribe, []
+        for unsubscribe in unsubscribes:
             unsubscribe()
         self.stop_all()
         with self._lock:

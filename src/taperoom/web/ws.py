@@ -13,7 +13,9 @@ client -> server
     ``{"type": "unsubscribe", "events": [...]}``.
 
 Protocol-level ping frames are also sent by the server (uvicorn's
-``ws_ping_interval``), so dead connections are dropped.
+``ws_ping_interval``), so dead connections are dropped. The handshake answer
+names the worker process that serves the connection in ``X-Taperoom-Worker``
+(its pid), for servers run with several workers.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import contextlib
 import fnmatch
 import json
 import logging
+import os
 import time
 import uuid
 from typing import Any
@@ -97,7 +100,7 @@ class WebSocketHub:
 
     async def serve(self, ws: WebSocket) -> None:
         """Run one client connection until it closes."""
-        await ws.accept()
+        await ws.accept(headers=[(b"x-taperoom-worker", str(os.getpid()).encode())])
         client = _Client(ws)
         self.clients.add(client)
         sender = asyncio.create_task(self._send_loop(client))

@@ -13,14 +13,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
 
+from taperoom.leader import Leadership
 from taperoom.library.context import LibraryServices
 from taperoom.library.directories import DirectoryService
 from taperoom.library.duplicates import DuplicateService
 from taperoom.library.fileops import FileOperations
+from taperoom.library.leadercalls import WatcherControls
 from taperoom.library.scanner import ScanQueue
 from taperoom.library.settings_service import SettingsService
 from taperoom.library.tracks import TrackService
-from taperoom.library.watcher import LibraryWatcher
 from taperoom.web.ws import WebSocketHub
 
 
@@ -54,14 +55,19 @@ async def scan_queue(request: Request) -> ScanQueue:
     return _services(request).scans
 
 
-async def watcher(request: Request) -> LibraryWatcher:
-    """The file watcher."""
-    return _services(request).watcher
+async def watcher(request: Request) -> WatcherControls:
+    """The file watcher's controls (it runs in the leader process)."""
+    return _services(request).watcher_controls
 
 
 async def settings_service(request: Request) -> SettingsService:
     """The user settings."""
     return _services(request).settings_store
+
+
+async def leadership(request: Request) -> Leadership:
+    """This worker process's leadership."""
+    return _services(request).leadership
 
 
 async def websocket_hub(websocket: WebSocket) -> WebSocketHub:
@@ -75,6 +81,7 @@ DirectoryServiceDep = Annotated[DirectoryService, Depends(directory_service)]
 DuplicateServiceDep = Annotated[DuplicateService, Depends(duplicate_service)]
 FileOperationsDep = Annotated[FileOperations, Depends(file_operations)]
 ScanQueueDep = Annotated[ScanQueue, Depends(scan_queue)]
-WatcherDep = Annotated[LibraryWatcher, Depends(watcher)]
+WatcherDep = Annotated[WatcherControls, Depends(watcher)]
 SettingsServiceDep = Annotated[SettingsService, Depends(settings_service)]
+LeadershipDep = Annotated[Leadership, Depends(leadership)]
 WebSocketHubDep = Annotated[WebSocketHub, Depends(websocket_hub)]

@@ -120,11 +120,15 @@ def set_scan_status(session: Session, directory_id: str, status: str) -> None:
                     .execution_options(synchronize_session=False))
 
 
-def reset_stale_scan_status(session: Session) -> int:
-    """Set ``scan_status='idle'`` where a previous process died mid-scan; returns the count."""
+def reset_stale_scan_status(session: Session, keep: Iterable[str] = ()) -> int:
+    """Set ``scan_status='idle'`` where a process died mid-scan, except on the folders
+    in `keep` (scanned now); returns the count."""
+    stmt = update(LibraryDirectory).where(LibraryDirectory.scan_status == "scanning")
+    kept = list(keep)
+    if kept:
+        stmt = stmt.where(LibraryDirectory.id.not_in(kept))
     return _rowcount(session.execute(
-        update(LibraryDirectory).where(LibraryDirectory.scan_status == "scanning")
-        .values(scan_status="idle").execution_options(synchronize_session=False)))
+        stmt.values(scan_status="idle").execution_options(synchronize_session=False)))
 
 
 def set_available(session: Session, directory_id: str, available: bool) -> None:

@@ -1,28 +1,33 @@
-"""The scan manager: a priority queue of folder scans, progress, cancellation.
+"""The scan manager: folder scans as jobs of the job layer, with priority, progress, cancel.
 
-At most ``max_concurrent_scans`` scans run at once, each in a background
-thread. Further requests wait in a queue (``high`` before ``normal`` before
+A scan request becomes a ``scan`` job of :class:`~taperoom.library.jobqueue.JobQueue`
+(a Huey task plus a row of ``library_jobs``), so every worker process can
+queue, list and cancel scans, and the leader process runs them. At most
+``max_concurrent_scans`` scans run at once (the consumer threads of the scan
+queue). Further requests wait in the queue (``high`` before ``normal`` before
 ``low``, first come first served within a priority), as rekordbox and Mixxx
 users expect when they add several folders at once; only a second scan of a
-folder that is already queued or scanning is refused (HTTP 409). A queued scan
-shows in ``status`` and ``active`` with ``state: "queued"``.
+folder that is already queued or scanning is refused (HTTP 409), whichever
+process each request reached. A queued scan shows in ``status`` and ``active``
+with ``state: "queued"``.
 
 Cancellation is cooperative: the scanner checks its flag between batches and
 once per folder during the walk, so a cancelled scan stops within one batch,
 with every finished batch saved; the folder's ``scan_status`` goes back to
-``idle`` and the result has ``cancelled: true``.
+``idle`` and the result has ``cancelled: true``. A scan running in another
+process sees the request within one poll of the job layer.
+
+Progress: the running scan sends its ``library:directory:scan:*`` events and
+writes its counters to its job row, from which every process answers
+``GET /api/scan/...``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
 import logging
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +36,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from taperoom.db import transaction
 from taperoom.errors import Conflict, InvalidInput, NotFound
 from taperoom.events import Event, EventBus, MediaPayload
+from taperoom.jobs import Priority
+from taperoom.library.jobqueue import JobExists, JobInfo, JobQueue, JobRun
 from taperoom.library.repository import scan as repo
 from taperoom.library.scanner.runner import Scanner
 from taperoom.library.scanner.state import ScanState, validate_strategy
@@ -39,8 +46,10 @@ from taperoom.library.schemas import directory_dict
 
 log = logging.getLogger(__name__)
 
-#: Queue order of the ``priority`` values.
-PRIORITIES = {"high": 0, "normal": 1, "low": 2}
+#: The ``priority`` values of a scan request and their job priorities.
+PRIORITIES = {"low": Priority.LOW, "normal": Priority.NORMAL, "high": Priority.HIGH}
+#: Job kind of folder scans in the job layer.
+KIND = "scan"
 
 
 class ScanInProgress(Conflict):
@@ -89,38 +98,63 @@ class ScanQueue(Protocol):
     def shutdown(self, timeout: float = 10.0) -> None: ...
 
 
-@dataclass
-class _Job:
-    directory_id: str
-    strategy: str
-    priority: str
-    directory: dict[str, Any]
-    state: ScanState
-    seq: int
-    queued_ms: int = field(default_factory=lambda: int(time.time() * 1000))
-    running: bool = False
-    done: threading.Event = field(default_factory=threading.Event)
+def _priority_name(value: int) -> str:
+    try:
+        return Priority(value).name.lower()
+    except ValueError:
+        return str(value)
 
-    def info(self) -> dict[str, Any]:
-        st = self.state
-        c = st.counters()
-        state = ("cancelling" if st.cancel.is_set()
-                 else "running" if self.running else "queued")
-        return {
-            "scanning": True, "libraryDirectoryId": self.directory_id,
-            "directory": self.directory, "strategy": self.strategy,
-            "startTime": st.start_time_ms if self.running else self.queued_ms,
-            "filesFound": c["filesFound"], "filesProcessed": c["filesProcessed"],
-            "tracksAdded": c["tracksAdded"], "tracksUpdated": c["tracksUpdated"],
-            "errors": list(st.errors),
-            "state": state, "priority": self.priority, "phase": st.phase,
-            "percent": st.percent, "tracksMissing": c["tracksMissing"],
-            "tracksMoved": c["tracksMoved"], "tracksRestored": c["tracksRestored"],
-        }
+
+def _ms(when: datetime) -> int:
+    return int(when.replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def _snapshot(state: ScanState) -> dict[str, Any]:
+    """What a running scan writes to its job row (read back by :func:`scan_info`)."""
+    return {**state.counters(), "errors": list(state.errors), "phase": state.phase,
+            "percent": state.percent, "startTime": state.start_time_ms}
+
+
+def scan_info(job: JobInfo) -> dict[str, Any]:
+    """The contract's scan status of a queued or running scan job.
+
+    Returns
+    -------
+    dict
+        ``{scanning: true, libraryDirectoryId, directory, strategy, startTime (ms
+        since the epoch: when it started, or was queued), filesFound,
+        filesProcessed, tracksAdded, tracksUpdated, errors, state (queued |
+        running | cancelling), priority, phase, percent, tracksMissing,
+        tracksMoved, tracksRestored}``.
+    """
+    p = job.progress or {}
+    running = job.state == "running"
+    state = "cancelling" if job.cancel_requested else "running" if running else "queued"
+    start = p.get("startTime") if running else None
+    if start is None:
+        start = _ms(job.started_at if running and job.started_at else job.created_at)
+    return {
+        "scanning": True, "libraryDirectoryId": job.subject,
+        "directory": job.params.get("directory"), "strategy": job.params.get("strategy"),
+        "startTime": int(start),
+        "filesFound": p.get("filesFound", 0), "filesProcessed": p.get("filesProcessed", 0),
+        "tracksAdded": p.get("tracksAdded", 0), "tracksUpdated": p.get("tracksUpdated", 0),
+        "errors": list(p.get("errors", [])),
+        "state": state, "priority": _priority_name(job.priority),
+        "phase": p.get("phase", "queued" if not running else "walk"),
+        "percent": p.get("percent", 0.0), "tracksMissing": p.get("tracksMissing", 0),
+        "tracksMoved": p.get("tracksMoved", 0), "tracksRestored": p.get("tracksRestored", 0),
+    }
+
+
+def _cancelled_result(job: JobInfo) -> dict[str, Any]:
+    """The result of a scan cancelled before it started."""
+    return ScanState(job.subject, str(job.params.get("strategy", "hybrid"))).result(
+        cancelled=True) | {"durationMs": 0}
 
 
 class ScanManager:
-    """Runs scans of library folders in background threads.
+    """Queues scans of library folders on the job layer and runs them (in the leader).
 
     A folder whose drive disappears (``library:media:disconnected``) has its scan
     cancelled.
@@ -133,6 +167,8 @@ class ScanManager:
         The manager listens for ``library:media:disconnected``.
     scanner : Scanner
         Runs each scan.
+    jobs : JobQueue
+        The job layer; the manager registers the ``scan`` kind on it.
     refusal : callable(Path) -> str or None
         The folder policy (:meth:`~taperoom.library.folderpolicy.FolderPolicy.refusal`):
         a refused folder (a row an older version accepted) is not scanned.
@@ -140,25 +176,16 @@ class ScanManager:
         Scans running at once (``MAX_CONCURRENT_SCANS``).
     """
 
-    def __init__(self, db: sessionmaker[Session], bus: EventBus, scanner: Scanner, *,
-                 refusal: Callable[[Path], str | None], max_concurrent: int) -> None:
+    def __init__(self, db: sessionmaker[Session], bus: EventBus, scanner: Scanner,
+                 jobs: JobQueue, *, refusal: Callable[[Path], str | None],
+                 max_concurrent: int) -> None:
         self.db = db
         self.scanner = scanner
+        self.jobs = jobs
         self.refusal = refusal
         self.max_concurrent = max_concurrent
-        self._lock = threading.Lock()
-        self._jobs: dict[str, _Job] = {}
-        self._queue: list[tuple[int, int, str]] = []
-        self._seq = itertools.count()
-        self._running = 0
-        self._threads: list[threading.Thread] = []
-        self._last: dict[str, dict[str, Any]] = {}
-        self._closed = False
-        try:
-            with transaction(db) as session:
-                repo.reset_stale_scan_status(session)
-        except Exception:
-            log.exception("could not reset stale scan states")
+        jobs.register(KIND, self._run_job, concurrency=max_concurrent,
+                      cancelled_result=_cancelled_result)
         self._unsubscribe = bus.on(Event.MEDIA_DISCONNECTED, self._on_disconnected)
 
     def _on_disconnected(self, data: MediaPayload) -> None:
@@ -167,6 +194,16 @@ class ScanManager:
             log.info("cancelling the scan of %s: its drive is gone", data["path"])
             with contextlib.suppress(NotFound):  # it may have ended meanwhile
                 self.cancel(data["directoryId"])
+
+    def reset_stale_status(self) -> None:
+        """Set ``scan_status`` back to ``idle`` on folders that no live process scans
+        (a process died mid-scan); the leader calls it when it takes over."""
+        try:
+            scanning = {j.subject for j in self.jobs.active_jobs(KIND) if j.state == "running"}
+            with transaction(self.db) as session:
+                repo.reset_stale_scan_status(session, keep=scanning)
+        except Exception:
+            log.exception("could not reset stale scan states")
 
     # ---------------------------------------------------------------- requests
 
@@ -186,20 +223,6 @@ class ScanManager:
             if not directory.is_available or not root_available(directory.path):
                 raise Conflict("Library directory is not available")
             return directory_dict(directory)
-
-    def _register(self, directory_id: str, strategy: str, priority: str,
-                  directory: dict[str, Any],
-                  progress: Callable[[dict[str, Any]], None] | None) -> _Job:
-        """Add a job for the folder (caller holds the lock)."""
-        if self._closed:
-            raise Conflict("The scan manager is shut down")
-        existing = self._jobs.get(directory_id)
-        if existing is not None:
-            raise ScanInProgress(existing.info())
-        job = _Job(directory_id, strategy, priority, directory,
-                   ScanState(directory_id, strategy, progress), next(self._seq))
-        self._jobs[directory_id] = job
-        return job
 
     def start(self, directory_id: str, strategy: str = "hybrid",
               priority: str = "normal") -> dict[str, Any]:
@@ -227,26 +250,23 @@ class ScanManager:
             The folder is inactive, unavailable, or refused by the folder policy
             (:mod:`taperoom.library.folderpolicy`; a row an older version accepted).
         ScanInProgress
-            The folder is already queued or scanning.
+            The folder is already queued or scanning (by any process).
         """
         directory = self._check(directory_id, strategy, priority)
-        with self._lock:
-            job = self._register(directory_id, strategy, priority, directory, None)
-            heapq.heappush(self._queue, (PRIORITIES[priority], job.seq, directory_id))
-            if self._running < self.max_concurrent:
-                self._running += 1
-                thread = threading.Thread(target=self._worker, name="library-scan", daemon=True)
-                self._threads = [t for t in self._threads if t.is_alive()]
-                self._threads.append(thread)
-                thread.start()
+        try:
+            self.jobs.submit(KIND, directory_id, priority=PRIORITIES[priority],
+                             params={"strategy": strategy, "directory": directory})
+        except JobExists as exc:
+            raise ScanInProgress(scan_info(exc.job)) from None
         return {"libraryDirectoryId": directory_id, "strategy": strategy}
 
     def scan_sync(self, directory_id: str, strategy: str = "hybrid",
                   progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Scan a folder in the calling thread (CLI, benchmarks, tests).
 
-        The scan is visible in :meth:`status`/:meth:`active` and can be cancelled
-        like a background one; it does not count against the concurrency limit.
+        The scan is visible in :meth:`status`/:meth:`active` of every process and
+        can be cancelled like a queued one; it does not count against the
+        concurrency limit.
 
         Parameters
         ----------
@@ -266,51 +286,43 @@ class ScanManager:
         As :meth:`start`, plus Conflict when the folder is not reachable.
         """
         directory = self._check(directory_id, strategy, "normal")
-        with self._lock:
-            job = self._register(directory_id, strategy, "normal", directory, progress)
-            job.running = True
+
+        def handler(run: JobRun) -> dict[str, Any]:
+            return self._scan(run, directory_id, strategy, progress)
+
         try:
-            result = self.scanner.scan(directory_id, strategy, state=job.state)
-        finally:
-            with self._lock:
-                self._jobs.pop(directory_id, None)
-            job.done.set()
-        with self._lock:
-            self._last[directory_id] = result
-        return result
+            return self.jobs.run_here(KIND, directory_id, handler=handler,
+                                      params={"strategy": strategy, "directory": directory})
+        except JobExists as exc:
+            raise ScanInProgress(scan_info(exc.job)) from None
 
-    # ---------------------------------------------------------------- worker
+    # ---------------------------------------------------------------- running
 
-    def _worker(self) -> None:
-        while True:
-            with self._lock:
-                job = None
-                while self._queue and not self._closed:
-                    _prio, seq, directory_id = heapq.heappop(self._queue)
-                    candidate = self._jobs.get(directory_id)
-                    if candidate is not None and candidate.seq == seq and not candidate.running:
-                        job = candidate
-                        break
-                if job is None:
-                    self._running -= 1
-                    return
-                job.running = True
-            self._run(job)
+    def _scan(self, run: JobRun, directory_id: str, strategy: str,
+              progress: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+        def report(payload: dict[str, Any]) -> None:
+            run.report(_snapshot(state))
+            if progress is not None:
+                progress(payload)
 
-    def _run(self, job: _Job) -> None:
-        result: dict[str, Any]
+        state = ScanState(directory_id, strategy, report)
+        state.cancel = run.cancelled
+        run.report(_snapshot(state))
+        return self.scanner.scan(directory_id, strategy, state=state)
+
+    def _run_job(self, run: JobRun) -> dict[str, Any]:
+        """Handler of ``scan`` jobs (a consumer thread of the leader)."""
+        strategy = str(run.info.params.get("strategy", "hybrid"))
         try:
-            if job.state.cancel.is_set():
-                result = job.state.result(cancelled=True)
-            else:
-                result = self.scanner.scan(job.directory_id, job.strategy, state=job.state)
+            return self._scan(run, run.info.subject, strategy, None)
         except Exception as exc:  # a failed scan is logged and reported, never fatal
-            log.warning("scan of library directory %s failed: %s", job.directory_id, exc)
-            result = job.state.result() | {"error": str(exc)}
-        with self._lock:
-            self._jobs.pop(job.directory_id, None)
-            self._last[job.directory_id] = result
-        job.done.set()
+            log.warning("scan of library directory %s failed: %s", run.info.subject, exc)
+            latest = run.latest() or {}
+            return ({k: latest.get(k, 0) for k in (
+                "filesFound", "filesProcessed", "tracksAdded", "tracksUpdated",
+                "tracksMissing", "tracksMoved", "tracksRestored")}
+                | {"strategy": strategy, "errors": list(latest.get("errors", [])),
+                   "durationMs": 0, "cancelled": False, "error": str(exc)})
 
     # ---------------------------------------------------------------- queries
 
@@ -320,49 +332,39 @@ class ScanManager:
         Returns
         -------
         dict
-            ``{"scanning": false}`` (plus ``lastResult`` when this process has
-            scanned the folder) or ``{"scanning": true, "libraryDirectoryId",
-            "directory", "strategy", "startTime" (ms since the epoch),
-            "filesFound", "filesProcessed", "tracksAdded", "tracksUpdated",
-            "errors", "state" (queued | running | cancelling), "priority",
-            "phase", "percent", ...}``.
+            ``{"scanning": false}`` (plus ``lastResult`` when the folder has been
+            scanned) or the status of its queued or running scan (:func:`scan_info`).
         """
-        with self._lock:
-            job = self._jobs.get(directory_id)
-            if job is not None:
-                return job.info()
-            last = self._last.get(directory_id)
+        job = self.jobs.active(KIND, directory_id)
+        if job is not None:
+            return scan_info(job)
         out: dict[str, Any] = {"scanning": False}
-        if last is not None:
-            out["lastResult"] = last
+        last = self.jobs.last_finished(KIND, directory_id)
+        if last is not None and last.result is not None:
+            out["lastResult"] = last.result
         return out
 
     def active(self) -> list[dict[str, Any]]:
         """Status of every queued or running scan (running first, then queue order)."""
-        with self._lock:
-            jobs = sorted(self._jobs.values(),
-                          key=lambda j: (not j.running, PRIORITIES[j.priority], j.seq))
-            return [j.info() for j in jobs]
+        return [scan_info(j) for j in self.jobs.active_jobs(KIND)]
 
     def is_scanning(self, directory_id: str) -> bool:
         """Whether a scan of the folder is queued or running."""
-        with self._lock:
-            return directory_id in self._jobs
+        return self.jobs.active(KIND, directory_id) is not None
 
     def wait(self, directory_id: str, timeout: float | None = None) -> dict[str, Any] | None:
-        """Wait until the folder's current scan ends; returns its result (None if none ran).
+        """Wait until the folder's current scan ends; returns its result (None if none ran
+        or the wait timed out).
 
         Parameters
         ----------
         timeout : float, optional
             Seconds; None waits without limit.
         """
-        with self._lock:
-            job = self._jobs.get(directory_id)
-        if job is not None and not job.done.wait(timeout):
+        if not self.jobs.wait(KIND, directory_id, timeout):
             return None
-        with self._lock:
-            return self._last.get(directory_id)
+        last = self.jobs.last_finished(KIND, directory_id)
+        return last.result if last is not None else None
 
     # ---------------------------------------------------------------- control
 
@@ -374,15 +376,10 @@ class ScanManager:
         NotFound
             ``No active scan found``.
         """
-        with self._lock:
-            job = self._jobs.get(directory_id)
-            if job is None:
-                raise NotFound("No active scan found")
-            job.state.cancel.set()
-            if not job.running:
-                self._jobs.pop(directory_id, None)
-                self._last[directory_id] = job.state.result(cancelled=True)
-                job.done.set()
+        try:
+            self.jobs.cancel(KIND, directory_id)
+        except NotFound:
+            raise NotFound("No active scan found") from None
 
     def start_all_available(self) -> None:
         """Queue a ``hybrid`` scan (priority low) of every active, available folder.
@@ -401,16 +398,5 @@ class ScanManager:
                 continue
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Drop queued scans, cancel running ones and wait for their threads."""
+        """Stop reacting to events (the job layer stops the running scans)."""
         self._unsubscribe()
-        with self._lock:
-            self._closed = True
-            for job in self._jobs.values():
-                job.state.cancel.set()
-            self._queue.clear()
-            for directory_id in [d for d, j in self._jobs.items() if not j.running]:
-                self._jobs.pop(directory_id)
-            threads = list(self._threads)
-        deadline = time.monotonic() + timeout
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))

@@ -359,17 +359,19 @@ class Scanner:
         (:meth:`taperoom.library.folderpolicy.FolderPolicy.refusal`).
     workers : int
         Processes of the read phase (``SCAN_WORKERS``).
+    locks : FolderLocks
+        The per-folder locks (they hold across processes), taken for each scan.
     """
 
     def __init__(self, db: sessionmaker[Session], bus: EventBus, *,
                  extensions: frozenset[str], refusal: Callable[[Path], str | None],
-                 workers: int) -> None:
+                 workers: int, locks: FolderLocks) -> None:
         self.db = db
         self.bus = bus
         self.extensions = extensions
         self.refusal = refusal
         self.workers = workers
-        self.locks = FolderLocks()
+        self.locks = locks
 
     def busy(self, directory_id: str) -> bool:
         """Whether a scan or a watcher update of the folder is running now."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from taperoom.errors import InvalidInput
+from taperoom.fslock import KeyLocks
 
 #: Scan strategies, cheapest first.
 STRATEGIES = ("fast", "hybrid", "full")
@@ -75,25 +77,28 @@ class ScanState:
 class FolderLocks:
     """The locks serialising scans and watcher updates of each library folder.
 
-    One lock per folder id, made on first use. They hold within one process only;
-    the scan runner owns one set, and everything that scans a folder goes
-    through that runner.
+    One key per folder id in a :class:`~taperoom.fslock.KeyLocks` file, so they
+    hold across the worker processes (a scan of the ``taperoom library scan``
+    command, the leader's scans and its watcher), and a process that dies
+    releases its folders.
+
+    Parameters
+    ----------
+    locks : KeyLocks
+        The lock file of the library's folders (``DATA_DIR/locks/folders.lock``).
     """
 
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+    def __init__(self, locks: KeyLocks) -> None:
+        self._locks = locks
 
-    def lock(self, directory_id: str) -> threading.Lock:
-        """The lock of one folder."""
-        with self._guard:
-            lock = self._locks.get(directory_id)
-            if lock is None:
-                lock = self._locks[directory_id] = threading.Lock()
-            return lock
+    @staticmethod
+    def _key(directory_id: str) -> str:
+        return f"folder:{directory_id}"
+
+    def lock(self, directory_id: str) -> AbstractContextManager[None]:
+        """The lock of one folder, to hold with ``with`` (waits as long as it takes)."""
+        return self._locks.hold(self._key(directory_id))
 
     def busy(self, directory_id: str) -> bool:
-        """Whether a scan or a watcher update holds the folder's lock now."""
-        with self._guard:
-            lock = self._locks.get(directory_id)
-        return lock is not None and lock.locked()
+        """Whether a scan or a watcher update holds (or waits for) the folder's lock now."""
+        return self._locks.busy(self._key(directory_id))

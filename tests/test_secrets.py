@@ -68,6 +68,7 @@ def test_settings_hold_secrets_as_secret_str(monkeypatch: pytest.MonkeyPatch) ->
     assert lib.url == f"postgresql+psycopg://dj:{PASSWORD}@db.example/library"
     assert rec.url == f"postgresql://rec:{PASSWORD}@db.example/recorder"
     assert rec.queue_url.get_secret_value() == env["QUEUE_URL"]
+    assert lib.queue_url.get_secret_value() == env["QUEUE_URL"]
     access = decide_access("library", "127.0.0.1", api_token=TOKEN, has_users=False,
                            trusted_network=False)
     assert TOKEN not in repr(access) and access.api_token == TOKEN

@@ -144,7 +144,8 @@ def leader_lock(engine: Engine, data_dir: Path) -> LeaderLock:
 def _queue(settings: LibrarySettings, name: str) -> Huey:
     """The Huey queue `library-<name>` (``DATA_DIR/library-queue.db`` or ``QUEUE_URL``)."""
     return make_huey(f"library-{name}", data_dir=settings.data_path,
-                     queue_url=settings.queue_url, priority=True, store="library")
+                     queue_url=settings.queue_url.get_secret_value(), priority=True,
+                     store="library")
 
 
 def build_services(settings: LibrarySettings | None = None, *,

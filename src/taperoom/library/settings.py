@@ -47,7 +47,7 @@ class LibrarySettings(AccessSettings):
     file_watcher_max_watches: int = Field(65536, ge=1)
     file_watcher_poll_seconds: float = Field(60.0, gt=0, le=86_400)
     data_dir: Path | None = None
-    queue_url: str = ""
+    queue_url: SecretStr = SecretStr("")
     web_concurrency: int = Field(1, ge=1, le=64)
 
     @property

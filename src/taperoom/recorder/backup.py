@@ -39,6 +39,7 @@ from taperoom.recorder.artwork import ArtworkFolder
 from taperoom.recorder.exports import (
     ExportService,
     check_version,
+    import_schedules,
     resolve_stream_ref,
     schedule_values,
     station_values,
@@ -513,27 +514,11 @@ class BackupService:
         for sid in removed_jobs:
             self.schedules.remove_job(sid)
         restored_art = self._restore_artwork(path, art_of, set(report["artwork_files"]), errors)
-        restored_ids: list[int] = []
-        skipped_schedules = 0
-        synced: list[tuple[int, str, bool]] = []
-        for i, item in enumerate(doc.schedules):
-            try:
-                if not isinstance(item, dict):
-                    raise InvalidInput("item is not an object")
-                try:
-                    station_id = resolve_stream_ref(item, by_old_id, by_index, by_name)
-                except InvalidInput:
-                    skipped_schedules += 1  # its station was skipped (exists, no overwrite)
-                    continue
-                values = schedule_values(item, station_id, zone)
-                with transaction(self.db) as db:
-                    sid = repo.create_schedule(db, values).id
-                restored_ids.append(sid)
-                synced.append((sid, values["cron_expression"], bool(values["is_active"])))
-            except TaperoomError as exc:
-                errors.append(f"schedules[{i}]: {exc}")
-        for sid, expression, active in synced:
-            self.schedules.sync(sid, expression, active)
+        restored = import_schedules(self.db, self.schedules, doc.schedules,
+                                    (by_old_id, by_index, by_name), zone,
+                                    skip_unresolved=True)
+        restored_ids, skipped_schedules = restored.ids, restored.skipped
+        errors.extend(restored.errors)
         message = (f"Restored {len(created)} streams ({len(updated)} overwritten, "
                    f"{len(skipped)} skipped) and {len(restored_ids)} schedules from {filename}")
         log_operation("configuration", message, backup=filename, errors=len(errors))

@@ -10,6 +10,7 @@ a bad item is reported and the others are still imported.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
@@ -123,6 +124,77 @@ def resolve_stream_ref(item: dict[str, Any], by_old_id: dict[Any, int | None],
                        "stream_index or stream_name)")
 
 
+@dataclass
+class ScheduleImport:
+    """What :func:`import_schedules` did.
+
+    Attributes
+    ----------
+    ids : list of int
+        Ids of the schedules created, in document order.
+    skipped : int
+        Items left out because their station was not imported (``skip_unresolved``).
+    errors : list of str
+        ``"schedules[i]: reason"`` for each item refused.
+    """
+
+    ids: list[int] = field(default_factory=list)
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def import_schedules(db: sessionmaker[Session], schedules: ScheduleService,
+                     items: list[Any], refs: tuple[dict[Any, int | None], list[int | None],
+                                                   dict[str, int]],
+                     zone: Any, *, skip_unresolved: bool = False) -> ScheduleImport:
+    """Create the schedules of an imported or restored document, each in its own
+    transaction, then give them their scheduler jobs.
+
+    Parameters
+    ----------
+    db : sessionmaker
+        Session factory of the recorder database.
+    schedules : ScheduleService
+        Gives each created schedule its scheduler job (after every row is written).
+    items : list
+        The document's ``schedules`` items (validated one by one).
+    refs : tuple
+        ``(by_old_id, by_index, by_name)`` for :func:`resolve_stream_ref`.
+    zone : tzinfo
+        Zone of the cron expressions.
+    skip_unresolved : bool
+        Count an item whose station was not imported as skipped instead of an error
+        (a restore that keeps existing stations).
+
+    Returns
+    -------
+    ScheduleImport
+    """
+    done = ScheduleImport()
+    synced: list[tuple[int, str, bool]] = []
+    for i, item in enumerate(items):
+        try:
+            if not isinstance(item, dict):
+                raise InvalidInput("item is not an object")
+            try:
+                station_id = resolve_stream_ref(item, *refs)
+            except InvalidInput:
+                if not skip_unresolved:
+                    raise
+                done.skipped += 1
+                continue
+            values = schedule_values(item, station_id, zone)
+            with transaction(db) as s:
+                sid = repo.create_schedule(s, values).id
+            done.ids.append(sid)
+            synced.append((sid, values["cron_expression"], bool(values["is_active"])))
+        except TaperoomError as exc:
+            done.errors.append(f"schedules[{i}]: {exc}")
+    for sid, expression, active in synced:
+        schedules.sync(sid, expression, active)
+    return done
+
+
 class ExportService:
     """Exports and imports the configuration document.
 
@@ -202,22 +274,10 @@ class ExportService:
                 by_old_id[item["id"]] = new_id
         with self.db() as db:
             by_name = {s.name.lower(): s.id for s in repo.list_stations(db, limit=1_000_000)}
-        schedule_ids: list[int] = []
-        synced: list[tuple[int, str, bool]] = []
-        for i, item in enumerate(body.schedules):
-            try:
-                if not isinstance(item, dict):
-                    raise InvalidInput("item is not an object")
-                station_id = resolve_stream_ref(item, by_old_id, by_index, by_name)
-                values = schedule_values(item, station_id, zone)
-                with transaction(self.db) as db:
-                    sid = repo.create_schedule(db, values).id
-                schedule_ids.append(sid)
-                synced.append((sid, values["cron_expression"], bool(values["is_active"])))
-            except TaperoomError as exc:
-                errors.append(f"schedules[{i}]: {exc}")
-        for sid, expression, active in synced:
-            self.schedules.sync(sid, expression, active)
+        imported = import_schedules(self.db, self.schedules, body.schedules,
+                                    (by_old_id, by_index, by_name), zone)
+        schedule_ids = imported.ids
+        errors.extend(imported.errors)
         message = (f"Imported {len(stream_ids)} streams and {len(schedule_ids)} schedules"
                    + (f" with {len(errors)} errors" if errors else ""))
         log_operation("configuration", message, errors=len(errors))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 import taperoom
+from tests.imports import cycles, import_graph
 
 SRC = Path(taperoom.__file__).resolve().parent
 LIBRARY = "taperoom.library"
@@ -17,70 +16,16 @@ LIBRARY = "taperoom.library"
 ROOT_USERS = ("taperoom.library.app", "taperoom.library.api.", "taperoom.library.cli")
 
 
-def _modules() -> dict[str, Path]:
-    out = {}
-    for path in sorted((SRC / "library").rglob("*.py")):
-        parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts.pop()
-        out[".".join(parts)] = path
-    return out
-
-
-def _imports(name: str, path: Path, known: set[str]) -> Iterator[str]:
-    """Every ``taperoom.library`` module `name` imports, wherever the import statement is
-    (module level, ``if TYPE_CHECKING:``, inside a function)."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            targets = [a.name for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{anchor}.{base}" if base else anchor
-            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base
-                       for a in node.names]
-        else:
-            continue
-        for target in targets:
-            if target in known and target != name:
-                yield target
-
-
 def _graph() -> dict[str, set[str]]:
-    modules = _modules()
-    known = set(modules)
-    return {name: set(_imports(name, path, known)) for name, path in modules.items()}
-
-
-def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
-    """One import cycle of `graph` (as a path that starts and ends on one module), or None."""
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == 1:
-                return [*stack[stack.index(nxt):], nxt]
-            if nxt not in state and (found := visit(nxt)) is not None:
-                return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in sorted(graph):
-        if node not in state and (found := visit(node)) is not None:
-            return found
-    return None
+    """Library module -> the library modules it imports (lazily and for type checking too)."""
+    return {name: {t for t in targets if t.startswith(LIBRARY)}
+            for name, targets in import_graph().items() if name.startswith(LIBRARY)}
 
 
 def test_no_import_cycle_in_the_library() -> None:
     """No library module imports, even lazily or for type checking only, a module that
     imports it back (the context used to: context <-> directories, scanner, watcher...)."""
-    assert _cycle(_graph()) is None
+    assert cycles(_graph()) == []
 
 
 def test_no_service_imports_the_composition_root() -> None:

@@ -14,18 +14,17 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT
+from tests.imports import SRC, cycles
+from tests.imports import import_graph as whole_graph
 
-RECORDER = ROOT / "src" / "taperoom" / "recorder"
 PACKAGE = "taperoom.recorder"
+RECORDER = SRC / "recorder"
 #: Modules that may import the composition root: the app, its routers and the CLI.
 ROOT_USERS = ("taperoom.recorder.app", "taperoom.recorder.cli", "taperoom.recorder.api")
 #: JSON bodies whose keys are open by nature (a structured log line carries the
@@ -33,79 +32,10 @@ ROOT_USERS = ("taperoom.recorder.app", "taperoom.recorder.cli", "taperoom.record
 OPEN_SCHEMAS = {"LogEntryPublic"}
 
 
-def _modules() -> dict[str, tuple[Path, bool]]:
-    out = {}
-    for path in RECORDER.rglob("*.py"):
-        parts = list(path.relative_to(RECORDER.parent.parent).with_suffix("").parts)
-        package = parts[-1] == "__init__"
-        if package:
-            parts = parts[:-1]
-        out[".".join(parts)] = (path, package)
-    return out
-
-
 def import_graph() -> dict[str, set[str]]:
     """Edges module -> recorder modules it imports (every import statement counts)."""
-    modules = _modules()
-
-    def resolve(name: str) -> str | None:
-        while name and name not in modules:
-            name = name.rpartition(".")[0]
-        return name or None
-
-    graph: dict[str, set[str]] = {m: set() for m in modules}
-    for name, (path, package) in modules.items():
-        here = name if package else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            targets: list[str] = []
-            if isinstance(node, ast.Import):
-                targets = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parts = here.split(".")[: len(here.split(".")) - node.level + 1]
-                    base = ".".join([*parts, base] if base else parts)
-                targets = [base, *(f"{base}.{a.name}" for a in node.names)]
-            for target in targets:
-                found = resolve(target)
-                if found and found != name and found.startswith(PACKAGE):
-                    graph[name].add(found)
-    return graph
-
-
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (Tarjan's algorithm)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on_stack.add(v)
-        for w in graph[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on_stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.append(w)
-                if w == v:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return found
+    return {name: {t for t in targets if t.startswith(PACKAGE)}
+            for name, targets in whole_graph().items() if name.startswith(PACKAGE)}
 
 
 def test_cycle_finder_sees_a_cycle() -> None:

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,8 @@ from taperoom.library.settings import LibrarySettings
 from taperoom.recorder.settings import RecorderSettings
 from taperoom.web.auth.policy import decide_access
 from taperoom.web.auth.settings import AccessSettings
-from tests.conftest import free_port
-from tests.library.pgserver import PgServer, PgServerError, find_bindir
+from tests.conftest import PgTestServer, free_port
+from tests.library.pgserver import PgServer
 from tests.wavgen import tone, write_wav
 
 #: Recognisable secrets, each long enough for API_TOKEN.
@@ -141,26 +141,11 @@ def test_ephemeral_admin_token_stays_out_of_answers_and_logs(
 # -- the library and the recorder, as real processes ----------------------------------
 
 
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PgServer]:
-    """A throwaway PostgreSQL cluster (it trusts local connections, so a password in a
+@pytest.fixture
+def pg(pg_server: PgTestServer) -> PgServer:
+    """The session's PostgreSQL server (it trusts local connections, so a password in a
     URL is sent nowhere and ignored); skipped without PostgreSQL except in CI."""
-    bindir = find_bindir()
-    if bindir is None:
-        if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-            pytest.fail("PostgreSQL server programs not found (run `make postgres`)")
-        pytest.skip("PostgreSQL server programs not found (run `make postgres`)")
-    server = PgServer(bindir)
-    try:
-        server.start()
-        server.wait_ready()
-    except PgServerError as exc:
-        server.stop()
-        pytest.fail(f"the PostgreSQL test server did not start: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
+    return pg_server.server
 
 
 class App:

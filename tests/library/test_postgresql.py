@@ -23,7 +23,7 @@ from alembic import command
 
 from taperoom.db import make_engine, normalise_url, sqlite_url
 from taperoom.library import migrate
-from tests.library.conftest import PgTestServer
+from tests.conftest import PgTestServer
 from tests.library.test_scanner import copy_corpus
 
 TABLES = {"tracks", "library_directories", "duplicate_groups", "file_operations", "settings",

@@ -18,6 +18,14 @@ import pytest
 import uvicorn
 
 from taperoom.ephemeral.settings import EphemeralSettings
+
+# the shared headless Chromium, as fixtures of every test module
+from tests.browser import (  # noqa: F401
+    browser,
+    browser_context,
+    browser_context_args,
+    chromium_session,
+)
 from tests.ci import missing
 from tests.library.pgserver import PgServer, PgServerError, find_bindir
 
@@ -394,8 +402,12 @@ def pg_empty_database(pg_server: PgTestServer) -> Iterator[str]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that use the session's PostgreSQL server are ``postgres`` tests (the
-    ``[postgresql]`` runs of the library's tests are marked where they are parametrised)."""
+    """Tests that use the session's PostgreSQL server are ``postgres`` tests, those that
+    use the session's Chromium ``browser`` tests (the ``[postgresql]`` runs of the
+    library's tests are marked where they are parametrised)."""
     for item in items:
-        if "pg_server" in getattr(item, "fixturenames", ()):
+        used = getattr(item, "fixturenames", ())
+        if "pg_server" in used:
             item.add_marker(pytest.mark.postgres)
+        if "chromium_session" in used:
+            item.add_marker(pytest.mark.browser)

@@ -14,10 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.access import PASSWORD
-from tests.browser import browser  # noqa: F401  (fixture)
 from tests.recorder.test_access import STATION
 
 TOKEN = "browser-token-" + "z" * 24
@@ -50,15 +49,14 @@ def server(rec_settings: Any, live_server: Any, exposed_address: str) -> Iterato
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:  # noqa: F811
-    """A fresh browser context; fails the test on uncaught page errors."""
-    context = browser.new_context()
-    p = context.new_page()
+def page(browser_context: BrowserContext) -> Iterator[Page]:
+    """A page in a fresh browser context; fails the test on uncaught page errors."""
+    p = browser_context.new_page()
     errors: list[str] = []
     p.on("pageerror", lambda exc: errors.append(str(exc)))
     p.on("dialog", lambda dialog: dialog.accept())
     yield p
-    context.close()
+    browser_context.close()
     assert not errors, f"JavaScript errors: {errors}"
 
 

@@ -8,12 +8,10 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 
@@ -28,6 +26,7 @@ from tests.browser import (  # noqa: F401
 )
 from tests.ci import missing
 from tests.library.pgserver import PgServer, PgServerError, find_bindir
+from tests.polling import wait_for, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = (ROOT.parent / "shared" / "corpus").resolve()
@@ -79,11 +78,8 @@ class LiveServer:
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
+        wait_for(lambda: self.server.started, 10, f"the server on {self.url} to start",
+                 interval=0.02)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -167,17 +163,12 @@ class ServerProcess:
         full_env = {**os.environ, **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "taperoom", *args], env=full_env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(self.url + "/", timeout=1)
-                break
-            except httpx.HTTPError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    out = self.proc.stdout.read().decode() if self.proc.stdout else ""
-                    self.stop()
-                    raise RuntimeError(f"server did not start: {out}") from None
-                time.sleep(0.1)
+        try:
+            wait_until_serving(self.url + "/", self.proc, 30)
+        except AssertionError as exc:
+            self.stop()
+            out = self.proc.stdout.read().decode() if self.proc.stdout else ""
+            raise RuntimeError(f"server did not start ({exc}): {out}") from None
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import httpx
 
 T = TypeVar("T")
 
@@ -51,3 +54,39 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str, *,
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what} "
                                  f"(last value: {value!r})")
         time.sleep(interval)
+
+
+def wait_until_serving(url: str, proc: subprocess.Popen[Any], timeout: float
+                       ) -> httpx.Response:
+    """GET `url` until the server process `proc` answers it (with any status).
+
+    Parameters
+    ----------
+    url : str
+        A URL the server answers once it is up (its health route).
+    proc : subprocess.Popen
+        The server; its exit ends the wait at once.
+    timeout : float
+        Seconds the server may take to start.
+
+    Returns
+    -------
+    httpx.Response
+        The first answer.
+
+    Raises
+    ------
+    AssertionError
+        When `proc` exits first, or at the deadline (see :func:`wait_for`).
+    """
+
+    def answer() -> httpx.Response | None:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited with status {proc.returncode} before "
+                                 f"answering {url}")
+        try:
+            return httpx.get(url, timeout=2)
+        except httpx.HTTPError:
+            return None
+
+    return wait_for(answer, timeout, f"{url} to answer", interval=0.1)

@@ -9,7 +9,6 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from taperoom.web.auth.policy import decide_access
 from taperoom.web.auth.settings import AccessSettings
 from tests.conftest import PgTestServer, free_port
 from tests.library.pgserver import PgServer
+from tests.polling import wait_until_serving
 from tests.wavgen import tone, write_wav
 
 #: Recognisable secrets, each long enough for API_TOKEN.
@@ -158,15 +158,10 @@ class App:
             [sys.executable, "-m", "taperoom", *args, "--host", "127.0.0.1", "--port",
              str(self.port)], env={**os.environ, "LOG_LEVEL": "DEBUG", **env},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(self.url + health, timeout=1)
-                return
-            except httpx.HTTPError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"server did not start: {self.stop()}") from None
-                time.sleep(0.2)
+        try:
+            wait_until_serving(self.url + health, self.proc, 60)
+        except AssertionError as exc:
+            raise AssertionError(f"server did not start ({exc}): {self.stop()}") from None
 
     def stop(self) -> str:
         """Stop the server; everything it printed."""

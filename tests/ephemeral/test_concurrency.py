@@ -20,6 +20,7 @@ import httpx
 from taperoom.audio import wav
 from taperoom.ephemeral.settings import EphemeralSettings
 from taperoom.ephemeral.store import EphemeralStore
+from tests.polling import wait_for
 from tests.wavgen import LIST_INFO, tone, write_wav
 
 
@@ -112,10 +113,7 @@ def test_uvicorn_with_four_workers_counts_every_degrade(tmp_path: Path, server_p
     srv = server_process(["ephemeral", "serve", "--workers", "4"], {
         "AUDIO_DIR": str(audio), "METADATA_DIR": str(tmp_path / "meta"),
         "DEGRADE_RATE_LIMIT": "off", "LOG_LEVEL": "warning"})
-    deadline = time.monotonic() + 20
-    while len(_worker_pids(srv.proc.pid)) < 4 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(_worker_pids(srv.proc.pid)) >= 4
+    wait_for(lambda: len(_worker_pids(srv.proc.pid)) >= 4, 20, "four worker processes")
     size_before = (audio / "a.wav").stat().st_size
     jobs = [("a.wav", 3)] * 150 + [("b.wav", i % 8) for i in range(150)]
     random.Random(1).shuffle(jobs)

@@ -29,6 +29,7 @@ import websockets
 
 from tests.conftest import ServerProcess
 from tests.library.test_scanner import copy_corpus
+from tests.polling import wait_for
 
 #: Seconds allowed for anything that should happen "soon" (generous: 2 shared cores).
 DEADLINE = 60.0
@@ -54,26 +55,28 @@ class Cluster:
 
     def pin(self, count: int = WORKERS) -> dict[int, httpx.Client]:
         """One kept-alive client per worker process, for `count` processes."""
-        deadline = time.monotonic() + DEADLINE
-        while len(self.clients) < count:
-            assert time.monotonic() < deadline, f"reached only {sorted(self.clients)}"
+
+        def one_more() -> bool:
             client = httpx.Client(base_url=self.url, timeout=DEADLINE)
             try:
                 pid = self.whoami(client)["pid"]
             except httpx.HTTPError:
                 client.close()
-                time.sleep(0.1)
-                continue
+                return False
             if pid in self.clients:
                 self._spare.append(client)  # kept open: the next one goes elsewhere
             else:
                 self.clients[pid] = client
+            return len(self.clients) >= count
+
+        if len(self.clients) < count:
+            wait_for(one_more, DEADLINE, f"connections to {count} worker processes")
         return self.clients
 
     def leader(self) -> int:
         """Pid of the leading worker (asked through fresh connections until one says so)."""
-        deadline = time.monotonic() + DEADLINE
-        while True:
+
+        def leading() -> int | None:
             for client in list(self.clients.values()):
                 try:
                     me = self.whoami(client)
@@ -81,9 +84,11 @@ class Cluster:
                     continue
                 if me["leader"]:
                     return int(me["pid"])
-            assert time.monotonic() < deadline, "no worker leads"
             self.clients.clear()
             self.pin()
+            return None
+
+        return wait_for(leading, DEADLINE, "a worker that leads")
 
     def close(self) -> None:
         for client in [*self.clients.values(), *self._spare]:
@@ -99,14 +104,12 @@ class Cluster:
         return str(r.json()["data"]["id"])
 
     def wait_idle(self, directory_id: str) -> dict[str, Any]:
-        deadline = time.monotonic() + DEADLINE
-        while True:
+        def idle() -> dict[str, Any] | None:
             client = next(iter(self.clients.values()))
             body = client.get(f"/api/scan/library/{directory_id}/status").json()
-            if not body["data"]["scanning"]:
-                return dict(body["data"])
-            assert time.monotonic() < deadline, body
-            time.sleep(0.1)
+            return None if body["data"]["scanning"] else dict(body["data"])
+
+        return wait_for(idle, DEADLINE, f"the scan of folder {directory_id} to end")
 
 
 @pytest.fixture
@@ -256,11 +259,8 @@ def test_killing_the_leader_hands_its_scan_and_duties_to_another_worker(
     client = next(c for pid, c in cluster.clients.items() if pid != leader)
     assert client.post(f"/api/scan/library/{did}", json={"strategy": "full"}
                        ).status_code == 202
-    deadline = time.monotonic() + DEADLINE
-    while client.get(f"/api/scan/library/{did}/status").json()["data"].get("state") \
-            != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for(lambda: client.get(f"/api/scan/library/{did}/status").json()["data"].get(
+        "state") == "running", DEADLINE, "the scan to run")
     cluster.clients.pop(leader).close()
     os.kill(leader, signal.SIGKILL)
     status = cluster.wait_idle(did)

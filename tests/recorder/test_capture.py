@@ -20,6 +20,7 @@ from taperoom.recorder.capture import (
 from taperoom.recorder.encode import parse_header
 from taperoom.recorder.urlpolicy import UrlPolicy, UrlRefused
 from tests.conftest import free_port
+from tests.polling import wait_for
 from tests.recorder.streamserver import Plan, StreamMedia, StreamServer
 
 # the stream server's fixtures
@@ -297,10 +298,8 @@ def test_codec_change_across_reconnect_switches_to_encoding(
     stream_server.mount("/live", plans=[Plan(drop_after=1.0)])
 
     def switch() -> None:  # once the first connection streams, well before its drop
-        deadline = time.monotonic() + 30
-        while (not any(r.audio_bytes for r in stream_server.requests_for("/live"))
-               and time.monotonic() < deadline):
-            time.sleep(0.01)
+        wait_for(lambda: any(r.audio_bytes for r in stream_server.requests_for("/live")), 30,
+                 "the first connection to stream", interval=0.01)
         stream_server.mount("/live", kind="aac")
 
     threading.Thread(target=switch, daemon=True).start()

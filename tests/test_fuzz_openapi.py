@@ -83,6 +83,7 @@ def _ephemeral_known(finding: Finding) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_ephemeral_openapi_fuzz(corpus: Path, tmp_path: Path,
                                 live_server: Callable[[Any], LiveServer]) -> None:
     """Ephemeral: real WAV files (a corpus excerpt, 24-bit with extra chunks), no 5xx."""
@@ -146,6 +147,7 @@ def _library_known(finding: Finding) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_library_openapi_fuzz(corpus: Path, tmp_path: Path, lib_ctx: Any,
                               live_server: Callable[[Any], LiveServer]) -> None:
     """Library: a scanned folder of corpus tracks with a duplicate group and hot cues."""
@@ -224,6 +226,7 @@ def fuzz_stream_server(stream_media: Any) -> Iterator[StreamServer]:  # noqa: F8
         server.stop()
 
 
+@pytest.mark.slow
 def test_recorder_openapi_fuzz(fuzz_stream_server: StreamServer, fuzz_rec_ctx: Any,
                                live_server: Callable[[Any], LiveServer]) -> None:
     """Recorder: a station on the local stream server, a schedule and a recording."""

@@ -185,6 +185,7 @@ def _exercise(app: App, requests: list[tuple[str, str, dict[str, str]]]) -> list
     return out
 
 
+@pytest.mark.slow
 def test_library_secrets_stay_out_of_answers_and_logs(pg: PgServer, tmp_path: Path) -> None:
     """The library on PostgreSQL with a password in DATABASE_URL and an API_TOKEN: its
     startup (migrations), health, settings, tracks and documentation routes, a wrong
@@ -211,6 +212,7 @@ def test_library_secrets_stay_out_of_answers_and_logs(pg: PgServer, tmp_path: Pa
     assert not _clean(logs, TOKEN, PASSWORD)
 
 
+@pytest.mark.slow
 def test_recorder_secrets_stay_out_of_pages_answers_and_logs(pg: PgServer,
                                                              tmp_path: Path) -> None:
     """The recorder on PostgreSQL with a password in RECORDER_DATABASE_URL's query and an

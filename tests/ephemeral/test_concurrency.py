@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from taperoom.audio import wav
 from taperoom.ephemeral.settings import EphemeralSettings
@@ -104,6 +105,7 @@ def _worker_pids(pid: int) -> set[int]:
     return children
 
 
+@pytest.mark.slow
 def test_uvicorn_with_four_workers_counts_every_degrade(tmp_path: Path, server_process) -> None:
     """300 concurrent /degrade calls against `serve --workers 4` add exactly 300 plays."""
     audio = tmp_path / "audio"
@@ -154,6 +156,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_kill_9_at_any_instant_leaves_valid_wav_and_json(tmp_path: Path) -> None:
     """SIGKILL during continuous wear and stream counting, 15 times: header, trailing chunk
     and JSON stay valid, and no count goes back."""

@@ -128,6 +128,7 @@ def expected_counts(played: list[int]) -> list[int]:
     return [played.count(i) for i in range(SEGMENTS)]
 
 
+@pytest.mark.slow
 def test_player_lists_plays_seeks_and_wears_only_the_played_segments(
         tab: PlayerPage, ephemeral: Callable[..., Any]) -> None:
     """/player lists the track, really plays it and wears exactly what was heard.
@@ -221,6 +222,7 @@ def test_player_lists_plays_seeks_and_wears_only_the_played_segments(
     assert [text for kind, text in tab.console if kind == "error"] == []
 
 
+@pytest.mark.slow
 def test_refused_degrade_is_ignored_and_playback_goes_on(
         tab: PlayerPage, ephemeral: Callable[..., Any]) -> None:
     """A 429 from /degrade is logged to the console and does not stop the player.
@@ -262,6 +264,7 @@ SNIPPET_PAGE = """<!doctype html>
 """
 
 
+@pytest.mark.slow
 def test_embed_snippet_works_from_another_origin(
         tab: PlayerPage, ephemeral: Callable[..., Any],
         live_server: Callable[[Any], Any]) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 
 from taperoom.audio import wav
 from taperoom.ephemeral.app import create_app
@@ -65,6 +66,7 @@ def test_second_worn_stream_wears_the_audio(tmp_path, eph_settings, live_server)
     assert np.all(y == 0.0)
 
 
+@pytest.mark.slow
 def test_client_that_disconnects_stops_the_wear(tmp_path, eph_settings, live_server) -> None:
     """Reading 1 s of a 20 s stream then closing wears only the segments sent, and no more later."""
     settings = eph_settings(stream_prebuffer=0.5)

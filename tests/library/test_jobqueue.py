@@ -158,6 +158,7 @@ build_services(settings, lead=False).close()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.backends("sqlite")
 def test_worker_processes_opening_a_new_library_at_once_all_start(tmp_path: Path) -> None:
     """Three processes that open (and so migrate) a new library at the same instant all

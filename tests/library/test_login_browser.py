@@ -30,6 +30,7 @@ def page(browser_context: BrowserContext) -> Page:
     return browser_context.new_page()
 
 
+@pytest.mark.slow
 def test_library_sign_in_and_csrf_in_chromium(lib_settings: Any, live_server: Any,
                                               exposed_address: str, tmp_path: Path,
                                               page: Page) -> None:

@@ -152,6 +152,7 @@ def _all_pages(client: httpx.Client, limit: int, **params: Any) -> list[dict[str
         page += 1
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_library_server_on_postgresql(pg_server: PgTestServer, corpus: Path, tmp_path: Path,
                                       server_process: Callable[..., Any]) -> None:

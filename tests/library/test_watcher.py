@@ -319,6 +319,7 @@ def fan_out(root: Path, levels: int) -> None:
         here = nxt
 
 
+@pytest.mark.slow
 def test_routes_and_sigterm_answer_in_seconds_while_huge_watches_are_set_up(
         tmp_path: Path, corpus: Path, server_process: Callable[..., Any]) -> None:
     """A real server: adding, watching, unwatching and removing folders whose link-following

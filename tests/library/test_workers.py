@@ -129,6 +129,7 @@ def cluster(server_process: Callable[[list[str], dict[str, str]], ServerProcess]
         c.close()
 
 
+@pytest.mark.slow
 def test_two_scans_of_one_folder_through_two_workers_run_once(cluster: Cluster,
                                                                corpus: Path,
                                                                tmp_path: Path) -> None:
@@ -163,6 +164,7 @@ def test_two_scans_of_one_folder_through_two_workers_run_once(cluster: Cluster,
     assert tracks == (32, 32)
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_moves_through_three_workers_stay_consistent(
         cluster: Cluster, corpus: Path, tmp_path: Path) -> None:
     """20 moves of one track sent at once through three workers run one after another
@@ -216,6 +218,7 @@ async def _ws_on(url: str, pid: int) -> Any:
         assert time.monotonic() < deadline, f"no WebSocket reached worker {pid}"
 
 
+@pytest.mark.slow
 def test_websocket_on_one_worker_sees_a_scan_started_through_another(
         cluster: Cluster, corpus: Path, tmp_path: Path) -> None:
     """The scan runs in the leader, is requested through a second worker and watched
@@ -250,6 +253,7 @@ def test_websocket_on_one_worker_sees_a_scan_started_through_another(
     assert complete["directoryId"] == did and complete["result"]["tracksAdded"] == 32
 
 
+@pytest.mark.slow
 def test_killing_the_leader_hands_its_scan_and_duties_to_another_worker(
         cluster: Cluster, corpus: Path, tmp_path: Path) -> None:
     """The leader is killed in the middle of a scan: another worker takes the lead,

@@ -135,6 +135,7 @@ def _serve_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "MIN_FREE_DISK_MB": "1", **extra}
 
 
+@pytest.mark.slow
 def test_exposed_recorder_without_credentials_does_not_start(rec_settings, exposed_address,
                                                              tmp_path) -> None:
     """Bound beyond loopback (``--host`` or, as in the Docker image, WEB_HOST=0.0.0.0)
@@ -157,6 +158,7 @@ def test_exposed_recorder_without_credentials_does_not_start(rec_settings, expos
             httpx.get(f"http://{exposed_address}:{port}/health", timeout=5)
 
 
+@pytest.mark.slow
 def test_docker_like_recorder_with_an_api_token(tmp_path, exposed_address) -> None:
     """WEB_HOST=0.0.0.0 with API_TOKEN (the Docker setup): it starts; the health check
     the image runs answers; the API wants the token."""

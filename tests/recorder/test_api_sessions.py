@@ -240,6 +240,7 @@ def test_record_now_refuses_a_stored_pattern_with_a_format_spec(base: str, rec_s
     assert [p for p in recordings.rglob("*") if p.is_file()] == []
 
 
+@pytest.mark.slow
 def test_a_failed_session_leaves_no_file(base: str, rec_services: Any,
                                          stream_server: StreamServer) -> None:
     """When processing fails after the capture (here the cue sheet cannot be written:

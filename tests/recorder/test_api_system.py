@@ -188,6 +188,7 @@ JUNK_QUERIES = [{}, {"limit": "-1", "skip": "x"}, {"hours": "nan"}, {"recent_day
                 {"active": "2"}, {"stream_config_id": "99999999999999999999"}]
 
 
+@pytest.mark.slow
 def test_no_route_answers_500_to_junk(rec_server: Any) -> None:
     """Every /api route, fed junk ids, bodies and query strings, answers below 500, and
     every refusal is a 4xx the contract knows (400, 404, 405, 409, 413, 422) with a JSON

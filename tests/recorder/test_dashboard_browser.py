@@ -313,6 +313,7 @@ def test_schedule_form_cron_helper_and_create(tab: Tab) -> None:
 # --------------------------------------------------------------------------- live status
 
 
+@pytest.mark.slow
 def test_dashboard_shows_live_progress_without_reloading(tab: Tab, rec_services: Any) -> None:
     """Bus recording events reach the dashboard over /ws and update the row, no reload."""
     page = tab.page
@@ -372,6 +373,7 @@ def test_dashboard_shows_live_progress_without_reloading(tab: Tab, rec_services:
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
 
 
+@pytest.mark.slow
 def test_record_now_from_the_dashboard_shows_real_progress_and_stops(
         tab: Tab, stream_server: StreamServer) -> None:
     """Record now shows a real recording's progress live and Stop finishes it early."""
@@ -420,6 +422,7 @@ def test_record_now_from_the_dashboard_shows_real_progress_and_stops(
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
 
 
+@pytest.mark.slow
 def test_dashboard_follows_station_and_schedule_changes(tab: Tab) -> None:
     """API station/schedule changes appear on an open dashboard without a reload."""
     page = tab.page
@@ -446,6 +449,7 @@ def test_dashboard_follows_station_and_schedule_changes(tab: Tab) -> None:
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
 
 
+@pytest.mark.slow
 def test_polling_fallback_and_reconnect_backoff(tab: Tab, rec_services: Any) -> None:
     """With /ws refused the page polls active sessions and retries with growing delays."""
     page = tab.page
@@ -532,6 +536,7 @@ def test_sessions_filters_and_retry_upload(tab: Tab, rec_services: Any) -> None:
 # --------------------------------------------------------------------------- operations
 
 
+@pytest.mark.slow
 def test_logs_page_loads_and_filters_entries(tab: Tab) -> None:
     """/logs lists structured entries, filters them and refreshes automatically."""
     page = tab.page

@@ -71,6 +71,7 @@ def server_for(rec_settings: Callable[..., RecorderSettings],
         services.close()
 
 
+@pytest.mark.slow
 def test_record_now_with_drop_icy_titles_artwork_and_upload(
         server_for: Any, stream_server: StreamServer, sftp_server: SshTestServer,
         tmp_path: Path) -> None:
@@ -231,6 +232,7 @@ def test_restart_keeps_an_interrupted_recording(
         services.close()
 
 
+@pytest.mark.slow
 def test_cli_record_runs_the_pipeline(rec_settings: Callable[..., RecorderSettings],
                                       stream_server: StreamServer, sftp_server: SshTestServer,
                                       tmp_path: Path) -> None:
@@ -282,6 +284,7 @@ def test_cli_record_runs_the_pipeline(rec_settings: Callable[..., RecorderSettin
     assert missing.returncode == 4 and "no station" in missing.stderr
 
 
+@pytest.mark.slow
 def test_upload_retries_until_the_server_is_back(
         server_for: Any, stream_server: StreamServer, sftp_server: SshTestServer) -> None:
     """With the SFTP server down, the session shows the failed attempt and its next
@@ -306,6 +309,7 @@ def test_upload_retries_until_the_server_is_back(
         == done["file_size_bytes"]
 
 
+@pytest.mark.slow
 def test_split_tracks_cuts_the_recording_at_icy_title_changes(
         server_for: Any, stream_server: StreamServer) -> None:
     """A station with split_tracks gets, beside the whole MP3 and its cue sheet, one file
@@ -351,6 +355,7 @@ def test_split_tracks_cuts_the_recording_at_icy_title_changes(
         assert str(tags["TDRC"]) == show[:4]
 
 
+@pytest.mark.slow
 def test_rtmp_station_records_through_the_pipeline(server_for: Any, stream_server: StreamServer
                                                    ) -> None:
     """A station with an ``rtmp://`` URL is accepted and records like any other (real
@@ -377,6 +382,7 @@ def test_rtmp_station_records_through_the_pipeline(server_for: Any, stream_serve
     assert str(ID3(session["output_file_path"])["TALB"]) == "Night Jazz"
 
 
+@pytest.mark.slow
 def test_schedule_that_cannot_start_retries_within_its_slot(
         server_for: Any, stream_server: StreamServer) -> None:
     """A scheduled run refused by the concurrency limit leaves a failed session and is
@@ -432,6 +438,7 @@ def test_schedule_that_cannot_start_retries_within_its_slot(
         assert client.get(f"/api/schedules/{patient}").json()["retry_count"] == 0
 
 
+@pytest.mark.slow
 def test_new_user_story_station_schedule_uploaded_tagged_mp3(
         server_for: Any, stream_server: StreamServer, sftp_server: SshTestServer) -> None:
     """What a new user does: add a station with an SFTP destination, schedule it, and

@@ -65,6 +65,7 @@ def schedule_active(server: Any) -> bool:
     return bool(r.json()["is_active"])
 
 
+@pytest.mark.slow
 def test_sign_in_then_actions_carry_the_csrf_token(server: Any, page: Page) -> None:
     """Asking for /schedules leads to the login form; a wrong password is refused there;
     the right one leads back to /schedules, whose live status connects; Deactivate
@@ -97,6 +98,7 @@ def test_sign_in_then_actions_carry_the_csrf_token(server: Any, page: Page) -> N
     expect(page).to_have_url(server.url + "/login?next=/streams")
 
 
+@pytest.mark.slow
 def test_hostile_page_form_post_is_refused(server: Any, page: Page) -> None:
     """A page of another site (served here through Playwright's routing) that posts a
     form to the recorder, even while the user is signed in, gets 403; the schedule

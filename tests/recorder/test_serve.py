@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import free_port
 from tests.polling import wait_until_serving
@@ -48,6 +49,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+@pytest.mark.slow
 def test_recorder_serve_takes_host_and_port(tmp_path: Path) -> None:
     """`taperoom recorder serve --host 127.0.0.1 --port P` serves the API, the health
     routes and the dashboard there; --port wins over WEB_PORT/PORT."""
@@ -68,6 +70,7 @@ def test_recorder_serve_takes_host_and_port(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "recorder.db").is_file()
 
 
+@pytest.mark.slow
 def test_serve_all_apps_includes_the_recorder(tmp_path: Path) -> None:
     """`taperoom serve` (the command of `make run`) serves the recorder beside the other
     apps, on RECORDER_PORT (8666 when unset), with its dashboard and API."""

@@ -226,7 +226,8 @@ def _station(client: httpx.Client, url: str) -> int:
 # -- local files through playlists, redirects and HLS -------------------------------------
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [pytest.param(c, marks=[pytest.mark.slow] if c == "hls-redirect"
+                                              else []) for c in CASES])
 def test_url_test_never_describes_a_local_file(case: str, recorder: Callable[..., str],
                                                hostile: HostileServer, trap: Trap,
                                                secret: Path) -> None:

@@ -9,23 +9,36 @@ the ``Host`` check (:mod:`taperoom.web.hosts`), CORS and the origin guard
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from fastapi import FastAPI
+from sqlalchemy.engine import Engine
 
 from taperoom.web.auth.middleware import AuthMiddleware, current_csrf_token, current_user
 from taperoom.web.auth.policy import Access, decide_access
 from taperoom.web.auth.routes import LoginPage, build_login_router
 from taperoom.web.auth.settings import AccessSettings
-from taperoom.web.auth.store import AuthStore
+from taperoom.web.auth.store import AuthStore, open_store
+from taperoom.web.auth.tables import AuthTables
 from taperoom.web.auth.throttle import LoginThrottle
 from taperoom.web.errors import BodyRenderer, error_body
 from taperoom.web.hosts import install_host_check
 from taperoom.web.origins import install_origin_policy
 
-__all__ = ["Access", "AccessSettings", "AuthStore", "LoginPage", "current_csrf_token",
-           "current_user", "decide_access", "install_access", "open_access"]
+__all__ = [
+    "Access",
+    "AccessSettings",
+    "AuthStore",
+    "LoginPage",
+    "check_access_at_start",
+    "current_csrf_token",
+    "current_user",
+    "decide_access",
+    "install_access",
+    "open_access",
+    "open_store",
+]
 
 
 def open_access(app: str, settings: AccessSettings, listen_host: str,
@@ -40,6 +53,34 @@ def open_access(app: str, settings: AccessSettings, listen_host: str,
     return decide_access(app, listen_host, api_token=settings.api_token.get_secret_value(),
                          has_users=store.has_users(),
                          trusted_network=settings.trusted_network)
+
+
+def check_access_at_start(app: str, settings: AccessSettings, listen_host: str, url: str,
+                          upgrade: Callable[[Engine], None], tables: AuthTables) -> Access:
+    """Decide, before the server starts, whether `app` may listen on `listen_host`.
+
+    Parameters
+    ----------
+    app : str
+        ``"library"`` or ``"recorder"``.
+    settings : AccessSettings
+        The app's settings.
+    listen_host : str
+        The address it is to listen on.
+    url, upgrade, tables
+        The app's database, migration and user tables (see :func:`open_store`).
+
+    Raises
+    ------
+    Misconfigured
+        Listening beyond loopback without credentials (see
+        :func:`taperoom.web.auth.policy.decide_access`).
+    """
+    store, close = open_store(url, upgrade, tables)
+    try:
+        return open_access(app, settings, listen_host, store)
+    finally:
+        close()
 
 
 def install_access(app: FastAPI, *, access: Access, settings: AccessSettings,

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from taperoom.db import transaction
+from taperoom.db import make_engine, make_sessionmaker, transaction
 from taperoom.errors import Conflict, InvalidInput, NotFound
 from taperoom.web.auth.passwords import (
     check_new_password,
@@ -224,3 +226,30 @@ class AuthStore:
             done = _rowcount(db.execute(delete(self.sessions)
                                         .where(self.sessions.c.id == token_digest(token))))
         return done > 0
+
+
+def open_store(url: str, upgrade: Callable[[Engine], None],
+               tables: AuthTables) -> tuple[AuthStore, Callable[[], None]]:
+    """The user store of an app's database at `url`, migrated first, and its closer.
+
+    For ``taperoom <app> user ...`` and the start-up access check, which need the
+    users but none of the app's services.
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL of the app's database.
+    upgrade : callable(Engine)
+        The app's migration to head (``taperoom.<app>.migrate.upgrade``).
+    tables : AuthTables
+        The app's user and session tables.
+
+    Returns
+    -------
+    store : AuthStore
+    close : callable()
+        Disposes of the engine.
+    """
+    engine = make_engine(url)
+    upgrade(engine)
+    return AuthStore(make_sessionmaker(engine), tables), engine.dispose

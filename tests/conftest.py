@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 
 from taperoom.ephemeral.settings import EphemeralSettings
+
+# the shared headless Chromium, as fixtures of every test module
+from tests.browser import (  # noqa: F401
+    browser,
+    browser_context,
+    browser_context_args,
+    chromium_session,
+)
+from tests.ci import missing
+from tests.library.pgserver import PgServer, PgServerError, find_bindir
+from tests.polling import wait_for, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = (ROOT.parent / "shared" / "corpus").resolve()
@@ -68,11 +78,8 @@ class LiveServer:
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
+        wait_for(lambda: self.server.started, 10, f"the server on {self.url} to start",
+                 interval=0.02)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -156,17 +163,12 @@ class ServerProcess:
         full_env = {**os.environ, **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "taperoom", *args], env=full_env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(self.url + "/", timeout=1)
-                break
-            except httpx.HTTPError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    out = self.proc.stdout.read().decode() if self.proc.stdout else ""
-                    self.stop()
-                    raise RuntimeError(f"server did not start: {out}") from None
-                time.sleep(0.1)
+        try:
+            wait_until_serving(self.url + "/", self.proc, 30)
+        except AssertionError as exc:
+            self.stop()
+            out = self.proc.stdout.read().decode() if self.proc.stdout else ""
+            raise RuntimeError(f"server did not start ({exc}): {out}") from None
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -197,6 +199,65 @@ def server_process() -> Iterator[Callable[[list[str], dict[str, str]], ServerPro
         p.stop()
 
 
+class DatabaseTemplates:
+    """SQLite databases migrated to head once per session, copied into each test.
+
+    An Alembic upgrade from nothing costs about 100 ms per library database; a
+    copy of a migrated file costs well under a millisecond, and the app's own
+    migration at start then finds the copy at head and stops after one query.
+    Tests of that migration itself are marked ``empty_database`` and get no copy.
+
+    Parameters
+    ----------
+    folder : Path
+        Where the templates are made (one file per app).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._made: dict[str, Path] = {}
+
+    def template(self, app: str) -> Path:
+        """The migrated template of `app` (``library`` or ``recorder``), made on first use."""
+        if app not in self._made:
+            from taperoom.db import make_engine, sqlite_url
+            from taperoom.library import migrate as library_migrate
+            from taperoom.recorder import migrate as recorder_migrate
+
+            migrate = {"library": library_migrate, "recorder": recorder_migrate}[app]
+            path = self.folder / f"{app}.db"
+            engine = make_engine(sqlite_url(path))
+            try:
+                migrate.upgrade(engine)
+                with engine.connect() as conn:  # everything into the main file
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                engine.dispose()
+            wal = path.with_name(path.name + "-wal")
+            assert not wal.exists() or wal.stat().st_size == 0, f"{wal} holds pages"
+            self._made[app] = path
+        return self._made[app]
+
+    def copy(self, app: str, target: Path) -> None:
+        """Copy the template of `app` to `target`, unless a database is already there."""
+        if target.exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.template(app), target)
+
+
+@pytest.fixture(scope="session")
+def db_templates(tmp_path_factory: pytest.TempPathFactory) -> DatabaseTemplates:
+    """The session's migrated SQLite templates (:class:`DatabaseTemplates`)."""
+    return DatabaseTemplates(tmp_path_factory.mktemp("db-templates"))
+
+
+@pytest.fixture
+def empty_database(request: pytest.FixtureRequest) -> bool:
+    """True when the test is marked ``empty_database``: its database starts empty."""
+    return request.node.get_closest_marker("empty_database") is not None
+
+
 @pytest.fixture
 def lib_database_url() -> str:
     """``DATABASE_URL`` of library tests: empty, i.e. SQLite at ``DATABASE_PATH``.
@@ -207,11 +268,14 @@ def lib_database_url() -> str:
 
 
 @pytest.fixture
-def lib_settings(tmp_path: Path, lib_database_url: str) -> Callable[..., Any]:
+def lib_settings(tmp_path: Path, lib_database_url: str, db_templates: DatabaseTemplates,
+                 empty_database: bool) -> Callable[..., Any]:
     """Factory of library settings on tmp_path (no startup scan, no watcher by default).
 
     The database is a SQLite file in tmp_path, or the PostgreSQL database of
-    `lib_database_url` when that is set.
+    `lib_database_url` when that is set. A SQLite file that does not exist yet
+    starts as a copy of the migrated template (empty for tests marked
+    ``empty_database``).
     """
     from taperoom.library.settings import LibrarySettings
 
@@ -224,7 +288,10 @@ def lib_settings(tmp_path: Path, lib_database_url: str) -> Callable[..., Any]:
             "file_watcher_debounce": 200,
         }
         values.update(overrides)
-        return LibrarySettings(_env_file=None, **values)  # type: ignore[call-arg]
+        settings = LibrarySettings(_env_file=None, **values)  # type: ignore[call-arg]
+        if not settings.database_url.get_secret_value() and not empty_database:
+            db_templates.copy("library", Path(settings.database_path))
+        return settings
 
     return make
 
@@ -232,7 +299,8 @@ def lib_settings(tmp_path: Path, lib_database_url: str) -> Callable[..., Any]:
 @pytest.fixture
 def lib_ctx(lib_settings: Callable[..., Any]) -> Iterator[Any]:
     """The library's services (:class:`~taperoom.library.context.LibraryServices`) on a
-    fresh, migrated database (SQLite in tmp_path by default); closed after the test."""
+    fresh database at head (SQLite in tmp_path by default, a copy of the migrated
+    template); closed after the test."""
     from taperoom.library.context import build_services
 
     services = build_services(lib_settings())
@@ -246,3 +314,91 @@ def lib_server(lib_ctx: Any, live_server: Callable[[Any], LiveServer]) -> LiveSe
     from taperoom.library.app import create_app
 
     return live_server(create_app(services=lib_ctx))
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------
+
+#: Database of the session's server that every migrated test database is copied from.
+PG_TEMPLATE_DB = "taperoom_template"
+
+
+class PgTestServer:
+    """The session's PostgreSQL server and its migrated template database."""
+
+    def __init__(self, server: PgServer) -> None:
+        self.server = server
+        self._template_ready = False
+
+    def url(self, database: str) -> str:
+        """``postgresql+psycopg://`` URL of a database of the server."""
+        return self.server.url(database)
+
+    def fresh_database(self, *, migrated: bool = True) -> str:
+        """Create a new database; a copy of the migrated template when `migrated`."""
+        if not migrated:
+            return self.server.create_database()
+        if not self._template_ready:
+            from taperoom.db import make_engine
+            from taperoom.library import migrate
+
+            self.server.create_database(PG_TEMPLATE_DB)
+            engine = make_engine(self.url(PG_TEMPLATE_DB))
+            try:
+                migrate.upgrade(engine)
+            finally:
+                engine.dispose()
+            self._template_ready = True
+        return self.server.create_database(template=PG_TEMPLATE_DB)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgTestServer]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 for the whole session.
+
+    Skipped when PostgreSQL is not installed, except under ``CI=true`` where
+    that is a failure; a server that is installed but does not start is always
+    a failure.
+    """
+    bindir = find_bindir()
+    if bindir is None:
+        missing("PostgreSQL server programs not found under /usr/lib/postgresql/*/bin "
+                "(run `make postgres` to install Debian's postgresql package)")
+    server = PgServer(bindir)
+    try:
+        server.start()
+        server.wait_ready()
+    except PgServerError as exc:
+        server.stop()
+        pytest.fail(f"the PostgreSQL test server did not start: {exc}")
+    try:
+        yield PgTestServer(server)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_database(pg_server: PgTestServer) -> Iterator[str]:
+    """URL of a fresh database, migrated to head, dropped after the test."""
+    name = pg_server.fresh_database()
+    yield pg_server.url(name)
+    pg_server.server.drop_database(name)
+
+
+@pytest.fixture
+def pg_empty_database(pg_server: PgTestServer) -> Iterator[str]:
+    """URL of a fresh, empty database (no tables), dropped after the test."""
+    name = pg_server.fresh_database(migrated=False)
+    yield pg_server.url(name)
+    pg_server.server.drop_database(name)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use the session's PostgreSQL server are ``postgres`` tests, those that
+    use the session's Chromium ``browser`` tests (the ``[postgresql]`` runs of the
+    library's tests are marked where they are parametrised)."""
+    for item in items:
+        used = getattr(item, "fixturenames", ())
+        if "pg_server" in used:
+            item.add_marker(pytest.mark.postgres)
+        if "chromium_session" in used:
+            item.add_marker(pytest.mark.browser)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.wavgen import tone, write_wav
 
@@ -38,6 +39,7 @@ def test_scan_creates_metadata_and_waveforms_and_skips_bad_files(tmp_path: Path)
     assert not (tmp_path / "meta" / "tracks" / "bad.wav.json").exists()
 
 
+@pytest.mark.slow
 def test_stats_lists_tracks_and_segments(tmp_path: Path) -> None:
     """`ephemeral stats` prints each track, and one track's play counts."""
     (tmp_path / "audio").mkdir()
@@ -48,6 +50,7 @@ def test_stats_lists_tracks_and_segments(tmp_path: Path) -> None:
     assert res.returncode == 0 and "play counts: 0 0" in res.stdout
 
 
+@pytest.mark.slow
 def test_reset_restores_pristine_audio(tmp_path: Path) -> None:
     """`ephemeral reset` puts back the bytes kept at first sight and zeroes the counts."""
     (tmp_path / "audio").mkdir()
@@ -68,6 +71,7 @@ def test_reset_restores_pristine_audio(tmp_path: Path) -> None:
     assert meta["segment_play_counts"] == [0] * 4
 
 
+@pytest.mark.slow
 def test_errors_map_to_exit_codes(tmp_path: Path) -> None:
     """An unknown track exits 4 (not found) with a one-line message, no traceback."""
     (tmp_path / "audio").mkdir()
@@ -76,6 +80,7 @@ def test_errors_map_to_exit_codes(tmp_path: Path) -> None:
     assert "error:" in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.slow
 def test_serve_all_apps_runs_ephemeral_on_its_port(tmp_path: Path, server_process) -> None:
     """`taperoom serve --app ephemeral --port P` answers the contract's GET /."""
     (tmp_path / "audio").mkdir()

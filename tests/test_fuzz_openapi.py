@@ -12,7 +12,6 @@ check out).
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from tests.openapi_fuzz import (
     inside,
     local_url,
 )
+from tests.polling import wait_for
 from tests.recorder.streamserver import StreamServer, stream_media  # noqa: F401
 from tests.wavgen import BEXT, ID3, LIST_INFO, tone, write_wav
 
@@ -65,17 +65,6 @@ def _fail_on(findings: list[Finding]) -> None:
     assert not failing, f"{sum(n for n, _ in failing)} failures:\n{report}"
 
 
-def _wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """Poll `check()` until it returns something truthy (fails after `timeout` s)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
-
-
 # --------------------------------------------------------------------------- ephemeral
 
 
@@ -94,6 +83,7 @@ def _ephemeral_known(finding: Finding) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_ephemeral_openapi_fuzz(corpus: Path, tmp_path: Path,
                                 live_server: Callable[[Any], LiveServer]) -> None:
     """Ephemeral: real WAV files (a corpus excerpt, 24-bit with extra chunks), no 5xx."""
@@ -157,6 +147,7 @@ def _library_known(finding: Finding) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_library_openapi_fuzz(corpus: Path, tmp_path: Path, lib_ctx: Any,
                               live_server: Callable[[Any], LiveServer]) -> None:
     """Library: a scanned folder of corpus tracks with a duplicate group and hot cues."""
@@ -172,8 +163,8 @@ def test_library_openapi_fuzz(corpus: Path, tmp_path: Path, lib_ctx: Any,
         assert r.status_code == 201, r.text
         did = r.json()["data"]["id"]
         assert http.post(f"/api/scan/library/{did}", json={}).status_code == 202
-        _wait_for(lambda: not http.get(f"/api/scan/library/{did}/status").json()["data"][
-            "scanning"])
+        wait_for(lambda: not http.get(f"/api/scan/library/{did}/status").json()["data"][
+            "scanning"], 60, "the scan to end")
         assert http.post("/api/duplicates/scan").status_code == 200
         tracks = [t["id"] for t in http.get("/api/tracks").json()["data"]]
         groups = [g["id"] for g in http.get("/api/duplicates").json()["data"]]
@@ -235,6 +226,7 @@ def fuzz_stream_server(stream_media: Any) -> Iterator[StreamServer]:  # noqa: F8
         server.stop()
 
 
+@pytest.mark.slow
 def test_recorder_openapi_fuzz(fuzz_stream_server: StreamServer, fuzz_rec_ctx: Any,
                                live_server: Callable[[Any], LiveServer]) -> None:
     """Recorder: a station on the local stream server, a schedule and a recording."""
@@ -256,8 +248,8 @@ def test_recorder_openapi_fuzz(fuzz_stream_server: StreamServer, fuzz_rec_ctx: A
         r = http.post(f"/api/streams/{sid}/record", json={"duration_seconds": 1.0})
         assert r.status_code == 202, r.text
         session = r.json()["id"]
-        _wait_for(lambda: http.get(f"/api/sessions/{session}").json()["status"]
-                  in ("completed", "failed"))
+        wait_for(lambda: http.get(f"/api/sessions/{session}").json()["status"]
+                 in ("completed", "failed"), 60, "the recording to end")
     target = Target("recorder", server.url,
                     path_values={"stream_id": [sid], "schedule_id": [schedule],
                                  "session_id": [session]},

@@ -9,8 +9,7 @@ import logging
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +25,9 @@ from taperoom.library.settings import LibrarySettings
 from taperoom.recorder.settings import RecorderSettings
 from taperoom.web.auth.policy import decide_access
 from taperoom.web.auth.settings import AccessSettings
-from tests.conftest import free_port
-from tests.library.pgserver import PgServer, PgServerError, find_bindir
+from tests.conftest import PgTestServer, free_port
+from tests.library.pgserver import PgServer
+from tests.polling import wait_until_serving
 from tests.wavgen import tone, write_wav
 
 #: Recognisable secrets, each long enough for API_TOKEN.
@@ -141,26 +141,11 @@ def test_ephemeral_admin_token_stays_out_of_answers_and_logs(
 # -- the library and the recorder, as real processes ----------------------------------
 
 
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PgServer]:
-    """A throwaway PostgreSQL cluster (it trusts local connections, so a password in a
+@pytest.fixture
+def pg(pg_server: PgTestServer) -> PgServer:
+    """The session's PostgreSQL server (it trusts local connections, so a password in a
     URL is sent nowhere and ignored); skipped without PostgreSQL except in CI."""
-    bindir = find_bindir()
-    if bindir is None:
-        if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-            pytest.fail("PostgreSQL server programs not found (run `make postgres`)")
-        pytest.skip("PostgreSQL server programs not found (run `make postgres`)")
-    server = PgServer(bindir)
-    try:
-        server.start()
-        server.wait_ready()
-    except PgServerError as exc:
-        server.stop()
-        pytest.fail(f"the PostgreSQL test server did not start: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
+    return pg_server.server
 
 
 class App:
@@ -173,15 +158,10 @@ class App:
             [sys.executable, "-m", "taperoom", *args, "--host", "127.0.0.1", "--port",
              str(self.port)], env={**os.environ, "LOG_LEVEL": "DEBUG", **env},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(self.url + health, timeout=1)
-                return
-            except httpx.HTTPError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"server did not start: {self.stop()}") from None
-                time.sleep(0.2)
+        try:
+            wait_until_serving(self.url + health, self.proc, 60)
+        except AssertionError as exc:
+            raise AssertionError(f"server did not start ({exc}): {self.stop()}") from None
 
     def stop(self) -> str:
         """Stop the server; everything it printed."""
@@ -205,6 +185,7 @@ def _exercise(app: App, requests: list[tuple[str, str, dict[str, str]]]) -> list
     return out
 
 
+@pytest.mark.slow
 def test_library_secrets_stay_out_of_answers_and_logs(pg: PgServer, tmp_path: Path) -> None:
     """The library on PostgreSQL with a password in DATABASE_URL and an API_TOKEN: its
     startup (migrations), health, settings, tracks and documentation routes, a wrong
@@ -231,6 +212,7 @@ def test_library_secrets_stay_out_of_answers_and_logs(pg: PgServer, tmp_path: Pa
     assert not _clean(logs, TOKEN, PASSWORD)
 
 
+@pytest.mark.slow
 def test_recorder_secrets_stay_out_of_pages_answers_and_logs(pg: PgServer,
                                                              tmp_path: Path) -> None:
     """The recorder on PostgreSQL with a password in RECORDER_DATABASE_URL's query and an

@@ -16,6 +16,7 @@ def _run(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.Co
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("app", ["library", "recorder"])
 def test_user_commands(app: str, tmp_path: Path) -> None:
     """add (password from stdin; stored as an Argon2id hash only), duplicate and short

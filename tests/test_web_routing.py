@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import APIRouter, FastAPI, HTTPException
 from starlette.routing import Mount, Route, Router
 
@@ -88,6 +89,7 @@ def test_without_the_middleware_the_router_names_one_route_only(
         assert allow(c.put("/items/a")) == {"GET"}
 
 
+@pytest.mark.slow
 def test_every_library_path_lists_all_its_methods(lib_server: Any) -> None:
     """On the library app, each documented path's 405 lists every documented method."""
     with httpx.Client(base_url=lib_server.url, timeout=10) as c:

@@ -11,10 +11,10 @@ from sqlalchemy import pool
 
 from taperoom.db import make_engine
 from taperoom.recorder import models
+from taperoom.recorder.migrate import VERSION_TABLE
 
 target_metadata = models.RecorderBase.metadata
 config = context.config
-VERSION_TABLE = "recorder_alembic_version"
 
 
 def _include(name: str | None, type_: str, *_: object) -> bool:

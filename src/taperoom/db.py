@@ -8,6 +8,7 @@ Alembic migrations run on both.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -137,10 +138,59 @@ def alembic_config(url: str, script_location: Path) -> Any:
     return cfg
 
 
-def upgrade_schema(engine: Engine, script_location: Path) -> None:
+@functools.cache
+def script_heads(script_location: Path) -> frozenset[str]:
+    """Head revisions of one app's Alembic scripts (read once per process).
+
+    Parameters
+    ----------
+    script_location : Path
+        The app's Alembic environment (``migrations/<app>``).
+
+    Returns
+    -------
+    frozenset of str
+        The revision ids no other script revises (one, unless the history branches).
+    """
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://", script_location))
+    return frozenset(scripts.get_heads())
+
+
+def schema_at_head(engine: Engine, script_location: Path,
+                   version_table: str = "alembic_version") -> bool:
+    """True when the database of `engine` is at the newest revision of the scripts.
+
+    Reads the revision Alembic stamped in `version_table` (no table, or an
+    empty one, means a database never migrated) and compares it with
+    :func:`script_heads`; nothing is written.
+
+    Parameters
+    ----------
+    engine : Engine
+        Engine of the app's database.
+    script_location : Path
+        The app's Alembic environment (``migrations/<app>``).
+    version_table : str
+        The table holding the app's revision (the ``version_table`` its
+        ``env.py`` configures).
+    """
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        current = MigrationContext.configure(
+            conn, opts={"version_table": version_table}).get_current_heads()
+    return frozenset(current) == script_heads(script_location)
+
+
+def upgrade_schema(engine: Engine, script_location: Path,
+                   version_table: str = "alembic_version") -> None:
     """Apply every pending Alembic migration of one app to the database of `engine`.
 
-    Idempotent: a database already at the newest revision is left as it is.
+    Idempotent and cheap when there is nothing to do: a database already at the
+    newest revision (:func:`schema_at_head`, one query) is left as it is without
+    running Alembic's environment, which loads every migration script.
 
     Parameters
     ----------
@@ -148,7 +198,11 @@ def upgrade_schema(engine: Engine, script_location: Path) -> None:
         Engine of the app's database.
     script_location : Path
         The app's Alembic environment (``migrations/<app>`` at the repository root).
+    version_table : str
+        The table holding the app's revision (as configured in its ``env.py``).
     """
+    if schema_at_head(engine, script_location, version_table):
+        return
     from alembic import command
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False), script_location)

@@ -575,6 +575,7 @@ def run_plan(kind: str, workdir: Path, plan: tuple[int, list[Mutation]]) -> None
 # --------------------------------------------------------------------------- mutated files
 
 
+@pytest.mark.slow
 @PROFILE
 @given(plan=plans("wav"))
 def test_mutated_wav_hashes_like_the_demuxer(workdir: Path,
@@ -583,6 +584,7 @@ def test_mutated_wav_hashes_like_the_demuxer(workdir: Path,
     run_plan("wav", workdir, plan)
 
 
+@pytest.mark.slow
 @PROFILE
 @given(plan=plans("aiff"))
 def test_mutated_aiff_hashes_like_the_demuxer(workdir: Path,
@@ -591,6 +593,7 @@ def test_mutated_aiff_hashes_like_the_demuxer(workdir: Path,
     run_plan("aiff", workdir, plan)
 
 
+@pytest.mark.slow
 @PROFILE
 @given(plan=plans("flac"))
 def test_mutated_flac_hashes_like_the_demuxer(workdir: Path,
@@ -599,6 +602,7 @@ def test_mutated_flac_hashes_like_the_demuxer(workdir: Path,
     run_plan("flac", workdir, plan)
 
 
+@pytest.mark.slow
 @PROFILE
 @given(plan=plans("mp3"))
 def test_mutated_mp3_hashes_like_the_demuxer(workdir: Path,
@@ -607,6 +611,7 @@ def test_mutated_mp3_hashes_like_the_demuxer(workdir: Path,
     run_plan("mp3", workdir, plan)
 
 
+@pytest.mark.slow
 @PROFILE
 @given(plan=plans("ogg"))
 def test_mutated_ogg_hashes_like_the_demuxer(workdir: Path,
@@ -615,6 +620,7 @@ def test_mutated_ogg_hashes_like_the_demuxer(workdir: Path,
     run_plan("ogg", workdir, plan)
 
 
+@pytest.mark.slow
 @PROFILE
 @given(plan=plans("mp4"))
 def test_mutated_mp4_hashes_like_the_demuxer(workdir: Path,
@@ -632,6 +638,7 @@ MAGIC = [b"RIFF\x24\x00\x00\x00WAVE", b"RF64\xff\xff\xff\xffWAVEds64", b"FORM\x0
          b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00", b""]
 
 
+@pytest.mark.slow
 @PROFILE
 @given(head=st.sampled_from(MAGIC), body=st.binary(max_size=2048))
 def test_random_bytes_hash_like_the_demuxer(workdir: Path, head: bytes, body: bytes) -> None:
@@ -685,6 +692,7 @@ def riff_files(draw: st.DrawFn) -> bytes:
     return (b"RF64" if rf64 else b"RIFF") + struct.pack("<I", riff) + b"WAVE" + chunks
 
 
+@pytest.mark.slow
 @PROFILE
 @given(blob=riff_files())
 def test_random_riff_chunks_hash_like_the_demuxer(workdir: Path, blob: bytes) -> None:
@@ -721,6 +729,7 @@ def aiff_files(draw: st.DrawFn) -> bytes:
     return b"FORM" + struct.pack(">I", form) + (b"AIFC" if aifc else b"AIFF") + chunks
 
 
+@pytest.mark.slow
 @PROFILE
 @given(blob=aiff_files())
 def test_random_aiff_chunks_hash_like_the_demuxer(workdir: Path, blob: bytes) -> None:
@@ -731,6 +740,7 @@ def test_random_aiff_chunks_hash_like_the_demuxer(workdir: Path, blob: bytes) ->
 # --------------------------------------------------------------------------- the WAV reader
 
 
+@pytest.mark.slow
 @PROFILE
 @given(blob=riff_files())
 def test_wav_reader_on_random_chunks(workdir: Path, blob: bytes) -> None:
@@ -738,6 +748,7 @@ def test_wav_reader_on_random_chunks(workdir: Path, blob: bytes) -> None:
     assert_wav_reader_sound(blob, workdir / "reader.wav")
 
 
+@pytest.mark.slow
 @PROFILE
 @given(plan=plans("wav"))
 def test_wav_reader_on_mutated_files(workdir: Path, plan: tuple[int, list[Mutation]]) -> None:

@@ -1334,6 +1334,7 @@ def test_degrade_route_behind_a_root_path_answers_as_the_hot_path(
     import uvicorn
 
     from tests.conftest import free_port
+    from tests.polling import wait_for
 
     settings = eph_settings(degrade_rate_limit="3/minute")
     settings.audio_dir.mkdir(parents=True)
@@ -1344,10 +1345,7 @@ def test_degrade_route_behind_a_root_path_answers_as_the_hot_path(
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
+        wait_for(lambda: server.started, 10, "the server to start", interval=0.02)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
             ok = c.post("/degrade/a.wav", json={"segment_index": 1})
             assert (ok.status_code, ok.json()) == (

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from taperoom.audio import wav
 from taperoom.ephemeral.settings import EphemeralSettings
 from taperoom.ephemeral.store import EphemeralStore
+from tests.polling import wait_for
 from tests.wavgen import LIST_INFO, tone, write_wav
 
 
@@ -103,6 +105,7 @@ def _worker_pids(pid: int) -> set[int]:
     return children
 
 
+@pytest.mark.slow
 def test_uvicorn_with_four_workers_counts_every_degrade(tmp_path: Path, server_process) -> None:
     """300 concurrent /degrade calls against `serve --workers 4` add exactly 300 plays."""
     audio = tmp_path / "audio"
@@ -112,10 +115,7 @@ def test_uvicorn_with_four_workers_counts_every_degrade(tmp_path: Path, server_p
     srv = server_process(["ephemeral", "serve", "--workers", "4"], {
         "AUDIO_DIR": str(audio), "METADATA_DIR": str(tmp_path / "meta"),
         "DEGRADE_RATE_LIMIT": "off", "LOG_LEVEL": "warning"})
-    deadline = time.monotonic() + 20
-    while len(_worker_pids(srv.proc.pid)) < 4 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(_worker_pids(srv.proc.pid)) >= 4
+    wait_for(lambda: len(_worker_pids(srv.proc.pid)) >= 4, 20, "four worker processes")
     size_before = (audio / "a.wav").stat().st_size
     jobs = [("a.wav", 3)] * 150 + [("b.wav", i % 8) for i in range(150)]
     random.Random(1).shuffle(jobs)
@@ -156,6 +156,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_kill_9_at_any_instant_leaves_valid_wav_and_json(tmp_path: Path) -> None:
     """SIGKILL during continuous wear and stream counting, 15 times: header, trailing chunk
     and JSON stay valid, and no count goes back."""

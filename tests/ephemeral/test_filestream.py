@@ -171,6 +171,7 @@ def test_only_the_satisfiable_ranges_are_sent(tmp_path: Path,
         assert r.content == data
 
 
+@pytest.mark.slow
 @given(header=st.one_of(
     st.text(alphabet="bytes=0123456789-, \t+x_", max_size=40),
     st.text(max_size=40)),

@@ -8,14 +8,12 @@ it; the wear it reports is checked against ``GET /stats`` read with httpx.
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Error, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -25,12 +23,6 @@ from taperoom import __version__
 from taperoom.ephemeral.app import create_app
 from tests.wavgen import tone, write_wav
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 TRACK = "tone.wav"
 SECONDS = 20.0
 SEGMENT = 0.5
@@ -41,27 +33,17 @@ PLAYER = "TaperoomPlayer.instances[0]"
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless Chromium; fails (never skips) when it is not installed."""
-    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: the browser tests need it; install it "
-                    "with `make browser` (apt-get install chromium)")
-    with sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                  timeout=30_000)
-        except Error as exc:
-            pytest.fail(f"could not start {CHROMIUM}: {exc}")
-        yield b
-        b.close()
+@pytest.fixture
+def browser_context_args() -> dict[str, Any]:
+    """The player's tabs are 1000 × 900 CSS pixels."""
+    return {"viewport": {"width": 1000, "height": 900}}
 
 
 class PlayerPage:
     """A browser tab, with the console kept and helpers to read the player."""
 
-    def __init__(self, browser: Browser) -> None:
-        self.context = browser.new_context(viewport={"width": 1000, "height": 900})
+    def __init__(self, context: BrowserContext) -> None:
+        self.context = context
         self.page: Page = self.context.new_page()
         self.page.set_default_timeout(10_000)
         self.errors: list[str] = []
@@ -113,11 +95,9 @@ class PlayerPage:
 
 
 @pytest.fixture
-def tab(browser: Browser) -> Iterator[PlayerPage]:
-    """A fresh browser context and page; closed after the test."""
-    t = PlayerPage(browser)
-    yield t
-    t.context.close()
+def tab(browser_context: BrowserContext) -> PlayerPage:
+    """A page in the test's fresh browser context (closed after the test)."""
+    return PlayerPage(browser_context)
 
 
 @pytest.fixture
@@ -148,6 +128,7 @@ def expected_counts(played: list[int]) -> list[int]:
     return [played.count(i) for i in range(SEGMENTS)]
 
 
+@pytest.mark.slow
 def test_player_lists_plays_seeks_and_wears_only_the_played_segments(
         tab: PlayerPage, ephemeral: Callable[..., Any]) -> None:
     """/player lists the track, really plays it and wears exactly what was heard.
@@ -241,6 +222,7 @@ def test_player_lists_plays_seeks_and_wears_only_the_played_segments(
     assert [text for kind, text in tab.console if kind == "error"] == []
 
 
+@pytest.mark.slow
 def test_refused_degrade_is_ignored_and_playback_goes_on(
         tab: PlayerPage, ephemeral: Callable[..., Any]) -> None:
     """A 429 from /degrade is logged to the console and does not stop the player.
@@ -282,6 +264,7 @@ SNIPPET_PAGE = """<!doctype html>
 """
 
 
+@pytest.mark.slow
 def test_embed_snippet_works_from_another_origin(
         tab: PlayerPage, ephemeral: Callable[..., Any],
         live_server: Callable[[Any], Any]) -> None:

@@ -337,6 +337,7 @@ def _wav_names() -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(_TRICKY_NAMES), made)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(names=st.lists(_wav_names(), min_size=2, max_size=6, unique=True))
 def test_per_track_files_never_collide(names: list[str]) -> None:

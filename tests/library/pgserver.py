@@ -18,9 +18,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
+
+from tests.polling import wait_for
 
 #: Where Debian's ``postgresql-NN`` packages put the server programs.
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
@@ -190,14 +191,19 @@ class PgServer:
         """Block until the server accepts a connection (after a start)."""
         import psycopg
 
-        deadline = time.monotonic() + timeout
-        while True:
+        refused: list[psycopg.OperationalError] = []
+
+        def accepts() -> bool:
             try:
                 psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER,
                                 dbname="postgres", connect_timeout=2).close()
-                return
+                return True
             except psycopg.OperationalError as exc:
-                if time.monotonic() > deadline:
-                    raise PgServerError(f"server not ready: {exc}\n{self._log_tail()}"
-                                        ) from exc
-                time.sleep(0.1)
+                refused[:] = [exc]
+                return False
+
+        try:
+            wait_for(accepts, timeout, "the server to accept a connection", interval=0.1)
+        except AssertionError as exc:
+            raise PgServerError(f"server not ready: {exc}: {refused}\n{self._log_tail()}"
+                                ) from None

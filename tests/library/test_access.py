@@ -179,6 +179,7 @@ def _serve_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "SCAN_ON_STARTUP": "false", "FILE_WATCHER_ENABLED": "false", **extra}
 
 
+@pytest.mark.slow
 def test_exposed_library_without_credentials_does_not_start(lib_settings, exposed_address,
                                                             tmp_path) -> None:
     """Bound beyond loopback with no user, no API_TOKEN and no TRUSTED_NETWORK, the app

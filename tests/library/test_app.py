@@ -26,6 +26,7 @@ BACKEND_ONLY = {
 }
 
 
+@pytest.mark.empty_database
 def test_fresh_database_is_complete_after_start(lib_server, lib_ctx, lib_backend) -> None:
     """Starting the app migrates a new database: all tables, the search index, settings rows."""
     body = httpx.get(f"{lib_server.url}/health").json()

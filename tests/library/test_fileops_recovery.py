@@ -303,6 +303,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_kill_at_random_instants_leaves_disk_and_database_agreeing(
         tmp_path: Path, lib_settings: Callable[..., Any], corpus: Path) -> None:
     """A process moving and renaming files is killed 12 times; after each restart

@@ -8,7 +8,6 @@ runs the jobs. The three-process server is tested in ``test_workers.py``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from taperoom.leader import FileLeaderLock, Leadership, PostgresLeaderLock
 from taperoom.library.context import LibraryServices, build_services
 from taperoom.library.models import Job, utcnow
 from tests.library.test_scanner import add_directory, copy_corpus, tracks
+from tests.polling import wait_for
 
 DEADLINE = 30.0
 
@@ -34,13 +34,6 @@ def follower(lib_settings: Callable[..., Any], lib_ctx: LibraryServices
     other = build_services(lib_settings(), lead=False)
     yield other
     other.close()
-
-
-def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
 
 
 def test_priorities_have_names() -> None:
@@ -59,7 +52,8 @@ def test_scan_asked_of_a_follower_runs_in_the_leader_and_a_follower_cancels_it(
     did = add_directory(lib_ctx, copy_corpus(corpus, tmp_path / "lib"))
     with lib_ctx.scanner.locks.lock(did):  # the scan starts, then waits for its folder
         follower.scans.start(did, "full", "high")
-        wait_for(lambda: follower.scans.status(did).get("state") == "running", "running")
+        wait_for(lambda: follower.scans.status(did).get("state") == "running", DEADLINE,
+                 "the scan to run")
         status = follower.scans.status(did)
         assert status["priority"] == "high" and status["strategy"] == "full"
         assert lib_ctx.jobs.running_here()  # the leader runs it
@@ -164,6 +158,7 @@ build_services(settings, lead=False).close()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.backends("sqlite")
 def test_worker_processes_opening_a_new_library_at_once_all_start(tmp_path: Path) -> None:
     """Three processes that open (and so migrate) a new library at the same instant all

@@ -4,17 +4,15 @@ page with and without the CSRF token of its meta tag, sign out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from taperoom.db import transaction
 from taperoom.library import models
 from tests.access import PASSWORD
-from tests.browser import browser  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(120)
 expect.set_options(timeout=10_000)
@@ -27,13 +25,12 @@ CALL = """async ([url, token]) => {
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:  # noqa: F811
-    """A fresh browser context."""
-    context = browser.new_context()
-    yield context.new_page()
-    context.close()
+def page(browser_context: BrowserContext) -> Page:
+    """A page in a fresh browser context (closed after the test)."""
+    return browser_context.new_page()
 
 
+@pytest.mark.slow
 def test_library_sign_in_and_csrf_in_chromium(lib_settings: Any, live_server: Any,
                                               exposed_address: str, tmp_path: Path,
                                               page: Page) -> None:

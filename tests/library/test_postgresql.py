@@ -9,7 +9,6 @@ corpus files: a full scan, lists, search, duplicates, a move, hot cues, settings
 from __future__ import annotations
 
 import shutil
-import time
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +22,9 @@ from alembic import command
 
 from taperoom.db import make_engine, normalise_url, sqlite_url
 from taperoom.library import migrate
-from tests.library.conftest import PgTestServer
+from tests.conftest import PgTestServer
 from tests.library.test_scanner import copy_corpus
+from tests.polling import wait_for
 
 TABLES = {"tracks", "library_directories", "duplicate_groups", "file_operations", "settings",
           "hot_cues", "playlists", "playlist_tracks", "waveforms", "analysis_jobs"}
@@ -137,10 +137,8 @@ def _fold(text: str) -> str:
 
 
 def _wait_scan(client: httpx.Client, directory_id: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while client.get(f"/api/scan/library/{directory_id}/status").json()["data"]["scanning"]:
-        assert time.monotonic() < deadline, "scan did not finish"
-        time.sleep(0.1)
+    wait_for(lambda: not client.get(f"/api/scan/library/{directory_id}/status"
+                                    ).json()["data"]["scanning"], timeout, "the scan to end")
 
 
 def _all_pages(client: httpx.Client, limit: int, **params: Any) -> list[dict[str, Any]]:
@@ -154,6 +152,7 @@ def _all_pages(client: httpx.Client, limit: int, **params: Any) -> list[dict[str
         page += 1
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_library_server_on_postgresql(pg_server: PgTestServer, corpus: Path, tmp_path: Path,
                                       server_process: Callable[..., Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,20 +12,20 @@ import pytest
 from taperoom.library import models
 from taperoom.library.context import LibraryServices
 from tests.library.test_scanner import add_directory, copy_corpus, tracks
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.backends()
 
 
 def wait_idle(url: str, directory_id: str, timeout: float = 30) -> dict[str, Any]:
     """Poll the status route until the folder's scan is over; returns the last status."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def idle() -> dict[str, Any] | None:
         body = httpx.get(f"{url}/api/scan/library/{directory_id}/status").json()
         assert body["success"] is True
-        if not body["data"]["scanning"]:
-            return dict(body["data"])
-        assert time.monotonic() < deadline, body
-        time.sleep(0.05)
+        return None if body["data"]["scanning"] else dict(body["data"])
+
+    return wait_for(idle, timeout, f"the scan of folder {directory_id} to end")
 
 
 def test_start_scan_202_then_status(lib_server: Any, lib_ctx: LibraryServices, corpus: Path,

@@ -7,7 +7,6 @@ import os
 import shutil
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from taperoom.library.context import LibraryServices, build_services
 from taperoom.library.folderpolicy import FolderPolicy
 from taperoom.library.keys import Key, parse_key
 from taperoom.library.scanner import WalkPolicy, glob_to_regex, walk
+from tests.polling import wait_for
 
 TAGGED = "scanner/real_music_tagged"
 
@@ -552,9 +552,7 @@ def test_concurrency_limit_queues_by_priority(ctx_factory: Callable[..., Library
     lock = ctx.scanner.locks.lock(a)
     with lock:  # A starts running but waits on its folder lock: B and C must queue
         ctx.scans.start(a, "fast")
-        deadline = time.monotonic() + 10
-        while ctx.scans.status(a).get("state") != "running" and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: ctx.scans.status(a).get("state") == "running", 10, "scan A to run")
         ctx.scans.start(b, "fast", "low")
         ctx.scans.start(c, "fast", "high")
         states = {s["libraryDirectoryId"]: s["state"] for s in ctx.scans.active()}

@@ -25,19 +25,9 @@ from tests.library.test_scanner import (
     directory,
     tracks,
 )
+from tests.polling import wait_for
 
 DEADLINE = 15.0
-
-
-def eventually(check: Callable[[], Any], timeout: float = DEADLINE) -> Any:
-    """Poll `check` until it returns a truthy value (or fail after `timeout` s)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -62,7 +52,7 @@ def test_watcher_applies_add_modify_move_delete(watch_ctx: LibraryServices, corp
     # add: a real tagged file copied in
     name = "04 - Muldjord - Mutilated Mime.ogg"
     shutil.copyfile(corpus / TAGGED / name, root / name)
-    added = eventually(lambda: tracks(ctx, did).get(name))
+    added = wait_for(lambda: tracks(ctx, did).get(name), DEADLINE, "the copied file's track")
     assert added.title == "Mutilated Mime" and added.bpm == 180.0 and added.file_hash
     assert [e["trackId"] for e in rec.named(Event.TRACK_ADDED)] == [added.id]
 
@@ -70,14 +60,15 @@ def test_watcher_applies_add_modify_move_delete(watch_ctx: LibraryServices, corp
     audio = mutagen.File(root / name)
     audio["title"] = "Mutilated Mime (VIP)"
     audio.save()
-    changed = eventually(lambda: (t := tracks(ctx, did).get(name))
-                         and t.title == "Mutilated Mime (VIP)" and t)
+    changed = wait_for(lambda: (t := tracks(ctx, did).get(name))
+                       and t.title == "Mutilated Mime (VIP)" and t, DEADLINE, "the new title")
     assert changed.id == added.id and changed.file_hash == added.file_hash
 
     # move/rename into a new sub-folder: same id
     (root / "sets").mkdir()
     (root / name).rename(root / "sets" / "mime.ogg")
-    moved = eventually(lambda: tracks(ctx, did).get("sets/mime.ogg"))
+    moved = wait_for(lambda: tracks(ctx, did).get("sets/mime.ogg"), DEADLINE,
+                     "the moved track")
     assert moved.id == added.id and name not in tracks(ctx, did)
     assert rec.named(Event.TRACK_MOVED)[-1]["trackId"] == added.id
 
@@ -87,14 +78,16 @@ def test_watcher_applies_add_modify_move_delete(watch_ctx: LibraryServices, corp
     shutil.copyfile(corpus / SMALL, crate / "one.mp3")
     shutil.copyfile(corpus / TAGGED / "09 - Maxstack - Aberrations.mp3", crate / "two.mp3")
     crate.rename(root / "crate")
-    eventually(lambda: {"crate/one.mp3", "crate/two.mp3"} <= set(tracks(ctx, did)))
+    wait_for(lambda: {"crate/one.mp3", "crate/two.mp3"} <= set(tracks(ctx, did)), DEADLINE,
+             "the tracks of the folder moved in")
 
     # delete: missing, not deleted
     (root / "sets" / "mime.ogg").unlink()
-    gone = eventually(lambda: (t := tracks(ctx, did).get("sets/mime.ogg")) and t.is_missing and t)
+    gone = wait_for(lambda: (t := tracks(ctx, did).get("sets/mime.ogg")) and t.is_missing and t,
+                    DEADLINE, "the deleted file's track to be missing")
     assert gone.id == added.id and gone.missing_since is not None
     assert rec.named(Event.TRACK_MISSING)[-1]["trackId"] == added.id
-    eventually(lambda: directory(ctx, did).total_missing == 1)
+    wait_for(lambda: directory(ctx, did).total_missing == 1, DEADLINE, "one missing track")
 
     # non-audio files are ignored
     (root / "cover.jpg").write_bytes(b"\xff\xd8\xff")
@@ -116,7 +109,7 @@ def test_burst_of_changes_is_coalesced(watch_ctx: LibraryServices, corpus: Path,
     rec = Recorder(ctx)
     for i in range(40):
         shutil.copyfile(corpus / SMALL, root / f"burst {i:02d}.mp3")
-    eventually(lambda: len(tracks(ctx, did)) == 40)
+    wait_for(lambda: len(tracks(ctx, did)) == 40, DEADLINE, "40 tracks")
     time.sleep(0.5)
     assert len(rec.named(Event.TRACK_ADDED)) == 40
     assert not rec.named(Event.SCAN_STARTED)  # watcher updates are not scans
@@ -135,36 +128,38 @@ def test_removable_drive_disconnect_and_reconnect(watch_ctx: LibraryServices, co
     rec = Recorder(ctx)
 
     root.rename(tmp_path / "unplugged")  # what unplugging looks like to the path
-    eventually(lambda: not directory(ctx, did).is_available)
+    wait_for(lambda: not directory(ctx, did).is_available, DEADLINE, "the folder to be unavailable")
     rows = tracks(ctx, did)
     assert all(t.is_missing and t.missing_since is not None for t in rows.values())
     d = directory(ctx, did)
     assert (d.total_tracks, d.total_missing) == (0, 32)
     # the event follows the commit that marked the folder unavailable
-    disc = eventually(lambda: rec.named(Event.MEDIA_DISCONNECTED))
+    disc = wait_for(lambda: rec.named(Event.MEDIA_DISCONNECTED), DEADLINE,
+                    "the disconnected event")
     assert len(disc) == 1
     assert {k: disc[0][k] for k in ("directoryId", "path", "name", "tracksMissing")} == {
         "directoryId": did, "path": str(root), "name": "USBSTICK", "tracksMissing": 32}
     assert ctx.watcher.status()["activeCount"] == 0  # nothing to watch while unplugged
 
     (tmp_path / "unplugged").rename(root)
-    eventually(lambda: directory(ctx, did).is_available)
-    eventually(lambda: directory(ctx, did).total_missing == 0)
+    wait_for(lambda: directory(ctx, did).is_available, DEADLINE, "the folder to be available")
+    wait_for(lambda: directory(ctx, did).total_missing == 0, DEADLINE, "no missing track")
     ctx.scans.wait(did, timeout=DEADLINE)
     rows = tracks(ctx, did)
     assert {k: t.id for k, t in rows.items()} == ids  # same tracks, same ids
     assert not any(t.is_missing for t in rows.values())
-    conn = eventually(lambda: rec.named(Event.MEDIA_CONNECTED))
+    conn = wait_for(lambda: rec.named(Event.MEDIA_CONNECTED), DEADLINE, "the connected event")
     assert [(c["directoryId"], c["path"]) for c in conn] == [(did, str(root))]
-    complete = eventually(lambda: rec.named(Event.SCAN_COMPLETE))
+    complete = wait_for(lambda: rec.named(Event.SCAN_COMPLETE), DEADLINE,
+                        "the scan complete event")
     result = complete[-1]["result"]
     assert result["strategy"] == "hybrid" and result["filesFound"] == 32
     assert result["tracksAdded"] == 0 and result["tracksUpdated"] == 0
     assert result["tracksMissing"] == 0
     # the watch resumed: a new file on the drive is picked up again
-    eventually(lambda: ctx.watcher.status()["activeCount"] == 1)
+    wait_for(lambda: ctx.watcher.status()["activeCount"] == 1, DEADLINE, "one active watch")
     shutil.copyfile(corpus / SMALL, root / "after replug.mp3")
-    eventually(lambda: "after replug.mp3" in tracks(ctx, did))
+    wait_for(lambda: "after replug.mp3" in tracks(ctx, did), DEADLINE, "the new file's track")
 
 
 def test_check_availability_on_demand(watch_ctx: LibraryServices, corpus: Path,
@@ -205,7 +200,7 @@ def test_refresh_follows_a_relocated_folder(watch_ctx: LibraryServices, corpus: 
     assert ctx.watcher.status()["watchers"][0]["directoryPath"] == str(new)
     shutil.copyfile(corpus / SMALL, old / "ignored.mp3")
     shutil.copyfile(corpus / SMALL, new / "seen.mp3")
-    eventually(lambda: "seen.mp3" in tracks(ctx, did))
+    wait_for(lambda: "seen.mp3" in tracks(ctx, did), DEADLINE, "the new folder's track")
     time.sleep(0.5)
     assert set(tracks(ctx, did)) == {"seen.mp3"}
 
@@ -276,10 +271,13 @@ def test_folder_over_the_watch_cap_falls_back_to_polling(lib_settings: Callable[
         # the polled folder still picks up changes, deep down; so does the watched one
         shutil.copyfile(corpus / SMALL, big / "a003" / "b007" / "deep.mp3")
         shutil.copyfile(corpus / SMALL, small / "top.mp3")
-        eventually(lambda: "a003/b007/deep.mp3" in tracks(ctx, big_id))
-        eventually(lambda: "top.mp3" in tracks(ctx, small_id))
+        wait_for(lambda: "a003/b007/deep.mp3" in tracks(ctx, big_id), DEADLINE,
+                 "the deep file in the polled folder")
+        wait_for(lambda: "top.mp3" in tracks(ctx, small_id), DEADLINE,
+                 "the file in the watched folder")
         (big / "a003" / "b007" / "deep.mp3").unlink()
-        eventually(lambda: tracks(ctx, big_id)["a003/b007/deep.mp3"].is_missing)
+        wait_for(lambda: tracks(ctx, big_id)["a003/b007/deep.mp3"].is_missing, DEADLINE,
+                 "the deleted deep file to be missing")
 
         # unwatching the small folder frees its watches
         ctx.watcher.unwatch(small_id)
@@ -321,6 +319,7 @@ def fan_out(root: Path, levels: int) -> None:
         here = nxt
 
 
+@pytest.mark.slow
 def test_routes_and_sigterm_answer_in_seconds_while_huge_watches_are_set_up(
         tmp_path: Path, corpus: Path, server_process: Callable[..., Any]) -> None:
     """A real server: adding, watching, unwatching and removing folders whose link-following
@@ -364,7 +363,8 @@ def test_routes_and_sigterm_answer_in_seconds_while_huge_watches_are_set_up(
             r = timed(client, "POST", "/api/library/directories",
                       json={"path": str(path), "follow_symlinks": True})
             ids[path] = r.json()["data"]["id"]
-        eventually(lambda: modes(client) == {str(crate): "polling", str(loop): "inotify"})
+        wait_for(lambda: modes(client) == {str(crate): "polling", str(loop): "inotify"},
+                 DEADLINE, "polling for the crate, inotify for the loop")
         status = timed(client, "GET", "/api/watcher/status").json()["data"]
         by_path = {w["directoryPath"]: w for w in status["watchers"]}
         assert "symbolic link" in by_path[str(loop)]["message"]
@@ -383,5 +383,6 @@ def test_routes_and_sigterm_answer_in_seconds_while_huge_watches_are_set_up(
     # a restart with both folders in the database starts, watches them and stops again
     srv = server_process(["library", "serve"], env)
     with httpx.Client(base_url=srv.url, timeout=BOUND) as client:
-        eventually(lambda: modes(client) == {str(crate): "polling", str(loop): "inotify"})
+        wait_for(lambda: modes(client) == {str(crate): "polling", str(loop): "inotify"},
+                 DEADLINE, "polling for the crate, inotify for the loop")
         sigterm(srv)

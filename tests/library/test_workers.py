@@ -29,6 +29,7 @@ import websockets
 
 from tests.conftest import ServerProcess
 from tests.library.test_scanner import copy_corpus
+from tests.polling import wait_for
 
 #: Seconds allowed for anything that should happen "soon" (generous: 2 shared cores).
 DEADLINE = 60.0
@@ -54,26 +55,28 @@ class Cluster:
 
     def pin(self, count: int = WORKERS) -> dict[int, httpx.Client]:
         """One kept-alive client per worker process, for `count` processes."""
-        deadline = time.monotonic() + DEADLINE
-        while len(self.clients) < count:
-            assert time.monotonic() < deadline, f"reached only {sorted(self.clients)}"
+
+        def one_more() -> bool:
             client = httpx.Client(base_url=self.url, timeout=DEADLINE)
             try:
                 pid = self.whoami(client)["pid"]
             except httpx.HTTPError:
                 client.close()
-                time.sleep(0.1)
-                continue
+                return False
             if pid in self.clients:
                 self._spare.append(client)  # kept open: the next one goes elsewhere
             else:
                 self.clients[pid] = client
+            return len(self.clients) >= count
+
+        if len(self.clients) < count:
+            wait_for(one_more, DEADLINE, f"connections to {count} worker processes")
         return self.clients
 
     def leader(self) -> int:
         """Pid of the leading worker (asked through fresh connections until one says so)."""
-        deadline = time.monotonic() + DEADLINE
-        while True:
+
+        def leading() -> int | None:
             for client in list(self.clients.values()):
                 try:
                     me = self.whoami(client)
@@ -81,9 +84,11 @@ class Cluster:
                     continue
                 if me["leader"]:
                     return int(me["pid"])
-            assert time.monotonic() < deadline, "no worker leads"
             self.clients.clear()
             self.pin()
+            return None
+
+        return wait_for(leading, DEADLINE, "a worker that leads")
 
     def close(self) -> None:
         for client in [*self.clients.values(), *self._spare]:
@@ -99,14 +104,12 @@ class Cluster:
         return str(r.json()["data"]["id"])
 
     def wait_idle(self, directory_id: str) -> dict[str, Any]:
-        deadline = time.monotonic() + DEADLINE
-        while True:
+        def idle() -> dict[str, Any] | None:
             client = next(iter(self.clients.values()))
             body = client.get(f"/api/scan/library/{directory_id}/status").json()
-            if not body["data"]["scanning"]:
-                return dict(body["data"])
-            assert time.monotonic() < deadline, body
-            time.sleep(0.1)
+            return None if body["data"]["scanning"] else dict(body["data"])
+
+        return wait_for(idle, DEADLINE, f"the scan of folder {directory_id} to end")
 
 
 @pytest.fixture
@@ -126,6 +129,7 @@ def cluster(server_process: Callable[[list[str], dict[str, str]], ServerProcess]
         c.close()
 
 
+@pytest.mark.slow
 def test_two_scans_of_one_folder_through_two_workers_run_once(cluster: Cluster,
                                                                corpus: Path,
                                                                tmp_path: Path) -> None:
@@ -160,6 +164,7 @@ def test_two_scans_of_one_folder_through_two_workers_run_once(cluster: Cluster,
     assert tracks == (32, 32)
 
 
+@pytest.mark.slow
 def test_twenty_concurrent_moves_through_three_workers_stay_consistent(
         cluster: Cluster, corpus: Path, tmp_path: Path) -> None:
     """20 moves of one track sent at once through three workers run one after another
@@ -213,6 +218,7 @@ async def _ws_on(url: str, pid: int) -> Any:
         assert time.monotonic() < deadline, f"no WebSocket reached worker {pid}"
 
 
+@pytest.mark.slow
 def test_websocket_on_one_worker_sees_a_scan_started_through_another(
         cluster: Cluster, corpus: Path, tmp_path: Path) -> None:
     """The scan runs in the leader, is requested through a second worker and watched
@@ -247,6 +253,7 @@ def test_websocket_on_one_worker_sees_a_scan_started_through_another(
     assert complete["directoryId"] == did and complete["result"]["tracksAdded"] == 32
 
 
+@pytest.mark.slow
 def test_killing_the_leader_hands_its_scan_and_duties_to_another_worker(
         cluster: Cluster, corpus: Path, tmp_path: Path) -> None:
     """The leader is killed in the middle of a scan: another worker takes the lead,
@@ -256,11 +263,8 @@ def test_killing_the_leader_hands_its_scan_and_duties_to_another_worker(
     client = next(c for pid, c in cluster.clients.items() if pid != leader)
     assert client.post(f"/api/scan/library/{did}", json={"strategy": "full"}
                        ).status_code == 202
-    deadline = time.monotonic() + DEADLINE
-    while client.get(f"/api/scan/library/{did}/status").json()["data"].get("state") \
-            != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for(lambda: client.get(f"/api/scan/library/{did}/status").json()["data"].get(
+        "state") == "running", DEADLINE, "the scan to run")
     cluster.clients.pop(leader).close()
     os.kill(leader, signal.SIGKILL)
     status = cluster.wait_idle(did)

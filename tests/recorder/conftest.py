@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from taperoom.recorder.settings import RecorderSettings
-from tests.conftest import LiveServer
+from tests.conftest import DatabaseTemplates, LiveServer
 
 # the real protocol peers of the recorder tests, as fixtures of every test module
 from tests.recorder.sshserver import sftp_server  # noqa: F401
@@ -17,8 +17,13 @@ from tests.recorder.streamserver import stream_media, stream_server  # noqa: F40
 
 
 @pytest.fixture
-def rec_settings(tmp_path: Path) -> Callable[..., RecorderSettings]:
-    """Factory of recorder settings with every folder under tmp_path (keyword overrides)."""
+def rec_settings(tmp_path: Path, db_templates: DatabaseTemplates,
+                 empty_database: bool) -> Callable[..., RecorderSettings]:
+    """Factory of recorder settings with every folder under tmp_path (keyword overrides).
+
+    The SQLite database ``DATA_DIR/recorder.db``, when it does not exist yet, starts
+    as a copy of the migrated template (empty for tests marked ``empty_database``).
+    """
 
     def make(**overrides: Any) -> RecorderSettings:
         values: dict[str, Any] = {
@@ -34,7 +39,10 @@ def rec_settings(tmp_path: Path) -> Callable[..., RecorderSettings]:
             "stream_allowed_networks": "127.0.0.0/8,::1/128",
         }
         values.update(overrides)
-        return RecorderSettings(_env_file=None, **values)  # type: ignore[call-arg]
+        settings = RecorderSettings(_env_file=None, **values)  # type: ignore[call-arg]
+        if not settings.database_url.get_secret_value() and not empty_database:
+            db_templates.copy("recorder", Path(settings.data_dir) / "recorder.db")
+        return settings
 
     return make
 

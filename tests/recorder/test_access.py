@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from tests.access import (
     ws_handshake_raw,
 )
 from tests.conftest import free_port
+from tests.polling import wait_until_serving
 
 TOKEN = "recorder-token-" + "y" * 24
 SESSION_COOKIE = "taperoom_recorder_session"
@@ -135,6 +135,7 @@ def _serve_env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "MIN_FREE_DISK_MB": "1", **extra}
 
 
+@pytest.mark.slow
 def test_exposed_recorder_without_credentials_does_not_start(rec_settings, exposed_address,
                                                              tmp_path) -> None:
     """Bound beyond loopback (``--host`` or, as in the Docker image, WEB_HOST=0.0.0.0)
@@ -157,6 +158,7 @@ def test_exposed_recorder_without_credentials_does_not_start(rec_settings, expos
             httpx.get(f"http://{exposed_address}:{port}/health", timeout=5)
 
 
+@pytest.mark.slow
 def test_docker_like_recorder_with_an_api_token(tmp_path, exposed_address) -> None:
     """WEB_HOST=0.0.0.0 with API_TOKEN (the Docker setup): it starts; the health check
     the image runs answers; the API wants the token."""
@@ -166,15 +168,12 @@ def test_docker_like_recorder_with_an_api_token(tmp_path, exposed_address) -> No
                                                         API_TOKEN=TOKEN),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert proc.poll() is None and time.monotonic() < deadline, \
-                    proc.stdout.read().decode() if proc.stdout else ""
-                time.sleep(0.2)
+        try:
+            health = wait_until_serving(f"http://127.0.0.1:{port}/health", proc, 60)
+        except AssertionError as exc:
+            proc.terminate()
+            raise AssertionError(f"{exc}: {proc.stdout.read().decode() if proc.stdout else ''}"
+                                 ) from None
         assert health.status_code == 200
         base = f"http://{exposed_address}:{port}"
         assert httpx.get(f"{base}/api/streams", timeout=5).status_code == 401

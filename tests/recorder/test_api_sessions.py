@@ -19,6 +19,7 @@ from taperoom.db import transaction
 from taperoom.recorder import repository as repo
 from taperoom.recorder.models import utcnow
 from tests.conftest import free_port
+from tests.polling import wait_for
 from tests.recorder.streamserver import StreamServer
 
 http = httpx.Client(timeout=30)
@@ -187,17 +188,6 @@ def stream_url(corpus: Path) -> Iterator[str]:
     srv.server_close()
 
 
-def wait_for(check: Any, timeout: float = 20.0) -> Any:
-    """Poll `check()` until it returns something truthy; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
 def test_record_now_active_and_stop(base: str, stream_url: str) -> None:
     """Record-now answers 202 with a recording session; it shows in active with progress;
     stop ends it early and the session leaves the active list."""
@@ -214,7 +204,7 @@ def test_record_now_active_and_stop(base: str, stream_url: str) -> None:
         ok = found and (found[0].get("progress") or {}).get("bytes_written", 0) > 0
         return active if ok else None
 
-    active = wait_for(progressing)
+    active = wait_for(progressing, 20, "bytes written by the recording")
     assert active["count"] == 1
     assert http.get(f"{base}/api/sessions/{sid}").json()["progress"]["bytes_written"] > 0
 
@@ -222,7 +212,7 @@ def test_record_now_active_and_stop(base: str, stream_url: str) -> None:
     assert resp.status_code == 200, resp.text
     assert resp.json()["session_id"] == sid and isinstance(resp.json()["message"], str)
     done = wait_for(lambda: (lambda s: s if s["status"] in ("completed", "failed") else None)(
-        http.get(f"{base}/api/sessions/{sid}").json()))
+        http.get(f"{base}/api/sessions/{sid}").json()), 20, "the stopped session to end")
     assert done["status"] == "completed", done
     assert done["end_time"] is not None
     assert datetime.fromisoformat(done["end_time"]) - datetime.fromisoformat(
@@ -250,6 +240,7 @@ def test_record_now_refuses_a_stored_pattern_with_a_format_spec(base: str, rec_s
     assert [p for p in recordings.rglob("*") if p.is_file()] == []
 
 
+@pytest.mark.slow
 def test_a_failed_session_leaves_no_file(base: str, rec_services: Any,
                                          stream_server: StreamServer) -> None:
     """When processing fails after the capture (here the cue sheet cannot be written:
@@ -265,7 +256,7 @@ def test_a_failed_session_leaves_no_file(base: str, rec_services: Any,
     assert resp.status_code == 202, resp.text
     sid = resp.json()["id"]
     done = wait_for(lambda: (lambda s: s if s["status"] in ("completed", "failed") else None)(
-        http.get(f"{base}/api/sessions/{sid}").json()), timeout=30)
+        http.get(f"{base}/api/sessions/{sid}").json()), 30, "the session to end")
     assert done["status"] == "failed" and "cue sheet" in done["error_message"], done
     assert done["output_file_path"] is None
     left = sorted(str(p.relative_to(recordings)) for p in recordings.rglob("*"))
@@ -320,7 +311,7 @@ def test_dead_urls_fail_and_free_their_slots(no_audio_server: tuple[str, Any],
         rows = [http.get(f"{base}/api/sessions/{i}").json() for i in ids]
         return rows if all(r["status"] == "failed" for r in rows) else None
 
-    rows = wait_for(all_ended, timeout=60)
+    rows = wait_for(all_ended, 60, "the three dead recordings to fail")
     for row, why in zip(rows, ["connect failed", "no answer", "http 503"], strict=True):
         assert "no audio for 2 s" in row["error_message"] and why in row["error_message"], row
         assert row["output_file_path"] is None
@@ -328,4 +319,5 @@ def test_dead_urls_fail_and_free_their_slots(no_audio_server: tuple[str, Any],
     resp = http.post(f"{base}/api/streams/{live['id']}/record", json={"duration_seconds": 60})
     assert resp.status_code == 202, resp.text
     assert http.post(f"{base}/api/sessions/{resp.json()['id']}/stop").status_code == 200
-    wait_for(lambda: http.get(f"{base}/api/sessions/active").json()["count"] == 0)
+    wait_for(lambda: http.get(f"{base}/api/sessions/active").json()["count"] == 0, 20,
+             "no active session")

@@ -4,7 +4,6 @@ sampled by the running sampler, and the structured logs the server itself wrote.
 from __future__ import annotations
 
 import io
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from taperoom.recorder import monitor
 from tests.allowprobe import assert_405s_list_the_documented_methods
+from tests.polling import wait_for
 
 http = httpx.Client(timeout=30)
 COMPONENTS = {"database", "scheduler", "upload_queue", "disk"}
@@ -92,13 +92,9 @@ def test_overall_status_is_the_worst_part() -> None:
 
 def test_metrics_history_and_summary(api: str) -> None:
     """The running sampler (0.5 s here) fills the history; summary aggregates it."""
-    deadline = time.monotonic() + 10
-    body: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        body = http.get(api + "/metrics").json()
-        if body["count"] >= 3:
-            break
-        time.sleep(0.3)
+    body: dict[str, Any] = wait_for(
+        lambda: (lambda b: b if b["count"] >= 3 else None)(http.get(api + "/metrics").json()),
+        10, "three metrics samples")
     assert body["hours"] == 1.0 and body["count"] == len(body["metrics"]) >= 3
     sample = body["metrics"][-1]
     for key in ("timestamp", "cpu_percent", "memory_percent", "disk_percent",
@@ -192,6 +188,7 @@ JUNK_QUERIES = [{}, {"limit": "-1", "skip": "x"}, {"hours": "nan"}, {"recent_day
                 {"active": "2"}, {"stream_config_id": "99999999999999999999"}]
 
 
+@pytest.mark.slow
 def test_no_route_answers_500_to_junk(rec_server: Any) -> None:
     """Every /api route, fed junk ids, bodies and query strings, answers below 500, and
     every refusal is a 4xx the contract knows (400, 404, 405, 409, 413, 422) with a JSON

@@ -20,6 +20,7 @@ from taperoom.recorder.capture import (
 from taperoom.recorder.encode import parse_header
 from taperoom.recorder.urlpolicy import UrlPolicy, UrlRefused
 from tests.conftest import free_port
+from tests.polling import wait_for
 from tests.recorder.streamserver import Plan, StreamMedia, StreamServer
 
 # the stream server's fixtures
@@ -54,6 +55,7 @@ def _sent_run(media: StreamMedia, first: int, last: int) -> bytes:
     return b"".join(media.mp3_frames[k % n] for k in range(first, last + 1))
 
 
+@pytest.mark.slow
 def test_mp3_stream_is_copied_frame_for_frame(stream_server: StreamServer,
                                               stream_media: StreamMedia,
                                               tmp_path: Path) -> None:
@@ -82,6 +84,7 @@ def test_mp3_stream_is_copied_frame_for_frame(stream_server: StreamServer,
     assert rate == 44100 and abs(len(pcm) / rate - result.duration_seconds) < 0.03
 
 
+@pytest.mark.slow
 def test_icy_title_changes_become_cues_at_their_audio_offsets(
         stream_server: StreamServer, stream_media: StreamMedia, tmp_path: Path) -> None:
     """StreamTitle changes give cues at the audio offset of the change (within ~0.2 s)."""
@@ -102,6 +105,7 @@ def test_icy_title_changes_become_cues_at_their_audio_offsets(
     assert all(p in set(stream_media.mp3_frames) for p in _packets(result.path))
 
 
+@pytest.mark.slow
 def test_drops_reconnect_into_one_valid_file_with_gap_records(
         stream_server: StreamServer, stream_media: StreamMedia, tmp_path: Path) -> None:
     """Two drops (FIN, then RST), each new connection starting mid-frame: one valid file, 2 gaps."""
@@ -131,6 +135,7 @@ def test_drops_reconnect_into_one_valid_file_with_gap_records(
     assert len(pcm) > 0
 
 
+@pytest.mark.slow
 def test_stall_is_detected_and_reconnected(stream_server: StreamServer,
                                            tmp_path: Path) -> None:
     """No data for stall_timeout seconds: the capture reconnects and records a 'stalled' gap."""
@@ -161,6 +166,7 @@ def test_short_stall_below_timeout_is_tolerated(stream_server: StreamServer,
     assert len(stream_server.requests_for("/live.mp3")) == 1
 
 
+@pytest.mark.slow
 def test_http_503_then_recovery_opens_a_gap_at_zero(stream_server: StreamServer,
                                                     tmp_path: Path) -> None:
     """503 answers at the start back off, then the stream is recorded after a gap at 0 s."""
@@ -178,6 +184,7 @@ def test_http_503_then_recovery_opens_a_gap_at_zero(stream_server: StreamServer,
     assert abs(result.duration_seconds + gap.length_seconds - 3.5) < 0.35
 
 
+@pytest.mark.slow
 def test_aac_stream_is_reencoded_to_mp3_at_the_chosen_bitrate(
         stream_server: StreamServer, tmp_path: Path) -> None:
     """An AAC (ADTS) stream becomes a 96 kbit/s 44.1 kHz stereo MP3 of the same length."""
@@ -199,6 +206,7 @@ def test_aac_stream_is_reencoded_to_mp3_at_the_chosen_bitrate(
     assert rate == 44100 and float(np.sqrt(np.mean(pcm ** 2))) > 0.01  # music, not silence
 
 
+@pytest.mark.slow
 def test_hls_master_playlist_best_variant_is_recorded(stream_server: StreamServer,
                                                       tmp_path: Path) -> None:
     """An HLS master playlist: its highest-bandwidth live variant is read and re-encoded."""
@@ -297,10 +305,8 @@ def test_codec_change_across_reconnect_switches_to_encoding(
     stream_server.mount("/live", plans=[Plan(drop_after=1.0)])
 
     def switch() -> None:  # once the first connection streams, well before its drop
-        deadline = time.monotonic() + 30
-        while (not any(r.audio_bytes for r in stream_server.requests_for("/live"))
-               and time.monotonic() < deadline):
-            time.sleep(0.01)
+        wait_for(lambda: any(r.audio_bytes for r in stream_server.requests_for("/live")), 30,
+                 "the first connection to stream", interval=0.01)
         stream_server.mount("/live", kind="aac")
 
     threading.Thread(target=switch, daemon=True).start()
@@ -342,6 +348,7 @@ def test_every_scheme_the_api_accepts_is_recordable(tmp_path: Path) -> None:
         assert "scheme" not in info["message"], (scheme, info["message"])
 
 
+@pytest.mark.slow
 def test_rtmp_stream_is_recorded_through_ffmpeg(stream_media: StreamMedia,
                                                 tmp_path: Path) -> None:
     """An ``rtmp://`` URL goes to FFmpeg's RTMP client (in PyAV), against a real RTMP
@@ -512,6 +519,7 @@ def test_a_file_is_recorded_up_to_the_duration_once_recognised(
     assert len(stream_server.requests_for("/episode.mp3")) == 1
 
 
+@pytest.mark.slow
 def test_live_burst_on_connect_is_kept(stream_server: StreamServer, tmp_path: Path) -> None:
     """A live stream that sends 2 s of audio at once on connect (Icecast's burst) is not
     taken for a file: a 3 s recording holds the burst and the 3 s it was connected."""
@@ -529,6 +537,7 @@ def test_live_burst_on_connect_is_kept(stream_server: StreamServer, tmp_path: Pa
     assert not result.finite_source and result.note is None and result.gaps == []
 
 
+@pytest.mark.slow
 def test_reconnects_back_off_and_reset_after_a_healthy_stretch(
         stream_server: StreamServer, tmp_path: Path) -> None:
     """A live stream that keeps dropping after 0.3 s is retried at once, then after 0.6 s,

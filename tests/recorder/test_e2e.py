@@ -23,6 +23,7 @@ from PIL import Image
 
 from taperoom.recorder.settings import RecorderSettings
 from tests.conftest import LiveServer
+from tests.polling import wait_for
 from tests.recorder.sshserver import SshTestServer
 from tests.recorder.streamserver import Plan, StreamServer
 
@@ -33,15 +34,6 @@ def _png(path: Path, size: int = 1200) -> Path:
     Image.new("RGB", (size, size // 2), (200, 40, 90)).save(path, "PNG")
     return path
 
-
-def _wait(fn: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _mp3_seconds(path: Path) -> float:
@@ -79,6 +71,7 @@ def server_for(rec_settings: Callable[..., RecorderSettings],
         services.close()
 
 
+@pytest.mark.slow
 def test_record_now_with_drop_icy_titles_artwork_and_upload(
         server_for: Any, stream_server: StreamServer, sftp_server: SshTestServer,
         tmp_path: Path) -> None:
@@ -104,7 +97,7 @@ def test_record_now_with_drop_icy_titles_artwork_and_upload(
             s = client.get(f"/api/sessions/{sid}").json()
             return s if s["transfer_status"] in ("completed", "failed") else None
 
-        session = _wait(done, 60, "recording and upload")
+        session = wait_for(done, 60, "recording and upload")
     assert session["status"] == "completed", session
     assert session["transfer_status"] == "completed", session
     assert session["reconnects"] >= 1
@@ -157,17 +150,17 @@ def test_scheduled_run_goes_through_the_same_pipeline(
         sched = r.json()
         assert datetime.fromisoformat(sched["next_run_time"]).astimezone(DENVER).hour == 21
         services.scheduler.run_now(sched["id"])
-        session = _wait(lambda: (client.get("/api/sessions", params={"schedule_id": sched["id"]})
-                                 .json() or [None])[0], 10, "the scheduled session")
+        session = wait_for(lambda: (client.get("/api/sessions", params={"schedule_id": sched["id"]})
+                                    .json() or [None])[0], 10, "the scheduled session")
         assert session["status"] == "recording" and session["trigger"] == "schedule"
 
         def audio_seconds() -> float:
             active = client.get("/api/sessions/active").json()["active_sessions"]
             return float(((active or [{}])[0].get("progress") or {}).get("audio_seconds", 0))
 
-        _wait(lambda: audio_seconds() > 1.5, 15, "audio")
+        wait_for(lambda: audio_seconds() > 1.5, 15, "audio")
         client.post(f"/api/sessions/{session['id']}/stop")
-        final = _wait(lambda: (lambda s: s if s["status"] in ("completed", "failed") else None)(
+        final = wait_for(lambda: (lambda s: s if s["status"] in ("completed", "failed") else None)(
             client.get(f"/api/sessions/{session['id']}").json()), 30, "processing")
         assert final["status"] == "completed", final
         assert final["transfer_status"] == "skipped"
@@ -192,7 +185,7 @@ def test_concurrency_limit_and_disk_guard(server_for: Any,
         second = client.post(f"/api/streams/{st['id']}/record", json={"duration_seconds": 5})
         assert second.status_code == 409 and "MAX_CONCURRENT_RECORDINGS" in second.json()["message"]
         client.post(f"/api/sessions/{first.json()['id']}/stop")
-        _wait(lambda: not services.recordings.is_running(first.json()["id"]), 20, "stop")
+        wait_for(lambda: not services.recordings.is_running(first.json()["id"]), 20, "stop")
         services.settings.min_free_disk_mb = 1e12
         full = client.post(f"/api/streams/{st['id']}/record", json={"duration_seconds": 5})
         assert full.status_code == 507, full.text
@@ -239,6 +232,7 @@ def test_restart_keeps_an_interrupted_recording(
         services.close()
 
 
+@pytest.mark.slow
 def test_cli_record_runs_the_pipeline(rec_settings: Callable[..., RecorderSettings],
                                       stream_server: StreamServer, sftp_server: SshTestServer,
                                       tmp_path: Path) -> None:
@@ -290,6 +284,7 @@ def test_cli_record_runs_the_pipeline(rec_settings: Callable[..., RecorderSettin
     assert missing.returncode == 4 and "no station" in missing.stderr
 
 
+@pytest.mark.slow
 def test_upload_retries_until_the_server_is_back(
         server_for: Any, stream_server: StreamServer, sftp_server: SshTestServer) -> None:
     """With the SFTP server down, the session shows the failed attempt and its next
@@ -302,18 +297,19 @@ def test_upload_retries_until_the_server_is_back(
         st = _station(client, stream_server.url("/r.mp3"), sftp_server.destination("/in/"))
         sid = client.post(f"/api/streams/{st['id']}/record",
                           json={"duration_seconds": 2}).json()["id"]
-        failed_once = _wait(lambda: (lambda s: s if s["transfer_attempts"] >= 2 else None)(
+        failed_once = wait_for(lambda: (lambda s: s if s["transfer_attempts"] >= 2 else None)(
             client.get(f"/api/sessions/{sid}").json()), 40, "failed upload attempts")
         assert failed_once["status"] == "completed"
         assert failed_once["transfer_status"] in ("pending", "in_progress")
         assert "next attempt" in (failed_once["transfer_error_message"] or "")
         sftp_server.start()
-        done = _wait(lambda: (lambda s: s if s["transfer_status"] == "completed" else None)(
+        done = wait_for(lambda: (lambda s: s if s["transfer_status"] == "completed" else None)(
             client.get(f"/api/sessions/{sid}").json()), 40, "upload after restart")
     assert (sftp_server.root / "in" / Path(done["remote_path"]).name).stat().st_size \
         == done["file_size_bytes"]
 
 
+@pytest.mark.slow
 def test_split_tracks_cuts_the_recording_at_icy_title_changes(
         server_for: Any, stream_server: StreamServer) -> None:
     """A station with split_tracks gets, beside the whole MP3 and its cue sheet, one file
@@ -332,9 +328,9 @@ def test_split_tracks_cuts_the_recording_at_icy_title_changes(
                             titles=[(0.0, "Alpha - One"), (2.0, "Beta - Two")])
         sid = client.post(f"/api/streams/{r.json()['id']}/record",
                           json={"duration_seconds": 4.5}).json()["id"]
-        session = _wait(lambda: (lambda s: s if s["status"] in ("completed", "failed")
-                                 else None)(client.get(f"/api/sessions/{sid}").json()),
-                        30, "the recording")
+        session = wait_for(lambda: (lambda s: s if s["status"] in ("completed", "failed")
+                                    else None)(client.get(f"/api/sessions/{sid}").json()),
+                           30, "the recording")
     assert session["status"] == "completed", session
     whole = Path(session["output_file_path"])
     assert Path(session["cue_sheet_path"]).read_text().count("TRACK ") == 2
@@ -359,6 +355,7 @@ def test_split_tracks_cuts_the_recording_at_icy_title_changes(
         assert str(tags["TDRC"]) == show[:4]
 
 
+@pytest.mark.slow
 def test_rtmp_station_records_through_the_pipeline(server_for: Any, stream_server: StreamServer
                                                    ) -> None:
     """A station with an ``rtmp://`` URL is accepted and records like any other (real
@@ -375,9 +372,9 @@ def test_rtmp_station_records_through_the_pipeline(server_for: Any, stream_serve
         assert test["success"] and test["codec"] in ("mp3", "mp3float"), test
         sid = client.post(f"/api/streams/{st['id']}/record",
                           json={"duration_seconds": 3}).json()["id"]
-        session = _wait(lambda: (lambda s: s if s["status"] in ("completed", "failed")
-                                 else None)(client.get(f"/api/sessions/{sid}").json()),
-                        30, "the RTMP recording")
+        session = wait_for(lambda: (lambda s: s if s["status"] in ("completed", "failed")
+                                    else None)(client.get(f"/api/sessions/{sid}").json()),
+                           30, "the RTMP recording")
     assert session["status"] == "completed", session
     assert session["stream_copy"] is True and session["source_codec"] == "mp3"
     assert rtmp.plays[-1] == "ktpr"
@@ -385,6 +382,7 @@ def test_rtmp_station_records_through_the_pipeline(server_for: Any, stream_serve
     assert str(ID3(session["output_file_path"])["TALB"]) == "Night Jazz"
 
 
+@pytest.mark.slow
 def test_schedule_that_cannot_start_retries_within_its_slot(
         server_for: Any, stream_server: StreamServer) -> None:
     """A scheduled run refused by the concurrency limit leaves a failed session and is
@@ -411,8 +409,8 @@ def test_schedule_that_cannot_start_retries_within_its_slot(
         # max_retries=1: the run and one retry fail, then it gives up
         once = schedule(1)
         services.scheduler.run_now(once)
-        tried = _wait(lambda: (lambda s: s if len(s) >= 2 else None)(sessions_of(once)),
-                      15, "the retry of the refused run")
+        tried = wait_for(lambda: (lambda s: s if len(s) >= 2 else None)(sessions_of(once)),
+                         15, "the retry of the refused run")
         assert [(s["trigger"], s["status"]) for s in tried] == [("schedule", "failed"),
                                                                 ("retry", "failed")]
         assert all("MAX_CONCURRENT_RECORDINGS" in s["error_message"] for s in tried)
@@ -422,24 +420,25 @@ def test_schedule_that_cannot_start_retries_within_its_slot(
         # max_retries=5: the blocker stops, and the next retry records the rest of the slot
         patient = schedule(5)
         services.scheduler.run_now(patient)
-        _wait(lambda: sessions_of(patient), 10, "the refused run")
+        wait_for(lambda: sessions_of(patient), 10, "the refused run")
         client.post(f"/api/sessions/{blocker}/stop")
-        _wait(lambda: not services.recordings.is_running(blocker), 20, "the blocker to stop")
-        rec = _wait(lambda: next((s for s in sessions_of(patient)
-                                  if s["status"] == "recording"), None), 15, "the retry")
+        wait_for(lambda: not services.recordings.is_running(blocker), 20, "the blocker to stop")
+        rec = wait_for(lambda: next((s for s in sessions_of(patient)
+                                     if s["status"] == "recording"), None), 15, "the retry")
         assert rec["trigger"] == "retry"
         assert 40 < rec["planned_duration_seconds"] < 59
-        _wait(lambda: services.recordings.active() and (
+        wait_for(lambda: services.recordings.active() and (
             services.recordings.active()[0].get("progress") or {}).get("audio_seconds", 0) > 1,
-              15, "audio")
+                 15, "audio")
         client.post(f"/api/sessions/{rec['id']}/stop")
-        done = _wait(lambda: (lambda s: s if s["status"] in ("completed", "failed")
-                              else None)(client.get(f"/api/sessions/{rec['id']}").json()),
-                     20, "processing")
+        done = wait_for(lambda: (lambda s: s if s["status"] in ("completed", "failed")
+                                 else None)(client.get(f"/api/sessions/{rec['id']}").json()),
+                        20, "processing")
         assert done["status"] == "completed", done
         assert client.get(f"/api/schedules/{patient}").json()["retry_count"] == 0
 
 
+@pytest.mark.slow
 def test_new_user_story_station_schedule_uploaded_tagged_mp3(
         server_for: Any, stream_server: StreamServer, sftp_server: SshTestServer) -> None:
     """What a new user does: add a station with an SFTP destination, schedule it, and
@@ -453,16 +452,16 @@ def test_new_user_story_station_schedule_uploaded_tagged_mp3(
             "stream_config_id": st["id"], "cron_expression": "30 20 * * 1-5",
             "duration_minutes": 1}).json()
         services.scheduler.run_now(sched["id"])
-        rec = _wait(lambda: next((s for s in client.get(
+        rec = wait_for(lambda: next((s for s in client.get(
             "/api/sessions", params={"schedule_id": sched["id"]}).json()
             if (s.get("duration_seconds") or 0) == 0 and s["status"] == "recording"), None),
             10, "the scheduled recording")
-        _wait(lambda: ((services.recordings.active() or [{}])[0].get("progress") or {}).get(
+        wait_for(lambda: ((services.recordings.active() or [{}])[0].get("progress") or {}).get(
             "audio_seconds", 0) > 2.5, 15, "audio")
         client.post(f"/api/sessions/{rec['id']}/stop")
-        done = _wait(lambda: (lambda s: s if s["transfer_status"] in ("completed", "failed")
-                              else None)(client.get(f"/api/sessions/{rec['id']}").json()),
-                     40, "the upload")
+        done = wait_for(lambda: (lambda s: s if s["transfer_status"] in ("completed", "failed")
+                                 else None)(client.get(f"/api/sessions/{rec['id']}").json()),
+                        40, "the upload")
     assert done["status"] == "completed" and done["transfer_status"] == "completed", done
     started = datetime.fromisoformat(done["start_time"]).astimezone(DENVER)
     remote = sftp_server.root / "radio" / f"{started:%Y-%m-%d}_KTPR Night Jazz_KTPR.mp3"

@@ -14,10 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.access import PASSWORD
-from tests.browser import browser  # noqa: F401  (fixture)
 from tests.recorder.test_access import STATION
 
 TOKEN = "browser-token-" + "z" * 24
@@ -50,15 +49,14 @@ def server(rec_settings: Any, live_server: Any, exposed_address: str) -> Iterato
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:  # noqa: F811
-    """A fresh browser context; fails the test on uncaught page errors."""
-    context = browser.new_context()
-    p = context.new_page()
+def page(browser_context: BrowserContext) -> Iterator[Page]:
+    """A page in a fresh browser context; fails the test on uncaught page errors."""
+    p = browser_context.new_page()
     errors: list[str] = []
     p.on("pageerror", lambda exc: errors.append(str(exc)))
     p.on("dialog", lambda dialog: dialog.accept())
     yield p
-    context.close()
+    browser_context.close()
     assert not errors, f"JavaScript errors: {errors}"
 
 
@@ -67,6 +65,7 @@ def schedule_active(server: Any) -> bool:
     return bool(r.json()["is_active"])
 
 
+@pytest.mark.slow
 def test_sign_in_then_actions_carry_the_csrf_token(server: Any, page: Page) -> None:
     """Asking for /schedules leads to the login form; a wrong password is refused there;
     the right one leads back to /schedules, whose live status connects; Deactivate
@@ -99,6 +98,7 @@ def test_sign_in_then_actions_carry_the_csrf_token(server: Any, page: Page) -> N
     expect(page).to_have_url(server.url + "/login?next=/streams")
 
 
+@pytest.mark.slow
 def test_hostile_page_form_post_is_refused(server: Any, page: Page) -> None:
     """A page of another site (served here through Playwright's routing) that posts a
     form to the recorder, even while the user is signed in, gets 403; the schedule

@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import free_port
+from tests.polling import wait_until_serving
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -29,17 +30,13 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def _start(args: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "taperoom", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(url + "/health", timeout=1)
-            return proc
-        except httpx.HTTPError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                _stop(proc)
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise AssertionError(f"server did not start: {out}") from None
-            time.sleep(0.2)
+    try:
+        wait_until_serving(url + "/health", proc, 60)
+    except AssertionError as exc:
+        _stop(proc)
+        out = proc.stdout.read().decode() if proc.stdout else ""
+        raise AssertionError(f"server did not start ({exc}): {out}") from None
+    return proc
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -52,6 +49,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+@pytest.mark.slow
 def test_recorder_serve_takes_host_and_port(tmp_path: Path) -> None:
     """`taperoom recorder serve --host 127.0.0.1 --port P` serves the API, the health
     routes and the dashboard there; --port wins over WEB_PORT/PORT."""
@@ -72,6 +70,7 @@ def test_recorder_serve_takes_host_and_port(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "recorder.db").is_file()
 
 
+@pytest.mark.slow
 def test_serve_all_apps_includes_the_recorder(tmp_path: Path) -> None:
     """`taperoom serve` (the command of `make run`) serves the recorder beside the other
     apps, on RECORDER_PORT (8666 when unset), with its dashboard and API."""

@@ -12,6 +12,7 @@ import time
 
 import httpx
 
+from tests.polling import wait_for
 from tests.recorder.streamserver import StreamServer
 
 #: How long the "slow test setup" between mounting and the first request lasts: longer
@@ -77,9 +78,7 @@ def test_refusals_are_timed_from_the_first_request(stream_server: StreamServer) 
     time.sleep(SETUP_DELAY)
     url = stream_server.url("/r.mp3")
     assert _status(url) == 503
-    deadline = time.monotonic() + 30
-    while _status(url) != 200 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: _status(url) == 200, 30, "a request let through")
     reqs = stream_server.requests_for("/r.mp3")
     assert reqs[0].station_time < 0.5 and reqs[-1].status == 200
 
@@ -109,7 +108,5 @@ def test_first_listener_gets_a_full_burst_from_station_time_zero(
     assert req.station_time >= 1.0
     # the burst is the first write, one second at 128 kbit/s; the record counts it just
     # after the write, which the listener may have read first
-    deadline = time.monotonic() + 10
-    while req.audio_bytes == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: req.audio_bytes, 10, "the burst to be counted")
     assert req.audio_bytes >= 1.0 * 128_000 / 8

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +28,7 @@ from taperoom.recorder.capture import CaptureOptions, probe_stream_url, record_s
 from taperoom.recorder.settings import RecorderSettings
 from taperoom.recorder.urlpolicy import UrlPolicy, UrlRefused
 from tests.conftest import LiveServer
+from tests.polling import wait_for
 from tests.recorder.streamserver import StreamMedia, StreamServer
 
 #: Loopback only: what the test peers on 127.0.0.1 need.
@@ -195,15 +195,6 @@ def _hostile_answers(case: str, local: str, server: HostileServer, trap: Trap) -
 CASES = ["pls", "m3u", "xspf", "gopher", "redirect", "hls", "hls-redirect"]
 
 
-def _wait(fn: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 @pytest.fixture
 def recorder(rec_settings: Callable[..., RecorderSettings],
@@ -235,7 +226,8 @@ def _station(client: httpx.Client, url: str) -> int:
 # -- local files through playlists, redirects and HLS -------------------------------------
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [pytest.param(c, marks=[pytest.mark.slow] if c == "hls-redirect"
+                                              else []) for c in CASES])
 def test_url_test_never_describes_a_local_file(case: str, recorder: Callable[..., str],
                                                hostile: HostileServer, trap: Trap,
                                                secret: Path) -> None:
@@ -275,7 +267,7 @@ def test_recording_never_records_a_local_file(case: str, recorder: Callable[...,
             s = client.get(f"/api/sessions/{session_id}").json()
             return s if s["status"] in ("completed", "failed") else None
 
-        session = _wait(finished, 60, "the recording to end")
+        session = wait_for(finished, 60, "the recording to end")
     assert session["status"] == "failed", session
     assert "not allowed" in (session["error_message"] or ""), session
     recordings = tmp_path / "recordings"
@@ -322,7 +314,7 @@ def test_loopback_station_is_refused_by_default(recorder: Callable[..., str],
             s = client.get(f"/api/sessions/{session_id}").json()
             return s if s["status"] in ("completed", "failed") else None
 
-        session = _wait(finished, 60, "the recording to end")
+        session = wait_for(finished, 60, "the recording to end")
     assert session["status"] == "failed"
     assert "loopback" in session["error_message"], session
     assert stream_server.requests_for("/live.mp3") == []

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from taperoom.db import alembic_config as _config
-from taperoom.db import upgrade_schema
+from taperoom.db import schema_at_head, upgrade_schema
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations" / "library"
 
@@ -26,3 +26,8 @@ def alembic_config(url: str) -> Any:
 def upgrade(engine: Engine) -> None:
     """Apply every pending migration to the library database of `engine` (idempotent)."""
     upgrade_schema(engine, MIGRATIONS)
+
+
+def at_head(engine: Engine) -> bool:
+    """True when the library database of `engine` needs no migration (nothing is written)."""
+    return schema_at_head(engine, MIGRATIONS)

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 CORPUS ?= ../shared/corpus
 SAMPLE := $(CORPUS)/scanner/real_music_tagged/06 - John Garner - Partita No. 1 in B minor: Tempo di Borea (BWV1002).wav
 
-.PHONY: run test lint typecheck pytest browser postgres bench fuzz clean
+.PHONY: run test lint typecheck pytest browser postgres redis bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,14 +43,22 @@ postgres:
 		else sudo apt-get update -qq && \
 			sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; fi; }
 
+# The shared analysis queue's tests start their own redis-server; install it when missing.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || test -x /usr/bin/redis-server || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+		else sudo apt-get update -qq && \
+			sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; fi; }
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench migrations
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-dev browser postgres
-	$(BIN)/pytest -q
+pytest: $(VENV)/.installed-dev browser postgres redis
+	$(BIN)/pytest -q --durations=25
 
 test: lint typecheck pytest
 

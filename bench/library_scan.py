@@ -628,7 +628,7 @@ def measure_hashes(paths: list[Path], fmts: list[str]) -> dict[str, HashStats]:
     """
     from taperoom.audio.hashing import DEMUX, audio_hash_demuxed, audio_hash_method, raw_hash
     from taperoom.audio.tags import read_tags
-    from taperoom.library.scanner import read_file
+    from taperoom.library.scanner.read import read_file
 
     stats: dict[str, HashStats] = {}
     for p in paths[:20]:  # warm up the code paths
@@ -678,7 +678,7 @@ def measure_read_pools(paths: list[Path], workers: int) -> list[PoolRun]:
     in `workers` processes. CPU = this process and its children (``/proc``)."""
     from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
-    from taperoom.library.scanner import read_file
+    from taperoom.library.scanner.read import read_file
 
     names = [str(p) for p in paths]
     for p in paths:

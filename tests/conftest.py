@@ -270,7 +270,8 @@ def lib_database_url() -> str:
 @pytest.fixture
 def lib_settings(tmp_path: Path, lib_database_url: str, db_templates: DatabaseTemplates,
                  empty_database: bool) -> Callable[..., Any]:
-    """Factory of library settings on tmp_path (no startup scan, no watcher by default).
+    """Factory of library settings on tmp_path (no startup scan, no watcher, no automatic
+    analysis by default).
 
     The database is a SQLite file in tmp_path, or the PostgreSQL database of
     `lib_database_url` when that is set. A SQLite file that does not exist yet
@@ -286,6 +287,7 @@ def lib_settings(tmp_path: Path, lib_database_url: str, db_templates: DatabaseTe
             "scan_on_startup": False,
             "file_watcher_enabled": False,
             "file_watcher_debounce": 200,
+            "analyze_on_scan": False,
         }
         values.update(overrides)
         settings = LibrarySettings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -253,3 +253,23 @@ def test_recorder_secrets_stay_out_of_pages_answers_and_logs(pg: PgServer,
     assert bad_queue.returncode != 0
     assert "QUEUE_URL" in output and "amqp://rec:***@mq.example/" in output
     assert not _clean(output, PASSWORD, TOKEN)
+
+
+def test_access_log_lines_show_no_secret_query_values() -> None:
+    """A request target with ``?token=`` is logged with the value as ``***`` by the
+    ``uvicorn.access`` logger once the apps set up logging (uvicorn's own format and
+    arguments)."""
+    import logging
+
+    from taperoom.config import setup_logging
+
+    setup_logging()
+    record = logging.getLogger("uvicorn.access").makeRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "POST", "/api/analysis/callback?token=s3cret&x=1", "1.1", 200),
+        None)
+    for f in logging.getLogger("uvicorn.access").filters:
+        f.filter(record)
+    line = record.getMessage()
+    assert "s3cret" not in line
+    assert line == '127.0.0.1:5000 - "POST /api/analysis/callback?token=***&x=1 HTTP/1.1" 200'

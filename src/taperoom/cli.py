@@ -42,7 +42,17 @@ with contextlib.suppress(ImportError):  # the library commands need the 'library
     from taperoom.web.auth.cli import build_user_cli
 
     library_app.command("scan")(library_cli.scan)
+    library_app.command("analyze")(library_cli.analyze)
+    library_app.command("worker")(library_cli.worker)
     library_app.add_typer(build_user_cli("library", open_library_users), name="user")
+analysis_app = typer.Typer(help="Music analysis served to other programs.",
+                            no_args_is_help=True)
+app.add_typer(analysis_app, name="analysis")
+with contextlib.suppress(ImportError):  # the analyzer needs the 'library' extra
+    from taperoom.analysis import cli as analysis_cli
+
+    app.command("analyze")(analysis_cli.analyze)
+    analysis_app.command("serve")(analysis_cli.serve)
 recorder_app = typer.Typer(help="Scheduled internet-radio recording.", no_args_is_help=True)
 app.add_typer(recorder_app, name="recorder")
 with contextlib.suppress(ImportError):  # the recorder commands need the 'recorder' extra
@@ -51,7 +61,6 @@ with contextlib.suppress(ImportError):  # the recorder commands need the 'record
     recorder_app.command("record")(recorder_cli.record)
     recorder_app.command("stations")(recorder_cli.stations)
     recorder_app.command("sessions")(recorder_cli.sessions)
-    app.command("worker")(recorder_cli.worker)
     from taperoom.recorder.users import open_user_store as open_recorder_users
     from taperoom.web.auth.cli import build_user_cli
 
@@ -151,6 +160,36 @@ def serve(
     signal.signal(signal.SIGINT, stop)
     codes = [p.wait() for p in procs]
     raise typer.Exit(max(codes))
+
+
+@app.command("worker")
+def worker(
+    which: Annotated[str, typer.Option(
+        "--app", help="Whose jobs: 'recorder' (uploads) or 'library' (analysis).")
+    ] = "recorder",
+    concurrency: Annotated[int, typer.Option(
+        "--concurrency", "-c", min=0, max=64,
+        help="library: analyses at once (0: MAX_CONCURRENT_ANALYSIS, at least 1).")
+    ] = 0,
+    name: Annotated[str | None, typer.Option(
+        "--name", "-n", help="library: node name of this worker (default: the host name).")
+    ] = None,
+) -> None:
+    """Run an app's queue consumer in the foreground: the recorder's uploads (the
+    default, for a machine that uploads while another records), or with
+    --app library the library's analysis jobs (``taperoom library worker``)."""
+    if which == "library":
+        from taperoom.library import cli as library_commands
+
+        library_commands.worker(concurrency=concurrency, name=name)
+    elif which == "recorder":
+        if concurrency or name is not None:
+            _usage("--concurrency and --name are options of the library worker")
+        from taperoom.recorder import cli as recorder_commands
+
+        recorder_commands.worker()
+    else:
+        _usage(f"--app must be 'recorder' or 'library', not {which!r}")
 
 
 @ephemeral_app.command("serve")

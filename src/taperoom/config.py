@@ -26,13 +26,34 @@ class AppSettings(BaseSettings):
     )
 
 
+class AccessLogRedaction(logging.Filter):
+    """Shows the request targets of uvicorn's access log lines through :func:`redact_url`.
+
+    uvicorn logs ``'%s - "%s %s HTTP/%s" %d'`` with the arguments (client, method,
+    path with query string, HTTP version, status) on the ``uvicorn.access``
+    logger; a secret in the query (an analysis job's callback ``?token=``) would
+    otherwise be written to the log as it was sent.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) \
+                and "?" in args[2]:
+            record.args = (*args[:2], redact_url(args[2]), *args[3:])
+        return True
+
+
 def setup_logging(level: str | None = None) -> None:
-    """Configure the root logger once, from ``LOG_LEVEL`` unless `level` is given."""
+    """Configure the root logger once, from ``LOG_LEVEL`` unless `level` is given, and
+    redact secrets from uvicorn's access log (:class:`AccessLogRedaction`)."""
     name = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
     logging.basicConfig(
         level=getattr(logging, name, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogRedaction) for f in access.filters):
+        access.addFilter(AccessLogRedaction())
 
 
 def redact_url(url: str) -> str:

@@ -39,6 +39,13 @@ class Event(StrEnum):
     FILE_OP_PROGRESS = "file_operation:progress"
     FILE_OP_COMPLETE = "file_operation:complete"
     FILE_OP_FAILED = "file_operation:failed"
+    ANALYSIS_STARTED = "analysis:started"
+    ANALYSIS_PROGRESS = "analysis:progress"
+    ANALYSIS_COMPLETE = "analysis:complete"
+    #: Beside the contract: an analysis job ended without results.
+    ANALYSIS_FAILED = "analysis:failed"
+    #: Beside the contract: a ``taperoom library worker`` process is alive (every few s).
+    ANALYSIS_WORKER = "analysis:worker"
     # recorder (its dashboard listens on its own /ws)
     RECORDING_STARTED = "recording:started"
     RECORDING_PROGRESS = "recording:progress"
@@ -106,6 +113,56 @@ class EventBus:
 
 # --------------------------------------------------------------------------- payloads
 # Payloads that services react to (the WebSocket hub forwards them unchanged).
+
+
+class TrackAddedPayload(TypedDict):
+    """``track:added``: the scanner (a scan or the watcher) or ``POST /api/tracks``
+    added a track; the analysis queue analyses it when ``ANALYZE_ON_SCAN`` is on."""
+
+    trackId: str
+    track: dict[str, Any]
+
+
+class AnalysisStartedPayload(TypedDict):
+    """``analysis:started``: a job began (``jobId`` is the audio hash).
+
+    ``trackIds`` (beside the contract) lists every track sharing that audio."""
+
+    jobId: str
+    trackId: str | None
+    trackIds: list[str]
+
+
+class AnalysisProgressPayload(TypedDict):
+    """``analysis:progress``: ``progress`` 0-100 of the job; ``stage`` is the stage
+    under way (``decode``, ``basic_features``, ``characteristics``, ...)."""
+
+    jobId: str
+    trackId: str | None
+    trackIds: list[str]
+    progress: int
+    stage: str
+
+
+class AnalysisCompletePayload(TypedDict):
+    """``analysis:complete``: the job's results were stored; ``results`` holds the
+    track fields it set (no beat lists, no waveforms: those are fetched)."""
+
+    jobId: str
+    trackId: str | None
+    trackIds: list[str]
+    results: dict[str, Any]
+
+
+class AnalysisFailedPayload(TypedDict):
+    """``analysis:failed`` (beside the contract): the job ended without results, or
+    was cancelled (``error`` says why)."""
+
+    jobId: str
+    trackId: str | None
+    trackIds: list[str]
+    status: str
+    error: str | None
 
 
 class DirectoryAddedPayload(TypedDict):

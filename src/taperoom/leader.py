@@ -42,10 +42,27 @@ from sqlalchemy.engine import Engine
 log = logging.getLogger(__name__)
 
 
-def process_id() -> str:
+def process_id(host: str | None = None) -> str:
     """A name of this process that no other process shares, ever:
-    ``<host>:<pid>:<random>`` (a pid alone is reused after a restart)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    ``<host>:<pid>:<random>`` (a pid alone is reused after a restart).
+
+    Parameters
+    ----------
+    host : str, optional
+        The machine's name in it (default: :func:`socket.gethostname`); a worker
+        given another node name (``taperoom library worker --name``, as Celery's
+        ``--hostname``) is then judged by its heartbeat only, as a process of
+        another machine (:func:`process_alive`). ``:`` is not allowed in it.
+
+    Raises
+    ------
+    ValueError
+        `host` is empty or holds a ``:``.
+    """
+    if host is not None and (not host.strip() or ":" in host):
+        raise ValueError(f"a node name must be non-empty and without ':' (got {host!r})")
+    name = host.strip() if host is not None else socket.gethostname()
+    return f"{name}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def process_alive(owner: str) -> bool | None:

@@ -21,9 +21,12 @@ fail under ``CI=true``: in CI they must run.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+from taperoom.library.context import LibraryServices, build_services
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -71,3 +74,18 @@ def lib_database_url(lib_backend: str, empty_database: bool,
 def backend_of(ctx: Any) -> str:
     """Dialect name of a library context's engine (``sqlite`` or ``postgresql``)."""
     return str(ctx.engine.dialect.name)
+
+
+@pytest.fixture
+def services(lib_settings: Callable[..., Any]) -> Iterator[Callable[..., LibraryServices]]:
+    """Build library services with setting overrides; all closed after the test."""
+    built: list[LibraryServices] = []
+
+    def build(**overrides: Any) -> LibraryServices:
+        svc = build_services(lib_settings(**overrides))
+        built.append(svc)
+        return svc
+
+    yield build
+    for svc in reversed(built):
+        svc.close()

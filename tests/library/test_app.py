@@ -36,7 +36,7 @@ def test_fresh_database_is_complete_after_start(lib_server, lib_ctx, lib_backend
     with lib_ctx.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM settings")).scalar() == 19
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
-            == "0005"
+            == "0006"
     if lib_backend == "sqlite":
         db = sqlite3.connect(lib_ctx.settings.database_path)
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}

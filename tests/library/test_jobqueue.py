@@ -76,7 +76,7 @@ def test_a_follower_scan_command_is_refused_while_the_leader_scans(
         tmp_path: Path) -> None:
     """``taperoom library scan`` (scan_sync in another process) is refused with the
     running scan's status while the server scans the folder, and the other way round."""
-    from taperoom.library.scanner import ScanInProgress
+    from taperoom.library.scanner.manager import ScanInProgress
 
     did = add_directory(lib_ctx, copy_corpus(corpus, tmp_path / "lib"))
     with lib_ctx.scanner.locks.lock(did):

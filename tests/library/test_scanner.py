@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,11 +20,13 @@ from sqlalchemy import select
 from taperoom.db import transaction
 from taperoom.errors import Conflict
 from taperoom.events import Event
-from taperoom.library import models, scanner
+from taperoom.library import models
 from taperoom.library.context import LibraryServices, build_services
 from taperoom.library.folderpolicy import FolderPolicy
 from taperoom.library.keys import Key, parse_key
-from taperoom.library.scanner import WalkPolicy, glob_to_regex, walk
+from taperoom.library.scanner.globs import glob_to_regex
+from taperoom.library.scanner.runner import BATCH_SIZE
+from taperoom.library.scanner.walk import WalkPolicy, walk
 from tests.polling import wait_for
 
 TAGGED = "scanner/real_music_tagged"
@@ -524,7 +528,7 @@ def test_cancel_stops_between_batches(lib_ctx: LibraryServices, corpus: Path,
                                       tmp_path: Path) -> None:
     """A cancelled scan stops after its current batch, keeps what it saved, and ends idle."""
     root = tmp_path / "lib"
-    small_files(corpus, root, [f"d{i // 100}/t{i:04d}.mp3" for i in range(3 * scanner.BATCH_SIZE)])
+    small_files(corpus, root, [f"d{i // 100}/t{i:04d}.mp3" for i in range(3 * BATCH_SIZE)])
     did = add_directory(lib_ctx, root)
 
     def on_event(name: str, data: dict[str, Any]) -> None:
@@ -534,8 +538,8 @@ def test_cancel_stops_between_batches(lib_ctx: LibraryServices, corpus: Path,
     lib_ctx.bus.subscribe(on_event)
     result = lib_ctx.scans.scan_sync(did, "fast")
     assert result["cancelled"] is True
-    assert result["filesFound"] == 3 * scanner.BATCH_SIZE
-    assert 0 <= result["tracksAdded"] <= scanner.BATCH_SIZE
+    assert result["filesFound"] == 3 * BATCH_SIZE
+    assert 0 <= result["tracksAdded"] <= BATCH_SIZE
     assert len(tracks(lib_ctx, did)) == result["tracksAdded"]
     d = directory(lib_ctx, did)
     assert d.scan_status == "idle" and d.last_scan is None
@@ -591,3 +595,24 @@ def test_cli_scan_by_path_and_id(lib_ctx: LibraryServices, corpus: Path, tmp_pat
     assert isinstance(out.exception, NotFound)
     out = runner.invoke(library_cli, ["scan", did, "--strategy", "slow"])
     assert out.exit_code == 2
+
+
+def test_reader_processes_do_not_import_the_app_again(tmp_path: Path) -> None:
+    """Two pools of reader processes, started by a main script that imports the app,
+    import the app's modules once in the forkserver, not once in every reader process
+    (Python 3.11's forkserver re-runs the main script in each process it forks)."""
+    main = tmp_path / "main.py"
+    main.write_text(
+        "import taperoom.library.context\n"
+        "from taperoom.library.scanner.read import reader_pool\n"
+        "if __name__ == '__main__':\n"
+        "    for _ in range(2):\n"
+        "        with reader_pool(2, 64) as pool:\n"
+        "            assert sorted(pool.map(abs, [-1, -2, -3, -4])) == [1, 2, 3, 4]\n",
+        encoding="utf-8")
+    done = subprocess.run([sys.executable, str(main)], capture_output=True, text=True,
+                          timeout=120, check=True,
+                          env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
+    importers = [line for line in done.stderr.splitlines()
+                 if line.rsplit("|", 1)[-1].strip() == "taperoom.library.models"]
+    assert len(importers) == 2  # this process and the forkserver

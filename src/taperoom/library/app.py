@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
 from taperoom import __version__
 from taperoom.library.api import (
+    analysis,
     directories,
     duplicates,
     hot_cues,
@@ -73,6 +75,10 @@ def create_app(settings: LibrarySettings | None = None,
         if svc.settings.scan_on_startup:
             removers.append(svc.leadership.add_duty(
                 "scan every folder", svc.scans.start_all_available, lambda: None))
+        if svc.settings.analyze_on_scan:  # the contract's start-up queueing (priority low)
+            removers.append(svc.leadership.add_duty(
+                "analyse unanalysed tracks", svc.analysis.queue_unanalysed_in_background,
+                lambda: None))
         try:
             yield
         finally:
@@ -88,12 +94,19 @@ def create_app(settings: LibrarySettings | None = None,
     install_error_handlers(app, error_envelope)
     install_allow_header(app)
     for module in (system, worker, settings_api, directories, scan, watcher, hot_cues,
-                   fileops_api, tracks, duplicates):
+                   fileops_api, tracks, duplicates, analysis):
         app.include_router(module.router)
-    install_access(app, access=access, settings=svc.settings, store=svc.users,
+    access_settings = svc.settings
+    if svc.settings.analysis_server_url.strip():  # it calls back by the callback URL's host
+        callback_host = urlsplit(svc.settings.callback_url).hostname or ""
+        access_settings = svc.settings.model_copy(update={"allowed_hosts": ",".join(
+            h for h in (svc.settings.allowed_hosts, callback_host) if h)})
+    install_access(app, access=access, settings=access_settings, store=svc.users,
                    page=LoginPage("library", "Taperoom library", home="/login",
                                   lifetime=session_lifetime(svc.settings)),
-                   render=error_envelope, public_paths=("/health",))
+                   render=error_envelope,
+                   # the analysis server has no session: each callback carries its job's secret
+                   public_paths=("/health", "/api/analysis/callback"))
     return app
 
 

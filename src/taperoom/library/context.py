@@ -18,7 +18,9 @@ file watcher and the calls the other workers forward to it (the watcher's
 controls). The locks of files and folders are
 :class:`~taperoom.fslock.KeyLocks` files in ``DATA_DIR``, which hold across
 processes, and with ``WEB_CONCURRENCY`` > 1 the event relay carries every
-process's events to the others' buses.
+process's events to the others' buses (also with a shared queue, or with
+``MAX_CONCURRENT_ANALYSIS=0``, when ``taperoom library worker`` processes run
+the analyses and the server's clients wait for their events).
 """
 
 from __future__ import annotations
@@ -27,16 +29,22 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from huey import Huey
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from taperoom.analysis.remote import AnalysisServerClient
 from taperoom.db import make_engine, make_sessionmaker
+from taperoom.errors import Misconfigured
 from taperoom.events import EventBus
 from taperoom.fslock import KeyLocks, file_lock
 from taperoom.jobs import make_huey
 from taperoom.leader import FileLeaderLock, LeaderLock, Leadership, PostgresLeaderLock, process_id
 from taperoom.library import migrate
+from taperoom.library.analysis import AnalysisService
+from taperoom.library.analysis.external import HEALTH_TIMEOUT, ExternalAnalysis
+from taperoom.library.analysis.stems import StemStore
 from taperoom.library.cleanup import backup_folder
 from taperoom.library.directories import DirectoryService
 from taperoom.library.duplicates import DuplicateService
@@ -46,7 +54,8 @@ from taperoom.library.folderpolicy import FolderPolicy
 from taperoom.library.jobqueue import JobQueue
 from taperoom.library.leadercalls import LeaderCalls, LeaderWatcher
 from taperoom.library.recovery import RecoveryReport, recover_operations
-from taperoom.library.scanner import ScanManager, Scanner, ScanQueue
+from taperoom.library.scanner.manager import ScanManager, ScanQueue
+from taperoom.library.scanner.runner import Scanner
 from taperoom.library.scanner.state import FolderLocks
 from taperoom.library.settings import LibrarySettings
 from taperoom.library.settings_service import SettingsService
@@ -96,12 +105,14 @@ class LibraryServices:
     scanner : Scanner
         Runs the phases of one scan.
     scans : ScanQueue
-        Starts, tracks and cancels scans (:class:`~taperoom.library.scanner.ScanManager`).
+        Starts, tracks and cancels scans (:class:`~taperoom.library.scanner.manager.ScanManager`).
     directories : DirectoryService
     watcher : LibraryWatcher
         Watches library folders and removable drives (in the leader).
     watcher_controls : LeaderWatcher
         The leader's watcher, controlled from this process (``/api/watcher``).
+    analysis : AnalysisService
+        The analysis queue (``/api/analysis``; its jobs run in the leader).
     """
 
     settings: LibrarySettings
@@ -124,6 +135,7 @@ class LibraryServices:
     directories: DirectoryService
     watcher: LibraryWatcher
     watcher_controls: LeaderWatcher
+    analysis: AnalysisService
     _closer: ExitStack = field(repr=False, compare=False)
 
     def close(self) -> None:
@@ -144,12 +156,44 @@ def leader_lock(engine: Engine, data_dir: Path) -> LeaderLock:
 def _queue(settings: LibrarySettings, name: str) -> Huey:
     """The Huey queue `library-<name>` (``DATA_DIR/library-queue.db`` or ``QUEUE_URL``)."""
     return make_huey(f"library-{name}", data_dir=settings.data_path,
-                     queue_url=settings.queue_url.get_secret_value(), priority=True,
+                     queue_url=settings.queue, priority=True,
                      store="library")
 
 
+def external_analysis(settings: LibrarySettings, db: sessionmaker[Session]
+                      ) -> ExternalAnalysis | None:
+    """The external analysis server of ``ANALYSIS_SERVER_URL``, or None without one.
+
+    Raises
+    ------
+    Misconfigured
+        ``ANALYSIS_SERVER_URL`` is not an http(s) URL.
+    """
+    url = settings.analysis_server_url.strip()
+    if not url:
+        return None
+    token = settings.analysis_server_api_token.get_secret_value().strip()
+    timeout_ms = settings.python_request_timeout_ms
+    try:
+        client = AnalysisServerClient(url, timeout_ms=timeout_ms, api_token=token)
+    except ValueError as exc:
+        raise Misconfigured(f"ANALYSIS_SERVER_URL: {exc}") from None
+    health = AnalysisServerClient(url, timeout_ms=min(timeout_ms, int(HEALTH_TIMEOUT * 1000)),
+                                  api_token=token)
+    stems = StemStore(settings.data_path / "stem_cache", roots=settings.stem_roots,
+                      server_host=httpx.URL(client.base_url).host,
+                      max_bytes=int(settings.analysis_stem_max_mb * 1_000_000),
+                      timeout=timeout_ms / 1000,
+                      headers={"Authorization": f"Bearer {token}"} if token else None)
+    return ExternalAnalysis(db, client, health_client=health, stems=stems,
+                            callback_url=settings.callback_url,
+                            remote=settings.analysis_server_remote,
+                            timeout=settings.analysis_timeout_ms / 1000)
+
+
 def build_services(settings: LibrarySettings | None = None, *,
-                   lead: bool = True) -> LibraryServices:
+                   lead: bool = True, worker: bool = False,
+                   node: str | None = None) -> LibraryServices:
     """Open the database (migrating it to the newest revision) and build every service.
 
     Parameters
@@ -162,6 +206,13 @@ def build_services(settings: LibrarySettings | None = None, *,
         interrupted are recovered before its job consumers and watcher start
         (:func:`~taperoom.library.recovery.recover_operations`). One-shot
         commands (``taperoom library scan``) pass False: they never lead.
+    worker : bool
+        A ``taperoom library worker`` process (never leads): it does not react to
+        the events of scans (the leader queues their analysis), and its events
+        reach the server's WebSocket clients through the event relay.
+    node : str, optional
+        The node name in this process's name (:func:`taperoom.leader.process_id`;
+        default: the machine's host name).
 
     Returns
     -------
@@ -179,13 +230,14 @@ def build_services(settings: LibrarySettings | None = None, *,
             migrate.upgrade(engine)
         db = make_sessionmaker(engine)
         bus = EventBus()
-        process = process_id()
+        process = process_id(node)
         file_locks = KeyLocks(data / "locks" / "files.lock")
         stack.callback(file_locks.close)
         folder_locks = KeyLocks(data / "locks" / "folders.lock")
         stack.callback(folder_locks.close)
-        relay = (EventRelay(db, bus, origin=process) if settings.web_concurrency > 1
-                 else None)
+        relay = (EventRelay(db, bus, origin=process)
+                 if worker or settings.web_concurrency > 1 or settings.shared_queue
+                 or settings.max_concurrent_analysis == 0 else None)
         if relay is not None:
             stack.callback(relay.close)
         leadership = Leadership(leader_lock(engine, data), name="library")
@@ -195,7 +247,8 @@ def build_services(settings: LibrarySettings | None = None, *,
                                  extensions=settings.extensions, locks=file_locks)
         stack.callback(fileops.shutdown)
         duplicates = DuplicateService(db, bus, fileops)
-        jobs = JobQueue(db, huey_for=lambda kind: _queue(settings, kind), owner=process)
+        jobs = JobQueue(db, huey_for=lambda kind: _queue(settings, kind), owner=process,
+                        stale_after=settings.job_stale_seconds)
         stack.callback(jobs.close)
         scanner = Scanner(db, bus, extensions=settings.extensions, refusal=folders.refusal,
                           workers=settings.scan_workers, locks=FolderLocks(folder_locks))
@@ -209,6 +262,19 @@ def build_services(settings: LibrarySettings | None = None, *,
         stack.callback(watcher.stop)
         calls = LeaderCalls(_queue(settings, "leader"), leadership)
         watcher_controls = LeaderWatcher(calls, watcher)
+        external = external_analysis(settings, db)
+        if external is not None:
+            stack.callback(external.close)
+        analysis = AnalysisService(
+            db, bus, jobs, calls, max_concurrent=settings.max_concurrent_analysis,
+            max_retries=settings.analysis_max_retries,
+            retry_delay=settings.analysis_retry_delay, bpm_range=settings.bpm_range,
+            analyze_on_scan=settings.analyze_on_scan,
+            reacts=lambda: not worker and (lead is False or leadership.leading),
+            worker_node=(process.partition(":")[0] if worker else None),
+            worker_timeout=settings.job_stale_seconds,
+            keep_days=settings.analysis_jobs_keep_days, external=external)
+        stack.callback(analysis.close)
         recovery = RecoveryReport()
         # the leader's duties, started in this order when this process takes the lead
         leadership.add_duty("file operation recovery",
@@ -216,6 +282,9 @@ def build_services(settings: LibrarySettings | None = None, *,
         leadership.add_duty("scan states", scans.reset_stale_status, _nothing)
         leadership.add_duty("watcher", watcher.follow_events, watcher.stop)
         leadership.add_duty("job consumers", jobs.start_consumers, jobs.stop_consumers)
+        leadership.add_duty("analysis states", analysis.reset_stale_rows, _nothing)
+        leadership.add_duty("analysis job pruning", analysis.start_pruning,
+                            analysis.stop_pruning)
         leadership.add_duty("leader calls", calls.start_consumer, calls.stop_consumer)
         if lead:
             leadership.start()
@@ -226,7 +295,7 @@ def build_services(settings: LibrarySettings | None = None, *,
             recovery=recovery, users=user_store(db), settings_store=SettingsService(db),
             tracks=tracks, fileops=fileops, jobs=jobs, duplicates=duplicates,
             scanner=scanner, scans=scans, directories=directories, watcher=watcher,
-            watcher_controls=watcher_controls, _closer=stack.pop_all())
+            watcher_controls=watcher_controls, analysis=analysis, _closer=stack.pop_all())
     return services
 
 

@@ -30,7 +30,26 @@ Progress: the handler calls :meth:`JobRun.report`; the running process writes
 the latest report and a heartbeat every :attr:`JobQueue.poll` seconds. A job
 whose process died (no heartbeat for :attr:`JobQueue.stale_after` seconds, or
 a process of this machine that is gone) is queued again by the leader, as is
-a job interrupted by a shutdown, so that the next leader finishes it.
+a job interrupted by a shutdown, so that the next leader finishes it. Across
+machines the heartbeat is the only sign of life (:func:`taperoom.leader.process_alive`
+cannot see another machine's processes). A process that was only silent (a
+paused machine, a network cut) and finds at its next heartbeat that its job was
+taken from it stops the job without writing its end (:attr:`JobRun.lost`); the
+end of a job is written only by the process that runs it, so a job ends once.
+
+Later runs: a handler that raises :class:`RunAgain` puts its job back in the
+queue, after a delay and at another priority if it says so (a retry with
+backoff, or the rest of a job that did its urgent part first); the delayed
+task waits in Huey's schedule, which survives a restart.
+
+Workers: the leader runs the consumers of every kind, except a kind
+registered with ``concurrency=0`` there; ``taperoom worker`` processes
+(possibly on other machines, with a Redis queue and a PostgreSQL database)
+run the consumers of the kinds they are given (:meth:`JobQueue.start_workers`).
+Any process that consumes also queues again the jobs of dead processes, and
+the leader queues again every queued job whose task is not in the queue any
+more (lost between a dequeue and the claim, or with a Redis server that
+restarted without its data).
 """
 
 from __future__ import annotations
@@ -39,7 +58,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -63,6 +82,8 @@ KEEP_FINISHED_DAYS = 7
 RECOVER_INTERVAL = 5.0
 #: Seconds between two deletions of old finished jobs by the leader.
 PRUNE_INTERVAL = 3600.0
+#: Seconds between two looks by the leader for queued jobs whose task was lost.
+RECONCILE_INTERVAL = 60.0
 
 
 @dataclass(frozen=True)
@@ -139,6 +160,11 @@ class JobRun:
         Set when the job should stop: a cancel request, or this process
         stopping (then :attr:`interrupted` is True too and the job is queued
         again after the handler returns).
+    lost : bool
+        Set (with :attr:`cancelled`) when this process does not run the job any
+        more: its heartbeat was silent for longer than the queue's
+        ``stale_after`` and the job was queued again, perhaps run by another
+        process now. The handler must then write nothing of the job.
     """
 
     def __init__(self, info: JobInfo, *, from_queue: bool) -> None:
@@ -146,6 +172,7 @@ class JobRun:
         self.from_queue = from_queue
         self.cancelled = threading.Event()
         self.interrupted = False
+        self.lost = False
         self._progress: dict[str, Any] | None = None
         self._dirty = False
         self._lock = threading.Lock()
@@ -172,6 +199,32 @@ class JobRun:
         """The last progress reported."""
         with self._lock:
             return self._progress
+
+
+class RunAgain(Exception):
+    """Raised by a handler: put this job back in the queue to run again later.
+
+    Parameters
+    ----------
+    delay : float
+        Seconds before it may run again (0: as soon as a consumer is free).
+    priority : int, optional
+        Its priority from now on (unchanged when None).
+    reason : str, optional
+        Why, for the log (e.g. the error of a failed attempt).
+
+    Notes
+    -----
+    Only a job run from the queue goes back to it; one run with
+    :meth:`JobQueue.run_here` ends ``failed`` with `reason` instead.
+    """
+
+    def __init__(self, delay: float = 0.0, *, priority: int | None = None,
+                 reason: str | None = None) -> None:
+        super().__init__(reason or "run again later")
+        self.delay = max(0.0, float(delay))
+        self.priority = priority
+        self.reason = reason
 
 
 #: A handler runs one job in the calling thread and returns its result (JSON-able).
@@ -228,6 +281,8 @@ class JobQueue:
         self._monitor: threading.Thread | None = None
         self._next_recover = 0.0
         self._next_prune = 0.0
+        self._next_reconcile = 0.0
+        self._leading_consumers = False
 
     # ------------------------------------------------------------------ registration
 
@@ -243,7 +298,9 @@ class JobQueue:
             Runs one job in a consumer thread of the leader; returns its result.
             An exception fails the job (logged; the consumer goes on).
         concurrency : int
-            Jobs of this kind run at once (consumer threads).
+            Jobs of this kind run at once in this process (consumer threads);
+            0: none here (the leader then only queues them again when their
+            process dies, and ``taperoom worker`` processes run them).
         cancelled_result : callable(JobInfo) -> dict
             The result of a job cancelled before it started.
         """
@@ -289,6 +346,26 @@ class JobQueue:
             raise
         return info
 
+    def promote(self, kind: str, subject: str, priority: Priority | int) -> JobInfo | None:
+        """Raise the priority of `subject`'s queued job of `kind` to `priority` (when
+        lower): it moves ahead in the queue, as a copy of its task at the new
+        priority (the old copy then runs nothing).
+
+        Returns
+        -------
+        JobInfo or None
+            The job as it is now, or None when `subject` has no active job.
+        """
+        k = self._kind(kind)
+        with transaction(self.db) as s:
+            job = repo.active_job(s, kind, subject)
+            if job is None:
+                return None
+            raised = repo.set_priority(s, job.id, int(priority))
+        if raised:
+            k.huey.enqueue(k.task.s(job.id, priority=int(priority)))
+        return self.active(kind, subject)
+
     def _insert(self, kind: str, subject: str, priority: int, params: dict[str, Any],
                 state: str, owner: str | None) -> JobInfo:
         try:
@@ -317,6 +394,32 @@ class JobQueue:
             What `handler` raises (the job is then marked ``failed``).
         """
         info = self._insert(kind, subject, int(priority), params, "running", self.owner)
+        return self._run(JobRun(info, from_queue=False), handler)
+
+    def take(self, kind: str, subject: str, *, handler: Handler) -> dict[str, Any] | None:
+        """Run `subject`'s *queued* job of `kind` in the calling thread now, with
+        `handler` (a command that finds the work waiting for the server's consumers,
+        which may not be running); its task in the queue then runs nothing.
+
+        Returns
+        -------
+        dict or None
+            The handler's result; None when `subject` has no queued job (none, or
+            one another process runs).
+
+        Raises
+        ------
+        Exception
+            What `handler` raises (the job is then marked ``failed``).
+        """
+        self._kind(kind)
+        with transaction(self.db) as s:
+            job = repo.active_job(s, kind, subject)
+            if job is None or job.state != "queued" or not repo.claim(s, job.id, self.owner):
+                return None
+            claimed = repo.get_job(s, job.id)
+            assert claimed is not None
+            info = JobInfo.of(claimed)
         return self._run(JobRun(info, from_queue=False), handler)
 
     # ------------------------------------------------------------------ running
@@ -352,12 +455,19 @@ class JobQueue:
                                                  daemon=True)
                 self._monitor.start()
         state, result, error = "failed", None, None
+        again: RunAgain | None = None
         try:
             if not run.interrupted:
                 result = handler(run)
                 state = ("cancelled" if result.get("cancelled")
                          else "failed" if result.get("error") else "done")
             return result or {}
+        except RunAgain as exc:
+            if not run.from_queue:
+                error = exc.reason or str(exc)
+                raise
+            again = exc
+            return {}
         except BaseException as exc:
             error = str(exc) or type(exc).__name__
             if isinstance(exc, KeyboardInterrupt):  # Ctrl-C of a command: a cancel
@@ -369,22 +479,43 @@ class JobQueue:
         finally:
             with self._lock:
                 self._running.pop(run.id, None)
-            self._end(run, state, result, error)
+            self._end(run, state, result, error, again)
 
     def _end(self, run: JobRun, state: str, result: dict[str, Any] | None,
-             error: str | None) -> None:
+             error: str | None, again: RunAgain | None = None) -> None:
+        if run.lost:
+            log.warning("%s job %s of %s was taken from this process (its heartbeat was "
+                        "late); its end is left to the process that runs it now",
+                        run.info.kind, run.id, run.info.subject)
+            return
+        priority = run.info.priority
+        if again is not None and again.priority is not None:
+            priority = int(again.priority)
         try:
             with transaction(self.db) as s:
-                requeued = (run.interrupted and run.from_queue
-                            and repo.requeue(s, run.id, self.owner))
-                if not requeued:
-                    repo.finish(s, run.id, state, result=result, error=error,
-                                progress=run.latest())
+                requeued = ((again is not None or run.interrupted) and run.from_queue
+                            and repo.requeue(s, run.id, self.owner, priority=priority))
+                if not requeued and not repo.finish(s, run.id, state, result=result,
+                                                    error=error, progress=run.latest(),
+                                                    owner=self.owner):
+                    run.lost = True
+                    log.warning("%s job %s of %s: another process runs it now; this "
+                                "run's end is not recorded", run.info.kind, run.id,
+                                run.info.subject)
             if requeued:  # after the commit, so that the task finds the row queued
                 k = self._kinds[run.info.kind]
-                k.huey.enqueue(k.task.s(run.id, priority=run.info.priority))
-                log.info("%s job %s of %s interrupted by a shutdown: queued again",
-                         run.info.kind, run.id, run.info.subject)
+                delay = again.delay if again is not None and not run.interrupted else 0.0
+                if delay > 0:
+                    k.task.schedule(args=(run.id,), delay=delay, priority=priority)
+                else:
+                    k.huey.enqueue(k.task.s(run.id, priority=priority))
+                if again is not None:
+                    log.info("%s job %s of %s queued again (in %.1f s)%s", run.info.kind,
+                             run.id, run.info.subject, delay,
+                             f": {again.reason}" if again.reason else "")
+                else:
+                    log.info("%s job %s of %s interrupted by a shutdown: queued again",
+                             run.info.kind, run.id, run.info.subject)
         except Exception:
             log.exception("could not record the end of %s job %s", run.info.kind, run.id)
 
@@ -399,7 +530,14 @@ class JobQueue:
                     progress = {i: p for i, r in runs.items() if (p := r._take()) is not None}
                     with transaction(self.db) as s:
                         cancelled = repo.beat(s, self.owner, runs, progress)
-                    for job_id in cancelled:
+                        lost = repo.not_owned(s, self.owner, runs)
+                    for job_id in lost:
+                        if not runs[job_id].lost:
+                            log.warning("%s job %s was queued again while this process "
+                                        "ran it (heartbeat late): stopping it",
+                                        runs[job_id].info.kind, job_id)
+                        runs[job_id].lost = True
+                    for job_id in cancelled | lost:
                         runs[job_id].cancelled.set()
                 except Exception:
                     log.warning("could not record the progress of the running jobs",
@@ -501,7 +639,53 @@ class JobQueue:
             self._next_prune = time.monotonic() + PRUNE_INTERVAL
             with transaction(self.db) as s:
                 repo.prune_finished(s, now - timedelta(days=KEEP_FINISHED_DAYS))
+        if self._leading_consumers and time.monotonic() >= self._next_reconcile:
+            self._next_reconcile = time.monotonic() + RECONCILE_INTERVAL
+            self.reconcile()
         return len(requeued)
+
+    def reconcile(self) -> int:
+        """Queue again every queued job whose task is in neither the queue nor its
+        schedule (leader): a worker died between taking the task and claiming the job,
+        or the Redis server lost its data. A copy too many only runs nothing (the
+        claim), so a job taken at this very moment is harmless.
+
+        Returns
+        -------
+        int
+            How many tasks were queued again.
+        """
+        done = 0
+        for k in self._kinds.values():
+            with self.db() as s:
+                queued = [(j.id, int(j.priority)) for j in repo.queued_jobs(s, k.name)]
+            if not queued:
+                continue
+            present: set[int] = set()
+            for task in [*k.huey.pending(), *k.huey.scheduled()]:
+                args = getattr(task, "args", None) or ()
+                if args and isinstance(args[0], int):
+                    present.add(args[0])
+            for job_id, priority in queued:
+                if job_id not in present:
+                    k.huey.enqueue(k.task.s(job_id, priority=priority))
+                    done += 1
+            if done:
+                log.warning("%s: %d queued job(s) had lost their task; queued again",
+                            k.name, done)
+        return done
+
+    def still_runs(self, run: JobRun) -> bool:
+        """Whether this process still runs `run`'s job (read now from its row); when
+        not, :attr:`JobRun.lost` and :attr:`JobRun.cancelled` are set. A handler asks
+        before it writes its results."""
+        if not run.lost:
+            with self.db() as s:
+                if repo.not_owned(s, self.owner, [run.id]):
+                    run.lost = True
+        if run.lost:
+            run.cancelled.set()
+        return not run.lost
 
     def running_here(self) -> set[int]:
         """Ids of the jobs this process runs now."""
@@ -511,19 +695,85 @@ class JobQueue:
     def start_consumers(self) -> None:
         """Run the jobs of every kind in this process (a leader duty): queue again
         the jobs of dead processes and the queued ones (a task lost with a crashed
-        queue write), then start one consumer per kind."""
+        queue write), then start one consumer per kind (none for a kind of
+        concurrency 0, whose jobs ``taperoom worker`` processes run)."""
         with self._lock:
             self._consuming = True
+            self._leading_consumers = True
+        self._next_reconcile = time.monotonic() + RECONCILE_INTERVAL
         self.recover()
         for k in self._kinds.values():
             with self.db() as s:
                 queued = [(j.id, int(j.priority)) for j in repo.queued_jobs(s, k.name)]
             for job_id, priority in queued:  # a copy still in the queue runs nothing
                 k.huey.enqueue(k.task.s(job_id, priority=priority))
-            if k.consumer is None:
-                k.consumer = EmbeddedConsumer(k.huey, workers=k.concurrency,
-                                              max_poll_delay=self.max_poll_delay)
-            k.consumer.start()
+            self._start_consumer(k, k.concurrency)
+        self._start_monitor()
+
+    def start_workers(self, kinds: Iterable[str], *, concurrency: int | None = None) -> None:
+        """Run the jobs of `kinds` in this process without leading (``taperoom worker``):
+        their consumers take tasks from the shared queue, and this process also
+        queues again the jobs of dead processes.
+
+        Parameters
+        ----------
+        kinds : iterable of str
+            Registered kinds.
+        concurrency : int, optional
+            Jobs of each kind run at once here (default: the registered one, or 1
+            when that is 0).
+
+        Raises
+        ------
+        NotFound
+            A kind is not registered.
+        """
+        chosen = [self._kind(name) for name in kinds]
+        with self._lock:
+            self._consuming = True
+        self.recover()
+        for k in chosen:
+            self._start_consumer(k, concurrency or k.concurrency or 1)
+        self._start_monitor()
+
+    def _start_consumer(self, k: _Kind, workers: int) -> None:
+        if workers <= 0:
+            return
+        if k.consumer is None or k.consumer.workers != workers:
+            if k.consumer is not None:
+                k.consumer.stop()
+            k.consumer = EmbeddedConsumer(k.huey, workers=workers,
+                                          max_poll_delay=self.max_poll_delay)
+        k.consumer.start()
+
+    def consuming(self, kind: str) -> bool:
+        """Whether this process runs jobs of `kind` now."""
+        k = self._kinds.get(kind)
+        return k is not None and k.consumer is not None and k.consumer.running
+
+    def stop_kind(self, kind: str, timeout: float = 10.0) -> None:
+        """Stop running jobs of `kind` here; running ones stop at their next check and
+        are queued again, queued ones stay queued (:meth:`resume_kind` goes on)."""
+        k = self._kind(kind)
+        with self._lock:
+            runs = [r for r in self._running.values()
+                    if r.from_queue and r.info.kind == kind]
+        for run in runs:
+            run.interrupted = True
+            run.cancelled.set()
+        if k.consumer is not None:
+            k.consumer.stop(timeout)
+
+    def resume_kind(self, kind: str) -> None:
+        """Start the consumer of `kind` again after :meth:`stop_kind` (when this
+        process consumes at all)."""
+        k = self._kind(kind)
+        with self._lock:
+            consuming = self._consuming
+        if consuming:
+            self._start_consumer(k, k.concurrency or (k.consumer.workers if k.consumer else 0))
+
+    def _start_monitor(self) -> None:
         with self._lock:
             if self._monitor is None or not self._monitor.is_alive():
                 self._stop.clear()
@@ -536,6 +786,7 @@ class JobQueue:
         again for the next leader; queued ones stay queued."""
         with self._lock:
             self._consuming = False
+            self._leading_consumers = False
             runs = [r for r in self._running.values() if r.from_queue]
         for run in runs:
             run.interrupted = True

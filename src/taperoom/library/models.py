@@ -42,10 +42,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from taperoom.db import Base
 from taperoom.web.auth.tables import define_auth_tables
 
-#: Largest value of an ``Integer`` column on every backend (PostgreSQL's 4-byte
-#: ``integer``; SQLite would take 8 bytes).
-MAX_INTEGER = 2**31 - 1
-
 
 def new_id() -> str:
     """A new RFC 4122 version-4 UUID string."""
@@ -94,6 +90,45 @@ class DuplicateGroup(Base):
     total_duplicates: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+#: Analysis fields a user may set himself (``PUT /api/tracks/:id``, ``POST
+#: /api/tracks/:id/first-beat-offset``); their names go to ``tracks.user_fields``.
+USER_FIELDS = ("bpm", "musical_key", "mode", "first_beat_offset", "energy_level")
+#: Fields that go with a user-set one: a BPM or first beat the user corrected
+#: locks the whole beat grid (as rekordbox's grid lock does), a key its mode.
+_LOCKED_WITH = {
+    "bpm": ("beats_data", "downbeats_data", "first_phrase_beat_no", "time_signature",
+            "beat_consistency"),
+    "first_beat_offset": ("beats_data", "downbeats_data", "first_phrase_beat_no"),
+    "musical_key": ("mode", "key_strength"),
+    "mode": ("musical_key", "key_strength"),
+}
+
+
+#: Track columns that hold the analysis of a track's audio (what an analysis stores,
+#: by this process's analyzer or an external server, and its date). When the file's
+#: audio changes (a new audio hash), the scanner clears them, except the fields the
+#: user set and those that go with them (:func:`locked_fields`); ``analysis_version``
+#: then goes back to 1, the original's value for a track not analysed.
+ANALYSED_FIELDS = (
+    "bpm", "musical_key", "mode", "key_strength", "tuning_frequency", "time_signature",
+    "beats_data", "downbeats_data", "beat_consistency", "first_beat_offset",
+    "first_phrase_beat_no", "audible_start_time", "audible_end_time", "stems_path",
+    "danceability", "energy", "loudness", "valence", "arousal", "acousticness",
+    "instrumentalness", "spectral_centroid", "spectral_rolloff", "spectral_bandwidth",
+    "zero_crossing_rate", "true_peak", "replaygain_gain", "replaygain_peak",
+    "loudness_range", "dynamic_complexity", "energy_level", "date_analyzed",
+)
+
+
+def locked_fields(user_fields: list[str] | None) -> set[str]:
+    """Track columns that analysis results must not overwrite, given the names the
+    user set (``tracks.user_fields``): those and the fields that go with them."""
+    names = set(user_fields or ())
+    for name in list(names):
+        names.update(_LOCKED_WITH.get(name, ()))
+    return names
 
 
 class Track(Base):
@@ -164,6 +199,19 @@ class Track(Base):
     spectral_rolloff: Mapped[float | None] = mapped_column(Float)
     spectral_bandwidth: Mapped[float | None] = mapped_column(Float)
     zero_crossing_rate: Mapped[float | None] = mapped_column(Float)
+
+    # analysis results beyond the original schema (revision 0006)
+    key_strength: Mapped[float | None] = mapped_column(Float)
+    beat_consistency: Mapped[float | None] = mapped_column(Float)
+    tuning_frequency: Mapped[float | None] = mapped_column(Float)
+    true_peak: Mapped[float | None] = mapped_column(Float)
+    replaygain_gain: Mapped[float | None] = mapped_column(Float)
+    replaygain_peak: Mapped[float | None] = mapped_column(Float)
+    loudness_range: Mapped[float | None] = mapped_column(Float)
+    dynamic_complexity: Mapped[float | None] = mapped_column(Float)
+    #: Names of the analysis fields the user set himself (:data:`USER_FIELDS`):
+    #: re-analysis leaves them alone (:func:`locked_fields`).
+    user_fields: Mapped[list[str] | None] = mapped_column(JSON)
 
     date_added: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     date_analyzed: Mapped[datetime | None] = mapped_column(DateTime)
@@ -297,7 +345,16 @@ class Setting(Base):
 
 
 class AnalysisJob(Base):
-    """An analysis request and its progress (filled by the analysis issue)."""
+    """An analysis request and its progress, in the contract's shape (``analysis_jobs``).
+
+    ``job_id`` is the audio hash of the track (two copies of one recording share
+    one analysis); a row per request, the newest one answering for the hash.
+    The queue itself is a ``library_jobs`` row of kind ``analysis`` (see
+    :mod:`taperoom.library.analysis.service`). Added by revision 0006:
+    ``next_attempt_at`` (a retry waits until then), ``remote_job_id`` (the job
+    id an external analysis server gave) and ``callback_token`` (the secret
+    its callbacks must carry).
+    """
 
     __tablename__ = "analysis_jobs"
 
@@ -320,6 +377,9 @@ class AnalysisJob(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_updated: Mapped[datetime | None] = mapped_column(DateTime, onupdate=utcnow)
     callback_metadata: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    remote_job_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    callback_token: Mapped[str | None] = mapped_column(String(64))
 
 
 class Job(Base):

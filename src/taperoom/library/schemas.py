@@ -35,7 +35,9 @@ from pydantic import (
     model_validator,
 )
 
+from taperoom.analysis.keynames import camelot, open_key
 from taperoom.library import models
+from taperoom.library.limits import MAX_INTEGER
 
 #: Highest page number the list routes accept: offsets stay far inside the 64-bit
 #: range of every database (1000 rows a page at most).
@@ -164,11 +166,25 @@ def error_envelope(status: int, message: str, details: list[dict[str, str]] | No
 
 class TrackPublic(Public):
     """The track object (contracts/library.md §2 Tracks, plus the scanner's
-    ``quick_hash``, ``scan_error``, ``key_tag``, ``has_artwork`` and ``codec``).
+    ``quick_hash``, ``scan_error``, ``key_tag``, ``has_artwork`` and ``codec``), then,
+    beside the contract's fields, the analysis results it has no key for.
 
     Times are ISO strings; ``is_missing`` and ``has_artwork`` are 0/1; sizes in
     bytes, durations and positions in seconds, ``musical_key`` 0-11 (C=0),
     ``mode`` 1 major / 0 minor. Beat data are served by ``/:id/beats``.
+
+    After the contract's fields (Taperoom's analysis, :mod:`taperoom.analysis`;
+    null until analysed): ``key_strength`` (0-1, the key profile's correlation),
+    ``camelot`` and ``open_key`` (the key's names on the Mixed In Key and Traktor
+    wheels, ``"8A"``/``"1m"`` for A minor, derived from ``musical_key`` and
+    ``mode``, see :mod:`taperoom.analysis.keynames`; null unless both are
+    known), ``beat_consistency`` (0-1), ``tuning_frequency`` (Hz of the A above
+    middle C), ``true_peak`` (dBTP, ITU-R BS.1770-4), ``replaygain_gain`` (dB,
+    ReplayGain 2.0, reference -18 LUFS) and ``replaygain_peak`` (linear),
+    ``loudness_range`` (LU, EBU Tech 3342), ``dynamic_complexity`` (dB) and
+    ``user_fields``: the analysis fields the user set himself (names of
+    ``bpm``, ``musical_key``, ``mode``, ``first_beat_offset``,
+    ``energy_level``, sorted), which re-analysis and scans keep; null when none.
     """
 
     id: str
@@ -226,21 +242,53 @@ class TrackPublic(Public):
     rating: int
     color_tag: str | None
     energy_level: int | None
+    # beside the contract: analysis results it has no key for
+    key_strength: float | None
+    camelot: str | None
+    open_key: str | None
+    beat_consistency: float | None
+    tuning_frequency: float | None
+    true_peak: float | None
+    replaygain_gain: float | None
+    replaygain_peak: float | None
+    loudness_range: float | None
+    dynamic_complexity: float | None
+    user_fields: list[str] | None
 
 
 #: Fields of the track object, in wire order (what list queries select).
 TRACK_FIELDS: tuple[str, ...] = tuple(TrackPublic.model_fields)
+#: Fields of the track object derived from other columns (the names of its key):
+#: list queries compute them in SQL
+#: (:data:`taperoom.library.repository.tracks.KEY_NAME_COLUMNS`), :func:`track_dict`
+#: and :func:`track_object` in Python, both from :func:`key_names`.
+TRACK_DERIVED = ("camelot", "open_key")
 #: Track fields sent as 0/1, as the original (SQLite) API did.
 TRACK_INT_BOOLS = ("is_missing", "has_artwork")
 #: Track fields holding times (ISO strings on the wire).
 TRACK_TIMES = ("file_modified", "missing_since", "date_added", "date_analyzed", "last_played")
-#: Columns of the track object, in wire order (what list queries select).
-TRACK_API_COLUMNS = tuple(getattr(models.Track, name) for name in TRACK_FIELDS)
+
+
+def key_names(musical_key: Any, mode: Any) -> tuple[str | None, str | None]:
+    """``(camelot, open_key)`` names of a key (:mod:`taperoom.analysis.keynames`), or
+    ``(None, None)`` unless `musical_key` is 0-11 and `mode` 0 or 1."""
+    if musical_key in range(12) and mode in (0, 1):
+        return camelot(musical_key, mode), open_key(musical_key, mode)
+    return None, None
+
+
+def track_object(values: dict[str, Any]) -> dict[str, Any]:
+    """Track object from column values (:data:`TRACK_FIELDS` in wire order; missing
+    columns null, derived fields computed); times and booleans as given."""
+    out = {name: values.get(name) for name in TRACK_FIELDS}
+    out["camelot"], out["open_key"] = key_names(out["musical_key"], out["mode"])
+    return out
 
 
 def track_dict(track: models.Track) -> dict[str, Any]:
     """Track object of the contract from the ORM row (:data:`TRACK_FIELDS` only)."""
-    out = {name: getattr(track, name) for name in TRACK_FIELDS}
+    out = {name: getattr(track, name, None) for name in TRACK_FIELDS}
+    out["camelot"], out["open_key"] = key_names(track.musical_key, track.mode)
     for key in TRACK_TIMES:
         out[key] = iso(out[key])
     for key in TRACK_INT_BOOLS:
@@ -249,7 +297,9 @@ def track_dict(track: models.Track) -> dict[str, Any]:
 
 
 def track_row_dict(row: Any) -> dict[str, Any]:
-    """Track object of the contract from a row of :data:`TRACK_API_COLUMNS`.
+    """Track object of the contract from a row of
+    :data:`taperoom.library.repository.tracks.TRACK_API_COLUMNS` (every field,
+    derived ones computed by the database).
 
     Gives the same dict as :func:`track_dict` on the ORM object, without building
     one (list pages select plain columns: about half the time per row).
@@ -1027,7 +1077,7 @@ class TrackListQuery(BaseModel):
     mode: int | None = Field(None, ge=0, le=1)
     library_id: uuid.UUID | None = None
     is_missing: bool | None = None
-    duplicate_group_id: int | None = Field(None, ge=1, le=models.MAX_INTEGER)
+    duplicate_group_id: int | None = Field(None, ge=1, le=MAX_INTEGER)
     year_min: int | None = Field(None, ge=0, le=9999)
     year_max: int | None = Field(None, ge=0, le=9999)
     rating_min: int | None = Field(None, ge=0, le=5)
@@ -1081,8 +1131,8 @@ class TrackCreate(TrackTagFields):
     file_path: str = Field(min_length=1, max_length=4096)
     library_directory_id: uuid.UUID | None = None
     duration_seconds: float | None = Field(None, ge=0, allow_inf_nan=False)
-    sample_rate: int | None = Field(None, ge=1, le=models.MAX_INTEGER)
-    bit_rate: int | None = Field(None, ge=0, le=models.MAX_INTEGER)
+    sample_rate: int | None = Field(None, ge=1, le=MAX_INTEGER)
+    bit_rate: int | None = Field(None, ge=0, le=MAX_INTEGER)
     channels: int | None = Field(None, ge=1, le=8)
 
 
@@ -1248,3 +1298,218 @@ class ResolveBody(BaseModel):
     deleteFiles: StrictBool = False
     keepMetadata: StrictBool = True
     updatePlaylists: StrictBool = True
+
+
+# =========================================================================== analysis
+
+
+class AnalysisJobSummaryPublic(Public):
+    """A job as ``POST /api/analysis/request`` answers it."""
+
+    job_id: str
+    track_id: str | None
+    status: str
+    priority: str
+    progress_percent: int
+    created_at: str | None
+
+
+class AnalysisRequestedPublic(Public):
+    """``{message: "Analysis requested successfully", job}``."""
+
+    message: str
+    job: AnalysisJobSummaryPublic
+
+
+class ReanalyzeErrorPublic(Public):
+    """A track that could not be queued again."""
+
+    track_id: str
+    error: str
+
+
+class ReanalyzeSummaryPublic(Public):
+    """Counts of ``POST /api/analysis/reanalyze``."""
+
+    total_requested: int
+    queued: int
+    failed: int
+    errors: list[ReanalyzeErrorPublic]
+
+
+class ReanalyzePublic(Public):
+    """``{message: "Re-analysis queued for N tracks", summary}``."""
+
+    message: str
+    summary: ReanalyzeSummaryPublic
+
+
+class AnalysisJobPublic(Public):
+    """An ``analysis_jobs`` row (contract §6): ``job_id`` is the audio hash; times ISO;
+    ``status`` queued | processing | completed | failed | cancelled; ``priority`` low |
+    normal | high."""
+
+    id: int
+    job_id: str
+    track_id: str | None
+    file_path: str | None
+    status: str
+    priority: str
+    options: dict[str, Any]
+    stages_completed: list[str]
+    stages_total: int
+    progress_percent: int
+    retry_count: int
+    max_retries: int
+    last_error: str | None
+    created_at: str | None
+    started_at: str | None
+    completed_at: str | None
+    last_updated: str | None
+    callback_metadata: dict[str, Any] | None
+
+
+class AnalysisJobAnswerPublic(Public):
+    """``{job}``."""
+
+    job: AnalysisJobPublic
+
+
+class AnalysisCancelledPublic(Public):
+    """``{message: "Job cancelled successfully", job_id}``."""
+
+    message: str
+    job_id: str
+
+
+class AnalysisCountsPublic(Public):
+    """Jobs per priority (``URGENT`` deck loads count as high)."""
+
+    total: int
+    high: int
+    normal: int
+    low: int
+
+
+class AnalysisQueueStatePublic(Public):
+    """The queue: whether its consumers run, how many jobs at once, how many now."""
+
+    isProcessing: bool
+    maxConcurrentJobs: int
+    processingCount: int
+    queuedCount: int
+    paused: bool
+
+
+class AnalysisQueueStatsPublic(Public):
+    """Queued and processing jobs per priority."""
+
+    queued: AnalysisCountsPublic
+    processing: AnalysisCountsPublic
+
+
+class AnalysisQueuePublic(Public):
+    """``{queue, stats}`` of ``GET /api/analysis/queue``."""
+
+    queue: AnalysisQueueStatePublic
+    stats: AnalysisQueueStatsPublic
+
+
+class AnalysisStatusPublic(Public):
+    """``GET /api/analysis/status``: the analyzer runs in the library's leader process
+    (``url`` and ``port`` null, ``pid`` that process's)."""
+
+    url: str | None
+    port: int | None
+    isHealthy: bool
+    isProcessRunning: bool
+    isReady: bool
+    autoStart: bool
+    pid: int | None
+
+
+class AnalysisControlPublic(Public):
+    """``{message, status?}`` of start, stop and restart."""
+
+    message: str
+    status: AnalysisStatusPublic | None = None
+
+
+class AnalysisHealthPublic(Public):
+    """``{status: "healthy" | "unhealthy", message}`` (503 when unhealthy)."""
+
+    status: str
+    message: str
+
+
+class CallbackAckPublic(Public):
+    """``{message: "Callback acknowledged", job_id, stage}``."""
+
+    message: str
+    job_id: str
+    stage: str
+
+
+class AnalysisWaveformsPublic(Public):
+    """``{track_id, waveforms}``: every zoom level stored (none before the analysis)."""
+
+    track_id: str
+    waveforms: list[WaveformPublic]
+
+
+class AnalysisWaveformPublic(Public):
+    """``{waveform}``: one zoom level."""
+
+    waveform: WaveformPublic
+
+
+class AnalysisOptions(BaseModel):
+    """``options`` of a request: the contract's stages (``basic_features`` and
+    ``characteristics`` default true, the others false). Genre, stems, segments and
+    transitions need an external analysis server; asked of this process they are
+    left out, as the original's server left them."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    basic_features: bool = True
+    characteristics: bool = True
+    genre: bool = False
+    stems: bool = False
+    segments: bool = False
+    transitions: bool = False
+
+
+class AnalysisRequestBody(BaseModel):
+    """Body of ``POST /api/analysis/request``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    track_id: str = Field(min_length=1, max_length=64)
+    options: AnalysisOptions = Field(default_factory=AnalysisOptions)
+    priority: Literal["low", "normal", "high"] = "normal"
+    force: bool = False
+
+
+class ReanalyzeBody(BaseModel):
+    """Body of ``POST /api/analysis/reanalyze``: tracks by id, one library folder, or
+    all; priority ``low`` by default for a folder or everything, ``normal`` for ids."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    track_ids: list[str] | None = Field(None, max_length=100_000)
+    library_id: str | None = Field(None, max_length=64)
+    all: bool = False
+    options: AnalysisOptions = Field(default_factory=AnalysisOptions)
+    priority: Literal["low", "normal", "high"] | None = None
+
+
+class CallbackBody(BaseModel):
+    """Body of ``POST /api/analysis/callback`` (contract §3)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str | None = Field(None, max_length=128)
+    stage: str | None = Field(None, max_length=64)
+    status: str | None = None
+    timestamp: Any = None
+    data: dict[str, Any] | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 
 from taperoom.db import normalise_url, sqlite_url
 from taperoom.web.auth.settings import AccessSettings
@@ -30,6 +30,28 @@ class LibrarySettings(AccessSettings):
     ``CORS_ORIGIN``, ``ALLOWED_HOSTS``, ``API_TOKEN``, ``TRUSTED_NETWORK``,
     ``LOGIN_RATE_LIMIT``, ``SESSION_DAYS`` (see
     :class:`~taperoom.web.auth.settings.AccessSettings`).
+
+    Analysis (contract §0 names where it has them): ``ANALYZE_ON_SCAN``,
+    ``MAX_CONCURRENT_ANALYSIS`` (jobs at once in this process; 0 leaves them to
+    ``taperoom worker`` processes), ``ANALYSIS_MAX_RETRIES``,
+    ``ANALYSIS_RETRY_DELAY`` (s, doubled at each retry), ``ANALYSIS_TIMEOUT_MS``
+    (one job on an external server), ``ANALYSIS_BPM_MIN``/``ANALYSIS_BPM_MAX``
+    (the DJ tempo range the tracker prefers), ``ANALYSIS_SERVER_URL`` (an
+    external analysis server speaking contract §3; the contract's
+    ``PYTHON_SERVER_URL`` is read too), ``ANALYSIS_SERVER_REMOTE`` (upload files
+    to it), ``ANALYSIS_SERVER_API_TOKEN`` (its bearer token, the name Taperoom's
+    own server reads), ``PYTHON_REQUEST_TIMEOUT_MS`` (one request to it),
+    ``CALLBACK_HOST`` / ``ANALYSIS_CALLBACK_URL`` (where it calls back),
+    ``ANALYSIS_STEM_ROOTS`` (folders whose files it may deliver as stems by
+    path), ``ANALYSIS_STEM_MAX_MB`` (largest stem file it may deliver),
+    ``REDIS_URL`` (the job queue on Redis when ``QUEUE_URL`` is empty),
+    ``ANALYSIS_JOBS_KEEP_DAYS`` (days an ended ``analysis_jobs`` row is kept; the
+    newest row of each job id stays whatever its age).
+
+    Jobs: ``JOB_STALE_SECONDS``, how long a running job's heartbeat may be
+    silent before its process is taken for dead and the job is queued again
+    (the only sign of life of a worker on another machine; its process
+    writes one every 0.25 s).
     """
 
     database_path: Path = Path("./data/library.db")
@@ -48,7 +70,66 @@ class LibrarySettings(AccessSettings):
     file_watcher_poll_seconds: float = Field(60.0, gt=0, le=86_400)
     data_dir: Path | None = None
     queue_url: SecretStr = SecretStr("")
+    redis_url: SecretStr = SecretStr("")
     web_concurrency: int = Field(1, ge=1, le=64)
+    job_stale_seconds: float = Field(30.0, ge=2, le=3600)
+    analyze_on_scan: bool = True
+    max_concurrent_analysis: int = Field(2, ge=0, le=64)
+    analysis_max_retries: int = Field(3, ge=0, le=100)
+    analysis_retry_delay: float = Field(10.0, gt=0, le=86_400)
+    analysis_timeout_ms: int = Field(300_000, ge=1000)
+    analysis_bpm_min: float = Field(70.0, ge=20, le=400)
+    analysis_bpm_max: float = Field(180.0, ge=20, le=400)
+    analysis_server_url: str = Field(
+        "", validation_alias=AliasChoices("analysis_server_url", "python_server_url"))
+    analysis_server_remote: bool = False
+    analysis_server_api_token: SecretStr = SecretStr("")
+    analysis_stem_roots: str = ""
+    analysis_stem_max_mb: float = Field(2000.0, gt=0, le=1_000_000)
+    python_request_timeout_ms: int = Field(30_000, ge=100)
+    callback_host: str = ""
+    analysis_callback_url: str = ""
+    analysis_jobs_keep_days: int = Field(30, ge=0, le=36_500)
+
+    @property
+    def queue(self) -> str:
+        """URL of the job queue: ``QUEUE_URL``, else ``REDIS_URL``, else empty (the
+        SQLite file in ``DATA_DIR``)."""
+        return (self.queue_url.get_secret_value().strip()
+                or self.redis_url.get_secret_value().strip())
+
+    @property
+    def shared_queue(self) -> bool:
+        """Whether the queue is on a server that processes of other machines share."""
+        return self.queue.startswith(("redis://", "rediss://", "unix://"))
+
+    @property
+    def bpm_range(self) -> tuple[float, float]:
+        """``(ANALYSIS_BPM_MIN, ANALYSIS_BPM_MAX)``, in order."""
+        low, high = sorted((self.analysis_bpm_min, self.analysis_bpm_max))
+        return (low, high)
+
+    @property
+    def callback_url(self) -> str:
+        """Where an external analysis server posts its callbacks (contract §0):
+        ``ANALYSIS_CALLBACK_URL``, else
+        ``http://<CALLBACK_HOST or HOST>:<PORT>/api/analysis/callback``, the
+        wildcard addresses becoming 127.0.0.1."""
+        if self.analysis_callback_url.strip():
+            return self.analysis_callback_url.strip()
+        host = self.callback_host.strip() or self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/api/analysis/callback"
+
+    @property
+    def stem_roots(self) -> tuple[Path, ...]:
+        """``ANALYSIS_STEM_ROOTS`` (``:``-separated): folders whose files an external
+        analysis server may name as stems (``stem_delivery_mode: path``)."""
+        return tuple(Path(part.strip()).expanduser()
+                     for part in self.analysis_stem_roots.split(":") if part.strip())
 
     @property
     def data_path(self) -> Path:

@@ -112,13 +112,27 @@ _WAVEFORM_KEYS = (*WAVEFORM_BANDS, *STEM_BANDS, "sample_rate", "samples_per_pixe
 def waveform_dict(wf: models.Waveform) -> dict[str, Any]:
     """Waveform object of the contract: the stored header plus the band arrays of its data.
 
+    The data is the analyzer's compact binary form
+    (:func:`taperoom.analysis.waveform.encode_waveforms`, bands as lists of 0-1
+    values) or, for waveforms of the original backend, a JSON object.
     ``samples_per_point``/``num_points`` columns go out as ``samples_per_pixel``/
     ``num_pixels``; the band arrays of the JSON object stored in ``data``
     (``low_freq_amplitude`` ..., or ``vocals_amplitude`` ... for stems,
     :data:`~taperoom.library.schemas.WAVEFORM_BANDS` and ``STEM_BANDS``) go out as
     given (arrays or base64); other keys of the stored object do not.
     """
-    data = _decode_json_blob(wf.data)
+    blob = wf.data
+    if isinstance(blob, bytes | memoryview) and bytes(blob[:4]) == b"TRWF":
+        # the analyzer's compact form (one level per row), served in the contract's shape
+        from taperoom.analysis.waveform import decode_waveforms
+
+        try:
+            data: Any = decode_waveforms(bytes(blob))[0].to_contract()
+        except (ValueError, IndexError):
+            log.warning("damaged waveform of %s, zoom level %s", wf.file_hash, wf.zoom_level)
+            data = None
+    else:
+        data = _decode_json_blob(blob)
     out: dict[str, Any] = ({k: data[k] for k in _WAVEFORM_KEYS if k in data}
                            if isinstance(data, dict) else {"data": data})
     out.update({"file_hash": wf.file_hash, "zoom_level": wf.zoom_level,
@@ -129,6 +143,20 @@ def waveform_dict(wf: models.Waveform) -> dict[str, Any]:
                 "num_pixels": wf.num_points if wf.num_points is not None
                 else out.get("num_pixels")})
     return out
+
+
+def _mark_user_fields(track: models.Track, changes: dict[str, Any]) -> None:
+    """Record in ``user_fields`` the analysis fields of `changes` the user set (a
+    null hands the field back to the analysis)."""
+    names = set(track.user_fields or ())
+    for name in models.USER_FIELDS:
+        if name in changes:
+            if changes[name] is None:
+                names.discard(name)
+            else:
+                names.add(name)
+    if names != set(track.user_fields or ()):
+        track.user_fields = sorted(names) or None  # null: none (as on the wire)
 
 
 def preferred_cues(cues: list[models.HotCue]) -> list[models.HotCue]:
@@ -293,7 +321,10 @@ class TrackService:
     def update(self, track_id: str, body: TrackUpdate) -> dict[str, Any]:
         """Change a track's metadata in the database (never the file's tags).
 
-        Sends ``track:updated {trackId, changes}`` with the fields given.
+        Sends ``track:updated {trackId, changes}`` with the fields given. An
+        analysis field the user sets (:data:`~taperoom.library.models.USER_FIELDS`)
+        is marked his in ``user_fields``, so that re-analysis keeps it; setting
+        it to null hands it back to the analysis.
         """
         changes = body.model_dump(include=body.model_fields_set)
         if "color_tag" in changes and changes["color_tag"] is not None:
@@ -302,6 +333,7 @@ class TrackService:
             track = self._track(s, track_id)
             for name, value in changes.items():
                 setattr(track, name, value)
+            _mark_user_fields(track, changes)
             s.flush()
             out = track_dict(track)
         self._send(Event.TRACK_UPDATED, {"trackId": out["id"], "changes": changes})
@@ -452,6 +484,7 @@ class TrackService:
         with transaction(self.db) as s:
             track = self._track(s, track_id)
             track.first_beat_offset = offset
+            _mark_user_fields(track, {"first_beat_offset": offset})
             s.flush()
             out = track_dict(track)
         self._send(Event.TRACK_UPDATED, {"trackId": out["id"],

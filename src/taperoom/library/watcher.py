@@ -3,7 +3,7 @@
 Changes (watchdog, inotify on Linux) are collected per folder and applied after
 a quiet period of ``file_watcher_debounce`` ms (at most 5 debounce periods, and
 at least 5 s, after the first change of a burst): the changed paths go through
-the scanner's own phases (:meth:`taperoom.library.scanner.Scanner.scan_paths`), so a
+the scanner's own phases (:meth:`taperoom.library.scanner.runner.Scanner.scan_paths`), so a
 new file is added with its tags and hash, a changed file re-read, a deleted one
 marked missing and a moved or renamed one keeps its track id (its old path is
 gone and a file with the same content appears). Changes inside a folder that a

@@ -14,12 +14,13 @@ from typing import Annotated
 from fastapi import Depends, Request, WebSocket
 
 from taperoom.leader import Leadership
+from taperoom.library.analysis import AnalysisService
 from taperoom.library.context import LibraryServices
 from taperoom.library.directories import DirectoryService
 from taperoom.library.duplicates import DuplicateService
 from taperoom.library.fileops import FileOperations
 from taperoom.library.leadercalls import WatcherControls
-from taperoom.library.scanner import ScanQueue
+from taperoom.library.scanner.manager import ScanQueue
 from taperoom.library.settings_service import SettingsService
 from taperoom.library.tracks import TrackService
 from taperoom.web.ws import WebSocketHub
@@ -65,6 +66,11 @@ async def settings_service(request: Request) -> SettingsService:
     return _services(request).settings_store
 
 
+async def analysis_service(request: Request) -> AnalysisService:
+    """The analysis queue."""
+    return _services(request).analysis
+
+
 async def leadership(request: Request) -> Leadership:
     """This worker process's leadership."""
     return _services(request).leadership
@@ -83,5 +89,6 @@ FileOperationsDep = Annotated[FileOperations, Depends(file_operations)]
 ScanQueueDep = Annotated[ScanQueue, Depends(scan_queue)]
 WatcherDep = Annotated[WatcherControls, Depends(watcher)]
 SettingsServiceDep = Annotated[SettingsService, Depends(settings_service)]
+AnalysisServiceDep = Annotated[AnalysisService, Depends(analysis_service)]
 LeadershipDep = Annotated[Leadership, Depends(leadership)]
 WebSocketHubDep = Annotated[WebSocketHub, Depends(websocket_hub)]

@@ -5,7 +5,7 @@
   400 bad id or body, 404 unknown folder (checked before answering, unlike the
   original), 409 inactive or unavailable folder, 409 ``Scan already in progress``
   with ``data`` = the current scan status
-  (:class:`~taperoom.library.scanner.ScanInProgress`).
+  (:class:`~taperoom.library.scanner.manager.ScanInProgress`).
 * ``GET /library/{id}/status`` -> ``{success, data: {scanning: false} | scanInfo}``.
 * ``GET /active`` -> ``{success, count, data: [scanInfo]}``.
 * ``DELETE /library/{id}`` -> ``{success, message: "Scan cancelled"}`` | 404

@@ -7,7 +7,7 @@ documents the body, and the body carries exactly the keys the route gave, nulls
 included (``{"success": true, "data": ..., "count": 3}`` has no ``message``).
 Every router also documents the error answers (:data:`ERROR_RESPONSES`).
 
-The track list pages (the hot path, up to 1000 tracks of 55 fields) answer with
+The track list pages (the hot path, up to 1000 tracks of 66 fields) answer with
 :func:`json_answer` instead: their rows are selected by the schema's own field
 list (:data:`~taperoom.library.schemas.TRACK_FIELDS`), so they carry exactly the
 keys :class:`~taperoom.library.schemas.TrackPublic` names, and building 1000

@@ -36,6 +36,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import FromClause
 
 from taperoom.library import models
+from taperoom.library.limits import MAX_INTEGER
 from taperoom.library.models import utcnow
 
 TRACKS = cast(Table, models.Track.__table__)
@@ -312,7 +313,7 @@ def set_canonical(session: Session, group_id: int, track_id: str) -> None:
 
 def get_group(session: Session, group_id: int) -> models.DuplicateGroup | None:
     """The group with this id, or None (also for ids no ``Integer`` column can hold)."""
-    if not 1 <= group_id <= models.MAX_INTEGER:
+    if not 1 <= group_id <= MAX_INTEGER:
         return None
     return session.get(models.DuplicateGroup, group_id)
 

@@ -86,13 +86,16 @@ def claim(session: Session, job_id: int, owner: str) -> bool:
 
 def finish(session: Session, job_id: int, state: str, *, result: dict[str, Any] | None,
            error: str | None = None, progress: dict[str, Any] | None = None,
-           only_if_queued: bool = False) -> bool:
+           only_if_queued: bool = False, owner: str | None = None) -> bool:
     """End a job: `state` (``done``, ``cancelled``, ``failed``), its result, no active key.
 
     Parameters
     ----------
     only_if_queued : bool
         End it only while it is still queued (a cancel racing a consumer).
+    owner : str, optional
+        End it only while `owner` runs it: a process taken for dead whose job
+        another one runs now does not end that job.
 
     Returns
     -------
@@ -102,6 +105,8 @@ def finish(session: Session, job_id: int, state: str, *, result: dict[str, Any] 
     stmt = update(Job).where(Job.id == job_id, Job.active_key.is_not(None))
     if only_if_queued:
         stmt = stmt.where(Job.state == "queued")
+    if owner is not None:
+        stmt = stmt.where(Job.state == "running", Job.owner == owner)
     values: dict[str, Any] = {"state": state, "result": result, "error": error,
                               "active_key": None, "finished_at": utcnow()}
     if progress is not None:
@@ -135,6 +140,17 @@ def beat(session: Session, owner: str, job_ids: Iterable[int],
                                                     Job.cancel_requested.is_(True))))
 
 
+def not_owned(session: Session, owner: str, job_ids: Iterable[int]) -> set[int]:
+    """The ids among `job_ids` that `owner` does not run any more: queued again after
+    its heartbeat went silent (and perhaps run by another process now), or ended."""
+    ids = set(job_ids)
+    if not ids:
+        return set()
+    mine = set(session.scalars(select(Job.id).where(Job.id.in_(ids), Job.owner == owner,
+                                                    Job.state == "running")))
+    return ids - mine
+
+
 def running_jobs(session: Session) -> list[Job]:
     """Every job marked running, by any process."""
     return list(session.scalars(select(Job).where(Job.state == "running").order_by(Job.id)))
@@ -146,15 +162,28 @@ def queued_jobs(session: Session, kind: str) -> list[Job]:
                                 .order_by(Job.priority.desc(), Job.id)))
 
 
-def requeue(session: Session, job_id: int, owner: str | None = None) -> bool:
-    """Put a running job back in the queue (its process stopped or died); with `owner`,
-    only while that process still owns it."""
+def requeue(session: Session, job_id: int, owner: str | None = None, *,
+            priority: int | None = None) -> bool:
+    """Put a running job back in the queue (its process stopped or died, or it asked to
+    run again); with `owner`, only while that process still owns it; with `priority`,
+    at that priority from now on."""
     stmt = update(Job).where(Job.id == job_id, Job.state == "running")
     if owner is not None:
         stmt = stmt.where(Job.owner == owner)
+    values: dict[str, Any] = {"state": "queued", "owner": None, "started_at": None,
+                              "heartbeat_at": None, "progress": None}
+    if priority is not None:
+        values["priority"] = priority
     return _rowcount(session.execute(
-        stmt.values(state="queued", owner=None, started_at=None, heartbeat_at=None,
-                    progress=None).execution_options(synchronize_session=False))) == 1
+        stmt.values(**values).execution_options(synchronize_session=False))) == 1
+
+
+def set_priority(session: Session, job_id: int, priority: int) -> bool:
+    """Raise a queued job's priority (a deck load of a track waiting in the queue);
+    False when it is not queued or already that high."""
+    return _rowcount(session.execute(
+        update(Job).where(Job.id == job_id, Job.state == "queued", Job.priority < priority)
+        .values(priority=priority).execution_options(synchronize_session=False))) == 1
 
 
 def prune_finished(session: Session, before: datetime) -> int:

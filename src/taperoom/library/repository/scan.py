@@ -17,11 +17,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import case, delete, func, insert, or_, select, true, update
+from sqlalchemy import (
+    Float,
+    Integer,
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from taperoom.library import models
 from taperoom.library.models import DuplicateGroup, LibraryDirectory, Track, utcnow
 from taperoom.library.repository.duplicates import rank_order
 
@@ -277,6 +291,107 @@ def update_tracks(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """
     if rows:
         session.execute(update(Track), list(rows))
+
+
+#: What fills the tempo and key of a track from its tags, where they are empty: one
+#: statement per row, executed many times. The key and its mode go together, so
+#: that a key never gets the mode of another one. SET expressions read the row's
+#: values before the update (SQL standard; SQLite and PostgreSQL alike), and the
+#: test is made by the database at the time of the write: an analysis storing its
+#: tempo at the same moment is never overwritten.
+_TABLE = cast(Table, Track.__table__)
+_TRACKS = _TABLE.c
+_FILL = (update(_TABLE)
+         .where(_TRACKS.id == bindparam("track_id"))
+         .values(bpm=func.coalesce(_TRACKS.bpm, bindparam("tag_bpm", type_=Float)),
+                 musical_key=case((_TRACKS.musical_key.is_(None),
+                                   bindparam("tag_key", type_=Integer)),
+                                  else_=_TRACKS.musical_key),
+                 mode=case((_TRACKS.musical_key.is_(None), bindparam("tag_mode", type_=Integer)),
+                           else_=_TRACKS.mode)))
+
+
+def fill_from_tags(session: Session, rows: Sequence[dict[str, Any]]
+                   ) -> dict[str, dict[str, Any]]:
+    """Fill the empty tempo and key of tracks from their tags, leaving values they have.
+
+    A track's ``bpm`` (and its ``musical_key`` with its ``mode``) comes from its
+    tags only while it has none: once analysed or set by the user, such a value is
+    kept whatever a re-tagged file says (as rekordbox and Mixxx keep theirs).
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        ``{"id", "bpm", "musical_key", "mode"}``: the values of each file's tags
+        (None where it has no such tag).
+
+    Returns
+    -------
+    dict
+        Track id -> the fields filled (only tracks where one was).
+    """
+    if not rows:
+        return {}
+    before: dict[str, tuple[Any, Any]] = {}
+    for chunk in _chunks([r["id"] for r in rows]):
+        before.update((str(i), (b, k)) for i, b, k in session.execute(
+            select(Track.id, Track.bpm, Track.musical_key).where(Track.id.in_(chunk))))
+    session.execute(_FILL, [{"track_id": r["id"], "tag_bpm": r.get("bpm"),
+                             "tag_key": r.get("musical_key"), "tag_mode": r.get("mode")}
+                            for r in rows])
+    filled: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["id"] not in before:
+            continue
+        bpm, key = before[r["id"]]
+        out: dict[str, Any] = {}
+        if bpm is None and r.get("bpm") is not None:
+            out["bpm"] = r["bpm"]
+        if key is None and r.get("musical_key") is not None:
+            out.update(musical_key=r["musical_key"], mode=r.get("mode"))
+        if out:
+            filled[r["id"]] = out
+    return filled
+
+
+def reset_analysis(session: Session, tags: dict[str, dict[str, Any]]
+                   ) -> dict[str, dict[str, Any]]:
+    """Clear the analysis of tracks whose audio changed, and fill it from their tags.
+
+    Every column of :data:`~taperoom.library.models.ANALYSED_FIELDS` is cleared
+    (``analysis_version`` back to 1) except the fields each track's user set and
+    those that go with them (:func:`~taperoom.library.models.locked_fields` of
+    ``user_fields``); ``bpm``, ``musical_key`` and ``mode`` then take the value of
+    the file's tags.
+
+    Parameters
+    ----------
+    tags : dict
+        Track id -> ``{"bpm", "musical_key", "mode"}`` of the file's tags (an
+        empty dict when its tags could not be read).
+
+    Returns
+    -------
+    dict
+        Track id -> the columns written.
+    """
+    if not tags:
+        return {}
+    locked: dict[str, set[str]] = {}
+    for chunk in _chunks(list(tags)):
+        locked.update((str(i), models.locked_fields(u)) for i, u in session.execute(
+            select(Track.id, Track.user_fields).where(Track.id.in_(chunk))))
+    written: dict[str, dict[str, Any]] = {}
+    for track_id, values in tags.items():
+        if track_id not in locked:
+            continue
+        kept = locked[track_id]
+        out = {name: None for name in models.ANALYSED_FIELDS if name not in kept}
+        out.update((k, v) for k, v in values.items() if k not in kept)
+        written[track_id] = out | {"analysis_version": 1}
+    if written:
+        session.execute(update(Track), [{"id": i, **v} for i, v in written.items()])
+    return written
 
 
 def mark_missing(session: Session, track_ids: Sequence[str], now: datetime) -> int:

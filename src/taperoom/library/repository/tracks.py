@@ -30,9 +30,28 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from taperoom.library import models
-from taperoom.library.schemas import TRACK_API_COLUMNS
+from taperoom.library.schemas import TRACK_DERIVED, TRACK_FIELDS, key_names
 
 T = models.Track
+
+
+def _key_name_column(index: int, name: str) -> ColumnElement[Any]:
+    """A key's name on a key wheel, computed by the database from ``musical_key`` and
+    ``mode`` (a CASE over the 24 keys; NULL unless both are known), labelled `name`.
+    The names come from :func:`~taperoom.library.schemas.key_names`."""
+    names = {key * 2 + mode: key_names(key, mode)[index] for key in range(12)
+             for mode in (0, 1)}
+    return sa.case(names, value=T.musical_key * 2 + T.mode, else_=sa.null()).label(name)
+
+
+#: The derived fields of the track object (``camelot``, ``open_key``, the order of
+#: :func:`~taperoom.library.schemas.key_names`) as SQL: no per-row Python work on lists.
+KEY_NAME_COLUMNS: dict[str, ColumnElement[Any]] = {
+    name: _key_name_column(index, name) for index, name in enumerate(TRACK_DERIVED)}
+#: What list queries select: every field of the track object, in wire order.
+TRACK_API_COLUMNS: tuple[Any, ...] = tuple(
+    KEY_NAME_COLUMNS[name] if name in KEY_NAME_COLUMNS else getattr(T, name)
+    for name in TRACK_FIELDS)
 
 #: Values of the ``sort`` query parameter, and the column each sorts by.
 SORT_COLUMNS: dict[str, Any] = {
@@ -218,7 +237,7 @@ def list_tracks(session: Session, filters: TrackFilters, *, sort: str | None = N
     Returns
     -------
     tracks : list of RowMapping
-        The columns of :data:`taperoom.library.schemas.TRACK_API_COLUMNS` per track
+        The columns of :data:`TRACK_API_COLUMNS` per track
         (plain rows, no ORM objects: list pages are the hot path).
     total : int
         Number of matching tracks over all pages (0 when none).

@@ -16,18 +16,8 @@ module                 job
 
 The layout follows Navidrome's ``scanner/phase_*.go`` with its ``scanner.go``
 and ``controller.go``.
+
+The package imports nothing itself: the read phase runs in ``forkserver``
+processes that import :mod:`.read` alone, so that each pool process starts
+without the job queue, the ORM models and the web stack.
 """
-
-from __future__ import annotations
-
-from taperoom.library.scanner.globs import compile_globs, glob_to_regex
-from taperoom.library.scanner.manager import ScanInProgress, ScanManager, ScanQueue
-from taperoom.library.scanner.read import FileRead, read_file, tag_columns
-from taperoom.library.scanner.runner import BATCH_SIZE, PROGRESS_INTERVAL, Scanner
-from taperoom.library.scanner.state import STRATEGIES, ScanCancelled, ScanState
-from taperoom.library.scanner.walk import FileStat, WalkPolicy, root_available, walk
-
-__all__ = ["BATCH_SIZE", "PROGRESS_INTERVAL", "STRATEGIES", "FileRead", "FileStat",
-           "ScanCancelled", "ScanInProgress", "ScanManager", "ScanQueue", "ScanState",
-           "Scanner", "WalkPolicy", "compile_globs", "glob_to_regex", "read_file",
-           "root_available", "tag_columns", "walk"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,8 @@ from typing import Any
 from taperoom.audio.hashing import audio_hash, quick_hash
 from taperoom.audio.tags import TagInfo, read_tags, title_from_filename
 from taperoom.errors import MediaError
-from taperoom.library import models
 from taperoom.library.keys import parse_key
+from taperoom.library.limits import MAX_INTEGER
 
 
 @dataclass(slots=True)
@@ -70,14 +71,17 @@ def tag_columns(info: TagInfo) -> dict[str, Any]:
 def _integer(value: int | None) -> int | None:
     """`value` when an ``Integer`` column can hold it, else None (a corrupt header's
     bit rate must not fail the whole batch on PostgreSQL)."""
-    return value if value is None or 0 <= value <= models.MAX_INTEGER else None
+    return value if value is None or 0 <= value <= MAX_INTEGER else None
 
 
 #: Tag columns, in insert order; tag-less rows hold None (has_artwork False).
 TAG_COLUMNS = tuple(tag_columns(TagInfo()).keys())
-#: Columns that keep their old value when a re-read finds no tag for them
-#: (values from analysis must not be wiped by a file without such tags).
-KEEP_WHEN_UNTAGGED = frozenset({"bpm", "musical_key", "mode", "key_tag"})
+#: Tag columns that are analysis fields too: a rescan of a known track only fills
+#: them where they are empty (analysed and user-set values win over the file's
+#: tags), or sets them when the file's audio changed
+#: (:meth:`taperoom.library.scanner.runner._Scan.update_values`). ``key_tag``, the
+#: tag's own text, follows the file like every other tag.
+TAG_FILLED = ("bpm", "musical_key", "mode")
 
 
 def filename_columns(path: str) -> dict[str, Any]:
@@ -113,8 +117,28 @@ def reader_pool(workers: int, n_files: int) -> Executor:
     which starts at once.
     """
     if workers > 1 and n_files >= PROCESS_POOL_MIN_FILES:
-        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+        return ProcessPoolExecutor(workers, mp_context=_forkserver())
     return ThreadPoolExecutor(1, thread_name_prefix="scan-read")
+
+
+def _forkserver() -> multiprocessing.context.ForkServerContext:
+    """The ``forkserver`` context, with the project's loaded modules preloaded.
+
+    Each process the forkserver forks re-runs the parent's main script before
+    it unpickles its work, because Python 3.11's forkserver never preloads
+    ``__main__`` (CPython issues gh-126631 and gh-137996, fixed in 3.13). The
+    main script of a server is the ``taperoom`` command, which imports the whole
+    app: every reader process of every scan paid about 1.5 s of CPU for it.
+    Preloading, once, the ``taperoom`` modules this process has loaded (and this
+    one) makes that re-run an import-cache hit. The preload list only takes
+    effect when the forkserver starts, so later calls change nothing.
+    """
+    context = multiprocessing.get_context("forkserver")
+    loaded = sorted(name for name in sys.modules
+                    if (name == "taperoom" or name.startswith("taperoom."))
+                    and not name.endswith("__main__"))
+    context.set_forkserver_preload([*loaded, __name__])
+    return context
 
 
 def read_file(path: str) -> FileRead:

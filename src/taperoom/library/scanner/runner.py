@@ -53,7 +53,7 @@ from taperoom.library.scanner.duplicates import assign_duplicates
 from taperoom.library.scanner.moves import GoneIndex, match_moves
 from taperoom.library.scanner.plan import WorkItem, diff
 from taperoom.library.scanner.read import (
-    KEEP_WHEN_UNTAGGED,
+    TAG_FILLED,
     FileRead,
     filename_columns,
     quick_hash_or_none,
@@ -67,7 +67,7 @@ from taperoom.library.scanner.state import (
     validate_strategy,
 )
 from taperoom.library.scanner.walk import FileStat, WalkPolicy, root_available, select_paths, walk
-from taperoom.library.schemas import TRACK_FIELDS, TRACK_INT_BOOLS, iso
+from taperoom.library.schemas import TRACK_FIELDS, TRACK_INT_BOOLS, iso, track_object
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +96,7 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
 
 def track_payload(values: dict[str, Any]) -> dict[str, Any]:
     """Contract track object from a freshly inserted row's values (no database read)."""
-    out = {k: values.get(k) for k in TRACK_FIELDS}
-    return _plain(out) | {"id": values["id"]}
+    return {"id": values["id"]} | _plain(track_object(values))
 
 
 class _Scan:
@@ -233,6 +232,11 @@ class _Scan:
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         events: list[tuple[Event, dict[str, Any]]] = []
+        # tempo and key from the tags of re-read files (filled where empty), and the
+        # tracks whose audio changed (their analysis cleared): written with the batch
+        fills: list[dict[str, Any]] = []
+        resets: dict[str, dict[str, Any]] = {}
+        changes_of: dict[str, dict[str, Any]] = {}
         new_items = [w for w in items if w.row is None]
         # fast scans hash nothing, but the quick hash (two 64 KiB reads) of new files
         # lets later scans recognise them when they move
@@ -256,7 +260,8 @@ class _Scan:
                 continue
             row = moved if moved is not None else w.row
             assert row is not None
-            values = self.update_values(f, row, r, stat=w.stat or moved is not None)
+            values = self.update_values(f, row, r, stat=w.stat or moved is not None,
+                                        fills=fills, resets=resets)
             updates.append(values)
             if moved is not None:
                 events.append((Event.TRACK_MOVED, {"trackId": row.id, "oldPath": row.file_path,
@@ -265,8 +270,9 @@ class _Scan:
                     self.touched_dirs.add(row.library_directory_id)
                 st.tracks_moved += 1
             else:
+                changes_of[row.id] = _plain(values)
                 events.append((Event.TRACK_UPDATED, {"trackId": row.id,
-                                                     "changes": _plain(values)}))
+                                                     "changes": changes_of[row.id]}))
                 if row.library_directory_id and row.library_directory_id != self.directory_id:
                     self.touched_dirs.add(row.library_directory_id)
                 if r is not None or w.stat:
@@ -278,6 +284,14 @@ class _Scan:
         with transaction(self.db) as session:
             repo.insert_tracks(session, inserts)
             repo.update_tracks(session, updates)
+            filled = repo.fill_from_tags(session, fills)
+            cleared = repo.reset_analysis(session, resets)
+        for track_id, written in (filled | cleared).items():
+            if track_id in changes_of:
+                changes_of[track_id].update(_plain(written))
+            else:  # a moved file whose audio changed too
+                events.append((Event.TRACK_UPDATED, {"trackId": track_id,
+                                                     "changes": _plain(written)}))
         st.files_processed += len(items)
         for name, data in events:
             self.send(name, data)
@@ -296,7 +310,12 @@ class _Scan:
         }
 
     def update_values(self, f: FileStat, row: TrackRow, r: FileRead | None, *,
-                      stat: bool) -> dict[str, Any]:
+                      stat: bool, fills: list[dict[str, Any]],
+                      resets: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Columns to update of a known track's row, its file `f` read as `r` (None: only
+        stat). The tags' tempo and key go to `fills` (they only fill empty fields), or
+        to `resets` when the audio changed (a new audio hash: the old analysis is
+        cleared, see :func:`~taperoom.library.repository.scan.reset_analysis`)."""
         values: dict[str, Any] = {"id": row.id}
         if row.file_path != f.path:
             values["file_path"] = f.path
@@ -311,9 +330,15 @@ class _Scan:
                           file_modified=_mtime(f.mtime_ns))
         if r is not None:
             # an unreadable file keeps its known tags and hashes; only the error is new
+            tagged: dict[str, Any] = {}
             if r.tags_read:
-                values.update({k: v for k, v in r.tags.items()
-                               if v is not None or k not in KEEP_WHEN_UNTAGGED})
+                values.update({k: v for k, v in r.tags.items() if k not in TAG_FILLED})
+                tagged = {k: r.tags.get(k) for k in TAG_FILLED}
+            if r.file_hash is not None and row.file_hash is not None \
+                    and r.file_hash != row.file_hash:
+                resets[row.id] = tagged
+            elif any(v is not None for v in tagged.values()):
+                fills.append({"id": row.id, **tagged})
             if r.quick_hash is not None:
                 values["quick_hash"] = r.quick_hash
             if r.file_hash is not None:

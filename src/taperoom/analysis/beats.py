@@ -1,0 +1,244 @@
+"""Beat tracking: dynamic programming over the novelty, then a constant-tempo grid where it fits.
+
+:func:`track_beats` is the dynamic-programming beat tracker of Ellis (2007, "Beat
+tracking by dynamic programming", J. New Music Res. 36(1)): the beat sequence that
+maximises the novelty at the beats minus a penalty ``tightness * log(interval /
+period)^2`` on every inter-beat interval. :func:`fit_grid` fits one period and phase to
+a beat sequence (least squares on the beat indices, then the phase that maximises the
+novelty on the grid); :func:`grid_fits` (the beats stay on the grid) and
+:func:`grid_support` (the grid lands on the onsets as well as the beats do) decide
+whether the music has one tempo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+__all__ = ["GRID_SUPPORT", "Grid", "beat_consistency", "fit_grid", "grid_fits", "grid_support",
+           "track_beats"]
+
+#: Ellis (2007) tightness of the inter-beat-interval penalty.
+TIGHTNESS = 100.0
+#: Share of the detected beats' onset strength that a constant grid must keep to be
+#: taken as the track's beats even where the detected beats stray from it (see
+#: :func:`grid_support`). Chosen by leave-one-group-out over the dev corpus
+#: (``bench/rhythm_eval.py --logo``, values 0.5 / 0.6 / 0.7 / 0.8 / never): four
+#: held-out groups of five pick 0.6 (0.5 with the solo violin held out); 0.6 and 0.7
+#: give the same figures, "never" loses 3.3 points of beat F and 4.4 of downbeat F.
+GRID_SUPPORT = 0.6
+
+
+def track_beats(o: np.ndarray, period: float, *, tightness: float = TIGHTNESS) -> np.ndarray:
+    """Beat positions by dynamic programming (Ellis 2007).
+
+    Parameters
+    ----------
+    o : np.ndarray, shape=(n,)
+        Novelty function (non-negative).
+    period : float
+        Expected inter-beat interval (frames).
+    tightness : float
+        Weight of the log-interval penalty.
+
+    Returns
+    -------
+    np.ndarray, shape=(beats,), int
+        Frame indices of the beats, increasing (empty for an empty novelty).
+    """
+    n = o.size
+    if n == 0 or period <= 1:
+        return np.zeros(0, dtype=int)
+    local = gaussian_filter1d(o.astype(np.float64), 1.0)
+    lo = max(1, round(period / 2))
+    hi = max(lo + 1, round(2 * period))
+    offs = np.arange(lo, hi + 1)
+    penalty = -tightness * np.log(offs / period) ** 2
+    score = np.zeros(n)
+    back = np.full(n, -1, dtype=np.int64)
+    # every frame depends only on frames at least `lo` earlier: blocks of `lo` at once
+    for s in range(0, n, lo):
+        t = np.arange(s, min(n, s + lo))
+        prev = t[:, None] - offs[None, :]
+        cand = np.where(prev >= 0, score[np.maximum(prev, 0)] + penalty, -np.inf)
+        j = np.argmax(cand, axis=1)
+        rows = np.arange(t.size)
+        best = cand[rows, j]
+        ok = best > 0
+        score[t] = local[t] + np.where(ok, best, 0.0)
+        back[t] = np.where(ok, prev[rows, j], -1)
+    tail = np.arange(max(0, n - hi), n)
+    i = int(tail[np.argmax(score[tail])])
+    out = [i]
+    while back[i] >= 0:
+        i = int(back[i])
+        out.append(i)
+    return np.asarray(out[::-1], dtype=int)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A constant-tempo beat grid ``phase + k * period`` (frames).
+
+    Attributes
+    ----------
+    period : float
+        Inter-beat interval (frames).
+    phase : float
+        Position of beat ``k = 0`` (frames), the first detected beat.
+    index : np.ndarray, shape=(beats,), int
+        Grid index of each beat the grid was fitted to.
+    residual : np.ndarray, shape=(beats,), float
+        Beat position minus grid position (frames).
+    """
+
+    period: float
+    phase: float
+    index: np.ndarray
+    residual: np.ndarray
+
+
+def _grid_index(beats: np.ndarray, period: float) -> np.ndarray:
+    steps = np.maximum(1, np.round(np.diff(beats) / period)).astype(int)
+    return np.concatenate([[0], np.cumsum(steps)])
+
+
+def fit_grid(beats: np.ndarray, o: np.ndarray, period: float) -> Grid | None:
+    """Least-squares constant-tempo grid through detected beats, phase refined on the novelty.
+
+    Parameters
+    ----------
+    beats : np.ndarray, shape=(m,)
+        Beat frames (increasing).
+    o : np.ndarray, shape=(n,)
+        Novelty function.
+    period : float
+        Approximate period (frames), to number the beats.
+
+    Returns
+    -------
+    Grid or None
+        None with fewer than 8 beats.
+    """
+    b = np.asarray(beats, dtype=np.float64)
+    if b.size < 8:
+        return None
+    k = _grid_index(b, period)
+    keep = np.ones(b.size, dtype=bool)
+    p, c = period, float(b[0])
+    for _ in range(4):
+        p, c = np.polyfit(k[keep], b[keep], 1)
+        res = b - (c + p * k)
+        mad = np.median(np.abs(res[keep] - np.median(res[keep]))) + 0.5
+        new = np.abs(res - np.median(res[keep])) <= 4.0 * mad
+        if new.sum() < 8 or (new == keep).all():
+            break
+        keep = new
+        k = np.round((b - c) / p).astype(int)
+    # phase: maximise the smoothed novelty on the grid (±2 frames, 0.1-frame steps)
+    smooth = gaussian_filter1d(o.astype(np.float64), 1.5)
+    ks = np.arange(int(np.ceil(-c / p)), int((o.size - 1 - c) / p) + 1)
+    best_c, best_s = c, -np.inf
+    for dc in np.arange(-2.0, 2.0001, 0.1):
+        pos = c + dc + p * ks
+        pos = pos[(pos >= 0) & (pos <= o.size - 1)]
+        s = float(np.interp(pos, np.arange(o.size), smooth).sum())
+        if s > best_s:
+            best_s, best_c = s, c + dc
+    res = b - (best_c + p * k)
+    return Grid(period=float(p), phase=float(best_c), index=k, residual=res)
+
+
+def grid_fits(grid: Grid, frame_rate: float) -> bool:
+    """Whether detected beats follow one constant tempo.
+
+    True when the median absolute deviation of the beats from the grid is under 20 ms
+    and a running median over 16 beats never strays more than 40 ms (band drift or a
+    tempo change shows as a sustained offset; isolated misplaced beats do not count).
+
+    Parameters
+    ----------
+    grid : Grid
+    frame_rate : float
+        Frames per second (Hz).
+
+    Returns
+    -------
+    bool
+    """
+    r = grid.residual / frame_rate
+    if r.size < 8:
+        return False
+    if np.median(np.abs(r)) > 0.020:
+        return False
+    w = min(16, r.size)
+    run = np.array([np.median(r[i:i + w]) for i in range(0, r.size - w + 1)])
+    return bool(np.max(np.abs(run)) <= 0.040)
+
+
+def grid_support(grid: Grid, beats: np.ndarray, o: np.ndarray) -> float:
+    """How well a constant grid lands on the onsets, relative to the detected beats.
+
+    The dynamic-programming beats of a score rendered at one tempo, or of a band playing
+    to a click, wander off the grid wherever the strongest onsets are syncopated or
+    sparse (sections locked to the off-beat, skipped beats), so that their residuals
+    say "no constant tempo" although the grid is right. The grid is then judged by
+    the onsets themselves: the mean smoothed novelty at the grid's beats divided by
+    the mean at the detected beats. A grid through music that changes tempo (a solo
+    performer, a band that drifts) falls between the onsets and keeps about half of
+    it; a right grid keeps nearly all of it.
+
+    Parameters
+    ----------
+    grid : Grid
+        From :func:`fit_grid`.
+    beats : np.ndarray, shape=(m,)
+        The detected beat frames the grid was fitted to.
+    o : np.ndarray, shape=(n,)
+        Novelty function.
+
+    Returns
+    -------
+    float
+        The ratio (usually 0..1, can exceed 1); 0 when the detected beats carry no
+        onset strength.
+    """
+    smooth = gaussian_filter1d(o.astype(np.float64), 1.5)
+    x = np.arange(o.size)
+    k = np.arange(int(np.ceil(-grid.phase / grid.period)),
+                  int(np.floor((o.size - 1 - grid.phase) / grid.period)) + 1)
+    on_grid = np.interp(grid.phase + grid.period * k, x, smooth)
+    on_beats = np.interp(np.asarray(beats, dtype=np.float64), x, smooth)
+    if on_grid.size == 0 or on_beats.size == 0:
+        return 0.0
+    ref = float(on_beats.mean())
+    return float(on_grid.mean()) / ref if ref > 1e-12 else 0.0
+
+
+def beat_consistency(beats_s: np.ndarray) -> float | None:
+    """Steadiness of detected beats, 0..1.
+
+    The share of inter-beat intervals within ±5 % of the median of their 9 neighbours
+    (a steady drum machine scores 1; an expressive solo performance much less).
+
+    Parameters
+    ----------
+    beats_s : np.ndarray, shape=(m,)
+        Beat times (s), increasing.
+
+    Returns
+    -------
+    float or None
+        None with fewer than 4 beats.
+    """
+    if beats_s.size < 4:
+        return None
+    ibi = np.diff(beats_s)
+    half = 4
+    ok = 0
+    for i in range(ibi.size):
+        ref = np.median(ibi[max(0, i - half): i + half + 1])
+        ok += abs(ibi[i] - ref) <= 0.05 * ref
+    return float(ok / ibi.size)

@@ -1,0 +1,145 @@
+"""Routes of /api/analysis (contracts/library.md §2 "Analysis"; bare JSON, no envelope).
+
+* ``GET /status`` -> ``{url, port, isHealthy, isProcessRunning, isReady, autoStart,
+  pid}``; ``POST /start``, ``/restart`` -> ``{message, status}``; ``POST /stop`` ->
+  ``{message}``. The analyzer runs in the library's leader process: these start and
+  stop its analysis consumers (``stop`` pauses the queue, running jobs go back to
+  it; ``start`` goes on; ``url`` and ``port`` are null, or those of the external
+  analysis server of ``ANALYSIS_SERVER_URL``, whose ``GET /health`` then makes
+  ``isHealthy``).
+* ``GET /health`` -> 200 ``{status: "healthy", message}`` / 503 ``{status:
+  "unhealthy", message}`` (analyzer missing, or consumers stopped).
+* ``POST /request`` ``{track_id, options, priority, force}`` -> ``{message, job}``;
+  ``POST /reanalyze`` ``{track_ids | library_id | all, options, priority}`` ->
+  ``{message, summary}``.
+* ``GET /jobs/{jobId}`` -> ``{job}``; ``DELETE /jobs/{jobId}`` -> ``{message, job_id}``
+  (``jobId`` is the audio hash); ``GET /queue`` -> ``{queue, stats}``.
+* ``POST /callback?token=...`` (contract §3) -> ``{message: "Callback acknowledged",
+  job_id, stage}``; open without sign-in (the analysis server has none), it needs
+  the job's own secret in ``token`` (403 without it; see
+  :mod:`taperoom.library.analysis.external`).
+* ``GET /waveforms/{trackId}`` -> ``{track_id, waveforms}``;
+  ``GET /waveforms/{trackId}/{zoomLevel}`` -> ``{waveform}``.
+
+Errors are ``{"error", "message"}`` with their status
+(:class:`~taperoom.library.analysis.service.AnalysisRefusal`): 400 ``Invalid
+request`` / ``Invalid callback`` / ``Invalid zoom level``, 404 ``Track not found``
+/ ``Job not found`` / ``Waveform not found``, 409, 503. Bodies are read as any
+JSON and checked by the service, so that a malformed one gets that answer too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Body, Query, Response
+
+from taperoom.library.api.deps import AnalysisServiceDep
+from taperoom.library.api.wire import library_router
+from taperoom.library.schemas import (
+    AnalysisCancelledPublic,
+    AnalysisControlPublic,
+    AnalysisHealthPublic,
+    AnalysisJobAnswerPublic,
+    AnalysisQueuePublic,
+    AnalysisRequestedPublic,
+    AnalysisStatusPublic,
+    AnalysisWaveformPublic,
+    AnalysisWaveformsPublic,
+    CallbackAckPublic,
+    ReanalyzePublic,
+)
+
+router = library_router("/api/analysis", tag="analysis")
+
+_JSON_BODY = Body(None, description="A JSON object (see the route's description)")
+
+
+@router.get("/status", response_model=AnalysisStatusPublic)
+def analysis_status(analysis: AnalysisServiceDep) -> dict[str, Any]:
+    """The analyzer's state (it runs in the leader process)."""
+    return analysis.status()
+
+
+@router.post("/start", response_model=AnalysisControlPublic)
+def start_analysis(analysis: AnalysisServiceDep) -> dict[str, Any]:
+    """Run the analysis consumers (again)."""
+    return analysis.start()
+
+
+@router.post("/stop", response_model=AnalysisControlPublic)
+def stop_analysis(analysis: AnalysisServiceDep) -> dict[str, Any]:
+    """Stop the analysis consumers; queued jobs wait."""
+    return analysis.stop()
+
+
+@router.post("/restart", response_model=AnalysisControlPublic)
+def restart_analysis(analysis: AnalysisServiceDep) -> dict[str, Any]:
+    """Stop, then start the analysis consumers."""
+    return analysis.restart()
+
+
+@router.get("/health", response_model=AnalysisHealthPublic,
+            responses={503: {"model": AnalysisHealthPublic,
+                             "description": "Analysis is stopped or cannot run"}})
+def analysis_health(analysis: AnalysisServiceDep, response: Response) -> dict[str, Any]:
+    """200 ``{status: "healthy"}`` / 503 ``{status: "unhealthy"}``."""
+    healthy, body = analysis.health()
+    if not healthy:
+        response.status_code = 503
+    return body
+
+
+@router.post("/request", response_model=AnalysisRequestedPublic)
+def request_analysis(analysis: AnalysisServiceDep, body: Any = _JSON_BODY) -> dict[str, Any]:
+    """``{track_id, options?, priority?: low|normal|high, force?}``."""
+    return analysis.request(body)
+
+
+@router.post("/reanalyze", response_model=ReanalyzePublic)
+def reanalyze(analysis: AnalysisServiceDep, body: Any = _JSON_BODY) -> dict[str, Any]:
+    """``{track_ids? | library_id? | all?, options?, priority?}``."""
+    return analysis.reanalyze(body)
+
+
+@router.get("/jobs/{jobId}", response_model=AnalysisJobAnswerPublic)
+def analysis_job(jobId: str, analysis: AnalysisServiceDep) -> dict[str, Any]:
+    """The newest job of an audio hash."""
+    return {"job": analysis.job(jobId)}
+
+
+@router.delete("/jobs/{jobId}", response_model=AnalysisCancelledPublic)
+def cancel_analysis_job(jobId: str, analysis: AnalysisServiceDep
+                        ) -> dict[str, Any]:
+    """Cancel a queued or running job."""
+    return analysis.cancel(jobId)
+
+
+@router.get("/queue", response_model=AnalysisQueuePublic)
+def analysis_queue(analysis: AnalysisServiceDep) -> dict[str, Any]:
+    """The queue's state and counts."""
+    return analysis.queue()
+
+
+@router.post("/callback", response_model=CallbackAckPublic)
+def analysis_callback(analysis: AnalysisServiceDep, body: Any = _JSON_BODY,
+                      token: str | None = Query(None, max_length=128, description=(
+                          "The job's callback secret, given in its callback_url"))
+                      ) -> dict[str, Any]:
+    """A stage of an external analysis server (contract §3); 403 without the job's
+    ``token``."""
+    return analysis.callback(body, token)
+
+
+@router.get("/waveforms/{trackId}", response_model=AnalysisWaveformsPublic)
+def track_waveforms(trackId: str, analysis: AnalysisServiceDep
+                    ) -> dict[str, Any]:
+    """Every zoom level of a track's waveform."""
+    return analysis.waveforms(trackId)
+
+
+@router.get("/waveforms/{trackId}/{zoomLevel}", response_model=AnalysisWaveformPublic)
+def track_waveform(trackId: str, zoomLevel: str,
+                   analysis: AnalysisServiceDep) -> dict[str, Any]:
+    """One zoom level (0, 1, 2) of a track's waveform."""
+    return analysis.waveforms(trackId, zoomLevel)

@@ -301,3 +301,25 @@ def test_writer_drops_what_xml_cannot_hold_and_refuses_bad_references() -> None:
         write_rekordbox([track, track])
     with pytest.raises(ValueError, match="absolute"):
         write_rekordbox([ExchangeTrack(path="relative/a.mp3")])
+
+
+@pytest.mark.parametrize("url, path", [
+    ("file://localhost/Users/dj/a%20b.mp3", "/Users/dj/a b.mp3"),
+    ("file:///Users/dj/a.mp3", "/Users/dj/a.mp3"),
+    ("file:/Users/dj/a.mp3", "/Users/dj/a.mp3"),
+    ("FILE://LOCALHOST/c:/Music/a.mp3", "C:/Music/a.mp3"),
+    ("file:///C|/Music/a.mp3", "C:/Music/a.mp3"),
+    ("file://nas/share/a.mp3", "//nas/share/a.mp3"),
+    ("file://localhost//music/a.mp3", "/music/a.mp3"),
+    ("file://localhost/music/Track%20#1?.mp3", "/music/Track #1?.mp3"),
+    ("file://localhost/music/%FF%FE.mp3", "/music/\udcff\udcfe.mp3"),
+])
+def test_locations_decode_to_paths(url: str, path: str) -> None:
+    """Location forms of rekordbox, RFC 8089, old Windows writers and pyrekordbox; the
+    path written back decodes to the same path."""
+    document = f'<DJ_PLAYLISTS><COLLECTION><TRACK TrackID="1" Location="{url}"/>' \
+               '</COLLECTION></DJ_PLAYLISTS>'
+    (track,) = read_rekordbox(document.encode()).tracks
+    assert track.path == path
+    (again,) = read_rekordbox(write_rekordbox([track])).tracks
+    assert again.path == path

@@ -1,0 +1,1 @@
+"""Playlists of the library: static and smart playlists, crates, exchange formats."""

@@ -1,0 +1,1 @@
+"""Playlists of the library: smart-playlist criteria, harmonic mixing, exchange formats."""

@@ -59,6 +59,7 @@ from taperoom.library.scanner.runner import Scanner
 from taperoom.library.scanner.state import FolderLocks
 from taperoom.library.settings import LibrarySettings
 from taperoom.library.settings_service import SettingsService
+from taperoom.library.suggestions import SuggestionService
 from taperoom.library.tracks import TrackService
 from taperoom.library.users import user_store
 from taperoom.library.watcher import LibraryWatcher
@@ -97,6 +98,8 @@ class LibraryServices:
     settings_store : SettingsService
         The user settings of ``/api/settings``.
     tracks : TrackService
+    suggestions : SuggestionService
+        Harmonic next-track suggestions (``/api/tracks/:id/suggestions``).
     fileops : FileOperations
         Serialised move/rename/delete of track files (in any process).
     jobs : JobQueue
@@ -127,6 +130,7 @@ class LibraryServices:
     users: AuthStore
     settings_store: SettingsService
     tracks: TrackService
+    suggestions: SuggestionService
     fileops: FileOperations
     jobs: JobQueue
     duplicates: DuplicateService
@@ -243,6 +247,7 @@ def build_services(settings: LibrarySettings | None = None, *,
         leadership = Leadership(leader_lock(engine, data), name="library")
         folders = FolderPolicy(settings.allowed_roots)
         tracks = TrackService(db, bus, extensions=settings.extensions)
+        suggestions = SuggestionService(db, bpm_percent=settings.suggestion_bpm_percent)
         fileops = FileOperations(db, bus, refusal=folders.refusal,
                                  extensions=settings.extensions, locks=file_locks)
         stack.callback(fileops.shutdown)
@@ -293,7 +298,8 @@ def build_services(settings: LibrarySettings | None = None, *,
             settings=settings, engine=engine, db=db, bus=bus, process=process,
             leadership=leadership, relay=relay, folders=folders,
             recovery=recovery, users=user_store(db), settings_store=SettingsService(db),
-            tracks=tracks, fileops=fileops, jobs=jobs, duplicates=duplicates,
+            tracks=tracks, suggestions=suggestions, fileops=fileops, jobs=jobs,
+            duplicates=duplicates,
             scanner=scanner, scans=scans, directories=directories, watcher=watcher,
             watcher_controls=watcher_controls, analysis=analysis, _closer=stack.pop_all())
     return services

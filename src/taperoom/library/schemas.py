@@ -372,6 +372,22 @@ class VerifyPublic(Public):
     valid: bool
 
 
+class SuggestionPublic(Public):
+    """``GET /api/tracks/:id/suggestions``: a track that mixes well after the playing one.
+
+    ``score`` ranks the suggestions (lower is better, see
+    :mod:`taperoom.library.suggestions`); ``key_move`` names the Camelot move
+    (``same``, ``+1``, ``-1``, ``relative``, ``+2``, ``+7``; null when a key is
+    unknown); ``reasons`` say why, e.g. ``"8A → 9A: +1 on the Camelot wheel"``,
+    ``"126 → 128 BPM (+1.6 %)"``, ``"energy 6 → 7"``.
+    """
+
+    track: TrackPublic
+    score: float
+    key_move: str | None
+    reasons: list[str]
+
+
 #: Band arrays of a waveform (arrays or base64 strings, stored as given).
 WAVEFORM_BANDS = ("low_freq_amplitude", "low_freq_intensity", "mid_freq_amplitude",
                   "mid_freq_intensity", "high_freq_amplitude", "high_freq_intensity")
@@ -1108,6 +1124,27 @@ class TrackSearchQuery(TrackListQuery):
     """Query of ``GET /api/tracks/search``: `q` (1-200 characters) plus the list's options."""
 
     q: SearchText
+
+
+class SuggestionQuery(BaseModel):
+    """Query of ``GET /api/tracks/:id/suggestions``: the energy direction (any when
+    omitted), how many (1-100, default 20) and optionally one playlist's tracks only."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    energy: Literal["up", "same", "down"] | None = None
+    limit: int = Field(20, ge=1, le=100)
+    playlist_id: uuid.UUID | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank(cls, value: Any) -> Any:
+        return _blank_to_none(value)
+
+    @field_validator("energy", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
 
 class TrackTagFields(BaseModel):

@@ -48,6 +48,10 @@ class LibrarySettings(AccessSettings):
     ``ANALYSIS_JOBS_KEEP_DAYS`` (days an ended ``analysis_jobs`` row is kept; the
     newest row of each job id stays whatever its age).
 
+    Suggestions: ``SUGGESTION_BPM_PERCENT``, the largest tempo difference (per
+    cent, also to half and double time) of the tracks suggested to mix next
+    (``GET /api/tracks/:id/suggestions``; default 6, about a DJ deck's pitch range).
+
     Jobs: ``JOB_STALE_SECONDS``, how long a running job's heartbeat may be
     silent before its process is taken for dead and the job is queued again
     (the only sign of life of a worker on another machine; its process
@@ -90,6 +94,7 @@ class LibrarySettings(AccessSettings):
     callback_host: str = ""
     analysis_callback_url: str = ""
     analysis_jobs_keep_days: int = Field(30, ge=0, le=36_500)
+    suggestion_bpm_percent: float = Field(6.0, gt=0, le=50)
 
     @property
     def queue(self) -> str:

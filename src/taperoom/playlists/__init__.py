@@ -1,1 +1,2 @@
-"""Playlists of the library: static and smart playlists, crates, exchange formats."""
+"""Playlists of the library: static, smart and session playlists, crates, smart-playlist
+criteria, harmonic mixing and exchange formats."""

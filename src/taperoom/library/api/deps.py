@@ -22,6 +22,7 @@ from taperoom.library.fileops import FileOperations
 from taperoom.library.leadercalls import WatcherControls
 from taperoom.library.scanner.manager import ScanQueue
 from taperoom.library.settings_service import SettingsService
+from taperoom.library.suggestions import SuggestionService
 from taperoom.library.tracks import TrackService
 from taperoom.web.ws import WebSocketHub
 
@@ -34,6 +35,11 @@ def _services(request: Request) -> LibraryServices:
 async def track_service(request: Request) -> TrackService:
     """The track service."""
     return _services(request).tracks
+
+
+async def suggestion_service(request: Request) -> SuggestionService:
+    """The next-track suggestions."""
+    return _services(request).suggestions
 
 
 async def directory_service(request: Request) -> DirectoryService:
@@ -83,6 +89,7 @@ async def websocket_hub(websocket: WebSocket) -> WebSocketHub:
 
 
 TrackServiceDep = Annotated[TrackService, Depends(track_service)]
+SuggestionServiceDep = Annotated[SuggestionService, Depends(suggestion_service)]
 DirectoryServiceDep = Annotated[DirectoryService, Depends(directory_service)]
 DuplicateServiceDep = Annotated[DuplicateService, Depends(duplicate_service)]
 FileOperationsDep = Annotated[FileOperations, Depends(file_operations)]

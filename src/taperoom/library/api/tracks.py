@@ -13,12 +13,14 @@ from typing import Annotated, Any
 
 from fastapi import Query, Response
 
-from taperoom.library.api.deps import TrackServiceDep
+from taperoom.library.api.deps import SuggestionServiceDep, TrackServiceDep
 from taperoom.library.api.wire import json_answer, library_router
 from taperoom.library.schemas import (
     BeatsPublic,
     Envelope,
     FirstBeatOffsetBody,
+    SuggestionPublic,
+    SuggestionQuery,
     TrackCreate,
     TrackDetailPublic,
     TrackListQuery,
@@ -101,6 +103,16 @@ def mark_missing(track_id: str, tracks: TrackServiceDep) -> dict[str, Any]:
 def mark_found(track_id: str, tracks: TrackServiceDep) -> dict[str, Any]:
     """``{success, data: track, message}``; 404."""
     return ok(tracks.set_missing(track_id, False), message="Track marked as found")
+
+
+@router.get("/{track_id}/suggestions", response_model=Envelope[list[SuggestionPublic]])
+def suggestions(track_id: str, query: Annotated[SuggestionQuery, Query()],
+                suggest: SuggestionServiceDep) -> dict[str, Any]:
+    """``{success, data: [{track, score, key_move, reasons}], count}``: tracks that mix
+    well after this one, best first; 404 for an unknown track or playlist."""
+    rows = suggest.suggest(track_id, energy=query.energy, limit=query.limit,
+                           playlist_id=str(query.playlist_id) if query.playlist_id else None)
+    return ok(rows, count=len(rows))
 
 
 @router.get("/{track_id}/waveform",

@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CORPUS ?= ../shared/corpus
+# pytest-xdist processes for `make test` (auto: one per CPU)
+TEST_WORKERS ?= auto
 SAMPLE := $(CORPUS)/scanner/real_music_tagged/06 - John Garner - Partita No. 1 in B minor: Tempo di Borea (BWV1002).wav
 
 .PHONY: run test lint typecheck pytest browser postgres redis bench fuzz clean
@@ -58,7 +60,7 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed-dev browser postgres redis
-	$(BIN)/pytest -q --durations=25
+	$(BIN)/pytest -q --durations=25 -n $(TEST_WORKERS) --dist worksteal
 
 test: lint typecheck pytest
 

@@ -104,7 +104,10 @@ def live_server() -> Iterator[Callable[[Any], LiveServer]]:
 
 #: Dummy interface made for :func:`exposed_address` when the machine has no other
 #: address (198.18.0.0/15 is the benchmarking range of RFC 2544, never routed).
-DUMMY_LINK, DUMMY_ADDRESS = "taperoom-t0", "198.18.7.1"
+#: Name and address of the dummy interface of one test process: each pytest-xdist worker
+#: (``PYTEST_XDIST_WORKER`` = ``gw0``, ``gw1``, ...) makes and removes its own.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+DUMMY_LINK, DUMMY_ADDRESS = f"taperoom-t{_WORKER}", f"198.18.7.{1 + _WORKER % 250}"
 
 
 def _non_loopback_ipv4() -> str | None:

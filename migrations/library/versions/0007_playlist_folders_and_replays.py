@@ -1,0 +1,78 @@
+"""Playlist folders (crates) and replays in session playlists
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2027-01-05 09:00:00
+
+``playlist_folders`` holds a tree of folders (``parent_id``, like rekordbox and
+Serato crates) and ``playlists.folder_id`` files a playlist in one (NULL: at the
+top). ``playlist_tracks`` gains ``occurrence``: the how-manieth entry of the same
+track in a playlist (0 for the first). The primary key becomes
+``(playlist_id, track_id, occurrence)``, so that a session playlist can log a
+track a DJ plays twice, while every other playlist keeps at most one entry per
+track (``occurrence`` stays 0 there, and the key refuses a second one). A
+downgrade drops the replays and closes the gaps they leave.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0007'
+down_revision = '0006'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'playlist_folders',
+        sa.Column('id', sa.String(length=36), nullable=False),
+        sa.Column('name', sa.Text(), nullable=False),
+        sa.Column('parent_id', sa.String(length=36), nullable=True),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['parent_id'], ['playlist_folders.id'],
+                                name=op.f('fk_playlist_folders_parent_id_playlist_folders'),
+                                ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_playlist_folders')))
+    op.create_index(op.f('ix_playlist_folders_parent_id'), 'playlist_folders', ['parent_id'],
+                    unique=False)
+    # playlists and playlist_tracks have no triggers nor expression indexes: a batch
+    # operation (a copy of the table on SQLite) keeps everything they have
+    with op.batch_alter_table('playlists', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('folder_id', sa.String(length=36), nullable=True))
+        batch_op.create_index(batch_op.f('ix_playlists_folder_id'), ['folder_id'], unique=False)
+        batch_op.create_foreign_key(batch_op.f('fk_playlists_folder_id_playlist_folders'),
+                                    'playlist_folders', ['folder_id'], ['id'],
+                                    ondelete='SET NULL')
+        batch_op.create_index('uq_playlists_thinking', ['type'], unique=True,
+                              sqlite_where=sa.text("type = 'temp'"),
+                              postgresql_where=sa.text("type = 'temp'"))
+    with op.batch_alter_table('playlist_tracks', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('occurrence', sa.Integer(), nullable=False,
+                                      server_default='0'))
+        batch_op.drop_constraint('pk_playlist_tracks', type_='primary')
+        batch_op.create_primary_key('pk_playlist_tracks',
+                                    ['playlist_id', 'track_id', 'occurrence'])
+
+
+def downgrade() -> None:
+    op.execute("DELETE FROM playlist_tracks WHERE occurrence > 0")
+    op.execute(  # close the gaps the replays leave (positions 0..n-1 again)
+        "UPDATE playlist_tracks SET position = (SELECT count(*) FROM playlist_tracks p2 "
+        "WHERE p2.playlist_id = playlist_tracks.playlist_id "
+        "AND p2.position < playlist_tracks.position)")
+    with op.batch_alter_table('playlist_tracks', schema=None) as batch_op:
+        batch_op.drop_constraint('pk_playlist_tracks', type_='primary')
+        batch_op.create_primary_key('pk_playlist_tracks', ['playlist_id', 'track_id'])
+        batch_op.drop_column('occurrence')
+    with op.batch_alter_table('playlists', schema=None) as batch_op:
+        batch_op.drop_index('uq_playlists_thinking')
+        batch_op.drop_constraint(batch_op.f('fk_playlists_folder_id_playlist_folders'),
+                                 type_='foreignkey')
+        batch_op.drop_index(batch_op.f('ix_playlists_folder_id'))
+        batch_op.drop_column('folder_id')
+    op.drop_index(op.f('ix_playlist_folders_parent_id'), table_name='playlist_folders')
+    op.drop_table('playlist_folders')

@@ -39,17 +39,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_playlist_folders')))
     op.create_index(op.f('ix_playlist_folders_parent_id'), 'playlist_folders', ['parent_id'],
                     unique=False)
-    # playlists and playlist_tracks have no triggers nor expression indexes: a batch
-    # operation (a copy of the table on SQLite) keeps everything they have
-    with op.batch_alter_table('playlists', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('folder_id', sa.String(length=36), nullable=True))
-        batch_op.create_index(batch_op.f('ix_playlists_folder_id'), ['folder_id'], unique=False)
-        batch_op.create_foreign_key(batch_op.f('fk_playlists_folder_id_playlist_folders'),
-                                    'playlist_folders', ['folder_id'], ['id'],
-                                    ondelete='SET NULL')
-        batch_op.create_index('uq_playlists_thinking', ['type'], unique=True,
-                              sqlite_where=sa.text("type = 'temp'"),
-                              postgresql_where=sa.text("type = 'temp'"))
+    # not a batch operation on ``playlists``: on SQLite it copies the table and drops
+    # the old one, and that drop deletes every playlist entry (ON DELETE CASCADE)
+    if op.get_bind().dialect.name == 'sqlite':  # Alembic cannot add the key there
+        op.execute("ALTER TABLE playlists ADD COLUMN folder_id VARCHAR(36) "
+                   "CONSTRAINT fk_playlists_folder_id_playlist_folders "
+                   "REFERENCES playlist_folders (id) ON DELETE SET NULL")
+    else:
+        op.add_column('playlists', sa.Column('folder_id', sa.String(length=36), nullable=True))
+        op.create_foreign_key(op.f('fk_playlists_folder_id_playlist_folders'), 'playlists',
+                              'playlist_folders', ['folder_id'], ['id'], ondelete='SET NULL')
+    op.create_index(op.f('ix_playlists_folder_id'), 'playlists', ['folder_id'], unique=False)
+    op.create_index('uq_playlists_thinking', 'playlists', ['type'], unique=True,
+                    sqlite_where=sa.text("type = 'temp'"),
+                    postgresql_where=sa.text("type = 'temp'"))
+    # playlist_tracks has no triggers, and no table refers to it: a batch operation
+    # (a copy of the table on SQLite) keeps everything it has
     with op.batch_alter_table('playlist_tracks', schema=None) as batch_op:
         batch_op.add_column(sa.Column('occurrence', sa.Integer(), nullable=False,
                                       server_default='0'))
@@ -68,11 +73,21 @@ def downgrade() -> None:
         batch_op.drop_constraint('pk_playlist_tracks', type_='primary')
         batch_op.create_primary_key('pk_playlist_tracks', ['playlist_id', 'track_id'])
         batch_op.drop_column('occurrence')
-    with op.batch_alter_table('playlists', schema=None) as batch_op:
-        batch_op.drop_index('uq_playlists_thinking')
-        batch_op.drop_constraint(batch_op.f('fk_playlists_folder_id_playlist_folders'),
-                                 type_='foreignkey')
-        batch_op.drop_index(batch_op.f('ix_playlists_folder_id'))
-        batch_op.drop_column('folder_id')
+    op.drop_index('uq_playlists_thinking', table_name='playlists')
+    op.drop_index(op.f('ix_playlists_folder_id'), table_name='playlists')
+    if op.get_bind().dialect.name == 'sqlite':
+        # SQLite drops a column used by a foreign key only by copying the table, and
+        # dropping the old ``playlists`` would delete every entry (ON DELETE CASCADE):
+        # the entries wait in a side table meanwhile
+        op.execute("CREATE TABLE _playlist_tracks_0007 AS SELECT * FROM playlist_tracks")
+        with op.batch_alter_table('playlists', schema=None) as batch_op:
+            batch_op.drop_column('folder_id')
+        op.execute("DELETE FROM playlist_tracks")
+        op.execute("INSERT INTO playlist_tracks SELECT * FROM _playlist_tracks_0007")
+        op.execute("DROP TABLE _playlist_tracks_0007")
+    else:
+        op.drop_constraint(op.f('fk_playlists_folder_id_playlist_folders'), 'playlists',
+                           type_='foreignkey')
+        op.drop_column('playlists', 'folder_id')
     op.drop_index(op.f('ix_playlist_folders_parent_id'), table_name='playlist_folders')
     op.drop_table('playlist_folders')

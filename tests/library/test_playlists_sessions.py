@@ -178,3 +178,35 @@ def test_duplicate_resolution_repoints_and_keeps_replays(api: httpx.Client, lib_
     assert assert_dense(lib_ctx, static) == [keep, tracks[2], tracks[3]]
     assert entries(lib_ctx, sid) == [(keep, 1, 0), (keep, 0, 1), (tracks[2], 0, 2)]
     assert {e["playlistId"] for e in seen} == {static, sid}
+
+
+def test_folder_removal_and_cleanup_keep_playlists_dense(api: httpx.Client, lib_ctx: Any,
+                                                         corpus: Path, tmp_path: Path) -> None:
+    """Removing a library folder with ``delete_tracks=true``, or a cleanup that does not
+    keep playlist tracks, drops the entries of the deleted tracks and closes the gaps
+    (the rows' cascade used to leave holes in the positions)."""
+    from tests.library.test_scanner import add_directory
+
+    root = tmp_path / "music"
+    tracks = make_tracks(lib_ctx, corpus, root, 6)
+    gone_dir = add_directory(lib_ctx, root / "gone")
+    kept_dir = add_directory(lib_ctx, root)
+    with transaction(lib_ctx.db) as s:
+        for tid in (tracks[1], tracks[3]):
+            s.get(models.Track, tid).library_directory_id = gone_dir
+        missing = s.get(models.Track, tracks[4])
+        missing.library_directory_id = kept_dir
+        missing.is_missing = True
+        missing.missing_since = datetime(2020, 1, 1)
+    pid = create(api)["id"]
+    add(api, pid, tracks)
+    seen: list[dict[str, Any]] = []
+    lib_ctx.bus.on("playlist:updated", seen.append)
+    r = api.delete(f"/api/library/directories/{gone_dir}", params={"delete_tracks": "true"})
+    assert r.status_code == 200, r.text
+    assert assert_dense(lib_ctx, pid) == [tracks[0], tracks[2], tracks[4], tracks[5]]
+    r = api.post(f"/api/library/directories/{kept_dir}/cleanup",
+                 json={"keep_playlists_intact": False, "backup_metadata": False})
+    assert r.status_code == 200 and r.json()["data"]["removed"] == 1, r.text
+    assert assert_dense(lib_ctx, pid) == [tracks[0], tracks[2], tracks[5]]
+    assert seen == [{"playlistId": pid, "reason": "track:deleted"}] * 2

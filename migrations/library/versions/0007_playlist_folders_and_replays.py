@@ -16,6 +16,9 @@ downgrade drops the replays and closes the gaps they leave.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -23,6 +26,18 @@ revision = '0007'
 down_revision = '0006'
 branch_labels = None
 depends_on = None
+
+
+@contextmanager
+def _entries_kept() -> Iterator[None]:
+    """Keep ``playlist_tracks`` through a copy of ``playlists`` on SQLite: dropping the
+    old ``playlists`` deletes every entry (ON DELETE CASCADE), so the entries wait in
+    a side table and come back after."""
+    op.execute("CREATE TABLE _playlist_tracks_0007 AS SELECT * FROM playlist_tracks")
+    yield
+    op.execute("DELETE FROM playlist_tracks")
+    op.execute("INSERT INTO playlist_tracks SELECT * FROM _playlist_tracks_0007")
+    op.execute("DROP TABLE _playlist_tracks_0007")
 
 
 def upgrade() -> None:
@@ -39,12 +54,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_playlist_folders')))
     op.create_index(op.f('ix_playlist_folders_parent_id'), 'playlist_folders', ['parent_id'],
                     unique=False)
-    # not a batch operation on ``playlists``: on SQLite it copies the table and drops
-    # the old one, and that drop deletes every playlist entry (ON DELETE CASCADE)
-    if op.get_bind().dialect.name == 'sqlite':  # Alembic cannot add the key there
-        op.execute("ALTER TABLE playlists ADD COLUMN folder_id VARCHAR(36) "
-                   "CONSTRAINT fk_playlists_folder_id_playlist_folders "
-                   "REFERENCES playlist_folders (id) ON DELETE SET NULL")
+    if op.get_bind().dialect.name == 'sqlite':
+        # SQLite adds a foreign key only by copying the table
+        with _entries_kept(), op.batch_alter_table('playlists', schema=None) as batch_op:
+            batch_op.add_column(sa.Column('folder_id', sa.String(length=36), nullable=True))
+            batch_op.create_foreign_key(
+                batch_op.f('fk_playlists_folder_id_playlist_folders'), 'playlist_folders',
+                ['folder_id'], ['id'], ondelete='SET NULL')
     else:
         op.add_column('playlists', sa.Column('folder_id', sa.String(length=36), nullable=True))
         op.create_foreign_key(op.f('fk_playlists_folder_id_playlist_folders'), 'playlists',
@@ -76,15 +92,9 @@ def downgrade() -> None:
     op.drop_index('uq_playlists_thinking', table_name='playlists')
     op.drop_index(op.f('ix_playlists_folder_id'), table_name='playlists')
     if op.get_bind().dialect.name == 'sqlite':
-        # SQLite drops a column used by a foreign key only by copying the table, and
-        # dropping the old ``playlists`` would delete every entry (ON DELETE CASCADE):
-        # the entries wait in a side table meanwhile
-        op.execute("CREATE TABLE _playlist_tracks_0007 AS SELECT * FROM playlist_tracks")
-        with op.batch_alter_table('playlists', schema=None) as batch_op:
+        # SQLite drops a key's column only by copying the table
+        with _entries_kept(), op.batch_alter_table('playlists', schema=None) as batch_op:
             batch_op.drop_column('folder_id')
-        op.execute("DELETE FROM playlist_tracks")
-        op.execute("INSERT INTO playlist_tracks SELECT * FROM _playlist_tracks_0007")
-        op.execute("DROP TABLE _playlist_tracks_0007")
     else:
         op.drop_constraint(op.f('fk_playlists_folder_id_playlist_folders'), 'playlists',
                            type_='foreignkey')

@@ -1,4 +1,2 @@
-"""Playlists of the library: static, smart, session and thinking playlists, their
-folders (crates), and their exchange with other DJ software."""
-
-from __future__ import annotations
+"""Playlists of the library: static, smart and session playlists, crates, smart-playlist
+criteria, harmonic mixing and exchange formats."""

@@ -46,6 +46,8 @@ class Event(StrEnum):
     ANALYSIS_FAILED = "analysis:failed"
     #: Beside the contract: a ``taperoom library worker`` process is alive (every few s).
     ANALYSIS_WORKER = "analysis:worker"
+    #: A playlist's tracks or its details changed (payload :class:`PlaylistUpdatedPayload`).
+    PLAYLIST_UPDATED = "playlist:updated"
     # recorder (its dashboard listens on its own /ws)
     RECORDING_STARTED = "recording:started"
     RECORDING_PROGRESS = "recording:progress"
@@ -163,6 +165,25 @@ class AnalysisFailedPayload(TypedDict):
     trackIds: list[str]
     status: str
     error: str | None
+
+
+class PlaylistUpdatedPayload(TypedDict):
+    """``playlist:updated``: a playlist changed. ``reason`` says how (``tracks:added``,
+    ``tracks:removed``, ``tracks:reordered``, ``track:updated``, ``track:played``,
+    ``created``, ``updated``, ``deleted``, ``finalized``, ``cleared``, or, for
+    changes made by the library itself, ``track:deleted`` and
+    ``duplicate:resolved``)."""
+
+    playlistId: str
+    reason: str
+
+
+def send_playlist_updates(bus: EventBus, playlist_ids: list[str], reason: str) -> None:
+    """Send ``playlist:updated`` for each of `playlist_ids` (see
+    :class:`PlaylistUpdatedPayload`)."""
+    for playlist_id in playlist_ids:
+        payload: PlaylistUpdatedPayload = {"playlistId": playlist_id, "reason": reason}
+        bus.send(Event.PLAYLIST_UPDATED, dict(payload))
 
 
 class DirectoryAddedPayload(TypedDict):

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.backends()
 
 TABLES = {"tracks", "library_directories", "duplicate_groups", "file_operations", "settings",
           "hot_cues", "playlists", "playlist_tracks", "waveforms", "analysis_jobs",
-          "library_jobs", "library_events"}
+          "library_jobs", "library_events", "playlist_folders"}
 #: Schema objects that only migrations create, per backend (search and sort
 #: indexes the ORM models cannot declare for one backend only).
 BACKEND_ONLY = {
@@ -36,7 +36,7 @@ def test_fresh_database_is_complete_after_start(lib_server, lib_ctx, lib_backend
     with lib_ctx.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM settings")).scalar() == 19
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
-            == "0006"
+            == "0007"
     if lib_backend == "sqlite":
         db = sqlite3.connect(lib_ctx.settings.database_path)
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}

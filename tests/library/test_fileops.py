@@ -426,7 +426,7 @@ def test_delete_removes_file_row_playlist_entries_and_cues(api: httpx.Client, li
                                                            str(lib["file"]))
     assert op.id == data["operationId"]
     assert events.names() == ["file_operation:started", "file_operation:complete",
-                              "track:deleted"]
+                              "track:deleted", "playlist:updated"]
 
 
 def test_delete_of_missing_file_still_removes_track(api: httpx.Client, lib_ctx: Any,

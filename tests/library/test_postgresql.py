@@ -27,7 +27,8 @@ from tests.library.test_scanner import copy_corpus
 from tests.polling import wait_for
 
 TABLES = {"tracks", "library_directories", "duplicate_groups", "file_operations", "settings",
-          "hot_cues", "playlists", "playlist_tracks", "waveforms", "analysis_jobs"}
+          "hot_cues", "playlists", "playlist_tracks", "waveforms", "analysis_jobs",
+          "playlist_folders"}
 AUDIO = (".mp3", ".flac", ".wav", ".m4a", ".aac", ".ogg", ".wma", ".aif", ".aiff", ".opus",
          ".alac")
 COPY = "Copies/Aberrations (copy).mp3"

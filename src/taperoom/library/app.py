@@ -15,6 +15,7 @@ from taperoom.library.api import (
     directories,
     duplicates,
     hot_cues,
+    playlists,
     scan,
     system,
     tracks,
@@ -94,7 +95,7 @@ def create_app(settings: LibrarySettings | None = None,
     install_error_handlers(app, error_envelope)
     install_allow_header(app)
     for module in (system, worker, settings_api, directories, scan, watcher, hot_cues,
-                   fileops_api, tracks, duplicates, analysis):
+                   fileops_api, tracks, duplicates, analysis, playlists):
         app.include_router(module.router)
     access_settings = svc.settings
     if svc.settings.analysis_server_url.strip():  # it calls back by the callback URL's host

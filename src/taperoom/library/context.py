@@ -63,6 +63,10 @@ from taperoom.library.suggestions import SuggestionService
 from taperoom.library.tracks import TrackService
 from taperoom.library.users import user_store
 from taperoom.library.watcher import LibraryWatcher
+from taperoom.playlists.crates import CrateService
+from taperoom.playlists.service import PlaylistService
+from taperoom.playlists.sessions import SessionService
+from taperoom.playlists.thinking import ThinkingPlaylist
 from taperoom.web.auth import AuthStore
 
 #: Seconds a process waits for another one's migration of the database.
@@ -116,6 +120,14 @@ class LibraryServices:
         The leader's watcher, controlled from this process (``/api/watcher``).
     analysis : AnalysisService
         The analysis queue (``/api/analysis``; its jobs run in the leader).
+    playlists : PlaylistService
+        Playlists and their tracks (``/api/playlists``).
+    sessions : SessionService
+        DJ session playlists.
+    thinking : ThinkingPlaylist
+        The thinking playlist.
+    crates : CrateService
+        Folders of playlists.
     """
 
     settings: LibrarySettings
@@ -140,6 +152,10 @@ class LibraryServices:
     watcher: LibraryWatcher
     watcher_controls: LeaderWatcher
     analysis: AnalysisService
+    playlists: PlaylistService
+    sessions: SessionService
+    thinking: ThinkingPlaylist
+    crates: CrateService
     _closer: ExitStack = field(repr=False, compare=False)
 
     def close(self) -> None:
@@ -301,7 +317,10 @@ def build_services(settings: LibrarySettings | None = None, *,
             tracks=tracks, suggestions=suggestions, fileops=fileops, jobs=jobs,
             duplicates=duplicates,
             scanner=scanner, scans=scans, directories=directories, watcher=watcher,
-            watcher_controls=watcher_controls, analysis=analysis, _closer=stack.pop_all())
+            watcher_controls=watcher_controls, analysis=analysis,
+            playlists=PlaylistService(db, bus), sessions=SessionService(db, bus),
+            thinking=ThinkingPlaylist(db, bus), crates=CrateService(db, bus),
+            _closer=stack.pop_all())
     return services
 
 

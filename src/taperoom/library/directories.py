@@ -72,13 +72,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.db import transaction
 from taperoom.errors import Conflict, InvalidInput, NotFound
-from taperoom.events import Event, EventBus
+from taperoom.events import Event, EventBus, send_playlist_updates
 from taperoom.library import browsing
 from taperoom.library.cleanup import write_backup
 from taperoom.library.folderpolicy import FolderPolicy
 from taperoom.library.media import detect_removable, folder_available
 from taperoom.library.models import LibraryDirectory, Track, new_id, utcnow
 from taperoom.library.repository import directories as repo
+from taperoom.library.repository import playlists as playlist_repo
 from taperoom.library.repository import scan as scan_repo
 from taperoom.library.schemas import (
     UPDATABLE,
@@ -442,7 +443,9 @@ class DirectoryService:
                            "removing the directory")
         with transaction(self.db) as session:
             row = _load(session, directory.id)
-            if delete_tracks:
+            touched: list[str] = []
+            if delete_tracks:  # playlist entries go first, their gaps closed
+                touched = playlist_repo.drop_directory_entries(session, row.id)[1]
                 deleted, kept = repo.delete_tracks(session, row.id), 0
             else:
                 deleted, kept = 0, repo.detach_tracks(session, row.id)
@@ -452,6 +455,7 @@ class DirectoryService:
         self.bus.send(Event.DIRECTORY_REMOVED, {
             "directoryId": directory.id, "path": directory.path, "name": directory.name,
             "tracksDeleted": deleted, "tracksKept": kept})
+        send_playlist_updates(self.bus, touched, "track:deleted")
         return {"id": directory.id, "path": directory.path, "tracks_deleted": deleted,
                 "tracks_kept": kept}
 
@@ -657,6 +661,7 @@ class DirectoryService:
             doomed = [t for t in candidates if t.id not in protected]
             backup = (write_backup(self.backup_dir, session, directory, doomed, request, now)
                       if doomed and request.backup_metadata else None)
+            touched = playlist_repo.drop_track_entries(session, [t.id for t in doomed])[1]
             removed = repo.delete_tracks_by_ids(session, [t.id for t in doomed])
             repo.refresh_stats(session, [directory.id])
         if removed:
@@ -665,6 +670,7 @@ class DirectoryService:
             self.bus.send(Event.DIRECTORY_UPDATED, {
                 "directoryId": directory.id, "changes": {"tracks_removed": removed},
                 "directory": directory_dict(self.get_directory(directory.id))})
+        send_playlist_updates(self.bus, touched, "track:deleted")
         path = str(backup) if backup else None
         return {"removed": removed, "kept_in_playlists": len(protected),
                 "candidates": len(candidates), "backup_path": path,

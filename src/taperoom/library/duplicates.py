@@ -30,13 +30,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.db import transaction
 from taperoom.errors import InvalidInput, NotFound, TaperoomError
-from taperoom.events import Event, EventBus
+from taperoom.events import Event, EventBus, send_playlist_updates
 from taperoom.library import models
 from taperoom.library.repository import duplicates as repo
 from taperoom.library.repository import fileops as files_repo
@@ -403,8 +403,9 @@ class DuplicateService:
             repo.set_canonical(s, group_id, keep.id)
             doomed = [(t.id, t.file_path) for t in others]
             removed_ids: list[str] = []
+            touched: set[str] = set(cast(list[str], playlists["playlistIds"]))
             if not options.delete_files:
-                files_repo.remove_tracks(s, other_ids)
+                touched.update(files_repo.remove_tracks(s, other_ids)["playlistIds"])
                 removed_ids = other_ids
         deleted_files: list[str] = []
         failed: list[dict[str, Any]] = []
@@ -430,6 +431,7 @@ class DuplicateService:
         if merged and (merged["fields"] or merged["hotCuesCopied"]):
             self.bus.send(Event.TRACK_UPDATED, {"trackId": keep.id,
                                                "changes": sorted(merged["fields"])})
+        send_playlist_updates(self.bus, sorted(touched), "duplicate:resolved")
         self.bus.send(Event.DUPLICATE_RESOLVED, {
             "groupId": group_id, "canonicalTrackId": keep.id, "removedTrackIds": removed_ids,
             "filesDeleted": len(deleted_files), "failed": [f["trackId"] for f in failed]})

@@ -91,7 +91,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from taperoom.confined import Folder, SymlinkRefused, open_folder, parts_inside
 from taperoom.db import transaction
 from taperoom.errors import Busy, Conflict, InvalidInput, NotFound, TaperoomError
-from taperoom.events import Event, EventBus
+from taperoom.events import Event, EventBus, send_playlist_updates
 from taperoom.fslock import KeyLocks
 from taperoom.library import models
 from taperoom.library.recovery import DELETE_SUFFIX, PART_SUFFIX, lock_key
@@ -949,6 +949,7 @@ class FileOperations:
                                                    "warning": warning})
         self.bus.send(Event.TRACK_DELETED, {"trackId": track_id, "filePath": str(src),
                                                 "fileDeleted": deleted})
+        send_playlist_updates(self.bus, removed["playlistIds"], "track:deleted")
         return {"trackId": track_id, "filePath": str(src), "fileDeleted": deleted,
                 "operationId": op_id,
                 "playlistEntriesRemoved": removed["playlistEntriesRemoved"],

@@ -249,10 +249,31 @@ class HotCue(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
+class PlaylistFolder(Base):
+    """A folder of playlists (a crate), in a tree by ``parent_id`` (revision 0007)."""
+
+    __tablename__ = "playlist_folders"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(Text)
+    parent_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("playlist_folders.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
 class Playlist(Base):
-    """A static, smart, session or temporary ("thinking") playlist."""
+    """A static, smart, session or temporary ("thinking") playlist.
+
+    ``folder_id`` (revision 0007) files it in a :class:`PlaylistFolder` (NULL: at
+    the top); at most one playlist has type ``temp`` (the thinking playlist).
+    """
 
     __tablename__ = "playlists"
+    __table_args__ = (
+        Index("uq_playlists_thinking", "type", unique=True,
+              sqlite_where=text("type = 'temp'"), postgresql_where=text("type = 'temp'")),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(Text, index=True)
@@ -273,10 +294,17 @@ class Playlist(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     last_accessed: Mapped[int | None] = mapped_column(BigInteger)
+    folder_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("playlist_folders.id", ondelete="SET NULL"), index=True)
 
 
 class PlaylistTrack(Base):
-    """A track's place in a playlist."""
+    """A track's place in a playlist.
+
+    ``occurrence`` (revision 0007) numbers the entries of one track in one
+    playlist: always 0 except in session playlists, where a track played again is
+    logged again (1, 2, ...). Positions are 0..n-1 in playlist order.
+    """
 
     __tablename__ = "playlist_tracks"
     __table_args__ = (Index("ix_playlist_tracks_position", "playlist_id", "position"),)
@@ -285,6 +313,8 @@ class PlaylistTrack(Base):
         String(36), ForeignKey("playlists.id", ondelete="CASCADE"), primary_key=True)
     track_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True, index=True)
+    occurrence: Mapped[int] = mapped_column(Integer, primary_key=True, default=0,
+                                            server_default="0")
     position: Mapped[int] = mapped_column(Integer)
     date_added: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     played_at: Mapped[int | None] = mapped_column(BigInteger)

@@ -1550,3 +1550,308 @@ class CallbackBody(BaseModel):
     status: str | None = None
     timestamp: Any = None
     data: dict[str, Any] | None = None
+
+
+# =========================================================================== playlists
+# contracts/library.md "Playlists": bare JSON (no envelope); see taperoom.playlists.
+
+PlaylistName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                max_length=200), AfterValidator(no_nul)]
+PlaylistNotes = Annotated[str, StringConstraints(max_length=1000), AfterValidator(no_nul)]
+#: Unix seconds (a session's date, a play's time).
+UnixTime = Annotated[int, Field(ge=0, le=MAX_INTEGER)]
+
+
+class PlaylistEntryPublic(Public):
+    """A playlist-track item: the entry (``position`` 0-based, ``played_at`` unix s,
+    ``play_duration`` s, ``cue_in``/``cue_out`` ms, ``rating_in_context`` 1-5) and the
+    track object."""
+
+    playlist_id: str
+    track_id: str
+    position: int
+    date_added: str | None
+    played_at: int | None
+    play_duration: int | None
+    notes: str | None
+    cue_in: int | None
+    cue_out: int | None
+    rating_in_context: int | None
+    track: TrackPublic
+
+
+class PlaylistPublic(Public):
+    """A playlist (contract row; booleans 0/1, ``session_date`` and ``last_accessed``
+    unix s), ``folder_id`` beside the contract (its crate, null at the top), then
+    ``criteria`` (smart), ``track_count`` (lists) and ``tracks`` (detail)."""
+
+    id: str
+    name: str
+    description: str | None
+    date_created: str | None
+    date_modified: str | None
+    is_smart: int
+    smart_criteria: str | None
+    color: str | None
+    icon: str | None
+    type: str
+    session_date: int | None
+    session_venue: str | None
+    session_duration: int | None
+    is_temporary: int
+    is_readonly: int
+    is_favorite: int
+    created_at: str | None
+    updated_at: str | None
+    last_accessed: int | None
+    folder_id: str | None
+    criteria: Any = None
+    track_count: int | None = None
+    tracks: list[PlaylistEntryPublic] | None = None
+
+
+class PlaylistListPublic(Public):
+    """``{playlists, count}``."""
+
+    playlists: list[PlaylistPublic]
+    count: int
+
+
+class SessionListPublic(Public):
+    """``{sessions, count}`` (sessions not finalized)."""
+
+    sessions: list[PlaylistPublic]
+    count: int
+
+
+class PlaylistMessagePublic(Public):
+    """``{message}``."""
+
+    message: str
+
+
+class PlaylistDeletedPublic(Public):
+    """``{message: "Playlist deleted successfully", id}``."""
+
+    message: str
+    id: str
+
+
+class TracksAddedPublic(Public):
+    """``{message: "Tracks added successfully", added_count}``."""
+
+    message: str
+    added_count: int
+
+
+class KeyCountPublic(Public):
+    """Tracks of one key (``musical_key`` 0-11)."""
+
+    musical_key: int
+    count: int
+
+
+class GenreCountPublic(Public):
+    """Tracks of one genre."""
+
+    genre: str
+    count: int
+
+
+class PlaylistStatsPublic(Public):
+    """Figures of a playlist's tracks (``total_duration`` s; averages null without
+    values; the 10 most frequent genres)."""
+
+    track_count: int
+    total_duration: Num
+    avg_bpm: Num | None
+    min_bpm: Num | None
+    max_bpm: Num | None
+    avg_energy: Num | None
+    avg_danceability: Num | None
+    key_distribution: list[KeyCountPublic]
+    genre_distribution: list[GenreCountPublic]
+
+
+class SessionFinalizedPublic(Public):
+    """``{message: "Session finalized", session_duration}`` (s)."""
+
+    message: str
+    session_duration: int
+
+
+class PromotedPublic(Public):
+    """``{promoted_playlist, new_thinking_playlist}``."""
+
+    promoted_playlist: PlaylistPublic
+    new_thinking_playlist: PlaylistPublic
+
+
+class PlaylistFolderPublic(Public):
+    """A folder of playlists (a crate) with its sub-folders and playlists."""
+
+    id: str
+    name: str
+    parent_id: str | None
+    created_at: str | None
+    updated_at: str | None
+    folders: list[PlaylistFolderPublic]
+    playlists: list[PlaylistPublic]
+
+
+class FolderTreePublic(Public):
+    """``{folders: [top folders], playlists: [playlists in no folder], count}``
+    (``count``: every folder)."""
+
+    folders: list[PlaylistFolderPublic]
+    playlists: list[PlaylistPublic]
+    count: int
+
+
+class FolderDeletedPublic(Public):
+    """``{message, id, folders_deleted, playlists_deleted}``."""
+
+    message: str
+    id: str
+    folders_deleted: int
+    playlists_deleted: int
+
+
+class PlaylistCreate(BaseModel):
+    """Body of ``POST /api/playlists``; `criteria` is required iff ``type`` is
+    ``smart`` (checked by the service)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: PlaylistName
+    type: Literal["static", "smart", "session"] = "static"
+    description: PlaylistNotes | None = None
+    color: str | None = Field(None, pattern=HEX_COLOR)
+    icon: Annotated[str, StringConstraints(max_length=50), AfterValidator(no_nul)] | None = None
+    criteria: dict[str, Any] | None = None
+    session_venue: Annotated[str, StringConstraints(max_length=200),
+                             AfterValidator(no_nul)] | None = None
+    session_date: UnixTime | None = None
+    is_favorite: StrictBool = False
+    folder_id: uuid.UUID | None = None
+
+
+class PlaylistUpdate(BaseModel):
+    """Body of ``PUT /api/playlists/:id`` (the fields given are set; ``folder_id``
+    null moves the playlist to the top)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: PlaylistName | None = None
+    description: PlaylistNotes | None = None
+    color: str | None = Field(None, pattern=HEX_COLOR)
+    icon: Annotated[str, StringConstraints(max_length=50), AfterValidator(no_nul)] | None = None
+    is_favorite: StrictBool | None = None
+    folder_id: uuid.UUID | None = None
+
+    @field_validator("name", "is_favorite", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+
+class AddTracksBody(BaseModel):
+    """Body of ``POST /api/playlists/:id/tracks``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    track_ids: list[uuid.UUID] = Field(min_length=1, max_length=10_000)
+    position: Annotated[int, Field(ge=0, le=MAX_INTEGER)] | None = None
+    notes: PlaylistNotes | None = None
+
+
+class ReorderBody(BaseModel):
+    """Body of ``PUT /api/playlists/:id/tracks/reorder``: every entry, in order."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    track_ids: list[uuid.UUID] = Field(max_length=100_000)
+
+
+class EntryUpdate(BaseModel):
+    """Body of ``PUT /api/playlists/:id/tracks/:trackId`` (the fields given are set;
+    null clears one)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    notes: PlaylistNotes | None = None
+    cue_in: Annotated[int, Field(ge=0, le=MAX_INTEGER)] | None = None
+    cue_out: Annotated[int, Field(ge=0, le=MAX_INTEGER)] | None = None
+    rating_in_context: Annotated[int, Field(ge=1, le=5)] | None = None
+
+
+class DuplicatePlaylistBody(BaseModel):
+    """Body of ``POST /api/playlists/:id/duplicate`` (default name ``<name> (copy)``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: PlaylistName | None = None
+
+
+class PromoteBody(BaseModel):
+    """Body of ``POST /api/playlists/thinking/promote``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: PlaylistName
+
+
+class SessionStartBody(BaseModel):
+    """Body of ``POST /api/playlists/sessions/start`` (``date`` unix s, default now)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    venue: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200),
+                     AfterValidator(no_nul)] | None = None
+    date: UnixTime | None = None
+
+
+class SessionPlayBody(BaseModel):
+    """Body of ``POST /api/playlists/sessions/:id/track`` (``played_at`` unix s,
+    default now; ``duration`` s)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    track_id: uuid.UUID
+    played_at: UnixTime | None = None
+    duration: Annotated[int, Field(ge=0, le=MAX_INTEGER)] | None = None
+    notes: PlaylistNotes | None = None
+
+
+class FolderCreate(BaseModel):
+    """Body of ``POST /api/playlists/folders``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: PlaylistName
+    parent_id: uuid.UUID | None = None
+
+
+class FolderUpdate(BaseModel):
+    """Body of ``PUT /api/playlists/folders/:id``: ``name`` renames, ``parent_id``
+    moves (null: to the top); at least one."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: PlaylistName | None = None
+    parent_id: uuid.UUID | None = None
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> FolderUpdate:
+        if not self.model_fields_set & {"name", "parent_id"}:
+            raise ValueError("name or parent_id is required")
+        return self

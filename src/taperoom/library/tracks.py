@@ -26,7 +26,7 @@ from taperoom.audio.hashing import audio_hash, quick_hash
 from taperoom.audio.tags import read_tags, title_from_filename
 from taperoom.db import transaction
 from taperoom.errors import Conflict, InvalidInput, MediaError, NotFound
-from taperoom.events import Event, EventBus
+from taperoom.events import Event, EventBus, send_playlist_updates
 from taperoom.library import models
 from taperoom.library.repository import directories as dir_repo
 from taperoom.library.repository import fileops as fileops_repo
@@ -348,8 +348,9 @@ class TrackService:
         with transaction(self.db) as s:
             track = self._track(s, track_id)
             tid, path = track.id, track.file_path
-            fileops_repo.remove_tracks(s, [tid])
+            touched = fileops_repo.remove_tracks(s, [tid])["playlistIds"]
         self._send(Event.TRACK_DELETED, {"trackId": tid, "path": path})
+        send_playlist_updates(self.bus, touched, "track:deleted")
 
     def verify(self, track_id: str) -> dict[str, Any]:
         """Check a track's file against the database.

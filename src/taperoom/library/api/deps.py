@@ -24,6 +24,10 @@ from taperoom.library.scanner.manager import ScanQueue
 from taperoom.library.settings_service import SettingsService
 from taperoom.library.suggestions import SuggestionService
 from taperoom.library.tracks import TrackService
+from taperoom.playlists.crates import CrateService
+from taperoom.playlists.service import PlaylistService
+from taperoom.playlists.sessions import SessionService
+from taperoom.playlists.thinking import ThinkingPlaylist
 from taperoom.web.ws import WebSocketHub
 
 
@@ -77,6 +81,26 @@ async def analysis_service(request: Request) -> AnalysisService:
     return _services(request).analysis
 
 
+async def playlist_service(request: Request) -> PlaylistService:
+    """The playlists and their tracks."""
+    return _services(request).playlists
+
+
+async def session_service(request: Request) -> SessionService:
+    """The DJ sessions."""
+    return _services(request).sessions
+
+
+async def thinking_playlist(request: Request) -> ThinkingPlaylist:
+    """The thinking playlist."""
+    return _services(request).thinking
+
+
+async def crate_service(request: Request) -> CrateService:
+    """The playlist folders (crates)."""
+    return _services(request).crates
+
+
 async def leadership(request: Request) -> Leadership:
     """This worker process's leadership."""
     return _services(request).leadership
@@ -97,5 +121,9 @@ ScanQueueDep = Annotated[ScanQueue, Depends(scan_queue)]
 WatcherDep = Annotated[WatcherControls, Depends(watcher)]
 SettingsServiceDep = Annotated[SettingsService, Depends(settings_service)]
 AnalysisServiceDep = Annotated[AnalysisService, Depends(analysis_service)]
+PlaylistServiceDep = Annotated[PlaylistService, Depends(playlist_service)]
+SessionServiceDep = Annotated[SessionService, Depends(session_service)]
+ThinkingPlaylistDep = Annotated[ThinkingPlaylist, Depends(thinking_playlist)]
+CrateServiceDep = Annotated[CrateService, Depends(crate_service)]
 LeadershipDep = Annotated[Leadership, Depends(leadership)]
 WebSocketHubDep = Annotated[WebSocketHub, Depends(websocket_hub)]

@@ -12,7 +12,6 @@ used both to suggest a canonical track and to resolve a group.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -38,11 +37,10 @@ from sqlalchemy.sql.expression import FromClause
 from taperoom.library import models
 from taperoom.library.limits import MAX_INTEGER
 from taperoom.library.models import utcnow
+from taperoom.library.repository import playlists as playlist_repo
 
 TRACKS = cast(Table, models.Track.__table__)
 GROUPS = cast(Table, models.DuplicateGroup.__table__)
-PLAYLIST_TRACKS = cast(Table, models.PlaylistTrack.__table__)
-PLAYLISTS = cast(Table, models.Playlist.__table__)
 
 #: Codec names (lower case, as PyAV/FFmpeg and mutagen report them) of lossless audio.
 LOSSLESS_CODECS = ("flac", "alac", "wav", "aiff", "wavpack", "ape", "tta", "tak", "optimfrog",
@@ -396,57 +394,13 @@ def add_hot_cue(session: Session, track_id: str, like: models.HotCue) -> models.
 
 def repoint_playlists(session: Session, canonical_id: str, duplicate_ids: Sequence[str]
                       ) -> dict[str, Any]:
-    """Make playlists that hold a duplicate hold the canonical track instead.
-
-    Each playlist entry of a duplicate is repointed to the canonical track, in
-    place (same position, notes, cue points). When the playlist already holds the
-    canonical track (or an earlier copy was just repointed there), the duplicate's
-    entry is dropped and the positions after it move up by one, so positions
-    stay contiguous.
+    """Make playlists that hold a duplicate hold the canonical track instead
+    (:func:`taperoom.library.repository.playlists.repoint_entries`: in place, positions
+    kept dense, replays kept in session playlists).
 
     Returns
     -------
     dict
         ``repointed`` and ``removed`` entry counts, ``playlistIds`` touched (sorted).
     """
-    if not duplicate_ids:
-        return {"repointed": 0, "removed": 0, "playlistIds": []}
-    pt = PLAYLIST_TRACKS
-    entries = session.execute(
-        select(pt.c.playlist_id, pt.c.track_id, pt.c.position)
-        .where(pt.c.track_id.in_(list(duplicate_ids)))
-        .order_by(pt.c.playlist_id, pt.c.position)).all()
-    holding = set(session.scalars(select(pt.c.playlist_id).where(pt.c.track_id == canonical_id)))
-    to_drop: list[tuple[str, str, int]] = []
-    repointed = 0
-    for playlist_id, track_id, position in entries:
-        if playlist_id in holding:
-            to_drop.append((playlist_id, track_id, position))
-            continue
-        session.execute(update(pt).where(pt.c.playlist_id == playlist_id,
-                                         pt.c.track_id == track_id)
-                        .values(track_id=canonical_id))
-        holding.add(playlist_id)
-        repointed += 1
-    for playlist_id, track_id, position in sorted(to_drop, key=lambda e: (e[0], -e[2])):
-        remove_playlist_entry(session, playlist_id, track_id, position)
-    touched = sorted({e[0] for e in entries})
-    touch_playlists(session, touched)
-    return {"repointed": repointed, "removed": len(to_drop), "playlistIds": touched}
-
-
-def remove_playlist_entry(session: Session, playlist_id: str, track_id: str,
-                          position: int) -> None:
-    """Delete one playlist entry and close the gap it leaves in the positions."""
-    pt = PLAYLIST_TRACKS
-    session.execute(delete(pt).where(pt.c.playlist_id == playlist_id, pt.c.track_id == track_id))
-    session.execute(update(pt).where(pt.c.playlist_id == playlist_id, pt.c.position > position)
-                    .values(position=pt.c.position - 1))
-
-
-def touch_playlists(session: Session, playlist_ids: Sequence[str]) -> None:
-    """Set ``updated_at`` and ``date_modified`` of some playlists to now."""
-    if playlist_ids:
-        now: datetime = utcnow()
-        session.execute(update(PLAYLISTS).where(PLAYLISTS.c.id.in_(list(playlist_ids)))
-                        .values(updated_at=now, date_modified=now))
+    return playlist_repo.repoint_entries(session, canonical_id, duplicate_ids)

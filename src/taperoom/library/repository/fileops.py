@@ -13,9 +13,9 @@ from taperoom.library import models
 from taperoom.library.models import utcnow
 from taperoom.library.repository import directories as dir_repo
 from taperoom.library.repository import duplicates as dup_repo
+from taperoom.library.repository import playlists as playlist_repo
 
 TRACKS = cast(Table, models.Track.__table__)
-PLAYLIST_TRACKS = cast(Table, models.PlaylistTrack.__table__)
 HOT_CUES = cast(Table, models.HotCue.__table__)
 OPERATIONS = cast(Table, models.FileOperation.__table__)
 
@@ -132,14 +132,7 @@ def remove_tracks(session: Session, track_ids: Sequence[str]) -> dict[str, Any]:
     if not ids:
         return {"tracksRemoved": 0, "playlistEntriesRemoved": 0, "hotCuesRemoved": 0,
                 "playlistIds": [], "groupsDissolved": []}
-    pt = PLAYLIST_TRACKS
-    entries = session.execute(
-        select(pt.c.playlist_id, pt.c.track_id, pt.c.position).where(pt.c.track_id.in_(ids))
-        .order_by(pt.c.playlist_id, pt.c.position.desc())).all()
-    for playlist_id, track_id, position in entries:
-        dup_repo.remove_playlist_entry(session, playlist_id, track_id, position)
-    playlist_ids = sorted({e[0] for e in entries})
-    dup_repo.touch_playlists(session, playlist_ids)
+    entries, playlist_ids = playlist_repo.drop_track_entries(session, ids)
     cues = session.scalar(select(func.count()).select_from(HOT_CUES)
                           .where(HOT_CUES.c.track_id.in_(ids))) or 0
     meta = session.execute(select(TRACKS.c.duplicate_group_id, TRACKS.c.library_directory_id)
@@ -148,7 +141,7 @@ def remove_tracks(session: Session, track_ids: Sequence[str]) -> dict[str, Any]:
     removed = _rowcount(session.execute(delete(TRACKS).where(TRACKS.c.id.in_(ids))))
     dissolved = dup_repo.refresh_groups(session, {g for g, _ in meta if g is not None})
     refresh_directory_counts(session, {d for _, d in meta if d is not None})
-    return {"tracksRemoved": int(removed), "playlistEntriesRemoved": len(entries),
+    return {"tracksRemoved": int(removed), "playlistEntriesRemoved": entries,
             "hotCuesRemoved": int(cues), "playlistIds": playlist_ids,
             "groupsDissolved": dissolved}
 

@@ -22,7 +22,7 @@
   ``GET /waveforms/{trackId}/{zoomLevel}`` -> ``{waveform}``.
 
 Errors are ``{"error", "message"}`` with their status
-(:class:`~taperoom.library.analysis.service.AnalysisRefusal`): 400 ``Invalid
+(:class:`~taperoom.library.analysis.errors.AnalysisRefusal`): 400 ``Invalid
 request`` / ``Invalid callback`` / ``Invalid zoom level``, 404 ``Track not found``
 / ``Job not found`` / ``Waveform not found``, 409, 503. Bodies are read as any
 JSON and checked by the service, so that a malformed one gets that answer too.

@@ -14,6 +14,7 @@ results go to every track with that hash. Each job is
 
 :class:`AnalysisService` is the face of the parts that do the work, each in its
 module: :mod:`.queueing` (requests and priorities), :mod:`.autoqueue` (new tracks),
+:mod:`.rehash` (waiting jobs follow their track to new audio),
 :mod:`.runs` (one job: stages, progress, retries), :mod:`.outcomes` (how a job
 ends), :mod:`.storage` (results on the tracks and waveforms), :mod:`.callbacks`
 (an external server's stages), :mod:`.views` (status, queue, jobs, health),
@@ -52,6 +53,7 @@ from taperoom.library.analysis.naming import KIND, LOCAL_STAGES, OPTION_STAGES, 
 from taperoom.library.analysis.outcomes import JobOutcomes
 from taperoom.library.analysis.pruning import JobRowUpkeep
 from taperoom.library.analysis.queueing import AnalysisQueueing
+from taperoom.library.analysis.rehash import JobMover
 from taperoom.library.analysis.runs import PROGRESS_INTERVAL, JobRunner
 from taperoom.library.analysis.storage import ResultStore
 from taperoom.library.analysis.views import AnalysisViews
@@ -142,6 +144,7 @@ class AnalysisService:
                                          max_retries=max_retries, external=external)
         self.autoqueue = AutoQueue(db, bus, self.queueing, analyze_on_scan=analyze_on_scan,
                                    reacts=reacts)
+        self.mover = JobMover(db, bus, jobs, self.queueing, reacts=reacts)
         self.runner = JobRunner(db, bus, jobs, self.loader, self.storage, self.outcomes,
                                 bpm_range=bpm_range, max_retries=max_retries,
                                 worker_node=worker_node, external=external)
@@ -153,7 +156,8 @@ class AnalysisService:
         jobs.register(KIND, self.runner.run_job, concurrency=max_concurrent,
                       cancelled_result=lambda job: {"cancelled": True})
         self.controls.register()
-        self._unsubscribe = [*self.autoqueue.subscribe(), self.roster.subscribe()]
+        self._unsubscribe = [self.mover.subscribe(), *self.autoqueue.subscribe(),
+                            self.roster.subscribe()]
 
     # the routes of /api/analysis
     def request(self, body: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from taperoom.library.analysis.results import (
     levels_from_contract,
 )
 from taperoom.library.repository import analysis as repo
+from taperoom.library.schemas import with_key_names
 
 if TYPE_CHECKING:
     from taperoom.library.analysis.external import ExternalAnalysis
@@ -69,7 +70,9 @@ class ResultStore:
         Returns
         -------
         dict
-            The columns the stage sets (before each track's own fields are kept).
+            The columns the stage sets (before each track's own fields are kept);
+            ``track:updated`` tells each track's changes, with the names of its key
+            (``camelot``, ``open_key``) when they change.
 
         Raises
         ------
@@ -94,8 +97,11 @@ class ResultStore:
             written = repo.apply_results(s, file_hash, fields)
             if blobs:
                 repo.replace_waveforms(s, file_hash, blobs)
+            keys = {t.id: (t.musical_key, t.mode) for t in repo.tracks_with_hash(s, file_hash)
+                    } if {"musical_key", "mode"} & set(fields) else {}
         for track_id, changes in written.items():
             shown = {k: v for k, v in changes.items() if not k.endswith("_data")}
             if shown:
-                self.bus.send(Event.TRACK_UPDATED, {"trackId": track_id, "changes": shown})
+                self.bus.send(Event.TRACK_UPDATED, {"trackId": track_id, "changes": (
+                    with_key_names(shown, *keys.get(track_id, (None, None))))})
         return fields

@@ -116,6 +116,21 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def autocommit(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose every statement commits by itself: no transaction, so no row lock,
+    spans two statements.
+
+    For the writes of a process that may be paused between two of them (a stopped
+    or frozen machine): a lock held by an open transaction would stay until the
+    process runs again, and block every other process that writes the row (e.g.
+    one taking over the paused process's job).
+    """
+    with factory() as session:
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+
+
 def alembic_config(url: str, script_location: Path) -> Any:
     """Alembic configuration of one app's migrations for the database at `url`.
 

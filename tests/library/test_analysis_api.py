@@ -266,3 +266,24 @@ def test_status_stop_start_restart_health_and_queue(lib: dict[str, Any], lib_ctx
     assert restarted["status"]["isReady"] is True
     assert wait_job(lib_ctx, lib["a"].file_hash) == "completed"
     assert wait_job(lib_ctx, lib["other"].file_hash) == "completed"
+
+
+def test_openapi_documents_the_bodies_the_service_checks(lib_server: LiveServer) -> None:
+    """The routes read their bodies as any JSON (so that a malformed one gets the bare
+    ``{error, message}`` answer), yet /openapi.json shows each body's shape: the fields
+    of its request model, nested options included."""
+    doc = httpx.get(f"{lib_server.url}/openapi.json", timeout=30).json()
+    expected = {"/api/analysis/request": {"track_id", "options", "priority", "force"},
+                "/api/analysis/reanalyze": {"track_ids", "library_id", "all", "options",
+                                            "priority"},
+                "/api/analysis/callback": {"job_id", "stage", "status", "timestamp", "data"}}
+    for path, fields in expected.items():
+        body = doc["paths"][path]["post"].get("requestBody")
+        assert body is not None, f"{path}: no request body"
+        schema = body["content"]["application/json"]["schema"]
+        assert set(schema.get("properties", {})) == fields, (path, schema)
+        if "options" in fields:
+            options = schema["properties"]["options"]
+            assert {"basic_features", "stems"} <= set(options.get("properties", {})), options
+    assert doc["paths"]["/api/analysis/request"]["post"]["requestBody"]["content"][
+        "application/json"]["schema"]["required"] == ["track_id"]

@@ -362,3 +362,31 @@ def test_a_request_for_a_waiting_recording_joins_its_job_and_moves_it_up(
     svc.analysis.start()
     assert wait_job(svc, original.file_hash) == "completed"
     assert fresh(svc, copy.id).bpm is not None
+
+
+def test_a_queued_job_follows_its_track_to_new_audio(
+        services: Callable[..., LibraryServices], tmp_path: Path) -> None:
+    """A rescan that finds a file's audio changed (a new audio hash) while the job of its
+    old audio waits moves that job to the new hash, at its priority; the old hash's job
+    ends (it would fail later: no track has that audio any more)."""
+    svc = services()
+    [name] = _loops(tmp_path / "music", [120])
+    did = scanned_library(svc, tmp_path / "music")
+    track = track_by_name(svc, name)
+    old_hash = track.file_hash
+    svc.analysis.stop()
+    assert svc.analysis.request({"track_id": track.id, "priority": "high"})["job"][
+        "job_id"] == old_hash
+    drum_loop(tmp_path / "music" / name, 132.0, 7.0, root=233.0)  # new audio, same file
+    svc.scans.scan_sync(did, "full")
+    new_hash = fresh(svc, track.id).file_hash
+    assert new_hash and new_hash != old_hash
+    assert svc.jobs.active("analysis", old_hash) is None
+    moved = svc.jobs.active("analysis", new_hash)
+    assert moved is not None and moved.state == "queued"
+    job = svc.analysis.job(new_hash)
+    assert (job["track_id"], job["status"], job["priority"]) == (track.id, "queued", "high")
+    assert svc.analysis.job(old_hash)["status"] == "cancelled"
+    svc.analysis.start()
+    assert wait_job(svc, new_hash) == "completed"
+    assert fresh(svc, track.id).bpm == pytest.approx(132.0, abs=1.0)

@@ -93,6 +93,7 @@ def test_a_retagged_file_keeps_analysed_and_user_values(
     assert (tagged.bpm, tagged.musical_key) == (170.0, None)
 
     assert analysed.file_hash is not None
+    set_by_hand = Recorder(lib_ctx)
     lib_ctx.analysis.store_stage(analysed.file_hash, "basic_features", {
         "tempo": 85.02, "key": 4, "mode": 0, "key_strength": 0.81,
         "beats": [0.2, 0.9, 1.6], "beat_consistency": 0.93})
@@ -100,6 +101,10 @@ def test_a_retagged_file_keeps_analysed_and_user_values(
                        json={"bpm": 99.5, "musical_key": 2, "mode": 1}, timeout=30)
     assert answer.status_code == 200, answer.text
     assert sorted(fresh(lib_ctx, user.id).user_fields or []) == ["bpm", "mode", "musical_key"]
+    # track:updated names the key as the track object does (E minor: 9A / 2m)
+    names = {e["trackId"]: (e["changes"].get("camelot"), e["changes"].get("open_key"))
+             for e in set_by_hand.named(Event.TRACK_UPDATED)}
+    assert names == {analysed.id: ("9A", "2m"), user.id: ("10B", "3d")}
 
     _retag(root / "a.mp3", bpm="174", key="8A", title="Armygeddon (Edit)")
     _retag(root / "b.mp3", bpm="130", key="5A")
@@ -124,6 +129,7 @@ def test_a_retagged_file_keeps_analysed_and_user_values(
     assert (changes[a.id].get("bpm", 85.02), changes[a.id].get("musical_key", 4)) == (85.02, 4)
     assert (changes[b.id].get("bpm", 99.5), changes[b.id].get("musical_key", 2)) == (99.5, 2)
     assert (changes[c.id]["musical_key"], changes[c.id]["mode"]) == (9, 1)
+    assert (changes[c.id]["camelot"], changes[c.id]["open_key"]) == ("11B", "4d")
     assert changes[c.id].get("bpm", 170.0) == 170.0
 
 

@@ -420,7 +420,10 @@ def test_update_track_is_database_only(api, lib_ctx, music) -> None:
     track = r.json()["data"]
     assert {k: track[k] for k in change} == change
     assert path.read_bytes() == before
-    assert events == [("track:updated", {"trackId": tid, "changes": change})]
+    named = change | {"camelot": "9B", "open_key": "2d"}  # G major, as the track says
+    assert events == [("track:updated", {"trackId": tid, "changes": named})]
+    r = api.put(f"/api/tracks/{tid}", json={"mode": 0})  # the key stays: G minor
+    assert events[-1][1]["changes"] == {"mode": 0, "camelot": "6A", "open_key": "11m"}
     r = api.put(f"/api/tracks/{tid}", json={"color_tag": "red"})
     assert r.json()["data"]["color_tag"] == "red"
 

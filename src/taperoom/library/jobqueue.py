@@ -67,7 +67,7 @@ from huey import Huey
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from taperoom.db import transaction
+from taperoom.db import autocommit, transaction
 from taperoom.errors import Conflict, NotFound
 from taperoom.jobs import EmbeddedConsumer, Priority
 from taperoom.leader import process_alive
@@ -528,7 +528,9 @@ class JobQueue:
             if runs:
                 try:
                     progress = {i: p for i, r in runs.items() if (p := r._take()) is not None}
-                    with transaction(self.db) as s:
+                    # each write commits by itself: paused here (a stopped machine), this
+                    # process must hold no lock of the job rows that another one takes over
+                    with autocommit(self.db) as s:
                         cancelled = repo.beat(s, self.owner, runs, progress)
                         lost = repo.not_owned(s, self.owner, runs)
                     for job_id in lost:

@@ -277,6 +277,15 @@ def key_names(musical_key: Any, mode: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
+def with_key_names(changes: dict[str, Any], musical_key: Any, mode: Any) -> dict[str, Any]:
+    """The ``changes`` of a ``track:updated`` event with ``camelot`` and ``open_key`` beside
+    ``musical_key`` or ``mode`` (when either is among them), as the track object has
+    them; `musical_key` and `mode` are the track's values now (:func:`key_names`)."""
+    if "musical_key" in changes or "mode" in changes:
+        changes["camelot"], changes["open_key"] = key_names(musical_key, mode)
+    return changes
+
+
 def track_object(values: dict[str, Any]) -> dict[str, Any]:
     """Track object from column values (:data:`TRACK_FIELDS` in wire order; missing
     columns null, derived fields computed); times and booleans as given."""

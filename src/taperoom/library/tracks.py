@@ -45,6 +45,7 @@ from taperoom.library.schemas import (
     hot_cue_dict,
     track_dict,
     track_row_dict,
+    with_key_names,
 )
 
 log = logging.getLogger(__name__)
@@ -336,7 +337,8 @@ class TrackService:
             _mark_user_fields(track, changes)
             s.flush()
             out = track_dict(track)
-        self._send(Event.TRACK_UPDATED, {"trackId": out["id"], "changes": changes})
+        self._send(Event.TRACK_UPDATED, {"trackId": out["id"], "changes": with_key_names(
+            changes, out["musical_key"], out["mode"])})
         return out
 
     def delete(self, track_id: str) -> None:

@@ -6,7 +6,10 @@ the tracks and the waveforms it writes are the library's store, while
 ``taperoom analyze`` use it without one).
 
 * :mod:`.service`: :class:`AnalysisService`, the ``/api/analysis`` routes' and the
-  CLI's service (requests, priorities, retries, cancel, progress events).
+  CLI's service: a face over the modules that queue (:mod:`.queueing`,
+  :mod:`.autoqueue`), run (:mod:`.runs`, :mod:`.outcomes`, :mod:`.storage`,
+  :mod:`.local`), take callbacks (:mod:`.callbacks`), answer (:mod:`.views`),
+  control (:mod:`.controls`, :mod:`.workers`) and prune (:mod:`.pruning`).
 * :mod:`.results`: stage data (contract §3) as track columns and waveform levels.
 """
 

@@ -9,7 +9,7 @@ remote mode (the file uploaded as multipart, ``stem_delivery_mode:
 callback``), and waits for the job's row to end. The server posts each stage to
 ``POST /api/analysis/callback``, which stores it through the same road as this
 process's own results
-(:meth:`~taperoom.library.analysis.service.AnalysisService.store_stage`) and
+(:meth:`~taperoom.library.analysis.storage.ResultStore.store_stage`) and
 ends the row. So ``MAX_CONCURRENT_ANALYSIS`` bounds the jobs the server has at
 once, as it bounded the original backend's.
 

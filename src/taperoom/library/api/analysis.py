@@ -22,10 +22,12 @@
   ``GET /waveforms/{trackId}/{zoomLevel}`` -> ``{waveform}``.
 
 Errors are ``{"error", "message"}`` with their status
-(:class:`~taperoom.library.analysis.service.AnalysisRefusal`): 400 ``Invalid
+(:class:`~taperoom.library.analysis.errors.AnalysisRefusal`): 400 ``Invalid
 request`` / ``Invalid callback`` / ``Invalid zoom level``, 404 ``Track not found``
 / ``Job not found`` / ``Waveform not found``, 409, 503. Bodies are read as any
-JSON and checked by the service, so that a malformed one gets that answer too.
+JSON and checked by the service, so that a malformed one gets that answer too; their
+shapes (the request models of :mod:`taperoom.library.schemas`) are declared in the
+OpenAPI document all the same (:func:`~taperoom.library.api.wire.documented_body`).
 """
 
 from __future__ import annotations
@@ -35,18 +37,21 @@ from typing import Any
 from fastapi import Body, Query, Response
 
 from taperoom.library.api.deps import AnalysisServiceDep
-from taperoom.library.api.wire import library_router
+from taperoom.library.api.wire import documented_body, library_router
 from taperoom.library.schemas import (
     AnalysisCancelledPublic,
     AnalysisControlPublic,
     AnalysisHealthPublic,
     AnalysisJobAnswerPublic,
     AnalysisQueuePublic,
+    AnalysisRequestBody,
     AnalysisRequestedPublic,
     AnalysisStatusPublic,
     AnalysisWaveformPublic,
     AnalysisWaveformsPublic,
     CallbackAckPublic,
+    CallbackBody,
+    ReanalyzeBody,
     ReanalyzePublic,
 )
 
@@ -90,13 +95,15 @@ def analysis_health(analysis: AnalysisServiceDep, response: Response) -> dict[st
     return body
 
 
-@router.post("/request", response_model=AnalysisRequestedPublic)
+@router.post("/request", response_model=AnalysisRequestedPublic,
+             openapi_extra=documented_body(AnalysisRequestBody))
 def request_analysis(analysis: AnalysisServiceDep, body: Any = _JSON_BODY) -> dict[str, Any]:
     """``{track_id, options?, priority?: low|normal|high, force?}``."""
     return analysis.request(body)
 
 
-@router.post("/reanalyze", response_model=ReanalyzePublic)
+@router.post("/reanalyze", response_model=ReanalyzePublic,
+             openapi_extra=documented_body(ReanalyzeBody))
 def reanalyze(analysis: AnalysisServiceDep, body: Any = _JSON_BODY) -> dict[str, Any]:
     """``{track_ids? | library_id? | all?, options?, priority?}``."""
     return analysis.reanalyze(body)
@@ -121,7 +128,8 @@ def analysis_queue(analysis: AnalysisServiceDep) -> dict[str, Any]:
     return analysis.queue()
 
 
-@router.post("/callback", response_model=CallbackAckPublic)
+@router.post("/callback", response_model=CallbackAckPublic,
+             openapi_extra=documented_body(CallbackBody))
 def analysis_callback(analysis: AnalysisServiceDep, body: Any = _JSON_BODY,
                       token: str | None = Query(None, max_length=128, description=(
                           "The job's callback secret, given in its callback_url"))

@@ -14,6 +14,10 @@ keys :class:`~taperoom.library.schemas.TrackPublic` names, and building 1000
 models per request only to check that again cost 13 ms a page (3x the
 serialisation itself). Their response model still documents them, and the test
 suite checks their answers against it.
+
+Routes that read their body as any JSON and have their service check it (the
+``/api/analysis`` routes answer a malformed body with their own bare error) still
+document its shape: :func:`documented_body` gives their ``openapi_extra``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import pydantic_core
 from fastapi import APIRouter, Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from taperoom.library.schemas import ERROR_RESPONSES
 
@@ -46,3 +51,36 @@ def json_answer(body: dict[str, Any]) -> Response:
     """`body` as a JSON answer, serialised by pydantic-core without a model check (the
     bytes FastAPI gives a plain dict); for the hot paths described above only."""
     return Response(pydantic_core.to_json(body), media_type="application/json")
+
+
+def documented_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The ``openapi_extra`` of a route that reads its JSON body as ``Any``: the body's
+    schema is `model`'s (its validation schema, nested models written out in place,
+    so that it needs no entry of the document's components).
+
+    Parameters
+    ----------
+    model : type of BaseModel
+        The model the service validates the body with.
+
+    Returns
+    -------
+    dict
+        ``{"requestBody": {"content": {"application/json": {"schema": ...}}}}``,
+        merged by FastAPI over the operation it generates.
+    """
+    schema = model.model_json_schema(mode="validation")
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                rest = {k: inline(v) for k, v in node.items() if k != "$ref"}
+                return inline(defs[ref.rsplit("/", 1)[-1]]) | rest
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return {"requestBody": {"content": {"application/json": {"schema": inline(schema)}}}}

@@ -177,11 +177,13 @@ def active_row(session: Session, job_id: str) -> AnalysisJob | None:
                            .order_by(AnalysisJob.id.desc()).limit(1)).first()
 
 
-def active_rows(session: Session) -> list[AnalysisJob]:
-    """Every queued or processing row, oldest first."""
-    return list(session.scalars(sa.select(AnalysisJob)
-                                .where(AnalysisJob.status.in_(ACTIVE_STATUSES))
-                                .order_by(AnalysisJob.id)))
+def active_rows(session: Session, *, track_id: str | None = None) -> list[AnalysisJob]:
+    """Every queued or processing row (of the jobs `track_id` asked for, when given),
+    oldest first."""
+    stmt = sa.select(AnalysisJob).where(AnalysisJob.status.in_(ACTIVE_STATUSES))
+    if track_id is not None:
+        stmt = stmt.where(AnalysisJob.track_id == track_id)
+    return list(session.scalars(stmt.order_by(AnalysisJob.id)))
 
 
 def end_active_rows(session: Session, job_id: str, status: str, *,

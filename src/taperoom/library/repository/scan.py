@@ -394,6 +394,15 @@ def reset_analysis(session: Session, tags: dict[str, dict[str, Any]]
     return written
 
 
+def keys_of(session: Session, track_ids: Sequence[str]) -> dict[str, tuple[Any, Any]]:
+    """Track id -> ``(musical_key, mode)`` of the tracks `track_ids` (those that exist)."""
+    keys: dict[str, tuple[Any, Any]] = {}
+    for chunk in _chunks(list(track_ids)):
+        keys.update((str(i), (k, m)) for i, k, m in session.execute(
+            select(Track.id, Track.musical_key, Track.mode).where(Track.id.in_(chunk))))
+    return keys
+
+
 def mark_missing(session: Session, track_ids: Sequence[str], now: datetime) -> int:
     """Mark present tracks missing since `now`; returns how many changed."""
     total = 0

@@ -67,7 +67,13 @@ from taperoom.library.scanner.state import (
     validate_strategy,
 )
 from taperoom.library.scanner.walk import FileStat, WalkPolicy, root_available, select_paths, walk
-from taperoom.library.schemas import TRACK_FIELDS, TRACK_INT_BOOLS, iso, track_object
+from taperoom.library.schemas import (
+    TRACK_FIELDS,
+    TRACK_INT_BOOLS,
+    iso,
+    track_object,
+    with_key_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +292,10 @@ class _Scan:
             repo.update_tracks(session, updates)
             filled = repo.fill_from_tags(session, fills)
             cleared = repo.reset_analysis(session, resets)
+            keys = repo.keys_of(session, [i for i, w in (filled | cleared).items()
+                                          if {"musical_key", "mode"} & set(w)])
         for track_id, written in (filled | cleared).items():
+            written = with_key_names(dict(written), *keys.get(track_id, (None, None)))
             if track_id in changes_of:
                 changes_of[track_id].update(_plain(written))
             else:  # a moved file whose audio changed too

@@ -177,6 +177,34 @@ def test_cancel_a_queued_and_a_running_job(
         svc.analysis.cancel("0" * 16)
 
 
+def test_a_job_that_has_just_completed_cannot_be_cancelled(
+        services: Callable[..., LibraryServices], tmp_path: Path) -> None:
+    """A cancel that comes once the job's results are stored, while its worker is still
+    winding the job up, is 409 like any cancel of a finished job, never a 200 that
+    claims to cancel a completed analysis."""
+    svc = services(max_concurrent_analysis=1)
+    (name,) = _loops(tmp_path / "music", [122])
+    scanned_library(svc, tmp_path / "music")
+    track = track_by_name(svc, name)
+    answers: list[str] = []
+
+    def cancel_on_complete(event: str, data: dict[str, Any]) -> None:
+        # sent by the worker after the results are stored, before its job ends
+        if event == "analysis:complete" and data.get("jobId") == track.file_hash:
+            try:
+                svc.analysis.cancel(track.file_hash)
+                answers.append("cancelled")
+            except AnalysisConflict:
+                answers.append("409")
+
+    svc.bus.subscribe(cancel_on_complete)
+    svc.analysis.request({"track_id": track.id})
+    assert wait_job(svc, track.file_hash) == "completed"
+    wait_for(lambda: answers, DEADLINE, "the cancel sent on analysis:complete")
+    assert answers == ["409"]
+    assert job_status(svc, track.file_hash) == "completed"
+
+
 def test_queued_and_interrupted_jobs_resume_after_a_restart(
         services: Callable[..., LibraryServices], tmp_path: Path) -> None:
     """Jobs queued, and a job running, when the services close are finished by the

@@ -151,20 +151,27 @@ class AnalysisControls:
             Its job has ended already.
         """
         job_id = checked_job_id(job_id)
+        with transaction(self.db) as s:
+            row = repo.latest_job(s, job_id)
+            if row is None:
+                raise AnalysisNotFound("Job not found", f"No analysis job {job_id}")
+            status = row.status
+        if status not in repo.ACTIVE_STATUSES:
+            # its row decides: a job whose results are stored is finished, even while
+            # its worker is still winding it up in the job layer
+            raise AnalysisConflict("Job already finished", f"Analysis job {job_id} is {status}")
         try:
             self.jobs.cancel(KIND, job_id)
             cancelled = True
         except NotFound:
             cancelled = False
         with transaction(self.db) as s:
-            row = repo.latest_job(s, job_id)
-            if row is None:
-                raise AnalysisNotFound("Job not found", f"No analysis job {job_id}")
-            remote_id = row.remote_job_id
+            latest = repo.latest_job(s, job_id)
+            remote_id = latest.remote_job_id if latest is not None else None
             ended = repo.end_active_rows(s, job_id, "cancelled")
         if not (cancelled or ended):
             raise AnalysisConflict("Job already finished",
-                                   f"Analysis job {job_id} is {row.status}")
+                                   f"Analysis job {job_id} is {status}")
         if ended and remote_id and self.external is not None:  # also when none waits for it
             self.external.abandon(remote_id)
         return {"message": "Job cancelled successfully", "job_id": job_id}

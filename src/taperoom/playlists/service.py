@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.db import transaction
 from taperoom.events import EventBus, send_playlist_updates
+from taperoom.library import models
 from taperoom.library.models import utcnow
 from taperoom.library.repository import playlists as repo
 from taperoom.playlists.errors import (
@@ -46,7 +47,7 @@ from taperoom.playlists.errors import (
 )
 from taperoom.playlists.export import contract_m3u
 from taperoom.playlists.guards import existing, locked
-from taperoom.playlists.smart import criteria_for_storage, stored_criteria
+from taperoom.playlists.smart import criteria_for_storage, stored_criteria, timed
 from taperoom.playlists.smartlists import SmartPlaylists, fill
 from taperoom.playlists.views import entry_dict, playlist_dict, unix
 
@@ -121,13 +122,21 @@ class PlaylistService:
         """The playlist, with ``tracks`` (entries with their track objects, in order)
         unless `include_tracks` is False; PlaylistNotFound (404). A smart playlist
         whose criteria depend on time is evaluated first."""
-        self.smart.refresh_if_timed(playlist_id)
         with self.db() as s:
             playlist = existing(s, playlist_id)
-            out = playlist_dict(playlist)
-            if include_tracks:
-                out["tracks"] = [entry_dict(r) for r in repo.entries_with_tracks(s, playlist.id)]
-            return out
+            if not (playlist.type == "smart" and timed(playlist.smart_criteria)):
+                return self._detail(s, playlist, include_tracks)
+        self.smart.refresh(playlist_id)
+        with self.db() as s:
+            return self._detail(s, existing(s, playlist_id), include_tracks)
+
+    @staticmethod
+    def _detail(s: Session, playlist: models.Playlist, include_tracks: bool
+                ) -> dict[str, Any]:
+        out = playlist_dict(playlist)
+        if include_tracks:
+            out["tracks"] = [entry_dict(r) for r in repo.entries_with_tracks(s, playlist.id)]
+        return out
 
     def stats(self, playlist_id: str) -> dict[str, Any]:
         """Figures of the playlist's tracks

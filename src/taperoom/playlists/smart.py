@@ -91,3 +91,12 @@ def depends_on_time(criteria: Criteria) -> bool:
     """Whether the tracks of `criteria` change with the passing of time alone (a
     criterion relative to now, such as ``played_in_last_days``)."""
     return _timed(criteria.where)
+
+
+def timed(stored: str | None) -> bool:
+    """Whether stored criteria parse and :func:`depends_on_time` (a read then evaluates
+    them again)."""
+    try:
+        return depends_on_time(stored_criteria(stored))
+    except InvalidInput:
+        return False

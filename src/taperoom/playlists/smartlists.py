@@ -8,7 +8,7 @@ playlist costs. The stored tracks are evaluated again
 * when the criteria are set (creation, ``PUT`` with ``criteria``:
   :func:`fill`, in the transaction that stores them),
 * when a playlist whose criteria depend on time is read
-  (:meth:`SmartPlaylists.refresh_if_timed`),
+  (:meth:`taperoom.playlists.service.PlaylistService.get`),
 * after changes of the library's tracks, by the leader process
   (:meth:`SmartPlaylists.refresh_affected`, called by
   :class:`taperoom.playlists.keeper.SmartPlaylistKeeper`).
@@ -39,7 +39,7 @@ from taperoom.playlists.criteria import Criteria, explain, fields
 from taperoom.playlists.criteria_sql import track_ids_query
 from taperoom.playlists.errors import PlaylistError, PlaylistInvalid
 from taperoom.playlists.guards import existing, locked
-from taperoom.playlists.smart import depends_on_time, stored_criteria
+from taperoom.playlists.smart import stored_criteria
 
 log = logging.getLogger(__name__)
 
@@ -175,22 +175,6 @@ class SmartPlaylists:
         if result.changed:
             send_playlist_updates(self.bus, [playlist_id], REFRESHED)
         return result
-
-    def refresh_if_timed(self, playlist_id: str) -> None:
-        """Refresh a smart playlist whose criteria depend on time (read it next); any
-        other playlist is left alone. A playlist that is not smart, does not exist or
-        whose criteria do not parse is left to the reader to report."""
-        with self.db() as s:
-            playlist = repo.get(s, playlist_id)
-            if playlist is None or playlist.type != "smart":
-                return
-            stored = playlist.smart_criteria
-        try:
-            if not depends_on_time(stored_criteria(stored)):
-                return
-        except InvalidInput:
-            return
-        self.refresh(playlist_id)
 
     def refresh_affected(self, changed: frozenset[str] | None) -> list[str]:
         """Refresh the smart playlists a change of tracks may affect.

@@ -171,8 +171,9 @@ class PlaylistUpdatedPayload(TypedDict):
     """``playlist:updated``: a playlist changed. ``reason`` says how (``tracks:added``,
     ``tracks:removed``, ``tracks:reordered``, ``track:updated``, ``track:played``,
     ``created``, ``updated``, ``deleted``, ``finalized``, ``cleared``, or, for
-    changes made by the library itself, ``track:deleted`` and
-    ``duplicate:resolved``)."""
+    changes made by the library itself, ``track:deleted``,
+    ``duplicate:resolved`` and ``refreshed``: a smart playlist's tracks were
+    evaluated again after tracks changed, or on request)."""
 
     playlistId: str
     reason: str

@@ -14,8 +14,8 @@ Several worker processes may open the same library (``--workers N``). Each
 builds every service and serves reads and writes; the work that must happen
 once runs in the one process that holds the leader lock (:mod:`taperoom.leader`):
 the recovery of interrupted file operations, the job consumers (scans), the
-file watcher and the calls the other workers forward to it (the watcher's
-controls). The locks of files and folders are
+file watcher, the refresh of smart playlists after track changes and the calls
+the other workers forward to it (the watcher's controls). The locks of files and folders are
 :class:`~taperoom.fslock.KeyLocks` files in ``DATA_DIR``, which hold across
 processes, and with ``WEB_CONCURRENCY`` > 1 the event relay carries every
 process's events to the others' buses (also with a shared queue, or with
@@ -64,8 +64,10 @@ from taperoom.library.tracks import TrackService
 from taperoom.library.users import user_store
 from taperoom.library.watcher import LibraryWatcher
 from taperoom.playlists.crates import CrateService
+from taperoom.playlists.keeper import SmartPlaylistKeeper
 from taperoom.playlists.service import PlaylistService
 from taperoom.playlists.sessions import SessionService
+from taperoom.playlists.smartlists import SmartPlaylists
 from taperoom.playlists.thinking import ThinkingPlaylist
 from taperoom.web.auth import AuthStore
 
@@ -128,6 +130,10 @@ class LibraryServices:
         The thinking playlist.
     crates : CrateService
         Folders of playlists.
+    smart : SmartPlaylists
+        Refresh, conversion and explanation of smart playlists.
+    smart_keeper : SmartPlaylistKeeper
+        Refreshes the smart playlists that changes of tracks affect (in the leader).
     """
 
     settings: LibrarySettings
@@ -156,6 +162,8 @@ class LibraryServices:
     sessions: SessionService
     thinking: ThinkingPlaylist
     crates: CrateService
+    smart: SmartPlaylists
+    smart_keeper: SmartPlaylistKeeper
     _closer: ExitStack = field(repr=False, compare=False)
 
     def close(self) -> None:
@@ -296,6 +304,9 @@ def build_services(settings: LibrarySettings | None = None, *,
             worker_timeout=settings.job_stale_seconds,
             keep_days=settings.analysis_jobs_keep_days, external=external)
         stack.callback(analysis.close)
+        smart = SmartPlaylists(db, bus)
+        smart_keeper = SmartPlaylistKeeper(bus, smart.refresh_affected)
+        stack.callback(smart_keeper.stop)
         recovery = RecoveryReport()
         # the leader's duties, started in this order when this process takes the lead
         leadership.add_duty("file operation recovery",
@@ -306,6 +317,7 @@ def build_services(settings: LibrarySettings | None = None, *,
         leadership.add_duty("analysis states", analysis.reset_stale_rows, _nothing)
         leadership.add_duty("analysis job pruning", analysis.start_pruning,
                             analysis.stop_pruning)
+        leadership.add_duty("smart playlists", smart_keeper.start, smart_keeper.stop)
         leadership.add_duty("leader calls", calls.start_consumer, calls.stop_consumer)
         if lead:
             leadership.start()
@@ -318,8 +330,9 @@ def build_services(settings: LibrarySettings | None = None, *,
             duplicates=duplicates,
             scanner=scanner, scans=scans, directories=directories, watcher=watcher,
             watcher_controls=watcher_controls, analysis=analysis,
-            playlists=PlaylistService(db, bus), sessions=SessionService(db, bus),
+            playlists=PlaylistService(db, bus, smart), sessions=SessionService(db, bus),
             thinking=ThinkingPlaylist(db, bus), crates=CrateService(db, bus),
+            smart=smart, smart_keeper=smart_keeper,
             _closer=stack.pop_all())
     return services
 

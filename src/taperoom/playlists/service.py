@@ -20,7 +20,10 @@ What this service does beyond the original, on purpose:
   on one replay with ``occurrence``;
 * positions stay 0..n-1 under concurrent changes: each change locks its
   playlist first (:mod:`taperoom.library.repository.playlists`);
-* every change of a playlist's tracks sends ``playlist:updated``.
+* every change of a playlist's tracks sends ``playlist:updated``;
+* a smart playlist's criteria must parse (400 otherwise); its tracks are
+  evaluated when it is created and when ``PUT`` sets new ``criteria``, and again
+  on every read when they depend on time (:mod:`taperoom.playlists.smartlists`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.db import transaction
 from taperoom.events import EventBus, send_playlist_updates
+from taperoom.library import models
 from taperoom.library.models import utcnow
 from taperoom.library.repository import playlists as repo
 from taperoom.playlists.errors import (
@@ -43,7 +47,8 @@ from taperoom.playlists.errors import (
 )
 from taperoom.playlists.export import contract_m3u
 from taperoom.playlists.guards import existing, locked
-from taperoom.playlists.smart import criteria_for_storage
+from taperoom.playlists.smart import criteria_for_storage, stored_criteria, timed
+from taperoom.playlists.smartlists import SmartPlaylists, fill
 from taperoom.playlists.views import entry_dict, playlist_dict, unix
 
 #: Types a client may create (``temp`` is the thinking playlist's own).
@@ -81,11 +86,15 @@ class PlaylistService:
         Session factory of the library database.
     bus : EventBus
         Receives ``playlist:updated``.
+    smart : SmartPlaylists
+        Refreshes a smart playlist whose criteria depend on time before it is read.
     """
 
-    def __init__(self, db: sessionmaker[Session], bus: EventBus) -> None:
+    def __init__(self, db: sessionmaker[Session], bus: EventBus,
+                 smart: SmartPlaylists) -> None:
         self.db = db
         self.bus = bus
+        self.smart = smart
 
     def _updated(self, playlist_id: str, reason: str) -> None:
         send_playlist_updates(self.bus, [playlist_id], reason)
@@ -111,13 +120,23 @@ class PlaylistService:
 
     def get(self, playlist_id: str, *, include_tracks: bool = True) -> dict[str, Any]:
         """The playlist, with ``tracks`` (entries with their track objects, in order)
-        unless `include_tracks` is False; PlaylistNotFound (404)."""
+        unless `include_tracks` is False; PlaylistNotFound (404). A smart playlist
+        whose criteria depend on time is evaluated first."""
         with self.db() as s:
             playlist = existing(s, playlist_id)
-            out = playlist_dict(playlist)
-            if include_tracks:
-                out["tracks"] = [entry_dict(r) for r in repo.entries_with_tracks(s, playlist.id)]
-            return out
+            if not (playlist.type == "smart" and timed(playlist.smart_criteria)):
+                return self._detail(s, playlist, include_tracks)
+        self.smart.refresh(playlist_id)
+        with self.db() as s:
+            return self._detail(s, existing(s, playlist_id), include_tracks)
+
+    @staticmethod
+    def _detail(s: Session, playlist: models.Playlist, include_tracks: bool
+                ) -> dict[str, Any]:
+        out = playlist_dict(playlist)
+        if include_tracks:
+            out["tracks"] = [entry_dict(r) for r in repo.entries_with_tracks(s, playlist.id)]
+        return out
 
     def stats(self, playlist_id: str) -> dict[str, Any]:
         """Figures of the playlist's tracks
@@ -171,29 +190,47 @@ class PlaylistService:
                 is_favorite=new.is_favorite, folder_id=new.folder_id,
                 date_created=now, date_modified=now, created_at=now, updated_at=now,
                 last_accessed=unix(now))
+            if criteria is not None:
+                fill(s, playlist.id, stored_criteria(criteria))
             out = playlist_dict(playlist)
         self._updated(out["id"], "created")
         return out
 
     def update(self, playlist_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Set ``name``, ``description``, ``color``, ``icon``, ``is_favorite``,
-        ``folder_id`` (the keys of `changes`); returns the playlist.
+        ``folder_id`` and, of a smart playlist, ``criteria`` (the keys of `changes`);
+        returns the playlist. New criteria are evaluated at once.
 
         Raises
         ------
+        PlaylistInvalid
+            ``criteria`` that do not parse, or given for a playlist that is not
+            smart (400).
         PlaylistNotFound
             No such playlist, or ``folder_id`` names no folder (404).
         PlaylistConflict
             A read-only playlist, for anything but ``is_favorite`` and
             ``folder_id`` (409).
         """
+        changes = dict(changes)
+        criteria = (criteria_for_storage(changes.pop("criteria")) if "criteria" in changes
+                    else None)
         with transaction(self.db) as s:
-            playlist = locked(s, playlist_id, writable=not set(changes) <= FILING_FIELDS)
+            playlist = locked(s, playlist_id, writable=(not set(changes) <= FILING_FIELDS)
+                              or criteria is not None)
+            if criteria is not None and playlist.type != "smart":
+                raise PlaylistInvalid.from_fields([{
+                    "field": "criteria", "message": '"criteria" is only allowed for a smart '
+                                                    "playlist"}])
             folder_id = changes.get("folder_id")
             if folder_id is not None and repo.get_folder(s, folder_id) is None:
                 raise folder_not_found(folder_id)
             for name, value in changes.items():
                 setattr(playlist, name, value)
+            if criteria is not None:
+                playlist.smart_criteria = criteria
+                s.flush()
+                fill(s, playlist.id, stored_criteria(criteria))
             playlist.last_accessed = unix(utcnow())
             s.flush()
             out = playlist_dict(playlist)

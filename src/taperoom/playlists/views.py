@@ -10,16 +10,20 @@ beside the contract, ``folder_id``; then ``criteria`` (parsed) when smart,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.engine import RowMapping
-
 from taperoom.library import models
 from taperoom.library.repository.playlists import ENTRY_COLUMNS
-from taperoom.library.schemas import TRACK_FIELDS, iso, track_row_dict
+from taperoom.library.schemas import TRACK_FIELDS, TRACK_INT_BOOLS, TRACK_TIMES, iso
 from taperoom.playlists.smart import parsed_criteria
 
+_ENTRY_WIDTH = len(ENTRY_COLUMNS)
+#: Places, in a row of ``entries_with_tracks``, of the times and the 0/1 booleans.
+_TIME_POSITIONS = (ENTRY_COLUMNS.index("date_added"),
+                   *(_ENTRY_WIDTH + TRACK_FIELDS.index(n) for n in TRACK_TIMES))
+_BOOL_POSITIONS = tuple(_ENTRY_WIDTH + TRACK_FIELDS.index(n) for n in TRACK_INT_BOOLS)
 _BOOLS = ("is_smart", "is_temporary", "is_readonly", "is_favorite")
 _TIMES = ("date_created", "date_modified", "created_at", "updated_at")
 _PLAIN = ("id", "name", "description", "smart_criteria", "color", "icon", "type",
@@ -53,13 +57,20 @@ def playlist_dict(playlist: models.Playlist, *, track_count: int | None = None
     return out
 
 
-def entry_dict(row: RowMapping) -> dict[str, Any]:
+def entry_dict(row: Sequence[Any]) -> dict[str, Any]:
     """A playlist-track item ``{playlist_id, track_id, position, date_added, played_at,
     play_duration, notes, cue_in, cue_out, rating_in_context, track}`` from a row of
-    :func:`taperoom.library.repository.playlists.entries_with_tracks`."""
-    out: dict[str, Any] = {name: row[f"e_{name}"] for name in ENTRY_COLUMNS}
-    out["date_added"] = iso(out["date_added"])
-    out["track"] = track_row_dict({name: row[name] for name in TRACK_FIELDS})
+    :func:`taperoom.library.repository.playlists.entries_with_tracks`; the track
+    object is :func:`~taperoom.library.schemas.track_row_dict`'s, built in one pass
+    (a 1,000-track playlist builds 1,000 of them per ``GET``)."""
+    values = list(row)
+    for i in _TIME_POSITIONS:
+        if values[i] is not None:
+            values[i] = iso(values[i])
+    for i in _BOOL_POSITIONS:
+        values[i] = int(bool(values[i]))
+    out: dict[str, Any] = dict(zip(ENTRY_COLUMNS, values[:_ENTRY_WIDTH], strict=True))
+    out["track"] = dict(zip(TRACK_FIELDS, values[_ENTRY_WIDTH:], strict=True))
     return out
 
 

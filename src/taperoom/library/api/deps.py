@@ -27,6 +27,7 @@ from taperoom.library.tracks import TrackService
 from taperoom.playlists.crates import CrateService
 from taperoom.playlists.service import PlaylistService
 from taperoom.playlists.sessions import SessionService
+from taperoom.playlists.smartlists import SmartPlaylists
 from taperoom.playlists.thinking import ThinkingPlaylist
 from taperoom.web.ws import WebSocketHub
 
@@ -91,6 +92,11 @@ async def session_service(request: Request) -> SessionService:
     return _services(request).sessions
 
 
+async def smart_playlists(request: Request) -> SmartPlaylists:
+    """Refresh, conversion and explanation of smart playlists."""
+    return _services(request).smart
+
+
 async def thinking_playlist(request: Request) -> ThinkingPlaylist:
     """The thinking playlist."""
     return _services(request).thinking
@@ -123,6 +129,7 @@ SettingsServiceDep = Annotated[SettingsService, Depends(settings_service)]
 AnalysisServiceDep = Annotated[AnalysisService, Depends(analysis_service)]
 PlaylistServiceDep = Annotated[PlaylistService, Depends(playlist_service)]
 SessionServiceDep = Annotated[SessionService, Depends(session_service)]
+SmartPlaylistsDep = Annotated[SmartPlaylists, Depends(smart_playlists)]
 ThinkingPlaylistDep = Annotated[ThinkingPlaylist, Depends(thinking_playlist)]
 CrateServiceDep = Annotated[CrateService, Depends(crate_service)]
 LeadershipDep = Annotated[Leadership, Depends(leadership)]

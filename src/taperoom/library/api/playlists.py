@@ -20,6 +20,7 @@ from taperoom.library.api.deps import (
     CrateServiceDep,
     PlaylistServiceDep,
     SessionServiceDep,
+    SmartPlaylistsDep,
     ThinkingPlaylistDep,
 )
 from taperoom.library.api.wire import WireRoute, json_answer
@@ -48,6 +49,9 @@ from taperoom.library.schemas import (
     SessionListPublic,
     SessionPlayBody,
     SessionStartBody,
+    SmartConvertedPublic,
+    SmartExplainPublic,
+    SmartRefreshPublic,
     TracksAddedPublic,
 )
 from taperoom.playlists.errors import PlaylistInvalid
@@ -279,6 +283,27 @@ def update_entry(playlist_id: str, track_id: str, body: EntryUpdate,
     playlists.update_entry(valid_id(playlist_id), valid_id(track_id, "trackId"), values,
                            occurrence)
     return {"message": "Track metadata updated successfully"}
+
+
+@router.post("/{playlist_id}/refresh", response_model=SmartRefreshPublic)
+def refresh_smart(playlist_id: str, smart: SmartPlaylistsDep) -> dict[str, Any]:
+    """Evaluate a smart playlist's criteria now: ``{added, removed, total, addedCount,
+    removedCount}``; 404, 400 ``Not a smart playlist`` (the original answered 500)."""
+    return smart.refresh(valid_id(playlist_id)).answer()
+
+
+@router.post("/{playlist_id}/convert", response_model=SmartConvertedPublic)
+def convert_smart(playlist_id: str, smart: SmartPlaylistsDep) -> dict[str, Any]:
+    """Make a smart playlist static with its current tracks; 404, 400 not smart."""
+    count = smart.convert(valid_id(playlist_id))
+    return {"message": "Smart playlist converted to static", "track_count": count}
+
+
+@router.get("/{playlist_id}/explain", response_model=SmartExplainPublic)
+def explain_smart(playlist_id: str, smart: SmartPlaylistsDep) -> dict[str, Any]:
+    """``{explanation, criteria}``: the parsed criteria in words (the original always
+    said "All tracks"), ``criteria`` the raw JSON string; 404, 400 not smart."""
+    return smart.explain(valid_id(playlist_id))
 
 
 @router.post("/{playlist_id}/duplicate", response_model=PlaylistPublic, status_code=201)

@@ -64,6 +64,8 @@ from taperoom.library.tracks import TrackService
 from taperoom.library.users import user_store
 from taperoom.library.watcher import LibraryWatcher
 from taperoom.playlists.crates import CrateService
+from taperoom.playlists.exporter import PlaylistExporter
+from taperoom.playlists.importer import PlaylistImporter
 from taperoom.playlists.service import PlaylistService
 from taperoom.playlists.sessions import SessionService
 from taperoom.playlists.thinking import ThinkingPlaylist
@@ -128,6 +130,10 @@ class LibraryServices:
         The thinking playlist.
     crates : CrateService
         Folders of playlists.
+    exporter : PlaylistExporter
+        M3U8 and rekordbox XML exports of playlists and of the collection.
+    importer : PlaylistImporter
+        Imports of M3U/M3U8 playlists and rekordbox XML (``/api/import``).
     """
 
     settings: LibrarySettings
@@ -156,6 +162,8 @@ class LibraryServices:
     sessions: SessionService
     thinking: ThinkingPlaylist
     crates: CrateService
+    exporter: PlaylistExporter
+    importer: PlaylistImporter
     _closer: ExitStack = field(repr=False, compare=False)
 
     def close(self) -> None:
@@ -320,6 +328,9 @@ def build_services(settings: LibrarySettings | None = None, *,
             watcher_controls=watcher_controls, analysis=analysis,
             playlists=PlaylistService(db, bus), sessions=SessionService(db, bus),
             thinking=ThinkingPlaylist(db, bus), crates=CrateService(db, bus),
+            exporter=PlaylistExporter(db),
+            importer=PlaylistImporter(db, bus, refusal=folders.refusal,
+                                      extensions=settings.extensions),
             _closer=stack.pop_all())
     return services
 

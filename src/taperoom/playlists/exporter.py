@@ -25,10 +25,10 @@ track library with grids is a few megabytes.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.analysis.keynames import key_name
@@ -183,27 +183,35 @@ def colour_of(color_tag: str | None) -> str | None:
     return COLOUR_NAMES.get(text.lower())
 
 
-def _times(blob: bytes | None) -> list[float]:
+def _times(blob: bytes | None) -> np.ndarray:
     """Seconds of a stored beat list (a JSON list, or ``{beats: [...]}``); [] if unreadable."""
+    none = np.zeros(0)
     if not blob:
-        return []
+        return none
     try:
         values = json.loads(blob)
     except (ValueError, UnicodeDecodeError):
-        return []
+        return none
     if isinstance(values, dict):
         values = next((v for v in values.values() if isinstance(v, list)), [])
     if not isinstance(values, list):
-        return []
-    return [float(v) for v in values if isinstance(v, int | float)
-            and not isinstance(v, bool) and math.isfinite(v)]
+        return none
+    try:
+        times = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):  # not all numbers: keep those that are
+        times = np.asarray([v for v in values if isinstance(v, int | float)
+                            and not isinstance(v, bool)], dtype=np.float64)
+    if times.ndim != 1:
+        return none
+    return times[np.isfinite(times)]
 
 
 def exchange_track(row: Mapping[Any, Any], cues: Sequence[Mapping[Any, Any]]
                    ) -> ExchangeTrack:
     """An :class:`ExchangeTrack` of a track row (:data:`repository.exchange.EXPORT_COLUMNS`)
     and its hot cues (one per index)."""
-    tempos = tempos_from_beats(_times(row["beats_data"]), downbeats=_times(row["downbeats_data"]),
+    tempos = tempos_from_beats(_times(row["beats_data"]),
+                               downbeats=_times(row["downbeats_data"]).tolist(),
                                bpm=row["bpm"], first_beat=row["first_beat_offset"],
                                bar=row["time_signature"])
     points = []

@@ -19,6 +19,8 @@ import bisect
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 from taperoom.playlists.exchange import Tempo
 
 #: Largest distance, seconds, of a beat from the straight line of its anchor's
@@ -41,7 +43,7 @@ def beats_per_bar(meter: str) -> int:
     return int(head) if head.isdigit() and 1 <= int(head) <= 16 else DEFAULT_BEATS_PER_BAR
 
 
-def tempos_from_beats(beats: Sequence[float], *, downbeats: Sequence[float] = (),
+def tempos_from_beats(beats: Sequence[float] | np.ndarray, *, downbeats: Sequence[float] = (),
                       bpm: float | None = None, first_beat: float | None = None,
                       bar: int | None = None, tolerance: float = BEAT_TOLERANCE
                       ) -> list[Tempo]:
@@ -52,12 +54,15 @@ def tempos_from_beats(beats: Sequence[float], *, downbeats: Sequence[float] = ()
     predicts it (its first beat plus a whole number of the run's mean beat
     period); each run is one anchor at its first beat, with the run's mean tempo,
     and shares its last beat with the next run's anchor. This takes one pass over
-    the beats. Without beats, a known `bpm` and `first_beat` give one anchor.
+    the beats. When every beat lies within `tolerance` of the least-squares line
+    through them all (a constant grid, the usual case), that line is the one
+    anchor. Without beats, a known `bpm` and `first_beat` give one anchor.
 
     Parameters
     ----------
-    beats : sequence of float
-        Beat times, seconds, increasing (others are ignored, as are negatives).
+    beats : sequence of float or ndarray
+        Beat times, seconds, increasing (beats not after the one before are ignored,
+        as are negative and non-finite times).
     downbeats : sequence of float
         Downbeat times, seconds: they set each anchor's ``Battito`` (beats since the
         newest downbeat at or before it, plus one; counted back from the first
@@ -79,10 +84,15 @@ def tempos_from_beats(beats: Sequence[float], *, downbeats: Sequence[float] = ()
     """
     per_bar = beats_per_bar(meter_of(bar))
     meter = meter_of(bar)
-    clean: list[float] = []
-    for t in beats:
-        if math.isfinite(t) and t >= 0 and (not clean or t > clean[-1] + 1e-6):
-            clean.append(float(t))
+    times = np.asarray(beats, dtype=np.float64).reshape(-1)
+    times = times[np.isfinite(times) & (times >= 0)]
+    if times.size > 1 and not bool(np.all(np.diff(times) > 1e-6)):
+        kept = [float(times[0])]
+        for t in times[1:]:
+            if t > kept[-1] + 1e-6:
+                kept.append(float(t))
+        times = np.asarray(kept, dtype=np.float64)
+    clean: list[float] = times.tolist()
     if len(clean) < 2:
         if bpm is None or not math.isfinite(bpm) or bpm <= 0:
             return []
@@ -92,6 +102,11 @@ def tempos_from_beats(beats: Sequence[float], *, downbeats: Sequence[float] = ()
             return []
         return [Tempo(start=round(anchor, 3), bpm=round(bpm, 2), meter=meter, beat=1)]
     downs = sorted(t for t in downbeats if math.isfinite(t) and t >= 0)
+    steady = _steady(times, tolerance)
+    if steady is not None:
+        first, period = steady
+        return [Tempo(start=round(first, 3), bpm=round(60.0 / period, 2), meter=meter,
+                      beat=_beat_in_bar(clean, 0, downs, per_bar))]
     anchors: list[tuple[int, int]] = []  # (first beat index, last beat index) per run
     start, end = 0, 1
     for j in range(2, len(clean)):
@@ -108,6 +123,19 @@ def tempos_from_beats(beats: Sequence[float], *, downbeats: Sequence[float] = ()
         out.append(Tempo(start=round(clean[first], 3), bpm=round(60.0 / period, 2),
                          meter=meter, beat=_beat_in_bar(clean, first, downs, per_bar)))
     return out
+
+
+def _steady(times: np.ndarray, tolerance: float) -> tuple[float, float] | None:
+    """``(first beat, period)`` of the least-squares line through all the beats when
+    every beat lies within `tolerance` of it (a constant grid: one anchor), else None."""
+    index = np.arange(times.size, dtype=np.float64)
+    mean_i, mean_t = float(index.mean()), float(times.mean())
+    spread = index - mean_i
+    period = float(spread @ (times - mean_t)) / float(spread @ spread)
+    first = mean_t - period * mean_i
+    if period <= 0 or float(np.max(np.abs(times - (first + period * index)))) > tolerance:
+        return None
+    return max(0.0, float(first)), float(period)
 
 
 def _beat_in_bar(beats: list[float], index: int, downbeats: list[float], per_bar: int) -> int:

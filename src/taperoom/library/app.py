@@ -14,6 +14,7 @@ from taperoom.library.api import (
     analysis,
     directories,
     duplicates,
+    exchange,
     hot_cues,
     playlists,
     scan,
@@ -95,7 +96,7 @@ def create_app(settings: LibrarySettings | None = None,
     install_error_handlers(app, error_envelope)
     install_allow_header(app)
     for module in (system, worker, settings_api, directories, scan, watcher, hot_cues,
-                   fileops_api, tracks, duplicates, analysis, playlists):
+                   fileops_api, tracks, duplicates, analysis, playlists, exchange):
         app.include_router(module.router)
     access_settings = svc.settings
     if svc.settings.analysis_server_url.strip():  # it calls back by the callback URL's host

@@ -64,6 +64,8 @@ from taperoom.library.tracks import TrackService
 from taperoom.library.users import user_store
 from taperoom.library.watcher import LibraryWatcher
 from taperoom.playlists.crates import CrateService
+from taperoom.playlists.exporter import PlaylistExporter
+from taperoom.playlists.importer import PlaylistImporter
 from taperoom.playlists.keeper import SmartPlaylistKeeper
 from taperoom.playlists.service import PlaylistService
 from taperoom.playlists.sessions import SessionService
@@ -134,6 +136,10 @@ class LibraryServices:
         Refresh, conversion and explanation of smart playlists.
     smart_keeper : SmartPlaylistKeeper
         Refreshes the smart playlists that changes of tracks affect (in the leader).
+    exporter : PlaylistExporter
+        M3U8 and rekordbox XML exports of playlists and of the collection.
+    importer : PlaylistImporter
+        Imports of M3U/M3U8 playlists and rekordbox XML (``/api/import``).
     """
 
     settings: LibrarySettings
@@ -164,6 +170,8 @@ class LibraryServices:
     crates: CrateService
     smart: SmartPlaylists
     smart_keeper: SmartPlaylistKeeper
+    exporter: PlaylistExporter
+    importer: PlaylistImporter
     _closer: ExitStack = field(repr=False, compare=False)
 
     def close(self) -> None:
@@ -333,6 +341,9 @@ def build_services(settings: LibrarySettings | None = None, *,
             playlists=PlaylistService(db, bus, smart), sessions=SessionService(db, bus),
             thinking=ThinkingPlaylist(db, bus), crates=CrateService(db, bus),
             smart=smart, smart_keeper=smart_keeper,
+            exporter=PlaylistExporter(db),
+            importer=PlaylistImporter(db, bus, refusal=folders.refusal,
+                                      extensions=settings.extensions),
             _closer=stack.pop_all())
     return services
 

@@ -1892,3 +1892,46 @@ class FolderUpdate(BaseModel):
         if not self.model_fields_set & {"name", "parent_id"}:
             raise ValueError("name or parent_id is required")
         return self
+
+
+# =========================================================================== exchange
+
+
+class ImportCountsPublic(Public):
+    """What ``POST /api/import`` created: playlists, crate folders, playlist entries,
+    hot cues and beatgrids."""
+
+    playlists: int
+    folders: int
+    entries: int
+    cues: int
+    grids: int
+
+
+class ImportedPlaylistPublic(Public):
+    """A playlist an import created: ``{id, name, folder_id, entries}``."""
+
+    id: str
+    name: str
+    folder_id: str | None
+    entries: int
+
+
+class UnmatchedPublic(Public):
+    """An entry of an imported file that matches no library track (skipped)."""
+
+    name: str
+    path: str
+    reason: str
+
+
+class ImportPublic(Public):
+    """Answer of ``POST /api/import``: ``imported`` counts, the ``created``
+    playlists, the ``unmatched`` entries (at most 1,000; ``unmatched_count`` counts
+    them all) and the ``problems`` met reading the file (one sentence each)."""
+
+    imported: ImportCountsPublic
+    created: list[ImportedPlaylistPublic]
+    unmatched: list[UnmatchedPublic]
+    unmatched_count: int
+    problems: list[str]

@@ -61,8 +61,8 @@ def _one_line(text: str) -> str:
     return " ".join(text.splitlines())
 
 
-def attachment_header(name: str) -> str:
-    """``Content-Disposition`` of the export: ``attachment; filename="<name>.m3u"``
+def attachment_header(name: str, extension: str = "m3u") -> str:
+    """``Content-Disposition`` of the export: ``attachment; filename="<name>.<extension>"``
     (quotes and control characters replaced; non-ASCII names also given as
     ``filename*``, RFC 6266)."""
     from urllib.parse import quote
@@ -70,7 +70,7 @@ def attachment_header(name: str) -> str:
     safe = "".join("_" if ch in '"\\' or ord(ch) < 32 or ord(ch) == 127 else ch
                    for ch in name) or "playlist"
     ascii_name = safe.encode("ascii", "replace").decode("ascii").replace("?", "_")
-    header = f'attachment; filename="{ascii_name}.m3u"'
+    header = f'attachment; filename="{ascii_name}.{extension}"'
     if ascii_name != safe:
-        header += f"; filename*=UTF-8''{quote(safe + '.m3u')}"
+        header += f"; filename*=UTF-8''{quote(safe + '.' + extension)}"
     return header

@@ -25,6 +25,8 @@ from taperoom.library.settings_service import SettingsService
 from taperoom.library.suggestions import SuggestionService
 from taperoom.library.tracks import TrackService
 from taperoom.playlists.crates import CrateService
+from taperoom.playlists.exporter import PlaylistExporter
+from taperoom.playlists.importer import PlaylistImporter
 from taperoom.playlists.service import PlaylistService
 from taperoom.playlists.sessions import SessionService
 from taperoom.playlists.smartlists import SmartPlaylists
@@ -107,6 +109,16 @@ async def crate_service(request: Request) -> CrateService:
     return _services(request).crates
 
 
+async def playlist_exporter(request: Request) -> PlaylistExporter:
+    """The M3U8 and rekordbox XML exports."""
+    return _services(request).exporter
+
+
+async def playlist_importer(request: Request) -> PlaylistImporter:
+    """The imports of M3U and rekordbox XML files."""
+    return _services(request).importer
+
+
 async def leadership(request: Request) -> Leadership:
     """This worker process's leadership."""
     return _services(request).leadership
@@ -132,5 +144,7 @@ SessionServiceDep = Annotated[SessionService, Depends(session_service)]
 SmartPlaylistsDep = Annotated[SmartPlaylists, Depends(smart_playlists)]
 ThinkingPlaylistDep = Annotated[ThinkingPlaylist, Depends(thinking_playlist)]
 CrateServiceDep = Annotated[CrateService, Depends(crate_service)]
+PlaylistExporterDep = Annotated[PlaylistExporter, Depends(playlist_exporter)]
+PlaylistImporterDep = Annotated[PlaylistImporter, Depends(playlist_importer)]
 LeadershipDep = Annotated[Leadership, Depends(leadership)]
 WebSocketHubDep = Annotated[WebSocketHub, Depends(websocket_hub)]

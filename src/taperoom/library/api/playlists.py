@@ -5,7 +5,8 @@ malformed body, query or id (``Validation failed``, with ``details``), 404
 ``Playlist not found`` / ``Track not found`` / ``Track not found in playlist`` /
 ``Folder not found``, 409 for a read-only (finalized) session, a track already
 in a playlist, a reorder list that is not the playlist's, a folder not empty.
-Crates (folders of playlists) are beside the contract under ``/folders``.
+Crates (folders of playlists) are beside the contract under ``/folders``. The
+export route (``/:id/export``) is in :mod:`taperoom.library.api.exchange`.
 """
 
 from __future__ import annotations
@@ -55,7 +56,6 @@ from taperoom.library.schemas import (
     TracksAddedPublic,
 )
 from taperoom.playlists.errors import PlaylistInvalid
-from taperoom.playlists.export import M3U_MEDIA_TYPE, attachment_header
 from taperoom.playlists.guards import valid_id
 from taperoom.playlists.service import NewPlaylist
 
@@ -312,16 +312,3 @@ def duplicate_playlist(playlist_id: str, playlists: PlaylistServiceDep,
     """**201** a copy with the entries (a session's copy is static); 404."""
     return playlists.duplicate(valid_id(playlist_id), body.name if body else None)
 
-
-@router.get("/{playlist_id}/export", response_class=Response, responses={
-    200: {"description": "The playlist as an extended M3U file (an attachment)",
-          "content": {M3U_MEDIA_TYPE: {"schema": {"type": "string"}}}}})
-def export_playlist(playlist_id: str, playlists: PlaylistServiceDep,
-                    format: str = Query("m3u", max_length=16)) -> Response:
-    """``format=m3u``: the M3U text; any other format is 400 ``Only M3U format is
-    supported``."""
-    if format.lower() != "m3u":
-        raise PlaylistInvalid("Invalid format", "Only M3U format is supported")
-    name, text = playlists.export_m3u(valid_id(playlist_id))
-    return Response(text, media_type=M3U_MEDIA_TYPE,
-                    headers={"Content-Disposition": attachment_header(name)})

@@ -93,3 +93,28 @@ def test_serve_rejects_unknown_app(tmp_path: Path) -> None:
     """An unknown app name is a usage error (exit 2)."""
     res = run(["serve", "--app", "nope"], _env(tmp_path))
     assert res.returncode == 2 and "unknown app" in (res.stderr + res.stdout)
+
+
+def test_a_server_process_freezes_its_start_up_heap_and_an_app_in_a_test_does_not(
+        tmp_path: Path, server_process, eph_settings) -> None:
+    """`taperoom serve` leaves the objects of its start-up out of garbage collection
+    (it says how many); an app started in this process (as tests and commands do) does
+    not, since frozen objects are never collected."""
+    import gc
+
+    from fastapi.testclient import TestClient
+
+    from taperoom.ephemeral.app import create_app
+
+    (tmp_path / "audio").mkdir()
+    srv = server_process(["serve", "--app", "ephemeral"], _env(tmp_path))
+    assert httpx.get(srv.url + "/").status_code == 200
+    srv.stop()
+    out = srv.proc.stdout.read().decode() if srv.proc.stdout else ""
+    frozen = [line for line in out.splitlines() if "start-up heap frozen" in line]
+    assert len(frozen) == 1, out
+    assert int(frozen[0].split("frozen: ")[1].split()[0]) > 10_000
+    before = gc.get_freeze_count()
+    with TestClient(create_app(eph_settings())) as client:
+        assert client.get("/").status_code == 200
+    assert gc.get_freeze_count() == before

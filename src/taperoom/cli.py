@@ -28,6 +28,7 @@ from taperoom.config import setup_logging
 from taperoom.ephemeral.context import EphemeralServices, build_services
 from taperoom.ephemeral.settings import EphemeralSettings
 from taperoom.errors import TaperoomError
+from taperoom.web.heap import FREEZE_ENV
 
 app = typer.Typer(help="Taperoom: self-hosted audio server for DJs and sound artists.",
                   no_args_is_help=True)
@@ -79,6 +80,7 @@ def _listen_on(host: str, specs: list[AppSpec]) -> None:
     preflight checks, so that an app that must not start stops here with one line."""
     os.environ["HOST"] = host
     os.environ["WEB_HOST"] = host
+    os.environ[FREEZE_ENV] = "1"  # a server process (see taperoom.web.heap)
     for spec in specs:
         spec.check()
 

@@ -17,6 +17,7 @@ from taperoom.ephemeral.hotpath import DegradeFastPath
 from taperoom.ephemeral.settings import EphemeralSettings
 from taperoom.web.cors import install_cors
 from taperoom.web.errors import install_error_handlers
+from taperoom.web.heap import freeze_startup_heap
 from taperoom.web.routing import install_allow_header
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -51,6 +52,7 @@ def create_app(settings: EphemeralSettings | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = built.settings.threads
+        freeze_startup_heap()  # the app is built: full collections skip it
         try:
             yield
         finally:

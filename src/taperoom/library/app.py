@@ -30,6 +30,7 @@ from taperoom.library.schemas import error_envelope
 from taperoom.library.settings import LibrarySettings
 from taperoom.web.auth import LoginPage, install_access, open_access, session_lifetime
 from taperoom.web.errors import install_error_handlers
+from taperoom.web.heap import freeze_startup_heap
 from taperoom.web.routing import install_allow_header
 from taperoom.web.ws import WebSocketHub
 
@@ -81,6 +82,7 @@ def create_app(settings: LibrarySettings | None = None,
             removers.append(svc.leadership.add_duty(
                 "analyse unanalysed tracks", svc.analysis.queue_unanalysed_in_background,
                 lambda: None))
+        freeze_startup_heap()  # the app is built: full collections skip it
         try:
             yield
         finally:

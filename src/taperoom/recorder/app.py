@@ -17,6 +17,7 @@ from taperoom.recorder.schemas import error_body
 from taperoom.recorder.settings import RecorderSettings
 from taperoom.web.auth import LoginPage, install_access, open_access, session_lifetime
 from taperoom.web.errors import install_error_handlers
+from taperoom.web.heap import freeze_startup_heap
 from taperoom.web.routing import install_allow_header
 from taperoom.web.ws import WebSocketHub
 
@@ -68,6 +69,7 @@ def create_app(settings: RecorderSettings | None = None,
         hub.start()
         services.start()
         services.sampler.start()
+        freeze_startup_heap()  # the app is built: full collections skip it
         try:
             yield
         finally:

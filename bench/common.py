@@ -196,6 +196,20 @@ def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def replace_section(name: str, block: str) -> None:
+    """Replace the ``## <name>`` section of BENCHMARKS.md where it stands with `block`
+    (its heading included, ending with a blank line), or append `block`; the rest of
+    the file is kept as it is (created as ``# Benchmarks`` when missing)."""
+    text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.is_file() else "# Benchmarks\n"
+    start = text.find(f"\n## {name}\n")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start + 1] + block + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    BENCHMARKS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
 def write_section(name: str, section: str) -> None:
     """Replace the ``## <name>`` section of BENCHMARKS.md, keeping the header and the others."""
     text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else ""

@@ -39,7 +39,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
-    BENCHMARKS,
     ROOT,
     free_port,
     health_ok,
@@ -47,6 +46,7 @@ from common import (
     md_table,
     ms,
     pct,
+    replace_section,
     spawn_server,
     stop_server,
     wait_ready,
@@ -270,15 +270,7 @@ def report(lat: dict[str, list[float]], smart_size: int, n: int, block: int,
 
 def write(section: str) -> None:
     """Replace (or append) the ``## playlists`` section of BENCHMARKS.md in place."""
-    text = BENCHMARKS.read_text(encoding="utf-8")
-    start = text.find("\n## playlists\n")
-    block = section.strip() + "\n"
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start + 1] + block + ("\n" + text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    BENCHMARKS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    replace_section("playlists", section.strip() + "\n\n")
 
 
 def main() -> None:

@@ -45,10 +45,11 @@ from pathlib import Path  # noqa: E402
 import mir_eval  # noqa: E402
 import numpy as np  # noqa: E402
 
+from common import replace_section  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 CORPUS = ROOT.parent / "shared" / "corpus" / "dev"
-BENCHMARKS = ROOT / "BENCHMARKS.md"
 RATE = 44100
 GROUPS = ("fof_muldjord", "bachviolin", "lmms", "hydrogen", "m21")
 TARGETS = {"Acc1": 85.0, "Acc2": 97.0, "beat F": 80.0, "downbeat F": 65.0, "key": 0.90,
@@ -295,7 +296,6 @@ def tables(methods: list[Method]) -> str:
 
 def write(section: str, n_tracks: int, minutes: float, refs: bool,
           load: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
-    text = BENCHMARKS.read_text() if BENCHMARKS.is_file() else "# Benchmarks\n"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip() or "unknown"
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT,
@@ -316,14 +316,7 @@ def write(section: str, n_tracks: int, minutes: float, refs: bool,
             "analysis of the smoke sample; the references are timed on the already-decoded "
             "signal. The key score counts the 10 tracks with an "
             "unambiguous key (3 solo violin, 7 rendered scores).\n\n")
-    block = head + section + "\n\n"
-    start = text.find("\n## analysis\n")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start + 1] + block + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    BENCHMARKS.write_text(text.rstrip("\n") + "\n")
+    replace_section("analysis", head + section + "\n\n")
 
 
 def main() -> None:

@@ -35,11 +35,12 @@ from pathlib import Path
 import av
 import numpy as np
 
+from common import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 CORPUS = ROOT.parent / "shared" / "corpus" / "dev"
 SOURCE = "lmms_Jousboxx-BuzzerBeater.ogg"
-BENCHMARKS = ROOT / "BENCHMARKS.md"
 TARGET_MB = 500
 
 CHILD = """
@@ -135,7 +136,6 @@ def main() -> None:
 
 def write(section: str, hours: float, load: tuple[tuple[float, ...], ...]) -> None:
     """Replace (or add) the ``## analysis memory`` section of BENCHMARKS.md."""
-    text = BENCHMARKS.read_text() if BENCHMARKS.is_file() else "# Benchmarks\n"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip() or "unknown"
     loads = [" ".join(f"{v:.2f}" for v in la) for la in load]
@@ -146,13 +146,7 @@ def write(section: str, hours: float, load: tuple[tuple[float, ...], ...]) -> No
              f"{loads[0]} at the start, {loads[1]} at the end) with:\n\n```sh\n{command}\n```\n\n"
              f"`{SOURCE}` of the dev corpus tiled into stereo 44.1 kHz FLAC mixes; each figure "
              "is one fresh process's peak resident set size (`VmHWM`).\n\n" + section + "\n\n")
-    start = text.find("\n## analysis memory\n")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start + 1] + block + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    BENCHMARKS.write_text(text.rstrip("\n") + "\n")
+    replace_section("analysis memory", block)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,18 @@
-"""Helpers shared by the benchmark scripts: ports, process CPU, percentiles, BENCHMARKS.md."""
+"""Helpers shared by the benchmark scripts: ports, server processes, process CPU,
+percentiles, BENCHMARKS.md."""
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import math
 import os
 import platform
+import signal
 import socket
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +39,62 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def spawn_server(cmd: list[str], env: dict[str, str], cwd: Path, log: Path
+                 ) -> subprocess.Popen[bytes]:
+    """Start `cmd` in a session of its own (so that :func:`stop_server` can kill all of it),
+    its output going to `log`."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def wait_ready(proc: subprocess.Popen[bytes], log: Path, ready: Callable[[], bool],
+               timeout: float = 60.0) -> None:
+    """Poll `ready` every 0.2 s until it is true.
+
+    Raises
+    ------
+    RuntimeError
+        When `proc` exits first (with the tail of `log`), or after `timeout` s (the
+        server is stopped first).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
+        if ready():
+            return
+        time.sleep(0.2)
+    stop_server(proc)
+    raise RuntimeError(f"server did not start within {timeout:g} s")
+
+
+def health_ok(port: int) -> bool:
+    """Whether ``GET /health`` on 127.0.0.1:`port` answers 200 (False when it cannot
+    be reached)."""
+    with contextlib.suppress(OSError, http.client.HTTPException):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+        conn.request("GET", "/health")
+        if conn.getresponse().status == 200:
+            conn.close()
+            return True
+    return False
+
+
+def stop_server(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM a server started by :func:`spawn_server` if it runs; after 15 s, SIGKILL
+    its whole session."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def descendants(pid: int) -> list[int]:
@@ -132,6 +194,20 @@ def pct(values: list[float], p: float) -> float:
 
 def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def replace_section(name: str, block: str) -> None:
+    """Replace the ``## <name>`` section of BENCHMARKS.md where it stands with `block`
+    (its heading included, ending with a blank line), or append `block`; the rest of
+    the file is kept as it is (created as ``# Benchmarks`` when missing)."""
+    text = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.is_file() else "# Benchmarks\n"
+    start = text.find(f"\n## {name}\n")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start + 1] + block + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    BENCHMARKS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def write_section(name: str, section: str) -> None:

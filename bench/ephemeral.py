@@ -40,7 +40,6 @@ import random
 import resource
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -65,6 +64,9 @@ from common import (
     md_table,
     ms,
     pct,
+    spawn_server,
+    stop_server,
+    wait_ready,
     write_section,
 )
 
@@ -151,23 +153,17 @@ class Server:
         self.log = workdir / f"server-{self.port}.log"
 
     def __enter__(self) -> Server:
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=self.workdir, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
-            with contextlib.suppress(httpx.HTTPError):
-                if (httpx.get(self.base + "/", timeout=2).status_code == 200
-                        and len(self.worker_pids()) >= self.workers):
-                    break
-            time.sleep(0.2)
-        else:
-            self.__exit__()
-            raise RuntimeError("server did not start within 60 s")
+        self.proc = spawn_server(self.cmd, self.env, self.workdir, self.log)
+        wait_ready(self.proc, self.log, self._serving)
         time.sleep(1.0)  # let every worker finish starting
         return self
+
+    def _serving(self) -> bool:
+        """Whether ``/`` answers 200 and every worker runs."""
+        with contextlib.suppress(httpx.HTTPError):
+            return (httpx.get(self.base + "/", timeout=2).status_code == 200
+                    and len(self.worker_pids()) >= self.workers)
+        return False
 
     def pids(self) -> list[int]:
         assert self.proc is not None
@@ -189,15 +185,7 @@ class Server:
         return cpu_seconds(self.pids())
 
     def __exit__(self, *_: object) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_server(self.proc)
 
 
 # -- statistics ------------------------------------------------------------

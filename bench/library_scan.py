@@ -82,12 +82,16 @@ from common import (
     cpu_seconds,
     descendants,
     free_port,
+    health_ok,
     loadavg,
     machine_cpu,
     md_table,
     ms,
     pct,
+    spawn_server,
+    stop_server,
     tree_cpu_seconds,
+    wait_ready,
     write_section,
 )
 
@@ -724,23 +728,8 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=self.workdir, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-2000:]}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", "/health")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    break
-            time.sleep(0.2)
-        else:
-            self.__exit__()
-            raise RuntimeError("server did not start within 60 s")
+        self.proc = spawn_server(self.cmd, self.env, self.workdir, self.log)
+        wait_ready(self.proc, self.log, lambda: health_ok(self.port))
         return self
 
     def cpu(self) -> float:
@@ -748,15 +737,7 @@ class Server:
         return cpu_seconds(descendants(self.proc.pid))
 
     def __exit__(self, *_: object) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_server(self.proc)
 
 
 @dataclass

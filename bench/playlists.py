@@ -23,12 +23,10 @@ command). Run it as ``nice -n 10 .venv/bin/python bench/playlists.py --write``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -40,7 +38,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCHMARKS, ROOT, free_port, loadavg, md_table, ms, pct
+from common import (
+    ROOT,
+    free_port,
+    health_ok,
+    loadavg,
+    md_table,
+    ms,
+    pct,
+    replace_section,
+    spawn_server,
+    stop_server,
+    wait_ready,
+)
 
 GENRES = ["House", "Deep House", "Tech House", "Techno", "Minimal", "Trance", "Progressive",
           "Drum & Bass", "Dubstep", "Breaks", "Electro", "Disco", "Funk", "Hip-Hop", "Garage",
@@ -145,33 +155,13 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
-        log = open(self.workdir / "server.log", "wb")
-        self.proc = subprocess.Popen(self.cmd, env=self.env, cwd=self.workdir, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError((self.workdir / "server.log").read_text()[-2000:])
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", "/health")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    return self
-            time.sleep(0.2)
-        self.__exit__()
-        raise RuntimeError("server did not start within 60 s")
+        log = self.workdir / "server.log"
+        self.proc = spawn_server(self.cmd, self.env, self.workdir, log)
+        wait_ready(self.proc, log, lambda: health_ok(self.port))
+        return self
 
     def __exit__(self, *_: object) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_server(self.proc)
 
 
 def timed_http(conn: http.client.HTTPConnection, method: str, path: str) -> tuple[float, int]:
@@ -280,15 +270,7 @@ def report(lat: dict[str, list[float]], smart_size: int, n: int, block: int,
 
 def write(section: str) -> None:
     """Replace (or append) the ``## playlists`` section of BENCHMARKS.md in place."""
-    text = BENCHMARKS.read_text(encoding="utf-8")
-    start = text.find("\n## playlists\n")
-    block = section.strip() + "\n"
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start + 1] + block + ("\n" + text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    BENCHMARKS.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+    replace_section("playlists", section.strip() + "\n\n")
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from tests.browser import (  # noqa: F401
 )
 from tests.ci import missing
 from tests.library.pgserver import PgServer, PgServerError, find_bindir
-from tests.polling import wait_for, wait_until_serving
+from tests.polling import stop_process, wait_for, wait_until_serving
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = (ROOT.parent / "shared" / "corpus").resolve()
@@ -174,13 +174,7 @@ class ServerProcess:
             raise RuntimeError(f"server did not start ({exc}): {out}") from None
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 15)
 
 
 @pytest.fixture

@@ -90,3 +90,23 @@ def wait_until_serving(url: str, proc: subprocess.Popen[Any], timeout: float
             return None
 
     return wait_for(answer, timeout, f"{url} to answer", interval=0.1)
+
+
+def stop_process(proc: subprocess.Popen[Any], grace: float) -> None:
+    """Stop a process a test started: SIGTERM if it still runs, SIGKILL when it has not
+    ended `grace` seconds later; returns once it has ended.
+
+    Parameters
+    ----------
+    proc : subprocess.Popen
+        The process (nothing is done when it has already ended).
+    grace : float
+        Seconds it has to end after SIGTERM.
+    """
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -27,7 +27,7 @@ from taperoom.web.auth.policy import decide_access
 from taperoom.web.auth.settings import AccessSettings
 from tests.conftest import PgTestServer, free_port
 from tests.library.pgserver import PgServer
-from tests.polling import wait_until_serving
+from tests.polling import stop_process, wait_until_serving
 from tests.wavgen import tone, write_wav
 
 #: Recognisable secrets, each long enough for API_TOKEN.
@@ -165,13 +165,7 @@ class App:
 
     def stop(self) -> str:
         """Stop the server; everything it printed."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 30)
         return self.proc.stdout.read().decode(errors="replace") if self.proc.stdout else ""
 
 

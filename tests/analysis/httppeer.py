@@ -1,4 +1,4 @@
-"""Small real HTTP peers for the analysis-server tests (stdlib ``http.server`` in a thread).
+"""Small real HTTP peers for the analysis-server tests (on :class:`tests.localhttp.LocalHTTP`).
 
 :class:`CallbackReceiver` takes the server's callbacks (and records every attempt);
 :class:`FakeAnalysisServer` plays an analysis server for the client's tests, recording
@@ -11,23 +11,11 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.localhttp import Answer, LocalHTTP, Received
 
-@dataclass
-class Received:
-    """One request as the peer saw it."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    answered: int
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+__all__ = ["CallbackReceiver", "FakeAnalysisServer", "Received"]
 
 
 class _Peer:
@@ -35,45 +23,24 @@ class _Peer:
         self.requests: list[Received] = []
         self._cond = threading.Condition()
         self._answer = answer
-        peer = self
+        self._http = LocalHTTP(self._serve, sent=self._record)
+        self.url = self._http.url
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def _serve(self, got: Received) -> Answer:
+        status, payload = self._answer(got)
+        return status, json.dumps(payload).encode(), "application/json"
 
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                got = Received(self.command, self.path,
-                               {k.lower(): v for k, v in self.headers.items()}, body, 0)
-                status, payload = peer._answer(got)
-                got.answered = status
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                with peer._cond:
-                    peer.requests.append(got)
-                    peer._cond.notify_all()
-
-            do_GET = do_POST = do_DELETE = _serve
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def _record(self, got: Received) -> None:
+        with self._cond:
+            self.requests.append(got)
+            self._cond.notify_all()
 
     def __enter__(self) -> _Peer:
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._http.stop()
 
     def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float = 60.0
                  ) -> list[Received]:

@@ -3,13 +3,17 @@ analysis services with their own settings, waiting for jobs."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import websockets
 
 from taperoom.library import models
 from tests.analysis.rhythm_signals import hat, kick, place
@@ -20,6 +24,26 @@ from tests.wavgen import write_wav
 RATE = 44100
 #: Seconds a test waits for a job at most (generous: the machine is shared).
 DEADLINE = 120.0
+
+
+async def analysis_events(url: str, job_id: str, start: Callable[[], Any], *,
+                          deadline: float = DEADLINE) -> list[dict[str, Any]]:
+    """The analysis events of `job_id` a WebSocket client of the library at `url`
+    receives after `start` (run in a thread once it is subscribed), up to
+    ``analysis:complete`` (or ``analysis:failed``); each waited for `deadline` s at most."""
+    got: list[dict[str, Any]] = []
+    async with websockets.connect(url.replace("http://", "ws://") + "/ws") as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 30))["event"] == "connected"
+        await ws.send(json.dumps({"type": "subscribe", "events": ["analysis:*"]}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 30))["event"] == "subscribed"
+        await asyncio.to_thread(start)
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), deadline))
+            if message["data"].get("jobId") != job_id:
+                continue
+            got.append(message)
+            if message["event"] in ("analysis:complete", "analysis:failed"):
+                return got
 
 
 def drum_loop(path: Path, bpm: float, seconds: float = 8.0, *, root: float = 220.0

@@ -16,13 +16,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import uvicorn
 
 from tests.conftest import LiveServer, free_port
+from tests.localhttp import Answer, LocalHTTP, Received
 
 
 class LibraryAt(LiveServer):
@@ -50,18 +50,6 @@ def library(lib_settings: Callable[..., Any], **overrides: Any) -> Iterator[tupl
             yield ctx, server.url
     finally:
         ctx.close()
-
-
-@dataclass
-class Seen:
-    """One request the stand-in received."""
-
-    method: str
-    path: str
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
 
 
 #: A callback script: (stand-in, the job's body, the job id it gave) -> None.
@@ -92,53 +80,33 @@ class StandIn:
     submit: Callable[[], tuple[int, bytes]] | None = None
     files: dict[str, bytes] = field(default_factory=dict)
     first: bool = False
-    seen: list[Seen] = field(default_factory=list)
+    seen: list[Received] = field(default_factory=list)
     jobs: list[dict[str, Any]] = field(default_factory=list)
     callbacks: list[httpx.Response] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        peer = self
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                with peer._lock:
-                    peer.seen.append(Seen(self.command, self.path, body))
-                status, payload, kind = peer._answer(self.command, self.path, body)
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(payload)))
-                self.send_header("Connection", "close")  # a stopped peer is really gone
-                self.close_connection = True
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_DELETE = _serve
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._http = LocalHTTP(self._answer, close=True)  # a stopped peer is really gone
+        self.url = self._http.url
 
     def __enter__(self) -> StandIn:
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         for thread in list(self._threads):
             thread.join(30)
-        self.server.shutdown()
-        self.server.server_close()
+        self.stop()
 
-    def _answer(self, method: str, path: str, body: bytes) -> tuple[int, bytes, str]:
+    def stop(self) -> None:
+        """Stop serving: the stand-in is gone (again at exit, harmlessly)."""
+        self._http.stop()
+
+    def _answer(self, got: Received) -> Answer:
+        with self._lock:
+            self.seen.append(got)
+        method, path, body = got.method, got.path, got.body
         kind = "application/json"
         if method == "GET" and path == "/health":
             return 200, b'{"status": "ok", "version": "stand-in"}', kind
@@ -189,7 +157,7 @@ class StandIn:
             self.callbacks.append(answer)
         return answer
 
-    def requests(self, method: str, prefix: str) -> list[Seen]:
+    def requests(self, method: str, prefix: str) -> list[Received]:
         """The requests of `method` whose path starts with `prefix`."""
         with self._lock:
             return [s for s in self.seen if s.method == method and s.path.startswith(prefix)]

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from taperoom.db import transaction
 from taperoom.library import models
 
 SOURCE = "scanner/real_music_tagged/01 - Muldjord - Armygeddon.mp3"
+
+
+@pytest.fixture(name="api")
+def api_client(lib_server: Any) -> Iterator[httpx.Client]:
+    """The ``api`` fixture: an HTTP client of the running library server (import it
+    into a test module to use it)."""
+    with httpx.Client(base_url=lib_server.url, timeout=30) as client:
+        yield client
 
 
 def make_tracks(ctx: Any, corpus: Path, folder: Path, count: int) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 
 from tests.ci import missing
 from tests.conftest import free_port
+from tests.polling import stop_process, wait_for
 
 #: Seconds the server has to answer its first PING.
 START_TIMEOUT = 30.0
@@ -63,23 +63,21 @@ class RedisServer:
 
     def wait_ready(self) -> None:
         """Wait for the first answer; fails the test with the server's log if none comes."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self.ping():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                log = self.log.read_text() if self.log.exists() else ""
-                self.stop()
-                pytest.fail(f"redis-server did not start: {log[-2000:]}")
-            time.sleep(0.05)
+        def answered() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"redis-server exited with status {self.proc.returncode}")
+            return self.ping()
+
+        try:
+            wait_for(answered, START_TIMEOUT, "redis-server to answer PING")
+        except AssertionError as exc:
+            log = self.log.read_text() if self.log.exists() else ""
+            self.stop()
+            pytest.fail(f"redis-server did not start ({exc}): {log[-2000:]}")
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 10)
 
 
 @pytest.fixture

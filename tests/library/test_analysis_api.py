@@ -3,20 +3,17 @@ recording, waveforms, the callback of an external server, user-set fields, event
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import websockets
 
 from taperoom.library import models
 from tests.conftest import LiveServer
 from tests.library.analysislib import (
-    DEADLINE,
+    analysis_events,
     copy_file,
     drum_loop,
     fresh,
@@ -41,29 +38,6 @@ def lib(tmp_path: Path, lib_ctx: Any, lib_server: LiveServer) -> dict[str, Any]:
             "other": track_by_name(lib_ctx, "other.wav"), "folder": folder}
 
 
-def _ws_url(server: LiveServer) -> str:
-    return server.url.replace("http://", "ws://") + "/ws"
-
-
-async def _collect_until_complete(server: LiveServer, job_id: str,
-                                  start: Callable[[], None]) -> list[dict[str, Any]]:
-    """Connect a WebSocket client, run `start`, and return the analysis events of
-    `job_id` up to its ``analysis:complete``."""
-    got: list[dict[str, Any]] = []
-    async with websockets.connect(_ws_url(server)) as ws:
-        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["event"] == "connected"
-        await ws.send(json.dumps({"type": "subscribe", "events": ["analysis:*"]}))
-        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["event"] == "subscribed"
-        await asyncio.to_thread(start)
-        while True:
-            message = json.loads(await asyncio.wait_for(ws.recv(), DEADLINE))
-            if message["data"].get("jobId") != job_id:
-                continue
-            got.append(message)
-            if message["event"] in ("analysis:complete", "analysis:failed"):
-                return got
-
-
 async def test_request_analyses_every_copy_and_serves_waveforms(
         lib: dict[str, Any], lib_ctx: Any, lib_server: LiveServer) -> None:
     """A request queues the recording's job (id = audio hash); a WebSocket client sees it
@@ -76,7 +50,7 @@ async def test_request_analyses_every_copy_and_serves_waveforms(
         answers.append(httpx.post(f"{lib['url']}/request", json={"track_id": a.id},
                                   timeout=30))
 
-    events = await _collect_until_complete(lib_server, a.file_hash, start)
+    events = await analysis_events(lib_server.url, a.file_hash, start)
     answer = answers[0]
     assert answer.status_code == 200
     body = answer.json()

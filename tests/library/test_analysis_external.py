@@ -266,8 +266,7 @@ def test_status_and_health_report_the_server(
         health = httpx.get(f"{url}/api/analysis/health", timeout=30)
         assert health.status_code == 200 and peer.url in health.json()["message"]
         assert peer.requests("GET", "/health")
-        peer.server.shutdown()
-        peer.server.server_close()
+        peer.stop()
         down = httpx.get(f"{url}/api/analysis/status", timeout=30).json()
         assert (down["isHealthy"], down["isReady"], down["url"]) == (False, False, peer.url)
         health = httpx.get(f"{url}/api/analysis/health", timeout=30)

@@ -13,34 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
-import websockets
 
 from taperoom.library import models
 from tests.analysis.serverkit import SHORT, server_settings, start_server
-from tests.library.analysislib import fresh, scanned_library, track_by_name
+from tests.library.analysislib import analysis_events, fresh, scanned_library, track_by_name
 from tests.library.externalkit import library
 from tests.polling import wait_for
 
 DEADLINE = 180.0
-
-
-async def _events_until_complete(url: str, job_id: str, start: Callable[[], Any]
-                                 ) -> list[dict[str, Any]]:
-    """The analysis events of `job_id` a WebSocket client of the library receives after
-    `start`, up to ``analysis:complete`` (or ``analysis:failed``)."""
-    got: list[dict[str, Any]] = []
-    async with websockets.connect(url.replace("http://", "ws://") + "/ws") as ws:
-        assert json.loads(await asyncio.wait_for(ws.recv(), 30))["event"] == "connected"
-        await ws.send(json.dumps({"type": "subscribe", "events": ["analysis:*"]}))
-        assert json.loads(await asyncio.wait_for(ws.recv(), 30))["event"] == "subscribed"
-        await asyncio.to_thread(start)
-        while True:
-            message = json.loads(await asyncio.wait_for(ws.recv(), DEADLINE))
-            if message["data"].get("jobId") != job_id:
-                continue
-            got.append(message)
-            if message["event"] in ("analysis:complete", "analysis:failed"):
-                return got
 
 
 @pytest.mark.parametrize("remote", [False, True], ids=["local", "remote"])
@@ -64,8 +44,9 @@ def test_taperoom_analysis_server_analyses_for_the_library(
         a, b = track_by_name(ctx, "snip.ogg"), track_by_name(ctx, "copies/snip copy.ogg")
         answers: list[httpx.Response] = []
         body = {"track_id": a.id, "options": {"stems": remote}}  # it has no stem model
-        events = asyncio.run(_events_until_complete(url, a.file_hash, lambda: answers.append(
-            httpx.post(f"{url}/api/analysis/request", json=body, timeout=30))))
+        events = asyncio.run(analysis_events(url, a.file_hash, lambda: answers.append(
+            httpx.post(f"{url}/api/analysis/request", json=body, timeout=30)),
+            deadline=DEADLINE))
         assert answers[0].status_code == 200, answers[0].text
 
         names = [e["event"] for e in events]

@@ -30,7 +30,7 @@ from taperoom.library import models
 from taperoom.library.context import LibraryServices, build_services
 from tests.library.analysislib import drum_loop, scanned_library, track_by_name
 from tests.library.redisserver import RedisServer, redis_server  # noqa: F401 (fixture)
-from tests.polling import wait_for
+from tests.polling import stop_process, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -75,13 +75,7 @@ class Worker:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL when it does not end within 30 s."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 30)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,14 @@ import httpx
 import pytest
 
 from taperoom.library.schemas import PlaylistPublic, TrackPublic
-from tests.library.playlistkit import add, assert_dense, create, entries, make_tracks
+from tests.library.playlistkit import (
+    add,
+    api_client,  # noqa: F401 (the api fixture)
+    assert_dense,
+    create,
+    entries,
+    make_tracks,
+)
 
 pytestmark = pytest.mark.backends()
 
@@ -22,13 +28,6 @@ PLAYLIST_KEYS = {"id", "name", "description", "date_created", "date_modified", "
                  "created_at", "updated_at", "last_accessed", "folder_id"}
 ENTRY_KEYS = {"playlist_id", "track_id", "position", "date_added", "played_at",
               "play_duration", "notes", "cue_in", "cue_out", "rating_in_context", "track"}
-
-
-@pytest.fixture
-def api(lib_server: Any) -> Iterator[httpx.Client]:
-    """An HTTP client of the running library server."""
-    with httpx.Client(base_url=lib_server.url, timeout=30) as client:
-        yield client
 
 
 @pytest.fixture

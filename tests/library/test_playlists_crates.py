@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.library.playlistkit import create
+from tests.library.playlistkit import (
+    api_client,  # noqa: F401 (the api fixture)
+    create,
+)
 
 pytestmark = pytest.mark.backends()
 
 FOLDER_KEYS = {"id", "name", "parent_id", "created_at", "updated_at", "folders", "playlists"}
-
-
-@pytest.fixture
-def api(lib_server: Any) -> Iterator[httpx.Client]:
-    """An HTTP client of the running library server."""
-    with httpx.Client(base_url=lib_server.url, timeout=30) as client:
-        yield client
 
 
 def folder(api: httpx.Client, name: str, parent_id: str | None = None) -> dict[str, Any]:

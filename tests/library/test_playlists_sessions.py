@@ -3,7 +3,6 @@ library deletes tracks or resolves duplicates."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,16 +12,16 @@ import pytest
 
 from taperoom.db import transaction
 from taperoom.library import models
-from tests.library.playlistkit import add, assert_dense, create, entries, make_tracks
+from tests.library.playlistkit import (
+    add,
+    api_client,  # noqa: F401 (the api fixture)
+    assert_dense,
+    create,
+    entries,
+    make_tracks,
+)
 
 pytestmark = pytest.mark.backends()
-
-
-@pytest.fixture
-def api(lib_server: Any) -> Iterator[httpx.Client]:
-    """An HTTP client of the running library server."""
-    with httpx.Client(base_url=lib_server.url, timeout=30) as client:
-        yield client
 
 
 @pytest.fixture

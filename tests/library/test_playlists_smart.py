@@ -9,7 +9,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,13 @@ from taperoom.library import models
 from taperoom.library.context import build_services
 from taperoom.playlists.keeper import SmartPlaylistKeeper, changed_fields
 from taperoom.playlists.service import NewPlaylist
-from tests.library.playlistkit import add, assert_dense, create, make_tracks
+from tests.library.playlistkit import (
+    add,
+    api_client,  # noqa: F401 (the api fixture)
+    assert_dense,
+    create,
+    make_tracks,
+)
 from tests.library.test_scanner import add_directory
 from tests.polling import wait_for
 
@@ -39,13 +45,6 @@ NESTED = {"any": [{"genres": ["Metal"], "not": {"title_contains": "chaos"}},
                   {"all": [{"genre_contains": "electr"}, {"artist_contains": "LMMS"}]},
                   {"rating_min": 4}],
           "sort_by": "title", "sort_order": "asc"}
-
-
-@pytest.fixture
-def api(lib_server: Any) -> Iterator[httpx.Client]:
-    """An HTTP client of the running library server."""
-    with httpx.Client(base_url=lib_server.url, timeout=30) as client:
-        yield client
 
 
 def set_track(ctx: Any, track_id: str, **values: Any) -> None:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.polling import wait_until_serving
+from tests.polling import stop_process, wait_until_serving
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -40,13 +40,7 @@ def _start(args: list[str], env: dict[str, str], url: str) -> subprocess.Popen[b
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc, 20)
 
 
 @pytest.mark.slow

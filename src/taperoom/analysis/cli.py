@@ -8,7 +8,6 @@ to exit codes. The analyzer itself is imported when a command runs, so that
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import sys
@@ -21,6 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from taperoom.analysis.contract import json_safe
 from taperoom.errors import InvalidInput, MediaError, TaperoomError
 
 __all__ = ["analyze", "parse_bpm_range", "serve"]
@@ -51,19 +51,6 @@ def parse_bpm_range(text: str) -> tuple[float, float]:
     return low, high
 
 
-def _json_safe(value: Any) -> Any:
-    """`value` for JSON: non-finite floats as null (RFC 8259 §6), numpy scalars as numbers."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        return _json_safe(value.item())
-    return value
-
-
 def file_record(path: str, result: Any, *, waveforms: bool) -> dict[str, Any]:
     """The JSON object of one analysed file: ``path`` (as given), the contract's
     ``basic_features`` keys, then the ``characteristics`` keys (absent in quick mode).
@@ -79,7 +66,7 @@ def file_record(path: str, result: Any, *, waveforms: bool) -> dict[str, Any]:
     basic = result.basic_features()
     if not waveforms:
         basic.pop("waveforms", None)
-    return _json_safe({"path": path, **basic, **(result.characteristics() or {})})
+    return json_safe({"path": path, **basic, **(result.characteristics() or {})})
 
 
 def analyze(

@@ -11,6 +11,7 @@ sent (the Node.js backend looks its jobs up by that hash).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "AnalysisOptions",
     "check_callback_url",
     "check_track_hash",
+    "json_safe",
 ]
 
 #: Callback header naming the job (contract §3).
@@ -47,6 +49,20 @@ CALLBACK_SCHEMES = frozenset({"http", "https"})
 MAX_CALLBACK_URL = 2048
 #: A track hash (the job id): it appears in URL paths, so letters, digits and ``._:-`` only.
 _TRACK_HASH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def json_safe(value: Any) -> Any:
+    """`value` for JSON: non-finite floats as null (JSON has no NaN, RFC 8259 §6), numpy
+    scalars as Python numbers, inside dicts, lists and tuples too (tuples become lists)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return json_safe(value.item())
+    return value
 
 
 class AnalysisOptions(BaseModel):

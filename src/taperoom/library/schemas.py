@@ -35,6 +35,7 @@ from pydantic import (
     model_validator,
 )
 
+from taperoom.analysis import contract
 from taperoom.analysis.keynames import camelot, open_key
 from taperoom.library import models
 from taperoom.library.limits import MAX_INTEGER
@@ -1509,20 +1510,11 @@ class AnalysisWaveformPublic(Public):
     waveform: WaveformPublic
 
 
-class AnalysisOptions(BaseModel):
+class AnalysisOptions(contract.AnalysisOptions):
     """``options`` of a request: the contract's stages (``basic_features`` and
     ``characteristics`` default true, the others false). Genre, stems, segments and
     transitions need an external analysis server; asked of this process they are
     left out, as the original's server left them."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    basic_features: bool = True
-    characteristics: bool = True
-    genre: bool = False
-    stems: bool = False
-    segments: bool = False
-    transitions: bool = False
 
 
 class AnalysisRequestBody(BaseModel):

@@ -78,11 +78,7 @@ class PlaylistExporter:
         PlaylistNotFound
             No such playlist (404).
         """
-        with self.db() as s:
-            playlist = existing(s, playlist_id)
-            ids = repo.playlist_track_ids(s, playlist.id)
-            rows = {r["id"]: r for r in repo.export_tracks(s, ids)}
-            name = playlist.name
+        name, ids, rows, _ = self._playlist(playlist_id, with_cues=False)
         items = [exchange_track(rows[t], ()) for t in ids if t in rows]
         return name, write_m3u(items, title=name)
 
@@ -95,16 +91,31 @@ class PlaylistExporter:
         PlaylistNotFound
             No such playlist (404).
         """
-        with self.db() as s:
-            playlist = existing(s, playlist_id)
-            ids = repo.playlist_track_ids(s, playlist.id)
-            rows = {r["id"]: r for r in repo.export_tracks(s, ids)}
-            cues = _by_track(repo.hot_cues(s, list(rows)))
-            name = playlist.name
+        name, ids, rows, cues = self._playlist(playlist_id, with_cues=True)
         order = list(dict.fromkeys(t for t in ids if t in rows))
         tracks = [exchange_track(rows[t], cues.get(t, ())) for t in order]
         node = PlaylistNode(name, [t for t in ids if t in rows])
         return name, write_rekordbox(tracks, [node])
+
+    def _playlist(self, playlist_id: str, *, with_cues: bool
+                  ) -> tuple[str, list[str], dict[str, Mapping[Any, Any]],
+                             dict[str, list[Mapping[Any, Any]]]]:
+        """``(name, track ids, export row by track id, hot cues by track id)`` of a
+        playlist: its entries in order (repeats kept), the rows of those not missing,
+        their hot cues when `with_cues` (else ``{}``).
+
+        Raises
+        ------
+        PlaylistNotFound
+            No such playlist (404).
+        """
+        with self.db() as s:
+            playlist = existing(s, playlist_id)
+            ids = repo.playlist_track_ids(s, playlist.id)
+            rows: dict[str, Mapping[Any, Any]] = {
+                r["id"]: r for r in repo.export_tracks(s, ids)}
+            cues = _by_track(repo.hot_cues(s, list(rows))) if with_cues else {}
+            return playlist.name, ids, rows, cues
 
     def collection_rekordbox(self) -> bytes:
         """rekordbox XML of every track that is not missing and of every playlist (the

@@ -11,7 +11,6 @@ exponential backoff (``backoff``, ``2 * backoff``, ... capped at
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from typing import Any
 import httpx
 
 from taperoom import __version__
-from taperoom.analysis.contract import JOB_ID_HEADER, STAGE_HEADER
+from taperoom.analysis.contract import JOB_ID_HEADER, STAGE_HEADER, json_safe
 from taperoom.config import redact_url
 
 __all__ = ["MAX_BACKOFF", "CallbackSender", "Delivery"]
@@ -51,17 +50,6 @@ class Delivery:
     ok: bool
     attempts: int
     error: str = ""
-
-
-def _json_safe(value: Any) -> Any:
-    """`value` with non-finite floats as None (JSON has no NaN, RFC 8259 §6)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 class CallbackSender:
@@ -120,7 +108,7 @@ class CallbackSender:
         stop = cancelled or threading.Event()
         shown = redact_url(url)  # a password in the URL stays out of the logs
         body = {"job_id": job_id, "stage": stage, "status": status,
-                "timestamp": datetime.now(UTC).isoformat(), "data": _json_safe(data)}
+                "timestamp": datetime.now(UTC).isoformat(), "data": json_safe(data)}
         headers = {JOB_ID_HEADER: job_id, STAGE_HEADER: stage}
         error = ""
         attempts = 0

@@ -22,6 +22,9 @@ from taperoom.library import models
 from taperoom.library.app import create_app
 from tests.library.analysislib import scanned_library
 
+#: Every test on SQLite and on PostgreSQL (the exports read in bulk, the imports write).
+pytestmark = pytest.mark.backends()
+
 SOURCE = "scanner/real_music_tagged"
 FILES = {
     "army": "01 - Muldjord - Armygeddon.mp3",
@@ -95,6 +98,20 @@ def bare_error(r: httpx.Response, status: int, error: str) -> dict[str, Any]:
     assert body["error"] == error and body["message"], body
     assert "success" not in body
     return body
+
+
+@pytest.fixture
+def other_library(services: Any, lib_database_url: str, request: pytest.FixtureRequest,
+                  tmp_path: Path) -> Any:
+    """Make a second, empty library on the backend of the test (its own SQLite file, or
+    its own PostgreSQL database): ``other_library(name)``."""
+
+    def make(name: str) -> Any:
+        pg = request.getfixturevalue("pg_server") if lib_database_url else None
+        url = pg.url(pg.fresh_database()) if pg is not None else ""
+        return services(database_path=tmp_path / name / "library.db", database_url=url)
+
+    return make
 
 
 @pytest.fixture
@@ -250,14 +267,14 @@ def test_playlist_exports(api: httpx.Client, lib_ctx: Any, library: dict[str, st
 
 
 def test_round_trip_into_a_fresh_library(api: httpx.Client, lib_ctx: Any,
-                                         library: dict[str, str], services: Any,
+                                         library: dict[str, str], other_library: Any,
                                          live_server: Any, tmp_path: Path) -> None:
     """The collection export imported into another library of the same files
     recreates the folders, playlists, cues and grids without adding a track; a second
     import reuses the folders and suffixes the playlist names."""
     crates(api, library)
     exported = api.get("/api/export/rekordbox").content
-    other = services(database_path=tmp_path / "other" / "library.db")
+    other = other_library("other")
     other_ids = scan(other, tmp_path / "Music ☆")
     before = track_count(other)
     with httpx.Client(base_url=live_server(create_app(services=other)).url,
@@ -306,13 +323,13 @@ def test_round_trip_into_a_fresh_library(api: httpx.Client, lib_ctx: Any,
 
 
 def test_import_matches_moved_files_by_audio_and_by_name(
-        api: httpx.Client, lib_ctx: Any, library: dict[str, str], services: Any,
+        api: httpx.Client, lib_ctx: Any, library: dict[str, str], other_library: Any,
         live_server: Any, tmp_path: Path, corpus: Path) -> None:
     """A library whose files are elsewhere: the entries match by audio hash (the
     exported files are still here) or, for files gone, by file name and size."""
     playlist(api, "Moved", [library["army"], library["journey"]])
     exported = api.get("/api/export/rekordbox").content
-    other = services(database_path=tmp_path / "moved" / "library.db")
+    other = other_library("moved")
     moved = scan(other, music_folder(corpus, tmp_path / "elsewhere"))
     (tmp_path / "Music ☆" / FILES["journey"]).unlink()  # gone: matched by name and size
     with httpx.Client(base_url=live_server(create_app(services=other)).url,

@@ -52,6 +52,20 @@ T = TypeVar("T")
 Num = int | float
 
 
+def not_null(value: Any) -> Any:
+    """Pydantic "before" validator: refuse an explicit null for a field that may be
+    left out but not cleared.
+
+    Raises
+    ------
+    ValueError
+        ``"must not be null"``.
+    """
+    if value is None:
+        raise ValueError("must not be null")
+    return value
+
+
 def no_nul(value: str | None) -> str | None:
     """Pydantic validator: reject text holding a NUL character.
 
@@ -1258,12 +1272,8 @@ class HotCueUpdate(BaseModel):
     loop_end: float | None = Field(None, alias="loopEnd", ge=0, allow_inf_nan=False)
     auto_loop: bool | None = Field(None, alias="autoLoop")
 
-    @field_validator("position", "color", "is_loop", "auto_loop", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("must not be null")
-        return value
+    _not_null = field_validator("position", "color", "is_loop", "auto_loop",
+                                mode="before")(not_null)
 
     @model_validator(mode="after")
     def _not_empty(self) -> HotCueUpdate:
@@ -1778,12 +1788,7 @@ class PlaylistUpdate(BaseModel):
     #: Beside the contract: new criteria of a smart playlist (evaluated at once).
     criteria: dict[str, Any] | None = None
 
-    @field_validator("name", "is_favorite", "criteria", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("must not be null")
-        return value
+    _not_null = field_validator("name", "is_favorite", "criteria", mode="before")(not_null)
 
 
 class AddTracksBody(BaseModel):
@@ -1872,12 +1877,7 @@ class FolderUpdate(BaseModel):
     name: PlaylistName | None = None
     parent_id: uuid.UUID | None = None
 
-    @field_validator("name", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("must not be null")
-        return value
+    _not_null = field_validator("name", mode="before")(not_null)
 
     @model_validator(mode="after")
     def _not_empty(self) -> FolderUpdate:

@@ -198,3 +198,14 @@ class MediaError(TaperoomError, ValueError):
         super().__init__(f"{Path(path).name}: {reason}")
         self.path = Path(path)
         self.reason = reason
+
+
+def file_error_reason(exc: BaseException) -> str:
+    """What is wrong with a file, in one line, from the error reading it raised: a
+    :class:`MediaError`'s reason, an ``OSError``'s system message (``"No such file or
+    directory"``), else the error's type and text."""
+    if isinstance(exc, MediaError):
+        return exc.reason
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.db import transaction
-from taperoom.errors import MediaError
+from taperoom.errors import file_error_reason
 from taperoom.events import Event, EventBus
 from taperoom.jobs import Priority
 from taperoom.library.analysis.errors import AnalysisUnavailable, Stopped
@@ -179,7 +179,7 @@ class JobRunner:
         except AnalysisUnavailable as exc:
             return self.outcomes.failed(row_id, file_hash, track_id, track_ids, exc.message)
         except Exception as exc:
-            error = f"Cannot analyse {path}: {_reason(exc)}"
+            error = f"Cannot analyse {path}: {file_error_reason(exc)}"
             if run.cancelled.is_set():
                 return self.outcomes.stopped(run, row_id, file_hash, base)
             if retries and retry_count < max_retries:
@@ -244,11 +244,3 @@ class _Reporter:
                 repo.update_job(s, self.row_id, progress_percent=percent)
         self.bus.send(Event.ANALYSIS_PROGRESS,
                       self.base | {"progress": percent, "stage": stage})
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, MediaError):
-        return exc.reason
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
-    return f"{type(exc).__name__}: {exc}"

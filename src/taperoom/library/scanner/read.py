@@ -17,7 +17,7 @@ from typing import Any
 
 from taperoom.audio.hashing import audio_hash, quick_hash
 from taperoom.audio.tags import TagInfo, read_tags, title_from_filename
-from taperoom.errors import MediaError
+from taperoom.errors import file_error_reason
 from taperoom.library.keys import parse_key
 from taperoom.library.limits import MAX_INTEGER
 
@@ -93,14 +93,6 @@ def filename_columns(path: str) -> dict[str, Any]:
     return out
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, MediaError):
-        return exc.reason
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
-    return f"{type(exc).__name__}: {exc}"
-
-
 #: Files to read below which a scan reads in one thread instead of starting processes.
 PROCESS_POOL_MIN_FILES = 64
 
@@ -160,7 +152,7 @@ def read_file(path: str) -> FileRead:
     try:
         tags = tag_columns(read_tags(path))
     except Exception as exc:  # any unreadable file is recorded, never fatal
-        problems.append(_reason(exc))
+        problems.append(file_error_reason(exc))
         tags = filename_columns(path)
         tags_read = False
     fhash: str | None = None
@@ -168,15 +160,13 @@ def read_file(path: str) -> FileRead:
     try:
         fhash = audio_hash(path)
     except Exception as exc:
-        problems.append(_reason(exc))
+        problems.append(file_error_reason(exc))
     try:
         qhash = quick_hash(path)
     except Exception as exc:
-        problems.append(_reason(exc))
+        problems.append(file_error_reason(exc))
     # the first problem says it best ("empty file"); the hash's is usually an echo
     return FileRead(tags, fhash, qhash, problems[0] if problems else None, tags_read)
-
-
 
 
 def quick_hash_or_none(path: str) -> str | None:

@@ -52,6 +52,15 @@ class Strategy(StrEnum):
     full = "full"
 
 
+def _print_errors(errors: list[dict[str, Any]], subject: str) -> None:
+    """The first 20 errors of a command's result, each as ``<errors[subject]>: error``,
+    then how many more there were."""
+    for err in errors[:20]:
+        console.print(f"  [yellow]{err[subject]}[/yellow]: {err['error']}")
+    if len(errors) > 20:
+        console.print(f"  ... and {len(errors) - 20} more")
+
+
 def resolve_directory(services: LibraryServices, target: str) -> tuple[str, str]:
     """Find a library folder by id or by path.
 
@@ -123,10 +132,7 @@ def scan(
         f"{result['tracksUpdated']} updated, {result['tracksMoved']} moved, "
         f"{result['tracksMissing']} missing, {result['tracksRestored']} restored, "
         f"{len(result['errors'])} errors in {result['durationMs'] / 1000:.1f} s")
-    for err in result["errors"][:20]:
-        console.print(f"  [yellow]{err['path']}[/yellow]: {err['error']}")
-    if len(result["errors"]) > 20:
-        console.print(f"  ... and {len(result['errors']) - 20} more")
+    _print_errors(result["errors"], "path")
 
 
 @library_cli.command("analyze")
@@ -182,10 +188,7 @@ def analyze(
     console.print(f"{result['analysed']} analysed, {result['skipped']} skipped "
                   f"(analysed already), {result['failed']} failed "
                   f"of {result['requested']} tracks")
-    for err in result["errors"][:20]:
-        console.print(f"  [yellow]{err['track_id']}[/yellow]: {err['error']}")
-    if len(result["errors"]) > 20:
-        console.print(f"  ... and {len(result['errors']) - 20} more")
+    _print_errors(result["errors"], "track_id")
     if result["failed"]:
         raise typer.Exit(1)
 

@@ -58,6 +58,11 @@ class Event(StrEnum):
     #: The recorder's scheduler fired a schedule (payload :class:`ScheduleFired`);
     #: the recording service starts the recording.
     SCHEDULE_FIRED = "schedule:fired"
+    # stems for the audio engine (beside the contract; the engine link sends them on)
+    #: A track's stems are WAV files in the stem cache (payload :class:`StemsReadyPayload`).
+    STEMS_READY = "stems:ready"
+    #: A track's stems could not be made (payload :class:`StemsFailedPayload`).
+    STEMS_FAILED = "stems:failed"
 
 
 class ScheduleFired(TypedDict):
@@ -224,3 +229,20 @@ class MediaPayload(TypedDict):
     tracksRestored: NotRequired[int]
     tracksMarkedMissing: NotRequired[int]
     tracksMissing: NotRequired[int]
+
+
+class StemsReadyPayload(TypedDict):
+    """``stems:ready``: the stems a track's request asked for are in the stem cache;
+    ``stems`` gives the absolute path of each WAV by stem name (``bass``, ``drums``,
+    ``other``, ``vocals``)."""
+
+    trackId: str
+    stems: dict[str, str]
+
+
+class StemsFailedPayload(TypedDict):
+    """``stems:failed``: the stems a track's request asked for could not be made
+    (``error`` says why)."""
+
+    trackId: str
+    error: str

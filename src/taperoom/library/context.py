@@ -44,7 +44,6 @@ from taperoom.leader import FileLeaderLock, LeaderLock, Leadership, PostgresLead
 from taperoom.library import migrate
 from taperoom.library.analysis import AnalysisService
 from taperoom.library.analysis.external import HEALTH_TIMEOUT, ExternalAnalysis
-from taperoom.library.analysis.stems import StemStore
 from taperoom.library.cleanup import backup_folder
 from taperoom.library.directories import DirectoryService
 from taperoom.library.duplicates import DuplicateService
@@ -59,6 +58,9 @@ from taperoom.library.scanner.runner import Scanner
 from taperoom.library.scanner.state import FolderLocks
 from taperoom.library.settings import LibrarySettings
 from taperoom.library.settings_service import SettingsService
+from taperoom.library.stems.cache import StemCache
+from taperoom.library.stems.delivery import StemStore
+from taperoom.library.stems.service import StemsService
 from taperoom.library.suggestions import SuggestionService
 from taperoom.library.tracks import TrackService
 from taperoom.library.users import user_store
@@ -140,6 +142,8 @@ class LibraryServices:
         M3U8 and rekordbox XML exports of playlists and of the collection.
     importer : PlaylistImporter
         Imports of M3U/M3U8 playlists and rekordbox XML (``/api/import``).
+    stems : StemsService
+        Stems for the audio engine, from the stem cache or the analysis server.
     """
 
     settings: LibrarySettings
@@ -172,6 +176,7 @@ class LibraryServices:
     smart_keeper: SmartPlaylistKeeper
     exporter: PlaylistExporter
     importer: PlaylistImporter
+    stems: StemsService
     _closer: ExitStack = field(repr=False, compare=False)
 
     def close(self) -> None:
@@ -196,8 +201,8 @@ def _queue(settings: LibrarySettings, name: str) -> Huey:
                      store="library")
 
 
-def external_analysis(settings: LibrarySettings, db: sessionmaker[Session]
-                      ) -> ExternalAnalysis | None:
+def external_analysis(settings: LibrarySettings, db: sessionmaker[Session],
+                      stem_cache: StemCache) -> ExternalAnalysis | None:
     """The external analysis server of ``ANALYSIS_SERVER_URL``, or None without one.
 
     Raises
@@ -216,7 +221,7 @@ def external_analysis(settings: LibrarySettings, db: sessionmaker[Session]
         raise Misconfigured(f"ANALYSIS_SERVER_URL: {exc}") from None
     health = AnalysisServerClient(url, timeout_ms=min(timeout_ms, int(HEALTH_TIMEOUT * 1000)),
                                   api_token=token)
-    stems = StemStore(settings.data_path / "stem_cache", roots=settings.stem_roots,
+    stems = StemStore(stem_cache, roots=settings.stem_roots,
                       server_host=httpx.URL(client.base_url).host,
                       max_bytes=int(settings.analysis_stem_max_mb * 1_000_000),
                       timeout=timeout_ms / 1000,
@@ -299,7 +304,9 @@ def build_services(settings: LibrarySettings | None = None, *,
         stack.callback(watcher.stop)
         calls = LeaderCalls(_queue(settings, "leader"), leadership)
         watcher_controls = LeaderWatcher(calls, watcher)
-        external = external_analysis(settings, db)
+        stem_cache = StemCache(data / "stem_cache", max_bytes=settings.stem_cache_max_bytes)
+        stem_cache.tidy()
+        external = external_analysis(settings, db, stem_cache)
         if external is not None:
             stack.callback(external.close)
         analysis = AnalysisService(
@@ -312,6 +319,9 @@ def build_services(settings: LibrarySettings | None = None, *,
             worker_timeout=settings.job_stale_seconds,
             keep_days=settings.analysis_jobs_keep_days, external=external)
         stack.callback(analysis.close)
+        stems = StemsService(db, bus, stem_cache, jobs=analysis, server=external,
+                             retry_interval=settings.stems_retry_seconds)
+        stack.callback(stems.close)
         smart = SmartPlaylists(db, bus)
         smart_keeper = SmartPlaylistKeeper(bus, smart.refresh_affected)
         stack.callback(smart_keeper.stop)
@@ -344,7 +354,7 @@ def build_services(settings: LibrarySettings | None = None, *,
             exporter=PlaylistExporter(db),
             importer=PlaylistImporter(db, bus, refusal=folders.refusal,
                                       extensions=settings.extensions),
-            _closer=stack.pop_all())
+            stems=stems, _closer=stack.pop_all())
     return services
 
 

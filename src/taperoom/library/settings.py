@@ -44,6 +44,10 @@ class LibrarySettings(AccessSettings):
     ``CALLBACK_HOST`` / ``ANALYSIS_CALLBACK_URL`` (where it calls back),
     ``ANALYSIS_STEM_ROOTS`` (folders whose files it may deliver as stems by
     path), ``ANALYSIS_STEM_MAX_MB`` (largest stem file it may deliver),
+    ``STEM_CACHE_MAX_BYTES`` (most bytes of stems kept in ``DATA_DIR/stem_cache``,
+    the least recently used sets evicted first; default 10 GB),
+    ``STEMS_RETRY_SECONDS`` (how often a server that was down is checked again for
+    the stems asked for meanwhile),
     ``REDIS_URL`` (the job queue on Redis when ``QUEUE_URL`` is empty),
     ``ANALYSIS_JOBS_KEEP_DAYS`` (days an ended ``analysis_jobs`` row is kept; the
     newest row of each job id stays whatever its age).
@@ -90,6 +94,8 @@ class LibrarySettings(AccessSettings):
     analysis_server_api_token: SecretStr = SecretStr("")
     analysis_stem_roots: str = ""
     analysis_stem_max_mb: float = Field(2000.0, gt=0, le=1_000_000)
+    stem_cache_max_bytes: int = Field(10_000_000_000, ge=0)
+    stems_retry_seconds: float = Field(5.0, gt=0, le=3600)
     python_request_timeout_ms: int = Field(30_000, ge=100)
     callback_host: str = ""
     analysis_callback_url: str = ""

@@ -54,9 +54,9 @@ from taperoom.analysis.remote import (
 )
 from taperoom.db import transaction
 from taperoom.errors import InvalidInput
-from taperoom.library.analysis.stems import StemStore
 from taperoom.library.jobqueue import JobRun
 from taperoom.library.repository import analysis as repo
+from taperoom.library.stems.delivery import StemStore
 
 __all__ = ["TOKEN_PARAM", "ExternalAnalysis", "ExternalOutcome"]
 

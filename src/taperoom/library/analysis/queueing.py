@@ -138,6 +138,37 @@ class AnalysisQueueing:
                                        max_retries=self.max_retries)
         return row
 
+    def queue_stems(self, track_id: str) -> bool:
+        """Queue a stems-only job for `track_id`'s recording (``options: {stems: true,
+        basic_features: false, characteristics: false}``, ``high`` priority,
+        ``callback_metadata: {type: audio_server_stems, trackId}``), for the audio
+        engine (:class:`~taperoom.library.stems.service.StemsService`).
+
+        Returns
+        -------
+        bool
+            True when the job now queued or running for the recording asks for
+            stems; False when an analysis without stems was already queued or
+            running, which the request joined.
+
+        Raises
+        ------
+        AnalysisNotFound
+            No such track.
+        AnalysisConflict
+            The track has no audio hash yet.
+        """
+        with self.db() as s:
+            track = find_track(s, track_id)
+            track_id, file_hash = track.id, track.file_hash
+        if not file_hash:
+            raise AnalysisConflict("Invalid request", "The track has no audio hash yet")
+        options = AnalysisOptions(basic_features=False, characteristics=False, stems=True)
+        row, _ = self.queue(track_id, file_hash, Priority.HIGH, options, source="stems",
+                            force=True, metadata={"type": "audio_server_stems",
+                                                  "trackId": track_id})
+        return bool((row.options or {}).get("stems"))
+
     def request(self, body: Any) -> dict[str, Any]:
         """``POST /api/analysis/request``: queue one track's analysis.
 

@@ -218,6 +218,10 @@ class AnalysisService:
         """A track was loaded on a deck (:meth:`.AnalysisQueueing.analyze_for_deck`)."""
         return self.queueing.analyze_for_deck(track_id)
 
+    def queue_stems(self, track_id: str) -> bool:
+        """Queue a stems job for the audio engine (:meth:`.AnalysisQueueing.queue_stems`)."""
+        return self.queueing.queue_stems(track_id)
+
     def store_stage(self, file_hash: str, stage: str, data: dict[str, Any], *,
                     levels: list[Any] | None = None) -> dict[str, Any]:
         """Store one stage's results (:meth:`.ResultStore.store_stage`)."""

@@ -59,8 +59,8 @@ class ResultStore:
         stage : {"basic_features", "characteristics", "stems"}
             Other stages are accepted and not stored (as the original did);
             ``stems`` (an external server's) are converted to WAV in the stem
-            cache (:class:`~taperoom.library.analysis.stems.StemStore`) and set
-            ``stems_path``.
+            cache (:class:`~taperoom.library.stems.delivery.StemStore`) and set
+            ``stems_path`` (cleared on the tracks whose stems the cache evicted).
         data : dict
             The stage's data (contract §3).
         levels : list of WaveformLevel, optional
@@ -81,6 +81,7 @@ class ResultStore:
         """
         from taperoom.analysis.waveform import encode_waveforms
 
+        evicted: list[str] = []
         if stage == "basic_features":
             fields = basic_fields(data)
             if levels is None and data.get("waveforms") is not None:
@@ -88,13 +89,16 @@ class ResultStore:
         elif stage == "characteristics":
             fields = characteristics_fields(data)
         elif stage == "stems" and self.external is not None:
-            fields = {"stems_path": self.external.stems.store(file_hash, data)}
+            stored = self.external.stems.store(file_hash, data)
+            fields, evicted = {"stems_path": stored.path}, stored.evicted
         else:
             return {}
         blobs = [(lv.zoom_level, lv.sample_rate, lv.samples_per_pixel, lv.num_pixels,
                   encode_waveforms([lv])) for lv in levels or ()]
         with transaction(self.db) as s:
             written = repo.apply_results(s, file_hash, fields)
+            for gone in evicted:
+                written |= repo.apply_results(s, gone, {"stems_path": None})
             if blobs:
                 repo.replace_waveforms(s, file_hash, blobs)
             keys = {t.id: (t.musical_key, t.mode) for t in repo.tracks_with_hash(s, file_hash)

@@ -13,33 +13,31 @@ other, vocals: <source>}, format, model, ...}``, each source being
   prefix is accepted).
 
 Whatever the source's format, each stem is decoded and written as a PCM WAV with
-PyAV (16-bit, or 24-bit when the source has more than 16 bits), as the original
-backend's ``stemConverter`` did with ffmpeg, into
-``DATA_DIR/stem_cache/<audio hash>/<name>.wav``. A delivery is converted in a
-temporary folder beside the cache and renamed into place only once every stem
-converted, so a track never points at half a set of stems.
+PyAV (:func:`~.conversion.to_wav`) into a temporary folder of the stem cache
+(:class:`~.cache.StemCache`), which renames it to
+``DATA_DIR/stem_cache/<audio hash>/`` only once every stem converted, so a
+track never points at half a set of stems; the cache may then evict the least
+recently used other sets.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import io
 import os
 import re
-import shutil
-import tempfile
-import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import av
-import av.audio.stream
 import httpx
 
-__all__ = ["StemStore"]
+from taperoom.library.stems.cache import HASH, StemCache
+from taperoom.library.stems.conversion import to_wav
+
+__all__ = ["StemStore", "StoredStems"]
 
 #: What a stem name may look like (it becomes a file name).
 _STEM_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -51,13 +49,29 @@ MAX_STEMS = 16
 _CHUNK = 1 << 16
 
 
+@dataclass(frozen=True)
+class StoredStems:
+    """A set of stems in the cache.
+
+    Attributes
+    ----------
+    path : str
+        Its folder (``tracks.stems_path``).
+    evicted : list of str
+        Audio hashes whose sets the cache evicted to make room.
+    """
+
+    path: str
+    evicted: list[str]
+
+
 class StemStore:
     """Converts and caches the stems of a recording (see the module docstring).
 
     Parameters
     ----------
-    cache_dir : Path
-        ``DATA_DIR/stem_cache``; one folder per audio hash.
+    cache : StemCache
+        The stem cache (``DATA_DIR/stem_cache``).
     roots : sequence of Path
         ``ANALYSIS_STEM_ROOTS``: folders whose files may be named by path.
     server_host : str
@@ -70,17 +84,17 @@ class StemStore:
         Headers of downloads (the server's bearer token).
     """
 
-    def __init__(self, cache_dir: Path, *, roots: Sequence[Path], server_host: str,
+    def __init__(self, cache: StemCache, *, roots: Sequence[Path], server_host: str,
                  max_bytes: int, timeout: float,
                  headers: Mapping[str, str] | None = None) -> None:
-        self.cache_dir = Path(cache_dir)
+        self.cache = cache
         self.roots = tuple(Path(os.path.realpath(r)) for r in roots)
         self.server_host = server_host.lower()
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.headers = dict(headers or {})
 
-    def store(self, file_hash: str, data: dict[str, Any]) -> str:
+    def store(self, file_hash: str, data: dict[str, Any]) -> StoredStems:
         """Convert the stems of one ``stems`` callback into the cache.
 
         Parameters
@@ -92,8 +106,9 @@ class StemStore:
 
         Returns
         -------
-        str
-            The folder of the WAV files (``tracks.stems_path``).
+        StoredStems
+            The folder of the WAV files (``tracks.stems_path``), and the sets
+            evicted to make room for them.
 
         Raises
         ------
@@ -109,24 +124,13 @@ class StemStore:
         for name in stems:
             if not _STEM_NAME.fullmatch(name):
                 raise ValueError(f"bad stem name {name[:40]!r}")
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", file_hash):
+        if not HASH.fullmatch(file_hash):
             raise ValueError("bad audio hash")
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{file_hash}.", dir=self.cache_dir))
-        try:
+        with self.cache.writing(file_hash) as work:
             for name, source in stems.items():
                 self._convert(name, source, work)
-            final = self.cache_dir / file_hash
-            old: Path | None = None
-            if final.exists():
-                old = final.rename(self.cache_dir / f".{file_hash}.old-{uuid.uuid4().hex}")
-            os.rename(work, final)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return str(final)
+            evicted = self.cache.install(file_hash, work)
+        return StoredStems(str(self.cache.folder(file_hash)), evicted)
 
     # -- sources ----------------------------------------------------------------------
 
@@ -196,56 +200,3 @@ class StemStore:
         except httpx.HTTPError as exc:
             raise ValueError(f"stem {name}: the download failed: {type(exc).__name__}"
                              ) from None
-
-
-def to_wav(source: str | Path | IO[bytes], target: Path, *, what: str = "audio") -> None:
-    """Decode any audio file PyAV reads and write it as a PCM WAV.
-
-    Parameters
-    ----------
-    source : path or binary file
-        The audio (FLAC, WAV, ...).
-    target : Path
-        The WAV to write: 16-bit PCM (``pcm_s16le``) when the source has at most
-        16 bits per sample, else 24-bit (``pcm_s24le``); the source's rate and
-        channel layout.
-    what : str
-        Names the source in errors.
-
-    Raises
-    ------
-    ValueError
-        The source is not audio PyAV can decode, or holds no sound.
-    """
-    opened = "file:" + str(source.absolute()) if isinstance(source, Path) else source
-    frames = 0
-    try:
-        with av.open(opened, mode="r") as inp:
-            if not inp.streams.audio:
-                raise ValueError(f"{what}: no audio in it")
-            stream: av.audio.stream.AudioStream = inp.streams.audio[0]
-            ctx = stream.codec_context
-            wide = ctx.format is not None and ctx.format.bytes > 2
-            fmt, codec = ("s32", "pcm_s24le") if wide else ("s16", "pcm_s16le")
-            rate = ctx.sample_rate or 44100
-            layout = (ctx.layout.name if ctx.layout is not None and ctx.layout.nb_channels
-                      else "stereo")
-            resampler = av.AudioResampler(format=fmt, layout=layout, rate=rate)
-            with av.open("file:" + str(target.absolute()), mode="w", format="wav") as out:
-                ostream = out.add_stream(codec, rate=rate, layout=layout)
-                assert isinstance(ostream, av.audio.stream.AudioStream)
-                for frame in inp.decode(stream):
-                    for chunk in resampler.resample(frame):
-                        frames += chunk.samples
-                        out.mux(ostream.encode(chunk))
-                for chunk in resampler.resample(None):
-                    frames += chunk.samples
-                    out.mux(ostream.encode(chunk))
-                out.mux(ostream.encode(None))
-    except av.FFmpegError as exc:
-        with contextlib.suppress(OSError):
-            target.unlink()
-        raise ValueError(f"{what} is not audio that can be decoded: {exc}") from None
-    if frames == 0:
-        target.unlink(missing_ok=True)
-        raise ValueError(f"{what} holds no sound")

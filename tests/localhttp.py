@@ -59,10 +59,14 @@ class LocalHTTP:
     close : bool
         Close each connection after its answer (``Connection: close``), so a stopped
         peer is really gone; else connections are kept alive.
+    port : int
+        The port to listen on (default 0: a free one), e.g. that of a peer that was
+        stopped and comes back.
     """
 
     def __init__(self, answer: Callable[[Received], Answer], *,
-                 sent: Callable[[Received], None] | None = None, close: bool = False) -> None:
+                 sent: Callable[[Received], None] | None = None, close: bool = False,
+                 port: int = 0) -> None:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
@@ -89,7 +93,7 @@ class LocalHTTP:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)

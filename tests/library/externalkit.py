@@ -73,6 +73,8 @@ class StandIn:
     first : bool
         Run `script` before answering ``POST /jobs`` (a server that calls back
         before its answer arrives).
+    port : int
+        The port to listen on (default: a free one).
     """
 
     script: Script | None = None
@@ -80,6 +82,7 @@ class StandIn:
     submit: Callable[[], tuple[int, bytes]] | None = None
     files: dict[str, bytes] = field(default_factory=dict)
     first: bool = False
+    port: int = 0
     seen: list[Received] = field(default_factory=list)
     jobs: list[dict[str, Any]] = field(default_factory=list)
     callbacks: list[httpx.Response] = field(default_factory=list)
@@ -87,7 +90,8 @@ class StandIn:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
-        self._http = LocalHTTP(self._answer, close=True)  # a stopped peer is really gone
+        # a stopped peer is really gone
+        self._http = LocalHTTP(self._answer, close=True, port=self.port)
         self.url = self._http.url
 
     def __enter__(self) -> StandIn:

@@ -62,6 +62,12 @@ def ready_for(events: Events, track_id: str) -> dict[str, Any]:
     return next((d for d in events.of("stems:ready") if d["trackId"] == track_id), {})
 
 
+def answered(peer: StandIn, jobs: int) -> None:
+    """Wait until the stand-in's callbacks of `jobs` jobs (two each) were answered, so
+    that none comes after the library stopped."""
+    wait_for(lambda: len(peer.callbacks) >= 2 * jobs, DEADLINE, "the last callbacks")
+
+
 def assert_stems(paths: dict[str, str] | dict[str, Path], folder: Path,
                  stems: dict[str, np.ndarray]) -> None:
     """The four stems are absolute WAV paths in `folder`, 16-bit PCM at 44.1 kHz, holding
@@ -133,6 +139,7 @@ def test_a_miss_queues_a_stems_job_and_stems_ready_brings_wav_paths(
             assert_stems(request(ctx, track.id) or {}, folder, stems)
         assert len(peer.jobs) == 1 and len(events.of("stems:ready")) == 1
         assert no_leftovers(ctx) == []
+        answered(peer, 1)
 
 
 def test_several_requests_of_one_recording_share_one_job(
@@ -157,6 +164,7 @@ def test_several_requests_of_one_recording_share_one_job(
         for track_id in (a.id, copy.id):
             wait_for(lambda: ready_for(events, track_id), DEADLINE, "stems:ready")  # noqa: B023
         assert len(peer.jobs) == 1
+        answered(peer, 1)
 
 
 def test_least_recently_used_stems_are_evicted_by_size(
@@ -197,6 +205,7 @@ def test_least_recently_used_stems_are_evicted_by_size(
         made(t1)  # evicted: made again
         assert len(peer.jobs) == 4
         assert_stems(request(ctx, t1.id) or {}, cache / str(t1.file_hash), stems)
+        answered(peer, 4)
 
 
 def test_a_server_that_is_down_is_a_clear_error_and_the_stems_come_when_it_is_back(
@@ -229,7 +238,48 @@ def test_a_server_that_is_down_is_a_clear_error_and_the_stems_come_when_it_is_ba
             assert_stems(ready["stems"], ctx.settings.data_path.absolute() / "stem_cache"
                          / str(a.file_hash), stems)
             assert len(peer.jobs) == 1 and len(events.of("stems:ready")) == 1
+            answered(peer, 1)
         assert ctx.stems.pending() == {}
+
+
+def test_a_job_that_fails_with_its_server_is_made_again_when_the_server_is_back(
+        music: Path, stems: dict[str, np.ndarray], tmp_path: Path,
+        lib_settings: Callable[..., Any]) -> None:
+    """The server takes the stems job, stops listening and fails the job (a crash): the
+    server being down, the request waits for it instead of failing; when the server
+    listens again the job is queued again and ``stems:ready`` follows."""
+    wav = {n: encoded(stems[n], "wav", tmp_path, n) for n in NAMES}
+    first = StandIn()
+    with first, library(lib_settings, analysis_server_url=first.url,
+                        stems_retry_seconds=0.2) as (ctx, _):
+        scanned_library(ctx, music)
+        a = track_by_name(ctx, "t0.wav")
+        events = Events(ctx)
+        assert request(ctx, a.id) is None
+        remote = wait_for(lambda: ctx.analysis.job(str(a.file_hash)).get("status") ==
+                          "processing" and _remote_id(ctx, str(a.file_hash)), DEADLINE,
+                          "the job to reach the server")
+        first.stop()
+        answer = first.call_back(first.jobs[0], remote, "job_failed",
+                                 {"error": "the stem model crashed"})
+        assert answer.status_code == 200, answer.text
+        assert ctx.stems.pending() == {a.file_hash: "server"}
+        assert ctx.analysis.job(str(a.file_hash))["status"] == "failed"
+        script = stems_script(lambda peer: {n: b64(wav[n]) for n in NAMES}, fmt="wav")
+        port = int(first.url.rsplit(":", 1)[1])
+        with StandIn(script=script, port=port) as peer:
+            ready = wait_for(lambda: ready_for(events, a.id), DEADLINE, "stems:ready")
+            assert sorted(ready["stems"]) == NAMES
+            assert len(peer.jobs) == 1 and events.of("stems:failed") == []
+            answered(peer, 1)
+
+
+def _remote_id(ctx: Any, file_hash: str) -> str | None:
+    """The job id the server gave the newest job of `file_hash`."""
+    with ctx.db() as s:
+        row = (s.query(models.AnalysisJob).filter(models.AnalysisJob.job_id == file_hash)
+               .order_by(models.AnalysisJob.id.desc()).first())
+        return row.remote_job_id if row is not None else None
 
 
 def test_without_a_server_stems_are_unavailable(lib_ctx: Any, music: Path) -> None:
@@ -288,3 +338,4 @@ def test_a_malformed_stems_callback_is_refused_and_leaves_nothing(
         assert fresh(ctx, a.id).stems_path is None
         assert events.of("stems:ready") == [] and ctx.stems.pending() == {}
         assert len(peer.jobs) == 1
+        answered(peer, 1)

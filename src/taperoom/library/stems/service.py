@@ -85,7 +85,6 @@ class _Pending:
 
     track_ids: list[str]
     state: _State
-    why: str = ""
     jobs: int = 0
 
 
@@ -178,12 +177,11 @@ class StemsService:
                 pending = self._pending.setdefault(file_hash, _Pending([track_id], "server"))
                 if track_id not in pending.track_ids:
                     pending.track_ids.append(track_id)
-                if pending.state == "server":
-                    pending.why = why or "no answer"
             self._start_thread()
             raise StemsUnavailable(
-                f"The analysis server at {self.server.url} cannot be reached ({why}): the "
-                "stems will be made when it is back")
+                "Stems cannot be made now: " + (why or f"the analysis server at "
+                                                f"{self.server.url} is not healthy")
+                + "; they will be made when it is back")
         with self._lock:
             pending = self._pending.setdefault(file_hash, _Pending([track_id], "queue"))
             if track_id not in pending.track_ids:
@@ -270,7 +268,7 @@ class StemsService:
                 give_up = True
             else:
                 give_up = False
-                pending.state, pending.why = state, why
+                pending.state = state
         if give_up:
             self._fail(file_hash, f"No stems after {self.max_jobs} jobs: {why}")
         else:
@@ -306,37 +304,38 @@ class StemsService:
 
     def _retry_loop(self) -> None:
         """Every ``retry_interval``: check the server for requests waiting for it, and
-        queue the jobs of those waiting to be queued; ends when none waits."""
+        queue the jobs of those waiting to be queued; ends when none waits. A round
+        that fails is logged and the next one comes all the same."""
         while not self._stopping.is_set():
             with self._lock:
                 waiting = {h: p.state for h, p in self._pending.items() if p.state != "job"}
                 if not waiting:
                     self._thread = None
                     return
-            if any(state == "server" for state in waiting.values()):
-                assert self.server is not None
-                ok, why = self.server.healthy()
+            try:
+                self._retry_round(waiting)
+            except Exception:  # the retries must go on (a lock not had in time...)
+                log.exception("stems: a retry round failed")
+            self._wake.wait(self.retry_interval)
+            self._wake.clear()
+
+    def _retry_round(self, waiting: Mapping[str, _State]) -> None:
+        if any(state == "server" for state in waiting.values()):
+            assert self.server is not None
+            ok, _ = self.server.healthy()
+            if ok:
                 with self._lock:
                     for file_hash in waiting:
                         pending = self._pending.get(file_hash)
                         if pending is not None and pending.state == "server":
-                            if ok:
-                                pending.state = "queue"
-                            else:
-                                pending.why = why or "no answer"
-                if ok:
-                    log.info("the analysis server is back: queueing the stems asked for")
-            for file_hash in waiting:
-                found = self.cache.lookup(file_hash)
-                if found is not None:
-                    self._ready(file_hash, found)
-                else:
-                    try:
-                        self._queue(file_hash)
-                    except Exception:  # a broken queue must not end the retries
-                        log.exception("could not queue the stems of %s", file_hash)
-            self._wake.wait(self.retry_interval)
-            self._wake.clear()
+                            pending.state = "queue"
+                log.info("the analysis server is back: queueing the stems asked for")
+        for file_hash in waiting:
+            found = self.cache.lookup(file_hash)
+            if found is not None:
+                self._ready(file_hash, found)
+            else:
+                self._queue(file_hash)
 
     def pending(self) -> dict[str, str]:
         """The state of each recording waiting for stems (``job``, ``server``, ``queue``),

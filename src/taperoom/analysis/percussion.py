@@ -16,14 +16,13 @@ is rarely its beat (:func:`taperoom.analysis.tempo.tactus_level`).
 The meter is fed the short-time magnitude spectra of the onset framer
 (:class:`taperoom.analysis.onsets.OnsetFramer`) and keeps two sums: every other frame
 (86 frames/s at 44.1 kHz), bins below 11 kHz added in pairs, in chunks of 256 such
-frames (3 s), every other chunk analysed — half the music, spread over the whole
-track, at about 0.7 ms of CPU per second of audio.
+frames (3 s), one chunk in three analysed — a third of the music, spread over the
+whole track, at under 1 ms of CPU per second of audio.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import median_filter
 
 __all__ = ["PercussionMeter"]
 
@@ -35,6 +34,18 @@ _TIME_MEDIAN = 9
 _FREQ_MEDIAN = 9
 #: Frames per analysed chunk (after decimation).
 _CHUNK = 256
+#: One chunk in this many is analysed.
+_CHUNK_STRIDE = 3
+
+
+def _median(x: np.ndarray, width: int, axis: int) -> np.ndarray:
+    """Running median of odd `width` along `axis`, edges extended (scipy.ndimage's
+    ``median_filter`` with ``mode="nearest"``, by partial sort: three times faster)."""
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (width // 2, width // 2)
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(x, pad, mode="edge"), width,
+                                                       axis=axis)
+    return np.asarray(np.partition(windows, width // 2, axis=-1)[..., width // 2])
 
 
 class PercussionMeter:
@@ -52,10 +63,9 @@ class PercussionMeter:
         freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
         kept = int(np.count_nonzero(freqs < _MAX_HZ)) // 2 * 2
         self._bins = max(kept, 2)
-        self._frame = 0  # index of the next frame pushed (decimation phase)
+        self._frame = 0  # index of the next frame pushed
         self._chunk: list[np.ndarray] = []
         self._rows = 0
-        self._chunks_seen = 0
         self._percussive = 0.0
         self._total = 0.0
 
@@ -67,17 +77,20 @@ class PercussionMeter:
         mag : np.ndarray, shape=(frames, n_fft // 2 + 1), float
             Magnitude spectra of consecutive frames.
         """
-        if mag.shape[0] == 0:
+        n = mag.shape[0]
+        if n == 0:
             return
-        start = self._frame % 2
-        self._frame += mag.shape[0]
-        rows = mag[start::2, :self._bins]
-        if rows.shape[0] == 0:
+        frame = np.arange(self._frame, self._frame + n)
+        self._frame += n
+        # every other frame, and of those only the chunks that will be analysed
+        keep = (frame % 2 == 0) & ((frame // 2 // _CHUNK) % _CHUNK_STRIDE == 0)
+        if not keep.any():
             return
+        rows = mag[keep, :self._bins]
         pooled = rows.reshape(rows.shape[0], -1, 2).sum(axis=2, dtype=np.float32)
         self._chunk.append(pooled)
         self._rows += pooled.shape[0]
-        while self._rows >= _CHUNK:
+        if self._rows >= _CHUNK:
             block = np.concatenate(self._chunk)
             self._analyse(block[:_CHUNK])
             rest = block[_CHUNK:]
@@ -91,11 +104,8 @@ class PercussionMeter:
         self._chunk, self._rows = [], 0
 
     def _analyse(self, spec: np.ndarray) -> None:
-        self._chunks_seen += 1
-        if self._chunks_seen % 2 == 0:
-            return
-        harmonic = median_filter(spec, size=(_TIME_MEDIAN, 1), mode="nearest")
-        percussive = median_filter(spec, size=(1, _FREQ_MEDIAN), mode="nearest")
+        harmonic = _median(spec, _TIME_MEDIAN, axis=0)
+        percussive = _median(spec, _FREQ_MEDIAN, axis=1)
         power = spec.astype(np.float64) ** 2
         self._percussive += float(power[percussive > harmonic].sum())
         self._total += float(power.sum())

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from taperoom.audio import wav
 from taperoom.audio.waveform import minmax_peaks, normalise_peaks
+from taperoom.ephemeral.intake import Conversion, Intake
 from taperoom.ephemeral.names import decoded_again
 from taperoom.ephemeral.schemas import (
     DegradePublic,
@@ -118,11 +119,16 @@ class EphemeralService:
         ``WAVEFORM_POINTS`` and ``STREAM_PREBUFFER``.
     store : EphemeralStore
         The tracks on disk, their metadata and locks.
+    intake : Intake, optional
+        Converts files of other formats dropped into ``AUDIO_DIR`` to WAV tracks
+        at each scan; without it only WAV files are tracks.
     """
 
-    def __init__(self, settings: EphemeralSettings, store: EphemeralStore) -> None:
+    def __init__(self, settings: EphemeralSettings, store: EphemeralStore,
+                 intake: Intake | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.intake = intake
 
     # -- names -----------------------------------------------------------
 
@@ -159,8 +165,14 @@ class EphemeralService:
             degradation_rate=self.settings.degradation_rate,
         )
 
+    def convert_new(self) -> list[Conversion]:
+        """Convert the files of other formats in ``AUDIO_DIR`` to WAV tracks (once each)."""
+        return self.intake.convert_pending() if self.intake is not None else []
+
     def scan(self) -> list[str]:
-        """Create metadata for every readable WAV file; return their names (sorted)."""
+        """Convert new files of other formats, then create metadata for every readable
+        WAV file; return their names (sorted)."""
+        self.convert_new()
         names = []
         for name in self.store.list_filenames():
             if self.store.try_info(name) is None:

@@ -19,6 +19,9 @@ from tests.enginelink.peer import EnginePeer
 from tests.library.analysislib import scanned_library
 from tests.polling import wait_for
 
+#: The first frame of every connection.
+IDENTIFY = '{"type":"appServerIdentify"}'
+
 
 @pytest.fixture
 def engine() -> Iterator[EnginePeer]:
@@ -77,7 +80,7 @@ def linked(engine: EnginePeer, linked_library: Callable[..., Linked]) -> Linked:
     lib = linked_library(engine.url)
     lib.engine = engine
     engine.wait_connections(1)
-    engine.wait_frame(lambda t: t == '{"type":"appServerIdentify"}')
+    engine.wait_frame(lambda t: t == IDENTIFY)
     return lib
 
 

@@ -163,7 +163,8 @@ class ServerProcess:
     def __init__(self, args: list[str], env: dict[str, str], port: int) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        full_env = {**os.environ, **env}
+        # a library server links to no audio engine unless the test starts one
+        full_env = {**os.environ, "ENGINE_LINK_ENABLED": "false", **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "taperoom", *args], env=full_env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
@@ -268,7 +269,7 @@ def lib_database_url() -> str:
 def lib_settings(tmp_path: Path, lib_database_url: str, db_templates: DatabaseTemplates,
                  empty_database: bool) -> Callable[..., Any]:
     """Factory of library settings on tmp_path (no startup scan, no watcher, no automatic
-    analysis by default).
+    analysis, no link to an audio engine by default).
 
     The database is a SQLite file in tmp_path, or the PostgreSQL database of
     `lib_database_url` when that is set. A SQLite file that does not exist yet
@@ -285,6 +286,7 @@ def lib_settings(tmp_path: Path, lib_database_url: str, db_templates: DatabaseTe
             "file_watcher_enabled": False,
             "file_watcher_debounce": 200,
             "analyze_on_scan": False,
+            "engine_link_enabled": False,  # no test talks to an engine it did not start
         }
         values.update(overrides)
         settings = LibrarySettings(_env_file=None, **values)  # type: ignore[call-arg]

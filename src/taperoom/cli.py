@@ -240,8 +240,11 @@ def _ephemeral() -> Iterator[EphemeralServices]:
 
 @ephemeral_app.command("scan")
 def ephemeral_scan() -> None:
-    """Create metadata and waveforms for every WAV file in AUDIO_DIR."""
+    """Convert new MP3/FLAC/Ogg/Opus/AIFF/M4A files to WAV, then create metadata and
+    waveforms for every WAV file in AUDIO_DIR."""
     with _ephemeral() as services:
+        for done in services.service.convert_new():
+            console.print(f"converted {escape(done.source)} to {escape(done.wav)}")
         store = services.store
         names = store.list_filenames()
         ok = 0

@@ -58,11 +58,40 @@ class Event(StrEnum):
     #: The recorder's scheduler fired a schedule (payload :class:`ScheduleFired`);
     #: the recording service starts the recording.
     SCHEDULE_FIRED = "schedule:fired"
+    # the library's link to the audio engine and its live set
+    #: A track that really played on a deck was logged into the active session
+    #: (payload :class:`SessionTrackPlayedPayload`).
+    SESSION_TRACK_PLAYED = "session:track_played"
+    #: A track's first beat moved (a user's edit or a new analysis; payload
+    #: :class:`FirstBeatOffsetPayload`); the engine link tells the engine.
+    ENGINE_FIRST_BEAT_OFFSET = "engine:first_beat_offset"
     # stems for the audio engine (beside the contract; the engine link sends them on)
     #: A track's stems are WAV files in the stem cache (payload :class:`StemsReadyPayload`).
     STEMS_READY = "stems:ready"
     #: A track's stems could not be made (payload :class:`StemsFailedPayload`).
     STEMS_FAILED = "stems:failed"
+
+
+class SessionTrackPlayedPayload(TypedDict):
+    """``session:track_played``: a track played on a deck for at least
+    ``LIVE_SET_MIN_PLAY_SECONDS`` and was logged into the active session
+    ``playlistId`` (``playedAt`` unix s when it started playing, ``duration`` s of
+    play, ``occurrence`` its entry: 0 for the first play of the track in it)."""
+
+    playlistId: str
+    trackId: str
+    deck: str
+    playedAt: int
+    duration: int
+    occurrence: int
+
+
+class FirstBeatOffsetPayload(TypedDict):
+    """``engine:first_beat_offset``: track ``trackId``'s first beat is at
+    ``firstBeatOffset`` s now."""
+
+    trackId: str
+    firstBeatOffset: float
 
 
 class ScheduleFired(TypedDict):

@@ -120,10 +120,10 @@ def test_solo_violin_keeps_its_detected_beats(corpus: Path) -> None:
 @pytest.mark.parametrize("track", ["m21_corelli_op3no1_grave", "m21_schubert_lindenbaum"])
 def test_string_and_piano_scores_get_every_notated_beat(corpus: Path, track: str) -> None:
     """Scores rendered at one tempo (README: beats exact) whose strings and piano
-    sustain between notes: a constant grid with a beat on every notated beat. The
-    metrical level may be the subdivision (tempo at 1x or 2x the notated one, the
-    octave choice of rendered scores being a known open error), so extra beats
-    between the notated ones are not counted here."""
+    sustain between notes: a constant grid with a beat on every notated beat. (The
+    metrical level is checked by the tests of the tempo below; here the tempo may be
+    at 1x or 2x the notated one, and extra beats between the notated ones are not
+    counted.)"""
     bpm, beats, _downs = annotation(corpus, track)
     r = analyse_file(corpus / "dev" / f"{track}.ogg")
     assert r.bpm is not None
@@ -155,3 +155,28 @@ def test_triple_metre_score_moving_in_eighths_gets_its_notated_beat(corpus: Path
     assert quick.bpm == r.bpm
     np.testing.assert_array_equal(quick.beats, r.beats)
     assert quick.downbeats.size == 0 and quick.beats_per_bar is None
+
+
+@pytest.mark.parametrize("track", ["m21_bach_bwv269", "m21_bach_bwv66.6",
+                                   "m21_corelli_op3no1_grave", "m21_liliuokalani_aloha_oe"])
+def test_scores_without_drums_are_counted_in_their_beat_not_their_running_notes(
+        corpus: Path, track: str) -> None:
+    """Chorales, a grave and a song rendered at one tempo (README: tempo and beats
+    exact) with no drums: their most regular pulse is the running eighth notes, which
+    nothing subdivides; the beat is the notated one (half of it), on every annotated
+    beat and with no beat between them."""
+    bpm, beats, _downs = annotation(corpus, track)
+    r = analyse_file(corpus / "dev" / f"{track}.ogg")
+    assert r.bpm == pytest.approx(bpm, rel=0.04)
+    assert hit_rate(r.beats, beats) >= 0.95
+    assert false_rate(r.beats, beats) <= 0.05
+
+
+@pytest.mark.parametrize("track", ["m21_haydn_op74no1_m1", "m21_mozart_k155_m1"])
+def test_scores_whose_beat_is_subdivided_keep_it(corpus: Path, track: str) -> None:
+    """Allegro movements rendered at one tempo (README: tempo exact) with running
+    sixteenth notes under the beat: the beat is subdivided, so it is not halved."""
+    bpm, beats, _downs = annotation(corpus, track)
+    r = analyse_file(corpus / "dev" / f"{track}.ogg")
+    assert r.bpm == pytest.approx(bpm, rel=0.04)
+    assert hit_rate(r.beats, beats) >= 0.95

@@ -3,6 +3,7 @@ library deletes tracks or resolves duplicates."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,16 @@ def test_session_logs_replays_and_finalizes(api: httpx.Client, lib_ctx: Any,
     assert [s["id"] for s in active["sessions"]] == [other["id"]]  # the original listed both
     final = api.get(f"/api/playlists/{sid}").json()
     assert (final["is_readonly"], final["session_duration"]) == (1, 840)
+
+
+def test_logging_a_play_breaks_no_subscriber(api: httpx.Client, tracks: list[str],
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    """The ``track:updated`` of a logged play names its changed fields as a list; every
+    subscriber takes it (the analysis queue's rehash failed on it)."""
+    sid = start(api)["id"]
+    with caplog.at_level(logging.ERROR):
+        assert play(api, sid, tracks[0]).status_code == 200
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_finalized_session_refuses_changes_with_409(api: httpx.Client, lib_ctx: Any,

@@ -224,9 +224,8 @@ def test_a_server_that_is_down_is_a_clear_error_and_the_stems_come_when_it_is_ba
         with pytest.raises(StemsUnavailable) as refused:
             request(ctx, a.id)
         assert isinstance(refused.value, TaperoomError) and refused.value.status == 503
-        assert f"The analysis server at http://127.0.0.1:{port} cannot be reached" in (
-            refused.value.message)
-        assert "when it is back" in refused.value.message
+        assert refused.value.message.startswith(
+            f"The analysis server at http://127.0.0.1:{port} cannot be reached")
         with pytest.raises(StemsUnavailable):  # asked again while down: the same answer
             request(ctx, a.id)
         assert ctx.stems.pending() == {a.file_hash: "server"}

@@ -16,6 +16,9 @@ i.e. 172.3 frames per second, frames centred on ``i * hop``) gives per frame:
   chord changes at bar lines for the downbeat tracker (Goto 2001; Papadopoulos &
   Peeters 2011). The rhythm accumulator keeps it at a quarter of the frame rate.
 
+The spectra also feed a :class:`~taperoom.analysis.percussion.PercussionMeter` (the
+track's percussive share, two running sums).
+
 Only these numbers per frame are kept (about 70 MB for a two-hour mix), never the
 spectrum.
 """
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.fft
+
+from taperoom.analysis.percussion import PercussionMeter
 
 __all__ = ["BAND_EDGES_HZ", "CHROMA_RANGE_HZ", "N_BANDS", "OnsetFramer"]
 
@@ -86,11 +91,18 @@ class OnsetFramer:
         self._buffer = np.zeros(self.n_fft // 2, dtype=np.float32)  # centring pad
         self._prev_log: np.ndarray | None = None
         self._finished = False
+        self._percussion = PercussionMeter(sample_rate, self.n_fft)
 
     @property
     def frame_rate(self) -> float:
         """Frames per second (Hz)."""
         return self.sample_rate / self.hop
+
+    @property
+    def percussive_share(self) -> float | None:
+        """Share of the energy framed so far in percussive components, 0..1, or None
+        before any sound (see :mod:`taperoom.analysis.percussion`)."""
+        return self._percussion.share
 
     def push(self, samples: np.ndarray) -> tuple[np.ndarray, ...]:
         """Add samples; return the features of every frame that became complete.
@@ -125,7 +137,9 @@ class OnsetFramer:
         self._buffer = np.concatenate(
             [self._buffer, np.zeros(self.n_fft // 2, dtype=np.float32)])
         # frames whose centre lies inside the stream only
-        return self._frames(final=True)
+        out = self._frames(final=True)
+        self._percussion.flush()
+        return out
 
     def _empty(self) -> tuple[np.ndarray, ...]:
         z = np.zeros((0, N_BANDS), dtype=np.float32)
@@ -145,6 +159,7 @@ class OnsetFramer:
         spec = scipy.fft.rfft(frames * self.window, axis=1, workers=1)
         mag = np.abs(spec).astype(np.float32)
         mag *= self._scale
+        self._percussion.push(mag)
         logmag = np.log1p(mag * np.float32(LOG_GAMMA))
         prev = logmag[:1] if self._prev_log is None else self._prev_log
         diff = np.diff(np.concatenate([prev, logmag]), axis=0)

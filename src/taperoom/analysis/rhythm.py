@@ -6,7 +6,9 @@ compact per-frame onset features (:mod:`taperoom.analysis.onsets`, 172 frames/s,
 :func:`estimate_rhythm` turns them into a :class:`RhythmResult`:
 
 1. tempo: the novelty's periodicity (autocorrelation x Fourier) with a prior flat over
-   the DJ tempo range and falling off outside it (:mod:`taperoom.analysis.tempo`);
+   the DJ tempo range and falling off outside it; in music without drums whose most
+   regular pulse is its running notes, half of it (:mod:`taperoom.analysis.tempo`,
+   :func:`~taperoom.analysis.tempo.tactus_level`);
 2. beats: dynamic programming at that tempo (:mod:`taperoom.analysis.beats`);
 3. grid: when the detected beats follow one tempo (electronic music, drum machines,
    rendered scores), or stray from it only where the grid still lands on the onsets
@@ -35,7 +37,14 @@ from taperoom.analysis.beats import (
 )
 from taperoom.analysis.downbeats import find_downbeats
 from taperoom.analysis.onsets import N_BANDS, OnsetFramer
-from taperoom.analysis.tempo import band_novelty, choose_tempo, novelty, tempo_salience
+from taperoom.analysis.tempo import (
+    HALF_REACH_OCTAVES,
+    band_novelty,
+    choose_tempo,
+    novelty,
+    tactus_level,
+    tempo_salience,
+)
 from taperoom.errors import InvalidInput
 
 __all__ = ["RhythmAccumulator", "RhythmFeatures", "RhythmResult", "estimate_rhythm"]
@@ -67,6 +76,9 @@ class RhythmFeatures:
     chroma : np.ndarray, shape=(n // 4, 12), float32
         Power per pitch class (C first), summed over groups of :data:`CHROMA_DECIMATION`
         frames: row ``j`` covers frames ``4j .. 4j+3``.
+    percussive_share : float or None
+        Share of the energy in percussive components (see
+        :mod:`taperoom.analysis.percussion`); None when unknown or silent.
     """
 
     frame_rate: float
@@ -75,6 +87,7 @@ class RhythmFeatures:
     energy: np.ndarray = field(repr=False)
     hfc: np.ndarray = field(repr=False)
     chroma: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 12), np.float32))
+    percussive_share: float | None = None
 
 
 class RhythmAccumulator:
@@ -156,6 +169,7 @@ class RhythmAccumulator:
                      else np.zeros(0, dtype=np.float32)),
                 chroma=(np.concatenate(self._chroma) if self._chroma
                         else np.zeros((0, 12), dtype=np.float32)),
+                percussive_share=self._framer.percussive_share,
             )
             self._flux, self._energy, self._hfc, self._chroma = [], [], [], []
         return self._done
@@ -241,6 +255,9 @@ def estimate_rhythm(features: RhythmFeatures, *, bpm_range: tuple[float, float] 
     tempo = choose_tempo(sal, (lo, hi))
     if tempo is None:
         return _none_result()
+    tempo = tactus_level(sal, tempo, percussive_share=features.percussive_share,
+                         bass=band_novelty(features.flux[:, 0].astype(np.float64), fr),
+                         frame_rate=fr, bpm_range=(lo, hi))
     period = 60.0 * fr / tempo
     frames = track_beats(o, period)
     detected = frames / fr
@@ -276,12 +293,18 @@ def estimate_rhythm(features: RhythmFeatures, *, bpm_range: tuple[float, float] 
         first, per_bar, phrase = (bars.first_downbeat, bars.beats_per_bar,
                                   bars.first_phrase_beat)
         if bars.beat_step > 1:
-            # the beats were half beats of a bar of three: keep every other one
             step = bars.beat_step
-            beat_frames = beat_frames[first % step::step]
-            consistency = beat_consistency(detected[first % step::step])
-            bpm /= step
-            first, per_bar, phrase = first // step, per_bar // step, first // step
+            if np.log2(lo * step / bpm) <= HALF_REACH_OCTAVES:
+                # the beats were half beats of a bar of three: keep every other one
+                beat_frames = beat_frames[first % step::step]
+                consistency = beat_consistency(detected[first % step::step])
+                bpm /= step
+                first, per_bar, phrase = first // step, per_bar // step, first // step
+            else:
+                # already at the slowest plausible beat: the cues recur every two bars
+                # of three
+                per_bar = per_bar // step
+                first = phrase = first % per_bar
     beats = beat_frames / fr
     if quick:
         per_bar = phrase = None

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from taperoom import __version__
-from taperoom.ephemeral.api import audio, degrade, pages, status, tracks
+from taperoom.ephemeral.api import audio, degrade, pages, status, tracks, wear_models
 from taperoom.ephemeral.context import EphemeralServices, build_services
 from taperoom.ephemeral.hotpath import DegradeFastPath
 from taperoom.ephemeral.settings import EphemeralSettings
@@ -67,7 +67,7 @@ def create_app(settings: EphemeralSettings | None = None,
                        executor=built.wear_threads)
     install_cors(app, built.settings.cors_origin)
     install_allow_header(app)
-    for module in (status, tracks, audio, degrade, pages):
+    for module in (status, tracks, audio, degrade, wear_models, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

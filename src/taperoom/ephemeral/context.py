@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+from taperoom.ephemeral.intake import Intake
 from taperoom.ephemeral.service import EphemeralService
 from taperoom.ephemeral.settings import EphemeralSettings
 from taperoom.ephemeral.store import EphemeralStore
@@ -74,7 +75,8 @@ def build_services(settings: EphemeralSettings) -> EphemeralServices:
     try:
         store = EphemeralStore(settings)
         closing.callback(store.close)
-        service = EphemeralService(settings, store)
+        intake = Intake(settings.audio_dir, settings.metadata_dir, fsync=settings.fsync)
+        service = EphemeralService(settings, store, intake)
         degrade_limit = ClientRateLimit(settings.degrade_rate_limit, "degrade")
         wear_threads = ThreadPoolExecutor(settings.threads, thread_name_prefix="wear")
         # a wear in progress writes through the store's open files: let it finish first

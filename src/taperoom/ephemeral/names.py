@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import quote, unquote, unquote_to_bytes
 
 #: Longest key: 255 bytes of a file name, less ``.json`` and the ``.<pid>.<thread>.tmp``
 #: of an atomic write (up to 40 characters).
@@ -85,3 +85,18 @@ def filename_of_key(key: str) -> str | None:
     if "~" in key:
         return None
     return unquote_to_bytes(key).decode("utf-8", "surrogateescape")
+
+
+def decoded_again(name: str) -> str | None:
+    """`name` percent-decoded once more, or None when that changes nothing.
+
+    Tone.js 14.8 encodes a file name twice (``My%2520Song.wav`` for ``My Song.wav``),
+    so the server, which decodes the path once, sees ``My%20Song.wav``. Bytes that
+    are not UTF-8 become surrogate escapes (PEP 383), as in :func:`os.listdir`.
+    The result is a candidate name only: it may hold ``/`` or ``..`` and must be
+    confined like any other name before use.
+    """
+    if "%" not in name:
+        return None
+    again = unquote(name, errors="surrogateescape")
+    return again if again != name else None

@@ -79,6 +79,28 @@ class DegradePublic(_Public):
     play_count: int = Field(description="The segment's play count after this play")
 
 
+class WearModelPublic(_Public):
+    """One wear model of ``GET /wear-models``."""
+
+    name: str = Field(description="What a track's wear_model and WEAR_MODEL take")
+    description: str = Field(description="What the model does to a segment on each play")
+    default: bool = Field(description="True for WEAR_MODEL, the model of tracks not given one")
+
+
+class TrackWearModelPublic(_Public):
+    """The wear model of one track."""
+
+    filename: str
+    wear_model: str = Field(description="Name of the model its plays use")
+    own: bool = Field(description="True when the curator set it; false when it is WEAR_MODEL's")
+
+
+class TrackWearModelUpdate(BaseModel):
+    """Body setting a track's wear model; null gives it back ``WEAR_MODEL``'s."""
+
+    wear_model: str | None = Field(description="A name from GET /wear-models, or null")
+
+
 class ErrorPublic(_Public):
     """Body of every error answer (the contract's {"error": "..."})."""
 

@@ -17,15 +17,20 @@ from starlette.concurrency import run_in_threadpool
 
 from taperoom.audio import wav
 from taperoom.audio.waveform import minmax_peaks, normalise_peaks
+from taperoom.ephemeral.intake import Conversion, Intake
+from taperoom.ephemeral.names import decoded_again
 from taperoom.ephemeral.schemas import (
     DegradePublic,
     StatusPublic,
     TrackPublic,
     TrackStatsPublic,
+    TrackWearModelPublic,
     WaveformPointPublic,
+    WearModelPublic,
 )
 from taperoom.ephemeral.settings import EphemeralSettings
-from taperoom.ephemeral.store import EphemeralStore, Meta
+from taperoom.ephemeral.store import EphemeralStore, Meta, wear_model_in
+from taperoom.ephemeral.wear import WEAR_MODELS, description_of
 from taperoom.errors import (
     Busy,
     Forbidden,
@@ -114,11 +119,39 @@ class EphemeralService:
         ``WAVEFORM_POINTS`` and ``STREAM_PREBUFFER``.
     store : EphemeralStore
         The tracks on disk, their metadata and locks.
+    intake : Intake, optional
+        Converts files of other formats dropped into ``AUDIO_DIR`` to WAV tracks
+        at each scan; without it only WAV files are tracks.
     """
 
-    def __init__(self, settings: EphemeralSettings, store: EphemeralStore) -> None:
+    def __init__(self, settings: EphemeralSettings, store: EphemeralStore,
+                 intake: Intake | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.intake = intake
+
+    # -- names -----------------------------------------------------------
+
+    def resolve(self, filename: str) -> str:
+        """The track a request names: `filename`, or its twice-decoded form.
+
+        Tone.js 14.8 encodes a file name twice, so a request for ``My Song.wav``
+        arrives as ``My%20Song.wav``. When no file has the once-decoded name but
+        one has the name decoded again (:func:`~taperoom.ephemeral.names.decoded_again`),
+        that one is meant. Both candidates are confined to ``AUDIO_DIR`` by
+        :meth:`EphemeralStore.path_of`, so ``..%252F`` stays outside. Names without
+        ``%`` are returned at once.
+
+        Returns
+        -------
+        str
+            The name to use; `filename` itself when neither exists (the caller then
+            answers its own 404).
+        """
+        again = decoded_again(filename)
+        if again is None or self.store.exists(filename) or not self.store.exists(again):
+            return filename
+        return again
 
     # -- catalogue -------------------------------------------------------
 
@@ -132,8 +165,14 @@ class EphemeralService:
             degradation_rate=self.settings.degradation_rate,
         )
 
+    def convert_new(self) -> list[Conversion]:
+        """Convert the files of other formats in ``AUDIO_DIR`` to WAV tracks (once each)."""
+        return self.intake.convert_pending() if self.intake is not None else []
+
     def scan(self) -> list[str]:
-        """Create metadata for every readable WAV file; return their names (sorted)."""
+        """Convert new files of other formats, then create metadata for every readable
+        WAV file; return their names (sorted)."""
+        self.convert_new()
         names = []
         for name in self.store.list_filenames():
             if self.store.try_info(name) is None:
@@ -169,6 +208,7 @@ class EphemeralService:
         return out
 
     def _meta(self, filename: str) -> Meta:
+        filename = self.resolve(filename)
         try:
             self.store.path_of(filename)
         except NotFound:
@@ -210,10 +250,53 @@ class EphemeralService:
         An unknown or unreadable track is 404 "Track not found", as in the contract.
         """
         try:
-            count = self.store.degrade(filename, index)
+            try:
+                count = self.store.degrade(filename, index)
+            except NotFound:
+                again = self.resolve(filename)
+                if again == filename:
+                    raise
+                count = self.store.degrade(again, index)
         except (NotFound, MediaError):
             raise NotFound("Track not found") from None
         return DegradePublic(success=True, segment_index=index, play_count=count)
+
+    # -- wear models -----------------------------------------------------
+
+    def wear_models(self) -> list[WearModelPublic]:
+        """Body of ``GET /wear-models``: every model, ``WEAR_MODEL``'s marked default."""
+        return [WearModelPublic(name=name, description=description_of(model),
+                                default=name == self.settings.wear_model)
+                for name, model in WEAR_MODELS.items()]
+
+    def track_wear_model(self, filename: str) -> TrackWearModelPublic:
+        """The wear model of one track (404 "Track not found" for an unknown track)."""
+        meta = self._meta(filename)
+        own = wear_model_in(meta)
+        return TrackWearModelPublic(filename=meta["filename"],
+                                    wear_model=own or self.settings.wear_model,
+                                    own=own is not None)
+
+    def set_wear_model(self, filename: str, wear_model: str | None) -> TrackWearModelPublic:
+        """Give a track its own wear model, or (None) ``WEAR_MODEL``'s again.
+
+        Every later play of the track uses it; what earlier plays wore stays.
+
+        Raises
+        ------
+        NotFound
+            No such track ("Track not found").
+        InvalidInput
+            `wear_model` is not a name of ``GET /wear-models``.
+        Busy
+            Locks not granted within ``LOCK_TIMEOUT``.
+        """
+        if wear_model is not None and wear_model not in WEAR_MODELS:
+            raise InvalidInput(f"Unknown wear model {wear_model!r}; known: "
+                               f"{', '.join(WEAR_MODELS)}")
+        meta = self._meta(filename)
+        self.store.set_wear_model(meta["filename"], wear_model)
+        return self.track_wear_model(meta["filename"])
 
     def check_admin(self, token: str | None) -> None:
         """Accept only the configured ``ADMIN_TOKEN`` (compared in constant time).
@@ -247,10 +330,11 @@ class EphemeralService:
 
     def stream_path(self, filename: str) -> os.PathLike[str]:
         """Path of the file served by ``GET /stream/<f>`` (404 when missing)."""
-        return self.store.path_of(filename)
+        return self.store.path_of(self.resolve(filename))
 
     def count_stream(self, filename: str) -> None:
         """Count one stream start of `filename`, if it is a readable track."""
+        filename = self.resolve(filename)
         if self.store.try_info(filename) is not None:
             self.store.add_stream(filename)
 
@@ -264,6 +348,7 @@ class EphemeralService:
         InvalidInput
             `index` outside ``[0, total_chunks)``.
         """
+        filename = self.resolve(filename)
         self.store.path_of(filename)
         info = self.store.info(filename)
         total = math.ceil(info.duration / CHUNK_SECONDS)
@@ -285,6 +370,7 @@ class EphemeralService:
         the cache is dropped when the track's metadata is recreated, and a cache
         that is not a list of peaks is computed again.
         """
+        filename = self.resolve(filename)
         self.store.path_of(filename)
         info = self.store.info(filename)
         self.store.ensure_meta(filename)
@@ -333,6 +419,7 @@ class EphemeralService:
             with the duration before it is turned into a frame number, so no value
             (``1e308``, ``inf``, ``nan``) can overflow.
         """
+        filename = self.resolve(filename)
         self._meta(filename)
         info = self.store.info(filename)
         if not math.isfinite(start_seconds) or start_seconds < 0:
@@ -358,6 +445,7 @@ class EphemeralService:
         whose lock cannot be had is sent without wear (logged), as the seed says.
         """
         info = plan.info
+        filename = self.resolve(filename)
         yield plan.header
         t0 = time.monotonic()
         sent_seconds = 0.0

@@ -58,9 +58,9 @@ import numpy as np
 
 from taperoom.audio import wav
 from taperoom.ephemeral import metafile
-from taperoom.ephemeral.degrade import WEAR_MODELS
 from taperoom.ephemeral.names import track_key
 from taperoom.ephemeral.settings import EphemeralSettings
+from taperoom.ephemeral.wear import WEAR_MODELS, WearModel, rng_for
 from taperoom.errors import Busy, Conflict, InvalidInput, MediaError, NotFound
 from taperoom.fslock import atomic_write, file_lock, fsync_dir, range_lock
 
@@ -88,26 +88,27 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-_rng_local = threading.local()
+#: Key of a track's wear model in its metadata (absent: ``WEAR_MODEL``).
+WEAR_MODEL_KEY = "wear_model"
 
 
-def _thread_rng() -> np.random.Generator:
-    """This thread's random generator (seeded once from OS entropy)."""
-    rng: np.random.Generator | None = getattr(_rng_local, "rng", None)
-    if rng is None:
-        rng = _rng_local.rng = np.random.default_rng()
-    return rng
+def wear_model_in(meta: Meta | None) -> str | None:
+    """The wear model a track's metadata names, or None when it names no known one."""
+    name = meta.get(WEAR_MODEL_KEY) if meta is not None else None
+    return name if isinstance(name, str) and name in WEAR_MODELS else None
 
 
 class _MetaHandle:
     """An open metadata file of one track and where its count slots are."""
 
-    __slots__ = ("fd", "key", "layout", "stale", "users")
+    __slots__ = ("fd", "key", "layout", "stale", "users", "wear_model")
 
-    def __init__(self, fd: int, key: tuple[int, int], layout: metafile.Layout) -> None:
+    def __init__(self, fd: int, key: tuple[int, int], layout: metafile.Layout,
+                 wear_model: str | None = None) -> None:
         self.fd = fd
         self.key = key
         self.layout = layout
+        self.wear_model = wear_model
         self.users = 1
         self.stale = False
 
@@ -206,6 +207,14 @@ class EphemeralStore:
         if real.parent != self.audio_dir or not real.is_file():
             raise NotFound("Audio file not found")
         return path
+
+    def exists(self, filename: str) -> bool:
+        """True when :meth:`path_of` finds `filename` (a track file inside ``AUDIO_DIR``)."""
+        try:
+            self.path_of(filename)
+        except NotFound:
+            return False
+        return True
 
     def meta_path(self, filename: str) -> Path:
         """``METADATA_DIR/tracks/<key>.json``: the metadata of `filename`."""
@@ -518,7 +527,7 @@ class EphemeralStore:
         if layout is None:
             os.close(fd)
             return None
-        handle = _MetaHandle(fd, (fst.st_dev, fst.st_ino), layout)
+        handle = _MetaHandle(fd, (fst.st_dev, fst.st_ino), layout, wear_model_in(meta))
         with self._handles_lock:
             old = self._handles.get(filename)
             self._handles[filename] = handle
@@ -624,7 +633,9 @@ class EphemeralStore:
         index : int
             Segment index, ``0 <= index < total_segments``.
         rng : np.random.Generator, optional
-            Randomness for the wear model (fresh OS entropy by default).
+            Randomness for the wear model; by default seeded from the track's name,
+            the segment and its play count (:func:`~taperoom.ephemeral.wear.rng_for`),
+            so a play wears the same way in every process.
 
         Returns
         -------
@@ -651,9 +662,12 @@ class EphemeralStore:
             for _ in range(_SETTLE_ATTEMPTS):
                 with range_lock(fd, info.frame_offset(start), nbytes,
                                 timeout=self.settings.lock_timeout):
-                    before = self._count_play(filename, info, index)
-                    if before is not None:
-                        self._wear(fd, info, start, end, before, rng or _thread_rng())
+                    counted = self._count_play(filename, info, index)
+                    if counted is not None:
+                        before, model = counted
+                        self._wear(fd, info, start, end, before,
+                                   rng or rng_for(filename, index, before),
+                                   model=self.model_named(model))
                         return before + 1
                 # no fitting metadata in the slot layout: settle it, outside the segment lock
                 self._settle_meta(filename, info, fd)
@@ -661,8 +675,10 @@ class EphemeralStore:
         finally:
             os.close(fd)
 
-    def _count_play(self, filename: str, info: wav.WavInfo, index: int) -> int | None:
-        """Add one play to segment `index` in place; return the count before it.
+    def _count_play(self, filename: str, info: wav.WavInfo, index: int
+                    ) -> tuple[int, str | None] | None:
+        """Add one play to segment `index` in place; return the count before it and
+        the track's wear model (None: ``WEAR_MODEL``).
 
         The caller holds the segment's range lock, the only lock under which that
         count changes (whole-file rewrites hold the whole-file audio lock). None
@@ -680,11 +696,11 @@ class EphemeralStore:
             self._release(handle)
             raise
         self._release(handle)
-        return before
+        return before, handle.wear_model
 
     def _wear(self, fd: int, info: wav.WavInfo, start: int, end: int, before: int,
-              rng: np.random.Generator) -> None:
-        """Apply the wear model to frames ``[start, end)`` in place.
+              rng: np.random.Generator, *, model: WearModel | None = None) -> None:
+        """Apply `model` (``WEAR_MODEL`` by default) to frames ``[start, end)`` in place.
 
         Models with a ``frame_mask`` method (dropout) silence whole frames in the
         raw bytes, with no decode/encode round trip; the bytes are the same as
@@ -693,7 +709,8 @@ class EphemeralStore:
         """
         raw = wav.read_raw(fd, info, start, end - start)
         n = len(raw) // info.block_align
-        frame_mask = getattr(self.model, "frame_mask", None)
+        model = model or self.model
+        frame_mask = getattr(model, "frame_mask", None)
         if frame_mask is not None:
             mask = frame_mask(n, play_count=before, rate_percent=self.settings.degradation_rate,
                               rng=rng)
@@ -710,10 +727,60 @@ class EphemeralStore:
             os.pwrite(fd, buf, info.frame_offset(start))
             return
         y = wav.decode(raw, info)
-        worn = self.model.apply(y, play_count=before, rate_percent=self.settings.degradation_rate,
-                                rng=rng)
+        worn = model.apply(y, play_count=before, rate_percent=self.settings.degradation_rate,
+                           rng=rng, sample_rate=info.sample_rate)
         if not np.array_equal(worn, y):
             os.pwrite(fd, wav.encode(worn, info), info.frame_offset(start))
+
+    # -- wear models -----------------------------------------------------
+
+    def model_named(self, name: str | None) -> WearModel:
+        """The wear model called `name`; ``WEAR_MODEL``'s for None."""
+        return WEAR_MODELS[name] if name is not None else self.model
+
+    def wear_model_of(self, filename: str) -> str:
+        """Name of the wear model of `filename`: its own, else ``WEAR_MODEL``.
+
+        Raises
+        ------
+        NotFound, MediaError, Busy
+            As :meth:`ensure_meta`.
+        """
+        return wear_model_in(self.ensure_meta(filename)) or self.settings.wear_model
+
+    def set_wear_model(self, filename: str, name: str | None) -> Meta:
+        """Give `filename` its own wear model (None: back to ``WEAR_MODEL``).
+
+        The metadata file is replaced atomically under the whole-file audio lock
+        (which waits for segments being worn), so every later play uses the new
+        model and no play uses half of it.
+
+        Raises
+        ------
+        InvalidInput
+            `name` is not a known wear model.
+        NotFound, MediaError
+            No such track, or not a WAV file this app can wear.
+        Busy
+            Locks not granted within ``LOCK_TIMEOUT``.
+        """
+        if name is not None and name not in WEAR_MODELS:
+            raise InvalidInput(f"Unknown wear model {name!r}; known: {', '.join(WEAR_MODELS)}")
+        self.ensure_meta(filename)
+        fd, shared = self._open_for_lock(filename)
+        try:
+            info = self.info(filename, fd, self.path_of(filename))
+
+            def change(meta: Meta) -> None:
+                if name is None:
+                    meta.pop(WEAR_MODEL_KEY, None)
+                else:
+                    meta[WEAR_MODEL_KEY] = name
+
+            with range_lock(fd, 0, 0, timeout=self.settings.lock_timeout, shared=shared):
+                return self._update_meta_locked(filename, info, change)
+        finally:
+            os.close(fd)
 
     # -- originals -------------------------------------------------------
 

@@ -14,6 +14,7 @@ from taperoom.library.api import (
     analysis,
     directories,
     duplicates,
+    engine,
     exchange,
     hot_cues,
     playlists,
@@ -98,7 +99,7 @@ def create_app(settings: LibrarySettings | None = None,
     install_error_handlers(app, error_envelope)
     install_allow_header(app)
     for module in (system, worker, settings_api, directories, scan, watcher, hot_cues,
-                   fileops_api, tracks, duplicates, analysis, playlists, exchange):
+                   fileops_api, tracks, duplicates, analysis, playlists, exchange, engine):
         app.include_router(module.router)
     access_settings = svc.settings
     if svc.settings.analysis_server_url.strip():  # it calls back by the callback URL's host

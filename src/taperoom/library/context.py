@@ -36,6 +36,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.analysis.remote import AnalysisServerClient
 from taperoom.db import make_engine, make_sessionmaker
+from taperoom.enginelink.client import EngineLink
+from taperoom.enginelink.handlers import EngineHandlers
+from taperoom.enginelink.liveset import LiveSet
+from taperoom.enginelink.outbox import Outbox
+from taperoom.enginelink.status import EngineStatus
+from taperoom.enginelink.stems import StemsProvider
+from taperoom.enginelink.trackinfo import TrackInfoReader
 from taperoom.errors import Misconfigured
 from taperoom.events import EventBus
 from taperoom.fslock import KeyLocks, file_lock
@@ -142,6 +149,11 @@ class LibraryServices:
         M3U8 and rekordbox XML exports of playlists and of the collection.
     importer : PlaylistImporter
         Imports of M3U/M3U8 playlists and rekordbox XML (``/api/import``).
+    engine_link : EngineLink
+        The WebSocket link to the audio engine (runs in the leader when
+        ``ENGINE_LINK_ENABLED``), with its live set.
+    engine_status : EngineStatus
+        The link's status from any worker (``/api/engine/status``).
     stems : StemsService
         Stems for the audio engine, from the stem cache or the analysis server.
     """
@@ -176,6 +188,8 @@ class LibraryServices:
     smart_keeper: SmartPlaylistKeeper
     exporter: PlaylistExporter
     importer: PlaylistImporter
+    engine_link: EngineLink
+    engine_status: EngineStatus
     stems: StemsService
     _closer: ExitStack = field(repr=False, compare=False)
 
@@ -230,6 +244,21 @@ def external_analysis(settings: LibrarySettings, db: sessionmaker[Session],
                             callback_url=settings.callback_url,
                             remote=settings.analysis_server_remote,
                             timeout=settings.analysis_timeout_ms / 1000)
+
+
+def engine_link_of(settings: LibrarySettings, db: sessionmaker[Session], bus: EventBus,
+                   tracks: TrackService, analysis: AnalysisService, sessions: SessionService,
+                   stems: StemsProvider | None = None) -> EngineLink:
+    """The link to the audio engine of ``AUDIO_SERVER_WS_URL`` with its handlers and live
+    set (not started: the leader starts it when ``ENGINE_LINK_ENABLED``)."""
+    outbox = Outbox()
+    live = LiveSet(sessions, bus, min_play_seconds=settings.live_set_min_play_seconds)
+    handlers = EngineHandlers(bus, TrackInfoReader(db), tracks, analysis, live, outbox,
+                              stems=stems, stems_retry=settings.engine_stems_retry_seconds)
+    return EngineLink(handlers, outbox, url=settings.audio_server_ws_url.strip(),
+                      reconnect_delay=settings.audio_server_reconnect_delay / 1000,
+                      reconnect_max=settings.audio_server_reconnect_max / 1000,
+                      ping_interval=settings.audio_server_ping_interval / 1000)
 
 
 def build_services(settings: LibrarySettings | None = None, *,
@@ -325,6 +354,11 @@ def build_services(settings: LibrarySettings | None = None, *,
         smart = SmartPlaylists(db, bus)
         smart_keeper = SmartPlaylistKeeper(bus, smart.refresh_affected)
         stack.callback(smart_keeper.stop)
+        sessions = SessionService(db, bus)
+        engine_link = engine_link_of(settings, db, bus, tracks, analysis, sessions,
+                                     stems=stems if external is not None else None)
+        stack.callback(engine_link.stop)
+        engine_status = EngineStatus(calls, engine_link, enabled=settings.engine_link)
         recovery = RecoveryReport()
         # the leader's duties, started in this order when this process takes the lead
         leadership.add_duty("file operation recovery",
@@ -337,6 +371,8 @@ def build_services(settings: LibrarySettings | None = None, *,
                             analysis.stop_pruning)
         leadership.add_duty("smart playlists", smart_keeper.start, smart_keeper.stop)
         leadership.add_duty("leader calls", calls.start_consumer, calls.stop_consumer)
+        if settings.engine_link:
+            leadership.add_duty("audio engine link", engine_link.start, engine_link.stop)
         if lead:
             leadership.start()
         stack.callback(leadership.stop)  # first to run at close: steps down
@@ -348,13 +384,14 @@ def build_services(settings: LibrarySettings | None = None, *,
             duplicates=duplicates,
             scanner=scanner, scans=scans, directories=directories, watcher=watcher,
             watcher_controls=watcher_controls, analysis=analysis,
-            playlists=PlaylistService(db, bus, smart), sessions=SessionService(db, bus),
+            playlists=PlaylistService(db, bus, smart), sessions=sessions,
             thinking=ThinkingPlaylist(db, bus), crates=CrateService(db, bus),
             smart=smart, smart_keeper=smart_keeper,
             exporter=PlaylistExporter(db),
             importer=PlaylistImporter(db, bus, refusal=folders.refusal,
                                       extensions=settings.extensions),
-            stems=stems, _closer=stack.pop_all())
+            engine_link=engine_link, engine_status=engine_status, stems=stems,
+            _closer=stack.pop_all())
     return services
 
 

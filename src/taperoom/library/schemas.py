@@ -1927,3 +1927,36 @@ class ImportPublic(Public):
     unmatched: list[UnmatchedPublic]
     unmatched_count: int
     problems: list[str]
+
+
+# ============================================================================ engine link
+
+
+class EngineDeckPublic(Public):
+    """One deck of the audio engine as the live set follows it (``playedSeconds``: s
+    of play of its track so far)."""
+
+    trackId: str | None
+    playing: bool
+    playedSeconds: float
+
+
+class EngineStatusPublic(Public):
+    """``GET /api/engine/status``: the link to the audio engine (contract section 4).
+
+    ``enabled`` (``ENGINE_LINK_ENABLED`` and a URL), ``running`` (the leader
+    process runs the link), ``url``, ``connected``, ``connectedSince`` (ISO 8601
+    UTC), ``lastError`` (why the last connection ended or failed),
+    ``failedAttempts`` (in a row), ``reconnectDelay`` (s before the next attempt
+    while the engine is away) and ``decks``.
+    """
+
+    enabled: bool
+    running: bool
+    url: str
+    connected: bool
+    connectedSince: str | None
+    lastError: str | None
+    failedAttempts: int
+    reconnectDelay: float | None
+    decks: dict[str, EngineDeckPublic]

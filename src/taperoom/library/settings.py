@@ -56,6 +56,16 @@ class LibrarySettings(AccessSettings):
     cent, also to half and double time) of the tracks suggested to mix next
     (``GET /api/tracks/:id/suggestions``; default 6, about a DJ deck's pitch range).
 
+    Audio engine (contract section 4): ``AUDIO_SERVER_WS_URL`` (the engine's
+    WebSocket server, default ``ws://localhost:8080``), ``ENGINE_LINK_ENABLED``
+    (false, or an empty URL, leaves the engine alone),
+    ``AUDIO_SERVER_RECONNECT_DELAY`` / ``AUDIO_SERVER_RECONNECT_MAX`` (ms: first
+    and longest wait between connection attempts, doubling in between),
+    ``AUDIO_SERVER_PING_INTERVAL`` (ms between two pings), ``ENGINE_STEMS_RETRY_SECONDS``
+    (first wait before stems that met a down analysis server are asked for again)
+    and ``LIVE_SET_MIN_PLAY_SECONDS`` (seconds a track must play on a deck to be
+    logged into the active session).
+
     Jobs: ``JOB_STALE_SECONDS``, how long a running job's heartbeat may be
     silent before its process is taken for dead and the job is queued again
     (the only sign of life of a worker on another machine; its process
@@ -101,6 +111,13 @@ class LibrarySettings(AccessSettings):
     analysis_callback_url: str = ""
     analysis_jobs_keep_days: int = Field(30, ge=0, le=36_500)
     suggestion_bpm_percent: float = Field(6.0, gt=0, le=50)
+    audio_server_ws_url: str = "ws://localhost:8080"
+    engine_link_enabled: bool = True
+    audio_server_reconnect_delay: int = Field(1000, ge=10, le=3_600_000)
+    audio_server_reconnect_max: int = Field(30_000, ge=10, le=3_600_000)
+    audio_server_ping_interval: int = Field(30_000, ge=10, le=3_600_000)
+    engine_stems_retry_seconds: float = Field(5.0, gt=0, le=3600)
+    live_set_min_play_seconds: float = Field(30.0, ge=0, le=86_400)
 
     @property
     def queue(self) -> str:
@@ -113,6 +130,12 @@ class LibrarySettings(AccessSettings):
     def shared_queue(self) -> bool:
         """Whether the queue is on a server that processes of other machines share."""
         return self.queue.startswith(("redis://", "rediss://", "unix://"))
+
+    @property
+    def engine_link(self) -> bool:
+        """Whether the library links to the audio engine (``ENGINE_LINK_ENABLED`` and a
+        non-empty ``AUDIO_SERVER_WS_URL``)."""
+        return self.engine_link_enabled and bool(self.audio_server_ws_url.strip())
 
     @property
     def bpm_range(self) -> tuple[float, float]:

@@ -50,10 +50,6 @@ from taperoom.library.schemas import (
 
 log = logging.getLogger(__name__)
 
-#: Event the engine link listens to for first-beat-offset changes.
-ENGINE_FIRST_BEAT_OFFSET = "engine:first_beat_offset"
-
-
 class TrackNotFound(NotFound):
     """No track has this id (also for ids that are not UUIDs).
 
@@ -492,7 +488,8 @@ class TrackService:
             out = track_dict(track)
         self._send(Event.TRACK_UPDATED, {"trackId": out["id"],
                                          "changes": {"first_beat_offset": offset}})
-        self._send(ENGINE_FIRST_BEAT_OFFSET, {"trackId": out["id"], "firstBeatOffset": offset})
+        self._send(Event.ENGINE_FIRST_BEAT_OFFSET,
+                   {"trackId": out["id"], "firstBeatOffset": offset})
         return out
 
     # -- hot cues

@@ -64,6 +64,8 @@ class JobMover:
 
     def _on_track_updated(self, data: dict[str, Any]) -> None:
         changes = data.get("changes") or {}
+        if not isinstance(changes, dict):
+            return  # the names of the fields a logged play changed
         new_hash = changes.get("file_hash")
         if not (new_hash and "date_analyzed" in changes and changes["date_analyzed"] is None
                 and self.reacts()):

@@ -72,7 +72,9 @@ class ResultStore:
         dict
             The columns the stage sets (before each track's own fields are kept);
             ``track:updated`` tells each track's changes, with the names of its key
-            (``camelot``, ``open_key``) when they change.
+            (``camelot``, ``open_key``) when they change; ``engine:first_beat_offset``
+            goes out for each track whose first beat moved (the engine link
+            forwards it to the audio engine).
 
         Raises
         ------
@@ -96,6 +98,8 @@ class ResultStore:
         blobs = [(lv.zoom_level, lv.sample_rate, lv.samples_per_pixel, lv.num_pixels,
                   encode_waveforms([lv])) for lv in levels or ()]
         with transaction(self.db) as s:
+            firsts = ({t.id: t.first_beat_offset for t in repo.tracks_with_hash(s, file_hash)}
+                      if "first_beat_offset" in fields else {})
             written = repo.apply_results(s, file_hash, fields)
             for gone in evicted:
                 written |= repo.apply_results(s, gone, {"stems_path": None})
@@ -108,4 +112,8 @@ class ResultStore:
             if shown:
                 self.bus.send(Event.TRACK_UPDATED, {"trackId": track_id, "changes": (
                     with_key_names(shown, *keys.get(track_id, (None, None))))})
+            first = changes.get("first_beat_offset")
+            if first is not None and first != firsts.get(track_id):  # the engine is told
+                self.bus.send(Event.ENGINE_FIRST_BEAT_OFFSET,
+                              {"trackId": track_id, "firstBeatOffset": first})
         return fields

@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, WebSocket
 
+from taperoom.enginelink.status import EngineStatus
 from taperoom.leader import Leadership
 from taperoom.library.analysis import AnalysisService
 from taperoom.library.context import LibraryServices
@@ -124,6 +125,11 @@ async def leadership(request: Request) -> Leadership:
     return _services(request).leadership
 
 
+async def engine_status(request: Request) -> EngineStatus:
+    """The status of the link to the audio engine."""
+    return _services(request).engine_status
+
+
 async def websocket_hub(websocket: WebSocket) -> WebSocketHub:
     """The app's WebSocket hub (forwards bus events to ``/ws`` clients)."""
     hub: WebSocketHub = websocket.app.state.hub
@@ -147,4 +153,5 @@ CrateServiceDep = Annotated[CrateService, Depends(crate_service)]
 PlaylistExporterDep = Annotated[PlaylistExporter, Depends(playlist_exporter)]
 PlaylistImporterDep = Annotated[PlaylistImporter, Depends(playlist_importer)]
 LeadershipDep = Annotated[Leadership, Depends(leadership)]
+EngineStatusDep = Annotated[EngineStatus, Depends(engine_status)]
 WebSocketHubDep = Annotated[WebSocketHub, Depends(websocket_hub)]

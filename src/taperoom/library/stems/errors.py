@@ -1,16 +1,10 @@
-"""The error of stems that cannot be had now."""
+"""The error of stems that cannot be had now: the engine link's
+:class:`~taperoom.enginelink.stems.StemsUnavailable` (a
+:class:`~taperoom.errors.Busy`, HTTP 503), which the stems service raises when no
+external analysis server is configured or it cannot be reached."""
 
 from __future__ import annotations
 
-from taperoom.errors import Busy
+from taperoom.enginelink.stems import StemsUnavailable
 
 __all__ = ["StemsUnavailable"]
-
-
-class StemsUnavailable(Busy):
-    """Stems cannot be made now: no external analysis server is configured
-    (``ANALYSIS_SERVER_URL``), or it cannot be reached (HTTP 503).
-
-    When the server is only unreachable, the request is kept and made again once
-    the server answers its health check (:class:`~.service.StemsService`).
-    """

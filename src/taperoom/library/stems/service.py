@@ -178,10 +178,8 @@ class StemsService:
                 if track_id not in pending.track_ids:
                     pending.track_ids.append(track_id)
             self._start_thread()
-            raise StemsUnavailable(
-                "Stems cannot be made now: " + (why or f"the analysis server at "
-                                                f"{self.server.url} is not healthy")
-                + "; they will be made when it is back")
+            raise StemsUnavailable(why or f"The analysis server at {self.server.url} is "
+                                   "not healthy")
         with self._lock:
             pending = self._pending.setdefault(file_hash, _Pending([track_id], "queue"))
             if track_id not in pending.track_ids:

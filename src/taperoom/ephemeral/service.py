@@ -35,6 +35,7 @@ from taperoom.errors import (
     TaperoomError,
     Unauthorized,
 )
+from taperoom.events import Event, EventBus, WearPlayed
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +115,16 @@ class EphemeralService:
         ``WAVEFORM_POINTS`` and ``STREAM_PREBUFFER``.
     store : EphemeralStore
         The tracks on disk, their metadata and locks.
+    bus : EventBus, optional
+        Where each counted play is announced (:attr:`~taperoom.events.Event.WEAR_PLAYED`,
+        sent in the thread that counted it); a private bus when omitted.
     """
 
-    def __init__(self, settings: EphemeralSettings, store: EphemeralStore) -> None:
+    def __init__(self, settings: EphemeralSettings, store: EphemeralStore,
+                 bus: EventBus | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.bus = bus if bus is not None else EventBus()
 
     # -- catalogue -------------------------------------------------------
 
@@ -210,10 +216,19 @@ class EphemeralService:
         An unknown or unreadable track is 404 "Track not found", as in the contract.
         """
         try:
-            count = self.store.degrade(filename, index)
+            count = self._play(filename, index)
         except (NotFound, MediaError):
             raise NotFound("Track not found") from None
         return DegradePublic(success=True, segment_index=index, play_count=count)
+
+    def _play(self, filename: str, index: int) -> int:
+        """Wear segment `index` once (:meth:`EphemeralStore.degrade`) and announce the
+        counted play on the bus; its new play count."""
+        count = self.store.degrade(filename, index)
+        self.bus.send(Event.WEAR_PLAYED, dict(WearPlayed(
+            filename=filename, segment_index=index, play_count=count,
+            counted_at=time.time())))
+        return count
 
     def check_admin(self, token: str | None) -> None:
         """Accept only the configured ``ADMIN_TOKEN`` (compared in constant time).
@@ -378,7 +393,7 @@ class EphemeralService:
                 yield raw
                 sent_seconds += (end - start) / info.sample_rate
                 try:
-                    await run_in_threadpool(self.store.degrade, filename, index)
+                    await run_in_threadpool(self._play, filename, index)
                 except Busy as exc:
                     log.warning("stream of %s: segment %d not worn: %s", filename, index, exc)
         finally:

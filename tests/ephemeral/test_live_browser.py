@@ -53,7 +53,9 @@ def tabs(browser: Browser) -> Iterator[Callable[[], PlayerPage]]:
 
 
 class RequestLog:
-    """Every HTTP request a page makes from :meth:`start` on (paths only)."""
+    """Every HTTP request a page's script makes from :meth:`start` on (paths only); the
+    ``<audio>`` element's own loading of ``/stream`` (range requests whenever the browser
+    wants more of the file) is not the player's doing and is left out."""
 
     def __init__(self, tab: PlayerPage) -> None:
         self.paths: list[str] = []
@@ -61,7 +63,7 @@ class RequestLog:
         tab.page.on("request", self._seen)
 
     def _seen(self, request: Request) -> None:
-        if self.on:
+        if self.on and request.resource_type != "media":
             self.paths.append(urlparse(request.url).path)
 
     def start(self) -> None:

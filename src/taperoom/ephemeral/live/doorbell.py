@@ -21,12 +21,16 @@ import logging
 import os
 import secrets
 import socket
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 #: Abstract-namespace names start with this (after the leading NUL byte).
 PREFIX = "taperoom-wear-"
+#: Seconds a listing of the registry is trusted while the folder's time stamp stays the
+#: same (the kernel's coarse clock can give two changes in a row the same time stamp).
+LIST_EVERY = 1.0
 
 
 class Doorbells:
@@ -45,17 +49,20 @@ class Doorbells:
         self._out.setblocking(False)
         self._names: list[str] = []
         self._seen: tuple[int, int] | None = None
+        self._listed = 0.0
 
     def close(self) -> None:
         """Close the sending socket."""
         self._out.close()
 
     def _registered(self) -> list[str]:
-        """Names in the folder, listed again only when the folder changed."""
+        """Names in the folder, listed again when the folder changed (or every
+        :data:`LIST_EVERY` seconds)."""
         st = os.stat(self.folder)
         key = (st.st_mtime_ns, st.st_ino)
-        if key != self._seen:
-            self._seen = key
+        now = time.monotonic()
+        if key != self._seen or now - self._listed > LIST_EVERY:
+            self._seen, self._listed = key, now
             self._names = sorted(n for n in os.listdir(self.folder) if n.startswith(PREFIX))
         return self._names
 

@@ -99,6 +99,13 @@ class NotFound(TaperoomError, LookupError):
     exit_code = 4
 
 
+class NotAcceptable(TaperoomError, ValueError):
+    """The client does not accept what the route sends (HTTP 406, RFC 9110 §15.5.7)."""
+
+    status = 406
+    exit_code = 2
+
+
 class Conflict(TaperoomError, RuntimeError):
     """The request conflicts with the current state (HTTP 409)."""
 

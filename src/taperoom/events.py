@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 class Event(StrEnum):
-    """Every event the library and the recorder send to frontends."""
+    """Every event the library, the recorder and the ephemeral app send to frontends."""
 
     TRACK_ADDED = "track:added"
     TRACK_UPDATED = "track:updated"
@@ -70,6 +70,9 @@ class Event(StrEnum):
     STEMS_READY = "stems:ready"
     #: A track's stems could not be made (payload :class:`StemsFailedPayload`).
     STEMS_FAILED = "stems:failed"
+    # ephemeral (its live wear routes carry it to every worker process)
+    #: A play of a segment was counted (payload :class:`WearPlayed`).
+    WEAR_PLAYED = "wear:played"
 
 
 class SessionTrackPlayedPayload(TypedDict):
@@ -98,6 +101,17 @@ class ScheduleFired(TypedDict):
     """Payload of :attr:`Event.SCHEDULE_FIRED`."""
 
     schedule_id: int
+
+
+class WearPlayed(TypedDict):
+    """Payload of :attr:`Event.WEAR_PLAYED`: segment `segment_index` of `filename` was
+    played once; `play_count` is its count after that play, `counted_at` the wall
+    clock (Unix seconds) when the count was saved."""
+
+    filename: str
+    segment_index: int
+    play_count: int
+    counted_at: float
 
 
 Subscriber = Callable[[str, dict[str, Any]], None]

@@ -1225,7 +1225,7 @@ def test_openapi_declares_every_answer_body_with_its_keys(api: Callable[..., Api
     failures = []
     operations = [(m.upper(), p, op) for p, item in doc["paths"].items()
                   for m, op in item.items()]
-    assert len(operations) == 11
+    assert len(operations) == 12
     for method, path, op in operations:
         ok = {s: r for s, r in op["responses"].items() if s.startswith("2")}
         if not ok:
@@ -1252,6 +1252,14 @@ def test_openapi_declares_every_answer_body_with_its_keys(api: Callable[..., Api
                         failures.append(f"{method} {path} {status} {media}: {schema}")
                 elif media == "text/html":
                     if schema.get("type") != "string":
+                        failures.append(f"{method} {path} {status} {media}: {schema}")
+                elif media == "text/event-stream":  # GET /events/wear: data of each event
+                    for obj in map(lambda o: _resolve(doc, o), schema.get("oneOf", [])):
+                        names = list(obj.get("properties", {}))
+                        if (not names or obj.get("additionalProperties") is not False
+                                or sorted(obj.get("required", [])) != sorted(names)):
+                            failures.append(f"{method} {path} {status}: loose event {obj}")
+                    if not schema.get("oneOf"):
                         failures.append(f"{method} {path} {status} {media}: {schema}")
                 else:
                     failures.append(f"{method} {path} {status}: unexpected {media}")

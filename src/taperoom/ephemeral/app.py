@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from taperoom import __version__
-from taperoom.ephemeral.api import audio, degrade, pages, status, tracks, wear_models
+from taperoom.ephemeral.api import audio, degrade, live, pages, status, tracks, wear_models
 from taperoom.ephemeral.context import EphemeralServices, build_services
 from taperoom.ephemeral.hotpath import DegradeFastPath
 from taperoom.ephemeral.settings import EphemeralSettings
@@ -53,9 +53,11 @@ def create_app(settings: EphemeralSettings | None = None,
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = built.settings.threads
         freeze_startup_heap()  # the app is built: full collections skip it
+        built.live.start()
         try:
             yield
         finally:
+            await built.live.stop()
             if owned:
                 built.close()
 
@@ -67,7 +69,7 @@ def create_app(settings: EphemeralSettings | None = None,
                        executor=built.wear_threads)
     install_cors(app, built.settings.cors_origin)
     install_allow_header(app)
-    for module in (status, tracks, audio, degrade, wear_models, pages):
+    for module in (status, tracks, audio, degrade, wear_models, live, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

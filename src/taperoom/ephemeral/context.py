@@ -14,9 +14,14 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from taperoom.ephemeral.intake import Intake
+from taperoom.ephemeral.live.doorbell import Doorbells
+from taperoom.ephemeral.live.hub import LiveWearHub
+from taperoom.ephemeral.live.publisher import WearPublisher
+from taperoom.ephemeral.live.wearlog import WearLog
 from taperoom.ephemeral.service import EphemeralService
 from taperoom.ephemeral.settings import EphemeralSettings
 from taperoom.ephemeral.store import EphemeralStore
+from taperoom.events import Event, EventBus
 from taperoom.web.ratelimit import ClientRateLimit
 
 
@@ -38,6 +43,8 @@ class EphemeralServices:
     wear_threads : ThreadPoolExecutor
         ``THREADS`` worker threads in which the ``/degrade`` hot path wears
         segments (blocking file I/O and ``fdatasync``).
+    live : LiveWearHub
+        This process's live wear subscribers (started and stopped by the app).
     """
 
     settings: EphemeralSettings
@@ -45,6 +52,7 @@ class EphemeralServices:
     service: EphemeralService
     degrade_limit: ClientRateLimit
     wear_threads: ThreadPoolExecutor
+    live: LiveWearHub
     _closing: ExitStack = field(repr=False, compare=False)
 
     def close(self) -> None:
@@ -76,14 +84,23 @@ def build_services(settings: EphemeralSettings) -> EphemeralServices:
         store = EphemeralStore(settings)
         closing.callback(store.close)
         intake = Intake(settings.audio_dir, settings.metadata_dir, fsync=settings.fsync)
-        service = EphemeralService(settings, store, intake)
+        bus = EventBus()
+        service = EphemeralService(settings, store, intake, bus)
+        live_dir = store.metadata_dir / ".live"
+        wear_log = WearLog(live_dir / "wear.sqlite", busy_timeout=settings.lock_timeout)
+        closing.callback(wear_log.close)
+        bells = Doorbells(live_dir / "bells")
+        closing.callback(bells.close)
+        publisher = WearPublisher(wear_log, bells, service.stats)
+        closing.callback(bus.on(Event.WEAR_PLAYED, publisher.on_play))
+        live = LiveWearHub(wear_log, bells)
         degrade_limit = ClientRateLimit(settings.degrade_rate_limit, "degrade")
         wear_threads = ThreadPoolExecutor(settings.threads, thread_name_prefix="wear")
         # a wear in progress writes through the store's open files: let it finish first
         closing.callback(wear_threads.shutdown, wait=True, cancel_futures=True)
         return EphemeralServices(settings=settings, store=store, service=service,
                                  degrade_limit=degrade_limit, wear_threads=wear_threads,
-                                 _closing=closing)
+                                 live=live, _closing=closing)
     except BaseException:
         closing.close()
         raise

@@ -40,6 +40,7 @@ from taperoom.errors import (
     TaperoomError,
     Unauthorized,
 )
+from taperoom.events import Event, EventBus, WearPlayed
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +123,17 @@ class EphemeralService:
     intake : Intake, optional
         Converts files of other formats dropped into ``AUDIO_DIR`` to WAV tracks
         at each scan; without it only WAV files are tracks.
+    bus : EventBus, optional
+        Where each counted play is announced (:attr:`~taperoom.events.Event.WEAR_PLAYED`,
+        sent in the thread that counted it); a private bus when omitted.
     """
 
     def __init__(self, settings: EphemeralSettings, store: EphemeralStore,
-                 intake: Intake | None = None) -> None:
+                 intake: Intake | None = None, bus: EventBus | None = None) -> None:
         self.settings = settings
         self.store = store
         self.intake = intake
+        self.bus = bus if bus is not None else EventBus()
 
     # -- names -----------------------------------------------------------
 
@@ -251,12 +256,12 @@ class EphemeralService:
         """
         try:
             try:
-                count = self.store.degrade(filename, index)
+                count = self._play(filename, index)
             except NotFound:
                 again = self.resolve(filename)
                 if again == filename:
                     raise
-                count = self.store.degrade(again, index)
+                count = self._play(again, index)
         except (NotFound, MediaError):
             raise NotFound("Track not found") from None
         return DegradePublic(success=True, segment_index=index, play_count=count)
@@ -297,6 +302,15 @@ class EphemeralService:
         meta = self._meta(filename)
         self.store.set_wear_model(meta["filename"], wear_model)
         return self.track_wear_model(meta["filename"])
+
+    def _play(self, filename: str, index: int) -> int:
+        """Wear segment `index` once (:meth:`EphemeralStore.degrade`) and announce the
+        counted play on the bus; its new play count."""
+        count = self.store.degrade(filename, index)
+        self.bus.send(Event.WEAR_PLAYED, dict(WearPlayed(
+            filename=filename, segment_index=index, play_count=count,
+            counted_at=time.time())))
+        return count
 
     def check_admin(self, token: str | None) -> None:
         """Accept only the configured ``ADMIN_TOKEN`` (compared in constant time).
@@ -466,7 +480,7 @@ class EphemeralService:
                 yield raw
                 sent_seconds += (end - start) / info.sample_rate
                 try:
-                    await run_in_threadpool(self.store.degrade, filename, index)
+                    await run_in_threadpool(self._play, filename, index)
                 except Busy as exc:
                     log.warning("stream of %s: segment %d not worn: %s", filename, index, exc)
         finally:

@@ -13,6 +13,12 @@
  * Playing a track wears it: each 0.5 s segment the playhead actually passes
  * through is reported once with POST /degrade/<file>; segments jumped over by a
  * seek are never reported. Nothing is exposed globally but window.TaperoomPlayer.
+ *
+ * Wear shows live: the player subscribes to the server's pushes of every counted
+ * play (WebSocket /ws/wear, else Server-Sent Events /events/wear), of the selected
+ * track or, before one is selected, of all tracks, and repaints the waveform and
+ * the track list from them, whoever played. It falls back to polling /stats and
+ * /tracks only while neither channel can be opened.
  */
 (function () {
   "use strict";
@@ -26,8 +32,10 @@
   var SCRIPT = document.currentScript;
   var SCRIPT_SRC = SCRIPT && SCRIPT.src ? SCRIPT.src : "";
 
-  var TRACKS_EVERY_MS = 10000;   // refresh of the track list
-  var STATS_EVERY_MS = 2000;     // refresh of the selected track's wear
+  var TRACKS_EVERY_MS = 10000;   // refresh of the track list (only without live pushes)
+  var STATS_EVERY_MS = 2000;     // refresh of the selected track's wear (idem)
+  var LIVE_RETRY_MS = 1000;      // first wait before reopening the live channel (doubles)
+  var LIVE_RETRY_MAX_MS = 30000;
   var POLL_EVERY_MS = 100;       // playhead sampling for /degrade
   var JUMP_SLACK_S = 0.75;       // playhead advance beyond wall time that counts as a seek
   var SEEK_STEP_S = 5;           // arrow keys on the position slider
@@ -114,6 +122,134 @@
     });
   }
 
+  // ---- live wear pushes ------------------------------------------------------
+
+  /**
+   * The server's pushes of counted plays: WebSocket /ws/wear, or EventSource
+   * /events/wear where a WebSocket cannot be opened. Reopens after a drop with
+   * ?since=<last seq> (nothing is missed while the server keeps the plays);
+   * handlers: onPush(play), onSync(filename) (hello of a fresh subscription, or
+   * resync: read again the state of that track, or of all when null),
+   * onState(open).
+   */
+  function LiveWear(api, handlers) {
+    this.api = api;
+    this.handlers = handlers;
+    this.filename = null;
+    this.seq = null;          // last seq seen on the current subscription
+    this.channel = null;      // {kind, close}
+    this.open = false;
+    this.noSocket = !window.WebSocket;
+    this.noEvents = !window.EventSource;
+    this.delay = LIVE_RETRY_MS;
+    this.retry = 0;
+    this.closed = false;
+  }
+
+  LiveWear.prototype.follow = function (filename) {
+    if (this.channel && this.filename === filename) return;
+    this.filename = filename;
+    this.seq = null;
+    this.reopen();
+  };
+
+  LiveWear.prototype.query = function () {
+    var q = [];
+    if (this.filename) q.push("filename=" + encodeURIComponent(this.filename));
+    if (this.seq !== null) q.push("since=" + this.seq);
+    return q.length ? "?" + q.join("&") : "";
+  };
+
+  LiveWear.prototype.reopen = function () {
+    clearTimeout(this.retry);
+    if (this.channel) { var old = this.channel; this.channel = null; old.close(); }
+    if (this.closed) return;
+    if (!this.noSocket) this.openSocket();
+    else if (!this.noEvents) this.openEvents();
+    else this.setOpen(false);
+  };
+
+  LiveWear.prototype.setOpen = function (open) {
+    if (this.open === open) return;
+    this.open = open;
+    this.handlers.onState(open);
+  };
+
+  LiveWear.prototype.message = function (channel, kind, text) {
+    if (channel !== this.channel) return;
+    var msg;
+    try { msg = JSON.parse(text); } catch (e) { return; }
+    if (!msg || typeof msg !== "object") return;
+    var resumed = this.seq !== null;
+    if (typeof msg.seq === "number") this.seq = msg.seq;
+    if (kind === "hello") {
+      this.delay = LIVE_RETRY_MS;
+      this.setOpen(true);
+      if (!resumed) this.handlers.onSync(this.filename);
+    } else if (kind === "resync") {
+      this.handlers.onSync(this.filename);
+    } else if (kind === "play") {
+      this.handlers.onPush(msg);
+    }
+  };
+
+  /** The channel failed: before its first message, try the other kind; later, reopen. */
+  LiveWear.prototype.failed = function (channel, kind, everOpen) {
+    if (channel !== this.channel) return;
+    this.channel = null;
+    channel.close();
+    this.setOpen(false);
+    if (this.closed) return;
+    if (!everOpen && kind === "socket" && !this.noEvents) {
+      this.noSocket = true;   // blocked on the way (a proxy): use Server-Sent Events
+      this.openEvents();
+      return;
+    }
+    var self = this;
+    if (!everOpen) this.noSocket = !window.WebSocket;  // try both again next time
+    this.retry = setTimeout(function () { self.reopen(); }, this.delay);
+    this.delay = Math.min(this.delay * 2, LIVE_RETRY_MAX_MS);
+  };
+
+  LiveWear.prototype.openSocket = function () {
+    var self = this;
+    var url = this.api.replace(/^http/, "ws") + "/ws/wear" + this.query();
+    var ws;
+    try { ws = new WebSocket(url); } catch (e) { this.noSocket = true; this.reopen(); return; }
+    var everOpen = false;
+    var channel = { kind: "socket", close: function () { ws.onclose = null; ws.close(); } };
+    this.channel = channel;
+    ws.onmessage = function (ev) {
+      var kind = "";
+      try { kind = JSON.parse(ev.data).type; } catch (e) { return; }
+      if (kind === "hello") everOpen = true;
+      self.message(channel, kind, ev.data);
+    };
+    ws.onclose = function () { self.failed(channel, "socket", everOpen); };
+  };
+
+  LiveWear.prototype.openEvents = function () {
+    var self = this;
+    var es = new EventSource(this.api + "/events/wear" + this.query());
+    var everOpen = false;
+    var channel = { kind: "events", close: function () { es.close(); } };
+    this.channel = channel;
+    ["hello", "play", "resync"].forEach(function (kind) {
+      es.addEventListener(kind, function (ev) {
+        if (kind === "hello") everOpen = true;
+        self.message(channel, kind, ev.data);
+      });
+    });
+    // EventSource would reconnect by itself, without the filter's since: do it here.
+    es.onerror = function () { self.failed(channel, "events", everOpen); };
+  };
+
+  LiveWear.prototype.close = function () {
+    this.closed = true;
+    clearTimeout(this.retry);
+    if (this.channel) { var old = this.channel; this.channel = null; old.close(); }
+  };
+
   var uid = 0;
 
   // ---- one player ----------------------------------------------------------
@@ -140,6 +276,8 @@
     this.waveDirty = true;
     this.frame = 0;
     this.timers = [];
+    this.polling = [];           // timers of the fallback polling (no live channel)
+    this.pushes = 0;             // live pushes received
     this.build();
     this.bind();
     this.start();
@@ -274,14 +412,49 @@
       if (isFinite(r) && r >= 0) { self.rate = r; self.waveDirty = true; self.render(); }
     }).catch(function () { /* keep the default rate */ });
     this.refreshTracks();
-    this.timers.push(setInterval(function () { self.refreshTracks(); }, TRACKS_EVERY_MS));
-    this.timers.push(setInterval(function () { self.refreshStats(); }, STATS_EVERY_MS));
     this.timers.push(setInterval(function () { self.tick(false); }, POLL_EVERY_MS));
+    this.live = new LiveWear(this.api, {
+      onPush: function (play) { self.applyPush(play); },
+      // a fresh subscription or a resync: read again what it covers
+      onSync: function (filename) {
+        if (filename === null) self.refreshTracks(); else self.refreshStats();
+      },
+      onState: function (open) { self.setPolling(!open); }
+    });
+    this.live.follow(null);
+  };
+
+  /** Poll /tracks and /stats while no live channel is open (and only then). */
+  Player.prototype.setPolling = function (on) {
+    var self = this;
+    if (!on) { this.polling.forEach(clearInterval); this.polling = []; return; }
+    if (this.polling.length) return;
+    this.polling.push(setInterval(function () { self.refreshTracks(); }, TRACKS_EVERY_MS));
+    this.polling.push(setInterval(function () { self.refreshStats(); }, STATS_EVERY_MS));
+  };
+
+  /** One counted play pushed by the server: update the list and repaint the waveform. */
+  Player.prototype.applyPush = function (play) {
+    this.pushes++;
+    var t = this.tracks.find(function (x) { return x.filename === play.filename; });
+    if (!t) { this.refreshTracks(); return; }   // a track this page has not listed yet
+    t.overall_degradation = play.overall_degradation;
+    t.total_streams = play.total_streams;
+    this.renderTracks();
+    if (!this.track || this.track.filename !== play.filename) return;
+    var index = Number(play.segment_index);
+    if (!(index >= 0)) return;
+    var counts = this.counts.slice();
+    while (counts.length <= index) counts.push(0);
+    counts[index] = Math.max(counts[index] || 0, Number(play.play_count) || 0);
+    this.setCounts(counts);
   };
 
   Player.prototype.destroy = function () {
     this.timers.forEach(clearInterval);
     this.timers = [];
+    this.setPolling(false);
+    if (this.live) this.live.close();
     this.audio.pause();
     this.audio.removeAttribute("src");
     this.audio.load();
@@ -312,7 +485,9 @@
           self.setStatus(self.track.title + " is gone from the server");
           self.deselect();
         } else {
-          self.track = still;
+          // Keep the selected track's object: requests in flight compare it.
+          Object.keys(still).forEach(function (k) { self.track[k] = still[k]; });
+          self.tracks[self.tracks.indexOf(still)] = self.track;
         }
       } else if (!self.tracks.length) {
         self.setStatus("No tracks on the server yet");
@@ -376,6 +551,7 @@
     this.acked = 0;
     this.waveDirty = true;
     this.renderTracks();
+    if (this.live) this.live.follow(filename);
     this.nowTitle.textContent = track.title || track.filename;
     this.audio.src = this.api + "/stream/" + encodeURIComponent(filename);
     this.playBtn.disabled = false;
@@ -409,6 +585,7 @@
     this.counts = [];
     this.playBtn.disabled = true;
     this.seekInput.disabled = true;
+    if (this.live) this.live.follow(null);
     this.nowTitle.textContent = "No track selected";
     this.waveDirty = true;
     this.renderTracks();
@@ -420,11 +597,12 @@
     var track = this.track;
     if (!track) return Promise.resolve();
     var seqAtRequest = this.degradeSeq;
+    var pushesAtRequest = this.pushes;
     return fetchJson(this.api + "/stats/" + encodeURIComponent(track.filename)).then(function (s) {
       if (self.track !== track) return;
       var server = Array.isArray(s.segment_play_counts) ? s.segment_play_counts.slice() : [];
-      if (self.degradeSeq !== seqAtRequest) {
-        // A /degrade answered while this request was in flight: it may be newer.
+      if (self.degradeSeq !== seqAtRequest || self.pushes !== pushesAtRequest) {
+        // A /degrade answer or a push came while this request was in flight: it may be newer.
         server = server.map(function (n, i) { return Math.max(n, self.counts[i] || 0); });
       }
       self.meta = {
@@ -669,6 +847,9 @@
       posted: this.posted.slice(),
       acked: this.acked,
       pending: this.pending,
+      live: this.live ? (this.live.open ? this.live.channel.kind : null) : null,
+      pushes: this.pushes,
+      polling: this.polling.length > 0,
       lastPosted: this.lastPosted,
       currentTime: this.audio.currentTime,
       paused: this.audio.paused,

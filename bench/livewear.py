@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
             f"`ephemeral serve --workers {args.workers}`, {args.plays} plays per run at "
             f"{args.rate:g}/s on fresh connections over 60 segments, subscribers on "
             f"`/ws/wear?filename=` in {args.clients} client processes on the same machine; "
-            f"load before: {loadavg()}).",
+            f"load at the end: {loadavg()}).",
             "",
             "Latency: from the server's `counted_at` (wall clock when the play count was "
             "saved) to the client's wall clock when the push is handed to it. Reference: "

@@ -180,11 +180,16 @@ def entries_with_tracks(session: Session, playlist_id: str) -> Sequence[Sequence
 
     Run on the session's connection, without the ORM's result layer (a
     1,000-track playlist is read on every ``GET``: about a third faster)."""
-    query = (select(*_ENTRY_API_COLUMNS, *TRACK_API_COLUMNS)
-             .join(TRACKS, TRACKS.c.id == ENTRIES.c.track_id)
-             .where(ENTRIES.c.playlist_id == playlist_id)
-             .order_by(ENTRIES.c.position))
-    return session.connection().execute(query).all()
+    return session.connection().execute(_ENTRIES_WITH_TRACKS,
+                                        {"playlist_id": playlist_id}).all()
+
+
+#: The query of :func:`entries_with_tracks`, built once: SQLAlchemy keeps the cache
+#: key of a statement object, so a run does not walk its 76 columns each time.
+_ENTRIES_WITH_TRACKS = (select(*_ENTRY_API_COLUMNS, *TRACK_API_COLUMNS)
+                        .join(TRACKS, TRACKS.c.id == ENTRIES.c.track_id)
+                        .where(ENTRIES.c.playlist_id == bindparam("playlist_id"))
+                        .order_by(ENTRIES.c.position))
 
 
 def entry_rows(session: Session, playlist_id: str) -> list[RowMapping]:

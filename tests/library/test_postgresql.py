@@ -331,7 +331,7 @@ def test_search_without_unaccent_still_folds_case_and_prefixes(
                 rows, total = repo.list_tracks(s, repo.TrackFilters(search=q), sort="title",
                                                descending=False)
             assert total == len(rows)
-            return [r["title"] for r in rows]
+            return [r.title for r in rows]
 
         assert titles("café") == titles("CAFÉ") == titles("tacvba café") == ["Café Tacvba"]
         assert titles("cafe") == ["Cafeteria"]  # prefix of "cafeteria", not "café"

@@ -44,7 +44,7 @@ from taperoom.library.schemas import (
     TrackUpdate,
     hot_cue_dict,
     track_dict,
-    track_row_dict,
+    track_values_dict,
     with_key_names,
 )
 
@@ -218,7 +218,7 @@ class TrackService:
             rows, total = repo.list_tracks(
                 s, track_filters(query), sort=query.sort, descending=query.order == "desc",
                 page=query.page, limit=query.limit)
-            return [track_row_dict(r) for r in rows], total
+            return [track_values_dict(r) for r in rows], total
 
     def stats(self) -> dict[str, Any]:
         """``{total, missing, analyzed, duplicates, total_size (bytes), avg_duration (s)}``."""

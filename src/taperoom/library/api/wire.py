@@ -12,8 +12,10 @@ The track list pages (the hot path, up to 1000 tracks of 66 fields) answer with
 list (:data:`~taperoom.library.schemas.TRACK_FIELDS`), so they carry exactly the
 keys :class:`~taperoom.library.schemas.TrackPublic` names, and building 1000
 models per request only to check that again cost 13 ms a page (3x the
-serialisation itself). Their response model still documents them, and the test
-suite checks their answers against it.
+serialisation itself). Their rows hold wire values already (times as ISO text,
+flags as 0/1, selected so by the repository) and orjson writes them. Their
+response model still documents them, and the test suite checks their answers
+against it.
 
 Routes that read their body as any JSON and have their service check it (the
 ``/api/analysis`` routes answer a malformed body with their own bare error) still
@@ -25,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pydantic_core
+import orjson
 from fastapi import APIRouter, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
@@ -48,9 +50,11 @@ def library_router(prefix: str = "", *, tag: str) -> APIRouter:
 
 
 def json_answer(body: dict[str, Any]) -> Response:
-    """`body` as a JSON answer, serialised by pydantic-core without a model check (the
-    bytes FastAPI gives a plain dict); for the hot paths described above only."""
-    return Response(pydantic_core.to_json(body), media_type="application/json")
+    """`body` (plain JSON values: dicts, lists, str, int, float, None) as a JSON
+    answer, serialised by orjson without a model check (the same JSON FastAPI gives
+    a plain dict, about four times faster than pydantic-core for a page of 1000
+    tracks); for the hot paths described above only."""
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def documented_body(model: type[BaseModel]) -> dict[str, Any]:

@@ -25,12 +25,18 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSQUERY
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from taperoom.library import models
-from taperoom.library.schemas import TRACK_DERIVED, TRACK_FIELDS, key_names
+from taperoom.library.repository.wirevalues import wire_flag, wire_time
+from taperoom.library.schemas import (
+    TRACK_DERIVED,
+    TRACK_FIELDS,
+    TRACK_INT_BOOLS,
+    TRACK_TIMES,
+    key_names,
+)
 
 T = models.Track
 
@@ -48,10 +54,22 @@ def _key_name_column(index: int, name: str) -> ColumnElement[Any]:
 #: :func:`~taperoom.library.schemas.key_names`) as SQL: no per-row Python work on lists.
 KEY_NAME_COLUMNS: dict[str, ColumnElement[Any]] = {
     name: _key_name_column(index, name) for index, name in enumerate(TRACK_DERIVED)}
-#: What list queries select: every field of the track object, in wire order.
-TRACK_API_COLUMNS: tuple[Any, ...] = tuple(
-    KEY_NAME_COLUMNS[name] if name in KEY_NAME_COLUMNS else getattr(T, name)
-    for name in TRACK_FIELDS)
+
+
+def _api_column(name: str) -> Any:
+    if name in KEY_NAME_COLUMNS:
+        return KEY_NAME_COLUMNS[name]
+    if name in TRACK_TIMES:
+        return wire_time(getattr(T, name))
+    if name in TRACK_INT_BOOLS:
+        return wire_flag(getattr(T, name))
+    return getattr(T, name)
+
+
+#: What list queries select: every field of the track object, in wire order, each
+#: with its wire value (times as ISO text, flags as 0/1: :mod:`.wirevalues`), so a
+#: row is the track object's values as they are.
+TRACK_API_COLUMNS: tuple[Any, ...] = tuple(_api_column(name) for name in TRACK_FIELDS)
 
 #: Values of the ``sort`` query parameter, and the column each sorts by.
 SORT_COLUMNS: dict[str, Any] = {
@@ -215,7 +233,7 @@ def _filter_clauses(f: TrackFilters) -> list[ColumnElement[bool]]:
 
 def list_tracks(session: Session, filters: TrackFilters, *, sort: str | None = None,
                 descending: bool = True, page: int = 1, limit: int = 50
-                ) -> tuple[list[RowMapping], int]:
+                ) -> tuple[Sequence[Sequence[Any]], int]:
     """One page of tracks matching `filters`, and the total number of matches.
 
     Parameters
@@ -236,9 +254,11 @@ def list_tracks(session: Session, filters: TrackFilters, *, sort: str | None = N
 
     Returns
     -------
-    tracks : list of RowMapping
-        The columns of :data:`TRACK_API_COLUMNS` per track
-        (plain rows, no ORM objects: list pages are the hot path).
+    tracks : sequence of rows
+        The values of :data:`TRACK_API_COLUMNS` per track, in the order of
+        :data:`~taperoom.library.schemas.TRACK_FIELDS` (plain rows, read on the
+        session's connection without the ORM's result layer: list pages are the
+        hot path).
     total : int
         Number of matching tracks over all pages (0 when none).
     """
@@ -287,8 +307,9 @@ def list_tracks(session: Session, filters: TrackFilters, *, sort: str | None = N
         # PostgreSQL walk its index backwards for the default date_added DESC
         order.append(ordered.nulls_last() if nullable else ordered)
     order.append(T.id.desc() if descending else T.id.asc())
-    rows = session.execute(stmt.order_by(*order).offset((page - 1) * limit).limit(limit))
-    return list(rows.mappings()), int(total)
+    rows = session.connection().execute(
+        stmt.order_by(*order).offset((page - 1) * limit).limit(limit)).all()
+    return rows, int(total)
 
 
 def get_track(session: Session, track_id: str) -> models.Track | None:

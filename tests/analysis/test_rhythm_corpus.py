@@ -180,3 +180,26 @@ def test_scores_whose_beat_is_subdivided_keep_it(corpus: Path, track: str) -> No
     r = analyse_file(corpus / "dev" / f"{track}.ogg")
     assert r.bpm == pytest.approx(bpm, rel=0.04)
     assert hit_rate(r.beats, beats) >= 0.95
+
+
+def test_a_rag_is_counted_in_its_notated_beat_on_its_bass_notes(corpus: Path) -> None:
+    """A rag in 2/4 rendered at one tempo (README: tempo and beats exact): its left
+    hand alternates bass notes and chords in eighth notes ("oom-pah") under a melody
+    in sixteenths; the beat is the notated quarter, on the bass notes, not between."""
+    bpm, beats, _downs = annotation(corpus, "m21_joplin_maple_leaf_rag")
+    r = analyse_file(corpus / "dev" / "m21_joplin_maple_leaf_rag.ogg")
+    assert r.bpm == pytest.approx(bpm, rel=0.04)
+    assert hit_rate(r.beats, beats) >= 0.95
+    assert false_rate(r.beats, beats) <= 0.05
+
+
+def test_a_syncopated_electronic_track_gets_its_beat_not_its_half(corpus: Path) -> None:
+    """An electronic track rendered at one project tempo (README: tempo and beats
+    exact) whose half tempo is as salient as its tempo: at the half the tracked beats
+    slip between on- and off-beats and no grid fits; at the tempo one does."""
+    bpm, beats, _downs = annotation(corpus, "lmms_DirtyLove")
+    r = analyse_file(corpus / "dev" / "lmms_DirtyLove.ogg")
+    assert r.bpm == pytest.approx(bpm, rel=0.04)
+    assert r.constant_tempo
+    assert hit_rate(r.beats, beats) >= 0.95
+    assert false_rate(r.beats, beats) <= 0.05

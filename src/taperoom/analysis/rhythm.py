@@ -8,7 +8,11 @@ compact per-frame onset features (:mod:`taperoom.analysis.onsets`, 172 frames/s,
 1. tempo: the novelty's periodicity (autocorrelation x Fourier) with a prior flat over
    the DJ tempo range and falling off outside it; in music without drums whose most
    regular pulse is its running notes, half of it (:mod:`taperoom.analysis.tempo`,
-   :func:`~taperoom.analysis.tempo.tactus_level`);
+   :func:`~taperoom.analysis.tempo.tactus_level`); a fast pulse without drums in half
+   time (:func:`~taperoom.analysis.tempo.counts_in_half_time`), the beats being the
+   pulses on the side of the downbeats found at the pulse;
+   where no constant grid fits that level but one fits its double, the double (a
+   steady track whose half beat slips between on- and off-beats);
 2. beats: dynamic programming at that tempo (:mod:`taperoom.analysis.beats`);
 3. grid: when the detected beats follow one tempo (electronic music, drum machines,
    rendered scores), or stray from it only where the grid still lands on the onsets
@@ -29,18 +33,20 @@ import numpy as np
 
 from taperoom.analysis import beats as _beats
 from taperoom.analysis.beats import (
+    Grid,
     beat_consistency,
     fit_grid,
     grid_fits,
     grid_support,
     track_beats,
 )
-from taperoom.analysis.downbeats import find_downbeats
+from taperoom.analysis.downbeats import Bars, find_downbeats
 from taperoom.analysis.onsets import N_BANDS, OnsetFramer
 from taperoom.analysis.tempo import (
     HALF_REACH_OCTAVES,
     band_novelty,
     choose_tempo,
+    counts_in_half_time,
     novelty,
     tactus_level,
     tempo_salience,
@@ -210,6 +216,18 @@ class RhythmResult:
     beats_per_bar: int | None
 
 
+def _track(o: np.ndarray, fr: float, tempo: float) -> tuple[np.ndarray, Grid | None, bool]:
+    """Beats tracked at `tempo` (frame indices), the grid fitted to them, and whether
+    the music has that one tempo: the beats stay on the grid, or the grid lands on the
+    onsets as well as they do (:data:`taperoom.analysis.beats.GRID_SUPPORT`)."""
+    period = 60.0 * fr / tempo
+    frames = track_beats(o, period)
+    grid = fit_grid(frames, o, period)
+    constant = grid is not None and (
+        grid_fits(grid, fr) or grid_support(grid, frames, o) >= _beats.GRID_SUPPORT)
+    return frames, grid, constant
+
+
 def _none_result() -> RhythmResult:
     return RhythmResult(bpm=None, beats=np.zeros(0), first_beat_offset=None,
                         beat_consistency=None, constant_tempo=False, downbeats=np.zeros(0),
@@ -255,16 +273,25 @@ def estimate_rhythm(features: RhythmFeatures, *, bpm_range: tuple[float, float] 
     tempo = choose_tempo(sal, (lo, hi))
     if tempo is None:
         return _none_result()
-    tempo = tactus_level(sal, tempo, percussive_share=features.percussive_share,
-                         bass=band_novelty(features.flux[:, 0].astype(np.float64), fr),
+    chosen = tempo
+    bass = band_novelty(features.flux[:, 0].astype(np.float64), fr)
+    tempo = tactus_level(sal, tempo, percussive_share=features.percussive_share, bass=bass,
                          frame_rate=fr, bpm_range=(lo, hi))
-    period = 60.0 * fr / tempo
-    frames = track_beats(o, period)
+    # a fast pulse without drums is counted in half time: which half, the bars say
+    half_time = tempo == chosen and counts_in_half_time(
+        tempo, percussive_share=features.percussive_share, bass=bass, frame_rate=fr,
+        bpm_range=(lo, hi))
+    frames, grid, constant = _track(o, fr, tempo)
+    if (not constant and tempo == chosen and not half_time
+            and np.log2(2.0 * tempo / hi) <= HALF_REACH_OCTAVES):
+        # no one tempo at this level, but maybe at the double: a steady track tracked
+        # at its half beat slips between on- and off-beats where it syncopates, while
+        # its real beat keeps one grid (see _track)
+        frames2, grid2, constant2 = _track(o, fr, 2.0 * tempo)
+        if constant2:
+            tempo, frames, grid, constant = 2.0 * tempo, frames2, grid2, True
     detected = frames / fr
     consistency = beat_consistency(detected)
-    grid = fit_grid(frames, o, period)
-    constant = grid is not None and (
-        grid_fits(grid, fr) or grid_support(grid, frames, o) >= _beats.GRID_SUPPORT)
     if constant and grid is not None:
         # a grid beat up to 50 ms before the first frame is the track's first beat
         # (an onset at t=0 whose fitted phase came out a few ms early), put at 0
@@ -279,15 +306,27 @@ def estimate_rhythm(features: RhythmFeatures, *, bpm_range: tuple[float, float] 
         # their indices (a missed beat keeps its index), not the median interval, which
         # moves in whole 5.8 ms frames (1.7 % steps at 180 BPM)
         bpm = 60.0 * fr / grid.period if grid is not None else tempo
+    low = bass + band_novelty(features.flux[:, 1].astype(np.float64), fr)
     downbeats: np.ndarray = np.zeros(0)
     phrase: int | None = None
     per_bar: int | None = None
     # the bar analysis runs in quick mode too: it can move the metrical level, and a
     # quick analysis must give the tempo and grid of the full one
-    low = (band_novelty(features.flux[:, 0].astype(np.float64), fr)
-           + band_novelty(features.flux[:, 1].astype(np.float64), fr))
     bars = find_downbeats(np.round(beat_frames).astype(int), low, features.energy,
                           features.chroma, CHROMA_DECIMATION)
+    if half_time and bars is not None:
+        # the beats are the pulses on the downbeat's side; the bars are counted again
+        # at the beat
+        keep = bars.first_downbeat % 2
+        beat_frames = beat_frames[keep::2]
+        consistency = beat_consistency(detected[keep::2])
+        bpm /= 2.0
+        bars = find_downbeats(np.round(beat_frames).astype(int), low, features.energy,
+                              features.chroma, CHROMA_DECIMATION)
+        if bars is not None and bars.beat_step > 1:
+            bars = Bars(beats_per_bar=bars.beats_per_bar // bars.beat_step,
+                        first_downbeat=bars.first_downbeat % (bars.beats_per_bar // 2),
+                        first_phrase_beat=bars.first_downbeat % (bars.beats_per_bar // 2))
     first = 0
     if bars is not None:
         first, per_bar, phrase = (bars.first_downbeat, bars.beats_per_bar,

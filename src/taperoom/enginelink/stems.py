@@ -13,12 +13,14 @@ from pathlib import Path
 from typing import Protocol
 
 from taperoom.errors import Busy
+from taperoom.events import Event
 
 #: Bus event: a stems job ended with WAV files (payload ``{trackId, stems}``).
-STEMS_READY = "stems:ready"
+STEMS_READY = Event.STEMS_READY
 #: Bus event: a stems job failed (payload ``{trackId, error}``).
-STEMS_FAILED = "stems:failed"
-#: Stem names in the order the engine receives them (contract section 3).
+STEMS_FAILED = Event.STEMS_FAILED
+#: The stems of the contract (section 3), in the order the engine receives them; a
+#: set in the library's stem cache is complete with all four.
 STEM_NAMES = ("bass", "drums", "other", "vocals")
 
 

@@ -39,10 +39,11 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from taperoom.enginelink.stems import STEM_NAMES
 from taperoom.errors import Conflict, NotFound, TaperoomError
 from taperoom.events import Event, EventBus, StemsFailedPayload, StemsReadyPayload
 from taperoom.library.repository import analysis as repo
-from taperoom.library.stems.cache import STEM_NAMES, StemCache
+from taperoom.library.stems.cache import StemCache
 from taperoom.library.stems.errors import StemsUnavailable
 from taperoom.library.tracks import canonical_id
 

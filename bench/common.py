@@ -41,10 +41,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def spawn_server(cmd: list[str], env: dict[str, str], cwd: Path, log: Path
-                 ) -> subprocess.Popen[bytes]:
+def spawn_server(cmd: list[str], env: dict[str, str], cwd: Path, log: Path, *,
+                 engine_link: bool = False) -> subprocess.Popen[bytes]:
     """Start `cmd` in a session of its own (so that :func:`stop_server` can kill all of it),
-    its output going to `log`."""
+    its output going to `log`.
+
+    A library server links to no audio engine (``ENGINE_LINK_ENABLED=false``, whatever
+    `env` says) unless `engine_link`: a benchmark that is not about the link must not
+    spend its time trying to reach ``ws://localhost:8080``.
+    """
+    env = {**env, "ENGINE_LINK_ENABLED": "true" if engine_link else "false"}
     with open(log, "wb") as out:
         return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)

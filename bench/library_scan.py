@@ -995,7 +995,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.scan_workers:
             overrides["scan_workers"] = args.scan_workers
         settings = LibrarySettings(database_path=db_path, scan_on_startup=False,
-                                   file_watcher_enabled=False, **overrides)
+                                   file_watcher_enabled=False, engine_link_enabled=False,
+                                   **overrides)
         ctx = build_services(settings)
         try:
             with transaction(ctx.db) as session:
@@ -1260,7 +1261,8 @@ def profile_scans(folder: Path, lib: Library, work: Path, overrides: dict[str, A
 
     folder.mkdir(parents=True, exist_ok=True)
     settings = LibrarySettings(database_path=work / "profile.db", scan_on_startup=False,
-                               file_watcher_enabled=False, **overrides)
+                               file_watcher_enabled=False, engine_link_enabled=False,
+                               **overrides)
     ctx = build_services(settings)
     try:
         with transaction(ctx.db) as session:

@@ -87,7 +87,7 @@ def build_library(database: Path, seed: int) -> tuple[str, str, int]:
     rng = random.Random(seed)
     settings = LibrarySettings(_env_file=None, database_path=database,  # type: ignore[call-arg]
                                scan_on_startup=False, file_watcher_enabled=False,
-                               analyze_on_scan=False)
+                               analyze_on_scan=False, engine_link_enabled=False)
     ctx = build_services(settings, lead=False)
     try:
         now = models.utcnow()

@@ -45,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         settings = LibrarySettings(database_path=Path(tmp) / "scan.db", scan_on_startup=False,
-                                   file_watcher_enabled=False)
+                                   file_watcher_enabled=False, engine_link_enabled=False)
         services = build_services(settings)
         try:
             with transaction(services.db) as session:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from taperoom.db import transaction
+from taperoom.enginelink.client import EngineLink
 from taperoom.library import models
 from taperoom.library.app import create_app
 from taperoom.library.context import LibraryServices, build_services
@@ -33,11 +34,13 @@ def engine() -> Iterator[EnginePeer]:
 
 @dataclass
 class Linked:
-    """A library server linked to a stand-in engine."""
+    """A library server linked to a stand-in engine (``link``: the link the test
+    talks through, the library's own unless the test built another)."""
 
     ctx: LibraryServices
     server: LiveServer
     engine: EnginePeer | None
+    link: EngineLink | None = None
 
     @property
     def url(self) -> str:
@@ -62,12 +65,12 @@ def linked_library(lib_settings: Callable[..., Any],
         values: dict[str, Any] = {
             "engine_link_enabled": True, "audio_server_ws_url": url,
             "audio_server_reconnect_delay": 50, "audio_server_reconnect_max": 400,
-            "live_set_min_play_seconds": 1.0, "engine_stems_retry_seconds": 0.05,
+            "live_set_min_play_seconds": 1.0,
             "max_concurrent_analysis": 0}
         values.update(overrides)
         ctx = build_services(lib_settings(**values))
         built.append(ctx)
-        return Linked(ctx, live_server(create_app(services=ctx)), None)
+        return Linked(ctx, live_server(create_app(services=ctx)), None, ctx.engine_link)
 
     yield start
     for ctx in reversed(built):

@@ -1,7 +1,7 @@
 """``getTrackInfo {stems: true}``: stems from the provider's cache at once, from a stems
 job when its ``stems:ready`` event comes, an error reply when it fails or when the
-analysis server is down (and the stems once it is back), a clear error without any
-stems provider.
+analysis server is down (and the stems as soon as the provider makes them once it is
+back, without being asked again), a clear error without any stems provider.
 
 The provider is a small implementation of
 :class:`taperoom.enginelink.stems.StemsProvider` that answers as the library's stem
@@ -19,19 +19,22 @@ import pytest
 
 from taperoom.enginelink.client import EngineLink
 from taperoom.enginelink.stems import STEMS_FAILED, STEMS_READY, StemsUnavailable
+from taperoom.events import EventBus
 from taperoom.library.context import engine_link_of
 from tests.enginelink.conftest import IDENTIFY, Linked, library_tracks, set_fields
 from tests.enginelink.peer import EnginePeer
-from tests.polling import wait_for
 
 
 class Stems:
-    """A stems provider: ``cached`` answers at once, ``job`` starts a job (None), and
-    ``down`` raises StemsUnavailable, as the analysis server being down does."""
+    """A stems provider: ``cached`` answers at once, ``job`` starts a job (None),
+    ``down`` raises StemsUnavailable and keeps the request, as the analysis server
+    being down does (:meth:`back` makes the stems kept), ``none`` raises it and
+    keeps nothing."""
 
     def __init__(self, folder: Path) -> None:
         self.mode = "cached"
         self.asked: list[str] = []
+        self.kept: list[str] = []
         self.paths = {name: folder / f"{name}.wav" for name in ("vocals", "other", "drums",
                                                                   "bass")}
         self._lock = threading.Lock()
@@ -42,8 +45,22 @@ class Stems:
             self.asked.append(track_id)
             mode = self.mode
         if mode == "down":
-            raise StemsUnavailable("the analysis server at http://127.0.0.1:9 does not answer")
+            with self._lock:
+                self.kept.append(track_id)
+            raise StemsUnavailable("the analysis server at http://127.0.0.1:9 does not "
+                                   "answer", kept=True)
+        if mode == "none":
+            raise StemsUnavailable("no analysis server separates stems here")
         return self.paths if mode == "cached" else None
+
+    def back(self, bus: EventBus) -> None:
+        """The server is back: the stems kept are made (``stems:ready`` of each)."""
+        with self._lock:
+            kept, self.kept = self.kept, []
+            self.mode = "cached"
+        for track_id in kept:
+            bus.send(STEMS_READY, {"trackId": track_id,
+                                   "stems": {k: str(v) for k, v in self.paths.items()}})
 
     def times_asked(self) -> int:
         with self._lock:
@@ -61,6 +78,7 @@ def stems_link(engine: EnginePeer, linked_library: Callable[..., Linked], tmp_pa
     link: EngineLink = engine_link_of(ctx.settings, ctx.db, ctx.bus, ctx.tracks,
                                       ctx.analysis, ctx.sessions, stems=stems)
     link.start()
+    lib.link = link
     lib.engine = engine
     engine.wait_connections(1)
     engine.wait_frame(lambda t: t == IDENTIFY)
@@ -116,23 +134,47 @@ def test_stems_of_a_job_come_when_it_ends(stems_link: tuple[Linked, Stems, str])
 
 def test_stems_while_the_analysis_server_is_down(
         stems_link: tuple[Linked, Stems, str]) -> None:
-    """The analysis server is down: a clear error reply at once; the request is tried
-    again until the server is back, then stemsReady goes out with its requestId."""
+    """The analysis server is down: a clear error reply at once, and the request waits
+    (the provider keeps it; the link never asks again); the moment the provider makes
+    the stems, stemsReady goes out with the request's requestId."""
     lib, stems, track_id = stems_link
-    engine = lib.engine
-    assert engine is not None
+    engine, link = lib.engine, lib.link
+    assert engine is not None and link is not None
     stems.mode = "down"
     mark = engine.send({"command": "getTrackInfo", "trackId": track_id, "stems": True,
                         "requestId": "s4"})
     assert json.loads(engine.next_frame(mark))["success"] is True
     assert engine.next_frame(mark + 1) == (
         '{"success":false,"trackId":"' + track_id + '","error":"Stems unavailable: the '
-        'analysis server at http://127.0.0.1:9 does not answer (asked again when it is '
-        'back)"}')
-    wait_for(lambda: stems.times_asked() >= 3, 30, "the stems to be asked for again")
-    stems.mode = "cached"
-    assert engine.wait_frame(lambda t: '"stemsReady"' in t, after=mark) == _ready(
-        stems, "s4", track_id)
+        'analysis server at http://127.0.0.1:9 does not answer (the stems follow when it '
+        'is back)"}')
+    assert link.handlers.waiting_for_stems() == {track_id: 1}
+    assert engine.ask({"command": "bogus"}).endswith('"Unknown command: bogus"}')
+    mark = len(engine.frames)
+    stems.back(lib.ctx.bus)
+    assert engine.next_frame(mark) == _ready(stems, "s4", track_id)
+    assert stems.times_asked() == 1 and link.handlers.waiting_for_stems() == {}
+
+
+def test_stems_that_cannot_come_end_with_the_error(
+        stems_link: tuple[Linked, Stems, str]) -> None:
+    """A provider that cannot make the stems and keeps nothing: the error reply, and
+    nothing waits (a later stems:ready of the track is not sent for it)."""
+    lib, stems, track_id = stems_link
+    engine, link = lib.engine, lib.link
+    assert engine is not None and link is not None
+    stems.mode = "none"
+    mark = engine.send({"command": "getTrackInfo", "trackId": track_id, "stems": True,
+                        "requestId": "s5"})
+    assert json.loads(engine.next_frame(mark))["success"] is True
+    assert engine.next_frame(mark + 1) == (
+        '{"success":false,"trackId":"' + track_id + '","error":"Stems unavailable: no '
+        'analysis server separates stems here"}')
+    assert link.handlers.waiting_for_stems() == {}
+    lib.ctx.bus.send(STEMS_READY, {"trackId": track_id, "stems": {
+        k: str(v) for k, v in stems.paths.items()}})
+    assert engine.ask({"command": "bogus"}).endswith('"Unknown command: bogus"}')
+    assert not any('"stemsReady"' in t for t in engine.frames_of(1))
 
 
 def test_stems_without_a_provider(linked: Linked, corpus: Path, tmp_path: Path) -> None:

@@ -212,8 +212,8 @@ def test_a_server_that_is_down_is_a_clear_error_and_the_stems_come_when_it_is_ba
         music: Path, stems: dict[str, np.ndarray], tmp_path: Path,
         lib_settings: Callable[..., Any]) -> None:
     """With nothing listening at ANALYSIS_SERVER_URL, ``request_stems`` raises
-    StemsUnavailable (a 503 error naming the server) and queues nothing; once the server
-    listens, the request is made and ``stems:ready`` follows."""
+    StemsUnavailable (a 503 error naming the server, the request kept) and queues
+    nothing; once the server listens, the request is made and ``stems:ready`` follows."""
     port = free_port()
     wav = {n: encoded(stems[n], "wav", tmp_path, n) for n in NAMES}
     with library(lib_settings, analysis_server_url=f"http://127.0.0.1:{port}",
@@ -224,6 +224,7 @@ def test_a_server_that_is_down_is_a_clear_error_and_the_stems_come_when_it_is_ba
         with pytest.raises(StemsUnavailable) as refused:
             request(ctx, a.id)
         assert isinstance(refused.value, TaperoomError) and refused.value.status == 503
+        assert refused.value.kept is True  # the engine link waits for stems:ready
         assert refused.value.message.startswith(
             f"The analysis server at http://127.0.0.1:{port} cannot be reached")
         with pytest.raises(StemsUnavailable):  # asked again while down: the same answer
@@ -286,8 +287,9 @@ def test_without_a_server_stems_are_unavailable(lib_ctx: Any, music: Path) -> No
     unknown track is a NotFound."""
     scanned_library(lib_ctx, music)
     a = track_by_name(lib_ctx, "t0.wav")
-    with pytest.raises(StemsUnavailable, match="set ANALYSIS_SERVER_URL"):
+    with pytest.raises(StemsUnavailable, match="set ANALYSIS_SERVER_URL") as refused:
         request(lib_ctx, a.id)
+    assert refused.value.kept is False  # nothing follows
     assert lib_ctx.stems.pending() == {}
     with pytest.raises(TaperoomError) as unknown:
         request(lib_ctx, "00000000-0000-4000-8000-000000000000")

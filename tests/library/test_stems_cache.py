@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from taperoom.library.stems.cache import STALE_WORK, STEM_NAMES, StemCache
+from taperoom.library.stems import STEM_NAMES
+from taperoom.library.stems.cache import STALE_WORK, StemCache
 from tests.library.stemskit import write_audio
 
 #: The stems :func:`_put` writes: 0.1 s of a stereo 16-bit tone.

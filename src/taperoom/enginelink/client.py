@@ -165,7 +165,6 @@ class EngineLink:
         finally:
             self.outbox.waker(None)
             self.handlers.unsubscribe()
-            await self.handlers.close()
             await asyncio.to_thread(self.handlers.disconnected)
 
     async def _session(self) -> bool:

@@ -74,6 +74,9 @@ log = logging.getLogger(__name__)
 
 #: Error of a ``stems: true`` request when no stems provider is wired.
 NO_STEMS = "Stems unavailable: stem separation is not configured in the library"
+#: End of the error of a ``stems: true`` request that the provider keeps until the
+#: analysis server is back (``stemsReady`` follows then, unasked).
+STEMS_LATER = "the stems follow when it is back"
 
 _PLAYING = {"playing", "play", "started", "running"}
 _STOPPED = {"paused", "pause", "stopped", "stop", "cued", "loaded", "ready", "stopping"}
@@ -114,17 +117,13 @@ class EngineHandlers:
     outbox : Outbox
         Where messages sent unasked go.
     stems : StemsProvider, optional
-        None: ``stems: true`` is answered with :data:`NO_STEMS`.
-    stems_retry : float
-        Seconds before a stems request that met a down analysis server is tried
-        again, doubled at each try up to `stems_retry_max`.
-    stems_retry_max : float
+        None: ``stems: true`` is answered with :data:`NO_STEMS`. The provider
+        retries what it cannot do now; the handlers only wait for its events.
     """
 
     def __init__(self, bus: EventBus, reader: TrackInfoReader, cues: HotCues,
                  analysis: DeckAnalysis, live: LiveSet, outbox: Outbox, *,
-                 stems: StemsProvider | None = None, stems_retry: float = 5.0,
-                 stems_retry_max: float = 60.0) -> None:
+                 stems: StemsProvider | None = None) -> None:
         self.bus = bus
         self.reader = reader
         self.cues = cues
@@ -132,13 +131,10 @@ class EngineHandlers:
         self.live = live
         self.outbox = outbox
         self.stems_provider = stems
-        self.stems_retry = stems_retry
-        self.stems_retry_max = stems_retry_max
         self._lock = threading.Lock()
         # canonical track id -> [(requestId, trackId as asked)] awaiting an analysis / stems
         self._analysing: dict[str, list[tuple[Any, Any]]] = {}
         self._stemming: dict[str, list[tuple[Any, Any]]] = {}
-        self._retries: set[asyncio.Task[None]] = set()
         self._unsubscribe: list[Any] = []
 
     # -- bus -----------------------------------------------------------------------------
@@ -404,40 +400,40 @@ class EngineHandlers:
         Cached stems are answered at once with ``stemsReady``; a stems job started
         by the provider is answered with ``stemsReady`` (with the request's
         ``requestId``) when ``stems:ready`` comes, or an error reply on
-        ``stems:failed``. While the analysis server is down the request fails with
-        an error reply saying so, and is tried again every few seconds
-        (``stems_retry``, doubling) until the stems come.
+        ``stems:failed``. While the analysis server is down the request gets an
+        error reply saying so (:data:`STEMS_LATER`), and the provider keeps it:
+        the request waits for ``stems:ready`` or ``stems:failed`` as for a job, so
+        ``stemsReady`` goes out as soon as the stems are made, without the engine
+        asking again. Stems that cannot come at all (a provider that does not keep
+        the request) end with the error reply.
         """
         if self.stems_provider is None:
             return [protocol.error_reply(asked, NO_STEMS)]
-        try:
-            reply = await self._request_stems(track_id, asked, request_id)
-        except StemsUnavailable as exc:
-            self._retry_stems(track_id, asked, request_id)
-            return [protocol.error_reply(
-                asked, f"Stems unavailable: {exc.message} (asked again when it is back)")]
-        except TaperoomError as exc:
-            return [protocol.error_reply(asked, f"Stem separation failed: {exc.message}")]
-        return [reply] if reply is not None else []
-
-    async def _request_stems(self, track_id: str, asked: Any, request_id: Any
-                             ) -> dict[str, Any] | None:
-        assert self.stems_provider is not None
         entry = (request_id, asked)
         with self._lock:
             self._stemming.setdefault(track_id, []).append(entry)
         try:
             got = await self.stems_provider.request_stems(track_id)
+        except StemsUnavailable as exc:
+            if exc.kept:  # stems:ready or stems:failed answers it
+                return [protocol.error_reply(
+                    asked, f"Stems unavailable: {exc.message} ({STEMS_LATER})")]
+            self._forget_stems(track_id, entry)
+            return [protocol.error_reply(asked, f"Stems unavailable: {exc.message}")]
+        except TaperoomError as exc:
+            self._forget_stems(track_id, entry)
+            return [protocol.error_reply(asked, f"Stem separation failed: {exc.message}")]
         except BaseException:
             self._forget_stems(track_id, entry)
             raise
         if got is None:
-            return None  # stems:ready answers it
+            return []  # stems:ready answers it
         if not self._forget_stems(track_id, entry):
-            return None  # stems:ready came first and answered it
-        return protocol.stems_ready(request_id, asked, {k: Path(v) for k, v in got.items()})
+            return []  # stems:ready came first and answered it
+        return [protocol.stems_ready(request_id, asked, {k: Path(v) for k, v in got.items()})]
 
     def _forget_stems(self, track_id: str, entry: tuple[Any, Any]) -> bool:
+        """Stop waiting for the stems of one request; False when it no longer waited."""
         with self._lock:
             waiting = self._stemming.get(track_id, [])
             if entry not in waiting:
@@ -447,31 +443,10 @@ class EngineHandlers:
                 self._stemming.pop(track_id, None)
             return True
 
-    def _retry_stems(self, track_id: str, asked: Any, request_id: Any) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self._stems_again(track_id, asked, request_id))
-        self._retries.add(task)
-        task.add_done_callback(self._retries.discard)
-
-    async def _stems_again(self, track_id: str, asked: Any, request_id: Any) -> None:
-        delay = self.stems_retry
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                reply = await self._request_stems(track_id, asked, request_id)
-            except StemsUnavailable:
-                delay = min(delay * 2, self.stems_retry_max)
-                continue
-            except TaperoomError as exc:
-                self.outbox.put(protocol.error_reply(
-                    asked, f"Stem separation failed: {exc.message}"))
-                return
-            except Exception:
-                log.exception("stems of track %s: the retry failed", track_id)
-                return
-            if reply is not None:
-                self.outbox.put(reply)
-            return
+    def waiting_for_stems(self) -> dict[str, int]:
+        """Requests waiting for ``stems:ready`` / ``stems:failed``, counted by track id."""
+        with self._lock:
+            return {track_id: len(waiting) for track_id, waiting in self._stemming.items()}
 
     def set_cue(self, inbound: Inbound) -> dict[str, Any]:
         """``deck.setCue`` (see the module); its reply."""
@@ -508,14 +483,6 @@ class EngineHandlers:
     def disconnected(self) -> None:
         """The engine went away: every deck's track leaves (the live set logs them)."""
         self.live.finish_all()
-
-    async def close(self) -> None:
-        """Stop the stems retries."""
-        for task in list(self._retries):
-            task.cancel()
-        for task in list(self._retries):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
 
 
 def _track(value: Any) -> str | None:

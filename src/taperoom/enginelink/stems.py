@@ -1,9 +1,11 @@
 """The stems a ``getTrackInfo {stems: true}`` asks for: the provider's interface.
 
-The engine link codes against :class:`StemsProvider`; the library's stem cache
+The engine link codes against :class:`StemsProvider`; the library's stems service
 implements it. A provider that starts a job answers later on the event bus:
 ``stems:ready`` ``{"trackId": str, "stems": {name: absolute WAV path}}`` or
-``stems:failed`` ``{"trackId": str, "error": str}``.
+``stems:failed`` ``{"trackId": str, "error": str}``. So does a provider that
+cannot make the stems now but keeps the request (:attr:`StemsUnavailable.kept`):
+it owns the retrying, and the link only waits for one of those events.
 """
 
 from __future__ import annotations
@@ -13,18 +15,35 @@ from pathlib import Path
 from typing import Protocol
 
 from taperoom.errors import Busy
+from taperoom.events import Event
 
 #: Bus event: a stems job ended with WAV files (payload ``{trackId, stems}``).
-STEMS_READY = "stems:ready"
+STEMS_READY = Event.STEMS_READY
 #: Bus event: a stems job failed (payload ``{trackId, error}``).
-STEMS_FAILED = "stems:failed"
-#: Stem names in the order the engine receives them (contract section 3).
+STEMS_FAILED = Event.STEMS_FAILED
+#: The stems of the contract (section 3), in the order the engine receives them; a
+#: set in the library's stem cache is complete with all four.
 STEM_NAMES = ("bass", "drums", "other", "vocals")
 
 
 class StemsUnavailable(Busy):
-    """Stems cannot be made now: the analysis server that separates them is down
-    (HTTP 503 where it reaches an API)."""
+    """Stems cannot be made now: no analysis server separates them, or it is down
+    (HTTP 503 where it reaches an API).
+
+    Parameters
+    ----------
+    message : str
+        Why, for the engine and the log.
+    kept : bool
+        True when the provider keeps the request and makes the stems once it can
+        (the analysis server is back), announcing them with ``stems:ready`` or
+        ``stems:failed`` for the track as for a job it started; False when nothing
+        follows.
+    """
+
+    def __init__(self, message: str, *, kept: bool = False) -> None:
+        super().__init__(message)
+        self.kept = kept
 
 
 class StemsProvider(Protocol):
@@ -38,5 +57,7 @@ class StemsProvider(Protocol):
         Raises
         ------
         StemsUnavailable
-            The analysis server is down.
+            No stems can be made now. With ``kept`` the provider makes them when
+            it can, and ``stems:ready`` or ``stems:failed`` comes then; the caller
+            never asks again.
         """

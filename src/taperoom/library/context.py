@@ -254,7 +254,7 @@ def engine_link_of(settings: LibrarySettings, db: sessionmaker[Session], bus: Ev
     outbox = Outbox()
     live = LiveSet(sessions, bus, min_play_seconds=settings.live_set_min_play_seconds)
     handlers = EngineHandlers(bus, TrackInfoReader(db), tracks, analysis, live, outbox,
-                              stems=stems, stems_retry=settings.engine_stems_retry_seconds)
+                              stems=stems)
     return EngineLink(handlers, outbox, url=settings.audio_server_ws_url.strip(),
                       reconnect_delay=settings.audio_server_reconnect_delay / 1000,
                       reconnect_max=settings.audio_server_reconnect_max / 1000,

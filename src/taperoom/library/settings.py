@@ -61,9 +61,8 @@ class LibrarySettings(AccessSettings):
     (false, or an empty URL, leaves the engine alone),
     ``AUDIO_SERVER_RECONNECT_DELAY`` / ``AUDIO_SERVER_RECONNECT_MAX`` (ms: first
     and longest wait between connection attempts, doubling in between),
-    ``AUDIO_SERVER_PING_INTERVAL`` (ms between two pings), ``ENGINE_STEMS_RETRY_SECONDS``
-    (first wait before stems that met a down analysis server are asked for again)
-    and ``LIVE_SET_MIN_PLAY_SECONDS`` (seconds a track must play on a deck to be
+    ``AUDIO_SERVER_PING_INTERVAL`` (ms between two pings) and
+    ``LIVE_SET_MIN_PLAY_SECONDS`` (seconds a track must play on a deck to be
     logged into the active session).
 
     Jobs: ``JOB_STALE_SECONDS``, how long a running job's heartbeat may be
@@ -116,7 +115,6 @@ class LibrarySettings(AccessSettings):
     audio_server_reconnect_delay: int = Field(1000, ge=10, le=3_600_000)
     audio_server_reconnect_max: int = Field(30_000, ge=10, le=3_600_000)
     audio_server_ping_interval: int = Field(30_000, ge=10, le=3_600_000)
-    engine_stems_retry_seconds: float = Field(5.0, gt=0, le=3600)
     live_set_min_play_seconds: float = Field(30.0, ge=0, le=86_400)
 
     @property

@@ -4,7 +4,8 @@ external analysis server delivers (:mod:`.delivery`), kept in a size-limited cac
 
 from __future__ import annotations
 
-from taperoom.library.stems.cache import STEM_NAMES, StemCache
+from taperoom.enginelink.stems import STEM_NAMES
+from taperoom.library.stems.cache import StemCache
 from taperoom.library.stems.delivery import StemStore, StoredStems
 from taperoom.library.stems.errors import StemsUnavailable
 from taperoom.library.stems.service import StemsService

@@ -39,14 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from taperoom.enginelink.stems import STEM_NAMES
 from taperoom.fslock import atomic_write, file_lock
 
-__all__ = ["STEM_NAMES", "StemCache"]
+__all__ = ["StemCache"]
 
 log = logging.getLogger(__name__)
 
-#: The stems of the contract (§3): a set is complete with all four.
-STEM_NAMES = ("bass", "drums", "other", "vocals")
 #: What an audio hash (a cache folder's name) may look like.
 HASH = re.compile(r"[A-Za-z0-9_-]{1,128}")
 #: Seconds after which a temporary folder (of a crashed write) is removed.

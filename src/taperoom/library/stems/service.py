@@ -14,9 +14,12 @@ and when the job ends ``stems:ready`` goes out for every track that asked
 
 Without a server (``ANALYSIS_SERVER_URL`` empty) a request raises
 :class:`~.errors.StemsUnavailable` at once. When the server does not answer
-its health check, the request raises it too, and is kept: a background thread
-checks the server's health every ``STEMS_RETRY_SECONDS`` and queues the job
-once the server is back, after which ``stems:ready`` goes out as above. A job
+its health check, the request raises it too (``kept=True``), and is kept: a
+background thread checks the server's health every ``STEMS_RETRY_SECONDS`` and
+queues the job once the server is back, after which ``stems:ready`` goes out as
+above. This service is the one place that retries: the engine link only waits
+for ``stems:ready`` / ``stems:failed``, so the engine gets its ``stemsReady``
+as soon as the stems are made. A job
 that fails while the server is down (its retries spent) waits for the server
 in the same way. A job cancelled here (a deck's quick analysis replaces a
 waiting job) or one the stems request only joined (an analysis of the same
@@ -39,10 +42,11 @@ from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from taperoom.enginelink.stems import STEM_NAMES
 from taperoom.errors import Conflict, NotFound, TaperoomError
 from taperoom.events import Event, EventBus, StemsFailedPayload, StemsReadyPayload
 from taperoom.library.repository import analysis as repo
-from taperoom.library.stems.cache import STEM_NAMES, StemCache
+from taperoom.library.stems.cache import StemCache
 from taperoom.library.stems.errors import StemsUnavailable
 from taperoom.library.tracks import canonical_id
 
@@ -145,8 +149,9 @@ class StemsService:
         Raises
         ------
         StemsUnavailable
-            No analysis server, or it cannot be reached (the request is kept and
-            made when it is back).
+            No analysis server; or it cannot be reached, and then the request is
+            kept (``kept=True``) and made when it is back, ``stems:ready`` or
+            ``stems:failed`` following as for a job started at once.
         NotFound
             No such track.
         Conflict
@@ -179,7 +184,7 @@ class StemsService:
                     pending.track_ids.append(track_id)
             self._start_thread()
             raise StemsUnavailable(why or f"The analysis server at {self.server.url} is "
-                                   "not healthy")
+                                   "not healthy", kept=True)
         with self._lock:
             pending = self._pending.setdefault(file_hash, _Pending([track_id], "queue"))
             if track_id not in pending.track_ids:

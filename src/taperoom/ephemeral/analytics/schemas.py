@@ -46,7 +46,8 @@ class AnalyticsPublic(_Public):
     bucket_seconds: int = Field(description="Length of a bucket, seconds")
     from_: float = Field(alias="from", serialization_alias="from",
                          description="Start of the range, Unix seconds (default: the first "
-                                     "recorded play, or an hour before `to`)")
+                                     "recorded play, or an hour before `to` when that "
+                                     "is earlier)")
     to: float = Field(description="End of the range, Unix seconds (default: now)")
     total_plays: int = Field(description="Plays from `from` to `to` (the sum of the buckets)")
     buckets: list[AnalyticsBucketPublic] = Field(

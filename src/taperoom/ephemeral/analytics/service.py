@@ -26,7 +26,7 @@ from taperoom.ephemeral.analytics.series import (
 from taperoom.ephemeral.schemas import TrackStatsPublic
 from taperoom.errors import InvalidInput, NotFound
 
-#: Range shown when neither `from` nor any recorded play gives a start (seconds before `to`).
+#: Shortest range shown when `from` is not given (seconds before `to`).
 DEFAULT_SPAN = 3600.0
 
 
@@ -80,7 +80,7 @@ class AnalyticsService:
             ``from`` and ``to``: Unix seconds or ISO 8601 (UTC when no offset is
             given; see :func:`~.series.parse_time`). `end` defaults to now, `start`
             to the first recorded play (of the track), or :data:`DEFAULT_SPAN`
-            before `end` when none is recorded (or the first lies after `end`).
+            before `end` when that is earlier (or none is recorded).
         bucket : str
             ``auto``, ``minute``, ``hour`` or ``day`` (:func:`~.series.choose_bucket`).
 
@@ -97,7 +97,7 @@ class AnalyticsService:
             from_ = parse_time(start, name="from")
         else:
             span = self.repository.span(name)
-            from_ = span[0] if span is not None and span[0] <= to else to - DEFAULT_SPAN
+            from_ = to - DEFAULT_SPAN if span is None else min(span[0], to - DEFAULT_SPAN)
         if from_ > to:
             raise InvalidInput("`from` must not be after `to`")
         size = choose_bucket(from_, to, bucket)

@@ -59,7 +59,8 @@ def analytics(
             description="json (the declared body) or csv")] = "json",
         from_: Annotated[str | None, Query(
             alias="from", description="Start: Unix seconds or ISO 8601 (UTC without an "
-                                      "offset); default the first recorded play")] = None,
+                                      "offset); default the first recorded play, or "
+                                      "an hour before `to` when that is earlier")] = None,
         to: Annotated[str | None, Query(
             description="End: Unix seconds or ISO 8601; default now")] = None,
         bucket: Annotated[Literal["auto", "minute", "hour", "day"], Query(

@@ -1219,13 +1219,13 @@ def _problems(doc: dict[str, Any], schema: dict[str, Any], value: Any, where: st
 
 def test_openapi_declares_every_answer_body_with_its_keys(api: Callable[..., Api]) -> None:
     """Every operation declares its 2xx body: a JSON object schema naming every key it
-    sends (all required, no others allowed), a list of such objects, or its audio or HTML
-    media type; every declared JSON error answer is the {"error"} body."""
+    sends (all required, no others allowed), a list of such objects, or its audio, HTML or
+    CSV media type; every declared JSON error answer is the {"error"} body."""
     doc = api().client.get("/openapi.json").json()
     failures = []
     operations = [(m.upper(), p, op) for p, item in doc["paths"].items()
                   for m, op in item.items()]
-    assert len(operations) == 12
+    assert len(operations) == 14
     for method, path, op in operations:
         ok = {s: r for s, r in op["responses"].items() if s.startswith("2")}
         if not ok:
@@ -1250,7 +1250,7 @@ def test_openapi_declares_every_answer_body_with_its_keys(api: Callable[..., Api
                 elif media in ("audio/wav", "multipart/byteranges"):
                     if schema != {"type": "string", "format": "binary"}:
                         failures.append(f"{method} {path} {status} {media}: {schema}")
-                elif media == "text/html":
+                elif media in ("text/html", "text/csv"):
                     if schema.get("type") != "string":
                         failures.append(f"{method} {path} {status} {media}: {schema}")
                 elif media == "text/event-stream":  # GET /events/wear: data of each event
@@ -1303,6 +1303,11 @@ def test_json_answers_are_exactly_what_the_document_declares(api: Callable[..., 
         ("GET", "/stream/a.wav?degrade=1&start=x", None, {}, "/stream/{filename}", 400),
         ("GET", "/stream/a.wav/chunk/9", None, {}, "/stream/{filename}/chunk/{chunk_index}",
          400),
+        ("GET", "/api/analytics", None, {}, "/api/analytics", 200),
+        ("GET", "/api/analytics?filename=a.wav&bucket=hour", None, {}, "/api/analytics", 200),
+        ("GET", "/api/analytics?filename=nope.wav", None, {}, "/api/analytics", 404),
+        ("GET", "/api/analytics?from=yesterday", None, {}, "/api/analytics", 400),
+        ("GET", "/api/analytics?format=xml", None, {}, "/api/analytics", 400),
     ]
     failures = []
     for method, path, body, headers, template, expected in requests:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from taperoom import __version__
+from taperoom.ephemeral.api import analytics as analytics_api
 from taperoom.ephemeral.api import audio, degrade, live, pages, status, tracks, wear_models
 from taperoom.ephemeral.context import EphemeralServices, build_services
 from taperoom.ephemeral.hotpath import DegradeFastPath
@@ -71,6 +72,7 @@ def create_app(settings: EphemeralSettings | None = None,
     install_allow_header(app)
     for module in (status, tracks, audio, degrade, wear_models, live, pages):
         app.include_router(module.router)
+    app.include_router(analytics_api.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -13,6 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+from taperoom.ephemeral.analytics.recorder import PlayRecorder
+from taperoom.ephemeral.analytics.repository import PlayEventRepository
+from taperoom.ephemeral.analytics.service import AnalyticsService
 from taperoom.ephemeral.intake import Intake
 from taperoom.ephemeral.live.doorbell import Doorbells
 from taperoom.ephemeral.live.hub import LiveWearHub
@@ -45,6 +48,9 @@ class EphemeralServices:
         segments (blocking file I/O and ``fdatasync``).
     live : LiveWearHub
         This process's live wear subscribers (started and stopped by the app).
+    analytics : AnalyticsService
+        Plays and degradation over time, from the play events that every worker
+        process records (``METADATA_DIR/analytics/plays.sqlite``).
     """
 
     settings: EphemeralSettings
@@ -53,6 +59,7 @@ class EphemeralServices:
     degrade_limit: ClientRateLimit
     wear_threads: ThreadPoolExecutor
     live: LiveWearHub
+    analytics: AnalyticsService
     _closing: ExitStack = field(repr=False, compare=False)
 
     def close(self) -> None:
@@ -86,6 +93,13 @@ def build_services(settings: EphemeralSettings) -> EphemeralServices:
         intake = Intake(settings.audio_dir, settings.metadata_dir, fsync=settings.fsync)
         bus = EventBus()
         service = EphemeralService(settings, store, intake, bus)
+        # each play is recorded before it is pushed: a push's reader finds it in the analytics
+        play_events = PlayEventRepository(store.metadata_dir / "analytics" / "plays.sqlite",
+                                          busy_timeout=settings.lock_timeout)
+        closing.callback(play_events.close)
+        recorder = PlayRecorder(play_events, service.stats)
+        closing.callback(bus.on(Event.WEAR_PLAYED, recorder.on_play))
+        analytics = AnalyticsService(play_events, service.stats)
         live_dir = store.metadata_dir / ".live"
         wear_log = WearLog(live_dir / "wear.sqlite", busy_timeout=settings.lock_timeout)
         closing.callback(wear_log.close)
@@ -100,7 +114,7 @@ def build_services(settings: EphemeralSettings) -> EphemeralServices:
         closing.callback(wear_threads.shutdown, wait=True, cancel_futures=True)
         return EphemeralServices(settings=settings, store=store, service=service,
                                  degrade_limit=degrade_limit, wear_threads=wear_threads,
-                                 live=live, _closing=closing)
+                                 live=live, analytics=analytics, _closing=closing)
     except BaseException:
         closing.close()
         raise

@@ -9,10 +9,12 @@ so that no play is half done meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
 import shutil
+import time
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: Prefix of the hidden staging folders of a restore.
 STAGE_PREFIX = ".restore-"
+#: Temp files of uploads and backups older than this (seconds) belong to no request.
+STALE_TEMP_SECONDS = 6 * 3600.0
 
 
 class Curator:
@@ -63,7 +67,10 @@ class Curator:
 
     def recover(self) -> None:
         """Finish a restore interrupted after its journal was written; remove what
-        interrupted uploads and restores left (temp files, staging folders)."""
+        interrupted restores left (staging folders, which only exist under the
+        curator lock) and uploads and backups left (temp files older than
+        :data:`STALE_TEMP_SECONDS`: another worker process may be receiving one, or
+        sending a backup, right now)."""
         with self.curator_lock():
             if self.journal.exists():
                 try:
@@ -79,7 +86,9 @@ class Curator:
                     if entry.is_dir():
                         shutil.rmtree(entry, ignore_errors=True)
                 for tmp in folder.glob(f".*{TEMP_SUFFIX}"):
-                    tmp.unlink(missing_ok=True)
+                    with contextlib.suppress(OSError):
+                        if tmp.stat().st_mtime < time.time() - STALE_TEMP_SECONDS:
+                            tmp.unlink()
 
     # -- tracks ----------------------------------------------------------
 

@@ -11,8 +11,18 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from taperoom import __version__
+from taperoom.ephemeral.api import (
+    admin,
+    admin_pages,
+    audio,
+    degrade,
+    live,
+    pages,
+    status,
+    tracks,
+    wear_models,
+)
 from taperoom.ephemeral.api import analytics as analytics_api
-from taperoom.ephemeral.api import audio, degrade, live, pages, status, tracks, wear_models
 from taperoom.ephemeral.context import EphemeralServices, build_services
 from taperoom.ephemeral.hotpath import DegradeFastPath
 from taperoom.ephemeral.settings import EphemeralSettings
@@ -73,6 +83,9 @@ def create_app(settings: EphemeralSettings | None = None,
     for module in (status, tracks, audio, degrade, wear_models, live, pages):
         app.include_router(module.router)
     app.include_router(analytics_api.router)
+    if built.curator is not None:  # no ADMIN_TOKEN: no curator's page at all (404)
+        app.include_router(admin.router)
+        app.include_router(admin_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 

@@ -13,6 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
+from taperoom.ephemeral.admin.curator import Curator
+from taperoom.ephemeral.admin.session import AdminSessions
 from taperoom.ephemeral.analytics.recorder import PlayRecorder
 from taperoom.ephemeral.analytics.repository import PlayEventRepository
 from taperoom.ephemeral.analytics.service import AnalyticsService
@@ -51,6 +53,10 @@ class EphemeralServices:
     analytics : AnalyticsService
         Plays and degradation over time, from the play events that every worker
         process records (``METADATA_DIR/analytics/plays.sqlite``).
+    curator : Curator or None
+        The curator's page operations; None without ``ADMIN_TOKEN``.
+    admin_sessions : AdminSessions or None
+        The curator's sign-ins; None without ``ADMIN_TOKEN``.
     """
 
     settings: EphemeralSettings
@@ -60,6 +66,8 @@ class EphemeralServices:
     wear_threads: ThreadPoolExecutor
     live: LiveWearHub
     analytics: AnalyticsService
+    curator: Curator | None
+    admin_sessions: AdminSessions | None
     _closing: ExitStack = field(repr=False, compare=False)
 
     def close(self) -> None:
@@ -112,9 +120,17 @@ def build_services(settings: EphemeralSettings) -> EphemeralServices:
         wear_threads = ThreadPoolExecutor(settings.threads, thread_name_prefix="wear")
         # a wear in progress writes through the store's open files: let it finish first
         closing.callback(wear_threads.shutdown, wait=True, cancel_futures=True)
+        curator, sessions = None, None
+        token = settings.admin_token.get_secret_value()
+        if token:
+            curator = Curator(service, store, intake)
+            sessions = AdminSessions(token, lifetime_seconds=settings.admin_session_minutes * 60,
+                                     revoked_dir=curator.work_dir / "revoked",
+                                     login_limit=settings.admin_login_rate_limit)
         return EphemeralServices(settings=settings, store=store, service=service,
                                  degrade_limit=degrade_limit, wear_threads=wear_threads,
-                                 live=live, analytics=analytics, _closing=closing)
+                                 live=live, analytics=analytics, curator=curator,
+                                 admin_sessions=sessions, _closing=closing)
     except BaseException:
         closing.close()
         raise

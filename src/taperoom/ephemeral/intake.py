@@ -175,21 +175,39 @@ class Intake:
             log.info("finished the conversion of %s to %s", name, wav_name)
         return done
 
+    def decode(self, src: Path, dest: Path, name: str) -> None:
+        """Decode audio file `src` into the PCM WAV file `dest`, with its tags and cover
+        art (``fsync``-ed with ``FSYNC``), as every conversion does.
+
+        Parameters
+        ----------
+        src, dest : Path
+            The source (any format PyAV decodes) and the WAV file written.
+        name : str
+            The source's name, for messages.
+
+        Raises
+        ------
+        MediaError, OSError
+            `src` is not decodable audio, or `dest` cannot be written.
+        """
+        try:
+            tags = read_tags(src)
+            cover = read_artwork(src)
+        except MediaError as exc:  # decodable audio with unreadable tags: no tags
+            log.info("%s: no tags carried over (%s)", name, exc.reason)
+            tags, cover = None, None
+        decode_to_wav(src, dest, fields=tag_fields(tags), cover=cover)
+        if self.fsync:
+            with open(dest, "rb+") as fh:
+                os.fsync(fh.fileno())
+
     def _convert(self, name: str, key: str, version: tuple[int, int, int, int]
                  ) -> Conversion | None:
         src = self.audio_dir / name
         tmp = self.audio_dir / f".{key}.{os.getpid()}{TEMP_SUFFIX}"
         try:
-            try:
-                tags = read_tags(src)
-                cover = read_artwork(src)
-            except MediaError as exc:  # decodable audio with unreadable tags: no tags
-                log.info("%s: no tags carried over (%s)", name, exc.reason)
-                tags, cover = None, None
-            decode_to_wav(src, tmp, fields=tag_fields(tags), cover=cover)
-            if self.fsync:
-                with open(tmp, "rb+") as fh:
-                    os.fsync(fh.fileno())
+            self.decode(src, tmp, name)
         except (MediaError, OSError) as exc:
             tmp.unlink(missing_ok=True)
             self.failed[name] = version

@@ -16,6 +16,10 @@ class EphemeralSettings(AppSettings):
     ``DEGRADATION_RATE`` (percent dropout per play), ``CORS_ORIGIN``, ``PORT``.
     Additions: ``HOST``, ``WEAR_MODEL``, ``KEEP_ORIGINALS``, ``ADMIN_TOKEN`` (a secret:
     never shown in logs, pages or answers),
+    ``ADMIN_UPLOAD_MAX_BYTES`` (largest upload of the curator's page),
+    ``ADMIN_RESTORE_MAX_BYTES`` (largest backup archive restored), ``ADMIN_SESSION_MINUTES``
+    (lifetime of a curator's sign-in), ``ADMIN_LOGIN_RATE_LIMIT`` (sign-in attempts per
+    client address),
     ``DEGRADE_RATE_LIMIT`` (``limits`` notation, empty to disable), ``LOCK_TIMEOUT``,
     ``FSYNC`` (``fdatasync`` each play count before answering; fsync metadata
     replacements and restored audio), ``STREAM_PREBUFFER`` (seconds a
@@ -34,6 +38,10 @@ class EphemeralSettings(AppSettings):
     wear_model: str = "dropout"
     keep_originals: bool = False
     admin_token: SecretStr = SecretStr("")
+    admin_upload_max_bytes: int = Field(512 * 1024 * 1024, ge=1024)
+    admin_restore_max_bytes: int = Field(8 * 1024 * 1024 * 1024, ge=1024)
+    admin_session_minutes: float = Field(480.0, gt=0)
+    admin_login_rate_limit: str = "5/minute;30/hour"
     degrade_rate_limit: str = "20/second;600/minute"
     lock_timeout: float = Field(5.0, gt=0)
     fsync: bool = True

@@ -49,7 +49,8 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -370,6 +371,11 @@ class EphemeralStore:
                 and type(streams) is int and 0 <= streams < _MAX_COUNT
                 and set(map(type, counts)) <= {int} and min(counts, default=0) >= 0
                 and max(counts, default=0) < _MAX_COUNT)
+
+    def fits(self, meta: Meta | None, info: wav.WavInfo, filename: str) -> bool:
+        """True when `meta` is metadata of track `filename` laid out as `info`: its
+        name, segments, duration and counts fit (as a restored backup must)."""
+        return self._fits(meta, info, filename)
 
     def _fresh_meta(self, filename: str, info: wav.WavInfo) -> Meta:
         n = self.total_segments(info)
@@ -863,3 +869,80 @@ class EphemeralStore:
                 return self._update_meta_locked(filename, info, zero)
         finally:
             os.close(fd)
+
+    # -- curation --------------------------------------------------------
+
+    @contextmanager
+    def holding(self, filename: str, *, shared: bool = False) -> Iterator[Path]:
+        """Hold the track's whole-file audio lock and its metadata lock.
+
+        Every play of the track waits meanwhile (and no count slot is being
+        written), so its WAV file, metadata and pristine copy may be read
+        (`shared`: a read lock, which other readers share) or replaced together.
+        Locks are taken in the store's order, audio then metadata.
+
+        Yields
+        ------
+        Path
+            The track's path in ``AUDIO_DIR``.
+
+        Raises
+        ------
+        NotFound
+            No such track.
+        Busy
+            Locks not granted within ``LOCK_TIMEOUT``.
+        """
+        path = self.path_of(filename)
+        if shared:
+            fd = os.open(path, os.O_RDONLY)
+        else:
+            fd, shared = self._open_for_lock(filename)
+        try:
+            with range_lock(fd, 0, 0, timeout=self.settings.lock_timeout, shared=shared), \
+                    self.meta_lock(filename):
+                yield path
+        finally:
+            os.close(fd)
+
+    def forget(self, filename: str) -> None:
+        """Drop what this process keeps about `filename` (parsed header, open metadata
+        file), after its files were replaced or removed."""
+        self._info_cache.pop(filename, None)
+        self._bad.pop(filename, None)
+        with self._handles_lock:
+            handle = self._handles.pop(filename, None)
+            if handle is not None:
+                handle.stale = True
+                if handle.users == 0:
+                    os.close(handle.fd)
+
+    def own_files(self, filename: str) -> list[Path]:
+        """The per-track files of `filename` in ``METADATA_DIR``: metadata, waveform
+        cache, pristine copy (whether they exist or not)."""
+        return [self.meta_path(filename), self.waveform_path(filename),
+                self.original_path(filename)]
+
+    def delete(self, filename: str) -> None:
+        """Remove track `filename`: its WAV file, metadata, waveform cache and pristine copy.
+
+        Under :meth:`holding`, so no play is half done; the WAV file goes first, so
+        that a crash in between leaves only files that no track names (the next
+        track of that name starts afresh, as its metadata will not fit).
+
+        Raises
+        ------
+        NotFound
+            No such track.
+        Busy
+            Locks not granted within ``LOCK_TIMEOUT``.
+        """
+        with self.holding(filename) as path:
+            path.unlink()
+            for own in self.own_files(filename):
+                own.unlink(missing_ok=True)
+            if self.settings.fsync:
+                fsync_dir(self.audio_dir)
+                fsync_dir(self.tracks_dir)
+        self.forget(filename)
+        log.info("deleted track %s", filename)

@@ -40,9 +40,10 @@ RSS_MEDIA_TYPE = "application/rss+xml; charset=utf-8"
 #: The token of a feed URL (``secrets.token_urlsafe`` strings are 32 characters).
 Token = Query(None, max_length=200, description="The feed's secret token")
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {
-    "model": ErrorPublic,
-    "description": "Unknown feed or recording, or a wrong or missing token"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorPublic,
+          "description": "Unknown feed or recording, or a wrong or missing token"},
+    "4XX": {"model": ErrorPublic, "description": "Other client errors (a token too long...)"}}
 
 public_router = APIRouter(prefix="/feeds", tags=["feeds"], responses=_NOT_FOUND)
 router = APIRouter(prefix="/api/feeds", tags=["feeds"], responses=API_ERRORS)
@@ -79,13 +80,18 @@ async def station_feed(station_id: int, request: Request, feeds: FeedServiceDep,
     return _feed_response(body, request)
 
 
-@public_router.api_route("/audio/{session_id:int}.mp3", methods=["GET", "HEAD"],
-                         response_class=FileResponse, responses={
-                             200: {"description": "The recording",
-                                   "content": {"audio/mpeg": {"schema": {
-                                       "type": "string", "format": "binary"}}}},
-                             206: {"description": "The part asked for with Range"},
-                             416: {"description": "Range not satisfiable"}})
+#: Success answers of the audio route.
+_AUDIO: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {"audio/mpeg": {"schema": {
+        "type": "string", "format": "binary"}}}}
+    for code, text in ((200, "The recording"), (206, "The part asked for with Range"))}
+_AUDIO[416] = {"description": "Range not satisfiable (Content-Range: bytes */size)"}
+
+
+@public_router.get("/audio/{session_id:int}.mp3", response_class=FileResponse,
+                   responses=_AUDIO)
+@public_router.head("/audio/{session_id:int}.mp3", response_class=FileResponse,
+                    include_in_schema=False)
 async def audio(session_id: int, feeds: FeedServiceDep, token: str | None = Token
                 ) -> Response:
     """A recording's audio, with ``Range`` (206, ``Content-Range``; 416 past its end)
@@ -96,7 +102,7 @@ async def audio(session_id: int, feeds: FeedServiceDep, token: str | None = Toke
                         headers={"Cache-Control": "private, max-age=86400"})
 
 
-@public_router.get("/chapters/{session_id:int}.json", response_class=JSONResponse,
+@public_router.get("/chapters/{session_id:int}.json", response_class=Response,
                    responses={200: {"description": "JSON chapters (podcast namespace)",
                                     "content": {CHAPTERS_MEDIA_TYPE: {"schema": {
                                         "type": "object"}}}}})

@@ -11,7 +11,16 @@ from fastapi import FastAPI, WebSocket
 from fastapi.staticfiles import StaticFiles
 
 from taperoom import __version__
-from taperoom.recorder.api import backup, health, pages, schedules, sessions, streams, system
+from taperoom.recorder.api import (
+    backup,
+    feeds,
+    health,
+    pages,
+    schedules,
+    sessions,
+    streams,
+    system,
+)
 from taperoom.recorder.context import RecorderServices, build_services
 from taperoom.recorder.schemas import error_body
 from taperoom.recorder.settings import RecorderSettings
@@ -26,9 +35,12 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "web" / "static"
 #: Routes open without credentials: health checks of orchestrators and monitors.
 PUBLIC_PATHS = ("/health", "/api/health", "/api/system/health")
+#: Path prefixes open without credentials: static files, and the podcast feeds, which
+#: let in only requests with a feed's secret token (or ``PUBLIC_FEEDS``).
+PUBLIC_PREFIXES = ("/static/", "/feeds/")
 #: The routers, in the order they are matched.
 ROUTERS = (health.router, streams.router, schedules.router, sessions.router, system.router,
-           backup.router, pages.router)
+           backup.router, feeds.router, feeds.public_router, pages.router)
 
 
 def create_app(settings: RecorderSettings | None = None,
@@ -95,7 +107,7 @@ def create_app(settings: RecorderSettings | None = None,
                    page=LoginPage("recorder", "Taperoom recorder", home="/",
                                   stylesheet=f"/static/recorder.css?v={__version__}",
                                   lifetime=session_lifetime(services.settings)),
-                   render=error_body, public_paths=PUBLIC_PATHS, public_prefixes=("/static/",))
+                   render=error_body, public_paths=PUBLIC_PATHS, public_prefixes=PUBLIC_PREFIXES)
     return app
 
 

@@ -14,7 +14,7 @@ Dependency order::
              -> huey -> scheduler -> upload queue (+ consumer)
              -> artwork -> stations, schedules -> exports -> backups
              -> recordings -> sessions -> metrics sampler -> monitor
-             -> users
+             -> users -> feeds
 
 Nothing runs in the background until :meth:`RecorderServices.start` (the
 server's lifespan calls it; command-line commands mostly do not).
@@ -38,6 +38,7 @@ from taperoom.recorder import migrate
 from taperoom.recorder.artwork import ArtworkFolder
 from taperoom.recorder.backup import BackupService
 from taperoom.recorder.exports import ExportService
+from taperoom.recorder.feeds.service import FeedService
 from taperoom.recorder.monitor import MetricsSampler, SystemMonitor
 from taperoom.recorder.scheduler import RecorderScheduler
 from taperoom.recorder.schedules import ScheduleService
@@ -93,6 +94,8 @@ class RecorderServices:
         Health and system status.
     users : AuthStore
         Users and signed-in sessions of the access layer.
+    feeds : FeedService
+        Podcast feeds of the recordings, their tokens and files.
     started : threading.Event
         Set while the background parts run (:meth:`start` .. :meth:`close`).
     """
@@ -115,6 +118,7 @@ class RecorderServices:
     sampler: MetricsSampler
     monitor: SystemMonitor
     users: AuthStore
+    feeds: FeedService
     started: threading.Event
     closer: contextlib.ExitStack
 
@@ -199,10 +203,11 @@ def build_services(settings: RecorderSettings | None = None) -> RecorderServices
         monitor = SystemMonitor(engine, db, settings, scheduler, huey, consumer, sampler,
                                 started)
         users = user_store(db)
+        feeds = FeedService(db, settings, artwork)
         services = RecorderServices(
             settings=settings, engine=engine, db=db, bus=bus, huey=huey, scheduler=scheduler,
             uploads=uploads, consumer=consumer, artwork=artwork, stations=stations,
             schedules=schedules, exports=exports, backups=backups, recordings=recordings,
-            sessions=sessions, sampler=sampler, monitor=monitor, users=users,
+            sessions=sessions, sampler=sampler, monitor=monitor, users=users, feeds=feeds,
             started=started, closer=stack.pop_all())
     return services

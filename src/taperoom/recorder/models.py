@@ -10,12 +10,15 @@ Differences from the original, on purpose:
   (JSON list of ``{at_seconds, started_at, length_seconds, reason}``), the cue
   sheet path, whether the stream was copied or re-encoded, and the upload's
   attempts, remote path and time;
-* stations have an optional bit rate and a ``split_tracks`` flag;
+* stations have an optional bit rate and a ``split_tracks`` flag, and the secret
+  token of their podcast feed (the feed of all stations has its token in
+  ``recorder_feed_tokens``);
 * every datetime is stored as naive UTC; the API renders it in ``TZ`` with its offset.
 """
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -42,6 +45,11 @@ from taperoom.web.auth.tables import define_auth_tables
 def utcnow() -> datetime:
     """Current time in UTC, naive (the stored form)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_feed_token() -> str:
+    """A fresh secret of a podcast feed's URLs: 32 random URL-safe characters (192 bits)."""
+    return secrets.token_urlsafe(24)
 
 
 class RecorderBase(DeclarativeBase):
@@ -95,6 +103,9 @@ class Station(RecorderBase):
     scp_destination: Mapped[str] = mapped_column(Text, default="")
     bitrate_kbps: Mapped[int | None] = mapped_column(Integer)
     split_tracks: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Secret of the station's podcast feed URLs (None only on rows older than it).
+    feed_token: Mapped[str | None] = mapped_column(String(64), index=True, unique=True,
+                                                   default=new_feed_token)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -160,6 +171,16 @@ class RecordingSession(RecorderBase):
     local_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class FeedToken(RecorderBase):
+    """Secret of a podcast feed that belongs to no station (``feed = "all"``)."""
+
+    __tablename__ = "recorder_feed_tokens"
+
+    feed: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=new_feed_token)
+    rotated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 #: Users and signed-in sessions (``recorder_users``, ``recorder_auth_sessions``).

@@ -56,7 +56,12 @@ class RecorderSettings(AccessSettings):
     :mod:`taperoom.recorder.urlpolicy`); who may use it:
     ``CORS_ORIGIN``, ``ALLOWED_HOSTS``, ``API_TOKEN``, ``TRUSTED_NETWORK``,
     ``LOGIN_RATE_LIMIT``, ``SESSION_DAYS`` (see
-    :class:`~taperoom.web.auth.settings.AccessSettings`).
+    :class:`~taperoom.web.auth.settings.AccessSettings`). Podcast feeds
+    (:mod:`taperoom.recorder.feeds`): ``PUBLIC_FEEDS`` (false: a feed, its audio
+    and chapters are read only with the feed's secret token in the URL; true:
+    without it too), ``PUBLIC_BASE_URL`` (empty: absolute links in feeds start
+    with the URL the request came to; ``https://radio.example.org/rec`` behind a
+    proxy).
     """
 
     data_dir: Path = Path("./data")
@@ -90,6 +95,8 @@ class RecorderSettings(AccessSettings):
     embedded_worker: bool = True
     misfire_grace_seconds: int = Field(300, ge=1)
     metrics_interval_seconds: float = Field(10.0, gt=0)
+    public_feeds: bool = False
+    public_base_url: str = Field("", max_length=500, pattern=r"^(https?://[^\s?#]+)?$")
     stream_allowed_networks: Annotated[
         tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], NoDecode] = ()
 

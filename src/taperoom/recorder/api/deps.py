@@ -17,6 +17,7 @@ from taperoom.recorder.artwork import ArtworkFolder
 from taperoom.recorder.backup import BackupService
 from taperoom.recorder.context import RecorderServices
 from taperoom.recorder.exports import ExportService
+from taperoom.recorder.feeds.service import FeedService
 from taperoom.recorder.monitor import MetricsSampler, SystemMonitor
 from taperoom.recorder.schedules import ScheduleService
 from taperoom.recorder.service import RecordingService
@@ -80,6 +81,17 @@ def artwork_folder(request: Request) -> ArtworkFolder:
     return services(request).artwork
 
 
+def feed_service(request: Request) -> FeedService:
+    """The podcast feeds."""
+    return services(request).feeds
+
+
+def feed_base(request: Request) -> str:
+    """Start of the absolute links of feeds: ``PUBLIC_BASE_URL``, else the URL the
+    request came to."""
+    return services(request).feeds.base_url(str(request.base_url))
+
+
 SettingsDep = Annotated[RecorderSettings, Depends(settings)]
 StationServiceDep = Annotated[StationService, Depends(station_service)]
 ScheduleServiceDep = Annotated[ScheduleService, Depends(schedule_service)]
@@ -90,3 +102,5 @@ SessionServiceDep = Annotated[SessionService, Depends(session_service)]
 SystemMonitorDep = Annotated[SystemMonitor, Depends(system_monitor)]
 MetricsSamplerDep = Annotated[MetricsSampler, Depends(metrics_sampler)]
 ArtworkFolderDep = Annotated[ArtworkFolder, Depends(artwork_folder)]
+FeedServiceDep = Annotated[FeedService, Depends(feed_service)]
+FeedBaseDep = Annotated[str, Depends(feed_base)]

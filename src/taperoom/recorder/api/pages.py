@@ -38,6 +38,8 @@ from taperoom import __version__
 from taperoom.config import redact_url
 from taperoom.errors import NotFound
 from taperoom.recorder.api.deps import (
+    FeedBaseDep,
+    FeedServiceDep,
     RecordingServiceDep,
     ScheduleServiceDep,
     SessionServiceDep,
@@ -407,21 +409,24 @@ def dashboard(settings: SettingsDep, stations: StationServiceDep,
 
 @router.get("/streams", **PAGE)
 def streams(settings: SettingsDep, stations: StationServiceDep,
-            schedules: ScheduleServiceDep) -> HTMLResponse:
-    """The stations, with how many schedules each has."""
+            schedules: ScheduleServiceDep, feeds: FeedServiceDep, base: FeedBaseDep
+            ) -> HTMLResponse:
+    """The stations, with how many schedules each has, and the feed of all stations."""
     station_list = all_stations(stations)
     counts: dict[int, int] = {}
     for s in schedule_rows(schedules, station_list):
         counts[s["stream_config_id"]] = counts.get(s["stream_config_id"], 0) + 1
     return render(settings, "streams.html", title="Stations", active="streams",
-                  page="streams", stations=station_list, schedule_counts=counts)
+                  page="streams", stations=station_list, schedule_counts=counts,
+                  feed_url=feeds.all_feed_url(base), public=settings.public_feeds)
 
 
-def _station_form(settings: RecorderSettings, station: dict[str, Any] | None
-                  ) -> HTMLResponse:
+def _station_form(settings: RecorderSettings, station: dict[str, Any] | None,
+                  feed_url: str | None = None) -> HTMLResponse:
     return render(
         settings, "stream_form.html", title="Edit station" if station else "New station",
-        active="streams", page="stream-form", station=station,
+        active="streams", page="stream-form", station=station, feed_url=feed_url,
+        public=settings.public_feeds,
         pattern_fields=sorted(PATTERN_FIELDS), max_artwork_bytes=settings.max_artwork_bytes,
         default_bitrate=settings.mp3_bitrate_kbps, default_split_tracks=settings.split_tracks)
 
@@ -433,14 +438,15 @@ def stream_new(settings: SettingsDep) -> HTMLResponse:
 
 
 @router.get("/streams/{station_id}/edit", responses=PAGE_404, **PAGE)
-def stream_edit(station_id: str, settings: SettingsDep, stations: StationServiceDep
-                ) -> HTMLResponse:
-    """The form of a station."""
+def stream_edit(station_id: str, settings: SettingsDep, stations: StationServiceDep,
+                feeds: FeedServiceDep, base: FeedBaseDep) -> HTMLResponse:
+    """The form of a station, and its podcast feed link."""
     try:
         station = stations.get(parse_id(station_id))
+        feed_url = feeds.feed_url(station["id"], base)
     except NotFound as exc:
         return not_found(settings, str(exc))
-    return _station_form(settings, station)
+    return _station_form(settings, station, feed_url)
 
 
 @router.get("/streams/{station_id}/artwork", response_class=FileResponse, responses={

@@ -3,7 +3,9 @@
 Contract routes: list/create, get/update/delete, ``/<id>/test``, ``/test-url``,
 ``/<id>/artwork`` (upload, delete), ``/export``, ``/import``. Besides the
 contract: ``POST /<id>/record {"duration_seconds": S}`` starts a recording now
-(202 with the new session), through the same pipeline as a scheduled one.
+(202 with the new session), through the same pipeline as a scheduled one. Every
+station object also carries ``feed_url``, its podcast feed with the feed's token
+(:mod:`taperoom.recorder.feeds`).
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from starlette.datastructures import UploadFile
 from taperoom.errors import InvalidInput, TooLarge
 from taperoom.recorder.api.deps import (
     ExportServiceDep,
+    FeedBaseDep,
+    FeedServiceDep,
     RecordingServiceDep,
     SettingsDep,
     StationServiceDep,
 )
+from taperoom.recorder.feeds.schemas import StationFeedPublic
+from taperoom.recorder.feeds.service import FeedService
 from taperoom.recorder.repository import MAX_ID, check_id
 from taperoom.recorder.schemas import (
     API_ERRORS,
@@ -37,7 +43,6 @@ from taperoom.recorder.schemas import (
     RecordNow,
     SessionPublic,
     StationCreate,
-    StationPublic,
     StationTestPublic,
     StationUpdate,
     UrlTest,
@@ -61,20 +66,29 @@ ARTWORK_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {
 router = APIRouter(prefix="/api/streams", tags=["streams"], responses=API_ERRORS)
 
 
-@router.get("", response_model=list[StationPublic])
-@router.get("/", response_model=list[StationPublic], include_in_schema=False)
-def list_streams(stations: StationServiceDep, skip: int = Query(0, ge=0, le=MAX_ID),
+def with_feed_url(station: dict[str, Any], feeds: FeedService, base: str) -> dict[str, Any]:
+    """`station` with its ``feed_url``."""
+    return {**station, "feed_url": feeds.feed_url(station["id"], base)}
+
+
+@router.get("", response_model=list[StationFeedPublic])
+@router.get("/", response_model=list[StationFeedPublic], include_in_schema=False)
+def list_streams(stations: StationServiceDep, feeds: FeedServiceDep, base: FeedBaseDep,
+                 skip: int = Query(0, ge=0, le=MAX_ID),
                  limit: int = Query(100, ge=1, le=1000),
                  search: str | None = Query(None, max_length=200)) -> list[dict[str, Any]]:
-    """``[StreamConfigurationResponse]`` ordered by name."""
-    return stations.list(skip=skip, limit=limit, search=search)
+    """``[StreamConfigurationResponse]`` ordered by name (each with its ``feed_url``)."""
+    rows = stations.list(skip=skip, limit=limit, search=search)
+    urls = feeds.feed_urls([s["id"] for s in rows], base)
+    return [{**s, "feed_url": urls[s["id"]]} for s in rows if s["id"] in urls]
 
 
-@router.post("", status_code=201, response_model=StationPublic, responses=CONFLICT)
-@router.post("/", status_code=201, response_model=StationPublic, include_in_schema=False)
-def create_stream(body: StationCreate, stations: StationServiceDep) -> dict[str, Any]:
+@router.post("", status_code=201, response_model=StationFeedPublic, responses=CONFLICT)
+@router.post("/", status_code=201, response_model=StationFeedPublic, include_in_schema=False)
+def create_stream(body: StationCreate, stations: StationServiceDep, feeds: FeedServiceDep,
+                  base: FeedBaseDep) -> dict[str, Any]:
     """201 with the station; 400 invalid fields; 409 duplicate name."""
-    return stations.create(body)
+    return with_feed_url(stations.create(body), feeds, base)
 
 
 @router.get("/export", response_model=ExportPublic)
@@ -97,17 +111,18 @@ def test_url(body: UrlTest, stations: StationServiceDep) -> dict[str, Any]:
     return stations.test_url(body.stream_url)
 
 
-@router.get("/{stream_id:int}", response_model=StationPublic)
-def get_stream(stream_id: int, stations: StationServiceDep) -> dict[str, Any]:
-    """The station; 404."""
-    return stations.get(stream_id)
+@router.get("/{stream_id:int}", response_model=StationFeedPublic)
+def get_stream(stream_id: int, stations: StationServiceDep, feeds: FeedServiceDep,
+               base: FeedBaseDep) -> dict[str, Any]:
+    """The station (with its ``feed_url``); 404."""
+    return with_feed_url(stations.get(stream_id), feeds, base)
 
 
-@router.put("/{stream_id:int}", response_model=StationPublic, responses=CONFLICT)
-def update_stream(stream_id: int, body: StationUpdate, stations: StationServiceDep
-                  ) -> dict[str, Any]:
+@router.put("/{stream_id:int}", response_model=StationFeedPublic, responses=CONFLICT)
+def update_stream(stream_id: int, body: StationUpdate, stations: StationServiceDep,
+                  feeds: FeedServiceDep, base: FeedBaseDep) -> dict[str, Any]:
     """The updated station; 400/404/409."""
-    return stations.update(stream_id, body)
+    return with_feed_url(stations.update(stream_id, body), feeds, base)
 
 
 @router.delete("/{stream_id:int}", response_model=MessagePublic)

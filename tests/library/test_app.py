@@ -92,20 +92,22 @@ def test_migrations_match_the_models(lib_ctx, lib_backend) -> None:
 
 def _plan(ctx: Any, sort: str | None, descending: bool, search: str | None = None) -> str:
     """The database's query plan of the track list query the repository builds."""
-    statements: list[tuple[str, Any]] = []
+    statements: list[tuple[Any, str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         if "ORDER BY" in statement:
-            statements.append((statement, parameters))
+            statements.append((conn, statement, parameters))
 
     sa.event.listen(ctx.engine, "before_cursor_execute", capture)
     try:
         with ctx.db() as session:
+            own = session.connection()
             repo.list_tracks(session, repo.TrackFilters(search=search), sort=sort,
                              descending=descending)
     finally:
         sa.event.remove(ctx.engine, "before_cursor_execute", capture)
-    [(statement, parameters)] = statements
+    # the app's background duties share the engine: keep this session's statement only
+    [(statement, parameters)] = [(st, p) for conn, st, p in statements if conn is own]
     with ctx.engine.begin() as conn:
         if ctx.engine.dialect.name == "sqlite":
             rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)

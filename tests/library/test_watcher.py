@@ -54,7 +54,8 @@ def test_watcher_applies_add_modify_move_delete(watch_ctx: LibraryServices, corp
     shutil.copyfile(corpus / TAGGED / name, root / name)
     added = wait_for(lambda: tracks(ctx, did).get(name), DEADLINE, "the copied file's track")
     assert added.title == "Mutilated Mime" and added.bpm == 180.0 and added.file_hash
-    assert [e["trackId"] for e in rec.named(Event.TRACK_ADDED)] == [added.id]
+    wait_for(lambda: [e["trackId"] for e in rec.named(Event.TRACK_ADDED)] == [added.id],
+             DEADLINE, "track:added")
 
     # modify: re-tag in place
     audio = mutagen.File(root / name)
@@ -70,7 +71,9 @@ def test_watcher_applies_add_modify_move_delete(watch_ctx: LibraryServices, corp
     moved = wait_for(lambda: tracks(ctx, did).get("sets/mime.ogg"), DEADLINE,
                      "the moved track")
     assert moved.id == added.id and name not in tracks(ctx, did)
-    assert rec.named(Event.TRACK_MOVED)[-1]["trackId"] == added.id
+    # the event follows the commit: wait for it as for the row
+    wait_for(lambda: [e["trackId"] for e in rec.named(Event.TRACK_MOVED)][-1:] == [added.id],
+             DEADLINE, "track:moved")
 
     # a whole folder moved in at once
     crate = tmp_path / "crate"
@@ -86,7 +89,8 @@ def test_watcher_applies_add_modify_move_delete(watch_ctx: LibraryServices, corp
     gone = wait_for(lambda: (t := tracks(ctx, did).get("sets/mime.ogg")) and t.is_missing and t,
                     DEADLINE, "the deleted file's track to be missing")
     assert gone.id == added.id and gone.missing_since is not None
-    assert rec.named(Event.TRACK_MISSING)[-1]["trackId"] == added.id
+    wait_for(lambda: [e["trackId"] for e in rec.named(Event.TRACK_MISSING)][-1:] == [added.id],
+             DEADLINE, "track:missing")
     wait_for(lambda: directory(ctx, did).total_missing == 1, DEADLINE, "one missing track")
 
     # non-audio files are ignored

@@ -280,7 +280,7 @@ def test_every_documented_read_answers_a_documented_media_type(rec_server: Any,
             "start_time": utcnow(), "planned_duration_seconds": 60.0, "status": "failed",
             "transfer_status": "skipped"}).id
     ids = {"stream_id": st["id"], "station_id": st["id"], "schedule_id": sched["id"],
-           "session_id": session_id}
+           "session_id": session_id, "ext": "png"}
     spec = http.get(base + "/openapi.json").json()
     checked = 0
     for path, ops in spec["paths"].items():

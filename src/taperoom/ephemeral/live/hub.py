@@ -66,6 +66,7 @@ class Subscription:
         self.start = start
         self.limit = limit
         self.resyncs = 0
+        self._covered = start  # the highest play number queued or resynced to
         self._queue: deque[Item] = deque()
         self._ready = asyncio.Event()
         self._closed = False
@@ -77,7 +78,11 @@ class Subscription:
         return hello.model_dump_json()
 
     def offer(self, item: Item) -> None:
-        """Queue `item` (on the event loop); a full queue becomes one resync first."""
+        """Queue `item` (on the event loop); a full queue becomes one resync first; a
+        resync to where the subscriber already is (a replay's) is left out."""
+        if isinstance(item, Resync) and item.seq <= self._covered:
+            return
+        self._covered = max(self._covered, item.seq)
         if len(self._queue) >= self.limit:
             self._queue.clear()
             self.resyncs += 1
@@ -90,6 +95,7 @@ class Subscription:
         """Put `items` (a replay, in order) ahead of what is queued."""
         self._queue.extendleft(reversed(items))
         if items:
+            self._covered = max(self._covered, max(item.seq for item in items))
             self._ready.set()
 
     def close(self) -> None:
@@ -179,8 +185,11 @@ class LiveWearHub:
                     rows = self.log.after(last, limit=BATCH)
                     if not rows:
                         break
+                    # plays numbered between `last` and the first row were pruned before
+                    # this process read them: its subscribers missed them
+                    gap = Resync(rows[0].seq - 1) if rows[0].seq > last + 1 else None
                     last = rows[-1].seq
-                    loop.call_soon_threadsafe(self._dispatch, rows)
+                    loop.call_soon_threadsafe(self._dispatch, rows, gap)
                     if len(rows) < BATCH:
                         break
             except RuntimeError:  # the loop is closed: the server is gone
@@ -189,8 +198,12 @@ class LiveWearHub:
                 log.exception("live wear: reading the log failed; trying again")
                 self._stop.wait(self.poll)
 
-    def _dispatch(self, rows: list[LoggedPlay]) -> None:
+    def _dispatch(self, rows: list[LoggedPlay], gap: Resync | None = None) -> None:
         everyone = self._by_file.get(None, ())
+        if gap is not None:
+            for subs in self._by_file.values():
+                for sub in subs:
+                    sub.offer(gap)
         for row in rows:
             for sub in (*self._by_file.get(row.filename, ()), *everyone):
                 sub.offer(row)

@@ -79,3 +79,18 @@ def test_watcher_hands_a_silent_upload_to_its_next_attempt(rec_services: Any,
     queued = rec_services.uploads.entries()
     assert [(q.session_id, q.attempt) for q in queued] == [(silent, 2)]
     assert leases.claim(silent, 2)
+
+
+def test_a_retry_asked_for_after_the_last_attempt_can_be_claimed(rec_services: Any,
+                                                                 tmp_path: Path) -> None:
+    """The dashboard's retry of a failed upload starts a new round of attempts, whose
+    first attempt gets the claim."""
+    local = tmp_path / "a.mp3"
+    local.write_bytes(b"\xff\xfb" * 100)
+    sid = _session(rec_services, local)
+    with rec_services.db() as db, db.begin():
+        repo.update_session(db, sid, {"transfer_status": "failed", "transfer_attempts": 6})
+    rec_services.recordings.retry_transfer(sid)
+    assert _state(rec_services, sid) == ("pending", 0)
+    assert [(q.session_id, q.attempt) for q in rec_services.uploads.entries()] == [(sid, 1)]
+    assert SessionUploadLeases(rec_services.db, stale_after=60).claim(sid, 1)

@@ -269,9 +269,9 @@ class RecordingService:
                 raise Conflict("the station has no upload destination")
             if not row.output_file_path or not Path(row.output_file_path).is_file():
                 raise Conflict("the local recording is gone")
-            row = repo.update_session(db, session_id, {
+            row = repo.update_session(db, session_id, {  # a new round of attempts
                 "transfer_status": TransferStatus.PENDING.value,
-                "transfer_error_message": None})
+                "transfer_error_message": None, "transfer_attempts": 0})
             path = Path(row.output_file_path)  # type: ignore[arg-type]
             data = session_dict(row, self.settings.zone)
         self.uploads.enqueue(session_id, path, dest)

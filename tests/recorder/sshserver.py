@@ -26,6 +26,12 @@ Knobs for failure tests (all take effect for the next connection or request):
   test that a changed host key is refused after trust on first use.
 * ``disk_full = True``: SFTP/SCP writes fail with "No space left on device".
 * ``sftp_subsystem = False``: SCP only, the SFTP subsystem is refused.
+* ``bytes_per_second = N``: SFTP writes are served one at a time at about N
+  bytes/s (a slow link, so that a test can act during an upload); ``None`` again
+  lifts the limit, also for writes already waiting.
+
+``renames`` lists every SFTP rename the server performed, as ``(old, new)``
+paths inside the chroot (how many times a file was put in place).
 
 ``logins`` counts successful authentications; ``host_key_fingerprint`` is the
 SHA256 fingerprint of the current host key.
@@ -58,7 +64,8 @@ def _free_port() -> int:
 
 
 class _SFTP(asyncssh.SFTPServer):
-    """Chrooted SFTP file system that can pretend the disk is full."""
+    """Chrooted SFTP file system that can pretend the disk is full, be slow and
+    records its renames."""
 
     def __init__(self, chan: Any, peer: SshTestServer) -> None:
         super().__init__(chan, chroot=str(peer.root).encode())
@@ -67,7 +74,29 @@ class _SFTP(asyncssh.SFTPServer):
     def write(self, file_obj: object, offset: int, data: bytes) -> Any:
         if self._peer.disk_full:
             raise asyncssh.SFTPNoSpaceOnFilesystem("No space left on device")
+        if self._peer.bytes_per_second:
+            return self._slow_write(file_obj, offset, data)
         return super().write(file_obj, offset, data)
+
+    async def _slow_write(self, file_obj: object, offset: int, data: bytes) -> Any:
+        async with self._peer._write_lock():
+            rate = self._peer.bytes_per_second
+            if rate:
+                await asyncio.sleep(len(data) / rate)
+            return super().write(file_obj, offset, data)
+
+    def _renamed(self, oldpath: bytes, newpath: bytes) -> None:
+        self._peer.renames.append((oldpath.decode(), newpath.decode()))
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> Any:
+        result = super().rename(oldpath, newpath)
+        self._renamed(oldpath, newpath)
+        return result
+
+    def posix_rename(self, oldpath: bytes, newpath: bytes) -> Any:
+        result = super().posix_rename(oldpath, newpath)
+        self._renamed(oldpath, newpath)
+        return result
 
 
 class _Session(SSHServerStreamSession):
@@ -144,6 +173,9 @@ class SshTestServer:
         self.reject_auth = False
         self.disk_full = False
         self.sftp_subsystem = True
+        self.bytes_per_second: float | None = None
+        self.renames: list[tuple[str, str]] = []
+        self._lock: asyncio.Lock | None = None
         self.logins = 0
         self._conns: set[Any] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -151,6 +183,12 @@ class SshTestServer:
         self._acceptor: Any = None
 
     # ------------------------------------------------------------------ helpers for tests
+
+    def _write_lock(self) -> asyncio.Lock:
+        """The lock that serves slow writes one at a time (made in the server's loop)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
 
     def destination(self, path: str = "/incoming/") -> str:
         """``user@127.0.0.1:port:path`` for this server (path inside the chroot)."""
@@ -227,6 +265,7 @@ class SshTestServer:
             self._stop_loop()
 
     def _stop_loop(self) -> None:
+        self._lock = None
         loop, thread = self._loop, self._thread
         self._loop = self._thread = None
         if loop is None:

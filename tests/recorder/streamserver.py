@@ -18,7 +18,10 @@ orchestra, 44.1 kHz stereo WAV) once into a cache folder with PyAV:
   ``k * 1152 / 44100`` s of station time; the material loops);
 * AAC: 96 kbit/s, 48 kHz stereo, ADTS frames (1024 samples each);
 * HLS: the AAC audio in MPEG-TS segments of about 1 s, with a live sliding-window
-  playlist (no ``#EXT-X-ENDLIST``).
+  playlist (no ``#EXT-X-ENDLIST``); and the same ADTS frames cut into raw AAC
+  segments of 47 frames (RFC 8216 section 3.4 "packed audio": each starts with an
+  ID3 tag whose ``PRIV`` frame ``com.apple.streaming.transportStreamTimestamp``
+  gives its first sample's 90 kHz timestamp).
 
 Mounts
 ------
@@ -30,7 +33,8 @@ next request; the keyword arguments are the fields of :class:`Mount`:
   playlist of three variants ``<path>.v1.m3u8`` (64 kbit/s), ``.v2`` (128 kbit/s)
   and ``.v3`` (96 kbit/s), all the same media playlist; segments are served at
   ``<path>.seg<k>.ts``; a segment is listed from ``k * duration`` s of station
-  time, in a window of ``hls_window`` segments),
+  time, in a window of ``hls_window`` segments; with ``hls_segment_type="aac"``
+  the raw AAC segments, at ``<path>.seg<k>.aac``),
   ``"pls"`` / ``"m3u"`` (a station playlist naming ``target``, another mount path),
   ``"bytes"`` (``body`` with ``content_type``: for non-audio answers, or a whole
   file sent at once as a web server does), ``"hang"`` (reads the request and never
@@ -128,6 +132,8 @@ class StreamMedia:
         Duration of one AAC frame (1024 / 48000 s).
     hls_segments : list of (bytes, float)
         MPEG-TS segments holding the AAC audio, with their durations in seconds.
+    hls_aac_segments : list of (bytes, float)
+        Raw AAC (ADTS) segments with their ID3 timestamp tag, and their durations.
     """
 
     mp3_frames: list[bytes]
@@ -135,6 +141,36 @@ class StreamMedia:
     aac_frames: list[bytes]
     aac_frame_seconds: float
     hls_segments: list[tuple[bytes, float]]
+    hls_aac_segments: list[tuple[bytes, float]] = field(default_factory=list)
+
+
+#: ADTS frames per raw AAC HLS segment (47 * 1024 / 48000 = 1.0027 s).
+AAC_SEGMENT_FRAMES = 47
+
+
+def _syncsafe(n: int) -> bytes:
+    """A 28-bit ID3v2 "synchsafe" integer (7 bits per byte; ID3v2.4 section 6.2)."""
+    return bytes(((n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F))
+
+
+def packed_audio_id3(pts_90khz: int) -> bytes:
+    """The ID3v2.4 tag that starts an HLS packed-audio segment (RFC 8216 section 3.4):
+    one ``PRIV`` frame, owner ``com.apple.streaming.transportStreamTimestamp``, with
+    the 33-bit MPEG-2 timestamp (90 kHz) of the segment's first sample, big-endian
+    in 8 bytes."""
+    body = (b"com.apple.streaming.transportStreamTimestamp\x00"
+            + (pts_90khz & (2**33 - 1)).to_bytes(8, "big"))
+    frame = b"PRIV" + _syncsafe(len(body)) + b"\x00\x00" + body
+    return b"ID3\x04\x00\x00" + _syncsafe(len(frame)) + frame
+
+
+def _aac_segments(frames: list[bytes]) -> list[tuple[bytes, float]]:
+    out = []
+    for i in range(0, len(frames) - AAC_SEGMENT_FRAMES + 1, AAC_SEGMENT_FRAMES):
+        pts = i * 1024 * 90_000 // AAC_RATE
+        out.append((packed_audio_id3(pts) + b"".join(frames[i:i + AAC_SEGMENT_FRAMES]),
+                    AAC_SEGMENT_FRAMES * 1024 / AAC_RATE))
+    return out
 
 
 def _decode_source(source: Path) -> list[av.AudioFrame]:
@@ -229,7 +265,8 @@ def build_media(cache_dir: Path, source: Path) -> StreamMedia:
     playlist = (hls / "index.m3u8").read_text()
     for dur, name in re.findall(r"#EXTINF:([0-9.]+),\s*\n(\S+)", playlist):
         segments.append(((hls / name).read_bytes(), float(dur)))
-    return StreamMedia(mp3_frames, 1152 / MP3_RATE, aac_frames, 1024 / AAC_RATE, segments)
+    return StreamMedia(mp3_frames, 1152 / MP3_RATE, aac_frames, 1024 / AAC_RATE, segments,
+                       _aac_segments(aac_frames))
 
 
 # -- configuration ------------------------------------------------------------------------
@@ -267,6 +304,7 @@ class Mount:
     name: str = "Taperoom Test FM"
     hls_window: int = 4
     hls_master: bool = False
+    hls_segment_type: str = "ts"
     created: float | None = None  # time.monotonic() at station time 0; None: off air
     audio_requests: int = 0
 
@@ -526,7 +564,7 @@ class StreamServer:
         mount = self.mounts.get(path)
         sub: str | None = None  # "seg<k>" or "v<n>" below an HLS mount
         if mount is None:
-            m = re.fullmatch(r"(.+)\.(seg\d+)\.ts|(.+)\.(v\d)\.m3u8", path)
+            m = re.fullmatch(r"(.+)\.(seg\d+)\.(?:ts|aac)|(.+)\.(v\d)\.m3u8", path)
             base = m and (m.group(1) or m.group(3))
             if m and base in self.mounts and self.mounts[base].kind == "hls":
                 mount, sub, path = self.mounts[base], m.group(2) or m.group(4), base
@@ -565,11 +603,17 @@ class StreamServer:
 
     async def _hls(self, mount: Mount, path: str, record: RequestRecord,
                    writer: asyncio.StreamWriter, sub: str | None) -> None:
-        segs = self.media.hls_segments
+        aac = mount.hls_segment_type == "aac"
+        segs = self.media.hls_aac_segments if aac else self.media.hls_segments
+        ext, ctype = ("aac", "audio/aac") if aac else ("ts", "video/mp2t")
         nominal = max(d for _, d in segs)
         if sub is not None and sub.startswith("seg"):
             data, _ = segs[int(sub[3:]) % len(segs)]
-            await self._answer(writer, record, 200, {"Content-Type": "video/mp2t",
+            if aac:  # each repeat of the material goes on from the previous timestamp
+                k = int(sub[3:])
+                data = (packed_audio_id3(k * AAC_SEGMENT_FRAMES * 1024 * 90_000 // AAC_RATE)
+                        + data[len(packed_audio_id3(0)):])
+            await self._answer(writer, record, 200, {"Content-Type": ctype,
                                                      "Content-Length": str(len(data))}, data)
             return
         if sub is None and mount.hls_master:
@@ -588,7 +632,7 @@ class StreamServer:
                  f"#EXT-X-TARGETDURATION:{math.ceil(nominal)}",
                  f"#EXT-X-MEDIA-SEQUENCE:{first}"]
         for k in range(first, newest + 1):
-            lines += [f"#EXTINF:{segs[k % len(segs)][1]:.6f},", f"{path}.seg{k}.ts"]
+            lines += [f"#EXTINF:{segs[k % len(segs)][1]:.6f},", f"{path}.seg{k}.{ext}"]
         body = ("\n".join(lines) + "\n").encode()
         await self._answer(writer, record, 200, {
             "Content-Type": "application/vnd.apple.mpegurl",

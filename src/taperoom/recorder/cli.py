@@ -146,7 +146,8 @@ def sessions(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
 
 def worker() -> None:
     """Run the recorder's upload queue consumer in the foreground (for a machine
-    that uploads while another records; QUEUE_URL must point at the same queue)."""
+    that uploads while another records; QUEUE_URL or REDIS_URL must name the same
+    Redis queue, and DATABASE_URL the same database, as the recorder's)."""
     from taperoom.recorder.context import build_services
     from taperoom.recorder.settings import RecorderSettings
 
@@ -159,7 +160,7 @@ def worker() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    consumer.start()
+    services.start_uploads()
     console.print("upload worker running; Ctrl+C stops it")
     try:
         stop.wait()

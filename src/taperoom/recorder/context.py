@@ -11,7 +11,8 @@ schedule fires, a recording starts -- goes through the typed event bus
 Dependency order::
 
     settings -> engine, db (session factory), bus
-             -> huey -> scheduler -> upload queue (+ consumer)
+             -> huey -> scheduler -> upload leases -> upload queue
+             (+ consumer and stale-upload watcher)
              -> artwork -> stations, schedules -> exports -> backups
              -> recordings -> sessions -> metrics sampler -> monitor
              -> users -> feeds
@@ -47,6 +48,7 @@ from taperoom.recorder.sessions import SessionService
 from taperoom.recorder.settings import RecorderSettings
 from taperoom.recorder.stations import StationService
 from taperoom.recorder.transfer import SshCredentials
+from taperoom.recorder.upload_leases import SessionUploadLeases, StaleUploadWatcher
 from taperoom.recorder.upload_status import SessionUploadReporter
 from taperoom.recorder.uploads import UploadQueue
 from taperoom.recorder.users import user_store
@@ -77,6 +79,8 @@ class RecorderServices:
         Persistent SFTP/SCP upload queue with retries.
     consumer : EmbeddedConsumer or None
         The queue consumer running inside this process (``EMBEDDED_WORKER``).
+    watcher : StaleUploadWatcher or None
+        Beside the consumer: queues again the uploads of silent workers.
     artwork : ArtworkFolder
         Cover art files.
     stations : StationService
@@ -108,6 +112,7 @@ class RecorderServices:
     scheduler: RecorderScheduler
     uploads: UploadQueue
     consumer: EmbeddedConsumer | None
+    watcher: StaleUploadWatcher | None
     artwork: ArtworkFolder
     stations: StationService
     schedules: ScheduleService
@@ -129,9 +134,7 @@ class RecorderServices:
         put on the closing stack, so :meth:`close` stops the scheduler first."""
         if self.started.is_set():
             return
-        if self.consumer is not None:
-            self.consumer.start()
-            self.closer.callback(self.consumer.stop)
+        self.start_uploads()
         self.recordings.start()
         self.closer.callback(self.recordings.shutdown)
         self.scheduler.start()
@@ -139,6 +142,16 @@ class RecorderServices:
         self.recordings.reconcile_schedules()
         self.started.set()
         self.closer.callback(self.started.clear)
+
+    def start_uploads(self) -> None:
+        """Start the upload consumer and its stale-upload watcher (``taperoom worker``
+        starts only these); stopped by :meth:`close`."""
+        if self.consumer is not None and not self.consumer.running:
+            self.consumer.start()
+            self.closer.callback(self.consumer.stop)
+        if self.watcher is not None:
+            self.watcher.start()
+            self.closer.callback(self.watcher.stop)
 
     def close(self) -> None:
         """Stop what runs (the scheduler, then the recordings, which keep what they
@@ -173,10 +186,11 @@ def build_services(settings: RecorderSettings | None = None) -> RecorderServices
             bus.send(Event.SCHEDULE_FIRED, dict(ScheduleFired(schedule_id=schedule_id)))
 
         huey = make_huey("recorder", data_dir=settings.data_dir,
-                         queue_url=settings.queue_url.get_secret_value())
+                         queue_url=settings.queue)
         scheduler = RecorderScheduler(engine, settings.zone, fired,
                                       misfire_grace_seconds=settings.misfire_grace_seconds)
         stack.callback(scheduler.shutdown)
+        leases = SessionUploadLeases(db, stale_after=settings.upload_stale_seconds)
         uploads = UploadQueue(
             huey, reporter_factory=lambda: SessionUploadReporter(db, bus),
             creds_factory=lambda: SshCredentials.from_config_dir(settings.ssh_config_dir),
@@ -184,11 +198,15 @@ def build_services(settings: RecorderSettings | None = None) -> RecorderServices
             retry_delay=settings.retry_delay_seconds,
             backoff_max=settings.transfer_backoff_max_seconds,
             cleanup_after_transfer=settings.cleanup_after_transfer,
-            protocol=settings.transfer_protocol)
+            protocol=settings.transfer_protocol, leases=leases)
         stack.callback(uploads.close)
         consumer = EmbeddedConsumer(huey) if settings.embedded_worker else None
+        watcher = None
         if consumer is not None:
             stack.callback(consumer.stop)
+            watcher = StaleUploadWatcher(db, uploads,
+                                         stale_after=settings.upload_stale_seconds)
+            stack.callback(watcher.stop)
         artwork = ArtworkFolder(settings)
         stations = StationService(db, bus, settings, artwork, scheduler)
         schedules = ScheduleService(db, bus, settings, scheduler)
@@ -206,7 +224,7 @@ def build_services(settings: RecorderSettings | None = None) -> RecorderServices
         feeds = FeedService(db, settings, artwork)
         services = RecorderServices(
             settings=settings, engine=engine, db=db, bus=bus, huey=huey, scheduler=scheduler,
-            uploads=uploads, consumer=consumer, artwork=artwork, stations=stations,
+            uploads=uploads, consumer=consumer, watcher=watcher, artwork=artwork, stations=stations,
             schedules=schedules, exports=exports, backups=backups, recordings=recordings,
             sessions=sessions, sampler=sampler, monitor=monitor, users=users, feeds=feeds,
             started=started, closer=stack.pop_all())

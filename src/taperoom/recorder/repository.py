@@ -304,3 +304,61 @@ def mark_local_deleted(db: Session, session_ids: Iterable[int]) -> None:
     if ids:
         db.execute(update(RecordingSession).where(RecordingSession.id.in_(ids))
                    .values(local_deleted=True, updated_at=utcnow()))
+
+
+# -- upload leases (see taperoom.recorder.upload_leases) ---------------------------------
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def claim_transfer(db: Session, session_id: int, attempt: int) -> bool:
+    """Take the upload of a session for attempt `attempt`, in one UPDATE.
+
+    The upload is taken when it is ``pending`` from an attempt up to `attempt`,
+    or ``in_progress`` with an earlier attempt (a retry overtaking the report of
+    the attempt before it). It becomes ``in_progress`` with
+    ``transfer_attempts = attempt`` and a fresh ``updated_at`` (the heartbeat).
+
+    Returns
+    -------
+    bool
+        False when the upload is not this attempt's to run: already taken by a
+        task of the same attempt, done, failed or skipped.
+    """
+    s = RecordingSession
+    return _rowcount(db.execute(
+        update(s).where(s.id == session_id, or_(
+            (s.transfer_status == "pending") & (s.transfer_attempts <= attempt),
+            (s.transfer_status == "in_progress") & (s.transfer_attempts < attempt)))
+        .values(transfer_status="in_progress", transfer_attempts=attempt,
+                updated_at=utcnow()))) == 1
+
+
+def renew_transfer(db: Session, session_id: int, attempt: int) -> bool:
+    """Heartbeat of a running upload: True while attempt `attempt` still holds it."""
+    s = RecordingSession
+    return _rowcount(db.execute(
+        update(s).where(s.id == session_id, s.transfer_status == "in_progress",
+                        s.transfer_attempts == attempt)
+        .values(updated_at=utcnow()))) == 1
+
+
+def stale_transfers(db: Session, before: datetime) -> Sequence[RecordingSession]:
+    """Uploads ``in_progress`` whose last heartbeat is older than `before` (UTC, naive)."""
+    s = RecordingSession
+    return db.scalars(select(s).where(s.transfer_status == "in_progress",
+                                      s.updated_at < before).order_by(s.id)).all()
+
+
+def take_stale_transfer(db: Session, session_id: int, attempt: int, before: datetime,
+                        values: dict[str, Any]) -> bool:
+    """Take a stale upload from its silent worker: set `values` (a new
+    ``transfer_status`` and message) if attempt `attempt` still holds it and its
+    last heartbeat is still older than `before`; True when this call took it."""
+    s = RecordingSession
+    return _rowcount(db.execute(
+        update(s).where(s.id == session_id, s.transfer_status == "in_progress",
+                        s.transfer_attempts == attempt, s.updated_at < before)
+        .values(**values, updated_at=utcnow()))) == 1

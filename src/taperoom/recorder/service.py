@@ -269,9 +269,9 @@ class RecordingService:
                 raise Conflict("the station has no upload destination")
             if not row.output_file_path or not Path(row.output_file_path).is_file():
                 raise Conflict("the local recording is gone")
-            row = repo.update_session(db, session_id, {
+            row = repo.update_session(db, session_id, {  # a new round of attempts
                 "transfer_status": TransferStatus.PENDING.value,
-                "transfer_error_message": None})
+                "transfer_error_message": None, "transfer_attempts": 0})
             path = Path(row.output_file_path)  # type: ignore[arg-type]
             data = session_dict(row, self.settings.zone)
         self.uploads.enqueue(session_id, path, dest)
@@ -381,8 +381,14 @@ class RecordingService:
             self.fire_schedule(int(data["schedule_id"]))
 
     def recover(self) -> None:
-        """After a restart: mark sessions a previous process left running as failed,
-        keep (rename and tag) what they captured, and queue uploads that were cut off."""
+        """After a restart: mark sessions a previous process left running as failed
+        and keep (rename and tag) what they captured.
+
+        Uploads that were cut off are not this method's: an upload may be running in
+        a worker process elsewhere, so the stale-upload watcher beside each queue
+        consumer queues one again once its worker has been silent for
+        ``UPLOAD_STALE_SECONDS`` (:mod:`taperoom.recorder.upload_leases`).
+        """
         partial_dir = self.settings.recordings_dir / PARTIAL_DIR
         with transaction(self.db) as db:
             rows = [r for r in repo.active_sessions(db)]
@@ -396,17 +402,6 @@ class RecordingService:
                     self._salvage(sid, station_id, started, partial)
                 except Exception:
                     log.exception("could not keep the partial recording of session %s", sid)
-        with transaction(self.db) as db:
-            cut = [r for r in repo.pending_transfers(db)
-                   if r.transfer_status == TransferStatus.IN_PROGRESS.value]
-            requeue = []
-            for r in cut:
-                dest = self._destination_of(db, r.station_id)
-                if dest and r.output_file_path and Path(r.output_file_path).is_file():
-                    r.transfer_status = TransferStatus.PENDING.value
-                    requeue.append((r.id, Path(r.output_file_path), dest))
-        for sid, path, dest in requeue:
-            self.uploads.enqueue(sid, path, dest)
 
     def _salvage(self, session_id: int, station_id: int | None, started: datetime,
                  partial: Path) -> None:

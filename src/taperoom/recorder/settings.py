@@ -47,8 +47,11 @@ class RecorderSettings(AccessSettings):
     0 = keep trying until its end time), ``MIN_FREE_DISK_MB`` (500: no
     recording starts below it), ``RETENTION_DAYS`` / ``RETENTION_MAX_GB`` (0 = keep
     every local recording), ``SPLIT_TRACKS`` (false), ``QUEUE_URL`` (empty: a
-    SQLite queue file in ``DATA_DIR``; ``redis://...`` for Redis),
+    SQLite queue file in ``DATA_DIR``; ``redis://...`` for Redis), ``REDIS_URL``
+    (the queue on Redis when ``QUEUE_URL`` is empty, as for the library),
     ``EMBEDDED_WORKER`` (true: the upload queue runs inside the server),
+    ``UPLOAD_STALE_SECONDS`` (60: an upload whose worker has not said it is alive
+    for this long is taken from it and queued again),
     ``MISFIRE_GRACE_SECONDS`` (300), ``LOG_LEVEL``,
     ``STREAM_ALLOWED_NETWORKS`` (empty: streams may only be read from public
     addresses; addresses or CIDR blocks separated by commas or spaces, such as
@@ -92,7 +95,9 @@ class RecorderSettings(AccessSettings):
     retention_max_gb: float = Field(0.0, ge=0)
     split_tracks: bool = False
     queue_url: SecretStr = SecretStr("")
+    redis_url: SecretStr = SecretStr("")
     embedded_worker: bool = True
+    upload_stale_seconds: float = Field(60.0, ge=2, le=3600)
     misfire_grace_seconds: int = Field(300, ge=1)
     metrics_interval_seconds: float = Field(10.0, gt=0)
     public_feeds: bool = False
@@ -121,6 +126,13 @@ class RecorderSettings(AccessSettings):
     def url(self) -> str:
         """SQLAlchemy URL of the recorder database (``DATA_DIR/recorder.db`` by default)."""
         return self.database_url.get_secret_value() or sqlite_url(self.data_dir / "recorder.db")
+
+    @property
+    def queue(self) -> str:
+        """URL of the upload queue: ``QUEUE_URL``, else ``REDIS_URL``, else empty (the
+        SQLite file in ``DATA_DIR``)."""
+        return (self.queue_url.get_secret_value().strip()
+                or self.redis_url.get_secret_value().strip())
 
     @property
     def zone(self) -> tzinfo:

@@ -59,6 +59,10 @@ DEFAULT_KEY_NAMES = ("id_ed25519", "id_ecdsa", "id_rsa")
 #: Name of the host key file in ``SSH_CONFIG_DIR``.
 KNOWN_HOSTS_NAME = "known_hosts"
 PROTOCOLS = ("sftp", "scp")
+#: Bytes per SFTP write request: OpenSSH's ``sftp-server`` limit (256 KiB), so that
+#: progress (and the upload queue's checks made on it) comes at least that often;
+#: asyncssh would otherwise use up to 4 MiB against a server that allows it.
+SFTP_BLOCK_SIZE = 256 * 1024
 _T = TypeVar("_T")
 
 _SCP_FORM = re.compile(
@@ -619,7 +623,8 @@ async def _upload_sftp(conn: asyncssh.SSHClientConnection, local: Path, dest: De
             await _op(sftp.makedirs(folder, exist_ok=True), timeout)
         tmp = _temp_name(remote)
         try:
-            await sftp.put(str(local), tmp, progress_handler=handler)
+            await sftp.put(str(local), tmp, progress_handler=handler,
+                           block_size=SFTP_BLOCK_SIZE)
             verified = await _finish(sftp, tmp, remote, size, dest, timeout)
         except BaseException:
             with contextlib.suppress(Exception):

@@ -15,6 +15,12 @@ the server or run by ``taperoom worker``, executes the task, which:
    delayed scheduling after ``retry_delay * 2**(attempt-1)`` seconds, capped at
    ``backoff_max``, until ``max_attempts`` attempts have failed.
 
+With :class:`UploadLeases` (the recorder's are
+:class:`taperoom.recorder.upload_leases.SessionUploadLeases`), a task first
+claims its session's upload and runs only if the claim succeeds, renews the
+claim while it uploads, and stops without a report when the claim was taken
+from it (its worker was silent too long and another attempt was queued).
+
 A failure never escapes the task (it is logged and reported), so the consumer
 goes on. A destination that does not parse and a local file that is gone are
 reported as final failures at once: retrying cannot help them.
@@ -79,6 +85,28 @@ class TransferReporter(Protocol):
 
 class UploadInterrupted(Exception):
     """The consumer is stopping: the running upload gives up and is queued again."""
+
+
+class UploadLost(Exception):
+    """The upload's claim was taken by another attempt: this one stops, silently."""
+
+
+class UploadLeases(Protocol):
+    """Claims of uploads, so that each attempt runs once across worker processes.
+
+    Attributes
+    ----------
+    heartbeat_seconds : float
+        Interval between two renewals of a running upload's claim.
+    """
+
+    heartbeat_seconds: float
+
+    def claim(self, session_id: int, attempt: int) -> bool:
+        """Take the upload of `session_id` for `attempt`; False if it is not its to run."""
+
+    def renew(self, session_id: int, attempt: int) -> bool:
+        """Renew the claim; False when it was taken from `attempt`."""
 
 
 def retry_delay_for(attempt: int, *, base: float, cap: float) -> float:
@@ -152,6 +180,63 @@ def upload_task(session_id: int, local_path: str, destination: str, attempt: int
                       extra={"operation_type": "transfer", "session_id": session_id})
 
 
+class _Heartbeat:
+    """Renews an upload's claim every ``heartbeat_seconds`` in a thread of its own
+    while the upload runs (a context manager), whatever the pace of the transfer.
+
+    :meth:`check`, called from the transfer's progress callback, raises
+    :class:`UploadLost` once a renewal found the claim taken, and renews at once
+    before the remote rename (`final`), so that a worker that lost its upload
+    never puts its file in place.
+    """
+
+    def __init__(self, leases: UploadLeases | None, session_id: int, attempt: int) -> None:
+        self.leases = leases
+        self.session_id = session_id
+        self.attempt = attempt
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Heartbeat:
+        if self.leases is not None:
+            self._thread = threading.Thread(target=self._beat, daemon=True,
+                                            name=f"upload-heartbeat-{self.session_id}")
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _renew(self) -> None:
+        assert self.leases is not None
+        try:
+            held = self.leases.renew(self.session_id, self.attempt)
+        except Exception as exc:  # the database may be away for a moment: go on
+            log.warning("upload of session %s: heartbeat failed: %s", self.session_id, exc,
+                        extra=_op(self.session_id))
+            return
+        if not held:
+            self.lost.set()
+
+    def _beat(self) -> None:
+        assert self.leases is not None
+        while not self.lost.is_set() and not self._stop.wait(self.leases.heartbeat_seconds):
+            self._renew()
+
+    def check(self, *, final: bool = False) -> None:
+        """Raise :class:`UploadLost` if the claim is gone (renewing first when `final`)."""
+        if self.leases is None:
+            return
+        if final:
+            self._renew()
+        if self.lost.is_set():
+            raise UploadLost(f"attempt {self.attempt} of session {self.session_id} was "
+                             "taken over")
+
+
 class _NullReporter:
     def started(self, session_id: int, attempt: int) -> None:
         return None
@@ -193,6 +278,9 @@ class UploadQueue:
         ``scp://`` URL uses its own scheme.
     timeout : float
         Connect/operation timeout of each upload, s.
+    leases : UploadLeases, optional
+        Claims of uploads (each attempt runs once, a silent worker's upload can
+        be taken over); without it every task runs.
     """
 
     _task: Any  # huey TaskWrapper of upload_task on `huey`
@@ -201,7 +289,7 @@ class UploadQueue:
                  creds_factory: Callable[[], SshCredentials], max_attempts: int = 5,
                  retry_delay: float = 60.0, backoff_max: float = 3600.0,
                  cleanup_after_transfer: bool = True, protocol: str = "sftp",
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, leases: UploadLeases | None = None) -> None:
         if max_attempts < 1:
             raise InvalidInput("max_attempts must be at least 1")
         if protocol not in ("sftp", "scp"):
@@ -215,6 +303,7 @@ class UploadQueue:
         self.cleanup_after_transfer = cleanup_after_transfer
         self.protocol = protocol
         self.timeout = timeout
+        self.leases = leases
         self._report_lock = threading.Lock()
         with _registry_lock:
             for cls, other in list(_registry.items()):
@@ -281,6 +370,10 @@ class UploadQueue:
             log.exception("upload of session %s: no reporter; uploading without reports",
                           session_id, extra=_op(session_id))
             reporter = _NullReporter()
+        if self.leases is not None and not self.leases.claim(session_id, attempt):
+            log.info("upload of session %s: attempt %d is not to run (done, or run by "
+                     "another task)", session_id, attempt, extra=_op(session_id))
+            return
         try:
             dest = Destination.parse(destination)
         except InvalidInput as exc:
@@ -295,22 +388,30 @@ class UploadQueue:
         log.info("upload of session %s: attempt %d of %d to %s", session_id, attempt,
                  self.max_attempts, dest, extra=_op(session_id))
 
+        beat = _Heartbeat(self.leases, session_id, attempt)
+
         def progress(sent: int, total: int) -> None:
             if stop_requested(self.huey):
                 raise UploadInterrupted("the upload worker is stopping")
+            beat.check(final=sent >= total)
             _safe(reporter.progress, session_id, sent, total)
 
         protocol = dest.scheme or self.protocol
         try:
             creds = self.creds_factory()
-            result = upload_sync(local, dest, creds, protocol=protocol, progress=progress,
-                                 timeout=self.timeout)
+            with beat:
+                result = upload_sync(local, dest, creds, protocol=protocol,
+                                     progress=progress, timeout=self.timeout)
             cue = local.with_suffix(".cue")
             cue_ok = True
             if cue.is_file() and cue != local:
                 cue_ok = self._upload_cue(cue, local, result, dest, creds, protocol)
         except UploadInterrupted:
             self._requeue_interrupted(reporter, session_id, local, destination, attempt)
+            return
+        except UploadLost:
+            log.warning("upload of session %s: attempt %d was taken over by another "
+                        "worker; stopped", session_id, attempt, extra=_op(session_id))
             return
         except NotFound as exc:
             self._report_failed(reporter, session_id, str(exc), attempt, final=True)
@@ -357,6 +458,11 @@ class UploadQueue:
         log.info("upload of session %s interrupted by shutdown; queued again", session_id,
                  extra=_op(session_id))
         with self._report_lock:
+            # Reported (pending again) before it is queued: a worker elsewhere may take
+            # the task at once, and its claim needs the upload pending.
+            _safe(reporter.failed, session_id,
+                  "interrupted: the upload worker stopped; the upload is queued again",
+                  attempt=attempt, will_retry=True, next_attempt_at=None)
             try:
                 self._task(session_id, str(local), destination, attempt)
             except Exception as exc:
@@ -364,10 +470,6 @@ class UploadQueue:
                               extra=_op(session_id))
                 self._report_failed(reporter, session_id, f"could not queue the upload "
                                     f"again: {exc}", attempt, final=True)
-                return
-            _safe(reporter.failed, session_id,
-                  "interrupted: the upload worker stopped; the upload is queued again",
-                  attempt=attempt, will_retry=True, next_attempt_at=None)
 
     def _retry_or_fail(self, reporter: TransferReporter, session_id: int, local: Path,
                        destination: str, attempt: int, error: str) -> None:

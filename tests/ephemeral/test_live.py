@@ -328,3 +328,29 @@ async def test_plays_counted_in_one_worker_reach_subscribers_of_the_other(
     finally:
         for ws in sockets:
             await ws.close()
+
+
+async def test_plays_pruned_before_this_process_read_them_become_a_resync(
+        tmp_path: Path) -> None:
+    """Plays logged by another process, without a ring, and pruned before this process's
+    hub read them: its subscribers get a resync for them, then the plays still kept."""
+    from taperoom.ephemeral.live.doorbell import Doorbells
+    from taperoom.ephemeral.live.hub import LiveWearHub
+
+    log = WearLog(tmp_path / "w.sqlite")
+    other = WearLog(tmp_path / "w.sqlite")  # another worker process's connection
+    bells = Doorbells(tmp_path / "bells")
+    hub = LiveWearHub(log, bells, poll=3.0)  # its first look comes 3 s after the start
+    hub.start()
+    try:
+        sub = await hub.subscribe(None)
+        for _ in range(5):  # no ring: this hub sees them only at its next look
+            other.append("a.wav", lambda seq: "{}")
+        other.prune(keep=2)
+        items = [await asyncio.wait_for(sub.next(), 10) for _ in range(3)]
+        assert items == [Resync(3), LoggedPlay(4, "a.wav", "{}"), LoggedPlay(5, "a.wav", "{}")]
+    finally:
+        await hub.stop()
+        other.close()
+        log.close()
+        bells.close()

@@ -293,7 +293,10 @@ per subscriber woken for each push, deflate per connection; measured with the
 90.8 ms, 80.8 % within 50 ms, server CPU 10.7 s and client CPU 10.4 s for the
 200,000 pushes, i.e. about 50 µs each on either side. The latency left is CPU
 on 2 shared cores: server and clients each spend about 20 µs per push and
-subscriber, most of it in the socket calls.
+subscriber, most of it in the socket calls, so the tail grows with the load
+that other programs put on the machine (the load averages above; compare the
+1-subscriber reference's p99): at load 5-7 the target was met (p99 45.8 ms), at
+load 7-13 it was not (p99 87-174 ms) with the same CPU per push.
 """
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class AppSpec:
         ``module:function`` run before the server starts (it reads the environment
         and raises :class:`~taperoom.errors.TaperoomError` when the app must not
         start); empty for none.
+    server : dict
+        Keyword arguments of ``uvicorn.Config`` for this app's server.
     """
 
     name: str
@@ -33,6 +36,7 @@ class AppSpec:
     default_port: int
     requires: str
     preflight: str = ""
+    server: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def check(self) -> None:
         """Run the app's preflight check, if it has one.
@@ -53,7 +57,11 @@ class AppSpec:
 
 
 APPS: dict[str, AppSpec] = {
-    "ephemeral": AppSpec("ephemeral", "taperoom.ephemeral.app:app_from_env", 5000, "limits"),
+    # live wear pushes ~200-byte messages to many WebSockets: compressing each one for
+    # each connection (permessage-deflate) cost more CPU than the send itself
+    # (bench/livewear.py), and saves nothing worth it
+    "ephemeral": AppSpec("ephemeral", "taperoom.ephemeral.app:app_from_env", 5000, "limits",
+                         server={"ws_per_message_deflate": False}),
     "library": AppSpec("library", "taperoom.library.app:app_from_env", 12047, "sqlalchemy",
                        "taperoom.library.users:check_access"),
     "recorder": AppSpec("recorder", "taperoom.recorder.app:app_from_env", 8666, "apscheduler",

@@ -93,7 +93,8 @@ def _run_uvicorn(spec: AppSpec, host: str, port: int, workers: int) -> None:
     # the workers read it (the library relays its events between them when above 1)
     os.environ["WEB_CONCURRENCY"] = str(workers)
     uvicorn.run(spec.factory, factory=True, host=host, port=port, workers=workers,
-                log_level=os.environ.get("LOG_LEVEL", "info").lower(), timeout_keep_alive=30)
+                log_level=os.environ.get("LOG_LEVEL", "info").lower(), timeout_keep_alive=30,
+                **spec.server)
 
 
 def _usage(message: str) -> None:
@@ -143,7 +144,7 @@ def serve(
 
         async def run_all() -> None:
             servers = [uvicorn.Server(uvicorn.Config(s.factory, factory=True, host=h,
-                                                     port=_port(s, None, False)))
+                                                     port=_port(s, None, False), **s.server))
                        for s in specs]
             await asyncio.gather(*(srv.serve() for srv in servers))
 

@@ -244,6 +244,59 @@ async def test_a_subscriber_that_lags_gets_a_resync_then_the_pushes_that_follow(
     assert await sub.next() is None
 
 
+async def test_a_stalled_websocket_subscriber_holds_up_no_one_and_gets_a_resync() -> None:
+    """Pushing: an idle subscriber is sent each push at once, in the loop that offers it;
+    one whose send has to wait (its connection's buffer is full) finishes that send in a
+    task of its own while its next pushes queue (up to its limit, then a resync), so the
+    others are not held up; once it drains it gets the rest in order. A send that fails
+    ends the subscription."""
+    gate = asyncio.Event()
+    slow_got: list[dict[str, Any]] = []
+    fast_got: list[dict[str, Any]] = []
+
+    async def slow_send(text: str) -> None:
+        await gate.wait()  # a full write buffer
+        slow_got.append(json.loads(text))
+
+    async def fast_send(text: str) -> None:
+        fast_got.append(json.loads(text))
+
+    slow, fast = Subscription(None, 0, limit=3), Subscription(None, 0, limit=3)
+    slow.push_to(slow_send)
+    fast.push_to(fast_send)
+    for seq in range(1, 7):
+        for sub in (slow, fast):
+            sub.offer(LoggedPlay(seq, "a.wav", json.dumps({"type": "play", "seq": seq})))
+        assert [m["seq"] for m in fast_got] == list(range(1, seq + 1))  # sent at once
+    assert slow_got == []
+    gate.set()
+    await wait_for_async(lambda: len(slow_got) == 4)
+    assert slow_got == [{"type": "play", "seq": 1}, {"type": "resync", "seq": 4},
+                        {"type": "play", "seq": 5}, {"type": "play", "seq": 6}]
+    assert slow.resyncs == 1 and not slow.ended.done()
+    slow.offer(LoggedPlay(7, "a.wav", json.dumps({"type": "play", "seq": 7})))
+    assert slow_got[-1] == {"type": "play", "seq": 7}  # idle again: sent at once
+
+    async def gone(text: str) -> None:
+        raise ConnectionResetError("client gone")
+
+    broken = Subscription(None, 0)
+    broken.push_to(gone)
+    broken.offer(LoggedPlay(1, "a.wav", "{}"))
+    assert isinstance(broken.ended.exception(), ConnectionResetError)
+    for sub in (slow, fast):
+        sub.close()
+        assert sub.ended.done() and sub.ended.exception() is None
+
+
+async def wait_for_async(ready: Callable[[], bool]) -> None:
+    async def poll() -> None:
+        while not ready():
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(poll(), WAIT)
+
+
 def test_the_log_keeps_numbers_rising_after_pruning(tmp_path: Path) -> None:
     """Numbers are never reused after old rows are pruned; reads start after a number."""
     log = WearLog(tmp_path / "w.sqlite")

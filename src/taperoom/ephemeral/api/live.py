@@ -37,7 +37,7 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
 from taperoom.ephemeral.context import EphemeralServices
-from taperoom.ephemeral.live.hub import LiveWearHub, Resync, Subscription
+from taperoom.ephemeral.live.hub import LiveWearHub, Resync
 from taperoom.ephemeral.live.schemas import WearHelloPublic, WearPushPublic, WearResyncPublic
 from taperoom.ephemeral.schemas import ErrorPublic, error_responses
 from taperoom.errors import Forbidden, InvalidInput, NotAcceptable, TaperoomError
@@ -103,28 +103,21 @@ async def ws_wear(websocket: WebSocket, services: LiveDep) -> None:
         return
     await websocket.accept(headers=[(b"x-taperoom-worker", str(os.getpid()).encode())])
     sub = await hub.subscribe(filename, since)
-    sender = asyncio.create_task(_send(websocket, sub))
     receiver = asyncio.create_task(_drain(websocket))
     try:
-        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-        if sender in done and sender.exception() is None:  # the server is stopping
+        await websocket.send_text(sub.hello)
+        sub.push_to(websocket.send_text)  # the hub sends from now on
+        done, _ = await asyncio.wait({sub.ended, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        if sub.ended in done and sub.ended.exception() is None:  # the server is stopping
             with contextlib.suppress(Exception):
                 await websocket.close(1001)
+    except WebSocketDisconnect:
+        pass
     finally:
         hub.unsubscribe(sub)
-        for task in (sender, receiver):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-
-
-async def _send(websocket: WebSocket, sub: Subscription) -> None:
-    await websocket.send_text(sub.hello)
-    while True:
-        item = await sub.next()
-        if item is None:
-            return
-        await websocket.send_text(_text(item)[1])
+        receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await receiver
 
 
 async def _drain(websocket: WebSocket) -> None:

@@ -33,10 +33,13 @@ fold into one push.
 Measured: appending a push to the log costs about 30 µs and ringing two
 processes about 6 µs (one thread, no contention), so the hand-over between
 processes adds well under a millisecond to a play; with one subscriber a push
-arrives 1.5 ms (median) after the play was saved. The fan-out to many
-subscribers costs about 50 µs of server CPU per push and subscriber (Starlette
-and uvicorn's WebSocket send), which is what bounds 1,000 subscribers on a
-2-core machine (``bench/livewear.py``, BENCHMARKS.md "live wear").
+arrives 1.5 ms (median) after the play was saved. The fan-out is one loop per
+process that sends each push's text (made once, when it was logged) to every
+idle WebSocket subscriber in turn (:mod:`~.hub`), without permessage-deflate
+(the ephemeral server does not offer it, :data:`taperoom.apps.APPS`): about
+20 µs of server CPU per push and subscriber, most of it the socket write,
+against 50 µs with a task per subscriber and compression per connection
+(``bench/livewear.py``, BENCHMARKS.md "live wear").
 
 No play lost
 ------------

@@ -5,6 +5,15 @@ when rung, and at the latest every :data:`POLL_SECONDS`, it reads the rows
 logged since its last look and hands them to the event loop, which offers each
 to the subscriptions of its track and to those of every track.
 
+A WebSocket subscription is *pushed to*: the loop that offers a play sends it
+to every idle subscriber in turn, each send running until the connection's
+transport has taken the frame (no task, queue or wake-up per subscriber; the
+push's text was made once, when it was logged). A send that has to wait (the
+connection's write buffer is full: a slow or stalled client) goes on in a task
+of its own, and that subscriber's next pushes are queued until it has caught
+up, so a stalled connection never holds up the others. An SSE subscription is
+*pulled from* (:meth:`Subscription.next`), by its response's generator.
+
 Each subscription keeps up to :data:`QUEUE_SIZE` pushes not yet sent. A
 subscriber that falls further behind (a stalled connection) loses its queued
 pushes and gets one ``resync`` message in their place, then the pushes that
@@ -17,8 +26,11 @@ import asyncio
 import contextlib
 import logging
 import threading
+import types
 from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass
+from typing import Any
 
 from taperoom.ephemeral.live.doorbell import Doorbell, Doorbells
 from taperoom.ephemeral.live.schemas import WearHelloPublic, WearResyncPublic
@@ -46,10 +58,43 @@ class Resync:
 
 
 Item = LoggedPlay | Resync
+#: Sends one message's text to a subscriber (``WebSocket.send_text``).
+SendText = Callable[[str], Coroutine[Any, Any, None]]
+
+
+def text_of(item: Item) -> str:
+    """The JSON text of a queued item."""
+    return item.body if isinstance(item, LoggedPlay) else item.json()
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, None], awaited: Any) -> Generator[Any, Any, None]:
+    """The rest of `coro`, which yielded `awaited` when it was stepped by hand: what
+    ``yield from`` does after its first step, so that a task can run the rest."""
+    value = awaited
+    while True:
+        try:
+            sent = yield value
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # thrown in by the task (cancellation): pass it on
+            try:
+                value = coro.throw(exc)
+            except StopIteration:
+                return
+        else:
+            try:
+                value = coro.send(sent)
+            except StopIteration:
+                return
 
 
 class Subscription:
     """What one subscriber is sent: pushes of its track (or of all tracks), in log order.
+
+    Pulled from with :meth:`next` (SSE), or pushed to once :meth:`push_to` is called
+    (WebSocket).
 
     Parameters
     ----------
@@ -70,6 +115,9 @@ class Subscription:
         self._queue: deque[Item] = deque()
         self._ready = asyncio.Event()
         self._closed = False
+        self._send: SendText | None = None
+        self._sending: asyncio.Task[None] | None = None
+        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     @property
     def hello(self) -> str:
@@ -78,11 +126,21 @@ class Subscription:
         return hello.model_dump_json()
 
     def offer(self, item: Item) -> None:
-        """Queue `item` (on the event loop); a full queue becomes one resync first; a
-        resync to where the subscriber already is (a replay's) is left out."""
+        """Send or queue `item` (on the event loop); a full queue becomes one resync first;
+        a resync to where the subscriber already is (a replay's) is left out.
+
+        A pushed-to subscription that is idle is sent `item` at once: the send
+        runs until it has to wait, and then goes on in a task while the next
+        items are queued.
+        """
+        if self._closed:
+            return
         if isinstance(item, Resync) and item.seq <= self._covered:
             return
         self._covered = max(self._covered, item.seq)
+        if self._send is not None and self._sending is None:
+            self._send_now(text_of(item))
+            return
         if len(self._queue) >= self.limit:
             self._queue.clear()
             self.resyncs += 1
@@ -92,16 +150,67 @@ class Subscription:
         self._ready.set()
 
     def prepend(self, items: list[Item]) -> None:
-        """Put `items` (a replay, in order) ahead of what is queued."""
+        """Put `items` (a replay, in order) ahead of what is queued; before :meth:`push_to`."""
         self._queue.extendleft(reversed(items))
         if items:
             self._covered = max(self._covered, max(item.seq for item in items))
             self._ready.set()
 
+    def push_to(self, send: SendText) -> None:
+        """Push from now on with `send`: what is queued first, then each offered item.
+
+        :attr:`ended` is done when the subscription is closed, and holds the
+        exception of a send that failed (the connection is gone).
+        """
+        self._send = send
+        if self._queue:
+            self._sending = asyncio.get_running_loop().create_task(self._catch_up(None))
+
+    def _send_now(self, text: str) -> None:
+        assert self._send is not None
+        coro = self._send(text)
+        try:
+            awaited = coro.send(None)
+        except StopIteration:  # sent: the usual case
+            return
+        except Exception as exc:
+            self._fail(exc)
+            return
+        rest = _resume(coro, awaited)
+        self._sending = asyncio.get_running_loop().create_task(self._catch_up(rest))
+
+    async def _catch_up(self, pending: Awaitable[None] | None) -> None:
+        """Finish the send that had to wait, then send what was queued meanwhile."""
+        assert self._send is not None
+        try:
+            if pending is not None:
+                await pending
+            while self._queue and not self._closed:
+                await self._send(text_of(self._queue.popleft()))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._fail(exc)
+            return
+        self._sending = None  # idle: the next offer sends at once
+
+    def _fail(self, exc: Exception) -> None:
+        self._closed = True
+        self._queue.clear()
+        if not self.ended.done():
+            self.ended.set_exception(exc)
+            self.ended.exception()  # retrieved: the route sees the connection end itself
+
     def close(self) -> None:
-        """End the subscription: :meth:`next` returns None once the queue is sent."""
+        """End the subscription: :meth:`next` returns None once the queue is sent; a
+        pushed-to subscription stops sending and :attr:`ended` is done."""
         self._closed = True
         self._ready.set()
+        if self._sending is not None:
+            self._sending.cancel()
+            self._sending = None
+        if not self.ended.done():
+            self.ended.set_result(None)
 
     async def next(self) -> Item | None:
         """The next item to send; None when closed."""

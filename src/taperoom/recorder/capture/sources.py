@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,6 +47,7 @@ import av.audio.stream
 import httpx
 
 from taperoom.audio.demux import demux_packets
+from taperoom.recorder.capture.pacing import ReadPacer
 from taperoom.recorder.capture.types import CaptureOptions
 from taperoom.recorder.encode import FrameSync, SyncedFrame
 from taperoom.recorder.hlsio import HlsOpener, check_hls_playlist
@@ -236,6 +238,8 @@ class Source(threading.Thread):
         ``time.monotonic()`` when bytes last arrived (the supervisor's stall check).
     first_data : float or None
         When the first audio bytes arrived.
+    pacer : ReadPacer or None
+        Paces the reads of an HTTP stream (see :mod:`~taperoom.recorder.capture.pacing`).
     """
 
     def __init__(self, url: str, options: CaptureOptions, events: queue.Queue[Any],
@@ -247,6 +251,9 @@ class Source(threading.Thread):
         self.cancel = cancel
         self.last_data = time.monotonic()
         self.first_data: float | None = None  # when the first audio bytes arrived
+        self.pacer: ReadPacer | None = None
+        self._finishing = False  # the supervisor asked for one last read
+        self._flushed = threading.Event()  # ... and it is in the queue
 
     # -- plumbing --
 
@@ -260,6 +267,19 @@ class Source(threading.Thread):
                 return
             except queue.Full:
                 continue
+
+    def finish(self, timeout: float) -> None:
+        """The recording ends: have a paced reader read once more (what the socket gathered
+        since its last read) and queue it; wait for that at most `timeout` seconds.
+
+        Returns at once when the reader is not pausing (it reads as data comes).
+        """
+        pacer = self.pacer
+        if pacer is None or not pacer.waiting or not self.is_alive():
+            return
+        self._finishing = True
+        pacer.wake()
+        self._flushed.wait(timeout)
 
     def run(self) -> None:
         """Connect, report, and always end with an :class:`Ended` (unless cancelled)."""
@@ -324,6 +344,11 @@ class Source(threading.Thread):
             except ValueError:
                 metaint = 0
             demux = IcyDemuxer(metaint if metaint > 0 else None)
+            # h11 may hold several chunks of a chunked body after one socket read:
+            # pausing between them would fall behind; such bodies are read unpaced.
+            chunked = "chunked" in resp.headers.get("transfer-encoding", "").lower()
+            pacer = ReadPacer(None if chunked else _socket_of(resp))
+            self.pacer = pacer
 
             def items() -> Iterator[bytes | IcyMetadata]:
                 for chunk in raw:
@@ -333,8 +358,15 @@ class Source(threading.Thread):
                     if self.first_data is None:
                         self.first_data = self.last_data
                     yield from demux.feed(chunk)
+                    if self._finishing:  # the last read asked for is queued
+                        self._flushed.set()
+                    else:  # let the socket gather the next few kilobytes
+                        pacer.pause(len(chunk))
 
-            self._http_audio(items(), ctype)
+            try:
+                self._http_audio(items(), ctype)
+            finally:
+                pacer.close()
         raise _SourceError("dropped")  # the server ended the body: radio never ends
 
     def _hls(self, client: httpx.Client, text: str, url: str) -> tuple[str, str, float | None]:
@@ -499,6 +531,17 @@ class Source(threading.Thread):
             tail = sync.flush()
             if tail:
                 self.put(Mp3Frames(tail))
+
+
+def _socket_of(resp: httpx.Response) -> socket.socket | None:
+    """The socket under a streamed httpx response (httpcore's ``network_stream``
+    extension), or None."""
+    stream = resp.extensions.get("network_stream")
+    try:
+        sock = stream.get_extra_info("socket") if stream is not None else None
+    except Exception:  # a network stream without the "socket" info
+        return None
+    return sock if isinstance(sock, socket.socket) else None
 
 
 @contextlib.contextmanager

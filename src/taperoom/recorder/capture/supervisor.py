@@ -87,6 +87,8 @@ FASTER_THAN_REAL_TIME = "faster than real time"
 SAME_AUDIO_AGAIN = "the same audio again"
 #: How a connection ends when no audio arrived for ``no_audio_timeout`` seconds.
 NO_AUDIO = "no audio"
+#: Longest wait, at the end time or a stop, for a paced source's last read (seconds).
+LAST_READ_SECONDS = 0.2
 
 
 def _seconds(event: Mp3Frames | PcmFrame) -> float:
@@ -339,6 +341,7 @@ class _Capture:
             while True:
                 now = time.monotonic()
                 if self.stop.is_set() or now >= self.deadline:
+                    link.source.finish(LAST_READ_SECONDS)  # what its socket gathered
                     cancel.set()  # the source stops adding events ...
                     self._drain(link, out)  # ... and what arrived before the end is kept
                     self._keep_tail(link, out, time.monotonic())

@@ -243,11 +243,14 @@ class _Capture:
         elif isinstance(event, PcmFrame):
             out.write_pcm(event.frame)
         else:
-            for i, frame in enumerate(event.frames):
-                if out.audio_seconds >= self.duration:
-                    self._hold(link, Mp3Frames(event.frames[i:]))
-                    return
-                out.write_mp3([frame])
+            frames, room = event.frames, self.duration - out.audio_seconds
+            fit = 0  # frames that start before the duration is reached
+            while fit < len(frames) and room > 0:
+                room -= frames[fit].header.duration
+                fit += 1
+            out.write_mp3(frames[:fit] if fit < len(frames) else frames)
+            if fit < len(frames):
+                self._hold(link, Mp3Frames(frames[fit:]))
 
     def _hold(self, link: _Link, event: Mp3Frames | PcmFrame) -> None:
         seconds = _seconds(event)

@@ -44,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import loadavg, machine_cpu, md_table, write_section  # noqa: E402
+from bench.common import loadavg, machine_cpu, md_table, replace_section  # noqa: E402
 from tests.recorder.streamserver import SOURCE_NAME, StreamServer, build_media  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     section = "\n".join(lines)
     print(section)
     if args.write:
-        write_section("recorder", section)
+        replace_section("recorder", section.rstrip("\n") + "\n\n")  # where it stands
 
 
 if __name__ == "__main__":

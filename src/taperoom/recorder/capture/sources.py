@@ -14,7 +14,10 @@ Protocols
   removed and every ``StreamTitle`` change is reported at its audio offset. The content
   is sniffed, not trusted to the ``Content-Type``: a chain of Layer III frame headers
   means MP3 (kept byte for byte), two ADTS headers in a row mean AAC; anything else is
-  handed to FFmpeg (through PyAV, reading from the same connection). Station playlists
+  handed to FFmpeg (through PyAV, reading from the same connection). The body is read
+  at a pace (:mod:`~taperoom.recorder.capture.pacing`): each read takes what the socket
+  gathered over up to half a second, while a drop, a reset or the end of the recording
+  (:meth:`Source.finish`) is acted on at once. Station playlists
   (``.pls``, ``.m3u``, ``.xspf``) are followed to the first stream they name that the
   URL policy allows; HLS playlists go to PyAV.
 * HLS (``.m3u8``, every playlist, key and segment fetched through

@@ -52,6 +52,8 @@ next request; the keyword arguments are the fields of :class:`Mount`:
   and close), ``drop_after`` (close the socket after that many seconds of
   streaming; ``reset=True`` sends a TCP RST), ``stall_after`` + ``stall_for``
   (send nothing for ``stall_for`` seconds, then go on at the live position).
+* ``send_interval``: seconds between two sends of a live audio stream (0.02: a
+  segment every 20 ms; a benchmark serving hundreds of listeners sends less often).
 * ``refuse_for`` + ``refuse_status``: answer every request of the mount with that
   status (503 by default) during the first ``refuse_for`` seconds of station time.
 * ``icy_status_line``: answer ``ICY 200 OK`` as SHOUTcast 1 does; ``id3_prefix``:
@@ -305,6 +307,7 @@ class Mount:
     hls_window: int = 4
     hls_master: bool = False
     hls_segment_type: str = "ts"
+    send_interval: float = 0.02
     created: float | None = None  # time.monotonic() at station time 0; None: off air
     audio_requests: int = 0
 
@@ -706,7 +709,7 @@ class StreamServer:
                 k += 1
             if batch:
                 await send(bytes(batch), first_k)
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(mount.send_interval)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ One job per module:
 * :mod:`~taperoom.recorder.capture.sources` -- one connection attempt per daemon
   thread (HTTP/Icecast/SHOUTcast, station playlists, HLS, RTMP), every URL through
   the URL policy (:mod:`taperoom.recorder.urlpolicy`), reporting events to a queue;
+* :mod:`~taperoom.recorder.capture.pacing` -- paced reads of a live HTTP stream (the
+  socket gathers audio between two reads; drops and the end are noticed at once);
 * :mod:`~taperoom.recorder.capture.output` -- the output file: MP3 frames copied,
   or one encoder for the rest of the recording once anything needs encoding;
 * :mod:`~taperoom.recorder.capture.supervisor` -- :func:`record_stream`: the loop

@@ -63,6 +63,16 @@ class Output:
 
     def write_mp3(self, frames: list[SyncedFrame]) -> None:
         """Copy `frames`, or decode and encode them once the format changed."""
+        if self.encoder is None and frames:
+            if self.copy_signature is None:
+                self.copy_signature = frames[0].header.signature
+            signature = self.copy_signature
+            if all(f.header.signature == signature for f in frames):  # one write
+                data = b"".join([f.data for f in frames])
+                self.fh.write(data)
+                self.copy_seconds += sum(f.header.duration for f in frames)
+                self.copy_bytes += len(data)
+                return
         for f in frames:
             if self.encoder is None and self.copy_signature is None:
                 self.copy_signature = f.header.signature

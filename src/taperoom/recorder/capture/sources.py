@@ -14,7 +14,10 @@ Protocols
   removed and every ``StreamTitle`` change is reported at its audio offset. The content
   is sniffed, not trusted to the ``Content-Type``: a chain of Layer III frame headers
   means MP3 (kept byte for byte), two ADTS headers in a row mean AAC; anything else is
-  handed to FFmpeg (through PyAV, reading from the same connection). Station playlists
+  handed to FFmpeg (through PyAV, reading from the same connection). The body is read
+  at a pace (:mod:`~taperoom.recorder.capture.pacing`): each read takes what the socket
+  gathered over up to half a second, while a drop, a reset or the end of the recording
+  (:meth:`Source.finish`) is acted on at once. Station playlists
   (``.pls``, ``.m3u``, ``.xspf``) are followed to the first stream they name that the
   URL policy allows; HLS playlists go to PyAV.
 * HLS (``.m3u8``, every playlist, key and segment fetched through
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,6 +50,7 @@ import av.audio.stream
 import httpx
 
 from taperoom.audio.demux import demux_packets
+from taperoom.recorder.capture.pacing import ReadPacer
 from taperoom.recorder.capture.types import CaptureOptions
 from taperoom.recorder.encode import FrameSync, SyncedFrame
 from taperoom.recorder.hlsio import HlsOpener, check_hls_playlist
@@ -236,6 +241,8 @@ class Source(threading.Thread):
         ``time.monotonic()`` when bytes last arrived (the supervisor's stall check).
     first_data : float or None
         When the first audio bytes arrived.
+    pacer : ReadPacer or None
+        Paces the reads of an HTTP stream (see :mod:`~taperoom.recorder.capture.pacing`).
     """
 
     def __init__(self, url: str, options: CaptureOptions, events: queue.Queue[Any],
@@ -247,6 +254,9 @@ class Source(threading.Thread):
         self.cancel = cancel
         self.last_data = time.monotonic()
         self.first_data: float | None = None  # when the first audio bytes arrived
+        self.pacer: ReadPacer | None = None
+        self._finishing = False  # the supervisor asked for one last read
+        self._flushed = threading.Event()  # ... and it is in the queue
 
     # -- plumbing --
 
@@ -260,6 +270,19 @@ class Source(threading.Thread):
                 return
             except queue.Full:
                 continue
+
+    def finish(self, timeout: float) -> None:
+        """The recording ends: have a paced reader read once more (what the socket gathered
+        since its last read) and queue it; wait for that at most `timeout` seconds.
+
+        Returns at once when the reader is not pausing (it reads as data comes).
+        """
+        pacer = self.pacer
+        if pacer is None or not pacer.waiting or not self.is_alive():
+            return
+        self._finishing = True
+        pacer.wake()
+        self._flushed.wait(timeout)
 
     def run(self) -> None:
         """Connect, report, and always end with an :class:`Ended` (unless cancelled)."""
@@ -324,6 +347,11 @@ class Source(threading.Thread):
             except ValueError:
                 metaint = 0
             demux = IcyDemuxer(metaint if metaint > 0 else None)
+            # h11 may hold several chunks of a chunked body after one socket read:
+            # pausing between them would fall behind; such bodies are read unpaced.
+            chunked = "chunked" in resp.headers.get("transfer-encoding", "").lower()
+            pacer = ReadPacer(None if chunked else _socket_of(resp))
+            self.pacer = pacer
 
             def items() -> Iterator[bytes | IcyMetadata]:
                 for chunk in raw:
@@ -333,8 +361,15 @@ class Source(threading.Thread):
                     if self.first_data is None:
                         self.first_data = self.last_data
                     yield from demux.feed(chunk)
+                    if self._finishing:  # the last read asked for is queued
+                        self._flushed.set()
+                    else:  # let the socket gather the next few kilobytes
+                        pacer.pause(len(chunk))
 
-            self._http_audio(items(), ctype)
+            try:
+                self._http_audio(items(), ctype)
+            finally:
+                pacer.close()
         raise _SourceError("dropped")  # the server ended the body: radio never ends
 
     def _hls(self, client: httpx.Client, text: str, url: str) -> tuple[str, str, float | None]:
@@ -499,6 +534,17 @@ class Source(threading.Thread):
             tail = sync.flush()
             if tail:
                 self.put(Mp3Frames(tail))
+
+
+def _socket_of(resp: httpx.Response) -> socket.socket | None:
+    """The socket under a streamed httpx response (httpcore's ``network_stream``
+    extension), or None."""
+    stream = resp.extensions.get("network_stream")
+    try:
+        sock = stream.get_extra_info("socket") if stream is not None else None
+    except Exception:  # a network stream without the "socket" info
+        return None
+    return sock if isinstance(sock, socket.socket) else None
 
 
 @contextlib.contextmanager

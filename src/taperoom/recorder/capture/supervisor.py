@@ -87,6 +87,8 @@ FASTER_THAN_REAL_TIME = "faster than real time"
 SAME_AUDIO_AGAIN = "the same audio again"
 #: How a connection ends when no audio arrived for ``no_audio_timeout`` seconds.
 NO_AUDIO = "no audio"
+#: Longest wait, at the end time or a stop, for a paced source's last read (seconds).
+LAST_READ_SECONDS = 0.2
 
 
 def _seconds(event: Mp3Frames | PcmFrame) -> float:
@@ -241,11 +243,14 @@ class _Capture:
         elif isinstance(event, PcmFrame):
             out.write_pcm(event.frame)
         else:
-            for i, frame in enumerate(event.frames):
-                if out.audio_seconds >= self.duration:
-                    self._hold(link, Mp3Frames(event.frames[i:]))
-                    return
-                out.write_mp3([frame])
+            frames, room = event.frames, self.duration - out.audio_seconds
+            fit = 0  # frames that start before the duration is reached
+            while fit < len(frames) and room > 0:
+                room -= frames[fit].header.duration
+                fit += 1
+            out.write_mp3(frames[:fit] if fit < len(frames) else frames)
+            if fit < len(frames):
+                self._hold(link, Mp3Frames(frames[fit:]))
 
     def _hold(self, link: _Link, event: Mp3Frames | PcmFrame) -> None:
         seconds = _seconds(event)
@@ -339,6 +344,7 @@ class _Capture:
             while True:
                 now = time.monotonic()
                 if self.stop.is_set() or now >= self.deadline:
+                    link.source.finish(LAST_READ_SECONDS)  # what its socket gathered
                     cancel.set()  # the source stops adding events ...
                     self._drain(link, out)  # ... and what arrived before the end is kept
                     self._keep_tail(link, out, time.monotonic())

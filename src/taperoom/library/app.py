@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from taperoom import __version__
 from taperoom.library.api import (
@@ -28,6 +29,7 @@ from taperoom.library.api import fileops as fileops_api
 from taperoom.library.api import settings as settings_api
 from taperoom.library.context import LibraryServices, build_services
 from taperoom.library.schemas import error_envelope
+from taperoom.library.seeding import seed_library
 from taperoom.library.settings import LibrarySettings
 from taperoom.web.auth import LoginPage, install_access, open_access, session_lifetime
 from taperoom.web.errors import install_error_handlers
@@ -70,6 +72,9 @@ def create_app(settings: LibrarySettings | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.start()
+        if svc.fresh:  # a database created just now: the first run's folder (SEED_FOLDER)
+            await run_in_threadpool(seed_library, svc.directories, svc.scans,
+                                    svc.settings.seed_folder)
         # the leader's duties (in whichever worker process leads, now or later)
         removers = []
         if svc.settings.file_watcher_enabled:  # watches are set up in the background

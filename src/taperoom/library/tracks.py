@@ -79,7 +79,7 @@ def track_filters(query: TrackListQuery) -> repo.TrackFilters:
         library_id=str(query.library_id) if query.library_id else None,
         is_missing=query.is_missing, duplicate_group_id=query.duplicate_group_id,
         year_min=query.year_min, year_max=query.year_max, rating_min=query.rating_min,
-        has_file_hash=query.has_file_hash, search=search)
+        has_file_hash=query.has_file_hash, is_analyzed=query.is_analyzed, search=search)
 
 
 # --- service ------------------------------------------------------------------------

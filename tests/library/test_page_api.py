@@ -72,7 +72,7 @@ def test_server_folders_lists_one_level(api: httpx.Client, tmp_path: Path) -> No
     etc = api.get("/api/library/directories/server-folders", params={"path": "/"}).json()
     assert etc["data"]["parent"] is None
     assert etc["data"]["refused"]  # the filesystem root is no library folder
-    assert [f for f in etc["data"]["folders"] if f["name"] == "etc"][0]["refused"]
+    assert next(f for f in etc["data"]["folders"] if f["name"] == "etc")["refused"]
 
 
 def test_server_folders_errors(api: httpx.Client, tmp_path: Path) -> None:
@@ -86,3 +86,49 @@ def test_server_folders_errors(api: httpx.Client, tmp_path: Path) -> None:
     home = api.get(url)
     assert home.status_code == 200
     assert home.json()["data"]["path"] == str(Path.home().resolve())
+
+
+def test_smart_preview_counts_and_lists_matches(api: httpx.Client, lib_ctx: Any,
+                                                tmp_path: Path) -> None:
+    """``POST /api/playlists/smart/preview``: the tracks nested criteria match now
+    (count, explanation, the first `limit` tracks) without creating a playlist; bad
+    criteria are 400."""
+    rows = [{"title": f"t{i}", "bpm": 118.0 + i, "genre": "house" if i % 2 else "techno"}
+            for i in range(6)]
+    with transaction(lib_ctx.db) as s:
+        s.add_all(models.Track(file_path=str(tmp_path / f"{r['title']}.mp3"), **r)
+                  for r in rows)
+    body = {"criteria": {"all": [{"bpm_min": 120},
+                                 {"any": [{"genres": ["house"]}, {"title_contains": "t2"}]}],
+                         "sort_by": "bpm", "sort_order": "asc"}, "limit": 2}
+    r = api.post("/api/playlists/smart/preview", json=body)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["count"] == 3  # t2 (title), t3 and t5 (house)
+    assert [t["title"] for t in data["tracks"]] == ["t2", "t3"]
+    assert "120" in data["explanation"]
+    assert api.get("/api/playlists").json()["count"] == 0
+    bad = api.post("/api/playlists/smart/preview", json={"criteria": {"bpm_min": "fast"}})
+    assert bad.status_code == 400
+    assert api.post("/api/playlists/smart/preview", json={"criteria": {}, "limit": 0}
+                    ).status_code in (400, 422)
+
+
+def test_page_and_its_files_are_served_by_the_app(api: httpx.Client) -> None:
+    """``GET /`` is the page; every script it loads (its import map's libraries and
+    its modules) comes from the app itself, none from another host."""
+    import re
+
+    page = api.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    urls = re.findall(r'"(/static/[^"?]+)', page.text) + re.findall(r"src=\"(/static/[^\"?]+)",
+                                                                     page.text)
+    assert "/static/vendor/preact.module.js" in urls and "/static/library.js" in urls
+    assert "http://" not in page.text and "https://" not in page.text
+    for url in set(urls):
+        r = api.get(url)
+        assert r.status_code == 200, url
+    for name in ("api", "keys", "html", "tracktable", "trackview", "playlists", "panels"):
+        js = api.get(f"/static/{name}.js")
+        assert js.status_code == 200
+        assert "https://" not in js.text and "http://" not in js.text

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from taperoom import __version__
@@ -18,6 +19,7 @@ from taperoom.library.api import (
     engine,
     exchange,
     hot_cues,
+    pages,
     playlists,
     scan,
     system,
@@ -104,8 +106,10 @@ def create_app(settings: LibrarySettings | None = None,
     install_error_handlers(app, error_envelope)
     install_allow_header(app)
     for module in (system, worker, settings_api, directories, scan, watcher, hot_cues,
-                   fileops_api, tracks, duplicates, analysis, playlists, exchange, engine):
+                   fileops_api, tracks, duplicates, analysis, playlists, exchange, engine,
+                   pages):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     access_settings = svc.settings
     if svc.settings.analysis_server_url.strip():  # it calls back by the callback URL's host
         callback_host = urlsplit(svc.settings.callback_url).hostname or ""

@@ -1682,6 +1682,23 @@ class SmartConvertedPublic(Public):
     track_count: int
 
 
+class SmartPreviewBody(BaseModel):
+    """Body of ``POST /api/playlists/smart/preview``: criteria and how many tracks to show."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    criteria: dict[str, Any]
+    limit: int = Field(50, ge=1, le=200)
+
+
+class SmartPreviewPublic(Public):
+    """``{count, explanation, tracks}``: what criteria match now, without a playlist."""
+
+    count: int
+    explanation: str
+    tracks: list[TrackPublic]
+
+
 class SmartExplainPublic(Public):
     """``{explanation, criteria}``: the parsed criteria in words, and the stored
     criteria as the raw JSON string (``smart_criteria``)."""

@@ -68,10 +68,11 @@ pytest: $(VENV)/.installed-dev browser postgres redis
 
 test: lint typecheck pytest
 
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-dev browser
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/ephemeral.py
 	$(BIN)/python bench/library_scan.py
+	$(BIN)/python bench/library_page.py
 	$(BIN)/python bench/recorder.py
 
 # Long fuzzing (not part of `make test`, which runs a short fixed sample of the same):

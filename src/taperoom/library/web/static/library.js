@@ -31,7 +31,6 @@ function Toasts({items}) {
 
 function App() {
   const [search, setSearch] = useState('');
-  const [debounced, setDebounced] = useState('');
   const [filters, setFilters] = useState({bpm_min: '', bpm_max: '', camelot: '', genre: '', rating_min: '', is_analyzed: ''});
   const [sort, setSort] = useState({sort: '', order: 'desc'});
   const [selection, setSelection] = useState(new Set());
@@ -57,7 +56,6 @@ function App() {
     bump.current = setTimeout(() => setVersion((v) => v + 1), 400);
   };
 
-  useEffect(() => { const t = setTimeout(() => setDebounced(search.trim()), 120); return () => clearTimeout(t); }, [search]);
   useEffect(() => {
     const on = (e) => setSort(e.detail);
     window.addEventListener('track-sort', on);
@@ -89,7 +87,8 @@ function App() {
   }, [open]);
 
   const k = CAMELOT.find((c) => c.code === filters.camelot);
-  const query = {search: debounced, sort: sort.sort, order: sort.order, bpm_min: filters.bpm_min,
+  const query = {search: search.trim(),  // every keystroke asks; stale answers are dropped
+    sort: sort.sort, order: sort.order, bpm_min: filters.bpm_min,
     bpm_max: filters.bpm_max, genre: filters.genre, rating_min: filters.rating_min,
     is_analyzed: filters.is_analyzed, key: k ? k.key : '', mode: k ? k.mode : ''};
   const pickPlaylist = (p) => { setPlaylist(p); setView('playlist'); };

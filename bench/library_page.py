@@ -107,7 +107,7 @@ def report(times: dict[str, list[float]]) -> str:
     ref = statistics.median(times["reference"])
     rows = [[name, ms(statistics.median(v) / 1000), ms(pct(v, 95) / 1000), ms(max(v) / 1000),
              f"{statistics.median(v) / ref:.1f}x"] for name, v in times.items()]
-    return md_table(["measure", "median", "p95", "max", "× reference"], rows)
+    return md_table(["measure", "median (ms)", "p95 (ms)", "max (ms)", "× reference"], rows)
 
 
 def main() -> None:

@@ -120,15 +120,15 @@ def test_prepare_a_set_in_the_page(services: Any, live_server: Any, page: Page,
     target = page.locator(".pl", has_text="Warm up")
     expect(target).to_be_visible()
     page.get_by_role("button", name="Back to the tracks").click()
-    for title in ("Loop 120", "Loop 122"):
-        page.locator(f".rows .row[data-track-id='{ids[title]}']").drag_to(target)
-        expect(target).to_contain_text("Warm up")
     pid = target.get_attribute("data-playlist-id")
 
     def entries() -> list[str]:
         return [e["track_id"] for e in api.get(f"/api/playlists/{pid}").json()["tracks"]]
 
-    wait_for(lambda: len(entries()) == 2, 20, "two tracks in the playlist")
+    for n, title in enumerate(("Loop 120", "Loop 122"), start=1):
+        page.locator(f".rows .row[data-track-id='{ids[title]}']").drag_to(target)
+        expect(target.locator("small")).to_have_text(str(n))
+    assert len(entries()) == 2
     assert entries() == [ids["Loop 120"], ids["Loop 122"]]
     target.click()
     rows = page.locator(".entry")

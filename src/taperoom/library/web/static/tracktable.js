@@ -142,7 +142,8 @@ export function TrackTable({query, selection, onSelect, onOpen, onTotal, version
 
   const onDragStart = (ev, t) => {
     const ids = selection.has(t.id) ? [...selection] : [t.id];
-    if (!selection.has(t.id)) onSelect(new Set([t.id]), t);
+    // selected after the drag has started: a render inside dragstart may cancel the drag
+    if (!selection.has(t.id)) setTimeout(() => onSelect(new Set([t.id]), t), 0);
     ev.dataTransfer.setData('application/x-taperoom-tracks', JSON.stringify(ids));
     ev.dataTransfer.setData('text/plain', ids.join('\n'));
     ev.dataTransfer.effectAllowed = 'copy';

@@ -28,8 +28,12 @@ audio/.seeded:
 		cp "$(SAMPLE)" "audio/John Garner - Tempo di Borea (BWV1002).wav"; fi
 	touch $@
 
+# First run of the library: a new database gets the corpus's scanner folder as a
+# library folder, scanned at start (`make run SEED_FOLDER=` adds none).
+SEED_FOLDER ?= $(abspath $(CORPUS)/scanner)
+
 run: $(VENV)/.installed audio/.seeded
-	$(BIN)/taperoom serve
+	SEED_FOLDER="$(SEED_FOLDER)" $(BIN)/taperoom serve
 
 # Browser tests drive Debian's Chromium through Playwright; install it when missing.
 browser:
@@ -64,10 +68,11 @@ pytest: $(VENV)/.installed-dev browser postgres redis
 
 test: lint typecheck pytest
 
-bench: $(VENV)/.installed-dev
+bench: $(VENV)/.installed-dev browser
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/ephemeral.py
 	$(BIN)/python bench/library_scan.py
+	$(BIN)/python bench/library_page.py
 	$(BIN)/python bench/recorder.py
 
 # Long fuzzing (not part of `make test`, which runs a short fixed sample of the same):

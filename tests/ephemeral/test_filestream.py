@@ -17,9 +17,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
 
-from taperoom.ephemeral.filestream import AudioFileResponse, CachedFileReader, byte_ranges
 from taperoom.errors import RangeNotSatisfiable
 from taperoom.web.errors import install_error_handlers
+from taperoom.web.filestream import AudioFileResponse, CachedFileReader, byte_ranges
 
 
 def _data(n: int) -> bytes:

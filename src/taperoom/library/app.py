@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 from taperoom import __version__
 from taperoom.library.api import (
@@ -17,6 +19,7 @@ from taperoom.library.api import (
     engine,
     exchange,
     hot_cues,
+    pages,
     playlists,
     scan,
     system,
@@ -28,6 +31,7 @@ from taperoom.library.api import fileops as fileops_api
 from taperoom.library.api import settings as settings_api
 from taperoom.library.context import LibraryServices, build_services
 from taperoom.library.schemas import error_envelope
+from taperoom.library.seeding import seed_library
 from taperoom.library.settings import LibrarySettings
 from taperoom.web.auth import LoginPage, install_access, open_access, session_lifetime
 from taperoom.web.errors import install_error_handlers
@@ -70,6 +74,9 @@ def create_app(settings: LibrarySettings | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.start()
+        if svc.fresh:  # a database created just now: the first run's folder (SEED_FOLDER)
+            await run_in_threadpool(seed_library, svc.directories, svc.scans,
+                                    svc.settings.seed_folder)
         # the leader's duties (in whichever worker process leads, now or later)
         removers = []
         if svc.settings.file_watcher_enabled:  # watches are set up in the background
@@ -99,8 +106,10 @@ def create_app(settings: LibrarySettings | None = None,
     install_error_handlers(app, error_envelope)
     install_allow_header(app)
     for module in (system, worker, settings_api, directories, scan, watcher, hot_cues,
-                   fileops_api, tracks, duplicates, analysis, playlists, exchange, engine):
+                   fileops_api, tracks, duplicates, analysis, playlists, exchange, engine,
+                   pages):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     access_settings = svc.settings
     if svc.settings.analysis_server_url.strip():  # it calls back by the callback URL's host
         callback_host = urlsplit(svc.settings.callback_url).hostname or ""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +185,60 @@ def browse(db: sessionmaker[Session], directory: LibraryDirectory, raw_path: str
         "stats": {"totalTracks": total, "totalSize": size, "missingTracks": missing,
                   "folderCount": len(listing), "trackCount": len(tracks)},
     }
+
+
+#: Most sub-folders one answer of :func:`server_folders` lists.
+MAX_SERVER_FOLDERS = 2000
+
+
+def server_folders(raw: str | None, refusal: Callable[[Path], str | None]) -> dict[str, Any]:
+    """One level of the server's folders, for choosing a new library folder.
+
+    Parameters
+    ----------
+    raw : str or None
+        An absolute folder path (``~`` expanded); None or blank: the home folder of
+        the user the server runs as.
+    refusal : callable
+        Why a folder may not be a library folder, or None
+        (:meth:`~taperoom.library.folderpolicy.FolderPolicy.refusal`).
+
+    Returns
+    -------
+    dict
+        ``{path, parent, refused, folders: [{name, path, refused}], truncated}``:
+        `path` resolved, `parent` None at ``/``, `refused` the policy's reason or
+        None; dot-folders hidden; at most :data:`MAX_SERVER_FOLDERS` folders,
+        sorted by name without case (`truncated` tells whether some were left out).
+
+    Raises
+    ------
+    InvalidInput
+        ``Invalid path``: a relative path or a NUL character (HTTP 400).
+    NotFound
+        ``Folder not found``: no such readable folder (HTTP 404).
+    """
+    text = (raw or "").strip() or "~"
+    if "\x00" in text:
+        raise InvalidInput(INVALID_PATH)
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise InvalidInput(INVALID_PATH)
+    try:
+        real = path.resolve(strict=True)
+        with os.scandir(real) as entries:
+            names = []
+            for entry in entries:
+                try:
+                    if not entry.name.startswith(".") and entry.is_dir():
+                        names.append(entry.name)
+                except OSError:
+                    continue
+    except (OSError, RuntimeError) as exc:
+        raise NotFound("Folder not found") from exc
+    names.sort(key=lambda n: (n.casefold(), n))
+    shown = names[:MAX_SERVER_FOLDERS]
+    folders = [{"name": n, "path": str(real / n), "refused": refusal(real / n)} for n in shown]
+    return {"path": str(real), "parent": str(real.parent) if real.parent != real else None,
+            "refused": refusal(real), "folders": folders,
+            "truncated": len(names) > len(shown)}

@@ -156,6 +156,8 @@ class LibraryServices:
         The link's status from any worker (``/api/engine/status``).
     stems : StemsService
         Stems for the audio engine, from the stem cache or the analysis server.
+    fresh : bool
+        This process created the database (it had no tables before its migration).
     """
 
     settings: LibrarySettings
@@ -192,6 +194,7 @@ class LibraryServices:
     engine_status: EngineStatus
     stems: StemsService
     _closer: ExitStack = field(repr=False, compare=False)
+    fresh: bool = False
 
     def close(self) -> None:
         """Step down as leader (stopping the watcher and the job consumers), stop the
@@ -297,6 +300,7 @@ def build_services(settings: LibrarySettings | None = None, *,
         stack.callback(engine.dispose)
         # worker processes start together: one migrates, the others then find it done
         with file_lock(data / "library-migrate.lock", timeout=MIGRATE_WAIT):
+            fresh = migrate.is_empty(engine)
             migrate.upgrade(engine)
         db = make_sessionmaker(engine)
         bus = EventBus()
@@ -391,7 +395,7 @@ def build_services(settings: LibrarySettings | None = None, *,
             importer=PlaylistImporter(db, bus, refusal=folders.refusal,
                                       extensions=settings.extensions),
             engine_link=engine_link, engine_status=engine_status, stems=stems,
-            _closer=stack.pop_all())
+            _closer=stack.pop_all(), fresh=fresh)
     return services
 
 

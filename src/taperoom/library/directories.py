@@ -581,6 +581,20 @@ class DirectoryService:
             raise Conflict(refused)
         return browsing.browse(self.db, directory, raw_path)
 
+    def server_folders(self, raw_path: str | None) -> dict[str, Any]:
+        """One level of the server's folders, each with the folder policy's verdict,
+        for choosing a new library folder (see
+        :func:`taperoom.library.browsing.server_folders`).
+
+        Raises
+        ------
+        InvalidInput
+            ``Invalid path``: not absolute (400).
+        NotFound
+            ``Folder not found`` (404).
+        """
+        return browsing.server_folders(raw_path, self.folders.refusal)
+
     # ----------------------------------------------------------------------- missing media
 
     def missing_tracks(self, directory_id: str, *, page: int = 1,

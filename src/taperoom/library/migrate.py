@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from taperoom.db import alembic_config as _config
@@ -31,3 +32,8 @@ def upgrade(engine: Engine) -> None:
 def at_head(engine: Engine) -> bool:
     """True when the library database of `engine` needs no migration (nothing is written)."""
     return schema_at_head(engine, MIGRATIONS)
+
+
+def is_empty(engine: Engine) -> bool:
+    """True when the library database of `engine` has no tables yet (a new database)."""
+    return not sa.inspect(engine).get_table_names()

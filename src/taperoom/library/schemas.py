@@ -556,6 +556,24 @@ class BrowsePublic(Public):
     stats: BrowseStatsPublic
 
 
+class ServerFolderPublic(Public):
+    """One sub-folder in ``GET /server-folders``."""
+
+    name: str
+    path: str
+    refused: str | None = Field(description="Why it may not be a library folder, or null")
+
+
+class ServerFoldersPublic(Public):
+    """``GET /api/library/directories/server-folders``: one level of the server's folders."""
+
+    path: str
+    parent: str | None
+    refused: str | None
+    folders: list[ServerFolderPublic]
+    truncated: bool
+
+
 class CleanupPublic(Public):
     """``POST /:id/cleanup``: tracks removed and where their backup went."""
 
@@ -1087,7 +1105,7 @@ HOT_CUE_SOURCES = ("user", "rekordbox", "serato", "mixedInKey", "virtual dj")
 HotCueSource = Literal["user", "mixedInKey", "rekordbox", "serato", "virtual dj"]
 SortField = Literal["date_added", "artist", "title", "album", "bpm", "musical_key",
                     "play_count", "duration_seconds", "year", "genre", "rating",
-                    "last_played"]
+                    "last_played", "energy", "energy_level", "date_analyzed"]
 HEX_COLOR = r"^#[0-9A-Fa-f]{6}$"
 #: ``color_tag``: ``#RRGGBB`` or a colour name such as ``red``.
 COLOR_TAG = r"^(#[0-9A-Fa-f]{6}|[A-Za-z][A-Za-z ]{0,15})$"
@@ -1126,6 +1144,7 @@ class TrackListQuery(BaseModel):
     year_max: int | None = Field(None, ge=0, le=9999)
     rating_min: int | None = Field(None, ge=0, le=5)
     has_file_hash: bool | None = None
+    is_analyzed: bool | None = None
     search: Annotated[str, StringConstraints(max_length=200)] | None = None
 
     @field_validator("*", mode="before")
@@ -1661,6 +1680,23 @@ class SmartConvertedPublic(Public):
 
     message: str
     track_count: int
+
+
+class SmartPreviewBody(BaseModel):
+    """Body of ``POST /api/playlists/smart/preview``: criteria and how many tracks to show."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    criteria: dict[str, Any]
+    limit: int = Field(50, ge=1, le=200)
+
+
+class SmartPreviewPublic(Public):
+    """``{count, explanation, tracks}``: what criteria match now, without a playlist."""
+
+    count: int
+    explanation: str
+    tracks: list[TrackPublic]
 
 
 class SmartExplainPublic(Public):

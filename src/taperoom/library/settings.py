@@ -52,6 +52,10 @@ class LibrarySettings(AccessSettings):
     ``ANALYSIS_JOBS_KEEP_DAYS`` (days an ended ``analysis_jobs`` row is kept; the
     newest row of each job id stays whatever its age).
 
+    First run: ``SEED_FOLDER``, a folder added as a library folder (and scanned)
+    when the server starts on a database it has just created; empty (the
+    default) adds none. ``make run`` sets it to the corpus's ``scanner`` folder.
+
     Suggestions: ``SUGGESTION_BPM_PERCENT``, the largest tempo difference (per
     cent, also to half and double time) of the tracks suggested to mix next
     (``GET /api/tracks/:id/suggestions``; default 6, about a DJ deck's pitch range).
@@ -80,6 +84,7 @@ class LibrarySettings(AccessSettings):
     file_watcher_debounce: int = Field(1000, ge=0, le=60_000)
     max_concurrent_scans: int = Field(2, ge=1, le=16)
     scan_on_startup: bool = True
+    seed_folder: str = ""
     scan_workers: int = Field(2, ge=1, le=32)
     availability_poll_seconds: float = Field(5.0, gt=0)
     library_allowed_roots: str = ""

@@ -28,6 +28,7 @@ from taperoom.db import transaction
 from taperoom.errors import Conflict, InvalidInput, MediaError, NotFound
 from taperoom.events import Event, EventBus, send_playlist_updates
 from taperoom.library import models
+from taperoom.library.playback import media_type, playable_file
 from taperoom.library.repository import directories as dir_repo
 from taperoom.library.repository import fileops as fileops_repo
 from taperoom.library.repository import tracks as repo
@@ -78,7 +79,7 @@ def track_filters(query: TrackListQuery) -> repo.TrackFilters:
         library_id=str(query.library_id) if query.library_id else None,
         is_missing=query.is_missing, duplicate_group_id=query.duplicate_group_id,
         year_min=query.year_min, year_max=query.year_max, rating_min=query.rating_min,
-        has_file_hash=query.has_file_hash, search=search)
+        has_file_hash=query.has_file_hash, is_analyzed=query.is_analyzed, search=search)
 
 
 # --- service ------------------------------------------------------------------------
@@ -219,6 +220,33 @@ class TrackService:
                 s, track_filters(query), sort=query.sort, descending=query.order == "desc",
                 page=query.page, limit=query.limit)
             return [track_values_dict(r) for r in rows], total
+
+    def audio_file(self, track_id: str) -> tuple[Path, str]:
+        """The file to play for a track and its media type (``GET .../audio``).
+
+        Returns
+        -------
+        path : Path
+            Resolved, inside the track's library folder (see
+            :func:`~taperoom.library.playback.playable_file`).
+        media_type : str
+
+        Raises
+        ------
+        TrackNotFound
+        NotFound
+            ``Track file missing``: the file is gone, not audio, or outside its folder.
+        """
+        with self.db() as s:
+            track = self._track(s, track_id)
+            if track.library_directory_id is not None:
+                directory = repo.get_directory(s, track.library_directory_id)
+                roots = [directory.path] if directory is not None else []
+            else:
+                roots = [d.path for d in repo.all_directories(s)]
+            file_path = track.file_path
+        path = playable_file(file_path, roots, extensions=self.extensions)
+        return path, media_type(path)
 
     def stats(self) -> dict[str, Any]:
         """``{total, missing, analyzed, duplicates, total_size (bytes), avg_duration (s)}``."""

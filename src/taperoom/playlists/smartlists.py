@@ -34,12 +34,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from taperoom.db import transaction
 from taperoom.errors import InvalidInput
 from taperoom.events import EventBus, send_playlist_updates
+from taperoom.library.repository import directories as dir_repo
 from taperoom.library.repository import playlists as repo
+from taperoom.library.schemas import track_dict
 from taperoom.playlists.criteria import Criteria, explain, fields
 from taperoom.playlists.criteria_sql import track_ids_query
 from taperoom.playlists.errors import PlaylistError, PlaylistInvalid
 from taperoom.playlists.guards import existing, locked
-from taperoom.playlists.smart import stored_criteria
+from taperoom.playlists.smart import criteria_for_storage, stored_criteria
 
 log = logging.getLogger(__name__)
 
@@ -232,6 +234,35 @@ class SmartPlaylists:
             count = repo.count_entries(s, playlist.id)
         send_playlist_updates(self.bus, [playlist_id], "updated")
         return count
+
+    def preview(self, criteria: Any, *, limit: int = 50,
+                now: datetime | None = None) -> dict[str, Any]:
+        """The tracks criteria match now, without a playlist (the page's smart editor).
+
+        Parameters
+        ----------
+        criteria : dict
+            Criteria as ``POST /api/playlists`` takes them.
+        limit : int
+            Most tracks returned (all matches are counted, up to the criteria's own
+            ``limit``, at most 1000).
+
+        Returns
+        -------
+        dict
+            ``{count, explanation, tracks: [track]}``, tracks in the criteria's order.
+
+        Raises
+        ------
+        PlaylistInvalid
+            The criteria do not parse (400 ``Validation failed``).
+        """
+        parsed = stored_criteria(criteria_for_storage(criteria))
+        with self.db() as s:
+            ids = repo.matching_tracks(s, track_ids_query(parsed, now=now))
+            rows = {t.id: t for t in dir_repo.tracks_by_ids(s, ids[:limit])}
+            tracks = [track_dict(rows[i]) for i in ids[:limit] if i in rows]
+        return {"count": len(ids), "explanation": explain(parsed), "tracks": tracks}
 
     def explain(self, playlist_id: str) -> dict[str, Any]:
         """``{explanation, criteria}``: the parsed criteria in words, and the stored

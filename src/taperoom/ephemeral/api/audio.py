@@ -1,6 +1,6 @@
 """Audio out: ``GET|HEAD /stream/<f>`` and ``GET /stream/<f>/chunk/<i>``.
 
-``/stream`` sends the file through :class:`~taperoom.ephemeral.filestream.AudioFileResponse`
+``/stream`` sends the file through :class:`~taperoom.web.filestream.AudioFileResponse`
 (page-cache reads on the event loop, RFC 9110 ranges), or with ``degrade=1`` a
 real-time stream that wears what it sends.
 """
@@ -12,8 +12,8 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from taperoom.ephemeral.api.deps import ServiceDep
-from taperoom.ephemeral.filestream import AudioFileResponse, sent_from_first_byte
 from taperoom.ephemeral.schemas import CHUNK_RESPONSES, STREAM_RESPONSES
+from taperoom.web.filestream import AudioFileResponse, sent_from_first_byte
 
 router = APIRouter(tags=["audio"])
 

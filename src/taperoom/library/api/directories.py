@@ -4,7 +4,8 @@ Thin: each route parses its input (pydantic bodies, real booleans in query
 strings) and wraps what :class:`~taperoom.library.directories.DirectoryService`
 returns in the contract's ``{"success": true, ...}`` envelopes. Errors are raised
 as :class:`~taperoom.errors.TaperoomError` and mapped to HTTP in one place.
-Besides the contract: ``GET /:id/stats`` (directory statistics).
+Besides the contract: ``GET /:id/stats`` (directory statistics) and
+``GET /server-folders`` (the server's folders, for the page's folder picker).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from taperoom.library.schemas import (
     Envelope,
     MissingStatsPublic,
     RestorePublic,
+    ServerFoldersPublic,
     TrackPublic,
     directory_dict,
     ok,
@@ -65,6 +67,15 @@ def check_all_availability(directories: DirectoryServiceDep) -> dict[str, Any]:
     """``{success, count, data: [directory]}`` after re-checking every folder."""
     dirs = directories.check_all_availability()
     return ok([directory_dict(d) for d in dirs], count=len(dirs))
+
+
+@router.get("/server-folders", response_model=Envelope[ServerFoldersPublic])
+def server_folders(directories: DirectoryServiceDep,
+                   path: str | None = Query(None, max_length=4096)) -> dict[str, Any]:
+    """``{success, data: {path, parent, refused, folders, truncated}}``: one level of the
+    server's folders (home when `path` is omitted), to choose a new library folder;
+    400 a relative path, 404 no such folder."""
+    return ok(directories.server_folders(path))
 
 
 @router.get("/{directory_id}", response_model=Envelope[DirectoryPublic])

@@ -52,6 +52,8 @@ from taperoom.library.schemas import (
     SessionStartBody,
     SmartConvertedPublic,
     SmartExplainPublic,
+    SmartPreviewBody,
+    SmartPreviewPublic,
     SmartRefreshPublic,
     TracksAddedPublic,
 )
@@ -133,6 +135,13 @@ def delete_folder(folder_id: str, crates: CrateServiceDep,
 
 
 # --------------------------------------------------------------------------- lists
+
+
+@router.post("/smart/preview", response_model=SmartPreviewPublic)
+def smart_preview(body: SmartPreviewBody, smart: SmartPlaylistsDep) -> dict[str, Any]:
+    """``{count, explanation, tracks}``: the tracks `criteria` match now (the first
+    `limit`), without saving a playlist; 400 criteria that do not parse."""
+    return smart.preview(body.criteria, limit=body.limit)
 
 
 @router.get("/search", response_model=PlaylistListPublic)

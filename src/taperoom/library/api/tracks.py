@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Query, Response
+from fastapi import Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from taperoom.library.api.deps import SuggestionServiceDep, TrackServiceDep
 from taperoom.library.api.wire import json_answer, library_router
 from taperoom.library.schemas import (
     BeatsPublic,
     Envelope,
+    ErrorPublic,
     FirstBeatOffsetBody,
     SuggestionPublic,
     SuggestionQuery,
@@ -34,7 +36,16 @@ from taperoom.library.schemas import (
     ok,
     pagination,
 )
+from taperoom.web.filestream import AudioFileResponse
 
+#: The audio route's answers beside the JSON errors.
+AUDIO_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The whole file",
+          "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}}},
+    206: {"description": "The ranges asked for (``Range: bytes=...``)",
+          "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}}},
+    416: {"model": ErrorPublic, "description": "No range of ``Range`` overlaps the file"},
+}
 Zoom = Annotated[int | None, Query(ge=0, le=2)]
 
 router = library_router("/api/tracks", tag="tracks")
@@ -113,6 +124,19 @@ def suggestions(track_id: str, query: Annotated[SuggestionQuery, Query()],
     rows = suggest.suggest(track_id, energy=query.energy, limit=query.limit,
                            playlist_id=str(query.playlist_id) if query.playlist_id else None)
     return ok(rows, count=len(rows))
+
+
+async def audio(request: Request, track_id: str, tracks: TrackServiceDep) -> Response:
+    """The track's file, for playing (``Range`` answered with 206, 416 when no range
+    overlaps the file); 404 for an unknown track or ``Track file missing``."""
+    path, kind = await run_in_threadpool(tracks.audio_file, track_id)
+    return AudioFileResponse(path, media_type=kind, headers={"Cache-Control": "no-cache"})
+
+
+router.add_api_route("/{track_id}/audio", audio, methods=["GET"], response_class=Response,
+                     responses=AUDIO_RESPONSES, summary="Audio")
+router.add_api_route("/{track_id}/audio", audio, methods=["HEAD"], response_class=Response,
+                     include_in_schema=False)
 
 
 @router.get("/{track_id}/waveform",

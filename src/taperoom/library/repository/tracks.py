@@ -85,6 +85,9 @@ SORT_COLUMNS: dict[str, Any] = {
     "genre": T.genre,
     "rating": T.rating,
     "last_played": T.last_played,
+    "energy": T.energy,
+    "energy_level": T.energy_level,
+    "date_analyzed": T.date_analyzed,
 }
 #: Sorts compared case-insensitively.
 TEXT_SORTS = frozenset({"artist", "title", "album", "genre"})
@@ -123,6 +126,8 @@ class TrackFilters:
         Minimum rating, 0-5.
     has_file_hash : bool or None
         Whether the audio-content hash is known.
+    is_analyzed : bool or None
+        Whether the track has been analysed (``date_analyzed`` set).
     search : str or None
         Free text, see :func:`fts_match_query`.
     """
@@ -141,6 +146,7 @@ class TrackFilters:
     year_max: int | None = None
     rating_min: int | None = None
     has_file_hash: bool | None = None
+    is_analyzed: bool | None = None
     search: str | None = None
 
 
@@ -228,6 +234,9 @@ def _filter_clauses(f: TrackFilters) -> list[ColumnElement[bool]]:
         where.append(T.rating >= f.rating_min)
     if f.has_file_hash is not None:
         where.append(T.file_hash.is_not(None) if f.has_file_hash else T.file_hash.is_(None))
+    if f.is_analyzed is not None:
+        where.append(T.date_analyzed.is_not(None) if f.is_analyzed
+                     else T.date_analyzed.is_(None))
     return where
 
 

@@ -1,4 +1,5 @@
-"""``GET /stream/<f>``: Starlette's ``FileResponse`` with cheaper block reads.
+"""Audio files over HTTP (the ephemeral ``GET /stream/<f>``, the library's
+``GET /api/tracks/{id}/audio``): Starlette's ``FileResponse`` with cheaper block reads.
 
 Every real-time listener takes 176,400 bytes/s for as long as it listens, so the
 cost of sending a second of audio bounds how many listeners one server holds.

@@ -1,0 +1,1 @@
+"""The library's own web page (``GET /``): templates and static files."""

@@ -1,0 +1,150 @@
+// Library folders (folder picker, scans with live progress, missing tracks, removable
+// drives), duplicate groups, the analysis queue.
+import {html} from './html.js';
+import {useEffect, useState} from 'preact/hooks';
+import {api} from './api.js';
+
+function Picker({onChoose, onClose}) {
+  const [at, setAt] = useState(null);
+  const [error, setError] = useState('');
+  const go = (path) => api('/api/library/directories/server-folders', {query: {path}})
+    .then((b) => { setAt(b.data); setError(''); }).catch((e) => setError(e.message));
+  useEffect(() => { go(''); }, []);
+  if (!at) return html`<div class="picker">${error || '…'}</div>`;
+  return html`<div class="picker" role="dialog" aria-label="Choose a folder">
+    <p class="path"><code>${at.path}</code></p>
+    ${error ? html`<p class="error">${error}</p>` : ''}
+    <form class="inline" onSubmit=${(e) => { e.preventDefault(); go(e.target.elements.p.value); }}>
+      <input name="p" aria-label="Folder path" placeholder="/path/to/music" />
+      <button type="submit">Go</button></form>
+    <ul>
+      ${at.parent ? html`<li><button class="link" onClick=${() => go(at.parent)}>⬑ ..</button></li>` : ''}
+      ${at.folders.map((f) => html`<li><button class="link" onClick=${() => go(f.path)} title=${f.refused || ''}>📁 ${f.name}</button></li>`)}
+    </ul>
+    <button onClick=${() => onChoose(at.path)} disabled=${!!at.refused} title=${at.refused || ''}>Add this folder</button>
+    <button onClick=${onClose}>Cancel</button>
+  </div>`;
+}
+
+export function Folders({notify, progress, version, onChanged}) {
+  const [dirs, setDirs] = useState([]);
+  const [picking, setPicking] = useState(false);
+  const [missing, setMissing] = useState(null);
+  const load = () => api('/api/library/directories').then((b) => setDirs(b.data)).catch((e) => notify(e.message, true));
+  useEffect(() => { load(); }, [version]);
+  const add = async (path) => {
+    try {
+      const d = (await api('/api/library/directories', {method: 'POST', body: {path}})).data;
+      setPicking(false); notify(`Added ${d.name}`); await load();
+      await api(`/api/scan/library/${d.id}`, {method: 'POST', body: {strategy: 'hybrid'}});
+    } catch (err) { notify(err.message, true); }
+  };
+  const scan = async (d) => {
+    try { await api(`/api/scan/library/${d.id}`, {method: 'POST', body: {strategy: 'hybrid'}}); }
+    catch (err) { notify(err.message, true); }
+  };
+  const cancel = async (d) => {
+    try { await api(`/api/scan/library/${d.id}`, {method: 'DELETE'}); notify('Scan cancelled'); }
+    catch (err) { notify(err.message, true); }
+  };
+  const remove = async (d) => {
+    if (!confirm(`Remove ${d.name} from the library? (its files stay on disk)`)) return;
+    try { await api(`/api/library/directories/${d.id}`, {method: 'DELETE', query: {delete_tracks: 'true'}}); load(); onChanged(); }
+    catch (err) { notify(err.message, true); }
+  };
+  const showMissing = async (d) => {
+    try { const b = await api(`/api/library/directories/${d.id}/missing`, {query: {limit: 100}}); setMissing({dir: d, tracks: b.data}); }
+    catch (err) { notify(err.message, true); }
+  };
+  return html`<section class="folders" aria-label="Library folders">
+    <h2>Folders</h2>
+    <ul>
+      ${dirs.map((d) => {
+        const p = progress[d.id];
+        const scanning = p && p.phase !== 'done';
+        return html`<li class="folder" data-directory-id=${d.id}>
+          <div><strong>${d.name}</strong> ${d.is_removable ? html`<span class="badge">removable</span>` : ''}
+            ${d.is_available ? '' : html`<span class="badge warn">disconnected</span>`}</div>
+          <small class="muted" title=${d.path}>${d.total_tracks} tracks${d.total_missing ? html`, <button class="link" onClick=${() => showMissing(d)}>${d.total_missing} missing</button>` : ''}</small>
+          ${scanning ? html`<div class="progress" role="progressbar" aria-label=${`Scan of ${d.name}`} aria-valuenow=${p.percent || 0}
+            aria-valuemin="0" aria-valuemax="100"><span style=${`width:${p.percent || 0}%`}></span>
+            <small>${p.phase} ${p.filesProcessed ?? 0}/${p.filesFound ?? 0}</small></div>` : ''}
+          ${p && p.phase === 'done' ? html`<small class="scan-done">Scan done: +${p.tracksAdded ?? 0}</small>` : ''}
+          <div class="tools">
+            ${scanning ? html`<button onClick=${() => cancel(d)}>Cancel scan</button>` : html`<button onClick=${() => scan(d)}>Scan</button>`}
+            <button onClick=${() => remove(d)} aria-label=${`Remove ${d.name}`}>Remove</button>
+          </div>
+        </li>`;
+      })}
+    </ul>
+    ${picking ? html`<${Picker} onChoose=${add} onClose=${() => setPicking(false)} />`
+      : html`<button onClick=${() => setPicking(true)}>Add folder…</button>`}
+    ${missing ? html`<div class="missing"><h3>Missing in ${missing.dir.name}</h3>
+      <ul>${missing.tracks.map((t) => html`<li>${t.relative_path}</li>`)}</ul>
+      <button onClick=${() => setMissing(null)}>Close</button></div>` : ''}
+  </section>`;
+}
+
+const LOSSLESS = new Set(['flac', 'wav', 'aiff', 'aif', 'alac']);
+
+export function Duplicates({notify}) {
+  const [groups, setGroups] = useState(null);
+  const [keep, setKeep] = useState({});
+  const load = () => api('/api/duplicates', {query: {limit: 100}}).then((b) => setGroups(b.data)).catch((e) => notify(e.message, true));
+  useEffect(() => { load(); }, []);
+  const rescan = async () => { try { await api('/api/duplicates/scan', {method: 'POST'}); load(); } catch (err) { notify(err.message, true); } };
+  const resolve = async (g) => {
+    const body = keep[g.id] ? {canonicalTrackId: keep[g.id]} : {};
+    try { await api(`/api/duplicates/${g.id}/resolve`, {method: 'POST', body}); notify('Duplicates resolved'); load(); }
+    catch (err) { notify(err.message, true); }
+  };
+  if (groups === null) return html`<section class="dups"><p>…</p></section>`;
+  return html`<section class="dups" aria-label="Duplicates">
+    <header><h2>Duplicates</h2><button onClick=${rescan}>Find duplicates</button></header>
+    ${groups.length === 0 ? html`<p class="muted">No duplicates.</p>` : ''}
+    ${groups.map((g) => html`<article class="dupgroup" data-group-id=${g.id}>
+      <div class="side">
+        ${g.tracks.map((t) => {
+          const ext = (t.file_path.split('.').pop() || '').toLowerCase();
+          const chosen = (keep[g.id] || g.canonical_track_id) === t.id;
+          return html`<label class=${'copy' + (chosen ? ' chosen' : '')}>
+            <input type="radio" name=${'keep' + g.id} checked=${chosen} onChange=${() => setKeep({...keep, [g.id]: t.id})} />
+            <strong>${ext.toUpperCase()}</strong>${LOSSLESS.has(ext) ? ' lossless' : ''} · ${t.bit_rate ? Math.round(t.bit_rate / 1000) + ' kb/s' : '?'}
+            <div>${t.artist || '?'} – ${t.title || '?'}</div>
+            <small class="muted">${t.file_path.split('/').slice(0, -1).join('/')}</small>
+          </label>`;
+        })}
+      </div>
+      <button onClick=${() => resolve(g)}>Keep the chosen copy</button>
+    </article>`)}
+  </section>`;
+}
+
+export function Analysis({notify, version}) {
+  const [queue, setQueue] = useState(null);
+  const [jobs, setJobs] = useState([]);
+  const load = async () => {
+    try { setQueue(await api('/api/analysis/queue')); } catch (err) { notify(err.message, true); }
+    // the job list (with failures and their errors) is the newest jobs of the analysed tracks
+    try {
+      const recent = await api('/api/tracks', {query: {sort: 'date_analyzed', order: 'desc', limit: 50}});
+      const found = await Promise.all(recent.data.filter((t) => t.file_hash).map((t) =>
+        api(`/api/analysis/jobs/${t.file_hash}`).then((b) => b.job).catch(() => null)));
+      setJobs(found.filter(Boolean));
+    } catch (err) { setJobs([]); }
+  };
+  useEffect(() => { load(); }, [version]);
+  const retry = async (j) => {
+    try { await api('/api/analysis/request', {method: 'POST', body: {track_id: j.track_id, force: true}}); load(); }
+    catch (err) { notify(err.message, true); }
+  };
+  return html`<section class="analysis" aria-label="Analysis">
+    <header><h2>Analysis</h2><button onClick=${load}>Refresh</button></header>
+    ${queue ? html`<p>${queue.stats.queued.total} queued, ${queue.queue.processingCount} running</p>` : ''}
+    <table><thead><tr><th>Track</th><th>Status</th><th>Progress</th><th>Error</th><th></th></tr></thead><tbody>
+    ${jobs.map((j) => html`<tr data-status=${j.status}><td>${(j.file_path || '').split('/').pop()}</td><td>${j.status}</td>
+      <td><progress max="100" value=${j.progress_percent || 0}></progress></td><td class="error">${j.last_error || ''}</td>
+      <td>${j.status === 'failed' ? html`<button onClick=${() => retry(j)}>Retry</button>` : ''}</td></tr>`)}
+    </tbody></table>
+  </section>`;
+}

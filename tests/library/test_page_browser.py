@@ -1,0 +1,178 @@
+"""The library's page in headless Chromium against a real library server: add a folder
+and watch its scan, search, open a track (waveform, beatgrid), set a hot cue, build a
+playlist by drag and drop and reorder it, create a smart playlist, take a suggestion,
+export a playlist, resolve a duplicate group. Each step saves a screenshot under the
+test's tmp path (printed)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.library.analysislib import drum_loop
+from tests.polling import wait_for
+
+pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
+expect.set_options(timeout=20_000)
+
+BPMS = (120, 122, 124)
+
+
+@pytest.fixture
+def browser_context_args() -> dict[str, Any]:
+    """A desktop window; downloads allowed (the export)."""
+    return {"viewport": {"width": 1400, "height": 900}, "accept_downloads": True}
+
+
+@pytest.fixture
+def page(browser_context: BrowserContext) -> Page:
+    """A page whose script errors fail the test."""
+    page = browser_context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    assert errors == []
+
+
+@pytest.fixture
+def music(tmp_path: Path) -> Path:
+    """Generated drum loops in one key at three tempos, one of them twice (a duplicate)."""
+    root = tmp_path / "music"
+    for bpm in BPMS:
+        drum_loop(root / f"Loop {bpm}.wav", bpm)
+    (root / "copies").mkdir()
+    shutil.copyfile(root / "Loop 120.wav", root / "copies" / "Loop 120 copy.wav")
+    return root
+
+
+def shot(page: Page, tmp_path: Path, name: str) -> None:
+    """Save a screenshot of the page and print where."""
+    path = tmp_path / "screens" / f"{name}.png"
+    path.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+
+
+def test_prepare_a_set_in_the_page(services: Any, live_server: Any, page: Page,
+                                   music: Path, tmp_path: Path) -> None:
+    """Every flow of the page, one after the other, on one library."""
+    from taperoom.library.app import create_app
+
+    svc = services(analyze_on_scan=True)
+    url = live_server(create_app(services=svc)).url
+    api = httpx.Client(base_url=url, timeout=30)
+
+    page.goto(url + "/")
+    expect(page.get_by_role("button", name="Add folder…")).to_be_visible()
+    # add a folder through the picker, its scan runs with live progress
+    page.get_by_role("button", name="Add folder…").click()
+    page.get_by_label("Folder path").fill(str(music))
+    page.get_by_role("button", name="Go").click()
+    expect(page.locator(".picker .path")).to_have_text(str(music.resolve()))
+    page.get_by_role("button", name="Add this folder").click()
+    expect(page.locator(".scan-done")).to_be_visible()
+    expect(page.locator("[data-field=total]")).to_have_text("4 tracks")
+    shot(page, tmp_path, "1-scanned")
+
+    # analysis of the loops (waveforms, beats) runs in the background
+    def analysed() -> bool:
+        rows = api.get("/api/tracks", params={"is_analyzed": "true"}).json()
+        return bool(rows["pagination"]["total"] == 4)
+
+    wait_for(analysed, 180, "the analysis of the loops")
+    ids = {t["title"]: t["id"] for t in api.get("/api/tracks").json()["data"]
+           if "copy" not in t["file_path"]}
+
+    # search as you type
+    page.get_by_label("Search tracks").fill("loop 12")
+    expect(page.locator(".rows .row")).to_have_count(4)
+    page.get_by_label("Search tracks").fill("loop 124")
+    expect(page.locator(".rows .row")).to_have_count(1)
+    shot(page, tmp_path, "2-search")
+    page.get_by_label("Search tracks").fill("")
+    expect(page.locator(".rows .row")).to_have_count(4)
+
+    # open a track: the waveform with its beatgrid and downbeats is drawn
+    page.locator(f".rows .row[data-track-id='{ids['Loop 120']}']").dblclick()
+    canvas = page.locator("canvas.waveform")
+    expect(canvas).to_have_attribute("data-drawn", re.compile(r'"downbeats":[1-9]'))
+    drawn = page.evaluate("JSON.parse(document.querySelector('canvas.waveform').dataset.drawn)")
+    assert drawn["bars"] > 100 and drawn["beats"] >= 10 and drawn["downbeats"] >= 2
+    # set hot cue A at the play position (after seeking by a click on the waveform)
+    box = canvas.bounding_box()
+    assert box is not None
+    canvas.click(position={"x": box["width"] * 0.25, "y": box["height"] / 2})
+    page.get_by_role("button", name="Set A").click()
+    expect(page.locator("[data-cue=A]")).to_be_visible()
+    cues = api.get(f"/api/tracks/{ids['Loop 120']}/hot-cues").json()["data"]
+    assert [c["cue_index"] for c in cues] == [0]
+    shot(page, tmp_path, "3-track")
+
+    # a playlist built by dragging tracks onto it, then reordered by dragging
+    page.get_by_label("New playlist name").fill("Warm up")
+    page.get_by_role("button", name="Create").click()
+    target = page.locator(".pl", has_text="Warm up")
+    expect(target).to_be_visible()
+    page.get_by_role("button", name="Back to the tracks").click()
+    pid = target.get_attribute("data-playlist-id")
+
+    def entries() -> list[str]:
+        return [e["track_id"] for e in api.get(f"/api/playlists/{pid}").json()["tracks"]]
+
+    for n, title in enumerate(("Loop 120", "Loop 122"), start=1):
+        page.locator(f".rows .row[data-track-id='{ids[title]}']").drag_to(target)
+        expect(target.locator("small")).to_have_text(str(n))
+    assert len(entries()) == 2
+    assert entries() == [ids["Loop 120"], ids["Loop 122"]]
+    target.click()
+    rows = page.locator(".entry")
+    expect(rows).to_have_count(2)
+    rows.nth(1).drag_to(rows.nth(0))
+    wait_for(lambda: entries() == [ids["Loop 122"], ids["Loop 120"]], 20, "the reorder")
+    expect(rows.nth(0)).to_have_attribute("data-track-id", ids["Loop 122"])
+    shot(page, tmp_path, "4-playlist")
+
+    # take a suggestion of the open track into the playlist
+    page.locator(".entry .link", has_text="Loop 120").click()
+    suggestion = page.locator(f".suggestion[data-track-id='{ids['Loop 124']}']")
+    expect(suggestion).to_be_visible()
+    suggestion.get_by_role("button", name="Add Loop 124 to the playlist").click()
+    wait_for(lambda: ids["Loop 124"] in entries(), 20, "the suggestion in the playlist")
+    expect(page.locator(".entry")).to_have_count(3)
+    shot(page, tmp_path, "5-suggestion")
+
+    # export the playlist
+    with page.expect_download() as got:
+        page.get_by_role("link", name="Export M3U8").click()
+    text = Path(got.value.path()).read_text(encoding="utf-8")
+    assert text.startswith("#EXTM3U") and "Loop 124.wav" in text
+
+    # a smart playlist whose matches show live
+    page.get_by_role("button", name="New smart playlist").click()
+    page.get_by_label("Name", exact=True).fill("Fast")
+    page.get_by_label("Value").fill("123")
+    expect(page.locator("[data-field=matches]")).to_have_text("1")
+    page.get_by_label("Value").fill("121")
+    expect(page.locator("[data-field=matches]")).to_have_text("2")
+    shot(page, tmp_path, "6-smart")
+    page.get_by_role("button", name="Save smart playlist").click()
+    expect(page.locator(".pl", has_text="Fast")).to_be_visible()
+    smart = [p for p in api.get("/api/playlists").json()["playlists"] if p["name"] == "Fast"]
+    assert smart and smart[0]["type"] == "smart" and smart[0]["track_count"] == 2
+
+    # the duplicate group, side by side; keep one
+    page.get_by_role("button", name="Duplicates").click()
+    page.get_by_role("button", name="Find duplicates").click()
+    group = page.locator(".dupgroup")
+    expect(group).to_have_count(1)
+    expect(group.locator(".copy")).to_have_count(2)
+    shot(page, tmp_path, "7-duplicates")
+    group.get_by_role("button", name="Keep the chosen copy").click()
+    expect(page.get_by_text("No duplicates.")).to_be_visible()
+    api.close()

@@ -93,3 +93,23 @@ def test_missing_seed_folder_does_not_stop_the_server(lib_settings: Any, live_se
         assert httpx.get(f"{url}/api/library/directories").json()["data"] == []
     finally:
         svc.close()
+
+
+def test_the_command_line_server_seeds_the_database_its_start_up_checks_created(
+        tmp_path: Path, seed: Path, server_process: Any) -> None:
+    """``taperoom library serve`` (as ``make run`` starts it) on a new data folder: the
+    start-up checks create the database before the app starts, and the folder is still
+    added and scanned; a second start on that database adds nothing."""
+    env = {"DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": "",
+           "DATABASE_PATH": str(tmp_path / "data" / "library.db"),
+           "SEED_FOLDER": str(seed), "ENGINE_LINK_ENABLED": "false",
+           "FILE_WATCHER_ENABLED": "false", "ANALYZE_ON_SCAN": "false"}
+    srv = server_process(["library", "serve"], env)
+    tracks = wait_for(lambda: (r := httpx.get(f"{srv.url}/api/tracks", timeout=30).json())
+                      and r["pagination"]["total"] == len(FILES) and r, 60,
+                      "the seeded folder's tracks")
+    assert {Path(t["file_path"]).name for t in tracks["data"]} == set(FILES)
+    srv.stop()
+    again = server_process(["library", "serve"], {**env, "SEED_FOLDER": str(tmp_path)})
+    dirs = httpx.get(f"{again.url}/api/library/directories", timeout=30).json()["data"]
+    assert [Path(d["path"]) for d in dirs] == [seed]

@@ -157,7 +157,9 @@ class LibraryServices:
     stems : StemsService
         Stems for the audio engine, from the stem cache or the analysis server.
     fresh : bool
-        This process created the database (it had no tables before its migration).
+        The database is new: this process took the marker that its creation left
+        (:func:`taperoom.library.migrate.upgrade_new`), whether it created it or the
+        start-up checks did.
     """
 
     settings: LibrarySettings
@@ -300,8 +302,9 @@ def build_services(settings: LibrarySettings | None = None, *,
         stack.callback(engine.dispose)
         # worker processes start together: one migrates, the others then find it done
         with file_lock(data / "library-migrate.lock", timeout=MIGRATE_WAIT):
-            fresh = migrate.is_empty(engine)
-            migrate.upgrade(engine)
+            new_marker = data / migrate.NEW_MARKER
+            migrate.upgrade_new(engine, new_marker)
+            fresh = migrate.take_new_marker(new_marker)
         db = make_sessionmaker(engine)
         bus = EventBus()
         process = process_id(node)

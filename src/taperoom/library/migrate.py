@@ -37,3 +37,28 @@ def at_head(engine: Engine) -> bool:
 def is_empty(engine: Engine) -> bool:
     """True when the library database of `engine` has no tables yet (a new database)."""
     return not sa.inspect(engine).get_table_names()
+
+
+#: Left in the data folder when the library database is created (see :func:`upgrade_new`).
+NEW_MARKER = "library-new"
+
+
+def upgrade_new(engine: Engine, marker: Path) -> None:
+    """:func:`upgrade`, leaving `marker` when the database had no tables yet.
+
+    The first run's folder (``SEED_FOLDER``) is added by the server that takes the
+    marker; the database may be created before it, by the start-up checks.
+    """
+    if is_empty(engine):
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    upgrade(engine)
+
+
+def take_new_marker(marker: Path) -> bool:
+    """Remove `marker`; True for the one process that removed it (a new library)."""
+    try:
+        marker.unlink()
+    except FileNotFoundError:
+        return False
+    return True

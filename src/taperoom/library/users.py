@@ -27,5 +27,7 @@ def check_access(settings: LibrarySettings | None = None) -> Access:
     """Decide, before the server starts, whether the library may listen on ``HOST``
     (raises :class:`~taperoom.errors.Misconfigured` when it may not)."""
     settings = settings or LibrarySettings()
+    marker = settings.data_path / migrate.NEW_MARKER
     return check_access_at_start("library", settings, settings.host, settings.url,
-                                 migrate.upgrade, AUTH_TABLES)
+                                 lambda engine: migrate.upgrade_new(engine, marker),
+                                 AUTH_TABLES)

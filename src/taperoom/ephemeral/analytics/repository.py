@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from taperoom.ephemeral.sqlitefile import SQLiteFile
 
 #: ``PRAGMA user_version`` of the schema below.
 SCHEMA_VERSION = 1
@@ -101,7 +101,7 @@ class BucketRow:
     degradation: float | None
 
 
-class PlayEventRepository:
+class PlayEventRepository(SQLiteFile):
     """Append-only table of play events in ``path`` (a SQLite file), shared by processes.
 
     Parameters
@@ -123,12 +123,7 @@ class PlayEventRepository:
     """
 
     def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
-        self.path = path
-        self.busy_timeout = busy_timeout
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        super().__init__(path, busy_timeout=busy_timeout)
         with self._write() as con:
             version = int(con.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
@@ -138,37 +133,6 @@ class PlayEventRepository:
             for statement in _SCHEMA:
                 con.execute(statement)
             con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-    def _con(self) -> sqlite3.Connection:
-        con: sqlite3.Connection | None = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                                  check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=NORMAL")
-            self._local.con = con
-            with self._lock:
-                self._all.append(con)
-        return con
-
-    def close(self) -> None:
-        """Close every connection of every thread."""
-        with self._lock:
-            cons, self._all = self._all, []
-        for con in cons:
-            con.close()
-        self._local = threading.local()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        con = self._con()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
 
     def append(self, *, played_at: float, filename: str, segment_index: int, play_count: int,
                degradation: Callable[[], float | None]) -> int:

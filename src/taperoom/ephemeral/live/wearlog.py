@@ -15,12 +15,11 @@ after a reconnection.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from taperoom.ephemeral.sqlitefile import SQLiteFile
 
 #: Rows kept for subscribers that resume (about 200 bytes each).
 KEEP_ROWS = 50_000
@@ -55,7 +54,7 @@ class LoggedPlay:
     body: str
 
 
-class WearLog:
+class WearLog(SQLiteFile):
     """Append-only log of plays in ``path`` (a SQLite file), shared by processes.
 
     Parameters
@@ -71,47 +70,13 @@ class WearLog:
     between threads); :meth:`close` closes them all.
     """
 
+    synchronous = "OFF"  # transient: see the module
+
     def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
-        self.path = path
-        self.busy_timeout = busy_timeout
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        super().__init__(path, busy_timeout=busy_timeout)
         self._appends = 0
         con = self._con()
         con.execute(_SCHEMA)
-
-    def _con(self) -> sqlite3.Connection:
-        con: sqlite3.Connection | None = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                                  check_same_thread=False)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=OFF")
-            self._local.con = con
-            with self._lock:
-                self._all.append(con)
-        return con
-
-    def close(self) -> None:
-        """Close every connection of every thread."""
-        with self._lock:
-            cons, self._all = self._all, []
-        for con in cons:
-            con.close()
-        self._local = threading.local()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        con = self._con()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
 
     def append(self, filename: str, render: Callable[[int], str]) -> LoggedPlay:
         """Log one play; `render(seq)` makes its body while the log is write-locked.

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -29,7 +28,8 @@ from taperoom.ephemeral.admin.session import (
     same_secret,
 )
 from taperoom.ephemeral.api.admin import SessionsDep, client_address
-from taperoom.errors import RateLimited, TooLarge
+from taperoom.errors import RateLimited
+from taperoom.web.auth.routes import read_form
 from taperoom.web.errors import error_headers
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,6 @@ router = APIRouter(tags=["pages"])
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _ENV = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
 #: Largest sign-in or sign-out form read, in bytes.
-MAX_FORM_BYTES = 16 * 1024
 #: Lifetime of the sign-in form's CSRF cookie, in seconds.
 FORM_COOKIE_SECONDS = 3600
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -60,16 +59,6 @@ def _login_page(request: Request, *, status: int = 200, error: str = "",
     return response
 
 
-async def _read_form(request: Request) -> dict[str, str]:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise TooLarge(f"A sign-in form has at most {MAX_FORM_BYTES} bytes")
-    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return {k: v[0] for k, v in fields.items()}
-
-
 @router.get("/admin", response_class=HTMLResponse,
             responses={200: {"description": "The curator's page, or its sign-in form"}})
 def admin_page(request: Request, sessions: SessionsDep) -> HTMLResponse:
@@ -85,7 +74,7 @@ def admin_page(request: Request, sessions: SessionsDep) -> HTMLResponse:
 @router.post("/admin/login", include_in_schema=False)
 async def login(request: Request, sessions: SessionsDep) -> Response:
     """Sign in with ``ADMIN_TOKEN``: 303 to ``/admin`` with the session cookie."""
-    form = await _read_form(request)
+    form = await read_form(request)
     if not same_secret(form.get("csrf_token", ""), request.cookies.get(FORM_COOKIE, "")):
         return _login_page(request, status=403, error="The form had expired; please try again.")
     address = client_address(request)
@@ -114,7 +103,7 @@ async def logout(request: Request, sessions: SessionsDep) -> Response:
     """Sign out: the session is revoked in every worker process; 303 to ``/admin``."""
     session = sessions.read(request.cookies.get(SESSION_COOKIE))
     if session is not None:
-        sent = request.headers.get(CSRF_HEADER) or (await _read_form(request)).get(
+        sent = request.headers.get(CSRF_HEADER) or (await read_form(request)).get(
             "csrf_token", "")
         if not AdminSessions.csrf_matches(session, sent):
             return _login_page(request, status=403,

@@ -41,6 +41,23 @@ log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: Largest login form body read, in bytes.
 MAX_FORM_BYTES = 16 * 1024
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The fields of a URL-encoded sign-in form (the first value of each).
+
+    Raises
+    ------
+    TooLarge
+        The body is longer than :data:`MAX_FORM_BYTES` (413).
+    """
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise TooLarge(f"a login form has at most {MAX_FORM_BYTES} bytes")
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return {k: v[0] for k, v in fields.items()}
 #: Lifetime of the login form's CSRF cookie, in seconds.
 FORM_COOKIE_SECONDS = 3600
 
@@ -125,15 +142,6 @@ def build_login_router(page: LoginPage, access: Access, store: AuthStore,
         response.set_cookie(page.form_cookie, form_token, max_age=FORM_COOKIE_SECONDS,
                             path="/", httponly=True, samesite="strict", secure=secure(request))
         return response
-
-    async def read_form(request: Request) -> dict[str, str]:
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_FORM_BYTES:
-                raise TooLarge(f"a login form has at most {MAX_FORM_BYTES} bytes")
-        fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-        return {k: v[0] for k, v in fields.items()}
 
     @r.get("/login", response_class=HTMLResponse)
     async def login_page(request: Request, next: str = "") -> Response:

@@ -55,6 +55,15 @@ def get_station(db: Session, station_id: int) -> Station:
     return row
 
 
+def station_destination(db: Session, station_id: int | None) -> str:
+    """The upload destination of station `station_id`; "" for none, no station id or a
+    station that is gone."""
+    if station_id is None:
+        return ""
+    row = db.get(Station, station_id)
+    return (row.scp_destination or "") if row is not None else ""
+
+
 def find_station(db: Session, ref: str) -> Station:
     """A station by id (digits) or by name (case-insensitive); NotFound otherwise."""
     if ref.isdigit():

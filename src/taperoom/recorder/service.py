@@ -264,7 +264,7 @@ class RecordingService:
                 raise Conflict(f"session {session_id} is {row.status}, not completed")
             if row.transfer_status not in (TransferStatus.FAILED.value,):
                 raise Conflict(f"upload of session {session_id} is {row.transfer_status}")
-            dest = self._destination_of(db, row.station_id)
+            dest = repo.station_destination(db, row.station_id)
             if not dest:
                 raise Conflict("the station has no upload destination")
             if not row.output_file_path or not Path(row.output_file_path).is_file():
@@ -735,11 +735,3 @@ class RecordingService:
         with transaction(self.db) as db:
             repo.mark_local_deleted(db, [*deleted, *gone])
         return deleted
-
-    def _destination_of(self, db: Any, station_id: int | None) -> str:
-        if station_id is None:
-            return ""
-        try:
-            return repo.get_station(db, station_id).scp_destination or ""
-        except NotFound:
-            return ""

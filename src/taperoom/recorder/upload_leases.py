@@ -38,7 +38,6 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.db import autocommit
-from taperoom.errors import NotFound
 from taperoom.recorder import repository as repo
 from taperoom.recorder.models import TransferStatus, utcnow
 from taperoom.recorder.uploads import UploadQueue
@@ -139,22 +138,13 @@ class StaleUploadWatcher:
         before = utcnow() - timedelta(seconds=self.stale_after)
         with self.db() as db:
             stale = [(r.id, max(1, r.transfer_attempts), r.output_file_path,
-                      self._destination(db, r.station_id))
+                      repo.station_destination(db, r.station_id))
                      for r in repo.stale_transfers(db, before)]
         taken = []
         for session_id, attempt, path, dest in stale:
             if self._hand_over(session_id, attempt, path, dest, before):
                 taken.append(session_id)
         return taken
-
-    @staticmethod
-    def _destination(db: Session, station_id: int | None) -> str:
-        if station_id is None:
-            return ""
-        try:
-            return repo.get_station(db, station_id).scp_destination or ""
-        except NotFound:
-            return ""
 
     def _hand_over(self, session_id: int, attempt: int, path: str | None, dest: str,
                    before: Any) -> bool:

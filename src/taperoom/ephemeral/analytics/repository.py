@@ -118,8 +118,7 @@ class PlayEventRepository(SQLiteFile):
 
     Notes
     -----
-    Each thread gets its own connection (SQLite connections are not shared
-    between threads); :meth:`close` closes them all.
+    One connection per thread (:class:`~taperoom.ephemeral.sqlitefile.SQLiteFile`).
     """
 
     def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:

@@ -66,8 +66,7 @@ class WearLog(SQLiteFile):
 
     Notes
     -----
-    Each thread gets its own connection (SQLite connections are not shared
-    between threads); :meth:`close` closes them all.
+    One connection per thread (:class:`~taperoom.ephemeral.sqlitefile.SQLiteFile`).
     """
 
     synchronous = "OFF"  # transient: see the module

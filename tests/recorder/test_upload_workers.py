@@ -220,6 +220,10 @@ def test_two_workers_deliver_each_upload_once(
     targets = sorted(new for _, new in sftp_server.renames)
     assert targets == sorted(f"/incoming/{p.name}" for p in files)
     assert all(_row(services, sid).transfer_attempts == 1 for sid in ids)
+    # each delivery is in the log of the worker that made it, and in one log only
+    logs = "".join(w.output() for w in workers)
+    for path in files:
+        assert logs.count(f"uploaded {path.name} to ") == 1, logs
 
 
 def test_recorder_state_on_postgresql(cluster: Cluster) -> None:

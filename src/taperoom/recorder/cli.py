@@ -147,10 +147,13 @@ def sessions(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
 def worker() -> None:
     """Run the recorder's upload queue consumer in the foreground (for a machine
     that uploads while another records; QUEUE_URL or REDIS_URL must name the same
-    Redis queue, and DATABASE_URL the same database, as the recorder's)."""
+    Redis queue, and DATABASE_URL the same database, as the recorder's). Logs go to
+    standard error at ``LOG_LEVEL`` (default INFO)."""
+    from taperoom.config import setup_logging
     from taperoom.recorder.context import build_services
     from taperoom.recorder.settings import RecorderSettings
 
+    setup_logging()
     settings = RecorderSettings().model_copy(update={"embedded_worker": True})
     services = build_services(settings)
     consumer = services.consumer

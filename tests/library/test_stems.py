@@ -134,6 +134,9 @@ def test_a_miss_queues_a_stems_job_and_stems_ready_brings_wav_paths(
         assert ctx.analysis.job(str(a.file_hash))["callback_metadata"] == {
             "type": "audio_server_stems", "trackId": a.id}
         assert fresh(ctx, copy.id).stems_path == str(folder)
+        # separating the sources analyses nothing: neither copy counts as analysed
+        assert fresh(ctx, a.id).date_analyzed is None
+        assert fresh(ctx, copy.id).date_analyzed is None
 
         for track in (a, copy):  # cached: at once, no job
             assert_stems(request(ctx, track.id) or {}, folder, stems)

@@ -16,6 +16,8 @@ KIND = "analysis"
 #: The contract's stages that this process computes, in order.
 LOCAL_STAGES = ("basic_features", "characteristics")
 #: Every stage name of the contract's options and callbacks.
+#: The stage that separates sources (stems) and measures nothing.
+STEMS_STAGE = "stems"
 OPTION_STAGES = ("basic_features", "characteristics", "genre", "stems", "segments",
                  "transitions")
 #: The contract's priority names and their job priorities.

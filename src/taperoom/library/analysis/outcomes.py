@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from taperoom.db import transaction
 from taperoom.events import Event, EventBus
-from taperoom.library.analysis.naming import event_base, priority_name
+from taperoom.library.analysis.naming import STEMS_STAGE, event_base, priority_name
 from taperoom.library.analysis.results import ANALYSIS_VERSION
 from taperoom.library.jobqueue import JobRun, RunAgain
 from taperoom.library.models import AnalysisJob, utcnow
@@ -119,14 +119,20 @@ class JobOutcomes:
 
     def completed(self, row_id: int, file_hash: str, done_stages: list[str],
                   base: dict[str, Any], fields: dict[str, Any]) -> None:
-        """The job completed: ``date_analyzed`` and ``analysis_version`` on every track of
-        the recording, the row ``completed``, ``analysis:complete`` with `fields`."""
+        """The job completed: the row ``completed``, ``analysis:complete`` with `fields`,
+        and, when it analysed the audio (any stage but ``stems``), ``date_analyzed`` and
+        ``analysis_version`` on every track of the recording. A stems-only job separates
+        the sources and measures nothing: the tracks stay as analysed, or not, as they
+        were."""
         now = utcnow()
+        analysed = any(stage != STEMS_STAGE for stage in done_stages)
         with transaction(self.db) as s:
-            repo.apply_results(s, file_hash, {"date_analyzed": now,
-                                              "analysis_version": ANALYSIS_VERSION})
+            if analysed:
+                repo.apply_results(s, file_hash, {"date_analyzed": now,
+                                                  "analysis_version": ANALYSIS_VERSION})
             repo.update_job(s, row_id, status="completed", stages_completed=done_stages,
                             progress_percent=100, completed_at=now, next_attempt_at=None)
         results = {k: v for k, v in fields.items() if not k.endswith("_data")}
-        results["date_analyzed"] = iso(now)
+        if analysed:
+            results["date_analyzed"] = iso(now)
         self.bus.send(Event.ANALYSIS_COMPLETE, base | {"results": results})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,34 @@ def test_a_server_that_is_down_is_a_clear_error_and_the_stems_come_when_it_is_ba
             assert len(peer.jobs) == 1 and len(events.of("stems:ready")) == 1
             answered(peer, 1)
         assert ctx.stems.pending() == {}
+
+
+def test_a_request_that_waits_too_long_for_the_server_fails_with_stems_failed(
+        music: Path, tmp_path: Path, lib_settings: Callable[..., Any]) -> None:
+    """A request kept for a server that stays down ends after STEMS_WAIT_SECONDS:
+    ``stems:failed`` names the server, nothing is kept or queued, and a new request
+    is kept again (the wait starts anew)."""
+    port = free_port()
+    with library(lib_settings, analysis_server_url=f"http://127.0.0.1:{port}",
+                 stems_retry_seconds=0.1, stems_wait_seconds=1.0) as (ctx, _):
+        scanned_library(ctx, music)
+        a = track_by_name(ctx, "t0.wav")
+        events = Events(ctx)
+        asked = time.monotonic()
+        with pytest.raises(StemsUnavailable):
+            request(ctx, a.id)
+        assert ctx.stems.pending() == {a.file_hash: "server"}
+        failed = wait_for(lambda: [e for e in events.of("stems:failed")
+                                   if e["trackId"] == a.id], DEADLINE, "stems:failed")
+        assert time.monotonic() - asked >= 1.0
+        assert failed[0]["error"] == (f"The analysis server at http://127.0.0.1:{port} "
+                                      "could not be reached for 1 s: no stems")
+        assert ctx.stems.pending() == {} and events.of("stems:ready") == []
+        with ctx.db() as s:
+            assert s.query(models.AnalysisJob).count() == 0
+        with pytest.raises(StemsUnavailable):
+            request(ctx, a.id)
+        assert ctx.stems.pending() == {a.file_hash: "server"}
 
 
 def test_a_job_that_fails_with_its_server_is_made_again_when_the_server_is_back(

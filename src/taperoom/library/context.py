@@ -356,7 +356,8 @@ def build_services(settings: LibrarySettings | None = None, *,
             keep_days=settings.analysis_jobs_keep_days, external=external)
         stack.callback(analysis.close)
         stems = StemsService(db, bus, stem_cache, jobs=analysis, server=external,
-                             retry_interval=settings.stems_retry_seconds)
+                             retry_interval=settings.stems_retry_seconds,
+                             max_wait=settings.stems_wait_seconds)
         stack.callback(stems.close)
         smart = SmartPlaylists(db, bus)
         smart_keeper = SmartPlaylistKeeper(bus, smart.refresh_affected)

@@ -48,6 +48,8 @@ class LibrarySettings(AccessSettings):
     the least recently used sets evicted first; default 10 GB),
     ``STEMS_RETRY_SECONDS`` (how often a server that was down is checked again for
     the stems asked for meanwhile),
+    ``STEMS_WAIT_SECONDS`` (how long such a request waits for the server before it
+    fails with ``stems:failed``; default 900),
     ``REDIS_URL`` (the job queue on Redis when ``QUEUE_URL`` is empty),
     ``ANALYSIS_JOBS_KEEP_DAYS`` (days an ended ``analysis_jobs`` row is kept; the
     newest row of each job id stays whatever its age).
@@ -110,6 +112,7 @@ class LibrarySettings(AccessSettings):
     analysis_stem_max_mb: float = Field(2000.0, gt=0, le=1_000_000)
     stem_cache_max_bytes: int = Field(10_000_000_000, ge=0)
     stems_retry_seconds: float = Field(5.0, gt=0, le=3600)
+    stems_wait_seconds: float = Field(900.0, gt=0, le=86_400)
     python_request_timeout_ms: int = Field(30_000, ge=100)
     callback_host: str = ""
     analysis_callback_url: str = ""

@@ -13,18 +13,18 @@ and when the job ends ``stems:ready`` goes out for every track that asked
 (``{"trackId", "error"}``) when the server ended it without them.
 
 Without a server (``ANALYSIS_SERVER_URL`` empty) a request raises
-:class:`~.errors.StemsUnavailable` at once. When the server does not answer
-its health check, the request raises it too (``kept=True``), and is kept: a
-background thread checks the server's health every ``STEMS_RETRY_SECONDS`` and
-queues the job once the server is back, after which ``stems:ready`` goes out as
-above. This service is the one place that retries: the engine link only waits
-for ``stems:ready`` / ``stems:failed``, so the engine gets its ``stemsReady``
-as soon as the stems are made. A job
-that fails while the server is down (its retries spent) waits for the server
-in the same way. A job cancelled here (a deck's quick analysis replaces a
-waiting job) or one the stems request only joined (an analysis of the same
-recording without stems already queued or running) is queued again by that
-thread once the queue takes it.
+:class:`~.errors.StemsUnavailable` at once. When the server does not answer its
+health check, the request raises it too (``kept=True``), and is kept: a background
+thread checks the server's health every ``STEMS_RETRY_SECONDS`` and queues the job
+once the server is back, after which ``stems:ready`` goes out as above; a request
+that has waited ``STEMS_WAIT_SECONDS`` for the server ends with ``stems:failed``
+naming the server (the track has long left the deck). This service is the one place
+that retries: the engine link only waits for ``stems:ready`` / ``stems:failed``, so
+the engine gets its ``stemsReady`` as soon as the stems are made. A job that fails
+while the server is down (its retries spent) waits for the server in the same way. A
+job cancelled here (a deck's quick analysis replaces a waiting job) or one the stems
+request only joined (an analysis of the same recording without stems already queued
+or running) is queued again by that thread once the queue takes it.
 
 The requests kept are this process's (they are lost at a restart; the engine
 asks again when it loads the track).
@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,8 @@ class _Pending:
     track_ids: list[str]
     state: _State
     jobs: int = 0
+    #: ``time.monotonic()`` when it began to wait for the server (state ``server``).
+    server_since: float = 0.0
 
 
 class StemsService:
@@ -114,11 +117,14 @@ class StemsService:
         is down, or two attempts to queue a job.
     max_jobs : int
         Most jobs queued for one request before it fails.
+    max_wait : float
+        ``STEMS_WAIT_SECONDS``: seconds a request waits for a server that is down
+        before it fails (``stems:failed``).
     """
 
     def __init__(self, db: sessionmaker[Session], bus: EventBus, cache: StemCache, *,
                  jobs: StemJobs, server: AnalysisServer | None, retry_interval: float,
-                 max_jobs: int = 3) -> None:
+                 max_jobs: int = 3, max_wait: float = 900.0) -> None:
         self.db = db
         self.bus = bus
         self.cache = cache
@@ -126,6 +132,7 @@ class StemsService:
         self.server = server
         self.retry_interval = retry_interval
         self.max_jobs = max_jobs
+        self.max_wait = max_wait
         self._pending: dict[str, _Pending] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -179,7 +186,8 @@ class StemsService:
         ok, why = self.server.healthy()
         if not ok:
             with self._lock:
-                pending = self._pending.setdefault(file_hash, _Pending([track_id], "server"))
+                pending = self._pending.setdefault(
+                    file_hash, _Pending([track_id], "server", server_since=time.monotonic()))
                 if track_id not in pending.track_ids:
                     pending.track_ids.append(track_id)
             self._start_thread()
@@ -271,6 +279,8 @@ class StemsService:
                 give_up = True
             else:
                 give_up = False
+                if state == "server" and pending.state != "server":
+                    pending.server_since = time.monotonic()
                 pending.state = state
         if give_up:
             self._fail(file_hash, f"No stems after {self.max_jobs} jobs: {why}")
@@ -325,6 +335,7 @@ class StemsService:
     def _retry_round(self, waiting: Mapping[str, _State]) -> None:
         if any(state == "server" for state in waiting.values()):
             assert self.server is not None
+            self._expire_waits()
             ok, _ = self.server.healthy()
             if ok:
                 with self._lock:
@@ -339,6 +350,17 @@ class StemsService:
                 self._ready(file_hash, found)
             else:
                 self._queue(file_hash)
+
+    def _expire_waits(self) -> None:
+        """Fail the requests that have waited ``max_wait`` seconds for the server."""
+        now = time.monotonic()
+        with self._lock:
+            expired = [h for h, p in self._pending.items()
+                       if p.state == "server" and now - p.server_since >= self.max_wait]
+        for file_hash in expired:
+            assert self.server is not None
+            self._fail(file_hash, f"The analysis server at {self.server.url} could not be "
+                       f"reached for {self.max_wait:g} s: no stems")
 
     def pending(self) -> dict[str, str]:
         """The state of each recording waiting for stems (``job``, ``server``, ``queue``),

@@ -166,6 +166,11 @@ export function Analysis({notify, version}) {
     window.addEventListener('analysis-event', on);
     return () => { clearTimeout(timer); window.removeEventListener('analysis-event', on); };
   }, []);
+  useEffect(() => {  // while jobs wait or run, look again now and then (live events may be off)
+    if (!lists || !lists.activeTotal) return undefined;
+    const timer = setTimeout(load, 3000);
+    return () => clearTimeout(timer);
+  }, [lists]);
   const retry = async (j) => {
     try {
       await api('/api/analysis/request', {method: 'POST', body: {track_id: j.track_id, force: true}});

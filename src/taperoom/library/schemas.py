@@ -1449,6 +1449,16 @@ class AnalysisJobPublic(Public):
     callback_metadata: dict[str, Any] | None
 
 
+class AnalysisJobListPublic(Public):
+    """``GET /api/analysis/jobs``: a page of jobs (each the newest row of its audio
+    hash), newest first; ``total`` counts the rows of every page."""
+
+    jobs: list[AnalysisJobPublic]
+    total: int
+    limit: int
+    offset: int
+
+
 class AnalysisJobAnswerPublic(Public):
     """``{job}``."""
 
@@ -1559,6 +1569,22 @@ class AnalysisRequestBody(BaseModel):
     options: AnalysisOptions = Field(default_factory=AnalysisOptions)
     priority: Literal["low", "normal", "high"] = "normal"
     force: bool = False
+
+
+#: ``analysis_jobs.status`` values, in the order a job goes through them.
+ANALYSIS_JOB_STATUSES = ("queued", "processing", "completed", "failed", "cancelled")
+#: Jobs of one page of ``GET /api/analysis/jobs`` at most.
+MAX_ANALYSIS_JOBS_PAGE = 200
+
+
+class AnalysisJobsQuery(BaseModel):
+    """Query of ``GET /api/analysis/jobs`` (read as text, checked by the service)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["queued", "processing", "completed", "failed", "cancelled"] | None = None
+    limit: int = Field(50, ge=1, le=MAX_ANALYSIS_JOBS_PAGE)
+    offset: int = Field(0, ge=0, le=MAX_INTEGER)
 
 
 class ReanalyzeBody(BaseModel):

@@ -168,6 +168,10 @@ class AnalysisService:
         """``POST /api/analysis/reanalyze`` (:meth:`.AnalysisQueueing.reanalyze`)."""
         return self.queueing.reanalyze(body)
 
+    def job_list(self, query: dict[str, str | None]) -> dict[str, Any]:
+        """``GET /api/analysis/jobs`` (:meth:`.AnalysisViews.job_list`)."""
+        return self.views.job_list(query)
+
     def job(self, job_id: str) -> dict[str, Any]:
         """``GET /api/analysis/jobs/:jobId`` (:meth:`.AnalysisViews.job`)."""
         return self.views.job(job_id)

@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from taperoom.library.analysis.controls import AnalysisControls, status_dict
 from taperoom.library.analysis.errors import AnalysisInvalid, AnalysisNotFound
 from taperoom.library.analysis.naming import KIND, checked_job_id, job_dict, priority_name
-from taperoom.library.analysis.requests import find_track
+from taperoom.library.analysis.requests import find_track, parse
 from taperoom.library.analysis.workers import WorkerRoster
 from taperoom.library.jobqueue import JobQueue
 from taperoom.library.repository import analysis as repo
+from taperoom.library.schemas import AnalysisJobsQuery
 
 if TYPE_CHECKING:
     from taperoom.library.analysis.external import ExternalAnalysis
@@ -46,6 +47,51 @@ class AnalysisViews:
         self.roster = roster
         self.external = external
 
+    def job_list(self, query: dict[str, str | None]) -> dict[str, Any]:
+        """``GET /api/analysis/jobs``: a page of jobs, newest first.
+
+        Each audio hash answers with its newest row (the job ``GET
+        /api/analysis/jobs/:jobId`` shows), so a failure retried since then shows
+        as the retry's job, not as a failure. The newest request comes first
+        (descending row id); a running job's progress is its process's last.
+
+        Parameters
+        ----------
+        query : dict
+            ``status`` (queued | processing | completed | failed | cancelled;
+            empty or absent: every status), ``limit`` (1-200, default 50) and
+            ``offset`` (from 0, default 0), as the query string gave them.
+
+        Returns
+        -------
+        dict
+            ``{jobs: [job], total, limit, offset}``; ``total`` counts the jobs of
+            every page.
+
+        Raises
+        ------
+        AnalysisInvalid
+            ``Invalid request``: an unknown status, or a limit or offset out of
+            range or not a whole number (400).
+        """
+        given = {k: v for k, v in query.items() if v is not None and v != ""}
+        q = parse(AnalysisJobsQuery, given, "Invalid request")
+        with self.db() as s:
+            rows, total = repo.newest_jobs(s, status=q.status, limit=q.limit, offset=q.offset)
+            jobs = [job_dict(row) for row in rows]
+        for job in jobs:
+            self._live_progress(job)
+        return {"jobs": jobs, "total": total, "limit": q.limit, "offset": q.offset}
+
+    def _live_progress(self, out: dict[str, Any]) -> None:
+        """Raise a running job's ``progress_percent`` to its process's last report."""
+        if out["status"] != "processing":
+            return
+        active = self.jobs.active(KIND, out["job_id"])
+        live = (active.progress or {}).get("progress") if active is not None else None
+        if isinstance(live, int | float) and live > out["progress_percent"]:
+            out["progress_percent"] = int(live)
+
     def job(self, job_id: str) -> dict[str, Any]:
         """``GET /api/analysis/jobs/:jobId``: the newest job of an audio hash, in the
         contract's shape (progress of a running job as its process last wrote it).
@@ -61,11 +107,7 @@ class AnalysisViews:
             if row is None:
                 raise AnalysisNotFound("Job not found", f"No analysis job {job_id}")
             out = job_dict(row)
-        if out["status"] == "processing":
-            active = self.jobs.active(KIND, job_id)
-            live = (active.progress or {}).get("progress") if active is not None else None
-            if isinstance(live, int | float) and live > out["progress_percent"]:
-                out["progress_percent"] = int(live)
+        self._live_progress(out)
         return out
 
     def queue(self) -> dict[str, Any]:

@@ -12,8 +12,10 @@
 * ``POST /request`` ``{track_id, options, priority, force}`` -> ``{message, job}``;
   ``POST /reanalyze`` ``{track_ids | library_id | all, options, priority}`` ->
   ``{message, summary}``.
-* ``GET /jobs/{jobId}`` -> ``{job}``; ``DELETE /jobs/{jobId}`` -> ``{message, job_id}``
-  (``jobId`` is the audio hash); ``GET /queue`` -> ``{queue, stats}``.
+* ``GET /jobs?status=&limit=&offset=`` -> ``{jobs, total, limit, offset}``: the newest
+  job of each audio hash, newest first (beside the contract, for the page's
+  analysis view); ``GET /jobs/{jobId}`` -> ``{job}``; ``DELETE /jobs/{jobId}`` ->
+  ``{message, job_id}`` (``jobId`` is the audio hash); ``GET /queue`` -> ``{queue, stats}``.
 * ``POST /callback?token=...`` (contract §3) -> ``{message: "Callback acknowledged",
   job_id, stage}``; open without sign-in (the analysis server has none), it needs
   the job's own secret in ``token`` (403 without it; see
@@ -39,10 +41,13 @@ from fastapi import Body, Query, Response
 from taperoom.library.api.deps import AnalysisServiceDep
 from taperoom.library.api.wire import documented_body, library_router
 from taperoom.library.schemas import (
+    ANALYSIS_JOB_STATUSES,
+    MAX_ANALYSIS_JOBS_PAGE,
     AnalysisCancelledPublic,
     AnalysisControlPublic,
     AnalysisHealthPublic,
     AnalysisJobAnswerPublic,
+    AnalysisJobListPublic,
     AnalysisQueuePublic,
     AnalysisRequestBody,
     AnalysisRequestedPublic,
@@ -107,6 +112,24 @@ def request_analysis(analysis: AnalysisServiceDep, body: Any = _JSON_BODY) -> di
 def reanalyze(analysis: AnalysisServiceDep, body: Any = _JSON_BODY) -> dict[str, Any]:
     """``{track_ids? | library_id? | all?, options?, priority?}``."""
     return analysis.reanalyze(body)
+
+
+@router.get("/jobs", response_model=AnalysisJobListPublic)
+def analysis_jobs(
+        analysis: AnalysisServiceDep,
+        status: str | None = Query(None, max_length=32, description=(
+            "Only the jobs of this status (empty: every status)"),
+            json_schema_extra={"enum": list(ANALYSIS_JOB_STATUSES)}),
+        limit: str | None = Query(None, max_length=32, description=(
+            f"Jobs of the page, 1-{MAX_ANALYSIS_JOBS_PAGE} (default 50)"),
+            json_schema_extra={"type": "integer", "minimum": 1,
+                               "maximum": MAX_ANALYSIS_JOBS_PAGE}),
+        offset: str | None = Query(None, max_length=32, description=(
+            "Jobs skipped before the page (default 0)"),
+            json_schema_extra={"type": "integer", "minimum": 0})) -> dict[str, Any]:
+    """The newest job of each audio hash, newest request first; 400 ``Invalid
+    request`` for an unknown status or a limit or offset out of range."""
+    return analysis.job_list({"status": status, "limit": limit, "offset": offset})
 
 
 @router.get("/jobs/{jobId}", response_model=AnalysisJobAnswerPublic)

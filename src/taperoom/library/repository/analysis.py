@@ -154,6 +154,40 @@ def latest_job(session: Session, job_id: str) -> AnalysisJob | None:
                            .order_by(AnalysisJob.id.desc()).limit(1)).first()
 
 
+def newest_jobs(session: Session, *, status: str | None = None, limit: int = 50,
+                offset: int = 0) -> tuple[list[AnalysisJob], int]:
+    """A page of the newest row of each job id (audio hash), newest first.
+
+    Each job id answers with its newest row only, as ``latest_job`` does, so a
+    failure that a later request retried no longer shows as failed. Rows come by
+    descending row id: the order of the requests, the last one first.
+
+    Parameters
+    ----------
+    status : str, optional
+        Only the job ids whose newest row has this status (one of
+        :data:`ACTIVE_STATUSES` or :data:`FINISHED_STATUSES`).
+    limit : int
+        Rows of the page at most.
+    offset : int
+        Rows skipped before the page.
+
+    Returns
+    -------
+    (list of AnalysisJob, int)
+        The page, and the number of rows of every page together.
+    """
+    newest = (sa.select(sa.func.max(AnalysisJob.id)).group_by(AnalysisJob.job_id)
+              .scalar_subquery())
+    where: list[sa.ColumnElement[bool]] = [AnalysisJob.id.in_(newest)]
+    if status is not None:
+        where.append(AnalysisJob.status == status)
+    total = session.scalar(sa.select(sa.func.count()).select_from(AnalysisJob).where(*where))
+    rows = session.scalars(sa.select(AnalysisJob).where(*where)
+                           .order_by(AnalysisJob.id.desc()).limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
 def job_by_remote_id(session: Session, remote_job_id: str) -> AnalysisJob | None:
     """The newest row an external server gave the job id `remote_job_id`, or None."""
     return session.scalars(sa.select(AnalysisJob)

@@ -72,6 +72,9 @@ function App() {
       if (name.startsWith('library:media:')) notify(name.endsWith('connected') && !name.endsWith('disconnected') ? 'A drive came back' : 'A drive went away');
     } else if (name.startsWith('track:') || name === 'analysis:complete' || name === 'duplicate:resolved') {
       refreshSoon();
+      if (name === 'analysis:complete') window.dispatchEvent(new CustomEvent('analysis-event', {detail: name}));
+    } else if (name.startsWith('analysis:')) {
+      window.dispatchEvent(new CustomEvent('analysis-event', {detail: name}));
     } else if (name === 'playlist:updated') {
       window.dispatchEvent(new CustomEvent('playlist-changed', {detail: data.playlistId}));
     }

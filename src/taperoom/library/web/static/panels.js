@@ -120,31 +120,69 @@ export function Duplicates({notify}) {
   </section>`;
 }
 
+const fileName = (j) => (j.file_path || '').split('/').pop() || j.job_id;
+
+function JobRows({jobs, retry}) {
+  return jobs.map((j) => html`<tr key=${j.id} role="row" class="job" data-status=${j.status} data-job-id=${j.job_id}>
+    <td role="cell" class="name" title=${j.file_path || ''}>${fileName(j)}</td>
+    <td role="cell">${j.status}${j.retry_count ? html` <small class="muted">(${j.retry_count} ${j.retry_count === 1 ? 'retry' : 'retries'})</small>` : ''}</td>
+    <td role="cell"><progress max="100" value=${j.progress_percent || 0} aria-label=${`Progress of ${fileName(j)}`}></progress>
+      <small> ${j.progress_percent || 0}%</small></td>
+    <td role="cell" class="error">${j.last_error || ''}</td>
+    <td role="cell">${retry && j.track_id ? html`<button onClick=${() => retry(j)} aria-label=${`Retry ${fileName(j)}`}>Retry</button>` : ''}</td>
+  </tr>`);
+}
+
+function JobTable({label, jobs, total, retry, empty}) {
+  // explicit roles: the narrow layout shows these tables as blocks and grids
+  return html`<table role="table" class="jobs" aria-label=${label}>
+    <caption>${label} <small class="muted" data-field=${'total-' + label.toLowerCase()}>${total}</small></caption>
+    <thead><tr><th scope="col">Track</th><th scope="col">Status</th><th scope="col">Progress</th>
+      <th scope="col">Error</th><th scope="col"><span class="sr-only">Action</span></th></tr></thead>
+    <tbody role="rowgroup">${jobs.length ? html`<${JobRows} jobs=${jobs} retry=${retry} />`
+      : html`<tr role="row"><td role="cell" colspan="5" class="muted">${empty}</td></tr>`}</tbody>
+  </table>`;
+}
+
+// The analysis queue: running and queued jobs with their progress, failures with their
+// error and a retry, the latest jobs; reloaded on the analysis events of /ws.
 export function Analysis({notify, version}) {
   const [queue, setQueue] = useState(null);
-  const [jobs, setJobs] = useState([]);
+  const [lists, setLists] = useState(null);
   const load = async () => {
-    try { setQueue(await api('/api/analysis/queue')); } catch (err) { notify(err.message, true); }
-    // the job list (with failures and their errors) is the newest jobs of the analysed tracks
+    const page = (status, limit) => api('/api/analysis/jobs', {query: {status, limit}});
     try {
-      const recent = await api('/api/tracks', {query: {sort: 'date_analyzed', order: 'desc', limit: 50}});
-      const found = await Promise.all(recent.data.filter((t) => t.file_hash).map((t) =>
-        api(`/api/analysis/jobs/${t.file_hash}`).then((b) => b.job).catch(() => null)));
-      setJobs(found.filter(Boolean));
-    } catch (err) { setJobs([]); }
+      const [q, running, queued, failed, recent] = await Promise.all([api('/api/analysis/queue'),
+        page('processing', 50), page('queued', 50), page('failed', 100), page('', 20)]);
+      setQueue(q);
+      setLists({active: [...running.jobs, ...queued.jobs], activeTotal: running.total + queued.total,
+        failed: failed.jobs, failedTotal: failed.total, recent: recent.jobs, recentTotal: recent.total});
+    } catch (err) { notify(err.message, true); }
   };
   useEffect(() => { load(); }, [version]);
+  useEffect(() => {  // analysis events come in bursts: one reload for each burst
+    let timer = null;
+    const on = () => { clearTimeout(timer); timer = setTimeout(load, 300); };
+    window.addEventListener('analysis-event', on);
+    return () => { clearTimeout(timer); window.removeEventListener('analysis-event', on); };
+  }, []);
+  useEffect(() => {  // while jobs wait or run, look again now and then (live events may be off)
+    if (!lists || !lists.activeTotal) return undefined;
+    const timer = setTimeout(load, 3000);
+    return () => clearTimeout(timer);
+  }, [lists]);
   const retry = async (j) => {
-    try { await api('/api/analysis/request', {method: 'POST', body: {track_id: j.track_id, force: true}}); load(); }
-    catch (err) { notify(err.message, true); }
+    try {
+      await api('/api/analysis/request', {method: 'POST', body: {track_id: j.track_id, force: true}});
+      notify(`Analysis of ${fileName(j)} queued again`); load();
+    } catch (err) { notify(err.message, true); }
   };
   return html`<section class="analysis" aria-label="Analysis">
     <header><h2>Analysis</h2><button onClick=${load}>Refresh</button></header>
-    ${queue ? html`<p>${queue.stats.queued.total} queued, ${queue.queue.processingCount} running</p>` : ''}
-    <table><thead><tr><th>Track</th><th>Status</th><th>Progress</th><th>Error</th><th></th></tr></thead><tbody>
-    ${jobs.map((j) => html`<tr data-status=${j.status}><td>${(j.file_path || '').split('/').pop()}</td><td>${j.status}</td>
-      <td><progress max="100" value=${j.progress_percent || 0}></progress></td><td class="error">${j.last_error || ''}</td>
-      <td>${j.status === 'failed' ? html`<button onClick=${() => retry(j)}>Retry</button>` : ''}</td></tr>`)}
-    </tbody></table>
+    ${queue ? html`<p data-field="queue">${queue.stats.queued.total} queued, ${queue.queue.processingCount} running${queue.queue.paused ? ' (stopped)' : ''}</p>` : ''}
+    ${lists === null ? html`<p>…</p>` : html`
+      <${JobTable} label="Queue" jobs=${lists.active} total=${lists.activeTotal} empty="Nothing queued." />
+      <${JobTable} label="Failed" jobs=${lists.failed} total=${lists.failedTotal} retry=${retry} empty="No failures." />
+      <${JobTable} label="Latest" jobs=${lists.recent} total=${lists.recentTotal} empty="No analysis yet." />`}
   </section>`;
 }

@@ -81,12 +81,13 @@ export function PlaylistTree({current, onPick, notify, version, onSmart}) {
     if (!file) return;
     const body = new FormData();
     body.append('file', file);
+    ev.target.value = '';  // the same file may be chosen again
     try {
       const r = await api('/api/import', {method: 'POST', body});
-      notify(`Imported ${file.name}`); load();
-      return r;
+      const skipped = r.unmatched_count ? `, ${r.unmatched_count} not in the library` : '';
+      notify(`Imported ${file.name}: ${r.imported.playlists} playlist${r.imported.playlists === 1 ? '' : 's'}, ${r.imported.entries} tracks${skipped}`);
+      await load();
     } catch (err) { notify(err.message, true); }
-    ev.target.value = '';
   };
   return html`<nav class="playlists" aria-label="Playlists">
     <h2>Playlists</h2>
@@ -98,7 +99,8 @@ export function PlaylistTree({current, onPick, notify, version, onSmart}) {
       <button onClick=${onSmart}>New smart playlist</button>
       <button onClick=${crate}>New crate</button>
       <button onClick=${startSession}>Start session</button>
-      <label class="filebtn">Import<input type="file" accept=".m3u,.m3u8,.xml" onChange=${importFile} /></label>
+      <label class="filebtn">Import<input type="file" accept=".m3u,.m3u8,.xml" onChange=${importFile}
+        aria-label="Import a playlist file (M3U, M3U8 or rekordbox XML)" /></label>
     </div>
     <ul class="tree">
       ${tree.folders.map((f) => html`<${Folder} f=${mapFolder(f)} current=${current} onPick=${onPick} notify=${notify} />`)}

@@ -61,13 +61,21 @@ export function drawWaveform(canvas, {wf, beats, downbeats, cues, duration, posi
   canvas.dataset.drawn = JSON.stringify(drawn);
 }
 
+function formOf(track) {
+  return {title: track.title || '', artist: track.artist || '', album: track.album || '',
+    genre: track.genre || '', bpm: track.bpm ?? '', rating: track.rating || 0,
+    energy_level: track.energy_level ?? '',
+    camelot: camelot(track.musical_key, track.mode)};
+}
+
 function Editor({track, onSaved, notify}) {
-  const [form, setForm] = useState({});
+  // filled at once from the track (typing may start before an effect would run), and
+  // again only for another track or a new analysis
+  const [form, setForm] = useState(() => formOf(track));
+  const shown = useRef(`${track.id} ${track.date_analyzed}`);
   useEffect(() => {
-    setForm({title: track.title || '', artist: track.artist || '', album: track.album || '',
-      genre: track.genre || '', bpm: track.bpm ?? '', rating: track.rating || 0,
-      energy_level: track.energy_level ?? '',
-      camelot: camelot(track.musical_key, track.mode)});
+    const now = `${track.id} ${track.date_analyzed}`;
+    if (now !== shown.current) { shown.current = now; setForm(formOf(track)); }
   }, [track.id, track.date_analyzed]);
   const set = (k) => (e) => setForm({...form, [k]: e.target.value});
   const save = async (e) => {
@@ -101,6 +109,18 @@ function Editor({track, onSaved, notify}) {
   </form>`;
 }
 
+// A cue's name as it is typed: the page re-renders meanwhile (toasts, live events), which
+// must not put the stored name back over the typing; Enter or leaving the field saves it.
+function CueName({letter, name, onSave}) {
+  const [value, setValue] = useState(name || '');
+  const [typing, setTyping] = useState(false);
+  useEffect(() => { if (!typing) setValue(name || ''); }, [name, typing]);
+  return html`<input aria-label=${`Name of cue ${letter}`} value=${value} placeholder="name"
+    onFocus=${() => setTyping(true)} onBlur=${() => setTyping(false)}
+    onInput=${(e) => setValue(e.target.value)}
+    onChange=${(e) => { if (e.target.value !== (name || '')) onSave(e.target.value); }} />`;
+}
+
 function HotCues({track, cues, audio, reload, notify}) {
   const byIndex = new Map(cues.filter((c) => c.source === 'user').map((c) => [c.cue_index, c]));
   const now = () => (audio.current ? audio.current.currentTime : 0);
@@ -127,8 +147,7 @@ function HotCues({track, cues, audio, reload, notify}) {
       return html`<div class="cue" data-cue=${letter} style=${`border-color:${c.color}`}>
         <button class="jump" style=${`background:${c.color}`} onClick=${() => { if (audio.current) { audio.current.currentTime = c.position; audio.current.play(); } }}
           title="Play from this cue">${letter} ${formatTime(c.position)}</button>
-        <input aria-label=${`Name of cue ${letter}`} value=${c.name || ''} placeholder="name"
-          onChange=${(e) => update(i, {name: e.target.value})} />
+        <${CueName} letter=${letter} name=${c.name} onSave=${(name) => update(i, {name})} />
         <input type="color" aria-label=${`Colour of cue ${letter}`} value=${c.color || '#ff4444'}
           onChange=${(e) => update(i, {color: e.target.value})} />
         <button onClick=${() => update(i, {position: Number(now().toFixed(3))})} title="Move to the play position">Move</button>
@@ -181,8 +200,11 @@ export function TrackView({trackId, playlist, notify, onClose, onOpen, onChanged
   const [firstBeat, setFirstBeat] = useState('');
   const canvas = useRef(null);
   const audio = useRef(null);
-  const load = async () => {
+  const asked = useRef(0);
+  const load = async () => {  // changes in quick succession: only the last answer is shown
+    const n = ++asked.current;
     const t = (await api(`/api/tracks/${trackId}`)).data;
+    if (n !== asked.current) return t;
     setTrack(t);
     setFirstBeat(t.first_beat_offset ?? '');
     return t;

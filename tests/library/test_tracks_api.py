@@ -302,6 +302,29 @@ def test_search_param_on_list_and_filters_combine(api, searchable) -> None:
     assert len(r.json()["data"]) == 1
 
 
+def test_search_pages_of_equal_matches_never_overlap(api, lib_ctx, tmp_path) -> None:
+    """30 tracks that rank alike (the same title), paged 7 at a time, with and without a
+    filter (two query plans on SQLite): every page but the last is full, no track comes
+    twice, all 30 come, and the total is 30 on every page."""
+    rows = [{"title": "Tie Song", "artist": "Same", "genre": "House",
+             "file_path": str(tmp_path / f"tie{i}.flac")} for i in range(30)]
+    added = set(add_tracks(lib_ctx, rows))
+    add_tracks(lib_ctx, [{"title": "Other", "artist": "Else", "genre": "House",
+                          "file_path": str(tmp_path / "other.flac")}])
+    for extra in ({}, {"genre": "house"}):
+        seen: list[str] = []
+        path = "/api/tracks/search" if not extra else "/api/tracks"
+        word = {"q": "tie so"} if not extra else {"search": "tie so"}
+        for page in range(1, 6):
+            r = get(api, path, **word, **extra, limit=7, page=page)
+            assert r.status_code == 200, r.text
+            assert r.json()["pagination"]["total"] == 30
+            got = ids(r)
+            assert len(got) == (7 if page < 5 else 2), (extra, page)
+            seen += got
+        assert len(seen) == len(set(seen)) == 30 and set(seen) == added, extra
+
+
 @pytest.mark.backends("sqlite")  # validation or files only: one backend is enough
 def test_search_q_is_required_and_bounded(api) -> None:
     """/search needs q of 1..200 non-blank characters (400 otherwise)."""

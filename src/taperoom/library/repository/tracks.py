@@ -252,8 +252,9 @@ def list_tracks(session: Session, filters: TrackFilters, *, sort: str | None = N
     sort : str or None
         A key of :data:`SORT_COLUMNS`; None sorts by search relevance when
         ``filters.search`` is set, else by ``date_added``. Text columns sort
-        case-insensitively, NULLs always last; ties are broken by id, so pages
-        never overlap.
+        case-insensitively, NULLs always last; ties are broken by id (by rowid
+        in a search without filters on SQLite, see :func:`_sqlite_ranked_page`), so
+        pages never overlap.
     descending : bool
         Direction of `sort` (relevance is always best first).
     page : int
@@ -285,10 +286,10 @@ def list_tracks(session: Session, filters: TrackFilters, *, sort: str | None = N
             clause, rank = _postgres_search(words)
             where.append(clause)
         elif match is not None and dialect == "sqlite":
+            if not where and sort is None:
+                return _sqlite_ranked_page(session, match, page=page, limit=limit)
             fts = sa.table("tracks_fts", sa.column("rowid"))
-            weights = ", ".join(str(w) for w in FTS_WEIGHTS)
-            hits = (sa.select(fts.c.rowid.label("rowid"),
-                              sa.literal_column(f"bm25(tracks_fts, {weights})").label("rank"))
+            hits = (sa.select(fts.c.rowid.label("rowid"), _bm25().label("rank"))
                     .select_from(fts)
                     .where(sa.literal_column("tracks_fts").op("MATCH")(match))
                     .subquery("fts_hits"))
@@ -319,6 +320,37 @@ def list_tracks(session: Session, filters: TrackFilters, *, sort: str | None = N
     rows = session.connection().execute(
         stmt.order_by(*order).offset((page - 1) * limit).limit(limit)).all()
     return rows, int(total)
+
+
+def _bm25() -> ColumnElement[Any]:
+    """The ``bm25`` rank of a ``tracks_fts`` row with :data:`FTS_WEIGHTS` (lower is better)."""
+    weights = ", ".join(str(w) for w in FTS_WEIGHTS)
+    return sa.literal_column(f"bm25(tracks_fts, {weights})")
+
+
+def _sqlite_ranked_page(session: Session, match: str, *, page: int, limit: int
+                        ) -> tuple[Sequence[Sequence[Any]], int]:
+    """A search without filters, best match first, on SQLite: the page is chosen inside
+    the FTS index and only its rows are joined to ``tracks``.
+
+    The general query joins every match to ``tracks`` before sorting them (a common
+    prefix matches tens of thousands of tracks); here the index ranks its own rows
+    (ties broken by rowid, newest first, so pages still never overlap) and counts them
+    (the index holds exactly the ``tracks`` rows: it is kept by triggers). The same
+    matches, rank order and total as the general query, in half its time on 100,000
+    tracks (``bench/library_page.py``).
+    """
+    fts = sa.table("tracks_fts", sa.column("rowid"))
+    matches = sa.literal_column("tracks_fts").op("MATCH")(match)
+    rank = _bm25().label("rank")
+    hits = (sa.select(fts.c.rowid.label("rowid"), rank).select_from(fts).where(matches)
+            .order_by(rank.asc(), fts.c.rowid.desc())
+            .offset((page - 1) * limit).limit(limit).subquery("fts_page"))
+    stmt = (sa.select(*TRACK_API_COLUMNS)
+            .join(hits, sa.literal_column("tracks.rowid") == hits.c.rowid)
+            .order_by(hits.c.rank.asc(), hits.c.rowid.desc()))
+    total = session.scalar(sa.select(sa.func.count()).select_from(fts).where(matches)) or 0
+    return session.connection().execute(stmt).all(), int(total)
 
 
 def get_track(session: Session, track_id: str) -> models.Track | None:

@@ -42,18 +42,22 @@ function cell(col, t) {
 export function TrackTable({query, selection, onSelect, onOpen, onTotal, version}) {
   const box = useRef(null);
   const pages = useRef(new Map());       // page number -> rows
-  const pending = useRef(new Set());
+  const pending = useRef(new Set());     // pages asked for under the current key
+  const stale = useRef(new Set());       // pages shown while they are fetched again
   const anchor = useRef(null);
   const [total, setTotal] = useState(null);
   const [range, setRange] = useState([0, 40]);
   const [, redraw] = useState(0);
   const [cursor, setCursor] = useState(0);
-  const key = JSON.stringify(query) + '#' + version;
+  const queryKey = JSON.stringify(query);
+  const key = queryKey + '#' + version;
   const keyRef = useRef(key);
+  const queryRef = useRef(queryKey);
 
   const load = useCallback(async (page) => {
-    if (pages.current.has(page) || pending.current.has(page)) return;
-    pending.current.add(page);
+    if ((pages.current.has(page) && !stale.current.has(page)) || pending.current.has(page)) return;
+    const asking = pending.current;
+    asking.add(page);
     const asked = keyRef.current;
     const path = query.search ? '/api/tracks/search' : '/api/tracks';
     const params = {...query, page, limit: PAGE};
@@ -62,24 +66,36 @@ export function TrackTable({query, selection, onSelect, onOpen, onTotal, version
       const body = await api(path, {query: params});
       if (asked !== keyRef.current) return;
       pages.current.set(page, body.data);
+      stale.current.delete(page);
       setTotal(body.pagination.total);
       onTotal && onTotal(body.pagination.total);
       redraw((n) => n + 1);
       window.dispatchEvent(new CustomEvent('tracks-painted', {detail: {page, query: asked}}));
     } finally {
-      pending.current.delete(page);
+      asking.delete(page);
     }
   }, [key]);
 
-  useEffect(() => {  // a new query: start again from the top
+  useEffect(() => {
     keyRef.current = key;
-    pages.current = new Map();
     pending.current = new Set();
-    setTotal(null);
-    if (box.current) box.current.scrollTop = 0;
-    setRange([0, 40]);
-    setCursor(0);
-    load(1);
+    if (queryRef.current !== queryKey || pages.current.size === 0) {  // a new query: start again from the top
+      queryRef.current = queryKey;
+      pages.current = new Map();
+      stale.current = new Set();
+      setTotal(null);
+      if (box.current) box.current.scrollTop = 0;
+      setRange([0, 40]);
+      setCursor(0);
+      load(1);
+      return;
+    }
+    // the same query, the tracks changed (version): the rows shown stay, the same elements,
+    // until their pages come back, so that a drag begun on one, the scroll and the cursor survive
+    stale.current = new Set(pages.current.keys());
+    const first = Math.floor(range[0] / PAGE) + 1;
+    const last = Math.floor(Math.max(range[0], range[1] - 1) / PAGE) + 1;
+    for (let p = first; p <= last; p++) load(p);
   }, [key]);
 
   useEffect(() => {

@@ -134,6 +134,15 @@ class SimulatedClock:
     ------
     ValueError
         A negative `rate`, or a naive `start`.
+
+    Notes
+    -----
+    With ``rate=0`` time does not pass while the code waits for I/O: a capture whose
+    connection stays up never reaches its end time (nor a stall) until the test calls
+    :meth:`advance`, and a connection that delivers audio in zero virtual time runs
+    ahead of real time by all of it. Serve connections that drop soon (as a test of
+    reconnection does), or use ``rate=1`` when the durations of the I/O matter (how
+    long a connection lived, whether its audio came at the pace of real time).
     """
 
     def __init__(self, start: datetime = SIMULATED_EPOCH, *, auto_advance: bool = True,

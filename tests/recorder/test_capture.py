@@ -561,7 +561,8 @@ def test_reconnects_back_off_and_reset_after_a_healthy_stretch(
     options = CaptureOptions(bitrate_kbps=128, stall_timeout=2.0, connect_timeout=2.0,
                              backoff_initial=0.6, backoff_max=1.2, healthy_seconds=1.0,
                              policy=LOCAL, clock=clock)
-    result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 10.0,
+    # the six waits checked below are over after about 9.6 s when connecting costs nothing
+    result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 12.0,
                            options=options)
     reqs = stream_server.requests_for("/live.mp3")
     # the waits: capped at backoff_max, reset by the 1.5 s connection (the immediate
@@ -576,10 +577,10 @@ def test_reconnects_back_off_and_reset_after_a_healthy_stretch(
     lengths = [g.length_seconds for g in result.gaps]
     expected = [0.0, 0.6, 1.2, 1.2, 0.0, *clock.waits[3:]]
     assert len(lengths) == len(expected)
-    assert all(0 <= got - want < 0.5 for got, want in zip(lengths, expected, strict=True)), \
+    assert all(-0.001 <= got - want < 0.5 for got, want in zip(lengths, expected, strict=True)), \
         (lengths, expected)
     assert {g.reason for g in result.gaps} == {"dropped"}
-    assert 10.0 <= clock.monotonic() < 10.5  # the recording ended at its (virtual) end time
+    assert 12.0 <= clock.monotonic() < 12.5  # the recording ended at its (virtual) end time
 
 
 # -- simulated time: an hour of reconnections against the real server -----------------------

@@ -473,15 +473,14 @@ def record_stream(url: str, out_path: Path, duration_seconds: float, *,
                   progress: Callable[[CaptureProgress], None] | None = None) -> CaptureResult:
     """Record a stream into one MP3 file for a span of wall-clock time.
 
-    Blocks until ``duration_seconds`` of wall time (``options.clock``) have passed since
-    the call (however
-    many reconnections that takes) or `stop` is set; or, earlier, once a source that
-    turns out to be a file has been recorded once, once ``duration_seconds`` of audio
-    are written and the connection ends, or when no audio arrived for
-    ``options.no_audio_timeout`` seconds. At most ``duration_seconds`` of audio (media
-    time) are written, plus the real-time tail of a live connection open at the end
-    time (its burst on connect, at most ``options.burst_allowance`` seconds). Meant to
-    run in a worker thread.
+    Blocks until ``duration_seconds`` of wall time (of ``options.clock``) have passed
+    since the call (however many reconnections that takes) or `stop` is set; or,
+    earlier, once a source that turns out to be a file has been recorded once, once
+    ``duration_seconds`` of audio are written and the connection ends, or when no
+    audio arrived for ``options.no_audio_timeout`` seconds. At most
+    ``duration_seconds`` of audio (media time) are written, plus the real-time tail of
+    a live connection open at the end time (its burst on connect, at most
+    ``options.burst_allowance`` seconds). Meant to run in a worker thread.
 
     Parameters
     ----------

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
+from taperoom.clock import SimulatedClock
 from taperoom.errors import InvalidInput, MediaError
 from taperoom.recorder.capture import (
     CaptureOptions,
@@ -245,14 +248,20 @@ def test_stop_event_ends_early_and_keeps_the_audio(stream_server: StreamServer,
 @pytest.mark.parametrize("case", ["404", "refused"])
 def test_nothing_recordable_raises_media_error(stream_server: StreamServer, tmp_path: Path,
                                                case: str) -> None:
-    """A mount that answers 404 throughout, or a closed port: MediaError, no file left."""
+    """A mount that answers 404 throughout, or a closed port: MediaError, no file left,
+    after three attempts (at once, then after 0.5 s and 1 s, the rest of the 1.5 s:
+    simulated time)."""
     stream_server.mount("/gone.mp3", refuse_for=60, refuse_status=404)
     url = (stream_server.url("/gone.mp3") if case == "404"
            else f"http://127.0.0.1:{free_port()}/x.mp3")
     out = tmp_path / "rec.mp3"
+    clock = SimulatedClock()
     with pytest.raises(MediaError, match="http 404" if case == "404" else "connect failed"):
-        record_stream(url, out, 1.5, options=FAST)
+        record_stream(url, out, 1.5, options=replace(FAST, clock=clock))
     assert not out.exists()
+    assert clock.waits == [0.5, 1.0] and clock.monotonic() == 1.5
+    if case == "404":
+        assert [r.status for r in stream_server.requests_for("/gone.mp3")] == [404] * 3
 
 
 def test_invalid_requests_are_refused_before_connecting(tmp_path: Path) -> None:
@@ -542,27 +551,80 @@ def test_reconnects_back_off_and_reset_after_a_healthy_stretch(
         stream_server: StreamServer, tmp_path: Path) -> None:
     """A live stream that keeps dropping after 0.3 s is retried at once, then after 0.6 s,
     1.2 s, 1.2 s (the cap); a connection that then stays up 1.5 s (healthy) resets the
-    backoff, so the next retry is immediate again."""
+    backoff, so the next retry is immediate again, then 0.6 s, 1.2 s ... until the end
+    time. The connections are real and last as long as in real time (the simulated
+    clock runs at the real rate); only the backoff waits pass at once."""
     short = Plan(drop_after=0.3)
     stream_server.mount("/live.mp3", plans=[short, short, short, short,
-                                            Plan(drop_after=1.5), short])
+                                            Plan(drop_after=1.5)], default=short)
+    clock = SimulatedClock(rate=1.0)
     options = CaptureOptions(bitrate_kbps=128, stall_timeout=2.0, connect_timeout=2.0,
                              backoff_initial=0.6, backoff_max=1.2, healthy_seconds=1.0,
-                             policy=LOCAL)
-    # the plans take about 6 s when connecting costs nothing; a 10 s recording leaves
-    # room for a loaded machine (after the plans the stream stays up)
-    result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 10.0,
+                             policy=LOCAL, clock=clock)
+    # the six waits checked below are over after about 9.6 s when connecting costs nothing
+    result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 12.0,
                            options=options)
     reqs = stream_server.requests_for("/live.mp3")
-    assert len(reqs) >= 7
-    lived = [0.3, 0.3, 0.3, 0.3, 1.5, 0.3]
-    # wait before attempt i + 1 = its arrival - the arrival of attempt i - how long i lived
-    waits = [reqs[i + 1].station_time - reqs[i].station_time - lived[i] for i in range(6)]
-    assert waits[0] < 0.6, waits  # the first retry is immediate
-    assert waits[1] >= 0.6 and waits[2] >= 1.2 and waits[3] >= 1.2, waits
-    assert waits[3] < 2.0, waits  # capped at backoff_max, not doubled again
-    assert waits[4] < 0.6, waits  # reset by the 1.5 s connection
+    # the waits: capped at backoff_max, reset by the 1.5 s connection (the immediate
+    # retries wait for nothing); a wait at the end time is cut there
+    waits = [round(w, 2) for w in clock.waits]
+    assert waits[:6] == [0.6, 1.2, 1.2, 0.6, 1.2, 1.2], waits
+    assert all(w == 1.2 for w in waits[6:-1]) and 0 < waits[-1] <= 1.2, waits
+    # two immediate retries; the last wait was followed by a connection unless it was cut
+    assert len(reqs) - 3 in (len(waits), len(waits) - 1), (len(reqs), waits)
     assert result.reconnects == len(reqs) - 1
+    # each gap is its backoff wait (0 s for an immediate retry) plus a real reconnection
+    lengths = [g.length_seconds for g in result.gaps]
+    expected = [0.0, 0.6, 1.2, 1.2, 0.0, *clock.waits[3:]]
+    assert len(lengths) == len(expected)
+    assert all(-0.001 <= got - want < 0.5 for got, want in zip(lengths, expected, strict=True)), \
+        (lengths, expected)
+    assert {g.reason for g in result.gaps} == {"dropped"}
+    assert 12.0 <= clock.monotonic() < 12.5  # the recording ended at its (virtual) end time
+
+
+# -- simulated time: an hour of reconnections against the real server -----------------------
+
+
+def test_an_hour_of_drops_and_backoff_runs_in_simulated_time(
+        stream_server: StreamServer, tmp_path: Path) -> None:
+    """A one-hour recording of a live stream that drops every connection after 0.1 s:
+    the capture retries at once, then after 1, 2, 4 ... 256 s, then every 300 s (the
+    cap), until the end time, where the last wait is cut. Every connection is a real
+    one to the test server; the virtual time stands still while it lasts, so each gap is
+    exactly its backoff wait, the gaps fill the hour, and the recording ends exactly at
+    its simulated end time after a second or two of real time."""
+    stream_server.mount("/live.mp3", default=Plan(drop_after=0.1))
+    start = datetime(2030, 3, 1, 20, 0, tzinfo=UTC)
+    clock = SimulatedClock(start)
+    options = CaptureOptions(bitrate_kbps=128, stall_timeout=2.0, connect_timeout=2.0,
+                             backoff_initial=1.0, backoff_max=300.0, no_audio_timeout=None,
+                             policy=LOCAL, clock=clock)
+    t0 = time.monotonic()
+    result = record_stream(stream_server.url("/live.mp3"), tmp_path / "rec.mp3", 3600.0,
+                           options=options)
+    real = time.monotonic() - t0
+    doubling = [2.0 ** i for i in range(9)]  # 1 ... 256 s: 511 s
+    waits = doubling + [300.0] * 10 + [89.0]  # 511 + 3000 + the last 89 s to the end time
+    assert clock.waits == waits
+    assert clock.monotonic() == 3600.0 and clock.now() == start + timedelta(hours=1)
+    reqs = stream_server.requests_for("/live.mp3")
+    assert len(reqs) == 21 and result.reconnects == 20  # no connection after the last wait
+    assert [r.ended for r in reqs] == ["dropped"] * 21
+    # one gap per drop, as long as the wait that followed it (the immediate first retry:
+    # 0 s), each starting where the one before ended: the gaps fill the hour
+    assert [g.length_seconds for g in result.gaps] == [0.0, *waits]
+    assert {g.reason for g in result.gaps} == {"dropped"}
+    lengths = [0.0, *waits]
+    assert [g.started_at for g in result.gaps] == [
+        start + timedelta(seconds=sum(lengths[:i])) for i in range(len(lengths))]
+    # the audio of the 21 connections (about 0.15 s each), joined into one valid file
+    pcm, rate = _decode(result.path)
+    assert abs(len(pcm) / rate - result.duration_seconds) < 0.05
+    assert 21 * 0.08 < result.duration_seconds < 21 * 0.5, result.duration_seconds
+    assert [g.at_seconds for g in result.gaps] == sorted(g.at_seconds for g in result.gaps)
+    assert result.stream_copy and not result.stopped and result.note is None
+    assert real < 15.0, real  # about 2 s of real time for the hour
 
 
 # -- no audio for too long: the recording ends and frees its slot ----------------------------
@@ -574,22 +636,27 @@ def test_a_url_without_audio_ends_the_recording_after_the_no_audio_timeout(
     """A URL that never gives audio (a closed port; a server that accepts the request and
     never answers, longer than the connect and stall timeouts) ends a 60 s recording
     after ``no_audio_timeout`` (1.5 s) with a MediaError that says so, instead of trying
-    until the end time; nothing is left on disk."""
+    until the end time; nothing is left on disk. The clock runs at the real rate (the
+    silent server is waited for in real time) and the backoff waits at the closed port
+    pass at once, cut at the no-audio timeout."""
     stream_server.mount("/silent", kind="hang")
     url = (f"http://127.0.0.1:{free_port()}/live.mp3" if case == "closed port"
            else stream_server.url("/silent"))
     options = CaptureOptions(bitrate_kbps=128, stall_timeout=10.0, connect_timeout=10.0,
                              backoff_initial=0.5, backoff_max=2.0, no_audio_timeout=1.5,
-                             policy=LOCAL)
+                             policy=LOCAL, clock=SimulatedClock(rate=1.0))
     out = tmp_path / "rec.mp3"
     t0 = time.monotonic()
     expected = "connect failed" if case == "closed port" else "no answer"
     with pytest.raises(MediaError, match=rf"no audio for 1\.5 s \(.*{expected}"):
         record_stream(url, out, 60.0, options=options)
     assert time.monotonic() - t0 < 30.0  # the end time is 60 s away
+    assert 1.5 <= options.clock.monotonic() < 30.0
     assert not out.exists()
     if case == "silent server":
         assert [r.ended for r in stream_server.requests_for("/silent")] == ["hung"]
+    else:  # 0.5 s, then the rest of the 1.5 s
+        assert sum(options.clock.waits) == pytest.approx(1.5, abs=0.2)
 
 
 def test_audio_that_stops_for_the_no_audio_timeout_is_kept(stream_server: StreamServer,

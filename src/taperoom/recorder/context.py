@@ -32,6 +32,7 @@ from huey import Huey
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from taperoom.clock import Clock, SystemClock
 from taperoom.db import make_engine, make_sessionmaker
 from taperoom.events import Event, EventBus, ScheduleFired
 from taperoom.jobs import EmbeddedConsumer, make_huey
@@ -160,13 +161,18 @@ class RecorderServices:
         self.closer.close()
 
 
-def build_services(settings: RecorderSettings | None = None) -> RecorderServices:
+def build_services(settings: RecorderSettings | None = None, *,
+                   clock: Clock | None = None) -> RecorderServices:
     """Open the database (migrating it to the newest revision) and build the services.
 
     Parameters
     ----------
     settings : RecorderSettings, optional
         Read from the environment when omitted.
+    clock : Clock, optional
+        The recordings' clock (captures, session times):
+        :class:`~taperoom.clock.SystemClock` unless a test passes a
+        :class:`~taperoom.clock.SimulatedClock`.
 
     Returns
     -------
@@ -212,7 +218,8 @@ def build_services(settings: RecorderSettings | None = None) -> RecorderServices
         schedules = ScheduleService(db, bus, settings, scheduler)
         exports = ExportService(db, bus, settings, schedules)
         backups = BackupService(db, bus, settings, exports, stations, schedules, artwork)
-        recordings = RecordingService(db, bus, settings, scheduler, uploads)
+        recordings = RecordingService(db, bus, settings, scheduler, uploads,
+                                      clock=clock if clock is not None else SystemClock())
         stack.callback(recordings.shutdown)
         sessions = SessionService(db, settings, recordings)
         sampler = MetricsSampler(db, settings)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from taperoom.clock import Clock, SystemClock
 from taperoom.db import transaction
 from taperoom.errors import (
     Conflict,
@@ -102,11 +103,17 @@ class RecordingService:
         The scheduler (next fire times, jobs of deleted schedules, reconciliation).
     uploads : UploadSink
         The upload queue.
+    clock : Clock, optional
+        Where a recording's times come from: its capture (``CaptureOptions.clock``:
+        duration, end time, backoff, gaps), and the session's start and end times and
+        the time slot of a scheduled recording (:class:`~taperoom.clock.SystemClock` by
+        default). When a schedule fires stays the scheduler's (real time).
     """
 
     def __init__(self, db: sessionmaker[Session], bus: EventBus, settings: RecorderSettings,
-                 jobs: CronJobs, uploads: UploadSink) -> None:
+                 jobs: CronJobs, uploads: UploadSink, *, clock: Clock | None = None) -> None:
         self.db = db
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self.bus = bus
         self.settings = settings
         self.jobs = jobs
@@ -116,6 +123,10 @@ class RecordingService:
         self._timers: list[threading.Timer] = []
         self._closing = False
         self._unsubscribe: Callable[[], None] | None = None
+
+    def _utcnow(self) -> datetime:
+        """The clock's time in UTC, naive (the stored form)."""
+        return self.clock.now().astimezone(UTC).replace(tzinfo=None)
 
     # -- public API ------------------------------------------------------------------
 
@@ -174,7 +185,7 @@ class RecordingService:
                 raise Conflict(f"{len(self._running)} recordings are running "
                                f"(MAX_CONCURRENT_RECORDINGS={settings.max_concurrent_recordings})")
             self.check_disk()
-            started = utcnow()
+            started = self._utcnow()
             with transaction(self.db) as db:
                 row = repo.create_session(db, {
                     "schedule_id": schedule_id, "station_id": station_id,
@@ -314,7 +325,7 @@ class RecordingService:
                 return
             if not sched.is_active:
                 return
-            now = utcnow()
+            now = self._utcnow()
             if sched.last_run_time is not None and repeated_wall_clock(
                     sched.last_run_time.replace(tzinfo=UTC), now.replace(tzinfo=UTC),
                     self.settings.zone):
@@ -348,8 +359,8 @@ class RecordingService:
                 station = repo.get_station(db, station_id)
                 row = repo.create_session(db, {
                     "schedule_id": schedule_id, "station_id": station_id,
-                    "station_name": station.name, "trigger": trigger, "start_time": utcnow(),
-                    "end_time": utcnow(), "planned_duration_seconds": duration,
+                    "station_name": station.name, "trigger": trigger, "start_time": self._utcnow(),
+                    "end_time": self._utcnow(), "planned_duration_seconds": duration,
                     "status": SessionStatus.FAILED.value, "error_message": str(exc),
                     "transfer_status": TransferStatus.SKIPPED.value})
                 data = session_dict(row, self.settings.zone)
@@ -460,7 +471,7 @@ class RecordingService:
             stall_timeout=settings.stall_timeout_seconds,
             backoff_max=settings.reconnect_backoff_max_seconds,
             policy=settings.stream_policy,
-            no_audio_timeout=settings.no_audio_timeout_seconds or None)
+            no_audio_timeout=settings.no_audio_timeout_seconds or None, clock=self.clock)
         try:
             try:
                 result = record_stream(station["stream_url"], partial, run.duration,
@@ -471,7 +482,7 @@ class RecordingService:
                 with contextlib.suppress(OSError):
                     partial.unlink()
                 return
-            self._set_status(sid, SessionStatus.PROCESSING, {"end_time": utcnow()})
+            self._set_status(sid, SessionStatus.PROCESSING, {"end_time": self._utcnow()})
             try:
                 self._process(run, result, partial)
             except Exception as exc:
@@ -502,7 +513,7 @@ class RecordingService:
                         f"{run.duration:.0f} s planned)")
             dest = station["scp_destination"] or ""
             values: dict[str, Any] = {
-                "status": SessionStatus.COMPLETED.value, "end_time": utcnow(),
+                "status": SessionStatus.COMPLETED.value, "end_time": self._utcnow(),
                 "output_file_path": str(final), "file_size_bytes": final.stat().st_size,
                 "duration_seconds": round(result.duration_seconds, 3),
                 "reconnects": result.reconnects, "gaps": gaps,
@@ -664,7 +675,7 @@ class RecordingService:
         log.error("recording %s failed: %s", run.session_id, message,
                   extra=_op("recording" if capture_failed else "processing", run.session_id))
         self._set_status(run.session_id, SessionStatus.FAILED,
-                         {"error_message": message, "end_time": utcnow(),
+                         {"error_message": message, "end_time": self._utcnow(),
                           "transfer_status": TransferStatus.SKIPPED.value})
         if run.schedule_id is not None and capture_failed and not run.stop.is_set():
             self._maybe_retry(run.schedule_id, int(run.station["id"]),
@@ -676,7 +687,7 @@ class RecordingService:
         ``RETRY_DELAY_SECONDS``, up to the schedule's ``max_retries``; no retry
         when less than :data:`MIN_RETRY_SECONDS` of the slot would be left."""
         delay = self.settings.retry_delay_seconds
-        remaining = (slot_end - utcnow()).total_seconds() - delay
+        remaining = (slot_end - self._utcnow()).total_seconds() - delay
         if remaining < MIN_RETRY_SECONDS:
             return
         with transaction(self.db) as db:

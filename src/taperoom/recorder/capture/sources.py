@@ -39,7 +39,6 @@ import contextlib
 import queue
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -238,9 +237,10 @@ class Source(threading.Thread):
     Attributes
     ----------
     last_data : float
-        ``time.monotonic()`` when bytes last arrived (the supervisor's stall check).
+        ``options.clock.monotonic()`` when bytes last arrived (the supervisor's stall
+        check).
     first_data : float or None
-        When the first audio bytes arrived.
+        When the first audio bytes arrived (``options.clock.monotonic()``).
     pacer : ReadPacer or None
         Paces the reads of an HTTP stream (see :mod:`~taperoom.recorder.capture.pacing`).
     """
@@ -252,7 +252,7 @@ class Source(threading.Thread):
         self.options = options
         self.events = events
         self.cancel = cancel
-        self.last_data = time.monotonic()
+        self.last_data = self.options.clock.monotonic()
         self.first_data: float | None = None  # when the first audio bytes arrived
         self.pacer: ReadPacer | None = None
         self._finishing = False  # the supervisor asked for one last read
@@ -323,7 +323,7 @@ class Source(threading.Thread):
                                                 headers={"Accept-Encoding": "identity"})) as resp:
             if resp.status_code >= 400:
                 raise _SourceError(f"http {resp.status_code}")
-            self.last_data = time.monotonic()
+            self.last_data = self.options.clock.monotonic()
             ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower() or None
             raw = resp.iter_raw()
             if is_playlist(str(resp.url), ctype):
@@ -357,7 +357,7 @@ class Source(threading.Thread):
                 for chunk in raw:
                     if self.cancel.is_set():
                         raise _Cancelled
-                    self.last_data = time.monotonic()
+                    self.last_data = self.options.clock.monotonic()
                     if self.first_data is None:
                         self.first_data = self.last_data
                     yield from demux.feed(chunk)
@@ -516,11 +516,11 @@ class Source(threading.Thread):
             copy = codec in ("mp3", "mp3float")
             self.put(Connected("mp3" if copy else codec, container.format.name, stall_timeout))
             sync = FrameSync()
-            self.last_data = time.monotonic()
+            self.last_data = self.options.clock.monotonic()
             for packet in demux_packets(container, stream):
                 if self.cancel.is_set():
                     raise _Cancelled
-                self.last_data = time.monotonic()
+                self.last_data = self.options.clock.monotonic()
                 if self.first_data is None:
                     self.first_data = self.last_data
                 if not copy:

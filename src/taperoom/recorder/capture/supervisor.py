@@ -39,6 +39,17 @@ stream. It is recorded once, as fast as it comes, up to ``duration`` seconds, an
 never reconnected. A shorter file, which ends before it can run that far ahead, is
 recognised when the next connection starts with the same audio as a connection
 that ended ahead of real time; the recording then ends without appending it again.
+
+Time
+----
+Every time of a capture comes from ``options.clock``
+(:class:`~taperoom.clock.Clock`): the start, the end time, the backoff waits (through
+:meth:`~taperoom.clock.Clock.wait`, which a stop request ends), stalls, the no-audio
+timeout, gap times and lengths, how far audio runs ahead of the wall time, title
+times and progress. With a :class:`~taperoom.clock.SimulatedClock` an hour of
+reconnection backoff passes at once. What waits for the network does so in real time
+whatever the clock: the sockets, the source's paced reads, and the supervisor's look
+at its event queue (at most 0.1 s of real time between two looks at the clock).
 """
 
 from __future__ import annotations
@@ -48,10 +59,9 @@ import hashlib
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -163,8 +173,9 @@ class _Capture:
         self.options = options
         self.stop = stop
         self.progress = progress
-        self.start_mono = time.monotonic()
-        self.start_wall = datetime.now(UTC)
+        self.clock = options.clock
+        self.start_mono = self.clock.monotonic()
+        self.start_wall = self.clock.now()
         self.deadline = self.start_mono + duration
         self.gaps: list[Gap] = []
         self.cues: list[CueEntry] = []
@@ -196,7 +207,7 @@ class _Capture:
                 stopped = self._loop(out)
             finally:
                 duration = out.close()
-        end = time.monotonic()
+        end = self.clock.monotonic()
         if self.finite:
             self.open_gap = None  # the file ended: not an interruption
         if self.open_gap is not None:
@@ -257,7 +268,7 @@ class _Capture:
         if self.finite or link.held_seconds + seconds > self._allowance(link):
             return  # a file has no live tail; and no burst is longer than the allowance
         if link.held_since is None:
-            link.held_since = time.monotonic()
+            link.held_since = self.clock.monotonic()
         link.held.append(event)
         link.held_seconds += seconds
 
@@ -295,7 +306,7 @@ class _Capture:
         while True:
             if self.stop.is_set():
                 return True
-            if time.monotonic() >= self.deadline:
+            if self.clock.monotonic() >= self.deadline:
                 return False
             if attempt:
                 self.reconnects += 1
@@ -324,9 +335,9 @@ class _Capture:
             if delay > 0:
                 self._report(force=True)
                 until = min(self.deadline, self._no_audio_deadline())
-                if self.stop.wait(max(0.0, min(delay, until - time.monotonic()))):
+                if self.clock.wait(self.stop, min(delay, until - self.clock.monotonic())):
                     return True
-                if self._out_of_audio(time.monotonic(), f"last: {ended}"):
+                if self._out_of_audio(self.clock.monotonic(), f"last: {ended}"):
                     return False
             delay = opts.backoff_initial if delay == 0 else min(delay * 2, opts.backoff_max)
 
@@ -335,19 +346,19 @@ class _Capture:
         opts = self.options
         events: queue.Queue[Any] = queue.Queue(maxsize=256)
         cancel = threading.Event()
-        now = time.monotonic()
+        now = self.clock.monotonic()
         link = _Link(Source(self.url, opts, events, cancel), events, opts.stall_timeout,
                      now, out.audio_seconds, started=now)
         out.new_connection()
         link.source.start()
         try:
             while True:
-                now = time.monotonic()
+                now = self.clock.monotonic()
                 if self.stop.is_set() or now >= self.deadline:
                     link.source.finish(LAST_READ_SECONDS)  # what its socket gathered
                     cancel.set()  # the source stops adding events ...
                     self._drain(link, out)  # ... and what arrived before the end is kept
-                    self._keep_tail(link, out, time.monotonic())
+                    self._keep_tail(link, out, self.clock.monotonic())
                     return link, "stop" if self.stop.is_set() else "deadline"
                 if now >= self._no_audio_deadline() and self._out_of_audio(
                         now, ("connected, but no audio" if link.connected else "no answer")
@@ -370,7 +381,7 @@ class _Capture:
                     return link, ended
         finally:
             cancel.set()
-            link.ended_at = time.monotonic()
+            link.ended_at = self.clock.monotonic()
             self.connected = False
 
     def _drain(self, link: _Link, out: Output) -> None:
@@ -388,7 +399,7 @@ class _Capture:
 
     def _handle(self, link: _Link, out: Output, event: Any) -> str | None:
         """Apply one source event; return the reason when the connection ended."""
-        now = link.last_event = time.monotonic()
+        now = link.last_event = self.clock.monotonic()
         if isinstance(event, Connected):
             link.connected = True
             if event.stall_timeout:
@@ -419,7 +430,7 @@ class _Capture:
             link.first_title = False
             if event.title != self.title:
                 self.title = event.title
-                self.cues.append(CueEntry(round(offset, 3), event.title, datetime.now(UTC)))
+                self.cues.append(CueEntry(round(offset, 3), event.title, self.clock.now()))
         elif isinstance(event, Ended):
             self._begin_gap(now if link.got_audio else self.start_mono, event.reason)
             return event.reason
@@ -441,7 +452,7 @@ class _Capture:
     def _report(self, *, force: bool = False) -> None:
         if self.progress is None:
             return
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if not force and now - self._last_progress < self.options.progress_interval:
             return
         self._last_progress = now
@@ -462,14 +473,14 @@ def record_stream(url: str, out_path: Path, duration_seconds: float, *,
                   progress: Callable[[CaptureProgress], None] | None = None) -> CaptureResult:
     """Record a stream into one MP3 file for a span of wall-clock time.
 
-    Blocks until ``duration_seconds`` of wall time have passed since the call (however
-    many reconnections that takes) or `stop` is set; or, earlier, once a source that
-    turns out to be a file has been recorded once, once ``duration_seconds`` of audio
-    are written and the connection ends, or when no audio arrived for
-    ``options.no_audio_timeout`` seconds. At most ``duration_seconds`` of audio (media
-    time) are written, plus the real-time tail of a live connection open at the end
-    time (its burst on connect, at most ``options.burst_allowance`` seconds). Meant to
-    run in a worker thread.
+    Blocks until ``duration_seconds`` of wall time (of ``options.clock``) have passed
+    since the call (however many reconnections that takes) or `stop` is set; or,
+    earlier, once a source that turns out to be a file has been recorded once, once
+    ``duration_seconds`` of audio are written and the connection ends, or when no
+    audio arrived for ``options.no_audio_timeout`` seconds. At most
+    ``duration_seconds`` of audio (media time) are written, plus the real-time tail of
+    a live connection open at the end time (its burst on connect, at most
+    ``options.burst_allowance`` seconds). Meant to run in a worker thread.
 
     Parameters
     ----------

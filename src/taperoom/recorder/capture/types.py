@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from taperoom import __version__
+from taperoom.clock import Clock, SystemClock
 from taperoom.recorder.urlpolicy import UrlPolicy
 
 
@@ -53,6 +54,13 @@ class CaptureOptions:
     policy : UrlPolicy
         Which URLs and destination addresses may be opened; the default refuses
         every non-public address.
+    clock : Clock
+        Where every time of the capture comes from: the recording's start, duration
+        and end time, the reconnection backoff, stalls, gap lengths and times, how
+        far a connection's audio runs ahead of its wall time, title times, progress
+        (:class:`~taperoom.clock.SystemClock` by default; a test passes a
+        :class:`~taperoom.clock.SimulatedClock`). Socket reads still wait in real
+        time.
     """
 
     bitrate_kbps: int = 192
@@ -66,6 +74,7 @@ class CaptureOptions:
     user_agent: str = f"Taperoom/{__version__}"
     progress_interval: float = 0.5
     policy: UrlPolicy = field(default_factory=UrlPolicy)
+    clock: Clock = field(default_factory=SystemClock)
 
 
 @dataclass(frozen=True)

@@ -33,3 +33,40 @@ def horizontal_overflow(page: Page) -> dict[str, Any]:
                                    document.body.scrollWidth - width),
                 width, wide: wide.slice(0, 10)};
     }"""))
+
+
+def table_columns(page: Page) -> dict[str, Any]:
+    """Where the track table's shown columns lie against the box in which the table can
+    be seen: ``box`` is the table's own box cut by every ancestor that clips (overflow
+    other than visible, scrollbars left out) and by the window; ``head`` the header
+    cells shown (label, left, right, ``clipped``: its label wider than its cell) and
+    ``cells`` the first data row's shown cells (class, left, right), against ``rows``,
+    the rows' scroll container cut the same way. CSS px."""
+    return dict(page.evaluate("""() => {
+        const table = document.querySelector('.tracktable');
+        const seen = (start) => {
+            let box = {left: 0, right: document.documentElement.clientWidth};
+            for (let el = start; el && el !== document.documentElement; el = el.parentElement) {
+                if (el !== start && getComputedStyle(el).overflowX === 'visible') continue;
+                const left = el.getBoundingClientRect().left + el.clientLeft;
+                box = {left: Math.max(box.left, left),
+                       right: Math.min(box.right, left + el.clientWidth)};
+            }
+            return box;
+        };
+        const shown = (el) => getComputedStyle(el).display !== 'none'
+            && el.getBoundingClientRect().width > 0;
+        const headers = table.querySelectorAll('.row.head [role=columnheader]');
+        const head = [...headers].filter(shown).map((c) => {
+            const r = c.getBoundingClientRect();
+            return {label: c.textContent.replace(/ [▲▼]$/, ''), left: r.left, right: r.right,
+                    clipped: c.scrollWidth > c.clientWidth + 1};
+        });
+        const first = table.querySelector('.rows .row[data-track-id]');
+        const cells = first ? [...first.children].filter(shown).map((c) => {
+            const r = c.getBoundingClientRect();
+            return {cls: c.className, left: r.left, right: r.right};
+        }) : [];
+        return {box: seen(table), rows: seen(table.querySelector('.rows')), head, cells,
+                window: document.documentElement.clientWidth};
+    }"""))

@@ -1,8 +1,9 @@
 """The library page's secondary flows in headless Chromium against a real library server
 on 127.0.0.1: naming and colouring a hot cue, editing a track's tags, importing a
-playlist file, the narrow layout of a phone, and the analysis view (a failed job with
-its error, retried). Each flow checks through the API that its change was stored, and
-saves screenshots under the test's tmp path (printed)."""
+playlist file, the narrow layout of a phone, the track table's columns on desktop
+windows, and the analysis view (a failed job with its error, retried). Each flow checks
+through the API that its change was stored, and saves screenshots under the test's tmp
+path (printed)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.conftest import LiveServer
 from tests.library.analysislib import drum_loop, scanned_library, wait_job
-from tests.library.pagekit import horizontal_overflow, shot
+from tests.library.pagekit import horizontal_overflow, shot, table_columns
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 expect.set_options(timeout=20_000)
@@ -273,6 +274,54 @@ def test_narrow_layout_stays_usable(browser: Browser, library: dict[str, Any], l
         page.get_by_role("button", name="Duplicates").click()
         expect(page.get_by_role("button", name="Find duplicates")).to_be_visible()
         fits("the duplicates view")
+        assert errors == []
+    finally:
+        context.close()
+
+
+ALL_COLUMNS = ["Title", "Artist", "BPM", "Key", "Energy", "Genre", "Time", "Rating"]
+IMPORTANT_COLUMNS = ["Title", "BPM", "Key", "Energy", "Time", "Rating"]
+
+
+def _columns_fit(page: Page, where: str) -> list[str]:
+    """Every header cell and data cell the track table shows lies inside the box where
+    the table can be seen, each label fits its cell, and the header shows as many
+    columns as the rows do: the labels of the columns shown."""
+    got = table_columns(page)
+    box, rows = got["box"], got["rows"]
+    assert got["head"], (where, got)
+    for c in got["head"]:
+        assert box["left"] - 0.5 <= c["left"] and c["right"] <= box["right"] + 0.5, (where, c, box)
+        assert not c["clipped"], (where, c)
+    assert len(got["cells"]) == len(got["head"]), (where, got)
+    for c in got["cells"]:
+        inside = rows["left"] - 0.5 <= c["left"] and c["right"] <= rows["right"] + 0.5
+        assert inside, (where, c, rows)
+    return [c["label"] for c in got["head"]]
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1440, 900)], ids=["1280x800", "1440x900"])
+def test_track_table_columns_stay_in_view_on_a_desktop(
+        browser: Browser, library: dict[str, Any], tmp_path: Path, size: tuple[int, int]) -> None:
+    """On a desktop window, with no track open and with one open beside the table, every
+    column the track table shows is wholly inside its visible box, and title, BPM, key,
+    energy, time and rating are among them (the less important columns go first); with no
+    track open all of them are shown."""
+    width, height = size
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        errors = _watch(page)
+        page.goto(library["url"] + "/")
+        expect(page.locator(".rows .row[data-track-id]")).to_have_count(2)
+        shown = _columns_fit(page, "no track open")
+        assert shown == ALL_COLUMNS, shown
+        shot(page, tmp_path, f"columns-{width}-1-table")
+        _open_track(page, library, "Loop 120")
+        expect(page.locator(".trackview")).to_be_visible()
+        shown = _columns_fit(page, "a track open")
+        assert set(IMPORTANT_COLUMNS) <= set(shown), shown
+        shot(page, tmp_path, f"columns-{width}-2-track")
         assert errors == []
     finally:
         context.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -210,6 +212,29 @@ def test_aac_stream_is_reencoded_to_mp3_at_the_chosen_bitrate(
 
 
 @pytest.mark.slow
+def test_a_reencoded_recording_does_not_import_numpy(stream_server: StreamServer,
+                                                     tmp_path: Path) -> None:
+    """The recorder's process does not otherwise import NumPy: a re-encode must not pull
+    it (and its BLAS threads) in on its first recording (0.05 to 0.1 s of CPU, against
+    about 1.3 s for the whole of a 30 s re-encode)."""
+    stream_server.mount("/live.aac", kind="aac")
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from taperoom.recorder.capture import CaptureOptions, record_stream\n"
+        "from taperoom.recorder.urlpolicy import UrlPolicy\n"
+        "assert 'numpy' not in sys.modules\n"
+        "r = record_stream(sys.argv[1], Path(sys.argv[2]), 2.0, options=CaptureOptions(\n"
+        "    policy=UrlPolicy.from_networks('127.0.0.0/8')))\n"
+        "assert not r.stream_copy and r.duration_seconds > 0, r\n"
+        "print('numpy' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code, stream_server.url("/live.aac"),
+                           str(tmp_path / "rec.mp3")], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
 def test_hls_master_playlist_best_variant_is_recorded(stream_server: StreamServer,
                                                       tmp_path: Path) -> None:
     """An HLS master playlist: its highest-bandwidth live variant is read and re-encoded."""
@@ -503,6 +528,23 @@ def test_file_shorter_than_the_recording_is_recorded_once(
     assert _packets(out) == frames
     assert result.finite_source and not result.stopped
     assert len(stream_server.requests_for("/clip.mp3")) <= 2
+
+
+def test_aac_file_shorter_than_the_recording_is_recorded_once(
+        stream_server: StreamServer, stream_media: StreamMedia, tmp_path: Path) -> None:
+    """The same for a 5 s AAC file, which is decoded: the next connection is known to
+    start with the same audio by the samples of its first decoded frame, and the
+    recording ends there instead of appending the file again."""
+    frames = stream_media.aac_frames[:235]
+    file_seconds = len(frames) * stream_media.aac_frame_seconds
+    stream_server.mount("/clip.aac", kind="bytes", body=b"".join(frames),
+                        content_type="audio/aac")
+    out = tmp_path / "rec.mp3"
+    result = record_stream(stream_server.url("/clip.aac"), out, 12.0, options=FAST)
+    assert not result.stream_copy and result.finite_source and not result.stopped
+    pcm, rate = _decode(out)
+    assert abs(len(pcm) / rate - file_seconds) < 0.1, (len(pcm) / rate, file_seconds)
+    assert len(stream_server.requests_for("/clip.aac")) <= 2
 
 
 @pytest.mark.parametrize("seconds", [20.0, 60.0])

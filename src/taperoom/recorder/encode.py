@@ -16,9 +16,10 @@ Three things live here:
   recording) are dropped.
 * :class:`Mp3Encoder`, an incremental libmp3lame encoder over PyAV that accepts
   frames of any sample format, rate and channel layout, resamples them to one
-  output format (44.1 kHz stereo by default) and writes bare MP3 frames to a
-  binary file (no ID3 tag, no Xing frame: the recorder tags the file afterwards,
-  and a frame count written at the end would be wrong in a file cut short).
+  output format (44.1 kHz stereo by default) in frames of the encoder's size
+  (1152 samples) and writes bare MP3 frames to a binary file (no ID3 tag, no
+  Xing frame: the recorder tags the file afterwards, and a frame count written at
+  the end would be wrong in a file cut short).
 * :func:`split_mp3`, which cuts a file into tracks on frame boundaries without
   re-encoding.
 
@@ -486,6 +487,15 @@ class Mp3Encoder:
     and appended, so the output is continuous with no encoder flush (and no
     padding silence) at the joins. :meth:`close` flushes the last samples.
 
+    The resampler (an FFmpeg filter graph through :class:`av.AudioResampler`)
+    converts the audio and cuts it into frames of the encoder's frame size (1152
+    samples) in the same pass, and each of its frames goes straight to the
+    encoder: no FIFO in between, no Python work per sample block. PyAV's encoder
+    still sends its input through an internal resampler of its own, which cuts to
+    that size too (libmp3lame takes no other); with whole frames it has nothing to
+    join, except after the short last frame of a source format when the format
+    changes mid-recording.
+
     Parameters
     ----------
     out : BinaryIO
@@ -521,11 +531,11 @@ class Mp3Encoder:
         ctx.layout = self._layout
         ctx.format = "fltp"
         ctx.bit_rate = bitrate_kbps * 1000
-        ctx.time_base = Fraction(1, sample_rate)
+        self._time_base = Fraction(1, sample_rate)
+        ctx.time_base = self._time_base
         ctx.open()
         self._ctx = ctx
         self._frame_size = ctx.frame_size or 1152
-        self._fifo = av.AudioFifo()
         self._resampler: av.AudioResampler | None = None
         self._source: tuple[str, str, int] | None = None
         self._pts = 0
@@ -565,7 +575,8 @@ class Mp3Encoder:
         if source != self._source:
             written += self._drain_resampler()
             self._resampler = av.AudioResampler(format="fltp", layout=self._layout,
-                                                rate=self.sample_rate)
+                                                rate=self.sample_rate,
+                                                frame_size=self._frame_size)
             self._source = source
         frame.pts = None
         assert self._resampler is not None
@@ -578,10 +589,6 @@ class Mp3Encoder:
         if self.closed:
             return 0
         written = self._drain_resampler()
-        if self._fifo.samples:
-            last = self._fifo.read()
-            if last is not None:
-                written += self._encode_chunk(last)
         for packet in self._ctx.encode(None):
             written += self._write(packet)
         self.closed = True
@@ -596,22 +603,16 @@ class Mp3Encoder:
         return written
 
     def _push(self, frame: av.AudioFrame) -> int:
-        frame.pts = None
+        """Encode one resampled frame (``frame_size`` samples, or fewer when it is the
+        last one of a source format)."""
         self.samples_in += frame.samples
-        self._fifo.write(frame)
+        frame.pts = self._pts
+        frame.time_base = self._time_base
+        self._pts += frame.samples
         written = 0
-        while self._fifo.samples >= self._frame_size:
-            chunk = self._fifo.read(self._frame_size)
-            if chunk is None:
-                break
-            written += self._encode_chunk(chunk)
+        for packet in self._ctx.encode(frame):
+            written += self._write(packet)
         return written
-
-    def _encode_chunk(self, chunk: av.AudioFrame) -> int:
-        chunk.pts = self._pts
-        chunk.time_base = Fraction(1, self.sample_rate)
-        self._pts += chunk.samples
-        return sum(self._write(p) for p in self._ctx.encode(chunk))
 
     def _write(self, packet: av.Packet) -> int:
         data = bytes(packet)

@@ -111,10 +111,23 @@ def _seconds(event: Mp3Frames | PcmFrame) -> float:
 
 def _digest(event: Mp3Frames | PcmFrame) -> bytes:
     """Fingerprint of the first audio of a connection (its first MP3 frame, or the
-    samples of its first decoded frame), to recognise a file served again."""
-    data = (event.frames[0].data if isinstance(event, Mp3Frames)
-            else event.frame.to_ndarray().tobytes())
-    return hashlib.blake2b(data, digest_size=16).digest()
+    samples of its first decoded frame), to recognise a file served again.
+
+    The samples are read from the frame's planes, up to the last sample: a plane's
+    buffer is FFmpeg's line size, which may run past them into alignment padding
+    whose bytes are not audio (and could differ between two decodes of the same
+    frame). Going through NumPy instead would import it into a worker that needs it
+    nowhere else, on the first re-encoded recording.
+    """
+    if isinstance(event, Mp3Frames):
+        return hashlib.blake2b(event.frames[0].data, digest_size=16).digest()
+    frame = event.frame
+    fmt = frame.format
+    per_plane = frame.samples * fmt.bytes * (1 if fmt.is_planar else frame.layout.nb_channels)
+    h = hashlib.blake2b(digest_size=16)
+    for plane in frame.planes:
+        h.update(memoryview(plane)[:per_plane])
+    return h.digest()
 
 
 @dataclass

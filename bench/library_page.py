@@ -29,6 +29,7 @@ import argparse
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -130,8 +131,12 @@ def main() -> None:
     print(f"first render {first:.0f} ms (target < 1000), search painted {search:.0f} ms "
           f"(target < 150); load {loadavg()}")
     if args.write:
-        replace_section("library page", f"## library page\n\n{N_TRACKS} tracks, Chromium "
-                        f"headless, {args.runs} runs; load {loadavg()}.\n\n{table}\n")
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        replace_section("library page", (
+            f"## library page\n\nMeasured on {when} with:\n\n```sh\n.venv/bin/python "
+            f"bench/library_page.py --runs {args.runs} --write\n```\n\n{N_TRACKS} tracks, "
+            f"Chromium headless, {args.runs} runs; load {loadavg()}. Targets: first render "
+            f"under 1 s, search answer painted under 150 ms.\n\n{table}\n"))
 
 
 if __name__ == "__main__":

@@ -286,7 +286,8 @@ IMPORTANT_COLUMNS = ["Title", "BPM", "Key", "Energy", "Time", "Rating"]
 def _columns_fit(page: Page, where: str) -> list[str]:
     """Every header cell and data cell the track table shows lies inside the box where
     the table can be seen, each label fits its cell, and the header shows as many
-    columns as the rows do: the labels of the columns shown."""
+    columns as the rows do, each header cell over its column: the labels of the
+    columns shown."""
     got = table_columns(page)
     box, rows = got["box"], got["rows"]
     assert got["head"], (where, got)
@@ -297,6 +298,9 @@ def _columns_fit(page: Page, where: str) -> list[str]:
     for c in got["cells"]:
         inside = rows["left"] - 0.5 <= c["left"] and c["right"] <= rows["right"] + 0.5
         assert inside, (where, c, rows)
+    for h, c in zip(got["head"], got["cells"], strict=True):  # each label over its column
+        assert abs(h["left"] - c["left"]) <= 1 and abs(h["right"] - c["right"]) <= 1, (
+            where, h, c)
     return [c["label"] for c in got["head"]]
 
 

@@ -79,6 +79,31 @@ _FRAME_INTS: dict[int, type[np.unsignedinteger[Any]]] = {2: np.uint16, 4: np.uin
 _MAX_COUNT = 10 ** metafile.COUNT_WIDTH
 
 
+def wearable_info(path: Path, fd: int | None = None) -> wav.WavInfo:
+    """Header of a WAV file this app can wear: one it can parse, with audio frames.
+
+    Parameters
+    ----------
+    path : Path
+        The file (named in errors).
+    fd : int, optional
+        An open descriptor of it, read instead of opening `path`.
+
+    Returns
+    -------
+    wav.WavInfo
+
+    Raises
+    ------
+    MediaError
+        Not a WAV file this app can wear, or one with no audio frames.
+    """
+    info = wav.read_info(path) if fd is None else wav.parse_header(fd, path)
+    if info.n_frames == 0:
+        raise MediaError(path, "no audio frames")
+    return info
+
+
 def is_wav_name(name: str) -> bool:
     """True for names ending in ``.wav`` (any case), as the original scanned them."""
     return name.lower().endswith(".wav") and not name.startswith(".")
@@ -269,9 +294,7 @@ class EphemeralStore:
         cached = self._info_cache.get(filename)
         if cached and cached[0] == key:
             return cached[1]
-        info = wav.read_info(path) if fd is None else wav.parse_header(fd, path)
-        if info.n_frames == 0:
-            raise MediaError(path, "no audio frames")
+        info = wearable_info(path, fd)
         self._info_cache[filename] = (key, info)
         return info
 

@@ -47,10 +47,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from taperoom import __version__
-from taperoom.audio import wav
 from taperoom.ephemeral import metafile
 from taperoom.ephemeral.names import track_key
-from taperoom.ephemeral.store import EphemeralStore, is_wav_name, now_iso
+from taperoom.ephemeral.store import EphemeralStore, is_wav_name, now_iso, wearable_info
 from taperoom.errors import InvalidInput, MediaError
 from taperoom.fslock import atomic_write, fsync_dir
 
@@ -373,9 +372,7 @@ def _check_manifest(data: bytes, found: dict[tuple[str, str], tuple[int, str]],
             listed.add((kind, rest))
         audio = plan.staged_audio(name)
         try:
-            info = wav.read_info(audio)
-            if info.n_frames == 0:
-                raise MediaError(audio, "no audio frames")
+            info = wearable_info(audio)
         except MediaError as exc:
             raise _bad(f"{name}: {exc.reason}") from None
         meta = metafile.parse(plan.staged_meta(name).read_bytes())

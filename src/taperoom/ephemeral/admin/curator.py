@@ -18,13 +18,12 @@ import time
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
-from taperoom.audio import wav
 from taperoom.ephemeral.admin.archive import RestorePlan, read_archive, write_archive, write_plan
 from taperoom.ephemeral.admin.schemas import AdminTrackPublic, DeletedPublic, RestoredPublic
 from taperoom.ephemeral.admin.upload import TEMP_SUFFIX, ReceivedFile, clean_upload_name
 from taperoom.ephemeral.intake import Intake
 from taperoom.ephemeral.service import EphemeralService
-from taperoom.ephemeral.store import EphemeralStore, wear_model_in
+from taperoom.ephemeral.store import EphemeralStore, wear_model_in, wearable_info
 from taperoom.errors import Conflict, InvalidInput, MediaError, NotFound
 from taperoom.fslock import file_lock, fsync_dir
 
@@ -166,9 +165,7 @@ class Curator:
                     reason = exc.reason if isinstance(exc, MediaError) else str(exc)
                     raise InvalidInput(f"Not decodable audio: {reason}") from None
             try:
-                info = wav.read_info(track_file)
-                if info.n_frames == 0:
-                    raise MediaError(track_file, "no audio frames")
+                wearable_info(track_file)
             except MediaError as exc:
                 raise InvalidInput(f"Not a WAV file this app can wear: {exc.reason}") from None
             if self.settings.fsync:

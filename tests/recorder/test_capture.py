@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -26,6 +25,7 @@ from taperoom.recorder.encode import parse_header
 from taperoom.recorder.urlpolicy import UrlPolicy, UrlRefused
 from tests.conftest import free_port
 from tests.polling import wait_for
+from tests.recorder.mp3kit import decode_mp3, mp3_packets
 from tests.recorder.streamserver import Plan, StreamMedia, StreamServer
 
 # the stream server's fixtures
@@ -36,22 +36,6 @@ LOCAL = UrlPolicy.from_networks("127.0.0.0/8,::1/128")
 FAST = CaptureOptions(bitrate_kbps=128, stall_timeout=2.0, connect_timeout=2.0,
                       backoff_initial=0.5, backoff_max=2.0, policy=LOCAL,
                       healthy_seconds=1.0)
-
-
-def _packets(path: Path) -> list[bytes]:
-    """Frames of an MP3 file as FFmpeg's demuxer splits them (independent of our parser)."""
-    with av.open(str(path), format="mp3") as c:
-        return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
-
-
-def _decode(path: Path) -> tuple[np.ndarray, int]:
-    """Decode an MP3 file with PyAV (raises on any undecodable frame): (samples, rate)."""
-    chunks, rate = [], 0
-    with av.open(str(path), format="mp3") as c:
-        for f in c.decode(audio=0):
-            rate = f.sample_rate
-            chunks.append(f.to_ndarray().reshape(f.layout.nb_channels, -1).T)
-    return np.concatenate(chunks), rate
 
 
 def _sent_run(media: StreamMedia, first: int, last: int) -> bytes:
@@ -80,12 +64,12 @@ def test_mp3_stream_is_copied_frame_for_frame(stream_server: StreamServer,
     data = out.read_bytes()
     assert data[:3] != b"ID3"
     source = set(stream_media.mp3_frames)
-    packets = _packets(out)
+    packets = mp3_packets(out)
     assert all(p in source for p in packets)
     assert sum(map(len, packets)) == len(data)
     assert req.first_frame is not None and req.last_frame is not None
     assert _sent_run(stream_media, req.first_frame, req.last_frame - 8) in data
-    pcm, rate = _decode(out)
+    pcm, rate = decode_mp3(out)
     assert rate == 44100 and abs(len(pcm) / rate - result.duration_seconds) < 0.03
 
 
@@ -107,7 +91,7 @@ def test_icy_title_changes_become_cues_at_their_audio_offsets(
         # a block follows every 1024 bytes (64 ms at 128 kbit/s) after the change
         assert -0.05 < cue.offset_seconds - (at - start) < 0.2
         assert cue.wall_time.tzinfo is not None
-    assert all(p in set(stream_media.mp3_frames) for p in _packets(result.path))
+    assert all(p in set(stream_media.mp3_frames) for p in mp3_packets(result.path))
 
 
 @pytest.mark.slow
@@ -129,14 +113,14 @@ def test_drops_reconnect_into_one_valid_file_with_gap_records(
     lost = sum(g.length_seconds for g in result.gaps)
     late = stream_server.requests_for("/live.mp3")[0].received - t0
     assert abs(result.duration_seconds + lost - (4.0 - late)) < 0.35
-    packets = _packets(out)
+    packets = mp3_packets(out)
     assert sum(map(len, packets)) == out.stat().st_size  # no partial frame anywhere
     assert all(p in set(stream_media.mp3_frames) for p in packets)
     data = out.read_bytes()
     for req in stream_server.requests_for("/live.mp3")[:2]:
         assert req.first_frame is not None and req.last_frame is not None
         assert _sent_run(stream_media, req.first_frame, req.last_frame) in data
-    pcm, _ = _decode(out)
+    pcm, _ = decode_mp3(out)
     assert len(pcm) > 0
 
 
@@ -202,12 +186,12 @@ def test_aac_stream_is_reencoded_to_mp3_at_the_chosen_bitrate(
     assert not result.stream_copy and result.source_codec == "aac"
     late = stream_server.requests_for("/live.aac")[0].received - t0
     assert abs(result.duration_seconds - (3.0 - late)) < 0.3
-    headers = [parse_header(p) for p in _packets(result.path)]
+    headers = [parse_header(p) for p in mp3_packets(result.path)]
     assert all(h is not None and h.bitrate_kbps == 96 and h.sample_rate == 44100
                and h.channels == 2 for h in headers)
     assert [c.title for c in result.cues] == ["AAC - One", "AAC - Two"]
     assert result.cues[1].offset_seconds == pytest.approx(1.5, abs=0.4)
-    pcm, rate = _decode(result.path)
+    pcm, rate = decode_mp3(result.path)
     assert rate == 44100 and float(np.sqrt(np.mean(pcm ** 2))) > 0.01  # music, not silence
 
 
@@ -247,7 +231,7 @@ def test_hls_master_playlist_best_variant_is_recorded(stream_server: StreamServe
     assert "/live.m3u8.v2.m3u8" in paths
     assert not any(p.endswith((".v1.m3u8", ".v3.m3u8")) for p in paths)
     assert sum(p.endswith(".ts") for p in paths) >= 2
-    pcm, rate = _decode(result.path)
+    pcm, rate = decode_mp3(result.path)
     assert rate == 44100 and len(pcm) > 2 * rate
 
 
@@ -349,12 +333,12 @@ def test_codec_change_across_reconnect_switches_to_encoding(
                            options=FAST)
     assert result.source_codec == "mp3" and not result.stream_copy
     assert len(result.gaps) == 1
-    headers = [parse_header(p) for p in _packets(result.path)]
+    headers = [parse_header(p) for p in mp3_packets(result.path)]
     assert all(h is not None and h.sample_rate == 44100 for h in headers)
     assert {h.bitrate_kbps for h in headers if h is not None} == {128}
     late = stream_server.requests_for("/live")[0].received - t0
     assert abs(result.duration_seconds + result.gaps[0].length_seconds - (2.5 - late)) < 0.4
-    pcm, _ = _decode(result.path)
+    pcm, _ = decode_mp3(result.path)
     assert len(pcm) > 0
 
 
@@ -400,9 +384,9 @@ def test_rtmp_stream_is_recorded_through_ffmpeg(stream_media: StreamMedia,
     assert result.source_codec == "mp3" and result.stream_copy
     assert result.reconnects >= 1 and len(result.gaps) >= 1
     assert 1.2 < result.gaps[0].at_seconds < 1.8
-    packets = _packets(out)
+    packets = mp3_packets(out)
     assert packets and all(p in source for p in packets)
-    pcm, rate = _decode(out)
+    pcm, rate = decode_mp3(out)
     assert rate == 44100 and 2.0 < len(pcm) / rate < 4.6
 
 
@@ -422,7 +406,7 @@ def test_recording_ends_on_time_when_the_source_outruns_the_encoder(
     # what was encoded is the recording's duration in media time, not what kept arriving
     # (a wall-clock bound here failed on a loaded machine; this one holds on any machine)
     assert result.duration_seconds < 1.1, result  # an MP3 frame and the encoder delay over
-    pcm, rate = _decode(tmp_path / "rec.mp3")
+    pcm, rate = decode_mp3(tmp_path / "rec.mp3")
     assert len(pcm) / rate < 1.2
     assert took < 60, took  # and it ended, long before 10 min of audio
 
@@ -504,13 +488,13 @@ def test_static_mp3_served_over_http_gives_the_recording_duration(
     stream_server.mount("/episode.mp3", kind="bytes", body=body, content_type="audio/mpeg")
     out = tmp_path / "rec.mp3"
     result = record_stream(stream_server.url("/episode.mp3"), out, 3.0, options=FAST)
-    pcm, rate = _decode(out)
+    pcm, rate = decode_mp3(out)
     assert abs(len(pcm) / rate - 3.0) < 0.15, len(pcm) / rate
     assert abs(result.duration_seconds - len(pcm) / rate) < 0.05
     assert result.stream_copy and result.finite_source
     assert len(stream_server.requests_for("/episode.mp3")) <= 2
-    source = {bytes(p) for p in _packets(corpus / "scanner" / "real_music_tagged" / VIBE_ACE)}
-    assert all(p in source for p in _packets(out))
+    source = {bytes(p) for p in mp3_packets(corpus / "scanner" / "real_music_tagged" / VIBE_ACE)}
+    assert all(p in source for p in mp3_packets(out))
 
 
 @pytest.mark.parametrize("codec", ["mp3", "aac"])
@@ -531,12 +515,12 @@ def test_file_shorter_than_the_recording_is_recorded_once(
     stream_server.mount(path, kind="bytes", body=b"".join(frames), content_type=mime)
     out = tmp_path / "rec.mp3"
     result = record_stream(stream_server.url(path), out, 12.0, options=FAST)
-    pcm, rate = _decode(out)
+    pcm, rate = decode_mp3(out)
     file_seconds = len(frames) * frame_s
     assert abs(len(pcm) / rate - file_seconds) < 0.1, (len(pcm) / rate, file_seconds)
     assert result.stream_copy == (codec == "mp3")
     if codec == "mp3":
-        assert _packets(out) == frames
+        assert mp3_packets(out) == frames
     assert result.finite_source and not result.stopped
     assert len(stream_server.requests_for(path)) <= 2
 
@@ -557,8 +541,8 @@ def test_a_file_is_recorded_up_to_the_duration_once_recognised(
     result = record_stream(stream_server.url("/episode.mp3"), tmp_path / "rec.mp3", seconds,
                            options=options)
     assert time.monotonic() - t0 < seconds / 2  # it did not wait for the end time
-    whole = sum(1152 for _ in _packets(path)) / 44100
-    pcm, rate = _decode(result.path)
+    whole = sum(1152 for _ in mp3_packets(path)) / 44100
+    pcm, rate = decode_mp3(result.path)
     assert abs(len(pcm) / rate - min(seconds, whole)) < 0.1, (len(pcm) / rate, whole)
     assert result.finite_source and result.note is not None and "file" in result.note
     assert len(stream_server.requests_for("/episode.mp3")) == 1
@@ -655,7 +639,7 @@ def test_an_hour_of_drops_and_backoff_runs_in_simulated_time(
     assert [g.started_at for g in result.gaps] == [
         start + timedelta(seconds=sum(lengths[:i])) for i in range(len(lengths))]
     # the audio of the 21 connections (about 0.15 s each), joined into one valid file
-    pcm, rate = _decode(result.path)
+    pcm, rate = decode_mp3(result.path)
     assert abs(len(pcm) / rate - result.duration_seconds) < 0.05
     assert 21 * 0.08 < result.duration_seconds < 21 * 0.5, result.duration_seconds
     assert [g.at_seconds for g in result.gaps] == sorted(g.at_seconds for g in result.gaps)

@@ -5,28 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 from taperoom.recorder.capture import CaptureOptions, probe_stream_url, record_stream
 from taperoom.recorder.urlpolicy import UrlPolicy
+from tests.recorder.mp3kit import decode_mp3
 from tests.recorder.streamserver import StreamMedia, StreamServer, split_adts
 
 LOCAL = UrlPolicy.from_networks("127.0.0.0/8,::1/128")
 FAST = CaptureOptions(bitrate_kbps=128, stall_timeout=2.0, connect_timeout=2.0,
                       backoff_initial=0.5, backoff_max=2.0, policy=LOCAL,
                       healthy_seconds=1.0)
-
-
-def _decode(path: Path) -> tuple[np.ndarray, int]:
-    """Decode an MP3 file with PyAV (raises on any undecodable frame): (samples, rate)."""
-    chunks, rate = [], 0
-    with av.open(str(path), format="mp3") as c:
-        for f in c.decode(audio=0):
-            rate = f.sample_rate
-            chunks.append(f.to_ndarray().reshape(f.layout.nb_channels, -1).T)
-    return np.concatenate(chunks), rate
 
 
 def test_raw_aac_segments_are_packed_audio(stream_media: StreamMedia) -> None:
@@ -53,7 +43,7 @@ def test_hls_with_raw_aac_segments_is_recorded(stream_server: StreamServer,
     assert sum(p.endswith(".aac") for p in paths) >= 2
     assert not any(p.endswith(".ts") for p in paths)
     assert not result.gaps
-    pcm, rate = _decode(result.path)
+    pcm, rate = decode_mp3(result.path)
     assert rate == 44100 and len(pcm) > 2.5 * rate
     assert float(np.sqrt(np.mean(pcm ** 2))) > 0.01  # music, not silence
 

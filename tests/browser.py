@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Error, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Error, Page, Playwright, sync_playwright
 
 from tests.ci import missing
 
@@ -127,3 +127,11 @@ def browser_context(browser: Browser, browser_context_args: dict[str, Any]
         yield context
     finally:
         context.close()
+
+
+def page_errors(page: Page) -> list[str]:
+    """The list into which `page`'s uncaught script errors go from now on (a test
+    asserts it empty)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors

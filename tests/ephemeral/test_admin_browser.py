@@ -16,6 +16,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from taperoom.ephemeral.app import create_app
 from taperoom.ephemeral.settings import EphemeralSettings
+from tests.browser import page_errors
 from tests.wavgen import tone, write_wav
 
 TOKEN = "curator-secret"
@@ -41,8 +42,7 @@ def _start(eph_settings: Callable[..., EphemeralSettings], live_server: Callable
 def _page(context: BrowserContext) -> tuple[Page, list[str]]:
     page = context.new_page()
     page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = page_errors(page)
     page.on("dialog", lambda dialog: dialog.accept())
     return page, errors
 

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from taperoom import __version__
 from taperoom.ephemeral.app import create_app
+from tests.browser import page_errors
 from tests.wavgen import tone, write_wav
 
 TRACK = "tone.wav"
@@ -46,9 +47,8 @@ class PlayerPage:
         self.context = context
         self.page: Page = self.context.new_page()
         self.page.set_default_timeout(10_000)
-        self.errors: list[str] = []
+        self.errors = page_errors(self.page)
         self.console: list[tuple[str, str]] = []
-        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         self.page.on("console", lambda msg: self.console.append((msg.type, msg.text)))
 
     def state(self, n: int = 0) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, Route, expect
 
+from tests.browser import page_errors
 from tests.library.analysislib import drum_loop
 from tests.polling import wait_for
 
@@ -34,8 +35,7 @@ def browser_context_args() -> dict[str, Any]:
 def page(browser_context: BrowserContext) -> Page:
     """A page whose script errors fail the test."""
     page = browser_context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = page_errors(page)
     yield page
     assert errors == []
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from tests.browser import page_errors
 from tests.conftest import LiveServer
 from tests.library.analysislib import drum_loop, scanned_library, wait_job
 from tests.library.pagekit import horizontal_overflow, shot, table_columns
@@ -33,17 +34,11 @@ def browser_context_args() -> dict[str, Any]:
     return {"viewport": {"width": 1400, "height": 900}}
 
 
-def _watch(page: Page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return errors
-
-
 @pytest.fixture
 def page(browser_context: BrowserContext) -> Iterator[Page]:
     """A page whose script errors fail the test."""
     page = browser_context.new_page()
-    errors = _watch(page)
+    errors = page_errors(page)
     yield page
     assert errors == []
 
@@ -235,7 +230,7 @@ def test_narrow_layout_stays_usable(browser: Browser, library: dict[str, Any], l
     context = browser.new_context(viewport={"width": 400, "height": 800})
     try:
         page = context.new_page()
-        errors = _watch(page)
+        errors = page_errors(page)
         page.goto(library["url"] + "/")
         rows = page.locator(".rows .row")
         expect(rows).to_have_count(2)
@@ -315,7 +310,7 @@ def test_track_table_columns_stay_in_view_on_a_desktop(
     context = browser.new_context(viewport={"width": width, "height": height})
     try:
         page = context.new_page()
-        errors = _watch(page)
+        errors = page_errors(page)
         page.goto(library["url"] + "/")
         expect(page.locator(".rows .row[data-track-id]")).to_have_count(2)
         shown = _columns_fit(page, "no track open")

@@ -31,6 +31,7 @@ from taperoom.events import Event
 from taperoom.recorder import repository as repo
 from taperoom.recorder.models import utcnow
 from taperoom.recorder.schemas import session_dict
+from tests.browser import page_errors
 from tests.conftest import free_port
 from tests.recorder.streamserver import StreamServer
 
@@ -57,9 +58,8 @@ class Tab:
         self.context = context
         self.page: Page = self.context.new_page()
         self.page.set_default_timeout(10_000)
-        self.errors: list[str] = []
+        self.errors = page_errors(self.page)
         self.dialogs: list[str] = []
-        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
 
         def accept(dialog: Any) -> None:
             self.dialogs.append(dialog.message)

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from tests.browser import page_errors
 from tests.conftest import LiveServer
 from tests.recorder.feedkit import make_recording
 from tests.recorder.streamserver import StreamMedia
@@ -28,8 +29,7 @@ expect.set_options(timeout=15_000)
 def page(browser_context: BrowserContext) -> Iterator[Page]:
     """A page that fails the test on uncaught errors and accepts dialogs."""
     p = browser_context.new_page()
-    errors: list[str] = []
-    p.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = page_errors(p)
     p.on("dialog", lambda dialog: dialog.accept())
     yield p
     assert not errors, f"JavaScript errors: {errors}"

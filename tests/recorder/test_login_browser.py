@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.access import PASSWORD
+from tests.browser import page_errors
 from tests.recorder.test_access import STATION
 
 TOKEN = "browser-token-" + "z" * 24
@@ -52,8 +53,7 @@ def server(rec_settings: Any, live_server: Any, exposed_address: str) -> Iterato
 def page(browser_context: BrowserContext) -> Iterator[Page]:
     """A page in a fresh browser context; fails the test on uncaught page errors."""
     p = browser_context.new_page()
-    errors: list[str] = []
-    p.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = page_errors(p)
     p.on("dialog", lambda dialog: dialog.accept())
     yield p
     browser_context.close()

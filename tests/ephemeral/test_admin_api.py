@@ -19,6 +19,7 @@ import pytest
 from taperoom.ephemeral.app import create_app
 from taperoom.ephemeral.names import track_key
 from taperoom.ephemeral.settings import EphemeralSettings
+from tests.ephemeral.test_api import Api
 from tests.wavgen import tone, write_wav
 
 TOKEN = "curator-secret"
@@ -29,20 +30,8 @@ MP3 = "08 - Maxstack - A New Journey.mp3"
 
 
 @dataclass
-class Admin:
+class Admin(Api):
     """A running ephemeral server with the curator's page."""
-
-    url: str
-    client: httpx.Client
-    settings: EphemeralSettings
-
-    @property
-    def audio(self) -> Path:
-        return self.settings.audio_dir
-
-    @property
-    def meta(self) -> Path:
-        return self.settings.metadata_dir
 
     def upload(self, name: str, data: bytes, headers: dict[str, str] | None = None
                ) -> httpx.Response:

@@ -337,8 +337,8 @@ def _sqlite_ranked_page(session: Session, match: str, *, page: int, limit: int
     prefix matches tens of thousands of tracks); here the index ranks its own rows
     (ties broken by rowid, newest first, so pages still never overlap) and counts them
     (the index holds exactly the ``tracks`` rows: it is kept by triggers). The same
-    matches, rank order and total as the general query, in half its time on 100,000
-    tracks (``bench/library_page.py``).
+    matches, rank order and total as the general query; ``bench/library_page.py``
+    measures the search answer painted on 100,000 tracks (BENCHMARKS.md).
     """
     fts = sa.table("tracks_fts", sa.column("rowid"))
     matches = sa.literal_column("tracks_fts").op("MATCH")(match)

@@ -201,3 +201,39 @@ def test_grid_support_is_near_one_on_the_beat_and_low_between_beats() -> None:
                residual=np.zeros(k.size))
     assert grid_support(on, frames, o) == pytest.approx(1.0, abs=0.05)
     assert grid_support(off, frames, o) < 0.2
+
+
+def test_a_grid_a_tenth_of_a_percent_off_moves_to_the_whole_bpm_on_the_clicks() -> None:
+    """A grid fitted at 128.15 BPM to a 128 BPM click track of three minutes drifts a
+    third of a beat by its ends; the whole-BPM grid lands on every click again and puts
+    more onset strength on the grid."""
+    from taperoom.analysis.beats import Grid, grid_support, whole_bpm_grid
+    from taperoom.analysis.tempo import novelty
+
+    y, beats = clicks(128.0, 180.0, offset=0.3)
+    f = features_of(y)
+    fr = f.frame_rate
+    o = novelty(f.flux, f.hfc, fr)
+    frames = beats * fr
+    k = np.arange(frames.size)
+    period = 60.0 * fr / 128.15
+    centre = float(frames[k.size // 2])
+    phase = centre - period * (k.size // 2)
+    off = Grid(period=period, phase=phase, index=k, residual=frames - (phase + period * k))
+    whole = whole_bpm_grid(off, o, fr)
+    assert whole is not None
+    assert 60.0 * fr / whole.period == pytest.approx(128.0, abs=1e-9)
+    grid_s = (whole.phase + whole.period * k) / fr
+    assert np.max(np.abs(grid_s - beats)) < 0.012
+    assert grid_support(whole, frames, o) > grid_support(off, frames, o) + 0.2
+
+
+@pytest.mark.parametrize("bpm", [123.45, 128.0])
+def test_a_grid_far_from_or_at_a_whole_bpm_is_left_alone(bpm: float) -> None:
+    """123.45 BPM is 0.36 % from 123, beyond reach; 128.00 is already whole."""
+    from taperoom.analysis.beats import Grid, whole_bpm_grid
+
+    fr = 44100 / 256
+    k = np.arange(64)
+    grid = Grid(period=60.0 * fr / bpm, phase=10.0, index=k, residual=np.zeros(k.size))
+    assert whole_bpm_grid(grid, np.ones(8000), fr) is None

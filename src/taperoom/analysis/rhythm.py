@@ -17,10 +17,12 @@ compact per-frame onset features (:mod:`taperoom.analysis.onsets`, 172 frames/s,
 3. grid: when the detected beats follow one tempo (electronic music, drum machines,
    rendered scores), or stray from it only where the grid still lands on the onsets
    as well as they do (:func:`taperoom.analysis.beats.grid_support`), one period and
-   phase are fitted to the whole track and the beats are that grid; otherwise (a band
-   that drifts, a solo performer) the detected beats are kept and the BPM is the
-   dominant tempo of step 1, the one the track holds for most of its length (as the
-   median inter-beat interval of annotated performances defines it);
+   phase are fitted to the whole track, at the nearest whole BPM where that grid lands
+   on more onsets (:func:`taperoom.analysis.beats.whole_bpm_grid`), and the beats are
+   that grid; otherwise (a band that drifts, a solo performer) the detected beats are
+   kept and the BPM is the dominant tempo of step 1, the one the track holds for most
+   of its length (as the median inter-beat interval of annotated performances
+   defines it);
 4. downbeats, beats per bar and the first phrase (:mod:`taperoom.analysis.downbeats`);
    when the bar lines recur every six beats, the beats were half beats of a bar of
    three and every other one is kept (the tempo halves).
@@ -40,6 +42,7 @@ from taperoom.analysis.beats import (
     grid_fits,
     grid_support,
     track_beats,
+    whole_bpm_grid,
 )
 from taperoom.analysis.downbeats import Bars, find_downbeats
 from taperoom.analysis.onsets import N_BANDS, OnsetFramer
@@ -226,6 +229,10 @@ def _track(o: np.ndarray, fr: float, tempo: float) -> tuple[np.ndarray, Grid | N
     period = 60.0 * fr / tempo
     frames = track_beats(o, period)
     grid = fit_grid(frames, o, period)
+    if grid is not None:
+        whole = whole_bpm_grid(grid, o, fr)
+        if whole is not None and grid_support(whole, frames, o) > grid_support(grid, frames, o):
+            grid = whole
     constant = grid is not None and (
         grid_fits(grid, fr) or grid_support(grid, frames, o) >= _beats.GRID_SUPPORT)
     return frames, grid, constant

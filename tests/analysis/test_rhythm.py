@@ -237,3 +237,17 @@ def test_a_grid_far_from_or_at_a_whole_bpm_is_left_alone(bpm: float) -> None:
     k = np.arange(64)
     grid = Grid(period=60.0 * fr / bpm, phase=10.0, index=k, residual=np.zeros(k.size))
     assert whole_bpm_grid(grid, np.ones(8000), fr) is None
+
+
+def test_grids_apart_is_the_distance_at_the_track_ends() -> None:
+    """Two grids through the same beat 0 at 120.00 and 120.12 BPM over 1000 frames:
+    they part by the period difference times the last beat's index."""
+    from taperoom.analysis.beats import Grid, grids_apart
+
+    fr = 44100 / 256
+    k = np.arange(10)
+    a = Grid(period=60.0 * fr / 120.0, phase=0.0, index=k, residual=np.zeros(k.size))
+    b = Grid(period=60.0 * fr / 120.12, phase=0.0, index=k, residual=np.zeros(k.size))
+    last = np.floor(999 / a.period)
+    assert grids_apart(a, b, 1000) == pytest.approx(last * (a.period - b.period))
+    assert grids_apart(a, a, 1000) == 0.0

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 __all__ = ["GRID_SUPPORT", "WHOLE_BPM_REACH", "Grid", "beat_consistency", "fit_grid", "grid_fits",
-           "grid_support", "track_beats", "whole_bpm_grid"]
+           "grid_support", "grids_apart", "track_beats", "whole_bpm_grid"]
 
 #: Ellis (2007) tightness of the inter-beat-interval penalty.
 TIGHTNESS = 100.0
@@ -156,7 +156,8 @@ def whole_bpm_grid(grid: Grid, o: np.ndarray, frame_rate: float) -> Grid | None:
     between on- and off-beats can miss it by 0.1 %, half a beat over four minutes. The
     whole-BPM grid keeps the fitted grid's position at the middle of its beats, and
     its phase is searched again (±3 frames, 0.1-frame steps) on the smoothed novelty.
-    Whether it is the better grid is for the caller to judge (:func:`grid_support`).
+    Whether it is the better grid is for the caller to judge (:func:`grid_support`,
+    :func:`grids_apart`).
 
     Parameters
     ----------
@@ -184,6 +185,26 @@ def whole_bpm_grid(grid: Grid, o: np.ndarray, frame_rate: float) -> Grid | None:
     phase = _best_phase(o, period, pivot - period * centre, 3.0)
     return Grid(period=period, phase=phase, index=grid.index,
                 residual=beats - (phase + period * grid.index))
+
+
+def grids_apart(a: Grid, b: Grid, n: int) -> float:
+    """The largest distance (frames) between the beats of two grids over frames 0..n.
+
+    Parameters
+    ----------
+    a, b : Grid
+        Two grids over the same beats (the same indices).
+    n : int
+        Length of the track (frames).
+
+    Returns
+    -------
+    float
+        The distance at the first or the last beat of `a` in the track, whichever is
+        larger (the grids diverge linearly).
+    """
+    k = np.array([np.ceil(-a.phase / a.period), np.floor((n - 1 - a.phase) / a.period)])
+    return float(np.max(np.abs((a.phase + a.period * k) - (b.phase + b.period * k))))
 
 
 def _best_phase(o: np.ndarray, period: float, phase: float, reach: float) -> float:

@@ -41,6 +41,7 @@ from taperoom.analysis.beats import (
     fit_grid,
     grid_fits,
     grid_support,
+    grids_apart,
     track_beats,
     whole_bpm_grid,
 )
@@ -63,6 +64,10 @@ __all__ = ["RhythmAccumulator", "RhythmFeatures", "RhythmResult", "estimate_rhyt
 _MIN_DURATION_S = 3.0
 #: How early (s) a constant grid's beat may fall before the start and still count.
 _EARLY_BEAT_S = 0.05
+#: Two grids whose beats stay within this distance (s) over the whole track are the
+#: same grid to the ear (half the 20 ms a detected beat may stray from a grid in
+#: :func:`taperoom.analysis.beats.grid_fits`).
+_SAME_GRID_S = 0.010
 #: Onset frames per kept chroma row (172.3 / 4 = 43 rows per second).
 CHROMA_DECIMATION = 4
 
@@ -230,8 +235,12 @@ def _track(o: np.ndarray, fr: float, tempo: float) -> tuple[np.ndarray, Grid | N
     frames = track_beats(o, period)
     grid = fit_grid(frames, o, period)
     if grid is not None:
+        # the whole BPM where the track cannot tell the two grids apart, or where it
+        # lands on more onsets
         whole = whole_bpm_grid(grid, o, fr)
-        if whole is not None and grid_support(whole, frames, o) > grid_support(grid, frames, o):
+        if whole is not None and (
+                grids_apart(grid, whole, o.size) <= _SAME_GRID_S * fr
+                or grid_support(whole, frames, o) > grid_support(grid, frames, o)):
             grid = whole
     constant = grid is not None and (
         grid_fits(grid, fr) or grid_support(grid, frames, o) >= _beats.GRID_SUPPORT)

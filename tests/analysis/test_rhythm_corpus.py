@@ -56,35 +56,27 @@ def false_rate(est: np.ndarray, ref: np.ndarray) -> float:
     return 1.0 - hit_rate(ref, est) if est.size else 0.0
 
 
-@pytest.mark.parametrize("track", ["lmms_Saber-FinalStep", "hydrogen_TR808kit-demo"])
-def test_electronic_track_gets_its_project_tempo_grid_and_bars(corpus: Path,
-                                                                track: str) -> None:
-    """Rendered at one project tempo (README: tempo and beats exact): a constant grid
-    at the annotated tempo, on the annotated beats, with the annotated downbeats."""
+@pytest.mark.parametrize(("track", "bars"), [("lmms_Saber-FinalStep", True),
+                                            ("hydrogen_TR808kit-demo", True),
+                                            ("lmms_Jousboxx-BuzzerBeater", False),
+                                            ("lmms_Skiessi-C64", False),
+                                            ("lmms_Greshz-CoolSnip", False)])
+def test_electronic_track_gets_its_project_tempo_grid_and_bars(corpus: Path, track: str,
+                                                                bars: bool) -> None:
+    """Rendered at one whole-BPM project tempo (README: tempo and beats exact): a
+    constant grid at that tempo to a hundredth, on the annotated beats, with the
+    annotated downbeats where `bars`. BuzzerBeater's and C64's tracked beats slip to
+    the off-beat in places (a line through them is 0.12 % off), CoolSnip is a loop
+    too short to tell 139.94 from 140 BPM."""
     bpm, beats, downs = annotation(corpus, track)
-    r = analyse_file(corpus / "dev" / f"{track}.ogg")
-    assert r.constant_tempo
-    assert r.bpm == pytest.approx(bpm, rel=0.04)
-    assert hit_rate(r.beats, beats) >= 0.95
-    assert false_rate(r.beats, beats) <= 0.05
-    assert r.beats_per_bar == 4
-    assert hit_rate(r.downbeats, downs) >= 0.9
-
-
-@pytest.mark.parametrize(("track", "bpm"), [("lmms_Jousboxx-BuzzerBeater", 128.0),
-                                           ("lmms_Skiessi-C64", 127.0),
-                                           ("lmms_Greshz-CoolSnip", 140.0)])
-def test_electronic_track_gets_its_whole_project_bpm_grid(corpus: Path, track: str,
-                                                          bpm: float) -> None:
-    """Projects at a whole BPM: where the tracked beats slip to the off-beat in places
-    (a line through them is 0.12 % off), or in a loop too short to tell 139.94 from
-    140 BPM, the grid is at the project tempo to a hundredth, on the annotated beats."""
-    _bpm, beats, _downs = annotation(corpus, track)
     r = analyse_file(corpus / "dev" / f"{track}.ogg")
     assert r.constant_tempo
     assert r.bpm == pytest.approx(bpm, abs=0.005)
     assert hit_rate(r.beats, beats) >= 0.95
     assert false_rate(r.beats, beats) <= 0.05
+    if bars:
+        assert r.beats_per_bar == 4
+        assert hit_rate(r.downbeats, downs) >= 0.9
 
 
 def test_fast_band_rock_is_not_halved(corpus: Path) -> None:

@@ -417,6 +417,30 @@ def _aes(data: bytes, key: bytes, iv: bytes) -> bytes:
     return enc.update(padder.update(data) + padder.finalize()) + enc.finalize()
 
 
+def test_hls_segments_that_cannot_be_fetched_report_the_first_failure_quietly(
+        hostile: HostileServer, stream_media: StreamMedia,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """Two segments in a row answer 404 before one that plays: the URL test fails
+    naming the first 404, and nothing is printed to standard error. Before, the second
+    failed open replaced the first pending exception inside PyAV, which printed the
+    first's traceback ("PyAV library exception being dropped")."""
+    data, seconds = stream_media.hls_segments[0]
+    hostile.answers["/s2.ts"] = Answer(content_type="video/mp2t", body=data)
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2",
+             "#EXT-X-MEDIA-SEQUENCE:0"]
+    for name in ("gone0.ts", "gone1.ts", "s2.ts"):
+        lines += [f"#EXTINF:{seconds:.3f},", name]
+    lines.append("#EXT-X-ENDLIST")
+    hostile.answers["/vod.m3u8"] = Answer(content_type="application/vnd.apple.mpegurl",
+                                          body=("\n".join(lines) + "\n").encode())
+    capfd.readouterr()
+    info = probe_stream_url(hostile.url("/vod.m3u8"), timeout=10, policy=LOOPBACK)
+    assert not info["success"]
+    assert "404" in info["message"], info
+    assert "/gone0.ts" in hostile.paths
+    assert "being dropped" not in capfd.readouterr().err
+
+
 def test_aes128_hls_with_byte_ranges_is_decrypted(hostile: HostileServer,
                                                   stream_media: StreamMedia,
                                                   tmp_path: Path) -> None:

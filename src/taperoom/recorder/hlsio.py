@@ -53,10 +53,13 @@ def check_hls_playlist(text: str, base_url: str, policy: UrlPolicy) -> None:
 
 
 class _Body:
-    """A file-like ``read()`` over one streamed HTTP response, for PyAV."""
+    """A file-like ``read()`` over one streamed HTTP response, for PyAV; a read that
+    fails is reported to `on_error` (see :attr:`HlsOpener.failed`)."""
 
     def __init__(self, resp: httpx.Response, *, skip: int, limit: int | None,
-                 key: bytes | None, iv: bytes | None) -> None:
+                 key: bytes | None, iv: bytes | None,
+                 on_error: Callable[[Exception], None]) -> None:
+        self._on_error = on_error
         self._resp = resp
         self._chunks: Iterator[bytes] = resp.iter_bytes()
         self._skip = skip
@@ -82,6 +85,17 @@ class _Body:
         return chunk
 
     def read(self, n: int) -> bytes:
+        if self._eof and not self._buf:
+            return b""
+        try:
+            return self._read(n)
+        except Exception as exc:
+            self._eof = True
+            self._buf.clear()
+            self._on_error(exc)
+            raise
+
+    def _read(self, n: int) -> bytes:
         while not self._buf and not self._eof:
             chunk = next(self._chunks, None)
             if chunk is None or self._left == 0:
@@ -102,6 +116,16 @@ class _Body:
         self._resp.close()
 
 
+class _Empty:
+    """A body with nothing in it: what an open after a failed one reads (see HlsOpener)."""
+
+    def read(self, n: int) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        return None
+
+
 class HlsOpener:
     """PyAV ``io_open`` callable: every URL the HLS demuxer opens, through the policy.
 
@@ -119,8 +143,14 @@ class HlsOpener:
     ----------
     refused : UrlRefused or None
         The first refusal. FFmpeg treats a segment it cannot open as a loss and
-        goes on; the caller raises this once the demuxer stops, and every later
-        open is refused at once so that it stops soon.
+        goes on; the caller raises this once the demuxer stops.
+    failed : Exception or None
+        The first open or read that failed, refused or not. PyAV holds it and
+        raises it when FFmpeg next returns, which ends the session. Every later open
+        gets an empty body instead of an exception: PyAV keeps one pending exception
+        per thread, and a second one would replace the first (the real cause) and
+        print its traceback to standard error ("PyAV library exception being
+        dropped"), as happened whenever two segments in a row could not be fetched.
     """
 
     def __init__(self, policy: UrlPolicy, *, user_agent: str, connect_timeout: float,
@@ -128,12 +158,19 @@ class HlsOpener:
                  on_refused: Callable[[UrlRefused], None] | None = None) -> None:
         self.policy = policy
         self.refused: UrlRefused | None = None
+        self.failed: Exception | None = None
         self._on_refused = on_refused
         self._client = http_client(user_agent=user_agent, connect_timeout=connect_timeout,
                                    read_timeout=read_timeout, policy=policy)
 
-    def __call__(self, url: str, flags: int, options: dict[str, Any]) -> _Body:
+    def __call__(self, url: str, flags: int, options: dict[str, Any]) -> _Body | _Empty:
         """Open `url` for reading (PyAV's ``io_open(url, flags, options)``).
+
+        Returns
+        -------
+        file-like
+            The response body; an empty one once an open or a read has failed (see
+            :attr:`failed`).
 
         Raises
         ------
@@ -142,14 +179,17 @@ class HlsOpener:
         OSError
             An HTTP error status, or a malformed AES key or IV.
         """
-        if self.refused is not None:
-            raise self.refused
+        if self.failed is not None:
+            return _Empty()
         try:
             return self._open(url, flags, options)
         except UrlRefused as exc:
-            self.refused = exc
+            self.refused = self.failed = exc
             if self._on_refused is not None:
                 self._on_refused(exc)
+            raise
+        except Exception as exc:
+            self.failed = exc
             raise
 
     def _open(self, url: str, flags: int, options: dict[str, Any]) -> _Body:
@@ -177,7 +217,12 @@ class HlsOpener:
             raise OSError(f"HLS: http {resp.status_code} for a playlist entry")
         ranged = resp.status_code == 206
         return _Body(resp, skip=0 if ranged else start,
-                     limit=(end - start) if end else None, key=key, iv=iv)
+                     limit=(end - start) if end else None, key=key, iv=iv,
+                     on_error=self._note_failure)
+
+    def _note_failure(self, exc: Exception) -> None:
+        if self.failed is None:
+            self.failed = exc
 
     def close(self) -> None:
         """Close the HTTP client (the demuxer closes its open files itself)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -261,3 +263,14 @@ async def test_check_destination(sftp_server: SshTestServer) -> None:
     sftp_server.reject_auth = True
     bad = await check_destination(Destination.parse(sftp_server.destination("/in/")), creds)
     assert not bad["success"] and "authentication failed" in bad["message"]
+
+
+def test_importing_the_uploader_prints_no_library_warnings() -> None:
+    """A fresh process importing the SFTP uploader (as every recorder start does) with
+    Python's default warning filters prints nothing: asyncssh's import names
+    cryptography's deprecated DSA classes, which printed five warnings before."""
+    done = subprocess.run([sys.executable, "-W", "default", "-c",
+                           "import taperoom.recorder.transfer"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""

@@ -38,13 +38,19 @@ import shlex
 import socket
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-import asyncssh
+with warnings.catch_warnings():
+    # asyncssh (2.24) names cryptography's DSA classes at import, which cryptography
+    # 48+ deprecates with a warning per name: five lines on every server start, about
+    # a library's import, that a user can do nothing about
+    warnings.filterwarnings("ignore", message="DSA is deprecated")
+    import asyncssh
 
 from taperoom.errors import InvalidInput, NotFound, TaperoomError
 from taperoom.fslock import file_lock

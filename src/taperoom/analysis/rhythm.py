@@ -234,16 +234,17 @@ def _track(o: np.ndarray, fr: float, tempo: float) -> tuple[np.ndarray, Grid | N
     period = 60.0 * fr / tempo
     frames = track_beats(o, period)
     grid = fit_grid(frames, o, period)
-    if grid is not None:
-        # the whole BPM where the track cannot tell the two grids apart, or where it
-        # lands on more onsets
-        whole = whole_bpm_grid(grid, o, fr)
-        if whole is not None and (
-                grids_apart(grid, whole, o.size) <= _SAME_GRID_S * fr
-                or grid_support(whole, frames, o) > grid_support(grid, frames, o)):
-            grid = whole
-    constant = grid is not None and (
-        grid_fits(grid, fr) or grid_support(grid, frames, o) >= _beats.GRID_SUPPORT)
+    if grid is None:
+        return frames, None, False
+    support = grid_support(grid, frames, o)
+    # the whole BPM where the track cannot tell the two grids apart, or where it lands
+    # on more onsets
+    whole = whole_bpm_grid(grid, o, fr)
+    if whole is not None:
+        whole_support = grid_support(whole, frames, o)
+        if grids_apart(grid, whole, o.size) <= _SAME_GRID_S * fr or whole_support > support:
+            grid, support = whole, whole_support
+    constant = grid_fits(grid, fr) or support >= _beats.GRID_SUPPORT
     return frames, grid, constant
 
 

@@ -85,8 +85,6 @@ class _Body:
         return chunk
 
     def read(self, n: int) -> bytes:
-        if self._eof and not self._buf:
-            return b""
         try:
             return self._read(n)
         except Exception as exc:
@@ -184,12 +182,13 @@ class HlsOpener:
         try:
             return self._open(url, flags, options)
         except UrlRefused as exc:
-            self.refused = self.failed = exc
+            self.refused = exc
+            self._note_failure(exc)
             if self._on_refused is not None:
                 self._on_refused(exc)
             raise
         except Exception as exc:
-            self.failed = exc
+            self._note_failure(exc)
             raise
 
     def _open(self, url: str, flags: int, options: dict[str, Any]) -> _Body:

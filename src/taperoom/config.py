@@ -43,14 +43,31 @@ class AccessLogRedaction(logging.Filter):
         return True
 
 
+#: Library loggers whose INFO lines say nothing to the person running the servers,
+#: shown from WARNING up unless ``LOG_LEVEL`` is DEBUG: huey logs two or three lines
+#: for every task it runs ("Executing ...", "... executed in 0.1s", "Added task ... to
+#: schedule"), forty thousand for a first scan of 10,000 tracks (the project logs each
+#: job's start, retries and failure itself); Alembic lists its autogenerate plugins at
+#: every start. ``huey.consumer`` keeps INFO: its lines say the consumer started.
+QUIET_LOGGERS = ("huey", "alembic.runtime.plugins")
+
+
 def setup_logging(level: str | None = None) -> None:
     """Configure the root logger once, from ``LOG_LEVEL`` unless `level` is given, and
-    redact secrets from uvicorn's access log (:class:`AccessLogRedaction`)."""
+    redact secrets from uvicorn's access log (:class:`AccessLogRedaction`).
+
+    Above DEBUG the loggers of :data:`QUIET_LOGGERS` show warnings and errors only.
+    """
     name = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
+    root_level = getattr(logging, name, logging.INFO)
     logging.basicConfig(
-        level=getattr(logging, name, logging.INFO),
+        level=root_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if isinstance(root_level, int) and root_level > logging.DEBUG:
+        for quiet in QUIET_LOGGERS:
+            logging.getLogger(quiet).setLevel(max(root_level, logging.WARNING))
+        logging.getLogger("huey.consumer").setLevel(root_level)
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, AccessLogRedaction) for f in access.filters):
         access.addFilter(AccessLogRedaction())

@@ -96,13 +96,11 @@ def test_serve_rejects_unknown_app(tmp_path: Path) -> None:
 
 
 def test_a_server_process_freezes_its_start_up_heap_and_an_app_in_a_test_does_not(
-        tmp_path: Path, server_process, eph_settings) -> None:
+        tmp_path: Path, server_process, eph_settings, live_server) -> None:
     """`taperoom serve` leaves the objects of its start-up out of garbage collection
     (it says how many); an app started in this process (as tests and commands do) does
     not, since frozen objects are never collected."""
     import gc
-
-    from fastapi.testclient import TestClient
 
     from taperoom.ephemeral.app import create_app
 
@@ -115,6 +113,7 @@ def test_a_server_process_freezes_its_start_up_heap_and_an_app_in_a_test_does_no
     assert len(frozen) == 1, out
     assert int(frozen[0].split("frozen: ")[1].split()[0]) > 10_000
     before = gc.get_freeze_count()
-    with TestClient(create_app(eph_settings())) as client:
-        assert client.get("/").status_code == 200
+    in_process = live_server(create_app(eph_settings()))
+    assert httpx.get(in_process.url + "/").status_code == 200
+    in_process.__exit__()
     assert gc.get_freeze_count() == before

@@ -18,7 +18,10 @@ windows (steady when the annotation counts what is played), the annotated and ou
 counts over the annotated span, the annotation's mean tempo (beats over time) and its
 median-interval tempo (the corpus's ``bpm``), the mean note rate over that span and
 the note rate of the runs (60 over the mean interval between note onsets near their
-median, which the running notes dominate). Runs faster than the mean mean time taken between them.
+median, which the running notes dominate), and the periodicity of the note onsets: the
+tempo Taperoom's salience (:func:`taperoom.analysis.tempo.choose_tempo`) picks for the
+onsets as a novelty, with 140-200 per minute (two notes of the runs) as its range. Runs
+faster than the mean mean time taken between them.
 
 Usage::
 
@@ -73,6 +76,21 @@ def run_pace(onsets: np.ndarray, t0: float, t1: float) -> float | None:
     return float(60.0 / runs.mean())
 
 
+def onset_periodicity(onsets: np.ndarray, duration: float) -> float | None:
+    """Tempo (per minute) of the note onsets as a novelty function (unit impulses smoothed
+    by a Gaussian of 2 frames, 100 frames per second), chosen by Taperoom's salience
+    with 140-200 as the range of its prior."""
+    from scipy.ndimage import gaussian_filter1d
+
+    from taperoom.analysis.tempo import choose_tempo, tempo_salience
+
+    rate = 100.0
+    x = np.zeros(int(duration * rate) + 1)
+    x[np.round(onsets * rate).astype(int)] = 1.0
+    x = gaussian_filter1d(x, 2.0)
+    return choose_tempo(tempo_salience(x / x.std(), rate), (140.0, 200.0))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
@@ -108,21 +126,24 @@ def main(argv: list[str] | None = None) -> int:
             "per window min": float(ratios.min()), "per window max": float(ratios.max()),
             "mean note rate": 60.0 * in_span.size / (t1 - t0),
             "note rate of the runs": run_pace(onsets, t0, t1),
+            "onset periodicity": onset_periodicity(onsets, pcm.size / RATE),
         }
         rows.append(row)
         print(f"\n{stem} ({row['metre']}): window, annotated beats, notes, our beats")
         for s, a, n, o in per_window:
             print(f"  {s:5.0f} s  {a:3d}  {n:3d}  {o:3d}")
     print("\n| track | metre | annotated bpm (median interval) | annotated mean tempo | "
-          "notes per minute: mean / runs | notes per annotated beat (window min-max) | "
-          "annotated beats | our beats in that span |")
-    print("|---|---|---|---|---|---|---|---|")
+          "notes per minute: mean / runs | note-onset periodicity (per minute) | "
+          "notes per annotated beat (window min-max) | annotated beats | "
+          "our beats in that span |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         runs = r["note rate of the runs"]
         pace = f"{r['mean note rate']:.0f} / " + (f"{runs:.0f}" if runs else "—")
         print(f"| {r['track'].removeprefix('bachviolin_john-garner_')} | {r['metre']} | "
               f"{r['annotated bpm (median interval)']:.2f} | {r['annotated mean tempo']:.2f} | "
-              f"{pace} | {r['notes per annotated beat']:.2f} ({r['per window min']:.2f}-"
+              f"{pace} | {r['onset periodicity'] or float('nan'):.1f} | "
+              f"{r['notes per annotated beat']:.2f} ({r['per window min']:.2f}-"
               f"{r['per window max']:.2f}) | {r['annotated beats']} | "
               f"{r['our beats in that span']} |")
     return 0

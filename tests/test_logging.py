@@ -30,6 +30,7 @@ def add(a, b):
 assert add(1, 2).get() == 3
 logging.getLogger("huey.consumer").info("consumer started")
 logging.getLogger("huey").warning("a task warning")
+logging.getLogger("taperoom.jobs").info("queue 'q': consumer started with 1 worker thread(s)")
 """
 
 
@@ -44,17 +45,21 @@ def _stderr(tmp_path: Path, **env: str) -> str:
 
 def test_default_log_shows_migrations_and_warnings_but_no_line_per_task(
         tmp_path: Path) -> None:
-    """At INFO, a first start logs each migration it applies and huey's consumer and
-    warnings, but no huey line per task run and no Alembic plugin list."""
+    """At INFO, a first start logs each migration it applies, the job layer's queue
+    starts and huey's warnings, but no huey line per task run or consumer detail, no
+    Alembic plugin list and no Alembic line per database connection."""
     err = _stderr(tmp_path)
     assert "Running upgrade  -> 0001" in err
-    assert "consumer started" in err and "a task warning" in err
+    assert "queue 'q': consumer started" in err and "a task warning" in err
     assert "Executing" not in err and "executed in" not in err
+    assert "huey.consumer" not in err
     assert "setup plugin" not in err
+    assert "Context impl" not in err and "Will assume" not in err
 
 
 @pytest.mark.parametrize("level", ["DEBUG", "debug"])
 def test_debug_log_keeps_every_library_line(tmp_path: Path, level: str) -> None:
-    """``LOG_LEVEL=DEBUG`` shows huey's line per task again."""
+    """``LOG_LEVEL=DEBUG`` shows huey's and Alembic's lines again."""
     err = _stderr(tmp_path, LOG_LEVEL=level)
     assert "Executing" in err and "executed in" in err
+    assert "huey.consumer: consumer started" in err and "Context impl" in err

@@ -46,17 +46,30 @@ class AccessLogRedaction(logging.Filter):
 #: Library loggers whose INFO lines say nothing to the person running the servers,
 #: shown from WARNING up unless ``LOG_LEVEL`` is DEBUG: huey logs two or three lines
 #: for every task it runs ("Executing ...", "... executed in 0.1s", "Added task ... to
-#: schedule"), forty thousand for a first scan of 10,000 tracks (the project logs each
-#: job's start, retries and failure itself); Alembic lists its autogenerate plugins at
-#: every start. ``huey.consumer`` keeps INFO: its lines say the consumer started.
+#: schedule"), forty thousand for a first scan of 10,000 tracks, and five when each of
+#: its consumers starts (the project's job layer, ``taperoom.jobs``, logs each queue's
+#: start and each job's retry and failure itself); Alembic lists its autogenerate
+#: plugins at every start.
 QUIET_LOGGERS = ("huey", "alembic.runtime.plugins")
+
+
+class MigrationContextLines(logging.Filter):
+    """Leaves out the two lines Alembic logs each time it opens a database ("Context
+    impl SQLiteImpl.", "Will assume non-transactional DDL."), five times per start of
+    ``taperoom serve``; the "Running upgrade ..." line of each migration applied stays."""
+
+    PREFIXES = ("Context impl ", "Will assume ")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(self.PREFIXES))
 
 
 def setup_logging(level: str | None = None) -> None:
     """Configure the root logger once, from ``LOG_LEVEL`` unless `level` is given, and
     redact secrets from uvicorn's access log (:class:`AccessLogRedaction`).
 
-    Above DEBUG the loggers of :data:`QUIET_LOGGERS` show warnings and errors only.
+    Above DEBUG the loggers of :data:`QUIET_LOGGERS` show warnings and errors only, and
+    Alembic's per-connection lines are left out (:class:`MigrationContextLines`).
     """
     name = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
     root_level = getattr(logging, name, logging.INFO)
@@ -67,7 +80,9 @@ def setup_logging(level: str | None = None) -> None:
     if isinstance(root_level, int) and root_level > logging.DEBUG:
         for quiet in QUIET_LOGGERS:
             logging.getLogger(quiet).setLevel(max(root_level, logging.WARNING))
-        logging.getLogger("huey.consumer").setLevel(root_level)
+        migration = logging.getLogger("alembic.runtime.migration")
+        if not any(isinstance(f, MigrationContextLines) for f in migration.filters):
+            migration.addFilter(MigrationContextLines())
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, AccessLogRedaction) for f in access.filters):
         access.addFilter(AccessLogRedaction())

@@ -7,7 +7,9 @@ queue in ``tmp_path``, on short generated drum loops.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -104,9 +106,12 @@ def test_no_more_jobs_run_at_once_than_the_limit(
 
 
 def test_an_unreadable_file_is_retried_with_backoff_then_fails(
-        services: Callable[..., LibraryServices], tmp_path: Path) -> None:
+        services: Callable[..., LibraryServices], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
     """A file that cannot be decoded is tried 1 + ANALYSIS_MAX_RETRIES times, each wait
-    twice the one before, then fails with the decoder's error; the consumer goes on."""
+    twice the one before, then fails with the decoder's error; the consumer goes on.
+    Each retry is one log line naming the attempt and the error."""
+    caplog.set_level(logging.INFO)
     svc = services(analysis_max_retries=2, analysis_retry_delay=0.5)
     names = _loops(tmp_path / "music", [120, 126])
     scanned_library(svc, tmp_path / "music")
@@ -124,6 +129,13 @@ def test_an_unreadable_file_is_retried_with_backoff_then_fails(
     [(_, failed)] = timeline.of("analysis:failed", bad.file_hash)
     assert failed["error"] == job["last_error"]
     assert fresh(svc, bad.id).date_analyzed is None
+    retries = [r.getMessage() for r in caplog.records
+               if bad.file_hash in r.getMessage() and "attempt" in r.getMessage()]
+    assert len(retries) == 2
+    for line, (n, delay) in zip(retries, ((1, 0.5), (2, 1.0)), strict=True):
+        assert re.fullmatch(rf"analysis job \d+ of {bad.file_hash} queued again "
+                            rf"\(in {delay:.1f} s\): attempt {n} of 3 failed: "
+                            + re.escape(job["last_error"]), line), line
     svc.analysis.request({"track_id": good.id})
     assert wait_job(svc, good.file_hash) == "completed"
 

@@ -69,9 +69,9 @@ class JobOutcomes:
             repo.update_job(s, row_id, status="queued", retry_count=retry_count + 1,
                             last_error=error,
                             next_attempt_at=utcnow() + timedelta(seconds=delay))
-        log.info("analysis %s failed (attempt %d of %d), retried in %.1f s: %s",
-                 file_hash, retry_count + 1, max_retries + 1, delay, error)
-        raise RunAgain(delay, reason=error)
+        # the job layer logs the retry with this reason
+        raise RunAgain(delay, reason=f"attempt {retry_count + 1} of {max_retries + 1} "
+                                     f"failed: {error}")
 
     def stopped(self, run: JobRun, row_id: int, file_hash: str,
                 base: dict[str, Any]) -> dict[str, Any]:

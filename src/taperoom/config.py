@@ -46,10 +46,10 @@ class AccessLogRedaction(logging.Filter):
 #: Library loggers whose INFO lines say nothing to the person running the servers,
 #: shown from WARNING up unless ``LOG_LEVEL`` is DEBUG: huey logs two or three lines
 #: for every task it runs ("Executing ...", "... executed in 0.1s", "Added task ... to
-#: schedule"), forty thousand for a first scan of 10,000 tracks, and five when each of
-#: its consumers starts (the project's job layer, ``taperoom.jobs``, logs each queue's
-#: start and each job's retry and failure itself); Alembic lists its autogenerate
-#: plugins at every start.
+#: schedule"), tens of thousands for the first analysis of 10,000 tracks, and five
+#: when each of its consumers starts (the project's job layer, ``taperoom.jobs``, logs
+#: each queue's start and each job's retry and failure itself); Alembic lists its
+#: autogenerate plugins at every start.
 QUIET_LOGGERS = ("huey", "alembic.runtime.plugins")
 
 

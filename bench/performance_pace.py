@@ -25,20 +25,25 @@ faster than the mean mean time taken between them.
 
 Usage::
 
-    PYTHONPATH=src .venv/bin/python bench/performance_pace.py [--window 10]
+    PYTHONPATH=src .venv/bin/python bench/performance_pace.py [--window 10] [--write]
+
+``--write`` replaces the "performance pace (solo violin)" section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
+import os
+import subprocess
+import time
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rhythm_eval import CORPUS, RATE, decode, run_ours
+from common import replace_section
+from rhythm_eval import CORPUS, RATE, ROOT, decode, run_ours
+
+SECTION = "performance pace (solo violin)"
 
 #: Pitch track: sample rate (Hz), hop (samples), frequency range (Hz) of the violin's
 #: fundamentals (G3 = 196 Hz up), shortest note (frames).
@@ -95,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--window", type=float, default=10.0, help="window length (s)")
+    ap.add_argument("--write", action="store_true", help=f'replace "{SECTION}" in BENCHMARKS.md')
     args = ap.parse_args(argv)
+    load_start = os.getloadavg()
     rows = []
     for meta_path in sorted(CORPUS.glob("bachviolin_*.json")):
         meta = json.loads(meta_path.read_text())
@@ -132,22 +139,68 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{stem} ({row['metre']}): window, annotated beats, notes, our beats")
         for s, a, n, o in per_window:
             print(f"  {s:5.0f} s  {a:3d}  {n:3d}  {o:3d}")
-    print("\n| track | metre | annotated bpm (median interval) | annotated mean tempo | "
-          "notes per minute: mean / runs | note-onset periodicity (per minute) | "
-          "notes per annotated beat (window min-max) | annotated beats | "
-          "our beats in that span |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    table = table_lines(rows)
+    print()
+    print("\n".join(table))
+    if args.write:
+        write(table, rows, args.window, (load_start, os.getloadavg()))
+    return 0
+
+
+def table_lines(rows: list[dict]) -> list[str]:
+    """The summary table (Markdown) of the tracks' rows."""
+    lines = ["| track | metre | annotated bpm (median interval) | annotated mean tempo | "
+             "notes per minute: mean / runs | note-onset periodicity (two notes per minute) | "
+             "notes per annotated beat (window min-max) | annotated beats | "
+             "our beats in that span |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         runs = r["note rate of the runs"]
         pace = f"{r['mean note rate']:.0f} / " + (f"{runs:.0f}" if runs else "—")
-        print(f"| {r['track'].removeprefix('bachviolin_john-garner_')} | {r['metre']} | "
-              f"{r['annotated bpm (median interval)']:.2f} | {r['annotated mean tempo']:.2f} | "
-              f"{pace} | {r['onset periodicity'] or float('nan'):.1f} | "
-              f"{r['notes per annotated beat']:.2f} ({r['per window min']:.2f}-"
-              f"{r['per window max']:.2f}) | {r['annotated beats']} | "
-              f"{r['our beats in that span']} |")
-    return 0
+        lines.append(
+            f"| {r['track'].removeprefix('bachviolin_john-garner_')} | {r['metre']} | "
+            f"{r['annotated bpm (median interval)']:.2f} | {r['annotated mean tempo']:.2f} | "
+            f"{pace} | {r['onset periodicity'] or float('nan'):.1f} | "
+            f"{r['notes per annotated beat']:.2f} ({r['per window min']:.2f}-"
+            f"{r['per window max']:.2f}) | {r['annotated beats']} | "
+            f"{r['our beats in that span']} |")
+    return lines
 
+
+def write(table: list[str], rows: list[dict], window: float,
+          load: tuple[tuple[float, ...], ...]) -> None:
+    """Replace (or add) the section :data:`SECTION` of BENCHMARKS.md."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    loads = [" ".join(f"{v:.2f}" for v in la) for la in load]
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    command = "PYTHONPATH=src .venv/bin/python bench/performance_pace.py --write" + (
+        "" if window == 10.0 else f" --window {window:g}")
+    per_track = []
+    for r in rows:
+        runs = r["note rate of the runs"]
+        faster = (f"the runs go {100.0 * (runs / r['mean note rate'] - 1.0):.1f} % faster "
+                  "than the mean note rate" if runs else "no runs")
+        per_track.append(
+            f"- {r['track'].removeprefix('bachviolin_john-garner_')}: {faster}; Taperoom "
+            f"has {r['our beats in that span']} beats where the annotation has "
+            f"{r['annotated beats']} ({r['notes per annotated beat']:.2f} notes per "
+            "annotated beat).")
+    block = (
+        f"## {SECTION}\n\nMeasured on {when} at commit `{commit}` (load average {loads[0]} at "
+        f"the start, {loads[1]} at the end) with:\n\n```sh\n{command}\n```\n\n"
+        "Per window of "
+        f"{window:g} s, the annotated beats of the solo-violin recordings of the dev corpus "
+        "(silver: an automatic score-to-audio alignment), the notes played (a pYIN pitch "
+        "track; a note is 46 ms or more on one semitone, so repeated notes count once) and "
+        "Taperoom's beats. Steady notes per annotated beat in every window mean that the "
+        "annotation counts what is played, so its mean tempo is right; runs faster than "
+        "the mean mean that the performer takes time between them. \"Runs\" is 60 over "
+        "the mean interval between notes near the median interval; the note-onset "
+        "periodicity is the tempo Taperoom's salience picks for the note onsets as a "
+        "novelty, in pairs of notes per minute (140-200).\n\n"
+        + "\n".join(table) + "\n\n" + "\n".join(per_track) + "\n\n")
+    replace_section(SECTION, block)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -171,3 +171,38 @@ def drifting(bpm_start: float, bpm_end: float, seconds: float,
     times = np.asarray(beats[:-1])
     ev = [(t, kick(rate), 1.0) for t in times] + [(t, hat(rate), 0.5) for t in times]
     return place(ev, seconds, rate), times
+
+
+def piano_note(freq: float, rate: int = RATE) -> np.ndarray:
+    """A plucked, piano-like note: 4 harmonics (amplitude 1/h), 1 ms attack, 250 ms
+    exponential decay, 0.5 s long."""
+    n = np.arange(int(0.5 * rate))
+    y = sum(np.sin(2 * np.pi * freq * h * n / rate) / h for h in (1, 2, 3, 4))
+    return np.asarray(y * np.exp(-n / (0.25 * rate)) * np.minimum(1.0, n / 50.0))
+
+
+def in_three(bpm: float, seconds: float, rate: int = RATE,
+             seed: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A piece in 3/4 without drums, moving in eighth notes: a note of the bar's chord
+    (:data:`PROGRESSION`, one chord a bar, an octave up) on every eighth, loudest on the
+    downbeat (1.0), then on the other beats (0.7), softest between them (0.45), and the
+    chord's root an octave down on every downbeat. Returns (signal, beat times s,
+    downbeat times s).
+    """
+    rng = _rng(seed)
+    eighth = 30.0 / bpm
+    ev: list[tuple[float, np.ndarray, float]] = []
+    beats, downbeats = [], []
+    i = 0
+    while (t := 0.25 + i * eighth) < seconds - 0.6:
+        bar, pos = divmod(i, 6)
+        triad = PROGRESSION[bar % len(PROGRESSION)]
+        gain = 1.0 if pos == 0 else 0.7 if pos % 2 == 0 else 0.45
+        ev.append((t, piano_note(triad[int(rng.integers(3))] * 2, rate), 0.2 * gain))
+        if pos % 2 == 0:
+            beats.append(t)
+            if pos == 0:
+                ev.append((t, piano_note(triad[0] / 2, rate), 0.3))
+                downbeats.append(t)
+        i += 1
+    return place(ev, seconds, rate), np.asarray(beats), np.asarray(downbeats)

@@ -18,6 +18,7 @@ from tests.analysis.rhythm_signals import (
     drifting,
     drums,
     four_on_the_floor,
+    in_three,
     swing,
     tempo_step,
 )
@@ -251,3 +252,18 @@ def test_grids_apart_is_the_distance_at_the_track_ends() -> None:
     last = np.floor(999 / a.period)
     assert grids_apart(a, b, 1000) == pytest.approx(last * (a.period - b.period))
     assert grids_apart(a, a, 1000) == 0.0
+
+
+@pytest.mark.parametrize("bpm", [160.0, 172.0])
+def test_a_fast_piece_in_three_without_drums_keeps_its_quarter_note_beat(bpm: float) -> None:
+    """A drumless 3/4 whose softer eighths leave the quarter note the most regular pulse:
+    that pulse goes in threes (bars), so it is not halved to a tempo no bar of three
+    holds; the beats fall on the quarter notes and the bars are counted in three."""
+    y, beats, downbeats = in_three(bpm, 40.0)
+    features = features_of(y)
+    assert features.percussive_share is not None and features.percussive_share < 0.13
+    r = estimate_rhythm(features)
+    assert r.bpm == pytest.approx(bpm, rel=0.01)
+    assert r.beats_per_bar == 3
+    assert np.median(nearest_error(r.beats, beats[2:-2])) < 0.02
+    assert np.median(nearest_error(r.downbeats, downbeats[1:-1])) < 0.02

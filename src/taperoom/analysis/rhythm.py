@@ -299,7 +299,7 @@ def estimate_rhythm(features: RhythmFeatures, *, bpm_range: tuple[float, float] 
                          frame_rate=fr, bpm_range=(lo, hi))
     # a fast pulse without drums is counted in half time: which half, the bars say
     half_time = tempo == chosen and counts_in_half_time(
-        tempo, percussive_share=features.percussive_share, bass=bass, frame_rate=fr,
+        sal, tempo, percussive_share=features.percussive_share, bass=bass, frame_rate=fr,
         bpm_range=(lo, hi))
     frames, grid, constant = _track(o, fr, tempo)
     if (not constant and tempo == chosen and not half_time

@@ -31,7 +31,8 @@ from scipy.signal import find_peaks
 
 __all__ = ["BASS_PULSE_MIN", "HALF_REACH_OCTAVES", "HFC_WEIGHT", "NO_DRUMS_MAX_BPM",
            "PERCUSSIVE_SHARE_MAX",
-           "PRIOR_TAIL_OCTAVES", "TATUM_MARGIN", "TempoSalience", "band_novelty",
+           "PRIOR_TAIL_OCTAVES", "TATUM_MARGIN", "TRIPLE_MARGIN", "TempoSalience",
+           "band_novelty",
            "choose_tempo", "counts_in_half_time", "novelty", "tactus_level",
            "tempo_salience"]
 
@@ -65,6 +66,19 @@ PERCUSSIVE_SHARE_MAX = 0.13
 #: fastest regular pulse, its tatum (see :func:`tactus_level`). On the dev corpus the
 #: decision is the same for every value from 1.2 to 1.7; 1.5 is the middle.
 TATUM_MARGIN = 1.5
+#: How much more salient (same log score) a pulse's third must be than its half for the
+#: pulse to go in threes, and so not be halved (:func:`tactus_level`,
+#: :func:`counts_in_half_time`): halving presumes that the pulse goes in twos. A pulse
+#: in threes is either the beat of a bar of three (3/4 counted in quarter notes: the
+#: third is the bar) or the running eighths of a compound metre (6/8: the third is the
+#: dotted-quarter beat); its half is the beat of neither. The dev corpus's halved pulses
+#: (running eighths under a beat in two) have their third 0.11 to 1.54 below their
+#: half; drumless pieces in 3/4 at 160 and 172 quarter notes
+#: (``tests/analysis/test_rhythm.py``) have it 2.06 and 2.33 above; 0.5 keeps both
+#: sides clear. Duple or triple grouping from the recurrences of the pulse: Gouyon &
+#: Herrera 2003, "Determination of the meter of musical audio signals: seeking
+#: recurrences in beat segment descriptors", AES 114th Convention.
+TRIPLE_MARGIN = 0.5
 #: How far (octaves) below the DJ range a tempo may be halved to: a chorale at 60 BPM
 #: is slow, not wrong; below 0.3 octave (57 BPM for a range from 70) the half is no
 #: longer a beat a DJ counts.
@@ -274,7 +288,9 @@ def tactus_level(sal: TempoSalience, tempo: float, *, percussive_share: float | 
     in Time", ch. 2). So when `tempo` is at least :data:`TATUM_MARGIN` more salient
     than its double (nothing regular subdivides it) in music without drums, the beat
     is half of it — unless the half lies more than :data:`HALF_REACH_OCTAVES` below the
-    DJ range, or a bass drum strikes every beat (:data:`BASS_PULSE_MIN`). See also
+    DJ range, the pulse goes in threes (its third at least :data:`TRIPLE_MARGIN` more
+    salient than its half: a bar of three, or the eighths of a compound metre), or a bass
+    drum strikes every beat (:data:`BASS_PULSE_MIN`). See also
     :func:`counts_in_half_time`.
 
     Parameters
@@ -302,34 +318,33 @@ def tactus_level(sal: TempoSalience, tempo: float, *, percussive_share: float | 
         return tempo
     if np.log2(bpm_range[0] / (tempo / 2.0)) > HALF_REACH_OCTAVES:
         return tempo
-    score = _salience_score(sal)
-
-    def peak_near(bpm: float) -> float:
-        # the best score within 2 % of `bpm` (12 axis steps of 0.17 %)
-        i = int(np.argmin(np.abs(np.log(sal.bpm / bpm))))
-        return float(score[max(i - 12, 0):i + 13].max())
-
-    if peak_near(tempo) - peak_near(2.0 * tempo) <= TATUM_MARGIN:
+    if _peak_near(sal, tempo) - _peak_near(sal, 2.0 * tempo) <= TATUM_MARGIN:
+        return tempo
+    if _in_threes(sal, tempo):
         return tempo
     if _bass_drum_on(tempo, bass, frame_rate):
         return tempo
     return tempo / 2.0
 
 
-def counts_in_half_time(tempo: float, *, percussive_share: float | None, bass: np.ndarray,
-                        frame_rate: float, bpm_range: tuple[float, float]) -> bool:
+def counts_in_half_time(sal: TempoSalience, tempo: float, *, percussive_share: float | None,
+                        bass: np.ndarray, frame_rate: float,
+                        bpm_range: tuple[float, float]) -> bool:
     """Whether a fast pulse of music without drums is counted in half time.
 
     A score notates a pulse faster than :data:`NO_DRUMS_MAX_BPM` in eighth notes under
     a slower beat (a rag's left hand, a march's "oom-pah"); without a drum kit nothing
     marks every one of them as a beat. So music without drums (percussive share under
     :data:`PERCUSSIVE_SHARE_MAX`) whose pulse is that fast is counted in half time when
-    the half is inside the DJ range and no bass drum strikes every pulse
+    the half is inside the DJ range, the pulse does not go in threes (a fast 3/4 counted
+    in quarter notes; see :data:`TRIPLE_MARGIN`) and no bass drum strikes every pulse
     (:data:`BASS_PULSE_MIN`). Which half of the pulses are the beats is for the bar
     analysis to say (:mod:`taperoom.analysis.rhythm`).
 
     Parameters
     ----------
+    sal : TempoSalience
+        Salience of the whole novelty (:func:`tempo_salience`).
     tempo : float
         The pulse (BPM).
     percussive_share : float or None
@@ -349,7 +364,20 @@ def counts_in_half_time(tempo: float, *, percussive_share: float | None, bass: n
         return False
     if tempo <= NO_DRUMS_MAX_BPM or tempo / 2.0 < bpm_range[0]:
         return False
-    return not _bass_drum_on(tempo, bass, frame_rate)
+    return not _in_threes(sal, tempo) and not _bass_drum_on(tempo, bass, frame_rate)
+
+
+def _peak_near(sal: TempoSalience, bpm: float) -> float:
+    """The best log salience score (:func:`choose_tempo`, no prior) within 2 % of `bpm`
+    (12 axis steps of 0.17 %)."""
+    i = int(np.argmin(np.abs(np.log(sal.bpm / bpm))))
+    return float(_salience_score(sal)[max(i - 12, 0):i + 13].max())
+
+
+def _in_threes(sal: TempoSalience, tempo: float) -> bool:
+    """Whether the pulse at `tempo` goes in threes (:data:`TRIPLE_MARGIN`), so that its
+    half is no beat."""
+    return _peak_near(sal, tempo / 3.0) - _peak_near(sal, tempo / 2.0) > TRIPLE_MARGIN
 
 
 def _bass_drum_on(tempo: float, bass: np.ndarray, frame_rate: float) -> bool:

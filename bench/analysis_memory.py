@@ -29,13 +29,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import av
 import numpy as np
 
-from common import replace_section
+from common import measured_on, replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -136,14 +135,9 @@ def main() -> None:
 
 def write(section: str, hours: float, load: tuple[tuple[float, ...], ...]) -> None:
     """Replace (or add) the ``## analysis memory`` section of BENCHMARKS.md."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip() or "unknown"
-    loads = [" ".join(f"{v:.2f}" for v in la) for la in load]
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     command = ".venv/bin/python bench/analysis_memory.py --write" + (
         "" if hours == 2.0 else f" --hours {hours:g}")
-    block = (f"## analysis memory\n\nMeasured on {when} at commit `{commit}` (load average "
-             f"{loads[0]} at the start, {loads[1]} at the end) with:\n\n```sh\n{command}\n```\n\n"
+    block = (f"## analysis memory\n\n{measured_on(load)} with:\n\n```sh\n{command}\n```\n\n"
              f"`{SOURCE}` of the dev corpus tiled into stereo 44.1 kHz FLAC mixes; each figure "
              "is one fresh process's peak resident set size (`VmHWM`).\n\n" + section + "\n\n")
     replace_section("analysis memory", block)

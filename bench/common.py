@@ -202,6 +202,22 @@ def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def head_commit() -> str:
+    """Short hash of the checked-out commit ("unknown" outside a git clone)."""
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                          capture_output=True, text=True).stdout.strip() or "unknown"
+
+
+def measured_on(load: tuple[tuple[float, ...], ...]) -> str:
+    """The first words of a section: "Measured on <UTC time> at commit `<hash>` (load
+    average <first> at the start, <last> at the end)", `load` being
+    :func:`os.getloadavg` at the start and at the end."""
+    loads = [" ".join(f"{v:.2f}" for v in la) for la in load]
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return (f"Measured on {when} at commit `{head_commit()}` (load average {loads[0]} at "
+            f"the start, {loads[-1]} at the end)")
+
+
 def replace_section(name: str, block: str) -> None:
     """Replace the ``## <name>`` section of BENCHMARKS.md where it stands with `block`
     (its heading included, ending with a blank line), or append `block`; the rest of

@@ -35,13 +35,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import time
 
 import numpy as np
 
-from common import replace_section
-from rhythm_eval import CORPUS, RATE, ROOT, decode, run_ours
+from common import measured_on, replace_section
+from rhythm_eval import CORPUS, RATE, decode, run_ours
 
 SECTION = "performance pace (solo violin)"
 
@@ -170,10 +168,6 @@ def table_lines(rows: list[dict]) -> list[str]:
 def write(table: list[str], rows: list[dict], window: float,
           load: tuple[tuple[float, ...], ...]) -> None:
     """Replace (or add) the section :data:`SECTION` of BENCHMARKS.md."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip() or "unknown"
-    loads = [" ".join(f"{v:.2f}" for v in la) for la in load]
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     command = "PYTHONPATH=src .venv/bin/python bench/performance_pace.py --write" + (
         "" if window == 10.0 else f" --window {window:g}")
     per_track = []
@@ -187,8 +181,7 @@ def write(table: list[str], rows: list[dict], window: float,
             f"{r['annotated beats']} ({r['notes per annotated beat']:.2f} notes per "
             "annotated beat).")
     block = (
-        f"## {SECTION}\n\nMeasured on {when} at commit `{commit}` (load average {loads[0]} at "
-        f"the start, {loads[1]} at the end) with:\n\n```sh\n{command}\n```\n\n"
+        f"## {SECTION}\n\n{measured_on(load)} with:\n\n```sh\n{command}\n```\n\n"
         "Per window of "
         f"{window:g} s, the annotated beats of the solo-violin recordings of the dev corpus "
         "(silver: an automatic score-to-audio alignment), the notes played (a pYIN pitch "

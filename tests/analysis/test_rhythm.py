@@ -267,3 +267,21 @@ def test_a_fast_piece_in_three_without_drums_keeps_its_quarter_note_beat(bpm: fl
     assert r.beats_per_bar == 3
     assert np.median(nearest_error(r.beats, beats[2:-2])) < 0.02
     assert np.median(nearest_error(r.downbeats, downbeats[1:-1])) < 0.02
+
+
+def test_a_beat_list_spans_the_music_not_the_silence_around_it() -> None:
+    """A track without one tempo (120 then 132 BPM) between 3 s of leading and 8 s of
+    trailing room noise (white noise at -60 dBFS): no beat before the first kick or
+    after the last one (a constant grid would span the file)."""
+    body, beats = tempo_step(120.0, 132.0, 40.0)
+    lead, tail = 3.0, 8.0
+    noise = np.random.default_rng(5).normal(0.0, 1e-3, int((lead + 40.0 + tail) * RATE))
+    y = (noise + np.concatenate([np.zeros(int(lead * RATE)), body,
+                                 np.zeros(int(tail * RATE))])).astype(np.float32)
+    r = analyse(y)
+    assert not r.constant_tempo
+    played = beats + lead
+    assert r.beats[0] >= played[0] - 0.05
+    assert r.beats[-1] <= played[-1] + 0.05
+    err = nearest_error(r.beats, played[(played > lead + 1.0) & (played < lead + 39.0)])
+    assert np.mean(err < 0.03) >= 0.95

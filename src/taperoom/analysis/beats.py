@@ -8,7 +8,8 @@ a beat sequence (least squares on the beat indices, then the phase that maximise
 novelty on the grid), and :func:`whole_bpm_grid` moves it to the nearest whole BPM
 (music made in a sequencer keeps one); :func:`grid_fits` (the beats stay on the grid)
 and :func:`grid_support` (the grid lands on the onsets as well as the beats do) decide
-whether the music has one tempo.
+whether the music has one tempo. :func:`trim_beats` drops the beats a tracker carries
+on before the music starts and into its fading end.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 __all__ = ["GRID_SUPPORT", "WHOLE_BPM_REACH", "Grid", "beat_consistency", "fit_grid", "grid_fits",
-           "grid_support", "grids_apart", "track_beats", "whole_bpm_grid"]
+           "grid_support", "grids_apart", "track_beats", "trim_beats", "whole_bpm_grid"]
 
 #: Ellis (2007) tightness of the inter-beat-interval penalty.
 TIGHTNESS = 100.0
@@ -287,6 +288,40 @@ def grid_support(grid: Grid, beats: np.ndarray, o: np.ndarray) -> float:
         return 0.0
     ref = float(on_beats.mean())
     return float(on_grid.mean()) / ref if ref > 1e-12 else 0.0
+
+
+def trim_beats(beats: np.ndarray, o: np.ndarray) -> np.ndarray:
+    """The beats from the first to the last one on a real onset.
+
+    The dynamic programme of :func:`track_beats` carries its beats on through a silent
+    start and a fading last chord, where nothing marks them. As librosa's
+    ``beat.beat_track`` does (``trim=True``; McFee et al. 2015, "librosa: audio and
+    music signal analysis in Python", SciPy), the onset strength at the beats is
+    smoothed with a 5-point Hann window (weights 0.5, 1, 0.5 on a beat and its
+    neighbours), and the leading and trailing beats whose smoothed strength is at most
+    half its root mean square are dropped.
+
+    Parameters
+    ----------
+    beats : np.ndarray, shape=(m,), int
+        Frame indices of the beats, increasing.
+    o : np.ndarray, shape=(n,)
+        Novelty function (non-negative).
+
+    Returns
+    -------
+    np.ndarray, shape=(k,), int
+        A contiguous run of `beats` (`beats` itself when fewer than 5 beats or when no
+        beat stands out).
+    """
+    if beats.size < 5 or o.size == 0:
+        return beats
+    strength = gaussian_filter1d(o.astype(np.float64), 1.0)[np.clip(beats, 0, o.size - 1)]
+    smooth = np.convolve(strength, np.hanning(5), mode="same")
+    keep = np.flatnonzero(smooth > 0.5 * np.sqrt(np.mean(smooth ** 2)))
+    if keep.size == 0:
+        return beats
+    return beats[keep[0]:keep[-1] + 1]
 
 
 def beat_consistency(beats_s: np.ndarray) -> float | None:

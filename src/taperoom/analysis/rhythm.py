@@ -43,6 +43,7 @@ from taperoom.analysis.beats import (
     grid_support,
     grids_apart,
     track_beats,
+    trim_beats,
     whole_bpm_grid,
 )
 from taperoom.analysis.downbeats import Bars, find_downbeats
@@ -310,6 +311,8 @@ def estimate_rhythm(features: RhythmFeatures, *, bpm_range: tuple[float, float] 
         frames2, grid2, constant2 = _track(o, fr, 2.0 * tempo)
         if constant2:
             tempo, frames, grid, constant = 2.0 * tempo, frames2, grid2, True
+    if not constant:  # a beat list spans the music; a grid the file, as Mixxx's does
+        frames = trim_beats(frames, o)
     detected = frames / fr
     consistency = beat_consistency(detected)
     if constant and grid is not None:

@@ -174,3 +174,39 @@ def test_take_runs_a_queued_job_here_and_its_task_then_runs_nothing(
     queue.submit("work", "s2", priority=Priority.NORMAL, params={})
     assert queue.wait("work", "s2", DEADLINE)
     assert len(threads) == 2  # s2 by the consumer; s1's old task ran nothing
+
+
+def test_jobs_that_end_while_the_heartbeat_runs_are_not_taken_for_lost(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The heartbeat (every 1 ms here) that meets a job just ended by its own process,
+    done or queued again by RunAgain, leaves it alone: no "queued again while this
+    process ran it" warning, every job ends ``done``."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'library.db'}")
+    migrate.upgrade(engine)
+    q = JobQueue(make_sessionmaker(engine),
+                 huey_for=lambda kind: make_huey(f"library-{kind}", data_dir=tmp_path,
+                                                 priority=True, store="library"),
+                 owner="test:1:main", poll=0.001)
+    passes: dict[str, int] = {}
+
+    def handler(run: JobRun) -> dict[str, Any]:
+        passes[run.info.subject] = passes.get(run.info.subject, 0) + 1
+        time.sleep(0.01)
+        if passes[run.info.subject] == 1 and run.info.subject.endswith(("0", "5")):
+            raise RunAgain(0.0, reason="second pass")
+        return {"passes": passes[run.info.subject]}
+
+    try:
+        q.register("work", handler, concurrency=2, cancelled_result=lambda j: {})
+        q.start_consumers()
+        subjects = [f"s{i}" for i in range(60)]
+        infos = [q.submit("work", s, priority=Priority.NORMAL, params={}) for s in subjects]
+        for s in subjects:
+            assert q.wait("work", s, DEADLINE)
+        assert [_row(q, i.id).state for i in infos] == ["done"] * len(infos)
+        assert not [r.getMessage() for r in caplog.records
+                    if "while this process ran it" in r.getMessage()
+                    or "taken from this process" in r.getMessage()]
+    finally:
+        q.close()
+        engine.dispose()

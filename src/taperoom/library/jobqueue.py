@@ -533,6 +533,10 @@ class JobQueue:
                     with autocommit(self.db) as s:
                         cancelled = repo.beat(s, self.owner, runs, progress)
                         lost = repo.not_owned(s, self.owner, runs)
+                    with self._lock:
+                        # a run that ended since the snapshot (done, or queued again by
+                        # its own RunAgain) is not running here any more: not lost
+                        lost = {j for j in lost if j in self._running}
                     for job_id in lost:
                         if not runs[job_id].lost:
                             log.warning("%s job %s was queued again while this process "

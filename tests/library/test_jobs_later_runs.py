@@ -32,14 +32,15 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
 
 
 @pytest.fixture
-def queue(tmp_path: Path) -> Iterator[JobQueue]:
-    """A job queue on a fresh library database, not consuming yet."""
+def queue(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[JobQueue]:
+    """A job queue on a fresh library database, not consuming yet; its heartbeat every
+    50 ms, or every ``@pytest.mark.parametrize("queue", [poll], indirect=True)``."""
     engine = make_engine(f"sqlite:///{tmp_path / 'library.db'}")
     migrate.upgrade(engine)
     q = JobQueue(make_sessionmaker(engine),
                  huey_for=lambda kind: make_huey(f"library-{kind}", data_dir=tmp_path,
                                                  priority=True, store="library"),
-                 owner="test:1:main", poll=0.05)
+                 owner="test:1:main", poll=getattr(request, "param", 0.05))
     yield q
     q.close()
     engine.dispose()
@@ -176,17 +177,12 @@ def test_take_runs_a_queued_job_here_and_its_task_then_runs_nothing(
     assert len(threads) == 2  # s2 by the consumer; s1's old task ran nothing
 
 
+@pytest.mark.parametrize("queue", [0.001], indirect=True)
 def test_jobs_that_end_while_the_heartbeat_runs_are_not_taken_for_lost(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        queue: JobQueue, caplog: pytest.LogCaptureFixture) -> None:
     """The heartbeat (every 1 ms here) that meets a job just ended by its own process,
     done or queued again by RunAgain, leaves it alone: no "queued again while this
     process ran it" warning, every job ends ``done``."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'library.db'}")
-    migrate.upgrade(engine)
-    q = JobQueue(make_sessionmaker(engine),
-                 huey_for=lambda kind: make_huey(f"library-{kind}", data_dir=tmp_path,
-                                                 priority=True, store="library"),
-                 owner="test:1:main", poll=0.001)
     passes: dict[str, int] = {}
 
     def handler(run: JobRun) -> dict[str, Any]:
@@ -196,17 +192,13 @@ def test_jobs_that_end_while_the_heartbeat_runs_are_not_taken_for_lost(
             raise RunAgain(0.0, reason="second pass")
         return {"passes": passes[run.info.subject]}
 
-    try:
-        q.register("work", handler, concurrency=2, cancelled_result=lambda j: {})
-        q.start_consumers()
-        subjects = [f"s{i}" for i in range(60)]
-        infos = [q.submit("work", s, priority=Priority.NORMAL, params={}) for s in subjects]
-        for s in subjects:
-            assert q.wait("work", s, DEADLINE)
-        assert [_row(q, i.id).state for i in infos] == ["done"] * len(infos)
-        assert not [r.getMessage() for r in caplog.records
-                    if "while this process ran it" in r.getMessage()
-                    or "taken from this process" in r.getMessage()]
-    finally:
-        q.close()
-        engine.dispose()
+    queue.register("work", handler, concurrency=2, cancelled_result=lambda j: {})
+    queue.start_consumers()
+    subjects = [f"s{i}" for i in range(60)]
+    infos = [queue.submit("work", s, priority=Priority.NORMAL, params={}) for s in subjects]
+    for s in subjects:
+        assert queue.wait("work", s, DEADLINE)
+    assert [_row(queue, i.id).state for i in infos] == ["done"] * len(infos)
+    assert not [r.getMessage() for r in caplog.records
+                if "while this process ran it" in r.getMessage()
+                or "taken from this process" in r.getMessage()]

@@ -45,7 +45,7 @@ from pathlib import Path  # noqa: E402
 import mir_eval  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import replace_section  # noqa: E402
+from common import head_commit, replace_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -296,8 +296,7 @@ def tables(methods: list[Method]) -> str:
 
 def write(section: str, n_tracks: int, minutes: float, refs: bool,
           load: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip() or "unknown"
+    commit = head_commit()
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT,
                            capture_output=True, text=True).stdout.strip()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     ROOT,
     free_port,
+    head_commit,
     health_ok,
     loadavg,
     md_table,
@@ -222,8 +223,7 @@ def _timed_sql(raw: sqlite3.Connection, sql: str) -> float:
 def report(lat: dict[str, list[float]], smart_size: int, n: int, block: int,
            load: tuple[str, str], command: str) -> str:
     """The ``## playlists`` section."""
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip() or "unknown"
+    commit = head_commit()
     dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT,
                            capture_output=True, text=True).stdout.strip()
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

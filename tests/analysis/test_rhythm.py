@@ -173,6 +173,21 @@ def test_tempo_change_is_not_forced_onto_one_grid() -> None:
     assert np.mean(err < 0.03) >= 0.95
 
 
+@pytest.mark.parametrize(("bpm1", "bpm2"), [(100.0, 140.0), (140.0, 100.0), (90.0, 128.0)])
+def test_a_track_that_changes_tempo_gets_beats_at_both_tempi(bpm1: float, bpm2: float) -> None:
+    """A step of 40 % half-way (an intro at one tempo, the main part at another): no
+    constant grid, and each half has its beats at its own tempo. With one period for
+    the whole track, about half the beats of one half were more than 30 ms off."""
+    y, beats = tempo_step(bpm1, bpm2, 60.0)
+    r = analyse(y)
+    assert not r.constant_tempo
+    assert r.bpm is not None and min(bpm1, bpm2) * 0.99 <= r.bpm <= max(bpm1, bpm2) * 1.01
+    for start, end in ((1.0, 29.0), (31.0, 59.0)):
+        ref = beats[(beats > start) & (beats < end)]
+        assert np.mean(nearest_error(r.beats, ref) < 0.03) >= 0.9, (start, end)
+    assert abs(r.beats.size - beats.size) <= 2
+
+
 def test_drifting_band_gets_its_mean_tempo_to_a_third_of_a_percent() -> None:
     """A band gliding from 170 to 176 BPM: no constant grid, beats on the hits, and a
     BPM within 0.3 % of the mean tempo of its beats (not a tempo rounded to the 5.8 ms

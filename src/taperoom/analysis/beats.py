@@ -36,15 +36,18 @@ GRID_SUPPORT = 0.6
 WHOLE_BPM_REACH = 0.003
 
 
-def track_beats(o: np.ndarray, period: float, *, tightness: float = TIGHTNESS) -> np.ndarray:
+def track_beats(o: np.ndarray, period: float | np.ndarray, *,
+                tightness: float = TIGHTNESS) -> np.ndarray:
     """Beat positions by dynamic programming (Ellis 2007).
 
     Parameters
     ----------
     o : np.ndarray, shape=(n,)
         Novelty function (non-negative).
-    period : float
-        Expected inter-beat interval (frames).
+    period : float or np.ndarray, shape=(n,)
+        Expected inter-beat interval (frames): one for the whole track, or one per
+        frame of `o` for music that changes tempo (the interval ending at frame ``t``
+        is judged against ``period[t]``; :func:`taperoom.analysis.tempochange.beat_periods`).
     tightness : float
         Weight of the log-interval penalty.
 
@@ -52,29 +55,41 @@ def track_beats(o: np.ndarray, period: float, *, tightness: float = TIGHTNESS) -
     -------
     np.ndarray, shape=(beats,), int
         Frame indices of the beats, increasing (empty for an empty novelty).
+
+    Raises
+    ------
+    ValueError
+        If `period` is an array of another length than `o`.
     """
     n = o.size
-    if n == 0 or period <= 1:
+    periods = np.asarray(period, dtype=np.float64)
+    if periods.ndim and periods.shape != (n,):
+        raise ValueError(f"period has {periods.size} values for {n} frames")
+    if n == 0 or periods.min() <= 1:
         return np.zeros(0, dtype=int)
     local = gaussian_filter1d(o.astype(np.float64), 1.0)
-    lo = max(1, round(period / 2))
-    hi = max(lo + 1, round(2 * period))
+    lo = max(1, round(float(periods.min()) / 2))
+    hi = max(lo + 1, round(2 * float(periods.max())))
     offs = np.arange(lo, hi + 1)
-    penalty = -tightness * np.log(offs / period) ** 2
+    log_offs = np.log(offs)
+    penalty = -tightness * (log_offs - np.log(periods)) ** 2 if not periods.ndim else None
     score = np.zeros(n)
     back = np.full(n, -1, dtype=np.int64)
     # every frame depends only on frames at least `lo` earlier: blocks of `lo` at once
     for s in range(0, n, lo):
         t = np.arange(s, min(n, s + lo))
         prev = t[:, None] - offs[None, :]
-        cand = np.where(prev >= 0, score[np.maximum(prev, 0)] + penalty, -np.inf)
+        pen = penalty if penalty is not None else (
+            -tightness * (log_offs[None, :] - np.log(periods[t])[:, None]) ** 2)
+        cand = np.where(prev >= 0, score[np.maximum(prev, 0)] + pen, -np.inf)
         j = np.argmax(cand, axis=1)
         rows = np.arange(t.size)
         best = cand[rows, j]
         ok = best > 0
         score[t] = local[t] + np.where(ok, best, 0.0)
         back[t] = np.where(ok, prev[rows, j], -1)
-    tail = np.arange(max(0, n - hi), n)
+    end_period = float(periods if not periods.ndim else periods[-1])
+    tail = np.arange(max(0, n - max(lo + 1, round(2 * end_period))), n)
     i = int(tail[np.argmax(score[tail])])
     out = [i]
     while back[i] >= 0:

@@ -57,6 +57,7 @@ from taperoom.analysis.tempo import (
     tactus_level,
     tempo_salience,
 )
+from taperoom.analysis.tempochange import beat_periods
 from taperoom.errors import InvalidInput
 
 __all__ = ["RhythmAccumulator", "RhythmFeatures", "RhythmResult", "estimate_rhythm"]
@@ -311,7 +312,13 @@ def estimate_rhythm(features: RhythmFeatures, *, bpm_range: tuple[float, float] 
         frames2, grid2, constant2 = _track(o, fr, 2.0 * tempo)
         if constant2:
             tempo, frames, grid, constant = 2.0 * tempo, frames2, grid2, True
-    if not constant:  # a beat list spans the music; a grid the file, as Mixxx's does
+    if not constant:
+        # sections at another tempo (an intro at 100 BPM before a main part at 140) get
+        # beats at their own tempo
+        periods = beat_periods(o, fr, tempo)
+        if periods is not None:
+            frames = track_beats(o, periods)
+        # a beat list spans the music; a grid the file, as Mixxx's does
         frames = trim_beats(frames, o)
     detected = frames / fr
     consistency = beat_consistency(detected)

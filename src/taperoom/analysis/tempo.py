@@ -23,6 +23,7 @@ outside it then picks the metrical level (see :func:`choose_tempo`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,9 +32,9 @@ from scipy.signal import find_peaks
 
 __all__ = ["BASS_PULSE_MIN", "HALF_REACH_OCTAVES", "HFC_WEIGHT", "NO_DRUMS_MAX_BPM",
            "PERCUSSIVE_SHARE_MAX",
-           "PRIOR_TAIL_OCTAVES", "TATUM_MARGIN", "TRIPLE_MARGIN", "TempoSalience",
+           "PRIOR_TAIL_OCTAVES", "TATUM_MARGIN", "TRIPLE_MARGIN", "TempoSalience", "Windows",
            "band_novelty",
-           "choose_tempo", "counts_in_half_time", "novelty", "tactus_level",
+           "choose_tempo", "counts_in_half_time", "log_salience", "novelty", "tactus_level",
            "tempo_salience"]
 
 #: Length of the local-mean window removed from each novelty band (s).
@@ -185,38 +186,89 @@ def tempo_salience(o: np.ndarray, frame_rate: float) -> TempoSalience:
     TempoSalience
     """
     win = round(_WINDOW_S * frame_rate)
-    hop = round(_HOP_S * frame_rate)
     max_lag = round(_MAX_LAG_S * frame_rate)
     if o.size < win:
         o = np.pad(o, (0, win - o.size))
-    n_fft = 1 << int(np.ceil(np.log2(max(win + max_lag, 4 * win))))
-    window = np.hanning(win)
-    w_acf = np.fft.irfft(np.abs(np.fft.rfft(window, n_fft)) ** 2, n_fft)[:max_lag]
-    w_acf = np.maximum(w_acf / w_acf[0], 0.05)
-    starts = np.arange(0, o.size - win + 1, hop)
+    windows = Windows(win, round(_HOP_S * frame_rate), max_lag)
     acf_sum = np.zeros(max_lag)
-    spec_sum = np.zeros(n_fft // 2 + 1)
+    spec_sum = np.zeros(windows.n_fft // 2 + 1)
     used = 0
-    view = np.lib.stride_tricks.sliding_window_view(o, win)
-    for i in range(0, starts.size, _BATCH):
-        frames = view[starts[i:i + _BATCH]]
-        frames = frames - frames.mean(axis=1, keepdims=True)
-        mag = np.abs(np.fft.rfft(frames * window, n_fft, axis=1))
-        r = np.fft.irfft(mag * mag, n_fft, axis=1)[:, :max_lag]
-        ok = r[:, 0] > 1e-12
-        if not ok.any():
-            continue
-        acf_sum += (r[ok] / r[ok, :1]).sum(axis=0)
-        spec_sum += (mag[ok] / mag[ok].max(axis=1, keepdims=True)).sum(axis=0)
-        used += int(ok.sum())
+    for _, r, mag in windows.periodicity(o):
+        acf_sum += r.sum(axis=0)
+        spec_sum += mag.sum(axis=0)
+        used += r.shape[0]
     used = max(used, 1)
-    lag_acf = acf_sum / used / w_acf
+    lag_acf = acf_sum / used / windows.w_acf
     mean_spec = spec_sum / used
     lags = 60.0 * frame_rate / _AXIS
     acf = np.interp(lags, np.arange(max_lag), lag_acf, right=0.0)
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / frame_rate)
+    freqs = np.fft.rfftfreq(windows.n_fft, 1.0 / frame_rate)
     dft = np.interp(_AXIS / 60.0, freqs, mean_spec)
     return TempoSalience(bpm=_AXIS.copy(), acf=acf, dft=dft, lag_acf=lag_acf)
+
+
+class Windows:
+    """Hann windows over a novelty function and their periodicity (autocorrelation and
+    Fourier magnitude), the tempogram both :func:`tempo_salience` and
+    :mod:`taperoom.analysis.tempochange` read.
+
+    Parameters
+    ----------
+    win : int
+        Window length (frames).
+    hop : int
+        Hop between windows (frames).
+    max_lag : int
+        Longest autocorrelation lag kept (frames), less than `win`.
+
+    Attributes
+    ----------
+    n_fft : int
+        FFT length: a power of two at least ``win + max_lag`` (no circular wrap of the
+        autocorrelation) and ``4 * win`` (the spectrum sampled finely enough to
+        interpolate tempi).
+    w_acf : np.ndarray, shape=(max_lag,)
+        The window's own autocorrelation, normalised to 1 at lag 0 and floored at 0.05:
+        dividing by it undoes the taper's attenuation of long lags.
+    """
+
+    def __init__(self, win: int, hop: int, max_lag: int) -> None:
+        self.win, self.hop, self.max_lag = win, hop, max_lag
+        self.n_fft = 1 << int(np.ceil(np.log2(max(win + max_lag, 4 * win))))
+        self.window = np.hanning(win)
+        w_acf = np.fft.irfft(np.abs(np.fft.rfft(self.window, self.n_fft)) ** 2,
+                             self.n_fft)[:max_lag]
+        self.w_acf = np.maximum(w_acf / w_acf[0], 0.05)
+
+    def periodicity(self, o: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Batches of windows of `o` (at most :data:`_BATCH` each, so that a two-hour mix
+        never holds all its spectra at once).
+
+        Yields
+        ------
+        starts : np.ndarray, shape=(b,), int
+            First frame of each window.
+        acf : np.ndarray, shape=(b, max_lag)
+            Autocorrelation of each window (its mean removed), 1 at lag 0; not yet
+            divided by :attr:`w_acf`.
+        mag : np.ndarray, shape=(b, n_fft // 2 + 1)
+            Fourier magnitude of each tapered window, scaled to a maximum of 1.
+
+        Windows without energy (digital silence) are left out.
+        """
+        if o.size < self.win:
+            return
+        starts = np.arange(0, o.size - self.win + 1, self.hop)
+        view = np.lib.stride_tricks.sliding_window_view(o, self.win)
+        for i in range(0, starts.size, _BATCH):
+            frames = view[starts[i:i + _BATCH]]
+            frames = frames - frames.mean(axis=1, keepdims=True)
+            mag = np.abs(np.fft.rfft(frames * self.window, self.n_fft, axis=1))
+            r = np.fft.irfft(mag * mag, self.n_fft, axis=1)[:, :self.max_lag]
+            ok = r[:, 0] > 1e-12
+            if ok.any():
+                yield (starts[i:i + _BATCH][ok], r[ok] / r[ok, :1],
+                       mag[ok] / mag[ok].max(axis=1, keepdims=True))
 
 
 def choose_tempo(sal: TempoSalience, bpm_range: tuple[float, float]) -> float | None:
@@ -268,8 +320,25 @@ def choose_tempo(sal: TempoSalience, bpm_range: tuple[float, float]) -> float | 
 
 
 def _salience_score(sal: TempoSalience) -> np.ndarray:
-    """The log salience 0.5 log(acf + 0.02) + log(dft + 0.02) on the tempo axis."""
-    return np.asarray(0.5 * np.log(np.maximum(sal.acf, 0.0) + 0.02) + np.log(sal.dft + 0.02))
+    """The log salience of :func:`log_salience` on the tempo axis."""
+    return log_salience(sal.acf, sal.dft)
+
+
+def log_salience(acf: np.ndarray, dft: np.ndarray) -> np.ndarray:
+    """The log salience ``0.5 log(acf + 0.02) + log(dft + 0.02)`` of :func:`choose_tempo`.
+
+    Parameters
+    ----------
+    acf, dft : np.ndarray
+        Normalised autocorrelation and Fourier magnitude at the same tempi (any shape;
+        negative autocorrelation counts as 0).
+
+    Returns
+    -------
+    np.ndarray
+        Same shape.
+    """
+    return np.asarray(0.5 * np.log(np.maximum(acf, 0.0) + 0.02) + np.log(dft + 0.02))
 
 
 def tactus_level(sal: TempoSalience, tempo: float, *, percussive_share: float | None,

@@ -40,6 +40,7 @@ from taperoom.analysis.beats import (
     beat_consistency,
     fit_grid,
     grid_fits,
+    grid_holds,
     grid_support,
     grids_apart,
     track_beats,
@@ -312,10 +313,12 @@ def estimate_rhythm(features: RhythmFeatures, *, bpm_range: tuple[float, float] 
         frames2, grid2, constant2 = _track(o, fr, 2.0 * tempo)
         if constant2:
             tempo, frames, grid, constant = 2.0 * tempo, frames2, grid2, True
+    # sections at another tempo (an intro at 100 BPM before a main part at 140) get
+    # beats at their own tempo, and a grid that loses its onsets there is no grid
+    periods = beat_periods(o, fr, tempo)
+    if periods is not None and constant and grid is not None:
+        constant = grid_holds(grid, o, np.abs(periods * tempo / (60.0 * fr) - 1.0) > 0.015)
     if not constant:
-        # sections at another tempo (an intro at 100 BPM before a main part at 140) get
-        # beats at their own tempo
-        periods = beat_periods(o, fr, tempo)
         if periods is not None:
             frames = track_beats(o, periods)
         # a beat list spans the music; a grid the file, as Mixxx's does

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from taperoom.analysis.beats import fit_grid, grid_holds, track_beats
+from taperoom.analysis.beats import beats_hold, fit_grid, grid_beats, track_beats
 from taperoom.analysis.tempo import novelty
 from taperoom.analysis.tempochange import beat_periods
 from tests.analysis.rhythm_signals import clicks, drifting, swing, tempo_step
@@ -77,8 +77,8 @@ def test_a_period_array_of_the_wrong_length_is_refused() -> None:
 
 def test_a_grid_that_loses_its_onsets_in_a_section_does_not_hold() -> None:
     """A 120 BPM grid through a step to 150: in the second half it keeps a quarter of
-    the onset strength it has in the first, so it does not hold; a click track's grid
-    holds through any marked section."""
+    the onset strength it has in the first, so its beats do not hold; a click track's
+    grid holds through any marked section."""
     y, _ = tempo_step(120.0, 150.0, 40.0)
     o, fr = _novelty(y)
     period = 60.0 * fr / 120.0
@@ -86,10 +86,10 @@ def test_a_grid_that_loses_its_onsets_in_a_section_does_not_hold() -> None:
     grid = fit_grid(first, o, period)
     assert grid is not None
     second_half = np.arange(o.size) >= 20.0 * fr
-    assert not grid_holds(grid, o, second_half)
+    assert not beats_hold(grid_beats(grid, o.size), o, second_half)
     y, _ = clicks(120.0, 40.0)
     o, fr = _novelty(y)
     grid = fit_grid(np.arange(0.0, o.size - 1, period), o, period)
     assert grid is not None
-    assert grid_holds(grid, o, np.arange(o.size) >= 20.0 * fr)
-    assert grid_holds(grid, o, np.zeros(o.size, dtype=bool))
+    assert beats_hold(grid_beats(grid, o.size), o, np.arange(o.size) >= 20.0 * fr)
+    assert beats_hold(grid_beats(grid, o.size), o, np.zeros(o.size, dtype=bool))

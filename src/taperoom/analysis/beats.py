@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-__all__ = ["GRID_HOLD", "GRID_SUPPORT", "WHOLE_BPM_REACH", "Grid", "beat_consistency", "fit_grid",
-           "grid_fits", "grid_holds", "grid_support", "grids_apart", "track_beats", "trim_beats",
-           "whole_bpm_grid"]
+__all__ = ["BEAT_HOLD", "GRID_SUPPORT", "WHOLE_BPM_REACH", "Grid", "beat_consistency", "beats_hold",
+           "fit_grid", "grid_beats", "grid_fits", "grid_support", "grids_apart", "track_beats",
+           "trim_beats", "whole_bpm_grid"]
 
 #: Ellis (2007) tightness of the inter-beat-interval penalty.
 TIGHTNESS = 100.0
@@ -32,14 +32,17 @@ TIGHTNESS = 100.0
 #: held-out groups of five pick 0.6 (0.5 with the solo violin held out); 0.6 and 0.7
 #: give the same figures, "never" loses 3.3 points of beat F and 4.4 of downbeat F.
 GRID_SUPPORT = 0.6
-#: Share of its onset strength elsewhere that a constant grid must keep in the sections
-#: that hold another tempo (:func:`grid_holds`). Where the music really changes tempo,
-#: the old beat's onsets are gone: synthetic steps by a quarter (120 to 150, 150 to 120,
-#: 100 to 125 and 128 to 160 BPM) keep 0.23 to 0.29, on a grid that the beats tracked
-#: at one period follow (every fourth beat of the old tempo falls on every fifth of the
-#: new). A figure in another metre over a continuing beat keeps most of it: the one
-#: dev-corpus track with such a section (a 5:4 figure over a 128 BPM beat) keeps 0.67.
-GRID_HOLD = 0.5
+#: Share of their onset strength elsewhere that a track's beats (its constant grid, or
+#: beats tracked at its one period) must keep in a section at another tempo for that
+#: section to be a figure over the continuing beat rather than a tempo of its own
+#: (:func:`beats_hold`). Where the music really changes tempo, the old beat's onsets
+#: are gone: synthetic steps from 100 to 140, 140 to 100, 90 to 128, 128 to 90, 120 to
+#: 150, 150 to 120 and 100 to 125 BPM keep 0.24 to 0.35 at beats tracked at one period
+#: (0.23 to 0.29 on a grid at the first tempo, which beats at one period follow through
+#: a step by a quarter: every fourth beat of 120 falls on every fifth of 150). The one
+#: dev-corpus track with a section at another tempo, a 5:4 figure over its 128 BPM
+#: beat, keeps 0.92 at such beats and 0.67 on its grid.
+BEAT_HOLD = 0.5
 #: How far (relative) the nearest whole BPM may lie from a fitted grid's tempo for
 #: :func:`whole_bpm_grid` to try it: 0.3 %, a beat of drift over 2.5 min at 128 BPM.
 WHOLE_BPM_REACH = 0.003
@@ -275,16 +278,26 @@ def grid_fits(grid: Grid, frame_rate: float) -> bool:
     return bool(np.max(np.abs(run)) <= 0.040)
 
 
-def grid_holds(grid: Grid, o: np.ndarray, other: np.ndarray) -> bool:
-    """Whether a constant grid keeps its onsets through the sections at another tempo.
+def grid_beats(grid: Grid, n: int) -> np.ndarray:
+    """The grid's beat positions (frames, float) from frame 0 to frame ``n - 1``."""
+    k = np.arange(int(np.ceil(-grid.phase / grid.period)),
+                  int(np.floor((n - 1 - grid.phase) / grid.period)) + 1)
+    return np.asarray(grid.phase + grid.period * k, dtype=np.float64)
 
-    The grid's mean smoothed novelty at its beats inside the frames marked `other`
-    must reach :data:`GRID_HOLD` of its mean at the beats outside them.
+
+def beats_hold(beats: np.ndarray, o: np.ndarray, other: np.ndarray) -> bool:
+    """Whether a track's beats keep their onsets through the sections at another tempo.
+
+    The mean smoothed novelty at the beats inside the frames marked `other` must
+    reach :data:`BEAT_HOLD` of its mean at the beats outside them: then the section
+    has a figure in another metre over the track's continuing beat, not a tempo of
+    its own.
 
     Parameters
     ----------
-    grid : Grid
-        From :func:`fit_grid`.
+    beats : np.ndarray, shape=(m,)
+        Beat positions (frames): a constant grid's (:func:`grid_beats`) or beats
+        tracked at the track's one period.
     o : np.ndarray, shape=(n,)
         Novelty function.
     other : np.ndarray, shape=(n,), bool
@@ -294,18 +307,16 @@ def grid_holds(grid: Grid, o: np.ndarray, other: np.ndarray) -> bool:
     Returns
     -------
     bool
-        True also when either side has no grid beat.
+        True also when either side has no beat.
     """
     smooth = gaussian_filter1d(o.astype(np.float64), 1.5)
-    k = np.arange(int(np.ceil(-grid.phase / grid.period)),
-                  int(np.floor((o.size - 1 - grid.phase) / grid.period)) + 1)
-    at = grid.phase + grid.period * k
+    at = np.asarray(beats, dtype=np.float64)
     strength = np.interp(at, np.arange(o.size), smooth)
     inside = other[np.clip(np.round(at).astype(int), 0, o.size - 1)]
     if not inside.any() or inside.all():
         return True
     outside = float(strength[~inside].mean())
-    return outside <= 1e-12 or float(strength[inside].mean()) >= GRID_HOLD * outside
+    return outside <= 1e-12 or float(strength[inside].mean()) >= BEAT_HOLD * outside
 
 
 def grid_support(grid: Grid, beats: np.ndarray, o: np.ndarray) -> float:
@@ -337,9 +348,7 @@ def grid_support(grid: Grid, beats: np.ndarray, o: np.ndarray) -> float:
     """
     smooth = gaussian_filter1d(o.astype(np.float64), 1.5)
     x = np.arange(o.size)
-    k = np.arange(int(np.ceil(-grid.phase / grid.period)),
-                  int(np.floor((o.size - 1 - grid.phase) / grid.period)) + 1)
-    on_grid = np.interp(grid.phase + grid.period * k, x, smooth)
+    on_grid = np.interp(grid_beats(grid, o.size), x, smooth)
     on_beats = np.interp(np.asarray(beats, dtype=np.float64), x, smooth)
     if on_grid.size == 0 or on_beats.size == 0:
         return 0.0

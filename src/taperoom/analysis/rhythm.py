@@ -38,9 +38,10 @@ from taperoom.analysis import beats as _beats
 from taperoom.analysis.beats import (
     Grid,
     beat_consistency,
+    beats_hold,
     fit_grid,
+    grid_beats,
     grid_fits,
-    grid_holds,
     grid_support,
     grids_apart,
     track_beats,
@@ -58,7 +59,7 @@ from taperoom.analysis.tempo import (
     tactus_level,
     tempo_salience,
 )
-from taperoom.analysis.tempochange import beat_periods
+from taperoom.analysis.tempochange import at_other_tempo, beat_periods
 from taperoom.errors import InvalidInput
 
 __all__ = ["RhythmAccumulator", "RhythmFeatures", "RhythmResult", "estimate_rhythm"]
@@ -314,10 +315,15 @@ def estimate_rhythm(features: RhythmFeatures, *, bpm_range: tuple[float, float] 
         if constant2:
             tempo, frames, grid, constant = 2.0 * tempo, frames2, grid2, True
     # sections at another tempo (an intro at 100 BPM before a main part at 140) get
-    # beats at their own tempo, and a grid that loses its onsets there is no grid
+    # beats at their own tempo, unless the track's own beats keep their onsets there (a
+    # figure in another metre over a continuing beat)
     periods = beat_periods(o, fr, tempo)
-    if periods is not None and constant and grid is not None:
-        constant = grid_holds(grid, o, np.abs(periods * tempo / (60.0 * fr) - 1.0) > 0.015)
+    if periods is not None:
+        own = grid_beats(grid, o.size) if constant and grid is not None else frames
+        if beats_hold(own, o, at_other_tempo(periods, fr, tempo)):
+            periods = None
+        else:
+            constant = False
     if not constant:
         if periods is not None:
             frames = track_beats(o, periods)

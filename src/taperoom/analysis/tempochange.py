@@ -26,7 +26,7 @@ from scipy.ndimage import median_filter
 
 from taperoom.analysis.tempo import Windows, log_salience
 
-__all__ = ["CHANGE_MARGIN", "CHANGE_MIN_WINDOWS", "beat_periods"]
+__all__ = ["CHANGE_MARGIN", "CHANGE_MIN_WINDOWS", "at_other_tempo", "beat_periods"]
 
 #: Tempogram window and hop (s): short enough to place a change within a few seconds,
 #: long enough for several beats at the slowest tempo followed (50 BPM).
@@ -105,6 +105,26 @@ def beat_periods(o: np.ndarray, frame_rate: float, tempo: float) -> np.ndarray |
         local = median_filter(local, _SMOOTH_WINDOWS, mode="nearest")
     bpm = np.exp(np.interp(np.arange(o.size), centre, local))
     return np.asarray(60.0 * frame_rate / bpm)
+
+
+def at_other_tempo(periods: np.ndarray, frame_rate: float, tempo: float) -> np.ndarray:
+    """The frames of the sections at another tempo.
+
+    Parameters
+    ----------
+    periods : np.ndarray, shape=(n,)
+        From :func:`beat_periods` (frames).
+    frame_rate : float
+        Frames per second (Hz).
+    tempo : float
+        The track's tempo (BPM).
+
+    Returns
+    -------
+    np.ndarray, shape=(n,), bool
+        True where the period is more than 1.5 % from the track's tempo's.
+    """
+    return np.asarray(np.abs(periods * tempo / (60.0 * frame_rate) - 1.0) > _SAME_TEMPO)
 
 
 def _long_runs(mask: np.ndarray, min_run: int) -> np.ndarray:

@@ -1,20 +1,21 @@
 """Tempo changes: the sections of a track that hold another tempo than the whole.
 
 A track can change tempo outright: an intro at 100 BPM and a main part at 140, a
-DJ edit that joins two songs, a band that doubles back to a slower groove. The beat
+DJ edit that joins two songs, a band that drops into a slower groove. The beat
 tracker of :mod:`taperoom.analysis.beats` holds every inter-beat interval near one
 period, so in the section at the other tempo its beats fall between the onsets (at
 100 and 140 BPM, half of them are more than 30 ms from a beat).
 
 Here the periodicity of the novelty is measured again in short windows (8 s, hop 2 s:
-the tempogram of :class:`taperoom.analysis.tempo.Windows`), on the tempo axis within half an
-octave of the track's tempo. A window holds another tempo when its salience peak
+the tempogram of :class:`taperoom.analysis.tempo.Windows`), on the tempo axis within
+half an octave of the track's tempo. A window holds another tempo when its salience peak
 (:func:`taperoom.analysis.tempo.log_salience`) stands :data:`CHANGE_MARGIN` above the
 salience at the track's tempo; a section does when :data:`CHANGE_MIN_WINDOWS` windows
 in a row do. The beat period then follows the local peak through such sections (a
 median over five windows smooths the edges) and stays at the track's tempo elsewhere:
-rubato, swing and a passing polyrhythm do not move it. This is the local-tempo
-beat tracking of a tempogram (Peeters 2007, "Template-based estimation of time-varying
+rubato and swing do not move it, and the caller keeps the track's own beat where it
+goes on under a figure in another metre. This is the local-tempo beat tracking of a
+tempogram (Peeters 2007, "Template-based estimation of time-varying
 tempo", EURASIP J. Adv. Signal Process.; librosa's ``beat_track`` with a time-varying
 ``bpm``), restricted to clear changes.
 """
@@ -42,9 +43,10 @@ _SAME_TEMPO = 0.015
 #: hold another tempo: a factor e^3.5, about 33. The highest lift that music without a
 #: tempo change holds for :data:`CHANGE_MIN_WINDOWS` windows in a row on the dev corpus
 #: is 2.7 (a solo violin's rubato; the rendered scores and electronic tracks stay
-#: below 2, but for one electronic track with a strong 5:4 figure over its 128 BPM beat
-#: at 4.2, which keeps its constant grid and so never comes here); synthetic steps
-#: from 100 to 140, 140 to 100 and 90 to 128 BPM hold 5.5 to 5.7. 3.5 lies between.
+#: below 2); synthetic steps from 100 to 140, 140 to 100 and 90 to 128 BPM hold 5.5 to
+#: 5.7. 3.5 lies between. One electronic track of the dev corpus reaches 4.2 with a
+#: strong 5:4 figure over its 128 BPM beat; its beat keeps its onsets there, so the
+#: caller keeps it (:func:`taperoom.analysis.beats.beats_hold`).
 CHANGE_MARGIN = 3.5
 #: Windows in a row that must hold another tempo: 3 windows of 8 s at a 2 s hop span
 #: 12 s of music.

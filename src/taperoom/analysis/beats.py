@@ -8,8 +8,9 @@ a beat sequence (least squares on the beat indices, then the phase that maximise
 novelty on the grid), and :func:`whole_bpm_grid` moves it to the nearest whole BPM
 (music made in a sequencer keeps one); :func:`grid_fits` (the beats stay on the grid)
 and :func:`grid_support` (the grid lands on the onsets as well as the beats do) decide
-whether the music has one tempo. :func:`trim_beats` drops the beats a tracker carries
-on before the music starts and into its fading end.
+whether the music has one tempo; :func:`beats_hold` whether the track's beats (its grid,
+:func:`grid_beats`) go on through a section at another tempo. :func:`trim_beats` drops
+the beats a tracker carries on before the music starts and into its fading end.
 """
 
 from __future__ import annotations
@@ -302,7 +303,7 @@ def beats_hold(beats: np.ndarray, o: np.ndarray, other: np.ndarray) -> bool:
         Novelty function.
     other : np.ndarray, shape=(n,), bool
         The frames of the sections at another tempo
-        (:func:`taperoom.analysis.tempochange.beat_periods`).
+        (:func:`taperoom.analysis.tempochange.at_other_tempo`).
 
     Returns
     -------

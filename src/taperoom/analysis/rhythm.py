@@ -23,6 +23,10 @@ compact per-frame onset features (:mod:`taperoom.analysis.onsets`, 172 frames/s,
    kept and the BPM is the dominant tempo of step 1, the one the track holds for most
    of its length (as the median inter-beat interval of annotated performances
    defines it);
+   a section that holds another tempo (an intro at 100 BPM before a main part at 140;
+   :mod:`taperoom.analysis.tempochange`) where the track's own beats lose their onsets
+   (:func:`taperoom.analysis.beats.beats_hold`) means no grid, and the beats are
+   tracked again with each section's period;
 4. downbeats, beats per bar and the first phrase (:mod:`taperoom.analysis.downbeats`);
    when the bar lines recur every six beats, the beats were half beats of a bar of
    three and every other one is kept (the tempo halves).

@@ -80,18 +80,13 @@ def beat_periods(o: np.ndarray, frame_rate: float, tempo: float) -> np.ndarray |
     axis = np.geomspace(tempo * 2 ** -_REACH_OCTAVES, tempo * 2 ** _REACH_OCTAVES, 241)
     lags = 60.0 * frame_rate / axis
     windows = Windows(win, round(_HOP_S * frame_rate), int(np.ceil(lags.max())) + 2)
-    freqs = np.fft.rfftfreq(windows.n_fft, 1.0 / frame_rate)
-    lag0 = np.floor(lags).astype(int)
-    lag_w = lags - lag0
+    bins = axis / 60.0 * windows.n_fft / frame_rate  # the tempi's Fourier bins
     at_tempo = np.abs(np.log(axis / tempo)) <= np.log1p(_SAME_TEMPO)
     centres: list[np.ndarray] = []
     peaks: list[np.ndarray] = []
     lifts: list[np.ndarray] = []
     for starts, r, mag in windows.periodicity(o):
-        acf = (r[:, lag0] * (1.0 - lag_w) / windows.w_acf[lag0]
-               + r[:, lag0 + 1] * lag_w / windows.w_acf[lag0 + 1])
-        dft = np.stack([np.interp(axis / 60.0, freqs, row) for row in mag])
-        score = log_salience(acf, dft)
+        score = log_salience(_at(r / windows.w_acf, lags), _at(mag, bins))
         best = np.argmax(score, axis=1)
         centres.append(starts + win / 2.0)
         peaks.append(axis[best])
@@ -127,6 +122,14 @@ def at_other_tempo(periods: np.ndarray, frame_rate: float, tempo: float) -> np.n
         True where the period is more than 1.5 % from the track's tempo's.
     """
     return np.asarray(np.abs(periods * tempo / (60.0 * frame_rate) - 1.0) > _SAME_TEMPO)
+
+
+def _at(rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Each row of `rows` linearly interpolated at fractional column `positions`
+    (all inside the rows)."""
+    i = np.floor(positions).astype(int)
+    w = positions - i
+    return np.asarray(rows[:, i] * (1.0 - w) + rows[:, i + 1] * w)
 
 
 def _long_runs(mask: np.ndarray, min_run: int) -> np.ndarray:

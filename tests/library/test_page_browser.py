@@ -6,7 +6,6 @@ test's tmp path (printed)."""
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -101,9 +100,12 @@ def test_prepare_a_set_in_the_page(services: Any, live_server: Any, page: Page,
     # open a track: the waveform with its beatgrid and downbeats is drawn
     page.locator(f".rows .row[data-track-id='{ids['Loop 120']}']").dblclick()
     canvas = page.locator("canvas.waveform")
-    expect(canvas).to_have_attribute("data-drawn", re.compile(r'"downbeats":[1-9]'))
-    drawn = page.evaluate("JSON.parse(document.querySelector('canvas.waveform').dataset.drawn)")
-    assert drawn["bars"] > 100 and drawn["beats"] >= 10 and drawn["downbeats"] >= 2
+    # the waveform and the beats come by separate requests, in either order, and the
+    # canvas is drawn again as each arrives: wait for the drawing that has both
+    page.wait_for_function(
+        "(() => { const c = document.querySelector('canvas.waveform');"
+        " const d = c && c.dataset.drawn && JSON.parse(c.dataset.drawn);"
+        " return !!d && d.bars > 100 && d.beats >= 10 && d.downbeats >= 2; })()")
     # set hot cue A at the play position (after seeking by a click on the waveform)
     box = canvas.bounding_box()
     assert box is not None

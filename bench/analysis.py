@@ -36,7 +36,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import csv  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -45,7 +44,7 @@ from pathlib import Path  # noqa: E402
 import mir_eval  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import head_commit, replace_section  # noqa: E402
+from common import measured_on, replace_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -296,16 +295,9 @@ def tables(methods: list[Method]) -> str:
 
 def write(section: str, n_tracks: int, minutes: float, refs: bool,
           load: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
-    commit = head_commit()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     command = ("nice -n 10 .venv/bin/python bench/analysis.py" + ("" if refs else " --no-refs"))
-    loads = [" ".join(f"{v:.2f}" for v in la) for la in load]
-    head = (f"## analysis\n\nMeasured on {when} at commit `{commit}`"
-            f"{' (with uncommitted changes in src/)' if dirty else ''} (load average "
-            f"{loads[0]} at the start, {loads[1]} at the end; 2 shared cores: CPU times "
-            "grow with the machine's load) with:\n\n"
+    cores = "2 shared cores: CPU times grow with the machine's load"
+    head = (f"## analysis\n\n{measured_on(load, cores)} with:\n\n"
             f"```sh\n{command}\n```\n\n"
             f"`bench/analysis.py` on the dev corpus ({n_tracks} tracks, "
             f"{minutes:.0f} min; `../shared/corpus/dev`), mir_eval, every method in the same "

@@ -208,14 +208,18 @@ def head_commit() -> str:
                           capture_output=True, text=True).stdout.strip() or "unknown"
 
 
-def measured_on(load: tuple[tuple[float, ...], ...]) -> str:
+def measured_on(load: tuple[tuple[float, ...], ...], note: str = "") -> str:
     """The first words of a section: "Measured on <UTC time> at commit `<hash>` (load
-    average <first> at the start, <last> at the end)", `load` being
-    :func:`os.getloadavg` at the start and at the end."""
+    average <first> at the start, <last> at the end[; <note>])", `load` being
+    :func:`os.getloadavg` at the start and at the end. When ``src/`` has uncommitted
+    changes, "(with uncommitted changes in src/)" follows the commit."""
     loads = [" ".join(f"{v:.2f}" for v in la) for la in load]
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    return (f"Measured on {when} at commit `{head_commit()}` (load average {loads[0]} at "
-            f"the start, {loads[-1]} at the end)")
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return (f"Measured on {when} at commit `{head_commit()}`"
+            f"{' (with uncommitted changes in src/)' if dirty else ''} (load average "
+            f"{loads[0]} at the start, {loads[-1]} at the end{'; ' + note if note else ''})")
 
 
 def replace_section(name: str, block: str) -> None:

@@ -39,12 +39,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
-    ROOT,
     free_port,
-    head_commit,
     health_ok,
-    loadavg,
     md_table,
+    measured_on,
     ms,
     pct,
     replace_section,
@@ -221,13 +219,8 @@ def _timed_sql(raw: sqlite3.Connection, sql: str) -> float:
 
 
 def report(lat: dict[str, list[float]], smart_size: int, n: int, block: int,
-           load: tuple[str, str], command: str) -> str:
+           load: tuple[tuple[float, ...], tuple[float, ...]], command: str) -> str:
     """The ``## playlists`` section."""
-    commit = head_commit()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-
     def row(label: str, key: str, ref: str | None) -> list[str]:
         values = lat[key]
         cells = [label, ms(pct(values, 50)), ms(pct(values, 90)), ms(pct(values, 99)),
@@ -248,9 +241,7 @@ def report(lat: dict[str, list[float]], smart_size: int, n: int, block: int,
     get99, refresh99 = pct(lat["get"], 99), pct(lat["refresh"], 99)
     met = get99 < 0.05 and refresh99 < 0.05
     return (
-        f"## playlists\n\nMeasured on {when} at commit `{commit}`"
-        f"{' (with uncommitted changes in src/)' if dirty else ''} (load average {load[0]} "
-        f"at the start, {load[1]} at the end; 2 shared cores) with:\n\n"
+        f"## playlists\n\n{measured_on(load, '2 shared cores')} with:\n\n"
         f"```sh\n{command}\n```\n\n"
         f"`bench/playlists.py` builds a SQLite library of {N_TRACKS:,} tracks (20 genres, "
         "BPM 70-180, every key, energy, ratings, play counts, 1 % missing), a static "
@@ -280,7 +271,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--write", action="store_true", help="write BENCHMARKS.md")
     args = parser.parse_args()
-    start_load = loadavg()
+    start_load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-playlists-") as tmp:
         work = Path(tmp)
         database = work / "data" / "library.db"
@@ -294,7 +285,7 @@ def main() -> None:
             lat = measure(server.port, database, static, smart, args.n, args.block)
     command = "nice -n 10 .venv/bin/python bench/playlists.py" + (" --write" if args.write
                                                                   else "")
-    section = report(lat, size, args.n, args.block, (start_load, loadavg()), command)
+    section = report(lat, size, args.n, args.block, (start_load, os.getloadavg()), command)
     print(section)
     if args.write:
         write(section)

@@ -157,8 +157,10 @@ def test_player_lists_plays_seeks_and_wears_only_the_played_segments(
     assert tab.state()["api"] == srv.url
 
     page.get_by_test_id("track-button").first.click()
+    # the peaks and the wear come by separate requests, and the canvas is drawn with the
+    # peaks only once both have come (data-drawn): wait for that drawing, not the peaks
     tab.wait(f"{PLAYER}.state().waveformPoints > 0 && {PLAYER}.state().totalSegments === "
-             f"{SEGMENTS}")
+             f"{SEGMENTS} && {PLAYER}.canvas.dataset.drawn === 'true'")
     assert page.get_by_test_id("track-button").first.get_attribute("aria-pressed") == "true"
     assert tab.drawn_fraction() > 0.5, "the waveform canvas is blank"
     fresh = tab.pixel(15.25, 0.4)

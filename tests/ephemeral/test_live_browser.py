@@ -8,6 +8,7 @@ from the server's pushes; that page sends no request meanwhile.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -71,10 +72,18 @@ class RequestLog:
 
 
 def open_player(tab: PlayerPage, url: str, channel: str) -> None:
-    """Load /player, select the track and wait until its waveform and live channel are up."""
+    """Load /player, select the track and wait until its waveform and the track's own live
+    channel are up: the channel's first message (``hello``, which sets ``seq``) has come,
+    and with it the one read of /stats that a new subscription makes.
+
+    ``state().live`` alone does not tell: it names the channel kind as soon as the
+    selection opens the track's channel, while ``open`` still holds from the channel of
+    every track that it replaced, before the new one has answered.
+    """
     tab.page.goto(f"{url}/player")
     tab.page.get_by_test_id("track-button").first.click()
-    tab.wait(f"{PLAYER}.state().waveformPoints > 0 && {PLAYER}.state().live === '{channel}'")
+    tab.wait(f"{PLAYER}.state().waveformPoints > 0 && {PLAYER}.state().live === '{channel}'"
+             f" && {PLAYER}.live.filename === {json.dumps(TRACK)} && {PLAYER}.live.seq !== null")
     assert not tab.state()["polling"]
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import itertools
 import logging
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -457,14 +456,22 @@ def test_dashboard_follows_station_and_schedule_changes(tab: Tab) -> None:
 def test_polling_fallback_and_reconnect_backoff(tab: Tab, rec_services: Any) -> None:
     """With /ws refused the page polls active sessions and retries with growing delays."""
     page = tab.page
-    attempts: list[float] = []
-
-    def refuse(ws: Any) -> None:
-        attempts.append(time.monotonic())
-        ws.close()
-
-    page.route_web_socket("**/ws", refuse)
+    page.route_web_socket("**/ws", lambda ws: ws.close())
     page.add_init_script("window.Taperoom = {POLL_MS: 1000}")  # default 3 s
+    # each connection attempt's time on the page's clock: the test's own clock would add
+    # the delay before Playwright hands it the attempt, which is longest under load
+    page.add_init_script("""(() => {
+        const Native = window.WebSocket;
+        window.wsAttempts = [];
+        window.WebSocket = function (...args) {
+            window.wsAttempts.push(performance.now() / 1000);
+            return new Native(...args);
+        };
+        window.WebSocket.prototype = Native.prototype;
+        for (const k of ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED']) {
+            window.WebSocket[k] = Native[k];
+        }
+    })()""")
     st = create_station(tab.base)
     tab.goto("/")
     indicator = page.locator("#live-indicator")
@@ -480,10 +487,8 @@ def test_polling_fallback_and_reconnect_backoff(tab: Tab, rec_services: Any) -> 
     expect(row).to_have_count(0)
     assert page.evaluate("Taperoom.live.polls") >= 2
 
-    deadline = time.monotonic() + 10
-    while len(attempts) < 3 and time.monotonic() < deadline:
-        page.wait_for_timeout(200)
-    assert len(attempts) >= 3, attempts
+    page.wait_for_function("window.wsAttempts.length >= 3", timeout=10_000)
+    attempts: list[float] = page.evaluate("window.wsAttempts")
     gaps = [b - a for a, b in itertools.pairwise(attempts)]
     assert 0.6 <= gaps[0] < gaps[1], gaps  # 1 s, then 2 s (each +-20 % jitter)
 

@@ -6,6 +6,10 @@ The charts (Chart.js, served by the app) hold the figures of ``/api/analytics``
 and paint their canvases; a new play reaches the open page over ``/ws/wear``.
 Nothing is loaded from any other host. Each test saves a screenshot in its
 tmp folder and prints its path.
+
+The page never shows fewer plays than the server counted once its live channel
+is up: Playwright's WebSocket routing holds the connection to the server (or
+its first message) and drops it, while plays are made through the real API.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from urllib.parse import quote, urlparse
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page
+from playwright.sync_api import APIResponse, BrowserContext, Page, Route, WebSocketRoute, expect
 
 from taperoom.ephemeral.app import create_app
+from tests.polling import wait_for
 
 TAGGED = ("scanner", "real_music_tagged")
 GARNER = "06 - John Garner - Partita No. 1 in B minor: Tempo di Borea (BWV1002).wav"
@@ -164,3 +169,116 @@ def test_unknown_track_page_is_404_and_says_so(browser_context: BrowserContext,
     assert response is not None and response.status == 404
     assert "nope.wav" in page.get_by_test_id("error").inner_text()
     assert page.evaluate(f"{STATE}.loads") == 0
+
+
+def play(url: str, name: str, segment: int) -> None:
+    """One play of `name` through the real API."""
+    r = httpx.post(f"{url}/degrade/{quote(name)}", json={"segment_index": segment}, timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def until(page: Page, predicate: Callable[[], Any], what: str) -> Any:
+    """Wait for a condition that Playwright's route handlers make true; each look is a
+    call to the browser, during which Playwright runs the handlers."""
+    return wait_for(lambda: page.evaluate("0") == 0 and predicate(), WAIT_MS / 1000, what)
+
+
+def test_live_is_on_only_from_the_hello_and_a_play_made_before_it_is_shown(
+        browser_context: BrowserContext, server: Any) -> None:
+    """A play counted while the page's socket is open but not yet subscribed at the
+    server is shown: the page is "live" only from the server's hello (sent once the
+    subscription exists), and reads the figures again then."""
+    routes: list[WebSocketRoute] = []
+    held: list[str | bytes] = []
+    page = browser_context.new_page()
+    page.route_web_socket("**/ws/wear", lambda ws: routes.append(ws))   # not at the server yet
+    page.goto(f"{server.url}/analytics")
+    live, total = page.get_by_test_id("live"), page.get_by_test_id("total-plays")
+    expect(total).to_have_text("11", timeout=WAIT_MS)
+    until(page, lambda: routes, "the page to open its live channel")
+
+    play(server.url, DANCE, 5)   # counted before the server has the subscription
+    upstream = routes[0].connect_to_server()
+    upstream.on_message(lambda message: held.append(message))   # the server's messages wait here
+    until(page, lambda: held, "the server's first message")
+    assert '"hello"' in str(held[0]) and len(held) == 1, held
+    # the socket is open, but nothing the server sends has reached the page: not live
+    expect(live).to_have_text("off", timeout=WAIT_MS)
+    expect(total).to_have_text("11", timeout=WAIT_MS)
+
+    upstream.on_message(lambda message: routes[0].send(message))
+    routes[0].send(held[0])
+    expect(live).to_have_text("on", timeout=WAIT_MS)
+    expect(total).to_have_text("12", timeout=WAIT_MS)
+    play(server.url, GARNER, 6)  # and the pushes go on after the hello
+    expect(total).to_have_text("13", timeout=WAIT_MS)
+    state = page.evaluate(STATE)
+    assert state["hellos"] == 1 and state["pushes"] >= 1 and sum(state["plays"]) == 13
+
+
+def test_plays_made_while_the_connection_was_lost_are_shown_after_the_reconnect(
+        browser_context: BrowserContext, server: Any) -> None:
+    """The connection drops; plays are counted before the page's next connection is
+    subscribed; once it is, the page shows every one of them."""
+    routes: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        routes.append(ws)
+        if len(routes) == 1:
+            ws.connect_to_server()   # the first connection goes through; later ones wait
+
+    page = browser_context.new_page()
+    page.route_web_socket("**/ws/wear", route)
+    page.goto(f"{server.url}/analytics")
+    live, total = page.get_by_test_id("live"), page.get_by_test_id("total-plays")
+    expect(live).to_have_text("on", timeout=WAIT_MS)
+    expect(total).to_have_text("11", timeout=WAIT_MS)
+
+    routes[0].close()   # the page's connection (and its side at the server) is gone
+    expect(live).to_have_text("off", timeout=WAIT_MS)
+    play(server.url, DANCE, 7)
+    play(server.url, GARNER, 8)
+    until(page, lambda: len(routes) == 2, "the page to connect again")
+    play(server.url, GARNER, 9)   # still before the new subscription
+    expect(live).to_have_text("off", timeout=WAIT_MS)
+    expect(total).to_have_text("11", timeout=WAIT_MS)
+
+    routes[1].connect_to_server()
+    expect(live).to_have_text("on", timeout=WAIT_MS)
+    expect(total).to_have_text("14", timeout=WAIT_MS)
+    rows = page.get_by_test_id("tracks-table").locator("tbody tr")
+    expect(rows.nth(0).locator("td").nth(1)).to_have_text("10", timeout=WAIT_MS)
+    expect(rows.nth(1).locator("td").nth(1)).to_have_text("4", timeout=WAIT_MS)
+    assert page.evaluate(STATE)["hellos"] == 2
+
+
+def test_an_answer_older_than_the_one_shown_is_not_drawn(
+        browser_context: BrowserContext, server: Any) -> None:
+    """The page's first reading of the figures is answered late, after the reading
+    that the hello asked for: the older answer is dropped, the newer one stays."""
+    routes: list[WebSocketRoute] = []
+    late: list[tuple[Route, APIResponse]] = []
+
+    def analytics(route: Route) -> None:
+        if late:
+            route.continue_()
+        else:
+            late.append((route, route.fetch()))   # the server's answer now, given later
+
+    page = browser_context.new_page()
+    page.route("**/api/analytics?*", analytics)
+    page.route_web_socket("**/ws/wear", lambda ws: routes.append(ws))
+    page.goto(f"{server.url}/analytics")
+    until(page, lambda: late and routes, "the first reading and the live channel")
+    assert late[0][1].json()["total_plays"] == 11
+
+    play(server.url, DANCE, 5)
+    routes[0].connect_to_server()
+    total = page.get_by_test_id("total-plays")
+    expect(total).to_have_text("12", timeout=WAIT_MS)
+    late[0][0].fulfill(response=late[0][1])
+    # both answers have been handled, each drawn (loads) or dropped as stale
+    page.wait_for_function(f"{STATE}.loads + {STATE}.stale === 2", timeout=WAIT_MS)
+    expect(total).to_have_text("12")
+    state = page.evaluate(STATE)
+    assert state["loads"] == 1 and state["totalPlays"] == 12 and state["error"] is None

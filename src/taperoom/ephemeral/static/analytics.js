@@ -4,7 +4,18 @@
  * tracks) and draws two Chart.js charts: plays per time bucket (bars) and the
  * overall degradation at the end of each bucket (a line). It follows new plays
  * over WebSocket /ws/wear and reads the figures again (at most every second)
- * after each push; it reconnects after a lost connection.
+ * after each push.
+ *
+ * No play is missed around the live channel: the server sends the channel's
+ * first message, its "hello" (with the last play number, seq), once the
+ * subscription exists, and pushes every play after it. The page says live "on"
+ * only from that hello, and reads the figures again on every hello, the first
+ * one and each one after a reconnect: what was played before the subscription
+ * (while the socket was opening, or while it was gone) is in that reading, and
+ * everything later is pushed. Only the answer of the latest reading is drawn, so
+ * a slow earlier answer never replaces a newer one. A lost connection is opened
+ * again after 1 s, then 2, 4, ... up to 30 s (the player's live channel does the
+ * same, embed.js).
  *
  * window.taperoomAnalytics.state() tells what the page shows (for tests and
  * for a look from the console).
@@ -15,9 +26,14 @@
   var root = document.getElementById("analytics");
   var filename = root.dataset.filename || "";
   var bucketSelect = document.getElementById("bucket");
-  var state = { loads: 0, pushes: 0, live: "off", error: null, report: null };
+  var LIVE_RETRY_MS = 1000;      // first wait before reopening the live channel (doubles)
+  var LIVE_RETRY_MAX_MS = 30000;
+  var state = { loads: 0, stale: 0, pushes: 0, hellos: 0, seq: null, live: "off",
+                error: null, report: null };
   var reloadTimer = null;
+  var requested = 0;             // readings of /api/analytics asked for
   var socket = null;
+  var retryMs = LIVE_RETRY_MS;
 
   var css = getComputedStyle(root);
   var accent = css.getPropertyValue("--tra-accent").trim() || "#4fd1c5";
@@ -113,8 +129,11 @@
     fillTable(report.tracks);
   }
 
+  /* Read the figures and draw them, unless a later reading was asked for meanwhile
+   * (its answer, drawn instead, is the newer one). */
   function load() {
-    reloadTimer = null;
+    if (reloadTimer !== null) { clearTimeout(reloadTimer); reloadTimer = null; }
+    var mine = ++requested;
     document.getElementById("json-link").href = query("json");
     document.getElementById("csv-link").href = query("csv");
     return fetch(query("json"), { headers: { Accept: "application/json" } })
@@ -125,37 +144,59 @@
         });
       })
       .then(function (report) {
+        if (mine !== requested) { state.stale += 1; return; }
         state.report = report;
         state.error = null;
         state.loads += 1;
         render(report);
       })
-      .catch(function (e) { state.error = String(e.message || e); });
+      .catch(function (e) {
+        if (mine === requested) state.error = String(e.message || e);
+      });
   }
 
   function reloadSoon() {
     if (reloadTimer === null) reloadTimer = setTimeout(load, 1000);
   }
 
+  function setLive(on) {
+    state.live = on ? "on" : "off";
+    document.getElementById("live").textContent = state.live;
+  }
+
+  function retry() {
+    setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, LIVE_RETRY_MAX_MS);
+  }
+
+  /* Open the live channel; live is "on" from its hello until it closes. */
   function connect() {
     var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
       "/ws/wear" + (filename ? "?filename=" + encodeURIComponent(filename) : "");
-    try { socket = new WebSocket(url); } catch (e) { return; }
-    socket.onopen = function () {
-      state.live = "on";
-      document.getElementById("live").textContent = "on";
-    };
-    socket.onmessage = function (event) {
-      var message = JSON.parse(event.data);
-      if (message.type === "play" || message.type === "resync") {
+    var ws;
+    try { ws = new WebSocket(url); } catch (e) { retry(); return; }
+    socket = ws;
+    ws.onmessage = function (event) {
+      var message;
+      try { message = JSON.parse(event.data); } catch (e) { return; }
+      if (!message || typeof message !== "object") return;
+      if (typeof message.seq === "number") state.seq = message.seq;
+      if (message.type === "hello") {
+        // subscribed: every later play is pushed; read what came before it
+        state.hellos += 1;
+        retryMs = LIVE_RETRY_MS;
+        setLive(true);
+        load();
+      } else if (message.type === "play" || message.type === "resync") {
         state.pushes += 1;
         reloadSoon();
       }
     };
-    socket.onclose = function () {
-      state.live = "off";
-      document.getElementById("live").textContent = "off";
-      setTimeout(connect, 3000);
+    ws.onclose = function () {
+      if (socket !== ws) return;
+      socket = null;
+      setLive(false);
+      retry();
     };
   }
 
@@ -165,7 +206,10 @@
     state: function () {
       return {
         loads: state.loads,
+        stale: state.stale,
         pushes: state.pushes,
+        hellos: state.hellos,
+        seq: state.seq,
         live: state.live,
         error: state.error,
         totalPlays: state.report ? state.report.total_plays : null,

@@ -7,7 +7,10 @@ form's live cron help and presets, edit/delete/deactivate, live session progress
 over the real ``/ws`` WebSocket without a reload (events sent on the app's bus,
 which is the path the recording service uses), the polling fallback with
 reconnect backoff when the socket is refused, the session filters and actions, the
-logs page, backups and the 404 page. Fields are found by their labels.
+logs page, backups and the 404 page. Fields are found by their labels. Lists that
+are loaded again (the logs' filters, the backup list, the dashboard's sections) are
+checked with one answer held back until a newer one was shown: the older answer must
+not replace it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import io
 import itertools
 import logging
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import APIResponse, BrowserContext, Page, Route, expect
 
 from taperoom.db import transaction
 from taperoom.events import Event
@@ -118,6 +122,51 @@ def set_session(services: Any, session_id: int, **values: Any) -> dict[str, Any]
     """Change a session through the repository; its new session dict."""
     with transaction(services.db) as db:
         return session_dict(repo.update_session(db, session_id, values), services.settings.zone)
+
+
+class HeldAnswer:
+    """Holds back the answer to the first request of `url` (a glob) made by the page's
+    scripts: the server answers it when it is made (``route.fetch``), so the answer is of
+    the state at that moment, and the page gets it only on :meth:`release`. Every other
+    request goes through.
+
+    Parameters
+    ----------
+    page : Page
+        The page whose requests are routed (before it makes the request).
+    url : str
+        Glob of the request's URL.
+    """
+
+    def __init__(self, page: Page, url: str) -> None:
+        self.page = page
+        self.route: Route | None = None
+        self.answer: APIResponse | None = None
+        page.route(url, self._handle)
+
+    def _handle(self, route: Route) -> None:
+        if self.route is not None or route.request.resource_type != "fetch":
+            route.fallback()
+            return
+        self.answer = route.fetch()
+        self.route = route
+
+    def wait(self, timeout: float = 10.0) -> Route:
+        """Wait until the request was made and its answer is held; its route."""
+        deadline = time.monotonic() + timeout
+        while self.route is None:
+            assert time.monotonic() < deadline, "the page made no request to hold"
+            self.page.wait_for_timeout(50)
+        return self.route
+
+    def release(self) -> None:
+        """Give the page the held answer; returns once the page has received all of it
+        and its scripts have had a moment (0.2 s) to handle it."""
+        route = self.wait()
+        with self.page.expect_event("requestfinished",
+                                    predicate=lambda r: r.url == route.request.url):
+            route.fulfill(response=self.answer)
+        self.page.evaluate("() => new Promise(done => setTimeout(done, 200))")
 
 
 def rows(page: Page, table: str) -> list[int]:
@@ -452,6 +501,60 @@ def test_dashboard_follows_station_and_schedule_changes(tab: Tab) -> None:
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
 
 
+def test_dashboard_section_keeps_the_newer_of_two_refreshes(tab: Tab) -> None:
+    """A section refresh whose answer comes after a newer refresh's answer is dropped:
+    the stations section keeps the station added in between."""
+    page = tab.page
+    tab.goto("/")
+    tab.wait_live()
+    first = HeldAnswer(page, f"{tab.base}/")
+    create_station(tab.base, name="Early FM")
+    first.wait()  # the refresh asked for after Early FM was added, its answer held
+    create_station(tab.base, name="Later FM")
+    stations = page.locator("#stations-section")
+    expect(stations).to_contain_text("Later FM")
+    expect(page.locator('[data-stat="stations"]')).to_have_text("2")
+
+    first.release()
+    expect(stations).to_contain_text("Early FM")
+    expect(stations).to_contain_text("Later FM")
+    expect(page.locator('[data-stat="stations"]')).to_have_text("2")
+
+
+def test_transfer_event_outlives_an_older_section_refresh(tab: Tab, rec_services: Any) -> None:
+    """An upload's progress shown on a recent session stays when the refresh of the
+    recent sessions asked for before it (when the recording finished) answers later."""
+    page = tab.page
+    st = create_station(tab.base)
+    sid = add_session(rec_services, st, status="processing", transfer_status="pending",
+                      start_time=utcnow() - timedelta(minutes=70))["id"]
+    tab.goto("/")
+    tab.wait_live()
+    recent = page.locator(f'#recent-sessions tr[data-session-id="{sid}"]')
+    transfer = recent.locator('[data-badge="transfer"]')
+    progress = recent.locator('[data-field="transfer-progress"]')
+    expect(transfer).to_have_text("pending")
+
+    first = HeldAnswer(page, f"{tab.base}/")
+    done = set_session(rec_services, sid, status="completed",
+                       output_file_path="/srv/x/2025-01-01_KUVO Jazz.mp3",
+                       file_size_bytes=7_000_000, duration_seconds=3600.0)
+    rec_services.bus.send(Event.RECORDING_STATUS, done)  # the recent sessions are refreshed
+    first.wait()  # that refresh's answer (upload pending) is held
+    set_session(rec_services, sid, transfer_status="in_progress")
+    rec_services.bus.send(Event.TRANSFER_STATUS, {
+        "session_id": sid, "transfer_status": "in_progress", "bytes_sent": 3_500_000,
+        "bytes_total": 7_000_000})
+    expect(transfer).to_have_text("in progress")
+    expect(progress).to_contain_text("50%")
+
+    first.release()
+    expect(recent).to_contain_text("2025-01-01_KUVO Jazz.mp3")  # the refresh's own news
+    expect(recent.locator('[data-badge="status"]')).to_have_text("completed")
+    expect(transfer).to_have_text("in progress")
+    expect(progress).to_contain_text("50%")
+
+
 @pytest.mark.slow
 def test_polling_fallback_and_reconnect_backoff(tab: Tab, rec_services: Any) -> None:
     """With /ws refused the page polls active sessions and retries with growing delays."""
@@ -589,6 +692,54 @@ def test_logs_page_loads_and_filters_entries(tab: Tab) -> None:
     assert int(page.locator("#log-filters").get_attribute("data-loaded") or 0) > loads
 
 
+def test_logs_filter_changed_during_a_load_wins(tab: Tab) -> None:
+    """A filter changed while the page's first load is in flight is loaded at once (no
+    auto refresh here to make up for it); the first answer, coming after the newer
+    one, does not replace its rows."""
+    page = tab.page
+    log = logging.getLogger("taperoom.recorder.dashboard_test")
+    log.warning("upload of session 8 failed: timed out",
+                extra={"operation_type": "transfer", "session_id": 8})
+    log.info("schedule 4 fired", extra={"operation_type": "scheduling"})
+    first = HeldAnswer(page, "**/api/system/logs?*")
+    tab.goto("/logs?auto=0")
+    expect(page.get_by_label("Auto refresh")).not_to_be_checked()
+    first.wait()  # the unfiltered list, held
+    page.get_by_label("Operation type").select_option("transfer")
+    table = page.locator("#log-table tbody")
+    expect(table).to_contain_text("timed out")
+    expect(table).not_to_contain_text("schedule 4 fired")
+    form = page.locator("#log-filters")
+    expect(form).to_have_attribute("data-loaded", "1")
+
+    first.release()
+    expect(form).to_have_attribute("data-loaded", "1")
+    expect(table).to_contain_text("timed out")
+    expect(table).not_to_contain_text("schedule 4 fired")
+    assert "operation_type=transfer" in page.url
+
+
+def test_backup_list_coming_late_keeps_the_new_backup(tab: Tab) -> None:
+    """The page's first backup list, answered after the list reloaded by Create backup,
+    does not take the new backup's row away."""
+    page = tab.page
+    create_station(tab.base)
+    first = HeldAnswer(page, "**/api/backup/list")
+    tab.goto("/backup")
+    first.wait()  # the first list (no backups yet), held
+    page.get_by_label("Backup name (optional)").fill("late")
+    page.get_by_role("button", name="Create backup").click()
+    row = page.locator('tr[data-backup="late.zip"]')
+    expect(row).to_contain_text("1 stations")
+    status = page.locator("#backup-status")
+    expect(status).to_have_text("1 backup")
+
+    first.release()
+    expect(row).to_contain_text("1 stations")
+    expect(status).to_have_text("1 backup")
+    expect(page.locator("#backup-empty")).to_be_hidden()
+
+
 def test_backup_create_validate_delete(tab: Tab, rec_services: Any) -> None:
     """A backup made from /backup is listed with its contents, validates, and deletes."""
     page = tab.page
@@ -634,9 +785,7 @@ def test_backup_restore_brings_a_deleted_station_back(tab: Tab, rec_services: An
         "stream_config_id": st["id"], "cron_expression": "0 21 * * 1-5", "duration_minutes": 60})
     assert r.status_code == 201, r.text
     tab.goto("/backup")
-    # the page's first list (asked on load) has come: a late one would replace the list
-    # that the backup's creation reloads
-    expect(page.locator("#backup-empty")).to_be_visible()
+    expect(page.locator("#backup-empty")).to_be_visible()  # the page's first list
     page.get_by_label("Backup name (optional)").fill("before")
     page.get_by_role("button", name="Create backup").click()
     row = page.locator('tr[data-backup="before.zip"]')

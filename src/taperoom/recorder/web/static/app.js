@@ -7,6 +7,10 @@
  * pseudo-event "active" (the list of session dicts with their progress).
  * Elements with data-refresh-on="event names" are re-rendered from the server
  * (same URL, same element id) when one of those events arrives.
+ *
+ * Lists loaded more than once (sections, filtered lists, reloads after an action)
+ * use Taperoom.newest(): an answer is shown only if no newer load of the same list
+ * was started meanwhile, so a slow, older answer never replaces a newer one.
  */
 (function () {
   'use strict';
@@ -146,24 +150,67 @@
     box.scrollIntoView({block: 'nearest'});
   };
 
+  // -- newest answer wins -------------------------------------------------------------
+  // Loads and live row updates are numbered in the order they happen (one count for the
+  // page). T.newest() makes the loader of one list: load(request, show) calls
+  // show(answer, number) only if no newer load of that list was started meanwhile; an
+  // older answer, or its error, is dropped (the newer load shows the newer state).
+  var seq = 0;
+  T.newest = function () {
+    var latest = 0, pending = false;
+    return {
+      // true while the newest load has not answered yet
+      busy: function () { return pending; },
+      load: function (request, show) {
+        var mine = latest = ++seq;
+        pending = true;
+        return Promise.resolve(request).then(function (answer) {
+          if (mine !== latest) return undefined;
+          pending = false;
+          return show(answer, mine);
+        }, function (err) {
+          if (mine !== latest) return undefined;
+          pending = false;
+          throw err;
+        });
+      }
+    };
+  };
+
+  // The newest live update of each session row (status, upload) with its number: a
+  // section re-rendered from a page asked for before the update gets it again, so the
+  // older render does not undo the newer event.
+  var liveUpdates = {};
+  function liveUpdate(key, apply) {
+    liveUpdates[key] = {at: ++seq, apply: apply};
+    apply(document);
+  }
+  function replayLiveUpdates(since, root) {
+    Object.keys(liveUpdates).forEach(function (key) {
+      if (liveUpdates[key].at > since) liveUpdates[key].apply(root);
+    });
+  }
+
   // -- session rows anywhere on the page ---------------------------------------------
-  T.updateSessionRows = function (session) {
-    document.querySelectorAll('tr[data-session-id="' + session.id + '"]').forEach(function (tr) {
-      if (session.status) {
-        tr.dataset.status = session.status;
-        var cell = tr.querySelector('[data-field="status"]');
-        var badge = cell && cell.querySelector('[data-badge="status"]');
-        if (badge) badge.outerHTML = T.badgeHtml(session.status, 'status');
-        if (session.status !== 'recording') {
-          tr.querySelectorAll('[data-action="stop"]').forEach(function (b) { b.remove(); });
-        }
+  function showSessionStatus(root, session) {
+    root.querySelectorAll('tr[data-session-id="' + session.id + '"]').forEach(function (tr) {
+      tr.dataset.status = session.status;
+      var cell = tr.querySelector('[data-field="status"]');
+      var badge = cell && cell.querySelector('[data-badge="status"]');
+      if (badge) badge.outerHTML = T.badgeHtml(session.status, 'status');
+      if (session.status !== 'recording') {
+        tr.querySelectorAll('[data-action="stop"]').forEach(function (b) { b.remove(); });
       }
     });
+  }
+  T.updateSessionRows = function (session) {
+    if (!session.status) return;
+    liveUpdate('status:' + session.id, function (root) { showSessionStatus(root, session); });
   };
-  T.updateTransfer = function (data) {
-    document.querySelectorAll('tr[data-session-id="' + data.session_id + '"]').forEach(function (tr) {
+  function showTransfer(root, data) {
+    root.querySelectorAll('tr[data-session-id="' + data.session_id + '"]').forEach(function (tr) {
       var cell = tr.querySelector('[data-field="transfer"]');
-      if (!cell || !data.transfer_status) return;
+      if (!cell) return;
       tr.dataset.transfer = data.transfer_status;
       var badge = cell.querySelector('[data-badge="transfer"]');
       var html = T.badgeHtml(data.transfer_status, 'transfer');
@@ -179,26 +226,39 @@
         pct.remove();
       }
     });
+  }
+  T.updateTransfer = function (data) {
+    if (!data.transfer_status) return;
+    liveUpdate('transfer:' + data.session_id, function (root) { showTransfer(root, data); });
   };
 
   // -- partial refresh: re-render elements from the server -------------------------
-  var pendingRefresh = {}, refreshTimer = null;
+  var pendingRefresh = {}, refreshTimer = null, sectionLoads = {};
   T.refreshSections = function (ids) {
     ids.forEach(function (id) { pendingRefresh[id] = true; });
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(function () {
       var wanted = Object.keys(pendingRefresh);
       pendingRefresh = {};
-      fetch(window.location.href, {headers: {Accept: 'text/html'}}).then(function (res) {
+      var page = fetch(window.location.href, {headers: {Accept: 'text/html'}}).then(function (res) {
         return res.ok ? res.text() : null;
       }).then(function (html) {
-        if (!html) return;
-        var doc = new DOMParser().parseFromString(html, 'text/html');
-        wanted.forEach(function (id) {
-          var old = document.getElementById(id), fresh = doc.getElementById(id);
-          if (old && fresh) old.replaceWith(document.importNode(fresh, true));
+        return html ? new DOMParser().parseFromString(html, 'text/html') : null;
+      });
+      // each section shows the newest page asked for it
+      Promise.all(wanted.map(function (id) {
+        sectionLoads[id] = sectionLoads[id] || T.newest();
+        return sectionLoads[id].load(page, function (doc, asked) {
+          var old = document.getElementById(id), fresh = doc && doc.getElementById(id);
+          if (!old || !fresh) return null;
+          var node = document.importNode(fresh, true);
+          old.replaceWith(node);
+          replayLiveUpdates(asked, node);
+          return id;
         });
-        document.dispatchEvent(new CustomEvent('taperoom:refreshed', {detail: wanted}));
+      })).then(function (shown) {
+        shown = shown.filter(Boolean);
+        if (shown.length) document.dispatchEvent(new CustomEvent('taperoom:refreshed', {detail: shown}));
       }).catch(function () { /* next event retries */ });
     }, 300);
   };

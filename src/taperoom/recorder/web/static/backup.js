@@ -1,12 +1,15 @@
 /* Backup page: create (POST /api/backup/create), list (GET /api/backup/list),
  * validate, restore and delete (POST /api/backup/validate|restore,
- * DELETE /api/backup/delete with a JSON body), export/import of the stations. */
+ * DELETE /api/backup/delete with a JSON body), export/import of the stations.
+ * The list shows the newest of its loads (Taperoom.newest): the page's first list,
+ * if it comes late, does not replace the list reloaded after a create or delete. */
 (function () {
   'use strict';
   var T = window.Taperoom;
   var tbody = document.querySelector('#backup-table tbody');
   var status = document.getElementById('backup-status');
   var empty = document.getElementById('backup-empty');
+  var lists = T.newest();
 
   function contents(meta) {
     if (!meta) return '<span class="muted">—</span>';
@@ -39,7 +42,7 @@
   }
 
   function load() {
-    return T.api('GET', '/api/backup/list').then(function (data) {
+    return lists.load(T.api('GET', '/api/backup/list'), function (data) {
       var list = Array.isArray(data) ? data : (data && data.backups) || [];
       render(list);
       status.textContent = list.length + ' backup' + (list.length === 1 ? '' : 's');

@@ -1,6 +1,8 @@
 /* Logs: GET /api/system/logs?operation_type=&level=&limit= with the filters of
  * the form (kept in the page URL), refreshed every 5 s while "Auto refresh" is
- * checked and the tab is visible. Level and text are also filtered here. */
+ * checked and the tab is visible. Level and text are also filtered here. A change
+ * of the filters loads at once, even while a load is in flight: the newest load's
+ * answer is shown, an older one is dropped (Taperoom.newest). */
 (function () {
   'use strict';
   var T = window.Taperoom;
@@ -9,7 +11,7 @@
   var status = document.getElementById('log-status');
   var empty = document.getElementById('log-empty');
   var RANK = {DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40, CRITICAL: 50};
-  var timer = null, busy = false;
+  var timer = null, loads = T.newest();
   T.LOG_REFRESH_MS = T.LOG_REFRESH_MS || 5000;
 
   var params = new URLSearchParams(location.search);
@@ -43,8 +45,6 @@
   }
 
   function load() {
-    if (busy) return Promise.resolve();
-    busy = true;
     var el = form.elements;
     var q = new URLSearchParams();
     if (el.operation_type.value) q.set('operation_type', el.operation_type.value);
@@ -54,10 +54,10 @@
     if (el.q.value) shown.set('q', el.q.value);
     if (!el.auto.checked) shown.set('auto', '0');
     history.replaceState(null, '', '/logs' + (shown.toString() ? '?' + shown : ''));
-    return T.api('GET', '/api/system/logs?' + q).then(function (data) {
+    var min = RANK[el.level.value] || 0;
+    var text = el.q.value.trim().toLowerCase();
+    return loads.load(T.api('GET', '/api/system/logs?' + q), function (data) {
       var logs = Array.isArray(data) ? data : (data && (data.logs || data.entries)) || [];
-      var min = RANK[el.level.value] || 0;
-      var text = el.q.value.trim().toLowerCase();
       logs = logs.filter(function (e) {
         var lv = RANK[String(pick(e, ['level', 'levelname'])).toUpperCase()] || 0;
         if (lv < min) return false;
@@ -71,13 +71,16 @@
       form.dataset.loaded = String(Number(form.dataset.loaded || 0) + 1);
     }).catch(function (err) {
       status.textContent = 'Could not load the logs: ' + err.message;
-    }).then(function () { busy = false; });
+    });
   }
 
   function schedule() {
     clearInterval(timer);
     if (form.elements.auto.checked) {
-      timer = setInterval(function () { if (!document.hidden) load(); }, T.LOG_REFRESH_MS);
+      // an auto refresh waits for a load in flight (a change of the filters does not)
+      timer = setInterval(function () {
+        if (!document.hidden && !loads.busy()) load();
+      }, T.LOG_REFRESH_MS);
     }
   }
 

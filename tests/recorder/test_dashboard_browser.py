@@ -555,6 +555,31 @@ def test_transfer_event_outlives_an_older_section_refresh(tab: Tab, rec_services
     expect(progress).to_contain_text("50%")
 
 
+def test_an_older_poll_answering_late_does_not_bring_back_a_finished_session(
+        tab: Tab, rec_services: Any) -> None:
+    """With /ws refused the page polls the active sessions; a poll that answers after a
+    newer one (which no longer lists a finished session) is dropped."""
+    page = tab.page
+    page.route_web_socket("**/ws", lambda ws: ws.close())
+    page.add_init_script("window.Taperoom = {POLL_MS: 600000}")  # polls only when asked
+    st = create_station(tab.base)
+    session = add_session(rec_services, st, status="recording", transfer_status="pending",
+                          end_time=None, start_time=utcnow(), planned_duration_seconds=60.0)
+    tab.goto("/")
+    row = page.locator(f'#live-sessions tr[data-session-id="{session["id"]}"]')
+    expect(row).to_be_visible()  # the first poll's answer
+
+    older = HeldAnswer(page, "**/api/sessions/active")
+    page.evaluate("() => { Taperoom.live.poll(); }")
+    older.wait()  # its answer, with the session still recording, is held
+    set_session(rec_services, session["id"], status="failed", error_message="capture failed")
+    page.evaluate("() => Taperoom.live.poll()")  # the newer poll has answered
+    expect(row).to_have_count(0)
+
+    older.release()
+    assert row.count() == 0, "the older poll's answer brought the finished session back"
+
+
 @pytest.mark.slow
 def test_polling_fallback_and_reconnect_backoff(tab: Tab, rec_services: Any) -> None:
     """With /ws refused the page polls active sessions and retries with growing delays."""

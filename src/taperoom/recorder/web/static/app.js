@@ -340,9 +340,10 @@
       clearInterval(this.pollTimer);
       this.pollTimer = null;
     },
+    polled: T.newest(),  // a slow, older poll never replaces a newer one
     poll: function () {
       var self = this;
-      return T.api('GET', '/api/sessions/active').then(function (data) {
+      return this.polled.load(T.api('GET', '/api/sessions/active'), function (data) {
         self.polls++;
         if (self.state === 'offline') self.setState('polling');
         self.emit('active', (data && data.active_sessions) || []);

@@ -70,3 +70,36 @@ def table_columns(page: Page) -> dict[str, Any]:
         return {box: seen(table), rows: seen(table.querySelector('.rows')), head, cells,
                 window: document.documentElement.clientWidth};
     }"""))
+
+
+#: Init script that counts the answers the page has read: the URL of each response whose
+#: body a script has read (``text()`` or ``json()``) is added to ``window.__answered`` in a
+#: task of its own, that is once the code that awaited the body, and the rendering it set
+#: off (Preact renders in microtasks), has run.
+COUNT_ANSWERS = """(() => {
+    const answered = window.__answered = [];
+    for (const name of ['text', 'json']) {
+        const read = Response.prototype[name];
+        Response.prototype[name] = function () {
+            const url = this.url;
+            return read.call(this).then((body) => {
+                setTimeout(() => answered.push(url), 0);
+                return body;
+            });
+        };
+    }
+})();"""
+
+
+def count_answers(page: Page) -> None:
+    """Count the answers the page reads from now on (:data:`COUNT_ANSWERS`); call before
+    ``page.goto``. :func:`wait_answers` then waits for them."""
+    page.add_init_script(COUNT_ANSWERS)
+
+
+def wait_answers(page: Page, part: str, count: int) -> None:
+    """Wait until the page has read `count` answers of URLs that contain `part` and has
+    acted on them (see :data:`COUNT_ANSWERS`)."""
+    page.wait_for_function(
+        "([part, count]) => window.__answered.filter((u) => u.includes(part)).length >= count",
+        arg=[part, count])

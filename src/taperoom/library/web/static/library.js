@@ -8,6 +8,7 @@ import {TrackTable} from './tracktable.js';
 import {TrackView} from './trackview.js';
 import {PlaylistTree, PlaylistView, SmartEditor} from './playlists.js';
 import {Folders, Duplicates, Analysis} from './panels.js';
+import {isScanEvent, followScans} from './scans.js';
 
 function Filters({filters, setFilters}) {
   const set = (k) => (e) => setFilters({...filters, [k]: e.target.value});
@@ -61,24 +62,40 @@ function App() {
     window.addEventListener('track-sort', on);
     return () => window.removeEventListener('track-sort', on);
   }, []);
-  useEffect(() => liveEvents((name, data) => {
-    if (name.startsWith('library:directory:scan:')) {
-      const phase = name.endsWith('complete') ? 'done' : (data.phase || 'walk');
-      setProgress((p) => ({...p, [data.directoryId]: {...(p[data.directoryId] || {}), ...data,
-        ...(data.result || {}), phase}}));
-      if (name.endsWith('complete')) { setFolderVersion((v) => v + 1); refreshSoon(); }
-    } else if (name.startsWith('library:')) {
-      setFolderVersion((v) => v + 1);
-      if (name.startsWith('library:media:')) notify(name.endsWith('connected') && !name.endsWith('disconnected') ? 'A drive came back' : 'A drive went away');
-    } else if (name.startsWith('track:') || name === 'analysis:complete' || name === 'duplicate:resolved') {
-      refreshSoon();
-      if (name === 'analysis:complete') window.dispatchEvent(new CustomEvent('analysis-event', {detail: name}));
-    } else if (name.startsWith('analysis:')) {
-      window.dispatchEvent(new CustomEvent('analysis-event', {detail: name}));
-    } else if (name === 'playlist:updated') {
-      window.dispatchEvent(new CustomEvent('playlist-changed', {detail: data.playlistId}));
-    }
-  }, setConnected), []);
+  useEffect(() => {
+    const scans = followScans(setProgress);
+    let opened = false;
+    // events sent while the page was not listening are lost: the folders' scans are read
+    // when the live connection opens, and when it opens again the lists that those events
+    // would have reloaded are reloaded too
+    const onState = (on) => {
+      setConnected(on);
+      if (!on) return;
+      if (opened) {
+        setVersion((v) => v + 1);
+        setFolderVersion((v) => v + 1);
+        window.dispatchEvent(new CustomEvent('playlist-changed', {detail: null}));
+      }
+      opened = true;
+      scans.read().catch((e) => notify(e.message, true));
+    };
+    return liveEvents((name, data) => {
+      if (isScanEvent(name)) {
+        scans.heard(name, data);
+        if (name.endsWith(':complete')) { setFolderVersion((v) => v + 1); refreshSoon(); }
+      } else if (name.startsWith('library:')) {
+        setFolderVersion((v) => v + 1);
+        if (name.startsWith('library:media:')) notify(name.endsWith('connected') && !name.endsWith('disconnected') ? 'A drive came back' : 'A drive went away');
+      } else if (name.startsWith('track:') || name === 'analysis:complete' || name === 'duplicate:resolved') {
+        refreshSoon();
+        if (name === 'analysis:complete') window.dispatchEvent(new CustomEvent('analysis-event', {detail: name}));
+      } else if (name.startsWith('analysis:')) {
+        window.dispatchEvent(new CustomEvent('analysis-event', {detail: name}));
+      } else if (name === 'playlist:updated') {
+        window.dispatchEvent(new CustomEvent('playlist-changed', {detail: data.playlistId}));
+      }
+    }, onState);
+  }, []);
   useEffect(() => {
     const onKey = (e) => {
       if (e.key === '/' && document.activeElement.tagName !== 'INPUT' && document.activeElement.tagName !== 'TEXTAREA') {

@@ -3,12 +3,14 @@
 import {html} from './html.js';
 import {useEffect, useState} from 'preact/hooks';
 import {api} from './api.js';
+import {useLatest} from './latest.js';
 
 function Picker({onChoose, onClose}) {
   const [at, setAt] = useState(null);
   const [error, setError] = useState('');
-  const go = (path) => api('/api/library/directories/server-folders', {query: {path}})
-    .then((b) => { setAt(b.data); setError(''); }).catch((e) => setError(e.message));
+  const only = useLatest();  // folders clicked in quick succession: the last one is shown
+  const go = (path) => only(api('/api/library/directories/server-folders', {query: {path}}),
+    (b) => { setAt(b.data); setError(''); }).catch((e) => setError(e.message));
   useEffect(() => { go(''); }, []);
   if (!at) return html`<div class="picker">${error || '…'}</div>`;
   return html`<div class="picker" role="dialog" aria-label="Choose a folder">
@@ -30,7 +32,10 @@ export function Folders({notify, progress, version, onChanged}) {
   const [dirs, setDirs] = useState([]);
   const [picking, setPicking] = useState(false);
   const [missing, setMissing] = useState(null);
-  const load = () => api('/api/library/directories').then((b) => setDirs(b.data)).catch((e) => notify(e.message, true));
+  const onlyDirs = useLatest();  // reloads after events and changes: the last one asked is shown
+  const onlyMissing = useLatest();
+  const load = () => onlyDirs(api('/api/library/directories'), (b) => setDirs(b.data))
+    .catch((e) => notify(e.message, true));
   useEffect(() => { load(); }, [version]);
   const add = async (path) => {
     try {
@@ -53,7 +58,10 @@ export function Folders({notify, progress, version, onChanged}) {
     catch (err) { notify(err.message, true); }
   };
   const showMissing = async (d) => {
-    try { const b = await api(`/api/library/directories/${d.id}/missing`, {query: {limit: 100}}); setMissing({dir: d, tracks: b.data}); }
+    try {
+      await onlyMissing(api(`/api/library/directories/${d.id}/missing`, {query: {limit: 100}}),
+        (b) => setMissing({dir: d, tracks: b.data}));
+    }
     catch (err) { notify(err.message, true); }
   };
   return html`<section class="folders" aria-label="Library folders">
@@ -90,7 +98,11 @@ const LOSSLESS = new Set(['flac', 'wav', 'aiff', 'aif', 'alac']);
 export function Duplicates({notify}) {
   const [groups, setGroups] = useState(null);
   const [keep, setKeep] = useState({});
-  const load = () => api('/api/duplicates', {query: {limit: 100}}).then((b) => setGroups(b.data)).catch((e) => notify(e.message, true));
+  // the list asked for on opening, after a search and after each resolve: an earlier list
+  // that comes late would bring back a group resolved since
+  const only = useLatest();
+  const load = () => only(api('/api/duplicates', {query: {limit: 100}}), (b) => setGroups(b.data))
+    .catch((e) => notify(e.message, true));
   useEffect(() => { load(); }, []);
   const rescan = async () => { try { await api('/api/duplicates/scan', {method: 'POST'}); load(); } catch (err) { notify(err.message, true); } };
   const resolve = async (g) => {
@@ -149,14 +161,17 @@ function JobTable({label, jobs, total, retry, empty}) {
 export function Analysis({notify, version}) {
   const [queue, setQueue] = useState(null);
   const [lists, setLists] = useState(null);
+  const only = useLatest();  // reloads on events, timers and clicks: the last one asked is shown
   const load = async () => {
     const page = (status, limit) => api('/api/analysis/jobs', {query: {status, limit}});
     try {
-      const [q, running, queued, failed, recent] = await Promise.all([api('/api/analysis/queue'),
-        page('processing', 50), page('queued', 50), page('failed', 100), page('', 20)]);
-      setQueue(q);
-      setLists({active: [...running.jobs, ...queued.jobs], activeTotal: running.total + queued.total,
-        failed: failed.jobs, failedTotal: failed.total, recent: recent.jobs, recentTotal: recent.total});
+      await only(Promise.all([api('/api/analysis/queue'),
+        page('processing', 50), page('queued', 50), page('failed', 100), page('', 20)]),
+      ([q, running, queued, failed, recent]) => {
+        setQueue(q);
+        setLists({active: [...running.jobs, ...queued.jobs], activeTotal: running.total + queued.total,
+          failed: failed.jobs, failedTotal: failed.total, recent: recent.jobs, recentTotal: recent.total});
+      });
     } catch (err) { notify(err.message, true); }
   };
   useEffect(() => { load(); }, [version]);

@@ -4,6 +4,7 @@ import {html} from './html.js';
 import {useEffect, useState} from 'preact/hooks';
 import {api, formatTime} from './api.js';
 import {camelot, camelotColour} from './keys.js';
+import {useLatest} from './latest.js';
 
 const DRAG = 'application/x-taperoom-tracks';
 
@@ -45,10 +46,12 @@ export function PlaylistTree({current, onPick, notify, version, onSmart}) {
   const [tree, setTree] = useState({folders: [], playlists: []});
   const [counts, setCounts] = useState({});
   const [name, setName] = useState('');
+  const only = useLatest();  // reloads after events and changes: the last one asked is shown
   const load = async () => {
-    const [t, all] = await Promise.all([api('/api/playlists/folders'), api('/api/playlists')]);
-    setTree(t);
-    setCounts(Object.fromEntries(all.playlists.map((p) => [p.id, p.track_count])));
+    await only(Promise.all([api('/api/playlists/folders'), api('/api/playlists')]), ([t, all]) => {
+      setTree(t);
+      setCounts(Object.fromEntries(all.playlists.map((p) => [p.id, p.track_count])));
+    });
   };
   useEffect(() => { load().catch((e) => notify(e.message, true)); }, [version]);
   useEffect(() => {
@@ -112,10 +115,12 @@ export function PlaylistTree({current, onPick, notify, version, onSmart}) {
 export function PlaylistView({playlist, notify, onOpen, onClose, onDeleted}) {
   const [detail, setDetail] = useState(null);
   const [dragIndex, setDragIndex] = useState(null);
-  const load = async () => setDetail(await api(`/api/playlists/${playlist.id}`));
+  // another playlist picked, or this one changed again: only the last answer is shown
+  const only = useLatest();
+  const load = () => only(api(`/api/playlists/${playlist.id}`), setDetail);
   useEffect(() => { load().catch((e) => notify(e.message, true)); }, [playlist.id]);
-  useEffect(() => {
-    const on = (e) => { if (e.detail === playlist.id) load().catch(() => {}); };
+  useEffect(() => {  // this playlist changed, or playlists did (null: which ones is not known)
+    const on = (e) => { if (e.detail === playlist.id || e.detail === null) load().catch(() => {}); };
     window.addEventListener('playlist-changed', on);
     return () => window.removeEventListener('playlist-changed', on);
   }, [playlist.id]);

@@ -4,6 +4,7 @@ import {html} from './html.js';
 import {useEffect, useRef, useState} from 'preact/hooks';
 import {api, formatTime} from './api.js';
 import {camelot, camelotColour, CAMELOT} from './keys.js';
+import {useLatest} from './latest.js';
 
 const CUE_LETTERS = 'ABCDEFGH';
 const CUE_COLOURS = ['#ff4444', '#ff9f1c', '#ffd60a', '#2ec4b6', '#3a86ff', '#8338ec', '#ff66c4', '#80ed99'];
@@ -200,15 +201,12 @@ export function TrackView({trackId, playlist, notify, onClose, onOpen, onChanged
   const [firstBeat, setFirstBeat] = useState('');
   const canvas = useRef(null);
   const audio = useRef(null);
-  const asked = useRef(0);
-  const load = async () => {  // changes in quick succession: only the last answer is shown
-    const n = ++asked.current;
-    const t = (await api(`/api/tracks/${trackId}`)).data;
-    if (n !== asked.current) return t;
-    setTrack(t);
-    setFirstBeat(t.first_beat_offset ?? '');
-    return t;
-  };
+  const only = useLatest();
+  // changes in quick succession: only the last answer is shown
+  const load = () => only(api(`/api/tracks/${trackId}`), (b) => {
+    setTrack(b.data);
+    setFirstBeat(b.data.first_beat_offset ?? '');
+  });
   useEffect(() => {
     let live = true;
     setTrack(null); setWf(null); setGrid({beats: [], downbeats: []});

@@ -5,6 +5,7 @@ it missed would have told it (the folders' scans, the track totals)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -216,3 +217,53 @@ def test_a_late_playlist_does_not_replace_the_one_picked_after_it(
     wait_answers(page, f"/api/playlists/{first}", 1)   # the late answer has been read
     expect(heading).to_have_text("Second")
     expect(page.locator(".pl.current")).to_have_attribute("data-playlist-id", str(second))
+
+
+def answers(page: Page, part: str) -> int:
+    """How many answers of URLs containing `part` the page has read (:func:`count_answers`)."""
+    n: int = page.evaluate("(part) => window.__answered.filter((u) => u.includes(part)).length",
+                           part)
+    return n
+
+
+def test_the_open_playlist_shows_a_track_edited_elsewhere(
+        services: Any, live_server: Any, page: Page, music: Path) -> None:
+    """A track of the open playlist gets a new title and BPM through the API (another
+    client, or the track view): the playlist's entry shows them, while an edit of a
+    track that is not in it does not make it read itself again."""
+    from taperoom.library.app import create_app
+
+    url = live_server(create_app(services=services())).url
+    with httpx.Client(base_url=url, timeout=30) as api:
+        folder = api.post("/api/library/directories", json={"path": str(music)}).json()["data"]
+        assert api.post(f"/api/scan/library/{folder['id']}",
+                        json={"strategy": "hybrid"}).status_code == 202
+        wait_for(lambda: scanned(api, folder), 60, "the scan of the loops")
+        ids = {t["title"]: t["id"] for t in api.get("/api/tracks").json()["data"]
+               if "copy" not in t["file_path"]}
+        pid = api.post("/api/playlists", json={"name": "Set"}).json()["id"]
+        assert api.post(f"/api/playlists/{pid}/tracks",
+                        json={"track_ids": [ids["Loop 120"]]}).status_code in (200, 201)
+
+        count_answers(page)
+        page.add_init_script("window.tracksChanged = []; window.addEventListener("
+                             "'tracks-changed', (e) => window.tracksChanged.push(e.detail));")
+        page.goto(url + "/")
+        expect(page.locator(".live.on")).to_be_attached()
+        page.locator(f".pl[data-playlist-id='{pid}']").click()
+        entry = page.locator(f".entry[data-track-id='{ids['Loop 120']}']")
+        expect(entry).to_contain_text("Loop 120")
+        wait_answers(page, f"/api/playlists/{pid}", 1)
+
+        # an edit of a track not in it: the page hears it, and does not read the playlist
+        r = api.put(f"/api/tracks/{ids['Loop 122']}", json={"title": "Not in the set"})
+        assert r.status_code == 200, r.text
+        page.wait_for_function("window.tracksChanged.includes(" + json.dumps(ids["Loop 122"])
+                               + ")")
+        page.evaluate("() => new Promise((done) => setTimeout(done, 1000))")  # > its wait
+        assert answers(page, f"/api/playlists/{pid}") == 1
+
+        r = api.put(f"/api/tracks/{ids['Loop 120']}", json={"title": "Opener", "bpm": 121.5})
+        assert r.status_code == 200, r.text
+        expect(entry).to_contain_text("Opener")
+        expect(entry).to_contain_text("121.5")

@@ -88,6 +88,8 @@ function App() {
         if (name.startsWith('library:media:')) notify(name.endsWith('connected') && !name.endsWith('disconnected') ? 'A drive came back' : 'A drive went away');
       } else if (name.startsWith('track:') || name === 'analysis:complete' || name === 'duplicate:resolved') {
         refreshSoon();
+        // which track (null: not known), for the open playlist's entries
+        window.dispatchEvent(new CustomEvent('tracks-changed', {detail: (data && data.trackId) || null}));
         if (name === 'analysis:complete') window.dispatchEvent(new CustomEvent('analysis-event', {detail: name}));
       } else if (name.startsWith('analysis:')) {
         window.dispatchEvent(new CustomEvent('analysis-event', {detail: name}));

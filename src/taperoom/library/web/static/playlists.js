@@ -1,12 +1,14 @@
 // Playlists: crates and playlists in a tree (tracks dropped on a playlist are added), one
 // playlist's tracks reordered by dragging, export and import, the smart-playlist editor.
 import {html} from './html.js';
-import {useEffect, useState} from 'preact/hooks';
+import {useEffect, useRef, useState} from 'preact/hooks';
 import {api, formatTime} from './api.js';
 import {camelot, camelotColour} from './keys.js';
 import {useLatest} from './latest.js';
 
 const DRAG = 'application/x-taperoom-tracks';
+// How long the open playlist waits after a track changed before it reads itself again (ms).
+const TRACKS_CHANGED_MS = 300;
 
 function PlaylistItem({p, current, onPick, notify}) {
   const [over, setOver] = useState(false);
@@ -123,6 +125,22 @@ export function PlaylistView({playlist, notify, onOpen, onClose, onDeleted}) {
     const on = (e) => { if (e.detail === playlist.id || e.detail === null) load().catch(() => {}); };
     window.addEventListener('playlist-changed', on);
     return () => window.removeEventListener('playlist-changed', on);
+  }, [playlist.id]);
+  // a track of it changed (tags, analysis, file; a smart playlist's new matches come with
+  // playlist:updated): read again, once for a burst of changes (a scan sends thousands)
+  const shown = useRef(null);
+  shown.current = detail;
+  useEffect(() => {
+    let timer = null;
+    const on = (e) => {
+      const d = shown.current;
+      const ours = e.detail === null || (d && (d.tracks || []).some((t) => t.track_id === e.detail));
+      if (ours && timer === null) {
+        timer = setTimeout(() => { timer = null; load().catch(() => {}); }, TRACKS_CHANGED_MS);
+      }
+    };
+    window.addEventListener('tracks-changed', on);
+    return () => { window.removeEventListener('tracks-changed', on); clearTimeout(timer); };
   }, [playlist.id]);
   if (!detail) return html`<section class="playlist"><p>Loading…</p></section>`;
   const fixed = detail.type !== 'smart' && !detail.is_readonly;

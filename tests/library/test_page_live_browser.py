@@ -267,3 +267,37 @@ def test_the_open_playlist_shows_a_track_edited_elsewhere(
         assert r.status_code == 200, r.text
         expect(entry).to_contain_text("Opener")
         expect(entry).to_contain_text("121.5")
+
+
+def test_the_duplicates_panel_follows_groups_resolved_and_found_elsewhere(
+        services: Any, live_server: Any, page: Page, music: Path) -> None:
+    """With the Duplicates panel open, another client resolves its group (the panel shows
+    none), then a scan finds a new pair (the panel shows it), without a click."""
+    from taperoom.library.app import create_app
+
+    url = live_server(create_app(services=services())).url
+    with httpx.Client(base_url=url, timeout=30) as api:
+        folder = api.post("/api/library/directories", json={"path": str(music)}).json()["data"]
+        assert api.post(f"/api/scan/library/{folder['id']}",
+                        json={"strategy": "hybrid"}).status_code == 202
+        wait_for(lambda: scanned(api, folder), 60, "the scan of the loops")
+        [group] = api.get("/api/duplicates").json()["data"]
+
+        page.goto(url + "/")
+        expect(page.locator(".live.on")).to_be_attached()
+        page.get_by_role("button", name="Duplicates").click()
+        groups = page.locator(".dupgroup")
+        expect(groups).to_have_count(1)
+
+        r = api.post(f"/api/duplicates/{group['id']}/resolve", json={"deleteFiles": True})
+        assert r.status_code == 200, r.text
+        expect(page.get_by_text("No duplicates.")).to_be_visible()
+        expect(groups).to_have_count(0)
+
+        shutil.copyfile(music / "Loop 124.wav", music / "copies" / "Loop 124 copy.wav")
+        assert api.post(f"/api/scan/library/{folder['id']}",
+                        json={"strategy": "hybrid"}).status_code == 202
+        wait_for(lambda: scanned(api, folder), 60, "the scan of the new copy")
+        expect(groups).to_have_count(1)
+        expect(groups.locator(".copy")).to_have_count(2)
+        expect(groups).to_contain_text("Loop 124")

@@ -75,6 +75,7 @@ function App() {
         setVersion((v) => v + 1);
         setFolderVersion((v) => v + 1);
         window.dispatchEvent(new CustomEvent('playlist-changed', {detail: null}));
+        window.dispatchEvent(new CustomEvent('duplicates-changed'));
       }
       opened = true;
       scans.read().catch((e) => notify(e.message, true));
@@ -90,9 +91,12 @@ function App() {
         refreshSoon();
         // which track (null: not known), for the open playlist's entries
         window.dispatchEvent(new CustomEvent('tracks-changed', {detail: (data && data.trackId) || null}));
+        if (name === 'duplicate:resolved') window.dispatchEvent(new CustomEvent('duplicates-changed'));
         if (name === 'analysis:complete') window.dispatchEvent(new CustomEvent('analysis-event', {detail: name}));
       } else if (name.startsWith('analysis:')) {
         window.dispatchEvent(new CustomEvent('analysis-event', {detail: name}));
+      } else if (name.startsWith('duplicate:')) {
+        window.dispatchEvent(new CustomEvent('duplicates-changed'));
       } else if (name === 'playlist:updated') {
         window.dispatchEvent(new CustomEvent('playlist-changed', {detail: data.playlistId}));
       }

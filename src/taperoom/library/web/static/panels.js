@@ -95,6 +95,10 @@ export function Folders({notify, progress, version, onChanged}) {
 
 const LOSSLESS = new Set(['flac', 'wav', 'aiff', 'aif', 'alac']);
 
+// How long the Duplicates panel waits after a duplicate event before it reads the groups
+// again (ms): a scan that finds many sends a burst.
+const DUPLICATES_CHANGED_MS = 300;
+
 export function Duplicates({notify}) {
   const [groups, setGroups] = useState(null);
   const [keep, setKeep] = useState({});
@@ -104,6 +108,14 @@ export function Duplicates({notify}) {
   const load = () => only(api('/api/duplicates', {query: {limit: 100}}), (b) => setGroups(b.data))
     .catch((e) => notify(e.message, true));
   useEffect(() => { load(); }, []);
+  useEffect(() => {  // groups found or resolved elsewhere (a scan, another client)
+    let timer = null;
+    const on = () => {
+      if (timer === null) timer = setTimeout(() => { timer = null; load(); }, DUPLICATES_CHANGED_MS);
+    };
+    window.addEventListener('duplicates-changed', on);
+    return () => { window.removeEventListener('duplicates-changed', on); clearTimeout(timer); };
+  }, []);
   const rescan = async () => { try { await api('/api/duplicates/scan', {method: 'POST'}); load(); } catch (err) { notify(err.message, true); } };
   const resolve = async (g) => {
     const body = keep[g.id] ? {canonicalTrackId: keep[g.id]} : {};

@@ -25,8 +25,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import BrowserContext, Page
 
 from taperoom.library.context import LibraryServices, build_services
+from tests.browser import page_errors
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -89,3 +91,12 @@ def services(lib_settings: Callable[..., Any]) -> Iterator[Callable[..., Library
     yield build
     for svc in reversed(built):
         svc.close()
+
+
+@pytest.fixture
+def page(browser_context: BrowserContext) -> Iterator[Page]:
+    """A page of the library's web app whose script errors fail the test."""
+    page = browser_context.new_page()
+    errors = page_errors(page)
+    yield page
+    assert errors == []

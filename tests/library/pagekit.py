@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page
+
+from tests.library.analysislib import drum_loop
 
 
 def shot(page: Page, tmp_path: Path, name: str) -> Path:
@@ -103,3 +106,13 @@ def wait_answers(page: Page, part: str, count: int) -> None:
     page.wait_for_function(
         "([part, count]) => window.__answered.filter((u) => u.includes(part)).length >= count",
         arg=[part, count])
+
+
+def loops_with_a_copy(root: Path) -> Path:
+    """Generated drum loops at 120, 122 and 124 BPM in `root`, and a copy of the first in
+    ``root/copies`` (a duplicate group): four tracks. Returns `root`."""
+    for bpm in (120, 122, 124):
+        drum_loop(root / f"Loop {bpm}.wav", bpm)
+    (root / "copies").mkdir()
+    shutil.copyfile(root / "Loop 120.wav", root / "copies" / "Loop 120 copy.wav")
+    return root

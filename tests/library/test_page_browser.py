@@ -6,22 +6,18 @@ test's tmp path (printed)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, Route, expect
+from playwright.sync_api import Page, Route, expect
 
-from tests.browser import page_errors
-from tests.library.analysislib import drum_loop
+from tests.library.pagekit import loops_with_a_copy, shot
 from tests.polling import wait_for
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
 expect.set_options(timeout=20_000)
-
-BPMS = (120, 122, 124)
 
 
 @pytest.fixture
@@ -31,31 +27,9 @@ def browser_context_args() -> dict[str, Any]:
 
 
 @pytest.fixture
-def page(browser_context: BrowserContext) -> Page:
-    """A page whose script errors fail the test."""
-    page = browser_context.new_page()
-    errors = page_errors(page)
-    yield page
-    assert errors == []
-
-
-@pytest.fixture
 def music(tmp_path: Path) -> Path:
     """Generated drum loops in one key at three tempos, one of them twice (a duplicate)."""
-    root = tmp_path / "music"
-    for bpm in BPMS:
-        drum_loop(root / f"Loop {bpm}.wav", bpm)
-    (root / "copies").mkdir()
-    shutil.copyfile(root / "Loop 120.wav", root / "copies" / "Loop 120 copy.wav")
-    return root
-
-
-def shot(page: Page, tmp_path: Path, name: str) -> None:
-    """Save a screenshot of the page and print where."""
-    path = tmp_path / "screens" / f"{name}.png"
-    path.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path}")
+    return loops_with_a_copy(tmp_path / "music")
 
 
 def test_prepare_a_set_in_the_page(services: Any, live_server: Any, page: Page,

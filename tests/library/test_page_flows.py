@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser import page_errors
 from tests.conftest import LiveServer
@@ -32,15 +32,6 @@ BPMS = (120, 124)
 def browser_context_args() -> dict[str, Any]:
     """A desktop window."""
     return {"viewport": {"width": 1400, "height": 900}}
-
-
-@pytest.fixture
-def page(browser_context: BrowserContext) -> Iterator[Page]:
-    """A page whose script errors fail the test."""
-    page = browser_context.new_page()
-    errors = page_errors(page)
-    yield page
-    assert errors == []
 
 
 @pytest.fixture

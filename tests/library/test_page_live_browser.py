@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import APIResponse, BrowserContext, Page, Route, WebSocketRoute, expect
+from playwright.sync_api import APIResponse, Page, Route, WebSocketRoute, expect
 
-from tests.browser import page_errors
-from tests.library.analysislib import drum_loop
-from tests.library.pagekit import count_answers, wait_answers
+from tests.library.pagekit import count_answers, loops_with_a_copy, wait_answers
 from tests.polling import wait_for
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
@@ -31,29 +28,30 @@ def browser_context_args() -> dict[str, Any]:
 
 
 @pytest.fixture
-def page(browser_context: BrowserContext) -> Iterator[Page]:
-    """A page whose script errors fail the test."""
-    page = browser_context.new_page()
-    errors = page_errors(page)
-    yield page
-    assert errors == []
-
-
-@pytest.fixture
 def music(tmp_path: Path) -> Path:
     """Three generated drum loops, one of them twice (a duplicate group): four tracks."""
-    root = tmp_path / "music"
-    for bpm in (120, 122, 124):
-        drum_loop(root / f"Loop {bpm}.wav", bpm)
-    (root / "copies").mkdir()
-    shutil.copyfile(root / "Loop 120.wav", root / "copies" / "Loop 120 copy.wav")
-    return root
+    return loops_with_a_copy(tmp_path / "music")
 
 
 def scanned(api: httpx.Client, folder: dict[str, Any]) -> bool:
     """Whether the folder's scan has ended (its status has the result)."""
     status = api.get(f"/api/scan/library/{folder['id']}/status").json()["data"]
     return not status["scanning"] and "lastResult" in status
+
+
+def scan(api: httpx.Client, folder: dict[str, Any]) -> None:
+    """Scan `folder` (a library folder) through the API and wait for the scan's end."""
+    assert api.post(f"/api/scan/library/{folder['id']}",
+                    json={"strategy": "hybrid"}).status_code == 202
+    wait_for(lambda: scanned(api, folder), 60, f"the scan of {folder['path']}")
+
+
+def add_and_scan(api: httpx.Client, path: Path) -> dict[str, Any]:
+    """Add `path` as a library folder, scan it and wait for the scan's end; the folder."""
+    folder: dict[str, Any] = api.post("/api/library/directories",
+                                      json={"path": str(path)}).json()["data"]
+    scan(api, folder)
+    return folder
 
 
 def test_a_late_list_of_duplicates_does_not_bring_back_a_resolved_group(
@@ -65,10 +63,7 @@ def test_a_late_list_of_duplicates_does_not_bring_back_a_resolved_group(
 
     url = live_server(create_app(services=services())).url
     with httpx.Client(base_url=url, timeout=30) as api:
-        folder = api.post("/api/library/directories", json={"path": str(music)}).json()["data"]
-        assert api.post(f"/api/scan/library/{folder['id']}",
-                        json={"strategy": "hybrid"}).status_code == 202
-        wait_for(lambda: scanned(api, folder), 60, "the scan of the loops")
+        add_and_scan(api, music)
         assert len(api.get("/api/duplicates").json()["data"]) == 1
 
     asked: list[str] = []
@@ -235,10 +230,7 @@ def test_the_open_playlist_shows_a_track_edited_elsewhere(
 
     url = live_server(create_app(services=services())).url
     with httpx.Client(base_url=url, timeout=30) as api:
-        folder = api.post("/api/library/directories", json={"path": str(music)}).json()["data"]
-        assert api.post(f"/api/scan/library/{folder['id']}",
-                        json={"strategy": "hybrid"}).status_code == 202
-        wait_for(lambda: scanned(api, folder), 60, "the scan of the loops")
+        add_and_scan(api, music)
         ids = {t["title"]: t["id"] for t in api.get("/api/tracks").json()["data"]
                if "copy" not in t["file_path"]}
         pid = api.post("/api/playlists", json={"name": "Set"}).json()["id"]
@@ -277,10 +269,7 @@ def test_the_duplicates_panel_follows_groups_resolved_and_found_elsewhere(
 
     url = live_server(create_app(services=services())).url
     with httpx.Client(base_url=url, timeout=30) as api:
-        folder = api.post("/api/library/directories", json={"path": str(music)}).json()["data"]
-        assert api.post(f"/api/scan/library/{folder['id']}",
-                        json={"strategy": "hybrid"}).status_code == 202
-        wait_for(lambda: scanned(api, folder), 60, "the scan of the loops")
+        folder = add_and_scan(api, music)
         [group] = api.get("/api/duplicates").json()["data"]
 
         page.goto(url + "/")
@@ -295,9 +284,7 @@ def test_the_duplicates_panel_follows_groups_resolved_and_found_elsewhere(
         expect(groups).to_have_count(0)
 
         shutil.copyfile(music / "Loop 124.wav", music / "copies" / "Loop 124 copy.wav")
-        assert api.post(f"/api/scan/library/{folder['id']}",
-                        json={"strategy": "hybrid"}).status_code == 202
-        wait_for(lambda: scanned(api, folder), 60, "the scan of the new copy")
+        scan(api, folder)
         expect(groups).to_have_count(1)
         expect(groups.locator(".copy")).to_have_count(2)
         expect(groups).to_contain_text("Loop 124")

@@ -3,6 +3,7 @@
 import {html} from './html.js';
 import {useEffect, useState} from 'preact/hooks';
 import {api} from './api.js';
+import {useBurst} from './bursts.js';
 import {useLatest} from './latest.js';
 
 function Picker({onChoose, onClose}) {
@@ -108,14 +109,7 @@ export function Duplicates({notify}) {
   const load = () => only(api('/api/duplicates', {query: {limit: 100}}), (b) => setGroups(b.data))
     .catch((e) => notify(e.message, true));
   useEffect(() => { load(); }, []);
-  useEffect(() => {  // groups found or resolved elsewhere (a scan, another client)
-    let timer = null;
-    const on = () => {
-      if (timer === null) timer = setTimeout(() => { timer = null; load(); }, DUPLICATES_CHANGED_MS);
-    };
-    window.addEventListener('duplicates-changed', on);
-    return () => { window.removeEventListener('duplicates-changed', on); clearTimeout(timer); };
-  }, []);
+  useBurst('duplicates-changed', DUPLICATES_CHANGED_MS, load);  // found or resolved elsewhere
   const rescan = async () => { try { await api('/api/duplicates/scan', {method: 'POST'}); load(); } catch (err) { notify(err.message, true); } };
   const resolve = async (g) => {
     const body = keep[g.id] ? {canonicalTrackId: keep[g.id]} : {};

@@ -1,9 +1,10 @@
 // Playlists: crates and playlists in a tree (tracks dropped on a playlist are added), one
 // playlist's tracks reordered by dragging, export and import, the smart-playlist editor.
 import {html} from './html.js';
-import {useEffect, useRef, useState} from 'preact/hooks';
+import {useEffect, useState} from 'preact/hooks';
 import {api, formatTime} from './api.js';
 import {camelot, camelotColour} from './keys.js';
+import {useBurst} from './bursts.js';
 import {useLatest} from './latest.js';
 
 const DRAG = 'application/x-taperoom-tracks';
@@ -127,21 +128,9 @@ export function PlaylistView({playlist, notify, onOpen, onClose, onDeleted}) {
     return () => window.removeEventListener('playlist-changed', on);
   }, [playlist.id]);
   // a track of it changed (tags, analysis, file; a smart playlist's new matches come with
-  // playlist:updated): read again, once for a burst of changes (a scan sends thousands)
-  const shown = useRef(null);
-  shown.current = detail;
-  useEffect(() => {
-    let timer = null;
-    const on = (e) => {
-      const d = shown.current;
-      const ours = e.detail === null || (d && (d.tracks || []).some((t) => t.track_id === e.detail));
-      if (ours && timer === null) {
-        timer = setTimeout(() => { timer = null; load().catch(() => {}); }, TRACKS_CHANGED_MS);
-      }
-    };
-    window.addEventListener('tracks-changed', on);
-    return () => { window.removeEventListener('tracks-changed', on); clearTimeout(timer); };
-  }, [playlist.id]);
+  // playlist:updated): read again, once for a burst of changes
+  useBurst('tracks-changed', TRACKS_CHANGED_MS, () => load().catch(() => {}),
+    (e) => e.detail === null || (detail && (detail.tracks || []).some((t) => t.track_id === e.detail)));
   if (!detail) return html`<section class="playlist"><p>Loading…</p></section>`;
   const fixed = detail.type !== 'smart' && !detail.is_readonly;
   const entries = detail.tracks || [];

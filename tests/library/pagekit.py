@@ -100,6 +100,14 @@ def count_answers(page: Page) -> None:
     page.add_init_script(COUNT_ANSWERS)
 
 
+def answers(page: Page, part: str) -> int:
+    """How many answers of URLs that contain `part` the page has read and acted on (see
+    :data:`COUNT_ANSWERS`)."""
+    n: int = page.evaluate("(part) => window.__answered.filter((u) => u.includes(part)).length",
+                           part)
+    return n
+
+
 def wait_answers(page: Page, part: str, count: int) -> None:
     """Wait until the page has read `count` answers of URLs that contain `part` and has
     acted on them (see :data:`COUNT_ANSWERS`)."""

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import APIResponse, Page, Route, WebSocketRoute, expect
 
-from tests.library.pagekit import count_answers, loops_with_a_copy, wait_answers
+from tests.library.pagekit import answers, count_answers, loops_with_a_copy, wait_answers
 from tests.polling import wait_for
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]
@@ -173,9 +173,9 @@ def test_the_page_reads_the_scan_again_after_its_live_connection_comes_back(
         connection.cut()
     expect(page.locator(".live.on")).to_have_count(0)   # and then the connection dropped
     if drop == "before the scan starts":
-        assert api.post(f"/api/scan/library/{folder['id']}",
-                        json={"strategy": "hybrid"}).status_code == 202
-    wait_for(lambda: scanned(api, folder), 60, "the scan of the loops")
+        scan(api, folder)
+    else:
+        wait_for(lambda: scanned(api, folder), 60, "the scan of the loops")
     assert api.get("/api/tracks").json()["pagination"]["total"] == 4
     expect(progress).to_have_count(1 if drop == "while the scan runs" else 0)   # all it heard
     expect(page.locator("[data-field=total]")).to_have_text("0 tracks")
@@ -212,13 +212,6 @@ def test_a_late_playlist_does_not_replace_the_one_picked_after_it(
     wait_answers(page, f"/api/playlists/{first}", 1)   # the late answer has been read
     expect(heading).to_have_text("Second")
     expect(page.locator(".pl.current")).to_have_attribute("data-playlist-id", str(second))
-
-
-def answers(page: Page, part: str) -> int:
-    """How many answers of URLs containing `part` the page has read (:func:`count_answers`)."""
-    n: int = page.evaluate("(part) => window.__answered.filter((u) => u.includes(part)).length",
-                           part)
-    return n
 
 
 def test_the_open_playlist_shows_a_track_edited_elsewhere(
